@@ -1,0 +1,104 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Depot",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "depotd", targets: ["depotd"]),
+        .executable(name: "depot", targets: ["depot"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Shared value types: sizes, names, errors. No I/O.
+        .target(name: "DepotCore"),
+        // SQLite catalog through GRDB.
+        .target(
+            name: "DepotCatalog",
+            dependencies: ["DepotCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // Linux file calls Swift's Glibc module hides (fallocate, SEEK_DATA).
+        .target(name: "CDepotPosix"),
+        // Pools, volume files, provisioning, capacity, reconcile.
+        .target(
+            name: "DepotStorage",
+            dependencies: [
+                "DepotCore", "DepotCatalog", "CDepotPosix",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // REST API (Hummingbird), auth, audit log, metrics.
+        .target(
+            name: "DepotAPI",
+            dependencies: [
+                "DepotCore", "DepotStorage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // Wiring: configuration, services, graceful shutdown.
+        .target(
+            name: "DepotServer",
+            dependencies: [
+                "DepotCore", "DepotCatalog", "DepotStorage", "DepotAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The `depot` command line: subcommands and the HTTP client they drive.
+        .target(
+            name: "DepotCLI",
+            dependencies: [
+                "DepotCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "depotd",
+            dependencies: [
+                "DepotServer", "DepotCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "depot", dependencies: ["DepotCLI"]),
+        // C libraries enter through one system-library module each (DESIGN.md).
+        .systemLibrary(
+            name: "CLibISCSI", pkgConfig: "libiscsi",
+            providers: [.apt(["libiscsi-dev"])]
+        ),
+        .systemLibrary(name: "CLibAIO", providers: [.apt(["libaio-dev"])]),
+
+        .testTarget(name: "DepotCoreTests", dependencies: ["DepotCore"]),
+        .testTarget(name: "DepotCatalogTests", dependencies: ["DepotCatalog", "DepotCore"]),
+        .testTarget(name: "DepotStorageTests", dependencies: ["DepotStorage", "DepotCatalog", "DepotCore"]),
+        .testTarget(
+            name: "DepotAPITests",
+            dependencies: [
+                "DepotAPI", "DepotStorage", "DepotCatalog", "DepotCore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(name: "DepotEndToEndTests", dependencies: ["DepotCore", "DepotCLI"]),
+    ]
+)

@@ -1,0 +1,67 @@
+import DepotCore
+import Foundation
+import Hummingbird
+
+/// A `DepotError` as an HTTP response: `{"error": {"code", "message"}}`.
+struct APIError: HTTPResponseError {
+    let status: HTTPResponse.Status
+    let code: String
+    let message: String
+
+    init(_ error: DepotError) {
+        self.status = HTTPResponse.Status(code: error.httpStatus)
+        self.code = error.code.rawValue
+        self.message = error.message
+    }
+
+    init(status: HTTPResponse.Status, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(ErrorBody(code: code, message: message))
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json; charset=utf-8"
+        if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"depot\"" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Turns every error into the JSON error body, so clients parse one shape.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = DepotRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as DepotError {
+            throw APIError(error)
+        } catch let error as HTTPError {
+            throw APIError(status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
+        } catch is DecodingError {
+            throw APIError(status: .badRequest, code: DepotError.Code.invalidArgument.rawValue, message: "request body is not valid JSON for this call")
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+            throw APIError(status: .internalServerError, code: DepotError.Code.internalError.rawValue, message: "\(error)")
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 400: DepotError.Code.invalidArgument.rawValue
+        case 401: DepotError.Code.unauthorized.rawValue
+        case 404: DepotError.Code.notFound.rawValue
+        case 409: DepotError.Code.conflict.rawValue
+        case 413: "payload_too_large"
+        case 422: DepotError.Code.unprocessable.rawValue
+        case 507: DepotError.Code.insufficientSpace.rawValue
+        default: "http_\(status.code)"
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Hummingbird
+
+/// Appends one JSON line per mutating call to `DATA/audit.log`:
+/// time, client, action, object, outcome.
+public actor AuditLog {
+    public struct Entry: Codable, Sendable {
+        public var time: String
+        public var client: String
+        public var action: String
+        public var object: String
+        public var outcome: String
+        public var status: Int
+    }
+
+    private let path: String?
+    private var handle: FileHandle?
+
+    /// `path` nil keeps no log (tests that do not look at it).
+    public init(path: String?) {
+        self.path = path
+    }
+
+    public func append(_ entry: Entry) {
+        guard let path else { return }
+        if handle == nil {
+            if !FileManager.default.fileExists(atPath: path) {
+                FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
+            handle = FileHandle(forWritingAtPath: path)
+            _ = try? handle?.seekToEnd()
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard var data = try? encoder.encode(entry) else { return }
+        data.append(0x0A)
+        try? handle?.write(contentsOf: data)
+    }
+}
+
+/// Records every POST, PUT, PATCH and DELETE with its outcome.
+struct AuditMiddleware: RouterMiddleware {
+    typealias Context = DepotRequestContext
+    let log: AuditLog
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let mutating: Set<HTTPRequest.Method> = [.post, .put, .patch, .delete]
+        guard mutating.contains(request.method) else { return try await next(request, context) }
+        let action = "\(request.method.rawValue) \(request.uri.path)"
+        let object = Self.object(from: request.uri.path)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let time = formatter.string(from: Date())
+        do {
+            let response = try await next(request, context)
+            await log.append(.init(time: time, client: context.client, action: action, object: object, outcome: "ok", status: Int(response.status.code)))
+            return response
+        } catch let error as APIError {
+            await log.append(.init(
+                time: time, client: context.client, action: action, object: object,
+                outcome: "\(error.code): \(error.message)", status: Int(error.status.code)))
+            throw error
+        } catch {
+            await log.append(.init(time: time, client: context.client, action: action, object: object, outcome: "error: \(error)", status: 500))
+            throw error
+        }
+    }
+
+    /// `/v1/pools/p1/volumes/v1` → `volume p1/v1`; `/v1/pools/p1` → `pool p1`.
+    static func object(from path: String) -> String {
+        let parts = path.split(separator: "/").map(String.init)
+        if parts.count >= 5, parts[1] == "pools", parts[3] == "volumes" { return "volume \(parts[2])/\(parts[4])" }
+        if parts.count >= 4, parts[1] == "pools", parts[3] == "volumes" { return "volume \(parts[2])/*" }
+        if parts.count >= 3, parts[1] == "pools" { return "pool \(parts[2])" }
+        if parts.count >= 2, parts[1] == "pools" { return "pool *" }
+        return path
+    }
+}

@@ -1,0 +1,9 @@
+import DepotCore
+import Hummingbird
+
+extension PoolInfo: ResponseEncodable {}
+extension VolumeInfo: ResponseEncodable {}
+extension CapacityReport: ResponseEncodable {}
+extension PoolList: ResponseEncodable {}
+extension VolumeList: ResponseEncodable {}
+extension DepotCore.ErrorBody: ResponseEncodable {}

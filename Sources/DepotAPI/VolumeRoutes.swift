@@ -1,0 +1,53 @@
+import DepotCore
+import DepotStorage
+import Hummingbird
+
+/// `/v1/pools/{pool}/volumes[/{name}]` and `/v1/volumes`.
+struct VolumeRoutes {
+    let storage: StorageManager
+
+    func register(on group: RouterGroup<DepotRequestContext>) {
+        group.get("volumes") { request, _ -> VolumeList in
+            VolumeList(volumes: try await storage.listVolumes(pool: request.uri.queryParameters.get("pool").map { String($0) }))
+        }
+        group.get("pools/:pool/volumes") { _, context -> VolumeList in
+            VolumeList(volumes: try await storage.listVolumes(pool: try context.parameters.require("pool")))
+        }
+        group.post("pools/:pool/volumes") { request, context -> EditedResponse<VolumeInfo> in
+            let body = try await request.decode(as: CreateVolumeRequest.self, context: context)
+            let info = try await storage.createVolume(pool: try context.parameters.require("pool"), body)
+            return EditedResponse(status: .created, response: info)
+        }
+        group.get("pools/:pool/volumes/:name") { _, context -> VolumeInfo in
+            try await storage.volume(try ref(context))
+        }
+        group.patch("pools/:pool/volumes/:name") { request, context -> VolumeInfo in
+            let body = try await request.decode(as: UpdateVolumeRequest.self, context: context)
+            var current = try ref(context)
+            guard body.sizeBytes != nil || body.name != nil else {
+                throw DepotError.invalidArgument("nothing to change: give sizeBytes and/or name")
+            }
+            var info = try await storage.volume(current)
+            if let size = body.sizeBytes {
+                info = try await storage.resizeVolume(current, sizeBytes: size, force: body.force ?? false)
+            }
+            if let name = body.name {
+                info = try await storage.renameVolume(current, to: name)
+                current = VolumeRef(pool: current.pool, name: name)
+            }
+            return info
+        }
+        group.delete("pools/:pool/volumes/:name") { _, context -> Response in
+            try await storage.deleteVolume(try ref(context))
+            return Response(status: .noContent)
+        }
+    }
+
+    private func ref(_ context: DepotRequestContext) throws -> VolumeRef {
+        let pool = try context.parameters.require("pool")
+        let name = try context.parameters.require("name")
+        try ObjectName.validate(pool, kind: "pool")
+        try ObjectName.validate(name, kind: "volume")
+        return VolumeRef(pool: pool, name: name)
+    }
+}

@@ -1,0 +1,178 @@
+import DepotCore
+import Foundation
+import GRDB
+
+/// The single source of truth for configuration: one SQLite file through GRDB.
+///
+/// One owner type holding a private `DatabaseWriter` (after GRDB's
+/// `AppDatabase`). Production uses a `DatabasePool` in WAL mode; tests use an
+/// in-memory `DatabaseQueue`. Every state change is one transaction.
+public final class Catalog: Sendable {
+    private let writer: any DatabaseWriter
+
+    public init(writer: any DatabaseWriter) throws {
+        self.writer = writer
+        try CatalogMigrations.migrator.migrate(writer)
+    }
+
+    /// Opens (creating if needed) the catalog file in WAL mode, mode 0600.
+    public static func open(path: String) throws -> Catalog {
+        var config = Configuration()
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // WAL + FULL: a committed transaction survives a crash of the daemon or the host.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        config.busyMode = .timeout(5)
+        let previous = umask(0o077)
+        defer { umask(previous) }
+        let pool = try DatabasePool(path: path, configuration: config)
+        for suffix in ["", "-wal", "-shm"] {
+            chmod(path + suffix, 0o600)
+        }
+        return try Catalog(writer: pool)
+    }
+
+    /// An empty in-memory catalog for tests.
+    public static func inMemory() throws -> Catalog {
+        var config = Configuration()
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA foreign_keys = ON") }
+        return try Catalog(writer: try DatabaseQueue(configuration: config))
+    }
+
+    public var journalMode: String {
+        get throws { try writer.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" } }
+    }
+
+    public var appliedMigrations: [String] {
+        get throws { try writer.read { db in try CatalogMigrations.migrator.appliedMigrations(db) } }
+    }
+
+    // MARK: Pools
+
+    public func pools() throws -> [PoolRecord] {
+        try writer.read { db in try PoolRecord.order(Column("name")).fetchAll(db) }
+    }
+
+    public func pool(named name: String) throws -> PoolRecord? {
+        try writer.read { db in try PoolRecord.filter(Column("name") == name).fetchOne(db) }
+    }
+
+    public func insertPool(_ record: PoolRecord) throws(DepotError) -> PoolRecord {
+        try translate {
+            try writer.write { db in
+                if try PoolRecord.filter(Column("name") == record.name).fetchCount(db) > 0 {
+                    throw DepotError.conflict("pool '\(record.name)' already exists")
+                }
+                if let other = try PoolRecord.filter(Column("path") == record.path).fetchOne(db) {
+                    throw DepotError.conflict("path '\(record.path)' is already pool '\(other.name)'")
+                }
+                var copy = record
+                try copy.insert(db)
+                return copy
+            }
+        }
+    }
+
+    public func updatePool(_ record: PoolRecord) throws(DepotError) {
+        try translate { try writer.write { db in try record.update(db) } }
+    }
+
+    public func deletePool(id: Int64) throws(DepotError) {
+        try translate {
+            try writer.write { db in
+                let count = try VolumeRecord.filter(Column("poolId") == id).fetchCount(db)
+                if count > 0 { throw DepotError.conflict("pool still holds \(count) volume(s)") }
+                _ = try PoolRecord.deleteOne(db, key: id)
+            }
+        }
+    }
+
+    // MARK: Volumes
+
+    public func volumes(poolId: Int64? = nil) throws -> [VolumeRecord] {
+        try writer.read { db in
+            var request = VolumeRecord.order(Column("poolId"), Column("name"))
+            if let poolId { request = request.filter(Column("poolId") == poolId) }
+            return try request.fetchAll(db)
+        }
+    }
+
+    public func volume(poolId: Int64, name: String) throws -> VolumeRecord? {
+        try writer.read { db in
+            try VolumeRecord.filter(Column("poolId") == poolId && Column("name") == name).fetchOne(db)
+        }
+    }
+
+    /// Inserts a volume row (normally in state `creating`); a name or file
+    /// name already taken in the pool is a conflict.
+    public func insertVolume(_ record: VolumeRecord, poolName: String) throws(DepotError) -> VolumeRecord {
+        try translate {
+            try writer.write { db in
+                let taken = try VolumeRecord.filter(
+                    Column("poolId") == record.poolId
+                        && (Column("name") == record.name || Column("fileName") == record.fileName
+                            || Column("pendingName") == record.name)
+                ).fetchCount(db)
+                if taken > 0 { throw DepotError.conflict("volume '\(poolName)/\(record.name)' already exists") }
+                var copy = record
+                try copy.insert(db)
+                return copy
+            }
+        }
+    }
+
+    public func updateVolume(_ record: VolumeRecord) throws(DepotError) {
+        try translate { try writer.write { db in try record.update(db) } }
+    }
+
+    /// Writes a rename intent; refused when the new name is taken in the pool.
+    public func beginRename(volumeId: Int64, poolId: Int64, poolName: String, newName: String) throws(DepotError) -> VolumeRecord {
+        try translate {
+            try writer.write { db in
+                let taken = try VolumeRecord.filter(
+                    Column("poolId") == poolId
+                        && (Column("name") == newName || Column("fileName") == VolumeRecord.fileName(for: newName)
+                            || Column("pendingName") == newName)
+                ).fetchCount(db)
+                if taken > 0 { throw DepotError.conflict("volume '\(poolName)/\(newName)' already exists") }
+                guard var record = try VolumeRecord.fetchOne(db, key: volumeId) else {
+                    throw DepotError.notFound("volume vanished during rename")
+                }
+                record.pendingName = newName
+                try record.update(db)
+                return record
+            }
+        }
+    }
+
+    public func deleteVolume(id: Int64) throws(DepotError) {
+        try translate { try writer.write { db in _ = try VolumeRecord.deleteOne(db, key: id) } }
+    }
+
+    // MARK: Settings
+
+    public func setting(_ key: String) throws -> String? {
+        try writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key]) }
+    }
+
+    public func setSetting(_ key: String, _ value: String) throws {
+        try writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO setting(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                arguments: [key, value])
+        }
+    }
+
+    private func translate<T>(_ body: () throws -> T) throws(DepotError) -> T {
+        do {
+            return try body()
+        } catch let error as DepotError {
+            throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw .conflict("catalog constraint: \(error.message ?? "\(error)")")
+        } catch {
+            throw .internalError("catalog error: \(error)")
+        }
+    }
+}

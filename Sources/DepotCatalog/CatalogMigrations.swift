@@ -1,0 +1,42 @@
+import GRDB
+
+/// Named migrations. A migration is never edited once shipped: add a new one.
+enum CatalogMigrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("2026-11-25-pools-volumes") { db in
+            try db.create(table: "pool") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("name", .text).notNull().unique()
+                t.column("path", .text).notNull().unique()
+                t.column("capacityBytes", .integer)
+                t.column("maxOvercommit", .double).notNull()
+                t.column("warnPercent", .double).notNull()
+                t.column("criticalPercent", .double).notNull()
+                t.column("reservedPercent", .double).notNull()
+                t.column("createdAt", .text).notNull()
+            }
+            try db.create(table: "volume") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("poolId", .integer).notNull().indexed().references("pool", onDelete: .restrict)
+                t.column("name", .text).notNull()
+                t.column("uuid", .text).notNull().unique()
+                t.column("fileName", .text).notNull()
+                t.column("sizeBytes", .integer).notNull()
+                t.column("provisioning", .text).notNull()
+                t.column("blockSize", .integer).notNull()
+                t.column("state", .text).notNull()
+                t.column("pendingSizeBytes", .integer)
+                t.column("pendingName", .text)
+                t.column("createdAt", .text).notNull()
+                t.uniqueKey(["poolId", "name"])
+                t.uniqueKey(["poolId", "fileName"])
+            }
+            try db.create(table: "setting") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,175 @@
+/// The JSON objects of the REST API (`/v1/...`), shared by server and CLI.
+/// Field names are camelCase and part of the API contract (Docs/openapi.yaml).
+
+public struct PoolInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var path: String
+    public var capacityBytes: UInt64
+    /// Whether capacity was given explicitly (else it follows the filesystem).
+    public var capacityExplicit: Bool
+    public var usedBytes: UInt64
+    public var provisionedBytes: UInt64
+    public var freeBytes: UInt64
+    public var overcommitRatio: Double
+    public var usedPercent: Double
+    public var state: CapacityState
+    public var overprovisioned: Bool
+    public var maxOvercommit: Double
+    public var warnPercent: Double
+    public var criticalPercent: Double
+    public var reservedPercent: Double
+    public var volumeCount: Int
+
+    public init(name: String, path: String, capacityExplicit: Bool, figures: CapacityFigures, volumeCount: Int) {
+        self.name = name
+        self.path = path
+        self.capacityBytes = figures.capacityBytes
+        self.capacityExplicit = capacityExplicit
+        self.usedBytes = figures.usedBytes
+        self.provisionedBytes = figures.provisionedBytes
+        self.freeBytes = figures.freeBytes
+        self.overcommitRatio = figures.overcommitRatio
+        self.usedPercent = figures.usedPercent
+        self.state = figures.state
+        self.overprovisioned = figures.overprovisioned
+        self.maxOvercommit = figures.thresholds.maxOvercommit
+        self.warnPercent = figures.thresholds.warnPercent
+        self.criticalPercent = figures.thresholds.criticalPercent
+        self.reservedPercent = figures.thresholds.reservedPercent
+        self.volumeCount = volumeCount
+    }
+}
+
+public enum VolumeState: String, Codable, Sendable {
+    /// Row written, file being made; never served. Rolled back on restart.
+    case creating
+    case ready
+    /// The catalog knows it but its file is gone (found at reconcile).
+    case missing
+    /// Being removed; finished on restart.
+    case deleting
+}
+
+public struct VolumeInfo: Codable, Sendable, Equatable {
+    public var pool: String
+    public var name: String
+    public var sizeBytes: UInt64
+    public var allocatedBytes: UInt64
+    public var provisioning: Provisioning
+    public var blockSize: UInt32
+    public var state: VolumeState
+    public var uuid: String
+    public var path: String
+    public var createdAt: String
+    /// Fraction of eager zeroing done while `state` is `creating`.
+    public var progress: Double?
+
+    public init(
+        pool: String, name: String, sizeBytes: UInt64, allocatedBytes: UInt64, provisioning: Provisioning,
+        blockSize: UInt32, state: VolumeState, uuid: String, path: String, createdAt: String
+    ) {
+        self.pool = pool
+        self.name = name
+        self.sizeBytes = sizeBytes
+        self.allocatedBytes = allocatedBytes
+        self.provisioning = provisioning
+        self.blockSize = blockSize
+        self.state = state
+        self.uuid = uuid
+        self.path = path
+        self.createdAt = createdAt
+    }
+}
+
+public struct CapacityReport: Codable, Sendable, Equatable {
+    public var pools: [PoolInfo]
+    public init(pools: [PoolInfo]) { self.pools = pools }
+}
+
+public struct PoolList: Codable, Sendable { public var pools: [PoolInfo]; public init(pools: [PoolInfo]) { self.pools = pools } }
+public struct VolumeList: Codable, Sendable { public var volumes: [VolumeInfo]; public init(volumes: [VolumeInfo]) { self.volumes = volumes } }
+
+public struct CreatePoolRequest: Codable, Sendable {
+    public var name: String
+    public var path: String?
+    public var capacityBytes: UInt64?
+    public var maxOvercommit: Double?
+    public var warnPercent: Double?
+    public var criticalPercent: Double?
+    public var reservedPercent: Double?
+
+    public init(
+        name: String, path: String? = nil, capacityBytes: UInt64? = nil, maxOvercommit: Double? = nil,
+        warnPercent: Double? = nil, criticalPercent: Double? = nil, reservedPercent: Double? = nil
+    ) {
+        self.name = name
+        self.path = path
+        self.capacityBytes = capacityBytes
+        self.maxOvercommit = maxOvercommit
+        self.warnPercent = warnPercent
+        self.criticalPercent = criticalPercent
+        self.reservedPercent = reservedPercent
+    }
+}
+
+/// PATCH /v1/pools/{pool}: only the fields present change.
+public struct UpdatePoolRequest: Codable, Sendable {
+    public var capacityBytes: UInt64?
+    public var maxOvercommit: Double?
+    public var warnPercent: Double?
+    public var criticalPercent: Double?
+    public var reservedPercent: Double?
+
+    public init(
+        capacityBytes: UInt64? = nil, maxOvercommit: Double? = nil, warnPercent: Double? = nil,
+        criticalPercent: Double? = nil, reservedPercent: Double? = nil
+    ) {
+        self.capacityBytes = capacityBytes
+        self.maxOvercommit = maxOvercommit
+        self.warnPercent = warnPercent
+        self.criticalPercent = criticalPercent
+        self.reservedPercent = reservedPercent
+    }
+
+    public var isEmpty: Bool {
+        capacityBytes == nil && maxOvercommit == nil && warnPercent == nil && criticalPercent == nil && reservedPercent == nil
+    }
+}
+
+public struct CreateVolumeRequest: Codable, Sendable {
+    public var name: String
+    public var sizeBytes: UInt64
+    public var provisioning: Provisioning?
+    public var blockSize: UInt32?
+
+    public init(name: String, sizeBytes: UInt64, provisioning: Provisioning? = nil, blockSize: UInt32? = nil) {
+        self.name = name
+        self.sizeBytes = sizeBytes
+        self.provisioning = provisioning
+        self.blockSize = blockSize
+    }
+}
+
+/// PATCH /v1/pools/{pool}/volumes/{name}: resize and/or rename.
+public struct UpdateVolumeRequest: Codable, Sendable {
+    public var sizeBytes: UInt64?
+    public var force: Bool?
+    public var name: String?
+
+    public init(sizeBytes: UInt64? = nil, force: Bool? = nil, name: String? = nil) {
+        self.sizeBytes = sizeBytes
+        self.force = force
+        self.name = name
+    }
+}
+
+/// `{"error": {"code": "...", "message": "..."}}`
+public struct ErrorBody: Codable, Sendable {
+    public struct Detail: Codable, Sendable {
+        public var code: String
+        public var message: String
+    }
+    public var error: Detail
+
+    public init(code: String, message: String) { self.error = Detail(code: code, message: message) }
+}

@@ -1,0 +1,85 @@
+/// Sizes as operators type them: `512`, `10G`, `10GiB`, `1.5T`.
+///
+/// Every unit is binary (K = 1024), as in `qemu-img` and LVM; a bare number
+/// is bytes. Fractions are allowed and rounded down to a whole byte.
+public enum ByteSize {
+    private static let units: [(suffixes: [String], shift: UInt64)] = [
+        (["", "b"], 0),
+        (["k", "kb", "kib"], 10),
+        (["m", "mb", "mib"], 20),
+        (["g", "gb", "gib"], 30),
+        (["t", "tb", "tib"], 40),
+        (["p", "pb", "pib"], 50),
+    ]
+
+    /// Parses a size; throws `invalidArgument` for empty, zero, negative,
+    /// non-numeric, overflowing or unknown-unit input.
+    public static func parse(_ text: String) throws(DepotError) -> UInt64 {
+        let trimmed = text.trimmingSpaces()
+        guard !trimmed.isEmpty else { throw .invalidArgument("size is empty") }
+        var numberPart = ""
+        var unitPart = ""
+        for ch in trimmed {
+            if unitPart.isEmpty, ch.isASCII, ch.isNumber || ch == "." || ch == "-" || ch == "+" {
+                numberPart.append(ch)
+            } else {
+                unitPart.append(ch)
+            }
+        }
+        let unit = unitPart.lowercased()
+        guard let shift = units.first(where: { $0.suffixes.contains(unit) })?.shift else {
+            throw .invalidArgument("unknown size unit '\(unitPart)' in '\(text)' (use B, K, M, G, T, P, optionally with iB)")
+        }
+        if numberPart.hasPrefix("-") { throw .invalidArgument("size must be positive, got '\(text)'") }
+        let digits = numberPart.hasPrefix("+") ? String(numberPart.dropFirst()) : numberPart
+        let pieces = digits.split(separator: ".", omittingEmptySubsequences: false)
+        guard !digits.isEmpty, pieces.count <= 2, pieces.allSatisfy({ $0.allSatisfy(\.isNumber) }),
+              !(pieces.first?.isEmpty ?? true) || (pieces.count == 2 && !pieces[1].isEmpty)
+        else { throw .invalidArgument("not a size: '\(text)'") }
+        let multiplier: UInt64 = 1 << shift
+        guard let whole = UInt64(pieces[0].isEmpty ? "0" : pieces[0]) else {
+            throw .invalidArgument("size too large: '\(text)'")
+        }
+        let (wholeBytes, overflow) = whole.multipliedReportingOverflow(by: multiplier)
+        guard !overflow else { throw .invalidArgument("size too large: '\(text)'") }
+        var total = wholeBytes
+        if pieces.count == 2, !pieces[1].isEmpty {
+            // Exact fixed-point for up to 18 fractional digits.
+            let frac = String(pieces[1].prefix(18))
+            guard let numerator = UInt64(frac) else { throw .invalidArgument("not a size: '\(text)'") }
+            var denominator: UInt64 = 1
+            for _ in 0..<frac.count { denominator *= 10 }
+            let fracBytes = Double(numerator) / Double(denominator) * Double(multiplier)
+            let (sum, overflow2) = total.addingReportingOverflow(UInt64(fracBytes))
+            guard !overflow2 else { throw .invalidArgument("size too large: '\(text)'") }
+            total = sum
+        }
+        guard total > 0 else { throw .invalidArgument("size must be greater than zero, got '\(text)'") }
+        guard total <= UInt64(Int64.max) else { throw .invalidArgument("size too large: '\(text)'") }
+        return total
+    }
+
+    /// Human form with binary units: `512 B`, `1.5 GiB`, `10 TiB`.
+    public static func format(_ bytes: UInt64) -> String {
+        let names = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        var value = Double(bytes)
+        var index = 0
+        while value >= 1024, index < names.count - 1 {
+            value /= 1024
+            index += 1
+        }
+        if index == 0 { return "\(bytes) B" }
+        let rounded = (value * 10).rounded() / 10
+        if rounded == rounded.rounded() { return "\(Int(rounded)) \(names[index])" }
+        return "\(Int(rounded)).\(Int((rounded * 10).rounded()) % 10) \(names[index])"
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s = s.dropFirst() }
+        while let l = s.last, l.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,70 @@
+import DepotCore
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The layout of `--data DIR`: catalog, token, audit log, pools, lock.
+public struct DataDirectory: Sendable {
+    public let root: String
+
+    public init(root: String) throws(DepotError) {
+        let absolute = root.hasPrefix("/") ? root : FileManager.default.currentDirectoryPath + "/" + root
+        self.root = (absolute as NSString).standardizingPath
+    }
+
+    public var catalogPath: String { root + "/catalog.sqlite" }
+    public var tokenPath: String { root + "/api-token" }
+    public var auditPath: String { root + "/audit.log" }
+    public var poolsPath: String { root + "/pools" }
+    public var lockPath: String { root + "/depotd.lock" }
+    /// Written once the API listens: `http://HOST:PORT`, for tools and tests.
+    public var apiURLPath: String { root + "/api.url" }
+
+    func create() throws(DepotError) {
+        do {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(atPath: poolsPath, withIntermediateDirectories: true)
+        } catch {
+            throw .invalidArgument("cannot create data directory '\(root)': \(error.localizedDescription)")
+        }
+    }
+
+    /// One depotd per data directory: an exclusive `flock` held for the
+    /// life of the process (released by the kernel even on kill -9).
+    func lock() throws(DepotError) -> Int32 {
+        let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .internalError("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw .conflict("another depotd is using \(root) (lock \(lockPath) is held)")
+        }
+        let pid = "\(getpid())\n"
+        ftruncate(fd, 0)
+        _ = pid.withCString { write(fd, $0, strlen($0)) }
+        return fd
+    }
+
+    /// Reads the API token, creating a random one (mode 0600) on first start.
+    func loadOrCreateToken() throws(DepotError) -> String {
+        if let existing = try? String(contentsOfFile: tokenPath, encoding: .utf8) {
+            let token = existing.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !token.isEmpty { return token }
+        }
+        var rng = SystemRandomNumberGenerator()
+        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+        let tmp = tokenPath + ".tmp"
+        let fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .internalError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
+        let line = token + "\n"
+        _ = line.withCString { write(fd, $0, strlen($0)) }
+        fsync(fd)
+        close(fd)
+        guard rename(tmp, tokenPath) == 0 else { throw .internalError("cannot create \(tokenPath)") }
+        return token
+    }
+
+    func writeAPIURL(_ url: String) {
+        try? (url + "\n").write(toFile: apiURLPath, atomically: true, encoding: .utf8)
+    }
+}

@@ -1,0 +1,14 @@
+import Logging
+
+/// Everything depotd is started with; embedded defaults need no file.
+public struct DepotConfiguration: Sendable {
+    public var dataDirectory: String = "./depot-data"
+    public var api = HostPort(host: "127.0.0.1", port: 8640)
+    /// iSCSI portals (the target issue listens on them).
+    public var portals = [HostPort(host: "127.0.0.1", port: 3260)]
+    public var logLevel: Logger.Level = .info
+    /// How often every volume file's allocation is re-read.
+    public var rescanInterval: Duration = .seconds(30)
+
+    public init() {}
+}

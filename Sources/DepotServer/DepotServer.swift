@@ -1,0 +1,56 @@
+import DepotAPI
+import DepotCatalog
+import DepotCore
+import DepotStorage
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// Wires depotd: data directory, catalog, storage, API and background
+/// services, run as one `ServiceGroup` that SIGTERM and SIGINT stop gracefully.
+public enum DepotServer {
+    public static func run(_ config: DepotConfiguration, logger: Logger) async throws {
+        let data = try DataDirectory(root: config.dataDirectory)
+        try data.create()
+        let lockFD = try data.lock()
+        defer { close(lockFD) }
+        let token = try data.loadOrCreateToken()
+        let catalog = try Catalog.open(path: data.catalogPath)
+        let journal = try catalog.journalMode
+        let migrations = try catalog.appliedMigrations
+        logger.info("catalog open", metadata: [
+            "path": "\(data.catalogPath)", "journal": "\(journal)", "migrations": "\(migrations)",
+        ])
+
+        let storage = StorageManager(catalog: catalog, poolsDirectory: data.poolsPath, logger: logger)
+        try await storage.reconcile()
+        try await storage.ensureDefaultPool()
+
+        // swift-metrics goes to the same registry /metrics renders, so later
+        // data-path counters appear beside the pool gauges.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let router = DepotAPI.router(storage: storage, token: token, audit: AuditLog(path: data.auditPath), registry: registry)
+        let api = DepotAPI.application(router: router, host: config.api.host, port: config.api.port, logger: logger) { host, port in
+            let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+            data.writeAPIURL(url)
+            logger.info("API listening", metadata: ["url": "\(url)"])
+        }
+        let monitor = CapacityMonitor(storage: storage, interval: config.rescanInterval, logger: logger)
+        logger.info("depotd starting", metadata: [
+            "data": "\(data.root)", "api": "\(config.api)", "portals": "\(config.portals.map(\.description))",
+        ])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: api), .init(service: monitor)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        try? FileManager.default.removeItem(atPath: data.apiURLPath)
+        logger.info("depotd stopped")
+    }
+}

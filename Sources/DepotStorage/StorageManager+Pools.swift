@@ -1,0 +1,109 @@
+import DepotCatalog
+import DepotCore
+import Foundation
+
+extension StorageManager {
+    public func listPools() throws(DepotError) -> [PoolInfo] {
+        let pools = try read { try catalog.pools() }
+        let volumes = Dictionary(grouping: try read { try catalog.volumes() }, by: \.poolId)
+        var result: [PoolInfo] = []
+        for pool in pools { result.append(try poolInfo(pool, volumes: volumes[pool.id!] ?? [])) }
+        return result
+    }
+
+    public func pool(_ name: String) throws(DepotError) -> PoolInfo {
+        let pool = try requirePool(name)
+        return try poolInfo(pool, volumes: try read { try catalog.volumes(poolId: pool.id!) })
+    }
+
+    /// The pool's directory, for layers that open its files.
+    public func poolPath(_ name: String) throws(DepotError) -> String { try requirePool(name).path }
+
+    public func createPool(_ request: CreatePoolRequest) async throws(DepotError) -> PoolInfo {
+        try ObjectName.validate(request.name, kind: "pool")
+        var thresholds = CapacityThresholds.defaults
+        if let v = request.maxOvercommit { thresholds.maxOvercommit = v }
+        if let v = request.warnPercent { thresholds.warnPercent = v }
+        if let v = request.criticalPercent { thresholds.criticalPercent = v }
+        if let v = request.reservedPercent { thresholds.reservedPercent = v }
+        try thresholds.validate()
+        if let capacity = request.capacityBytes {
+            guard capacity > 0, capacity <= UInt64(Int64.max) else {
+                throw .invalidArgument("capacity must be between 1 byte and \(Int64.max) bytes")
+            }
+        }
+        let path = try PoolPath.normalise(request.path ?? (poolsDirectory + "/" + request.name))
+        if try read({ try catalog.pool(named: request.name) }) != nil {
+            throw .conflict("pool '\(request.name)' already exists")
+        }
+        for other in try read({ try catalog.pools() }) where PoolPath.overlaps(other.path, path) {
+            throw .conflict("path '\(path)' overlaps pool '\(other.name)' at '\(other.path)'")
+        }
+        // Directory first: a crash before the row leaves only an empty directory.
+        try await runIO {
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            } catch {
+                throw DepotError.unprocessable("cannot create pool directory '\(path)': \(error.localizedDescription)")
+            }
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+                throw DepotError.unprocessable("pool path '\(path)' is not a directory")
+            }
+        }
+        let record = PoolRecord(
+            name: request.name, path: path, capacityBytes: request.capacityBytes.map { Int64($0) },
+            thresholds: thresholds, createdAt: Timestamp.now())
+        let inserted = try catalog.insertPool(record)
+        logger.info("pool created", metadata: ["pool": "\(inserted.name)", "path": "\(path)"])
+        return try poolInfo(inserted, volumes: [])
+    }
+
+    public func updatePool(_ name: String, _ request: UpdatePoolRequest) throws(DepotError) -> PoolInfo {
+        guard !request.isEmpty else { throw .invalidArgument("nothing to change") }
+        var pool = try requirePool(name)
+        var thresholds = pool.thresholds
+        if let v = request.maxOvercommit { thresholds.maxOvercommit = v }
+        if let v = request.warnPercent { thresholds.warnPercent = v }
+        if let v = request.criticalPercent { thresholds.criticalPercent = v }
+        if let v = request.reservedPercent { thresholds.reservedPercent = v }
+        try thresholds.validate()
+        if let capacity = request.capacityBytes {
+            guard capacity > 0, capacity <= UInt64(Int64.max) else {
+                throw .invalidArgument("capacity must be between 1 byte and \(Int64.max) bytes")
+            }
+            pool.capacityBytes = Int64(capacity)
+        }
+        pool.thresholds = thresholds
+        try catalog.updatePool(pool)
+        return try poolInfo(pool, volumes: try read { try catalog.volumes(poolId: pool.id!) })
+    }
+
+    /// Deletes a pool. With volumes it is refused (409) unless `force`, which
+    /// deletes them first. Files the catalog does not know stay where they are;
+    /// the directory is removed only when it is empty.
+    public func deletePool(_ name: String, force: Bool) async throws(DepotError) {
+        let pool = try requirePool(name)
+        let volumes = try read { try catalog.volumes(poolId: pool.id!) }
+        if !volumes.isEmpty {
+            guard force else {
+                throw .conflict("pool '\(name)' holds \(volumes.count) volume(s); delete them first or use --force")
+            }
+            for volume in volumes {
+                try await deleteVolume(VolumeRef(pool: name, name: volume.name))
+            }
+        }
+        try catalog.deletePool(id: pool.id!)
+        let path = pool.path
+        let leftovers: [String] = try await runIO {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            if entries.isEmpty { rmdir(path) }
+            return entries
+        }
+        if !leftovers.isEmpty {
+            logger.warning("pool directory kept: it holds files Depot does not own",
+                           metadata: ["pool": "\(name)", "path": "\(path)", "files": "\(leftovers.sorted())"])
+        }
+        logger.info("pool deleted", metadata: ["pool": "\(name)"])
+    }
+}

@@ -1,0 +1,206 @@
+import DepotCatalog
+import DepotCore
+import Foundation
+
+extension StorageManager {
+    public func listVolumes(pool name: String?) throws(DepotError) -> [VolumeInfo] {
+        let pools = try read { try catalog.pools() }
+        let byId = Dictionary(uniqueKeysWithValues: pools.map { ($0.id!, $0) })
+        var poolId: Int64?
+        if let name {
+            poolId = try requirePool(name).id
+        }
+        return try read { try catalog.volumes(poolId: poolId) }.compactMap { v in
+            byId[v.poolId].map { info(v, pool: $0) }
+        }
+    }
+
+    public func volume(_ ref: VolumeRef) throws(DepotError) -> VolumeInfo {
+        let (pool, volume) = try requireVolume(ref)
+        return info(volume, pool: pool)
+    }
+
+    /// The backing file of a ready volume, for the layers that serve it.
+    public func volumeFilePath(_ ref: VolumeRef) throws(DepotError) -> String {
+        let (pool, volume) = try requireVolume(ref)
+        return pool.path + "/" + volume.fileName
+    }
+
+    func info(_ v: VolumeRecord, pool: PoolRecord) -> VolumeInfo {
+        var result = VolumeInfo(
+            pool: pool.name, name: v.name, sizeBytes: UInt64(v.sizeBytes), allocatedBytes: allocated[v.id!] ?? 0,
+            provisioning: v.provisioningKind, blockSize: UInt32(v.blockSize), state: v.volumeState, uuid: v.uuid,
+            path: pool.path + "/" + v.fileName, createdAt: v.createdAt)
+        result.progress = progress[v.id!]
+        return result
+    }
+
+    public func createVolume(pool poolName: String, _ request: CreateVolumeRequest) async throws(DepotError) -> VolumeInfo {
+        let pool = try requirePool(poolName)
+        try ObjectName.validate(request.name, kind: "volume")
+        let provisioning = request.provisioning ?? .thin
+        let blockSize = request.blockSize ?? 512
+        try BlockSize.validate(blockSize)
+        try Self.validateSize(request.sizeBytes, blockSize: blockSize)
+        let volumes = try read { try catalog.volumes(poolId: pool.id!) }
+        if volumes.contains(where: { $0.name == request.name || $0.pendingName == request.name }) {
+            throw .conflict("volume '\(poolName)/\(request.name)' already exists")
+        }
+        try figures(for: pool, volumes: volumes).admit(size: request.sizeBytes, provisioning: provisioning, pool: poolName)
+
+        // 1. Row in state `creating`: reserves the name and counts as provisioned.
+        let fileName = VolumeRecord.fileName(for: request.name)
+        var record = try catalog.insertVolume(
+            VolumeRecord(
+                poolId: pool.id!, name: request.name, uuid: UUID().uuidString.lowercased(), fileName: fileName,
+                sizeBytes: Int64(request.sizeBytes), provisioning: provisioning, blockSize: blockSize,
+                state: .creating, createdAt: Timestamp.now()),
+            poolName: poolName)
+        let id = record.id!
+        busy.insert(id)
+        if provisioning.reservesSpace { inflightReservations[pool.id!, default: 0] += request.sizeBytes }
+        progress[id] = 0
+        defer {
+            busy.remove(id)
+            if provisioning.reservesSpace { inflightReservations[pool.id!, default: 0] -= request.sizeBytes }
+            progress[id] = nil
+        }
+
+        // 2. The file, off the actor. 3. The row becomes `ready`.
+        let path = pool.path + "/" + fileName
+        let size = request.sizeBytes
+        do {
+            try await runIO { [self] in
+                try VolumeFile.create(path: path, size: size, provisioning: provisioning) { fraction in
+                    Task { await self.setProgress(id, fraction) }
+                }
+            }
+            record.state = VolumeState.ready.rawValue
+            try catalog.updateVolume(record)
+        } catch {
+            // Undo in reverse order; the file goes first so no orphan survives the row.
+            _ = try? await runIO { try VolumeFile.remove(path: path) }
+            try? catalog.deleteVolume(id: id)
+            logger.warning("volume create failed", metadata: ["volume": "\(poolName)/\(request.name)", "error": "\(error)"])
+            throw error
+        }
+        allocated[id] = VolumeFile.status(path: path)?.allocatedBytes ?? 0
+        progress[id] = nil
+        logger.info("volume created", metadata: [
+            "volume": "\(poolName)/\(request.name)", "size": "\(size)", "provisioning": "\(provisioning.rawValue)",
+        ])
+        return info(record, pool: pool)
+    }
+
+    func setProgress(_ id: Int64, _ fraction: Double) {
+        if progress[id] != nil { progress[id] = fraction }
+    }
+
+    /// Grows freely (subject to admission); shrinks only with `force`, and
+    /// never below the last block holding non-zero data.
+    public func resizeVolume(_ ref: VolumeRef, sizeBytes newSize: UInt64, force: Bool) async throws(DepotError) -> VolumeInfo {
+        var (pool, record) = try requireVolume(ref)
+        try requireIdle(record, ref)
+        let blockSize = UInt64(record.blockSize)
+        try Self.validateSize(newSize, blockSize: UInt32(blockSize))
+        let oldSize = UInt64(record.sizeBytes)
+        if newSize == oldSize { return info(record, pool: pool) }
+        let provisioning = record.provisioningKind
+        let path = pool.path + "/" + record.fileName
+        if newSize > oldSize {
+            let volumes = try read { try catalog.volumes(poolId: pool.id!) }
+            try figures(for: pool, volumes: volumes).admit(size: newSize - oldSize, provisioning: provisioning, pool: ref.pool)
+        } else {
+            guard force else {
+                throw .conflict(
+                    "shrinking '\(ref)' from \(ByteSize.format(oldSize)) to \(ByteSize.format(newSize)) discards data; use --force")
+            }
+        }
+        busy.insert(record.id!)
+        let reservation = newSize > oldSize && provisioning.reservesSpace ? newSize - oldSize : 0
+        inflightReservations[pool.id!, default: 0] += reservation
+        defer {
+            busy.remove(record.id!)
+            inflightReservations[pool.id!, default: 0] -= reservation
+        }
+        if newSize < oldSize {
+            let lastWritten = try await runIO { try VolumeFile.lastNonZeroEnd(path: path, from: newSize, blockSize: blockSize) }
+            if let lastWritten {
+                throw .conflict(
+                    "cannot shrink '\(ref)' to \(newSize) bytes: data is written up to byte \(lastWritten) "
+                        + "(block \(lastWritten / blockSize - 1)); the smallest safe size is \(lastWritten) bytes")
+            }
+        }
+        // Intent, file, commit: reconcile finishes whichever step a crash cut.
+        record.pendingSizeBytes = Int64(newSize)
+        try catalog.updateVolume(record)
+        do {
+            try await runIO { try VolumeFile.resize(path: path, from: oldSize, to: newSize, provisioning: provisioning) }
+        } catch {
+            record.pendingSizeBytes = nil
+            _ = try? await runIO { try VolumeFile.resize(path: path, from: newSize, to: oldSize, provisioning: .thin) }
+            try? catalog.updateVolume(record)
+            throw error
+        }
+        record.sizeBytes = Int64(newSize)
+        record.pendingSizeBytes = nil
+        try catalog.updateVolume(record)
+        allocated[record.id!] = VolumeFile.status(path: path)?.allocatedBytes ?? 0
+        logger.info("volume resized", metadata: ["volume": "\(ref)", "from": "\(oldSize)", "to": "\(newSize)"])
+        return info(record, pool: pool)
+    }
+
+    public func renameVolume(_ ref: VolumeRef, to newName: String) async throws(DepotError) -> VolumeInfo {
+        try ObjectName.validate(newName, kind: "volume")
+        let (pool, current) = try requireVolume(ref)
+        try requireIdle(current, ref)
+        if newName == ref.name { return info(current, pool: pool) }
+        busy.insert(current.id!)
+        defer { busy.remove(current.id!) }
+        var record = try catalog.beginRename(volumeId: current.id!, poolId: pool.id!, poolName: ref.pool, newName: newName)
+        let from = pool.path + "/" + record.fileName
+        let newFile = VolumeRecord.fileName(for: newName)
+        let to = pool.path + "/" + newFile
+        do {
+            try await runIO { try VolumeFile.rename(from: from, to: to) }
+        } catch {
+            record.pendingName = nil
+            try? catalog.updateVolume(record)
+            throw error
+        }
+        record.name = newName
+        record.fileName = newFile
+        record.pendingName = nil
+        try catalog.updateVolume(record)
+        logger.info("volume renamed", metadata: ["volume": "\(ref)", "to": "\(newName)"])
+        return info(record, pool: pool)
+    }
+
+    public func deleteVolume(_ ref: VolumeRef) async throws(DepotError) {
+        var (pool, record) = try requireVolume(ref)
+        try requireIdle(record, ref)
+        busy.insert(record.id!)
+        defer { busy.remove(record.id!) }
+        record.state = VolumeState.deleting.rawValue
+        try catalog.updateVolume(record)
+        let path = pool.path + "/" + record.fileName
+        try await runIO { try VolumeFile.remove(path: path) }
+        try catalog.deleteVolume(id: record.id!)
+        allocated[record.id!] = nil
+        logger.info("volume deleted", metadata: ["volume": "\(ref)"])
+    }
+
+    func requireIdle(_ record: VolumeRecord, _ ref: VolumeRef) throws(DepotError) {
+        if busy.contains(record.id!) || record.volumeState == .creating || record.volumeState == .deleting {
+            throw .conflict("volume '\(ref)' is busy (\(record.volumeState.rawValue)); try again when it is ready")
+        }
+    }
+
+    static func validateSize(_ size: UInt64, blockSize: UInt32) throws(DepotError) {
+        guard size > 0 else { throw .invalidArgument("size must be greater than zero") }
+        guard size <= UInt64(Int64.max) else { throw .invalidArgument("size too large: \(size) bytes") }
+        guard size % UInt64(blockSize) == 0 else {
+            throw .invalidArgument("size \(size) is not a multiple of the block size \(blockSize)")
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import DepotCatalog
+import DepotCore
+import Foundation
+import Logging
+
+/// Owns pools and volumes: every state change goes through here, ordered
+/// catalog-then-file-then-catalog so that a crash at any point leaves a state
+/// `reconcile()` can finish or roll back.
+///
+/// An actor: admission decisions and the rows that reserve their space are
+/// made without interleaving; the slow file work runs on the `IOEngine`
+/// between them, so one eager-zeroed create does not stall the API.
+public actor StorageManager {
+    let catalog: Catalog
+    let io: IOEngine
+    let logger: Logger
+    /// Where pools without an explicit path live: `DATA/pools/NAME`.
+    public nonisolated let poolsDirectory: String
+
+    /// Allocated bytes per volume id, refreshed on every write path the
+    /// daemon owns and by `rescan()`.
+    var allocated: [Int64: UInt64] = [:]
+    /// Space promised to thick creates and grows still running, per pool id.
+    var inflightReservations: [Int64: UInt64] = [:]
+    /// Eager-zeroing progress per volume id, 0...1.
+    var progress: [Int64: Double] = [:]
+    /// Volumes with a mutation under way; a second one is refused (409).
+    var busy: Set<Int64> = []
+    public internal(set) var lastReconcile = ReconcileReport()
+
+    public init(catalog: Catalog, poolsDirectory: String, io: IOEngine = IOEngine(), logger: Logger) {
+        self.catalog = catalog
+        self.io = io
+        self.logger = logger
+        self.poolsDirectory = poolsDirectory
+    }
+
+    // MARK: Capacity
+
+    /// Figures for one pool from the catalog, the allocation cache and statvfs.
+    func figures(for pool: PoolRecord, volumes: [VolumeRecord]) throws(DepotError) -> CapacityFigures {
+        let fs = try? FilesystemInfo.of(path: pool.path)
+        let capacity = pool.capacityBytes.map { UInt64($0) } ?? fs?.totalBytes ?? 0
+        var used: UInt64 = inflightReservations[pool.id!] ?? 0
+        var provisioned: UInt64 = 0
+        for volume in volumes where volume.volumeState != .deleting {
+            used += allocated[volume.id!] ?? 0
+            provisioned += UInt64(max(volume.sizeBytes, volume.pendingSizeBytes ?? 0))
+        }
+        return CapacityFigures(
+            capacityBytes: capacity, usedBytes: used, provisionedBytes: provisioned,
+            filesystemAvailableBytes: fs?.availableBytes ?? 0, thresholds: pool.thresholds)
+    }
+
+    func poolInfo(_ pool: PoolRecord, volumes: [VolumeRecord]) throws(DepotError) -> PoolInfo {
+        PoolInfo(
+            name: pool.name, path: pool.path, capacityExplicit: pool.capacityBytes != nil,
+            figures: try figures(for: pool, volumes: volumes), volumeCount: volumes.count)
+    }
+
+    /// Every pool with its figures and flags (`GET /v1/capacity`).
+    public func capacity() throws(DepotError) -> CapacityReport {
+        CapacityReport(pools: try listPools())
+    }
+
+    /// Re-reads st_blocks of every volume file; returns how many changed.
+    @discardableResult
+    public func rescan() async throws(DepotError) -> Int {
+        let records = try read { try catalog.volumes() }
+        let pools = Dictionary(uniqueKeysWithValues: try read { try catalog.pools() }.map { ($0.id!, $0) })
+        let targets: [(Int64, String)] = records.compactMap { v in
+            guard let pool = pools[v.poolId] else { return nil }
+            return (v.id!, pool.path + "/" + v.fileName)
+        }
+        let fresh: [(Int64, UInt64)] = try await runIO {
+            targets.compactMap { id, path in VolumeFile.status(path: path).map { (id, $0.allocatedBytes) } }
+        }
+        var changed = 0
+        let known = Set(records.map { $0.id! })
+        for (id, bytes) in fresh where allocated[id] != bytes {
+            allocated[id] = bytes
+            changed += 1
+        }
+        for id in allocated.keys where !known.contains(id) { allocated[id] = nil }
+        return changed
+    }
+
+    /// Called by data paths (later: the iSCSI backstore) after they grew a file.
+    public func noteAllocation(volumeId: Int64, allocatedBytes: UInt64) {
+        allocated[volumeId] = allocatedBytes
+    }
+
+    // MARK: Helpers
+
+    func requirePool(_ name: String) throws(DepotError) -> PoolRecord {
+        try ObjectName.validate(name, kind: "pool")
+        guard let pool = try read({ try catalog.pool(named: name) }) else {
+            throw .notFound("pool '\(name)' not found")
+        }
+        return pool
+    }
+
+    func requireVolume(_ ref: VolumeRef) throws(DepotError) -> (PoolRecord, VolumeRecord) {
+        let pool = try requirePool(ref.pool)
+        try ObjectName.validate(ref.name, kind: "volume")
+        guard let volume = try read({ try catalog.volume(poolId: pool.id!, name: ref.name) }) else {
+            throw .notFound("volume '\(ref)' not found")
+        }
+        return (pool, volume)
+    }
+
+    func read<T>(_ body: () throws -> T) throws(DepotError) -> T {
+        do { return try body() } catch let error as DepotError { throw error } catch {
+            throw .internalError("catalog error: \(error)")
+        }
+    }
+
+    func runIO<T: Sendable>(_ body: @Sendable @escaping () throws -> T) async throws(DepotError) -> T {
+        do { return try await io.run(body) } catch let error as DepotError { throw error } catch {
+            throw .internalError("I/O engine: \(error)")
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import CDepotPosix
+import DepotCore
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// POSIX operations on one volume file. Every call blocks: run them on the
+/// `IOEngine`.
+public enum VolumeFile {
+    /// Creates `path` exclusively at `size` bytes, provisioned as asked, and
+    /// makes it and its directory entry durable before returning.
+    ///
+    /// - thin: `ftruncate` only, a sparse file.
+    /// - thick: `fallocate(2)` mode 0 reserves every block; ext4/xfs mark them
+    ///   unwritten, so reads return zeros without the data being written.
+    /// - eager-zeroed: reserved, then zero-written in 1 MiB chunks; `progress`
+    ///   is called with the fraction done.
+    public static func create(
+        path: String, size: UInt64, provisioning: Provisioning,
+        progress: @Sendable (Double) -> Void = { _ in }
+    ) throws(DepotError) {
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw posixError("create \(path)") }
+        var ok = false
+        defer {
+            close(fd)
+            if !ok { unlink(path) }
+        }
+        switch provisioning {
+        case .thin:
+            guard ftruncate(fd, off_t(size)) == 0 else { throw posixError("size \(path)") }
+        case .thick:
+            try reserve(fd: fd, offset: 0, length: size, path: path)
+        case .eagerZeroed:
+            try reserve(fd: fd, offset: 0, length: size, path: path)
+            try writeZeros(fd: fd, from: 0, to: size, path: path, progress: progress)
+        }
+        guard fsync(fd) == 0 else { throw posixError("fsync \(path)") }
+        try syncDirectory(of: path)
+        ok = true
+        progress(1.0)
+    }
+
+    /// Changes a file's size. Growing a thick or eager-zeroed file reserves
+    /// (and for eager-zeroed zero-writes) the new range.
+    public static func resize(path: String, from oldSize: UInt64, to newSize: UInt64, provisioning: Provisioning) throws(DepotError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw posixError("open \(path)") }
+        defer { close(fd) }
+        if newSize > oldSize, provisioning.reservesSpace {
+            try reserve(fd: fd, offset: oldSize, length: newSize - oldSize, path: path)
+            if provisioning == .eagerZeroed {
+                try writeZeros(fd: fd, from: oldSize, to: newSize, path: path, progress: { _ in })
+            }
+        }
+        guard ftruncate(fd, off_t(newSize)) == 0 else { throw posixError("resize \(path)") }
+        guard fsync(fd) == 0 else { throw posixError("fsync \(path)") }
+    }
+
+    /// Renames within one directory, durably; refuses to replace an existing file.
+    public static func rename(from: String, to: String) throws(DepotError) {
+        guard access(to, F_OK) != 0 else { throw .conflict("file \(to) already exists") }
+        guard Glibc.rename(from, to) == 0 else { throw posixError("rename \(from) to \(to)") }
+        try syncDirectory(of: to)
+    }
+
+    /// Removes a file durably; a file already gone is not an error.
+    public static func remove(path: String) throws(DepotError) {
+        if unlink(path) != 0, errno != ENOENT { throw posixError("remove \(path)") }
+        try syncDirectory(of: path)
+    }
+
+    public struct Status: Sendable {
+        public var sizeBytes: UInt64
+        /// Physical bytes allocated (st_blocks × 512).
+        public var allocatedBytes: UInt64
+    }
+
+    /// nil when the file does not exist.
+    public static func status(path: String) -> Status? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Status(sizeBytes: UInt64(st.st_size), allocatedBytes: UInt64(st.st_blocks) * 512)
+    }
+
+    /// The end offset of the last block in `[from, size)` that holds non-zero
+    /// data, or nil when that whole range reads as zeros. Walks data extents
+    /// with SEEK_DATA/SEEK_HOLE and reads only those, so holes and unwritten
+    /// (fallocated) extents cost nothing.
+    public static func lastNonZeroEnd(path: String, from start: UInt64, blockSize: UInt64) throws(DepotError) -> UInt64? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw posixError("open \(path)") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw posixError("stat \(path)") }
+        let size = UInt64(st.st_size)
+        var found: UInt64?
+        var offset = start
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { buffer.deallocate() }
+        while offset < size {
+            let dataStart = depot_seek_data(fd, off_t(offset))
+            if dataStart < 0 {
+                if errno == ENXIO { break }
+                throw posixError("seek \(path)")
+            }
+            var holeStart = depot_seek_hole(fd, dataStart)
+            if holeStart < 0 { holeStart = off_t(size) }
+            var pos = UInt64(dataStart)
+            while pos < UInt64(holeStart) {
+                let want = Int(min(UInt64(chunk), UInt64(holeStart) - pos))
+                let got = pread(fd, buffer.baseAddress, want, off_t(pos))
+                guard got > 0 else { throw posixError("read \(path)") }
+                let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<got])
+                if let last = bytes.lastIndex(where: { $0 != 0 }) {
+                    let end = pos + UInt64(last) + 1
+                    found = (end + blockSize - 1) / blockSize * blockSize
+                }
+                pos += UInt64(got)
+            }
+            offset = UInt64(holeStart)
+        }
+        return found
+    }
+
+    static func reserve(fd: Int32, offset: UInt64, length: UInt64, path: String) throws(DepotError) {
+        guard length > 0 else { return }
+        if depot_fallocate(fd, 0, off_t(offset), off_t(length)) == 0 { return }
+        let err = errno
+        if err == ENOSPC { throw .insufficientSpace("filesystem has no room to reserve \(ByteSize.format(length)) for \(path)") }
+        guard err == EOPNOTSUPP else { throw posixError("reserve \(path)", err) }
+        // Filesystems without fallocate: glibc's emulation writes every block.
+        let rc = posix_fallocate(fd, off_t(offset), off_t(length))
+        guard rc == 0 else {
+            if rc == ENOSPC { throw .insufficientSpace("filesystem has no room to reserve \(ByteSize.format(length)) for \(path)") }
+            throw posixError("reserve \(path)", rc)
+        }
+    }
+
+    static func writeZeros(
+        fd: Int32, from start: UInt64, to end: UInt64, path: String, progress: @Sendable (Double) -> Void
+    ) throws(DepotError) {
+        let chunk = 1 << 20
+        let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { zeros.deallocate() }
+        zeros.initializeMemory(as: UInt8.self, repeating: 0)
+        var offset = start
+        var lastReported = 0.0
+        while offset < end {
+            let want = Int(min(UInt64(chunk), end - offset))
+            let written = pwrite(fd, zeros.baseAddress, want, off_t(offset))
+            guard written > 0 else { throw posixError("zero \(path)") }
+            offset += UInt64(written)
+            let fraction = Double(offset - start) / Double(end - start)
+            if fraction - lastReported >= 0.01 {
+                progress(min(fraction, 0.999))
+                lastReported = fraction
+            }
+        }
+    }
+
+    static func syncDirectory(of path: String) throws(DepotError) {
+        let dir = (path as NSString).deletingLastPathComponent
+        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw posixError("open directory \(dir)") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw posixError("fsync directory \(dir)") }
+    }
+
+    static func posixError(_ what: String, _ code: Int32 = errno) -> DepotError {
+        if code == ENOSPC { return .insufficientSpace("\(what): no space left on device") }
+        return .internalError("\(what): \(String(cString: strerror(code)))")
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import DepotCore
+import DepotServer
+import Logging
+
+@main
+struct DepotdCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "depotd",
+        abstract: "Depot datastore daemon: pools, volumes, capacity, REST API.")
+
+    @Option(name: .long, help: "Data directory (catalog, token, pools).")
+    var data: String = "./depot-data"
+
+    @Option(name: .long, help: "REST API listen address HOST:PORT (port 0 picks a free one).")
+    var api: String = "127.0.0.1:8640"
+
+    @Option(name: .long, help: "iSCSI portal HOST:PORT; repeat for several.")
+    var portal: [String] = []
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    @Option(name: .customLong("rescan-interval"), help: "Seconds between capacity rescans.")
+    var rescanInterval: Double = 30
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("unknown log level '\(logLevel)'")
+        }
+        guard rescanInterval > 0 else { throw ValidationError("--rescan-interval must be positive") }
+        do {
+            _ = try HostPort(parsing: api)
+            for p in portal { _ = try HostPort(parsing: p) }
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    func run() async throws {
+        var config = DepotConfiguration()
+        config.dataDirectory = data
+        config.api = try HostPort(parsing: api)
+        if !portal.isEmpty { config.portals = try portal.map { p throws(DepotError) in try HostPort(parsing: p) } }
+        config.logLevel = Logger.Level(rawValue: logLevel)!
+        config.rescanInterval = .milliseconds(Int(rescanInterval * 1000))
+        let level = config.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "depotd")
+        do {
+            try await DepotServer.run(config, logger: logger)
+        } catch let error as DepotError {
+            logger.critical("depotd cannot start", metadata: ["error": "\(error.message)"])
+            throw ExitCode(1)
+        }
+    }
+}
