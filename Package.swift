@@ -81,7 +81,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "depot", dependencies: ["DepotCLI"]),
+        .executableTarget(
+            name: "depot",
+            dependencies: ["DepotCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // C libraries enter through one system-library module each (DESIGN.md).
         .systemLibrary(
             name: "CLibISCSI", pkgConfig: "libiscsi",

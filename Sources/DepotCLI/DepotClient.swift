@@ -1,0 +1,109 @@
+import DepotCore
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The CLI's side of the REST API. Subcommands call it; tests can drive it.
+public struct DepotClient: Sendable {
+    public let baseURL: URL
+    public let token: String?
+
+    public init(baseURL: URL, token: String?) {
+        self.baseURL = baseURL
+        self.token = token
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let status: Int?
+        public let code: String
+        public let message: String
+        public var description: String { message }
+    }
+
+    static let session: URLSession = {
+        let config = URLSessionConfiguration.ephemeral
+        config.timeoutIntervalForRequest = 3600
+        config.timeoutIntervalForResource = 3600
+        return URLSession(configuration: config)
+    }()
+
+    /// Sends one request; any non-2xx answer becomes a `Failure` carrying the
+    /// API's error code and message.
+    public func send(_ method: String, _ path: String, body: (some Encodable)? = Optional<String>.none) async throws -> Data {
+        guard let url = URL(string: path, relativeTo: baseURL) else {
+            throw Failure(status: nil, code: "invalid_argument", message: "bad API path \(path)")
+        }
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.timeoutInterval = 3600
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let body {
+            request.httpBody = try JSONEncoder().encode(body)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await Self.session.data(for: request)
+        } catch {
+            throw Failure(status: nil, code: "unreachable", message: "cannot reach depotd at \(baseURL.absoluteString): \(error.localizedDescription)")
+        }
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) else {
+            if let body = try? JSONDecoder().decode(ErrorBody.self, from: data) {
+                throw Failure(status: status, code: body.error.code, message: body.error.message)
+            }
+            throw Failure(status: status, code: "http_\(status)", message: "depotd answered HTTP \(status): \(String(decoding: data, as: UTF8.self))")
+        }
+        return data
+    }
+
+    public func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
+        try decode(type, try await send("GET", path))
+    }
+
+    public func post<T: Decodable>(_ path: String, _ body: some Encodable, as type: T.Type) async throws -> T {
+        try decode(type, try await send("POST", path, body: body))
+    }
+
+    public func patch<T: Decodable>(_ path: String, _ body: some Encodable, as type: T.Type) async throws -> T {
+        try decode(type, try await send("PATCH", path, body: body))
+    }
+
+    public func delete(_ path: String) async throws {
+        _ = try await send("DELETE", path)
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch {
+            throw Failure(status: nil, code: "bad_response", message: "unexpected answer from depotd: \(error)")
+        }
+    }
+
+    // MARK: Typed calls
+
+    public func pools() async throws -> [PoolInfo] { try await get("/v1/pools", as: PoolList.self).pools }
+    public func pool(_ name: String) async throws -> PoolInfo { try await get("/v1/pools/\(name)", as: PoolInfo.self) }
+    public func createPool(_ body: CreatePoolRequest) async throws -> PoolInfo { try await post("/v1/pools", body, as: PoolInfo.self) }
+    public func updatePool(_ name: String, _ body: UpdatePoolRequest) async throws -> PoolInfo {
+        try await patch("/v1/pools/\(name)", body, as: PoolInfo.self)
+    }
+    public func deletePool(_ name: String, force: Bool) async throws { try await delete("/v1/pools/\(name)\(force ? "?force=true" : "")") }
+    public func volumes(pool: String?) async throws -> [VolumeInfo] {
+        try await get(pool.map { "/v1/pools/\($0)/volumes" } ?? "/v1/volumes", as: VolumeList.self).volumes
+    }
+    public func volume(_ ref: VolumeRef) async throws -> VolumeInfo {
+        try await get("/v1/pools/\(ref.pool)/volumes/\(ref.name)", as: VolumeInfo.self)
+    }
+    public func createVolume(pool: String, _ body: CreateVolumeRequest) async throws -> VolumeInfo {
+        try await post("/v1/pools/\(pool)/volumes", body, as: VolumeInfo.self)
+    }
+    public func updateVolume(_ ref: VolumeRef, _ body: UpdateVolumeRequest) async throws -> VolumeInfo {
+        try await patch("/v1/pools/\(ref.pool)/volumes/\(ref.name)", body, as: VolumeInfo.self)
+    }
+    public func deleteVolume(_ ref: VolumeRef) async throws { try await delete("/v1/pools/\(ref.pool)/volumes/\(ref.name)") }
+    public func capacity() async throws -> CapacityReport { try await get("/v1/capacity", as: CapacityReport.self) }
+}

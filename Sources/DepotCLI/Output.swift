@@ -1,0 +1,78 @@
+import DepotCore
+import Foundation
+
+/// Human output: aligned tables and sizes; `--json` output: the API objects.
+enum Output {
+    static func json(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    /// Columns padded to their widest cell; numbers right-aligned.
+    static func table(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> = []) -> String {
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, cell in
+                let pad = String(repeating: " ", count: widths[i] - cell.count)
+                return rightAligned.contains(i) ? pad + cell : cell + pad
+            }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+    }
+
+    static func percent(_ value: Double) -> String { String(format: "%.1f%%", value) }
+    static func ratio(_ value: Double) -> String { String(format: "%.2fx", value) }
+
+    static func flags(_ pool: PoolInfo) -> String {
+        var flags: [String] = []
+        if pool.state != .ok { flags.append(pool.state.rawValue.uppercased()) }
+        if pool.overprovisioned { flags.append("OVERPROVISIONED") }
+        if pool.overcommitRatio > pool.maxOvercommit { flags.append("OVER-MAX-OVERCOMMIT") }
+        return flags.isEmpty ? "-" : flags.joined(separator: ",")
+    }
+
+    static func poolTable(_ pools: [PoolInfo]) -> String {
+        table(
+            ["NAME", "CAPACITY", "USED", "PROVISIONED", "FREE", "USED%", "OVERCOMMIT", "STATE", "FLAGS", "VOLUMES"],
+            pools.map { p in
+                [
+                    p.name, ByteSize.format(p.capacityBytes), ByteSize.format(p.usedBytes), ByteSize.format(p.provisionedBytes),
+                    ByteSize.format(p.freeBytes), percent(p.usedPercent), ratio(p.overcommitRatio), p.state.rawValue, flags(p),
+                    "\(p.volumeCount)",
+                ]
+            }, rightAligned: [1, 2, 3, 4, 5, 6, 9])
+    }
+
+    static func volumeTable(_ volumes: [VolumeInfo]) -> String {
+        table(
+            ["VOLUME", "SIZE", "ALLOCATED", "PROVISIONING", "BLOCK", "STATE"],
+            volumes.map { v in
+                ["\(v.pool)/\(v.name)", ByteSize.format(v.sizeBytes), ByteSize.format(v.allocatedBytes), v.provisioning.rawValue,
+                 "\(v.blockSize)", v.state.rawValue]
+            }, rightAligned: [1, 2, 4])
+    }
+
+    static func poolDetail(_ p: PoolInfo) -> String {
+        table(["FIELD", "VALUE"], [
+            ["name", p.name], ["path", p.path],
+            ["capacity", "\(ByteSize.format(p.capacityBytes)) (\(p.capacityBytes) bytes\(p.capacityExplicit ? "" : ", filesystem size"))"],
+            ["used", "\(ByteSize.format(p.usedBytes)) (\(percent(p.usedPercent)))"],
+            ["provisioned", ByteSize.format(p.provisionedBytes)], ["free", ByteSize.format(p.freeBytes)],
+            ["overcommit", "\(ratio(p.overcommitRatio)) of max \(ratio(p.maxOvercommit))"],
+            ["state", p.state.rawValue], ["overprovisioned", p.overprovisioned ? "yes" : "no"],
+            ["thresholds", "warn \(percent(p.warnPercent)), critical \(percent(p.criticalPercent)), reserved \(percent(p.reservedPercent))"],
+            ["volumes", "\(p.volumeCount)"],
+        ])
+    }
+
+    static func volumeDetail(_ v: VolumeInfo) -> String {
+        table(["FIELD", "VALUE"], [
+            ["volume", "\(v.pool)/\(v.name)"], ["size", "\(ByteSize.format(v.sizeBytes)) (\(v.sizeBytes) bytes)"],
+            ["allocated", "\(ByteSize.format(v.allocatedBytes)) (\(v.allocatedBytes) bytes)"],
+            ["provisioning", v.provisioning.rawValue], ["block size", "\(v.blockSize)"], ["state", v.state.rawValue],
+            ["uuid", v.uuid], ["path", v.path], ["created", v.createdAt],
+        ])
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import DepotCore
+import Foundation
+
+struct ApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Create or grow pools and volumes to match a YAML file; prints the plan first.",
+        discussion: "Idempotent: a second run finds nothing to do. Never deletes or shrinks.")
+
+    @Option(name: .short, help: "YAML file of pools and volumes.") var file: String
+    @Flag(name: .customLong("dry-run"), help: "Print the plan only.") var dryRun = false
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw CLIFailure("cannot read \(file)")
+            }
+            let spec = try ApplySpec.parse(yaml: text)
+            let client = try global.client()
+            let steps = try ApplyPlanner.plan(spec: spec, pools: try await client.pools(), volumes: try await client.volumes(pool: nil))
+            if global.json {
+                try Output.json(["plan": steps.map(\.description), "dryRun": dryRun ? ["true"] : ["false"]])
+            } else {
+                print(steps.isEmpty ? "plan: nothing to do" : "plan:\n" + steps.map { "  + \($0)" }.joined(separator: "\n"))
+            }
+            guard !dryRun else { return }
+            for step in steps {
+                switch step {
+                case .createPool(let request):
+                    var r = request
+                    if let p = r.path, !p.hasPrefix("/") {
+                        let base = (URL(fileURLWithPath: file).deletingLastPathComponent().path)
+                        r.path = base + "/" + p
+                    }
+                    _ = try await client.createPool(r)
+                case .updatePool(let name, let request, _):
+                    _ = try await client.updatePool(name, request)
+                case .createVolume(let pool, let request):
+                    _ = try await client.createVolume(pool: pool, request)
+                case .growVolume(let ref, _, let to):
+                    _ = try await client.updateVolume(ref, UpdateVolumeRequest(sizeBytes: to))
+                }
+                if !global.json { print("done: \(step)") }
+            }
+            if !global.json && !steps.isEmpty { print("applied \(steps.count) change(s)") }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+struct CapacityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capacity", abstract: "Every pool's capacity, use, provisioning and flags.")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            let report = try await global.client().capacity()
+            if global.json { try Output.json(report) } else { print(Output.poolTable(report.pools)) }
+        }
+    }
+}

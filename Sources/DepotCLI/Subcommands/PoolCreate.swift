@@ -1,0 +1,33 @@
+import ArgumentParser
+import DepotCore
+import Foundation
+
+struct PoolCreate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a directory-backed pool.")
+
+    @Argument(help: "Pool name.") var name: String
+    @Option(help: "Directory (default DATA/pools/NAME on the server).") var path: String?
+    @Option(help: "Capacity, e.g. 500G (default: the filesystem's size).") var capacity: String?
+    @Option(name: .customLong("max-overcommit"), help: "Most provisioned/capacity allowed for thin volumes (default 20).")
+    var maxOvercommit: Double?
+    @Option(help: "Used percent that turns the pool to warning (default 75).") var warn: Double?
+    @Option(help: "Used percent that turns the pool to critical (default 85).") var critical: Double?
+    @Option(help: "Percent of capacity kept back from thick volumes (default 0).") var reserved: Double?
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        try validateName(name, kind: "pool")
+        if let capacity { _ = try parseSize(capacity, option: "--capacity") }
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            let absolute = path.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+            let body = CreatePoolRequest(
+                name: name, path: absolute, capacityBytes: try capacity.map { try parseSize($0, option: "--capacity") },
+                maxOvercommit: maxOvercommit, warnPercent: warn, criticalPercent: critical, reservedPercent: reserved)
+            let pool = try await global.client().createPool(body)
+            if global.json { try Output.json(pool) } else { print("pool \(pool.name) created at \(pool.path)") }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+struct VolumeDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a volume and its file.")
+    @Argument(help: "POOL/NAME") var volume: String
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws { _ = try parseVolumeRef(volume) }
+
+    func run() async throws {
+        try await reportingFailures {
+            let ref = try parseVolumeRef(volume)
+            try await global.client().deleteVolume(ref)
+            if global.json { try Output.json(["deleted": ref.description]) } else { print("volume \(ref) deleted") }
+        }
+    }
+}
