@@ -1,0 +1,61 @@
+import DepotCatalog
+import DepotCore
+import Foundation
+import Testing
+
+@Suite struct CatalogTests {
+    func pool(_ name: String, path: String? = nil) -> PoolRecord {
+        PoolRecord(name: name, path: path ?? "/srv/\(name)", capacityBytes: nil, thresholds: .defaults, createdAt: "t")
+    }
+
+    @Test func migratesAndRecordsMigrationNames() throws {
+        let catalog = try Catalog.inMemory()
+        #expect(try catalog.appliedMigrations == ["2026-11-25-pools-volumes"])
+    }
+
+    @Test func fileCatalogUsesWALAndMode0600() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("depot-cat-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let catalog = try Catalog.open(path: dir + "/catalog.sqlite")
+        #expect(try catalog.journalMode == "wal")
+        let attributes = try FileManager.default.attributesOfItem(atPath: dir + "/catalog.sqlite")
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+    }
+
+    @Test func duplicatePoolNamesAndPathsConflict() throws {
+        let catalog = try Catalog.inMemory()
+        _ = try catalog.insertPool(pool("a"))
+        #expect(throws: DepotError.conflict("pool 'a' already exists")) { try catalog.insertPool(pool("a", path: "/x")) }
+        #expect(throws: DepotError.self) { try catalog.insertPool(pool("b", path: "/srv/a")) }
+        #expect(try catalog.pools().map(\.name) == ["a"])
+    }
+
+    @Test func volumesAreUniquePerPoolAndBlockPoolDeletion() throws {
+        let catalog = try Catalog.inMemory()
+        let p = try catalog.insertPool(pool("a"))
+        let v = VolumeRecord(poolId: p.id!, name: "v", uuid: "u1", fileName: "v.img", sizeBytes: 512, provisioning: .thin,
+                             blockSize: 512, state: .ready, createdAt: "t")
+        let inserted = try catalog.insertVolume(v, poolName: "a")
+        var dup = v
+        dup.uuid = "u2"
+        #expect(throws: DepotError.self) { try catalog.insertVolume(dup, poolName: "a") }
+        #expect(throws: DepotError.self) { try catalog.deletePool(id: p.id!) }
+        try catalog.deleteVolume(id: inserted.id!)
+        try catalog.deletePool(id: p.id!)
+        #expect(try catalog.pools().isEmpty)
+    }
+
+    @Test func renameIntentReservesTheNewName() throws {
+        let catalog = try Catalog.inMemory()
+        let p = try catalog.insertPool(pool("a"))
+        let v = try catalog.insertVolume(
+            VolumeRecord(poolId: p.id!, name: "v", uuid: "u1", fileName: "v.img", sizeBytes: 512, provisioning: .thin,
+                         blockSize: 512, state: .ready, createdAt: "t"), poolName: "a")
+        let pending = try catalog.beginRename(volumeId: v.id!, poolId: p.id!, poolName: "a", newName: "w")
+        #expect(pending.pendingName == "w")
+        let other = VolumeRecord(poolId: p.id!, name: "w", uuid: "u2", fileName: "w.img", sizeBytes: 512, provisioning: .thin,
+                                 blockSize: 512, state: .ready, createdAt: "t")
+        #expect(throws: DepotError.self) { try catalog.insertVolume(other, poolName: "a") }
+    }
+}
