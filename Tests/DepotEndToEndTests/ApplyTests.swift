@@ -1,0 +1,73 @@
+import DepotCLI
+import DepotCore
+import Foundation
+import Testing
+
+@Suite(.serialized) struct ApplyTests {
+    @Test func applyIsIdempotentAndDryRunChangesNothing() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let dir = (daemon.data as NSString).deletingLastPathComponent
+        let file = dir + "/datastores.yaml"
+        let yaml = """
+            pools:
+              - name: gold
+                capacity: 10G
+                maxOvercommit: 4
+                volumes:
+                  - name: vm1
+                    size: 1G
+                  - name: db
+                    size: 64M
+                    provisioning: thick
+                    blockSize: 4096
+              - name: default
+                volumes:
+                  - name: scratch
+                    size: 16M
+            """
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        var r = try daemon.depot(["apply", "-f", file, "--dry-run"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("create pool gold") && r.stdout.contains("create volume gold/db 64 MiB thick block 4096"))
+        #expect(try await daemon.client.pools().map(\.name) == ["default"])
+
+        r = try daemon.depot(["apply", "-f", file])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("applied 4 change(s)"))
+        let volumes = try await daemon.client.volumes(pool: nil).map { "\($0.pool)/\($0.name):\($0.sizeBytes):\($0.provisioning.rawValue)" }
+        #expect(volumes.sorted() == ["default/scratch:16777216:thin", "gold/db:67108864:thick", "gold/vm1:1073741824:thin"])
+
+        r = try daemon.depot(["apply", "-f", file])
+        #expect(r.stdout.contains("plan: nothing to do"), "\(r.stdout)")
+
+        try yaml.replacingOccurrences(of: "size: 1G", with: "size: 2G").replacingOccurrences(of: "maxOvercommit: 4", with: "maxOvercommit: 5")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        r = try daemon.depot(["apply", "-f", file])
+        #expect(r.stdout.contains("resize volume gold/vm1 1 GiB -> 2 GiB") && r.stdout.contains("maxOvercommit 4.0 -> 5.0"), "\(r.stdout)")
+        #expect(try await daemon.client.volume(VolumeRef(pool: "gold", name: "vm1")).sizeBytes == 2 << 30)
+
+        // Shrinking and changing provisioning are refused before anything runs.
+        try yaml.replacingOccurrences(of: "size: 64M\n        provisioning: thick", with: "size: 32M\n        provisioning: thin")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        r = try daemon.depot(["apply", "-f", file])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("never shrinks") && r.stderr.contains("provisioning cannot change"), "\(r.stderr)")
+        try "pools:\n  - name: x\n    volumes:\n      - name: v\n        size: 10Q\n".write(toFile: file, atomically: true, encoding: .utf8)
+        r = try daemon.depot(["apply", "-f", file])
+        #expect(r.status != 0 && r.stderr.contains("unknown size unit"), "\(r.stderr)")
+    }
+
+    @Test func shippedExamplesParse() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = root.appendingPathComponent("Targets").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }
+        #expect(!files.isEmpty)
+        for name in files {
+            let spec = try ApplySpec.parse(yaml: try String(contentsOfFile: dir + "/" + name, encoding: .utf8))
+            #expect(!spec.pools.isEmpty, "\(name)")
+            #expect(try !ApplyPlanner.plan(spec: spec, pools: [], volumes: []).isEmpty, "\(name)")
+        }
+    }
+}
