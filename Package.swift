@@ -85,6 +85,8 @@ let package = Package(
             name: "depot",
             dependencies: ["DepotCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Benchmarks (`make bench-control`); not part of `make test`.
+        .executableTarget(name: "depot-bench", dependencies: ["DepotCLI", "DepotCore"]),
         // C libraries enter through one system-library module each (DESIGN.md).
         .systemLibrary(
             name: "CLibISCSI", pkgConfig: "libiscsi",

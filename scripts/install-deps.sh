@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Depot builds and tests with, when missing.
+# Runs apt-get only as root; otherwise names what is missing and goes on
+# (the build then says what it lacks).
+set -euo pipefail
+
+PACKAGES=(
+  pkg-config
+  libsqlite3-dev      # GRDB's SQLite
+  libcurl4            # FoundationNetworking (the depot CLI's HTTP client)
+  libiscsi-dev        # CLibISCSI: initiator library for integration tests
+  libiscsi-bin        # iscsi-ls, iscsi-inq, iscsi-test-cu
+  libaio-dev          # CLibAIO: O_DIRECT I/O engine
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y --no-install-recommends "${missing[@]}"; then
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi
