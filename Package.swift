@@ -102,8 +102,10 @@ let package = Package(
             dependencies: [
                 "DepotAPI", "DepotStorage", "DepotCatalog", "DepotCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CLibISCSI", "CLibAIO"]),
         .testTarget(name: "DepotEndToEndTests", dependencies: ["DepotCore", "DepotCLI"]),
     ]
 )

@@ -23,7 +23,7 @@ struct VolumeRoutes {
         }
         group.patch("pools/:pool/volumes/:name") { request, context -> VolumeInfo in
             let body = try await request.decode(as: UpdateVolumeRequest.self, context: context)
-            var current = try ref(context)
+            let current = try ref(context)
             guard body.sizeBytes != nil || body.name != nil else {
                 throw DepotError.invalidArgument("nothing to change: give sizeBytes and/or name")
             }
@@ -33,7 +33,6 @@ struct VolumeRoutes {
             }
             if let name = body.name {
                 info = try await storage.renameVolume(current, to: name)
-                current = VolumeRef(pool: current.pool, name: name)
             }
             return info
         }

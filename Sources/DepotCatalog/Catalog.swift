@@ -106,18 +106,30 @@ public final class Catalog: Sendable {
 
     /// Inserts a volume row (normally in state `creating`); a name or file
     /// name already taken in the pool is a conflict.
-    public func insertVolume(_ record: VolumeRecord, poolName: String) throws(DepotError) -> VolumeRecord {
+    ///
+    /// `durable: false` commits with `synchronous=NORMAL`: the row survives a
+    /// crash of the daemon but may be lost with the host's power. That is
+    /// enough for the `creating` intent, which protects nothing acknowledged;
+    /// the `ready` commit that follows is FULL and makes both durable.
+    public func insertVolume(_ record: VolumeRecord, poolName: String, durable: Bool = true) throws(DepotError) -> VolumeRecord {
         try translate {
-            try writer.write { db in
-                let taken = try VolumeRecord.filter(
-                    Column("poolId") == record.poolId
-                        && (Column("name") == record.name || Column("fileName") == record.fileName
-                            || Column("pendingName") == record.name)
-                ).fetchCount(db)
-                if taken > 0 { throw DepotError.conflict("volume '\(poolName)/\(record.name)' already exists") }
-                var copy = record
-                try copy.insert(db)
-                return copy
+            try writer.writeWithoutTransaction { db in
+                if !durable { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                defer { if !durable { try? db.execute(sql: "PRAGMA synchronous = FULL") } }
+                var inserted: VolumeRecord?
+                try db.inTransaction(.immediate) {
+                    let taken = try VolumeRecord.filter(
+                        Column("poolId") == record.poolId
+                            && (Column("name") == record.name || Column("fileName") == record.fileName
+                                || Column("pendingName") == record.name)
+                    ).fetchCount(db)
+                    if taken > 0 { throw DepotError.conflict("volume '\(poolName)/\(record.name)' already exists") }
+                    var copy = record
+                    try copy.insert(db)
+                    inserted = copy
+                    return .commit
+                }
+                return inserted!
             }
         }
     }

@@ -55,7 +55,7 @@ extension StorageManager {
                 poolId: pool.id!, name: request.name, uuid: UUID().uuidString.lowercased(), fileName: fileName,
                 sizeBytes: Int64(request.sizeBytes), provisioning: provisioning, blockSize: blockSize,
                 state: .creating, createdAt: Timestamp.now()),
-            poolName: poolName)
+            poolName: poolName, durable: false)
         let id = record.id!
         busy.insert(id)
         if provisioning.reservesSpace { inflightReservations[pool.id!, default: 0] += request.sizeBytes }
@@ -184,7 +184,14 @@ extension StorageManager {
         record.state = VolumeState.deleting.rawValue
         try catalog.updateVolume(record)
         let path = pool.path + "/" + record.fileName
-        try await runIO { try VolumeFile.remove(path: path) }
+        do {
+            try await runIO { try VolumeFile.remove(path: path) }
+        } catch {
+            // The file is still there: the volume stays usable.
+            record.state = VolumeState.ready.rawValue
+            try? catalog.updateVolume(record)
+            throw error
+        }
         try catalog.deleteVolume(id: record.id!)
         allocated[record.id!] = nil
         logger.info("volume deleted", metadata: ["volume": "\(ref)"])

@@ -1,0 +1,50 @@
+import DepotCore
+import Foundation
+import Testing
+import Yams
+
+/// Docs/openapi.yaml is the API's contract: the objects the server encodes
+/// carry exactly the documented fields.
+@Suite struct OpenAPIDocumentTests {
+    static var document: [String: Any] {
+        get throws {
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let text = try String(contentsOf: root.appendingPathComponent("Docs/openapi.yaml"), encoding: .utf8)
+            return try #require(try Yams.load(yaml: text) as? [String: Any])
+        }
+    }
+
+    func schema(_ name: String) throws -> [String: Any] {
+        let components = try #require(try Self.document["components"] as? [String: Any])
+        let schemas = try #require(components["schemas"] as? [String: Any])
+        return try #require(schemas[name] as? [String: Any])
+    }
+
+    func keys(_ value: some Encodable) throws -> Set<String> {
+        let object = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(value)) as? [String: Any]
+        return Set(try #require(object).keys)
+    }
+
+    @Test func poolAndVolumeFieldsMatchTheDocument() throws {
+        let figures = CapacityFigures(capacityBytes: 1, usedBytes: 0, provisionedBytes: 0, filesystemAvailableBytes: 1, thresholds: .defaults)
+        let pool = PoolInfo(name: "p", path: "/p", capacityExplicit: true, figures: figures, volumeCount: 0)
+        let poolSchema = try schema("Pool")
+        #expect(Set(try #require(poolSchema["required"] as? [String])) == (try keys(pool)))
+        #expect(Set(try #require(poolSchema["properties"] as? [String: Any]).keys) == (try keys(pool)))
+
+        var volume = VolumeInfo(pool: "p", name: "v", sizeBytes: 512, allocatedBytes: 0, provisioning: .thin, blockSize: 512,
+                                state: .ready, uuid: "u", path: "/p/v.img", createdAt: "t")
+        let volumeSchema = try schema("Volume")
+        #expect(Set(try #require(volumeSchema["required"] as? [String])) == (try keys(volume)))
+        volume.progress = 0.5
+        #expect(Set(try #require(volumeSchema["properties"] as? [String: Any]).keys) == (try keys(volume)))
+    }
+
+    @Test func everyIssueRouteIsDocumented() throws {
+        let paths = try #require(try Self.document["paths"] as? [String: Any])
+        for path in ["/health", "/metrics", "/v1/pools", "/v1/pools/{pool}", "/v1/pools/{pool}/volumes",
+                     "/v1/pools/{pool}/volumes/{name}", "/v1/capacity", "/v1/volumes", "/v1/reconcile"] {
+            #expect(paths[path] != nil, "\(path) is not in Docs/openapi.yaml")
+        }
+    }
+}
