@@ -10,6 +10,8 @@ import GRDB
 public final class Catalog: Sendable {
     private let writer: any DatabaseWriter
 
+    var reader: any DatabaseReader { writer }
+
     public init(writer: any DatabaseWriter) throws {
         self.writer = writer
         try CatalogMigrations.migrator.migrate(writer)

@@ -5,15 +5,13 @@ import Foundation
 extension StorageManager {
     public func listPools() throws(DepotError) -> [PoolInfo] {
         let pools = try read { try catalog.pools() }
-        let volumes = Dictionary(grouping: try read { try catalog.volumes() }, by: \.poolId)
-        var result: [PoolInfo] = []
-        for pool in pools { result.append(try poolInfo(pool, volumes: volumes[pool.id!] ?? [])) }
-        return result
+        let usage = Dictionary(grouping: try read { try catalog.volumeUsage() }, by: \.poolId)
+        return pools.map { poolInfo($0, usage: usage[$0.id!] ?? []) }
     }
 
     public func pool(_ name: String) throws(DepotError) -> PoolInfo {
         let pool = try requirePool(name)
-        return try poolInfo(pool, volumes: try read { try catalog.volumes(poolId: pool.id!) })
+        return try poolInfo(pool)
     }
 
     /// The pool's directory, for layers that open its files.
@@ -56,7 +54,7 @@ extension StorageManager {
             thresholds: thresholds, createdAt: Timestamp.now())
         let inserted = try catalog.insertPool(record)
         logger.info("pool created", metadata: ["pool": "\(inserted.name)", "path": "\(path)"])
-        return try poolInfo(inserted, volumes: [])
+        return poolInfo(inserted, usage: [])
     }
 
     public func updatePool(_ name: String, _ request: UpdatePoolRequest) throws(DepotError) -> PoolInfo {
@@ -76,7 +74,7 @@ extension StorageManager {
         }
         pool.thresholds = thresholds
         try catalog.updatePool(pool)
-        return try poolInfo(pool, volumes: try read { try catalog.volumes(poolId: pool.id!) })
+        return try poolInfo(pool)
     }
 
     /// Deletes a pool. With volumes it is refused (409) unless `force`, which

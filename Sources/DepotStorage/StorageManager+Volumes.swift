@@ -42,11 +42,10 @@ extension StorageManager {
         let blockSize = request.blockSize ?? 512
         try BlockSize.validate(blockSize)
         try Self.validateSize(request.sizeBytes, blockSize: blockSize)
-        let volumes = try read { try catalog.volumes(poolId: pool.id!) }
-        if volumes.contains(where: { $0.name == request.name || $0.pendingName == request.name }) {
+        if try read({ try catalog.volume(poolId: pool.id!, name: request.name) }) != nil {
             throw .conflict("volume '\(poolName)/\(request.name)' already exists")
         }
-        try figures(for: pool, volumes: volumes).admit(size: request.sizeBytes, provisioning: provisioning, pool: poolName)
+        try figures(for: pool).admit(size: request.sizeBytes, provisioning: provisioning, pool: poolName)
 
         // 1. Row in state `creating`: reserves the name and counts as provisioned.
         let fileName = VolumeRecord.fileName(for: request.name)
@@ -108,8 +107,7 @@ extension StorageManager {
         let provisioning = record.provisioningKind
         let path = pool.path + "/" + record.fileName
         if newSize > oldSize {
-            let volumes = try read { try catalog.volumes(poolId: pool.id!) }
-            try figures(for: pool, volumes: volumes).admit(size: newSize - oldSize, provisioning: provisioning, pool: ref.pool)
+            try figures(for: pool).admit(size: newSize - oldSize, provisioning: provisioning, pool: ref.pool)
         } else {
             guard force else {
                 throw .conflict(

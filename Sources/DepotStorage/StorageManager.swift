@@ -38,24 +38,32 @@ public actor StorageManager {
     // MARK: Capacity
 
     /// Figures for one pool from the catalog, the allocation cache and statvfs.
-    func figures(for pool: PoolRecord, volumes: [VolumeRecord]) throws(DepotError) -> CapacityFigures {
+    func figures(for pool: PoolRecord, usage: [VolumeUsage]) -> CapacityFigures {
         let fs = try? FilesystemInfo.of(path: pool.path)
         let capacity = pool.capacityBytes.map { UInt64($0) } ?? fs?.totalBytes ?? 0
         var used: UInt64 = inflightReservations[pool.id!] ?? 0
         var provisioned: UInt64 = 0
-        for volume in volumes where volume.volumeState != .deleting {
-            used += allocated[volume.id!] ?? 0
-            provisioned += UInt64(max(volume.sizeBytes, volume.pendingSizeBytes ?? 0))
+        for volume in usage where !volume.deleting {
+            used += allocated[volume.id] ?? 0
+            provisioned += UInt64(volume.provisionedBytes)
         }
         return CapacityFigures(
             capacityBytes: capacity, usedBytes: used, provisionedBytes: provisioned,
             filesystemAvailableBytes: fs?.availableBytes ?? 0, thresholds: pool.thresholds)
     }
 
-    func poolInfo(_ pool: PoolRecord, volumes: [VolumeRecord]) throws(DepotError) -> PoolInfo {
+    func figures(for pool: PoolRecord) throws(DepotError) -> CapacityFigures {
+        figures(for: pool, usage: try read { try catalog.volumeUsage(poolId: pool.id!) })
+    }
+
+    func poolInfo(_ pool: PoolRecord, usage: [VolumeUsage]) -> PoolInfo {
         PoolInfo(
             name: pool.name, path: pool.path, capacityExplicit: pool.capacityBytes != nil,
-            figures: try figures(for: pool, volumes: volumes), volumeCount: volumes.count)
+            figures: figures(for: pool, usage: usage), volumeCount: usage.count)
+    }
+
+    func poolInfo(_ pool: PoolRecord) throws(DepotError) -> PoolInfo {
+        poolInfo(pool, usage: try read { try catalog.volumeUsage(poolId: pool.id!) })
     }
 
     /// Every pool with its figures and flags (`GET /v1/capacity`).
