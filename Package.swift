@@ -39,11 +39,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // NFS exports: exports(5) and NFS-Ganesha files, publishing, reload.
+        .target(
+            name: "DepotExports",
+            dependencies: ["DepotCore", "DepotCatalog", .product(name: "Logging", package: "swift-log")]
+        ),
         // REST API (Hummingbird), auth, audit log, metrics.
         .target(
             name: "DepotAPI",
             dependencies: [
-                "DepotCore", "DepotStorage",
+                "DepotCore", "DepotStorage", "DepotExports",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -56,7 +61,7 @@ let package = Package(
         .target(
             name: "DepotServer",
             dependencies: [
-                "DepotCore", "DepotCatalog", "DepotStorage", "DepotAPI",
+                "DepotCore", "DepotCatalog", "DepotStorage", "DepotExports", "DepotAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -96,6 +101,7 @@ let package = Package(
 
         .testTarget(name: "DepotCoreTests", dependencies: ["DepotCore"]),
         .testTarget(name: "DepotCatalogTests", dependencies: ["DepotCatalog", "DepotCore"]),
+        .testTarget(name: "DepotExportsTests", dependencies: ["DepotExports", "DepotCatalog", "DepotCore"]),
         .testTarget(name: "DepotStorageTests", dependencies: ["DepotStorage", "DepotCatalog", "DepotCore"]),
         .testTarget(
             name: "DepotAPITests",

@@ -8,7 +8,7 @@ import GRDB
 /// `AppDatabase`). Production uses a `DatabasePool` in WAL mode; tests use an
 /// in-memory `DatabaseQueue`. Every state change is one transaction.
 public final class Catalog: Sendable {
-    private let writer: any DatabaseWriter
+    let writer: any DatabaseWriter
 
     var reader: any DatabaseReader { writer }
 

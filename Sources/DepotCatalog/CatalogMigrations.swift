@@ -37,6 +37,15 @@ enum CatalogMigrations {
                 t.column("value", .text).notNull()
             }
         }
+        migrator.registerMigration("2026-11-25-exports") { db in
+            try db.create(table: "export") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("poolId", .integer).notNull().unique().references("pool", onDelete: .cascade)
+                t.column("fsid", .integer).notNull().unique()
+                t.column("rules", .text).notNull()
+                t.column("createdAt", .text).notNull()
+            }
+        }
         return migrator
     }
 }
