@@ -1,4 +1,5 @@
 import DepotCore
+import DepotExports
 import DepotStorage
 import Hummingbird
 import Logging
@@ -7,7 +8,7 @@ import Prometheus
 /// Builds the REST API: `/health` open, everything else behind the bearer token.
 public enum DepotAPI {
     public static func router(
-        storage: StorageManager, token: String, audit: AuditLog, registry: PrometheusCollectorRegistry
+        storage: StorageManager, exports: ExportManager, token: String, audit: AuditLog, registry: PrometheusCollectorRegistry
     ) -> Router<DepotRequestContext> {
         let router = Router(context: DepotRequestContext.self)
         router.add(middleware: AuditMiddleware(log: audit))
@@ -20,7 +21,8 @@ public enum DepotAPI {
         let secured = router.group().add(middleware: BearerAuthMiddleware(token: token))
         MetricsRoute(storage: storage, metrics: PoolMetrics(registry: registry)).register(on: secured)
         let v1 = secured.group("v1")
-        PoolRoutes(storage: storage).register(on: v1)
+        PoolRoutes(storage: storage, exports: exports).register(on: v1)
+        ExportRoutes(exports: exports).register(on: v1)
         VolumeRoutes(storage: storage).register(on: v1)
         v1.get("reconcile") { _, _ -> ReconcileReportResponse in
             ReconcileReportResponse(report: await storage.lastReconcile)

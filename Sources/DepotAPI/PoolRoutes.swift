@@ -1,10 +1,12 @@
 import DepotCore
+import DepotExports
 import DepotStorage
 import Hummingbird
 
 /// `/v1/pools` and `/v1/pools/{pool}`.
 struct PoolRoutes {
     let storage: StorageManager
+    let exports: ExportManager
 
     func register(on group: RouterGroup<DepotRequestContext>) {
         group.get("pools") { _, _ -> PoolList in
@@ -23,7 +25,14 @@ struct PoolRoutes {
         }
         group.delete("pools/:pool") { request, context -> Response in
             let force = try QueryFlag.parse(request, "force")
-            try await storage.deletePool(try context.parameters.require("pool"), force: force)
+            let name = try context.parameters.require("pool")
+            let exported = (try? await exports.show(name)) != nil
+            if exported && !force {
+                throw DepotError.conflict("pool '\(name)' is exported over NFS; delete the export first or use --force")
+            }
+            try await storage.deletePool(name, force: force)
+            // The catalog dropped the export with the pool; take it off the servers too.
+            if exported { try await exports.publishAll() }
             return Response(status: .noContent)
         }
         group.get("capacity") { _, _ -> CapacityReport in

@@ -75,7 +75,7 @@ public struct DepotClient: Sendable {
         _ = try await send("DELETE", path)
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
+    func decode<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch {
@@ -105,5 +105,15 @@ public struct DepotClient: Sendable {
         try await patch("/v1/pools/\(ref.pool)/volumes/\(ref.name)", body, as: VolumeInfo.self)
     }
     public func deleteVolume(_ ref: VolumeRef) async throws { try await delete("/v1/pools/\(ref.pool)/volumes/\(ref.name)") }
+    public func exports() async throws -> [ExportInfo] { try await get("/v1/exports", as: ExportList.self).exports }
+    public func export(_ pool: String) async throws -> ExportInfo { try await get("/v1/exports/\(pool)", as: ExportInfo.self) }
+    public func createExport(_ body: CreateExportRequest) async throws -> ExportInfo { try await post("/v1/exports", body, as: ExportInfo.self) }
+    public func deleteExport(_ pool: String) async throws { try await delete("/v1/exports/\(pool)") }
+    public func renderExport(_ pool: String, format: String) async throws -> String {
+        String(decoding: try await send("GET", "/v1/exports/\(pool)/render?format=\(format)"), as: UTF8.self)
+    }
+    public func publishExports() async throws -> PublishReport {
+        try decode(PublishReport.self, try await send("POST", "/v1/exports/publish"))
+    }
     public func capacity() async throws -> CapacityReport { try await get("/v1/capacity", as: CapacityReport.self) }
 }

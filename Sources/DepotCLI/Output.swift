@@ -54,6 +54,13 @@ enum Output {
             }, rightAligned: [1, 2, 4])
     }
 
+    static func rule(_ r: ExportRule) -> String {
+        var options = [r.access.rawValue, "squash=\(r.squash.rawValue)"]
+        if let uid = r.anonuid { options.append("anonuid=\(uid)") }
+        if let gid = r.anongid { options.append("anongid=\(gid)") }
+        return "\(r.client)(\(options.joined(separator: ",")))"
+    }
+
     static func poolDetail(_ p: PoolInfo) -> String {
         table(["FIELD", "VALUE"], [
             ["name", p.name], ["path", p.path],

@@ -81,7 +81,7 @@ public struct ExportPublisher: Sendable {
     }
 
     func reloadKernel() -> [String] {
-        guard let exportfs = configuration.exportfsPath else { return [] }
+        guard let exportfs = configuration.exportfsPath, FileManager.default.isExecutableFile(atPath: exportfs) else { return [] }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exportfs)
         p.arguments = ["-ra"]

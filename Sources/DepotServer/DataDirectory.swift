@@ -18,6 +18,8 @@ public struct DataDirectory: Sendable {
     public var auditPath: String { root + "/audit.log" }
     public var poolsPath: String { root + "/pools" }
     public var lockPath: String { root + "/depotd.lock" }
+    public var exportsPath: String { root + "/exports.d" }
+    public var ganeshaConfigPath: String { root + "/ganesha/depot-exports.conf" }
     /// Written once the API listens: `http://HOST:PORT`, for tools and tests.
     public var apiURLPath: String { root + "/api.url" }
 

@@ -9,6 +9,12 @@ public struct DepotConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
     /// How often every volume file's allocation is re-read.
     public var rescanInterval: Duration = .seconds(30)
+    /// Per-pool exports(5) files; default `DATA/exports.d`.
+    public var exportsDirectory: String?
+    /// Ganesha EXPORT blocks; default `DATA/ganesha/depot-exports.conf`.
+    public var ganeshaConfig: String?
+    /// Ganesha's pid file, for SIGHUP after a publish.
+    public var ganeshaPidFile: String?
 
     public init() {}
 }

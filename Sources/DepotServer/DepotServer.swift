@@ -1,6 +1,7 @@
 import DepotAPI
 import DepotCatalog
 import DepotCore
+import DepotExports
 import DepotStorage
 import Foundation
 import Hummingbird
@@ -29,12 +30,26 @@ public enum DepotServer {
         try await storage.reconcile()
         try await storage.ensureDefaultPool()
 
+        let publisher = ExportPublisher(
+            configuration: ExportPublisherConfiguration(
+                exportsDirectory: config.exportsDirectory.map(absolute) ?? data.exportsPath,
+                ganeshaConfig: config.ganeshaConfig.map(absolute) ?? data.ganeshaConfigPath,
+                ganeshaPidFile: config.ganeshaPidFile.map(absolute)),
+            logger: logger)
+        let exports = ExportManager(catalog: catalog, publisher: publisher, logger: logger)
+        // Exports survive a restart: republish what the catalog holds.
+        do {
+            try await exports.publishAll()
+        } catch {
+            logger.error("exports could not be published at start; previous files left in place", metadata: ["error": "\(error)"])
+        }
+
         // swift-metrics goes to the same registry /metrics renders, so later
         // data-path counters appear beside the pool gauges.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-        let router = DepotAPI.router(storage: storage, token: token, audit: AuditLog(path: data.auditPath), registry: registry)
+        let router = DepotAPI.router(storage: storage, exports: exports, token: token, audit: AuditLog(path: data.auditPath), registry: registry)
         let api = DepotAPI.application(router: router, host: config.api.host, port: config.api.port, logger: logger) { host, port in
             let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
             data.writeAPIURL(url)
@@ -52,5 +67,9 @@ public enum DepotServer {
         try await group.run()
         try? FileManager.default.removeItem(atPath: data.apiURLPath)
         logger.info("depotd stopped")
+    }
+
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 }

@@ -24,6 +24,15 @@ struct DepotdCommand: AsyncParsableCommand {
     @Option(name: .customLong("rescan-interval"), help: "Seconds between capacity rescans.")
     var rescanInterval: Double = 30
 
+    @Option(name: .customLong("exports-dir"), help: "Directory for per-pool exports(5) files (default DATA/exports.d; e.g. /etc/exports.d).")
+    var exportsDir: String?
+
+    @Option(name: .customLong("ganesha-config"), help: "File for NFS-Ganesha EXPORT blocks (default DATA/ganesha/depot-exports.conf).")
+    var ganeshaConfig: String?
+
+    @Option(name: .customLong("ganesha-pidfile"), help: "Ganesha's pid file; depotd sends SIGHUP after each publish.")
+    var ganeshaPidfile: String?
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown log level '\(logLevel)'")
@@ -44,6 +53,9 @@ struct DepotdCommand: AsyncParsableCommand {
         if !portal.isEmpty { config.portals = try portal.map { p throws(DepotError) in try HostPort(parsing: p) } }
         config.logLevel = Logger.Level(rawValue: logLevel)!
         config.rescanInterval = .milliseconds(Int(rescanInterval * 1000))
+        config.exportsDirectory = exportsDir
+        config.ganeshaConfig = ganeshaConfig
+        config.ganeshaPidFile = ganeshaPidfile
         let level = config.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

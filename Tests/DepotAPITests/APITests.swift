@@ -1,6 +1,7 @@
 import DepotAPI
 import DepotCatalog
 import DepotCore
+import DepotExports
 import DepotStorage
 import Foundation
 import Hummingbird
@@ -26,9 +27,14 @@ import Testing
         try FileManager.default.createDirectory(atPath: root + "/pools", withIntermediateDirectories: true)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let storage = StorageManager(catalog: try Catalog.inMemory(), poolsDirectory: root + "/pools", logger: logger)
+        let catalog = try Catalog.inMemory()
+        let storage = StorageManager(catalog: catalog, poolsDirectory: root + "/pools", logger: logger)
+        let publisher = ExportPublisher(
+            configuration: ExportPublisherConfiguration(
+                exportsDirectory: root + "/exports.d", ganeshaConfig: root + "/ganesha/depot-exports.conf", exportfsPath: "/nonexistent"),
+            logger: logger)
         let router = DepotAPI.router(
-            storage: storage, token: Self.token, audit: AuditLog(path: root + "/audit.log"), registry: PrometheusCollectorRegistry())
+            storage: storage, exports: ExportManager(catalog: catalog, publisher: publisher, logger: logger), token: Self.token, audit: AuditLog(path: root + "/audit.log"), registry: PrometheusCollectorRegistry())
         let app = DepotAPI.application(router: router, host: "127.0.0.1", port: 0, logger: logger)
         return Env(root: root, storage: storage, app: app, auditPath: root + "/audit.log")
     }

@@ -1,0 +1,19 @@
+import ArgumentParser
+
+struct ExportRender: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "render", abstract: "Print a pool's export as the NFS server would read it.")
+    @Argument(help: "Pool name.") var pool: String
+    @Option(help: "exports (kernel nfsd, exports(5)) or ganesha.") var format: String = "exports"
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        try validateName(pool, kind: "pool")
+        guard ["exports", "ganesha"].contains(format) else { throw ValidationError("--format must be exports or ganesha") }
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            print(try await global.client().renderExport(pool, format: format), terminator: "")
+        }
+    }
+}
