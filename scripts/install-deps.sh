@@ -11,6 +11,13 @@ PACKAGES=(
   libiscsi-dev        # CLibISCSI: initiator library for integration tests
   libiscsi-bin        # iscsi-ls, iscsi-inq, iscsi-test-cu
   libaio-dev          # CLibAIO: O_DIRECT I/O engine
+  nfs-ganesha         # NFS server for the export tests
+  nfs-ganesha-vfs     # its VFS FSAL
+  rpcbind             # portmapper NFSv3 clients use to find Ganesha
+  libnfs-utils        # nfs-ls, nfs-cp: libnfs's NFS client
+  qemu-utils          # qemu-img: a hypervisor's block layer as client
+  qemu-block-extra    # QEMU's nfs:// and iscsi:// drivers
+  perl                # test helper: starts children with a clean signal mask
 )
 
 missing=()
