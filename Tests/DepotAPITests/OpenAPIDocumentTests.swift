@@ -40,10 +40,21 @@ import Yams
         #expect(Set(try #require(volumeSchema["properties"] as? [String: Any]).keys) == (try keys(volume)))
     }
 
+    @Test func exportFieldsMatchTheDocument() throws {
+        var export = ExportInfo(pool: "p", path: "/p", fsid: 101, pseudo: "/depot/p", rules: [ExportRule(client: "*")], createdAt: "t")
+        let exportSchema = try schema("Export")
+        #expect(Set(try #require(exportSchema["required"] as? [String])) == (try keys(export)))
+        export.warnings = ["w"]
+        #expect(Set(try #require(exportSchema["properties"] as? [String: Any]).keys) == (try keys(export)))
+        let rule = ExportRule(client: "h", anonuid: 1, anongid: 2)
+        #expect(Set(try #require(try schema("ExportRule")["properties"] as? [String: Any]).keys) == (try keys(rule)))
+    }
+
     @Test func everyIssueRouteIsDocumented() throws {
         let paths = try #require(try Self.document["paths"] as? [String: Any])
         for path in ["/health", "/metrics", "/v1/pools", "/v1/pools/{pool}", "/v1/pools/{pool}/volumes",
-                     "/v1/pools/{pool}/volumes/{name}", "/v1/capacity", "/v1/volumes", "/v1/reconcile"] {
+                     "/v1/pools/{pool}/volumes/{name}", "/v1/capacity", "/v1/volumes", "/v1/reconcile",
+                     "/v1/exports", "/v1/exports/publish", "/v1/exports/{pool}", "/v1/exports/{pool}/render"] {
             #expect(paths[path] != nil, "\(path) is not in Docs/openapi.yaml")
         }
     }
