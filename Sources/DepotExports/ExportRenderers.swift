@@ -19,12 +19,7 @@ public enum ExportRenderers {
     public static func kernel(_ export: ExportInfo) throws(DepotError) -> String {
         try checkPath(export.path)
         let clients = export.rules.map { rule in
-            var options = [rule.access.rawValue, "sync", "no_subtree_check"]
-            switch rule.squash {
-            case .none: options.append("no_root_squash")
-            case .root: options.append("root_squash")
-            case .all: options.append("all_squash")
-            }
+            var options = [rule.access.rawValue, "sync", "no_subtree_check", rule.squash.exportsOption]
             if let uid = rule.anonuid { options.append("anonuid=\(uid)") }
             if let gid = rule.anongid { options.append("anongid=\(gid)") }
             options += ["sec=sys", "fsid=\(export.fsid)"]
@@ -62,12 +57,9 @@ public enum ExportRenderers {
 
                 """
             for rule in export.rules {
-                var fields = ["Clients = \(rule.client)", "Access_Type = \(rule.access == .rw ? "RW" : "RO")"]
-                switch rule.squash {
-                case .none: fields.append("Squash = No_Root_Squash")
-                case .root: fields.append("Squash = Root_Squash")
-                case .all: fields.append("Squash = All_Squash")
-                }
+                var fields = [
+                    "Clients = \(rule.client)", "Access_Type = \(rule.access == .rw ? "RW" : "RO")", "Squash = \(rule.squash.ganeshaValue)",
+                ]
                 if let uid = rule.anonuid { fields.append("Anonymous_Uid = \(uid)") }
                 if let gid = rule.anongid { fields.append("Anonymous_Gid = \(gid)") }
                 out += "    CLIENT { \(fields.joined(separator: "; ")); }\n"
@@ -75,5 +67,25 @@ public enum ExportRenderers {
             out += "}\n"
         }
         return out
+    }
+}
+
+extension ExportSquash {
+    /// exports(5) option.
+    var exportsOption: String {
+        switch self {
+        case .none: "no_root_squash"
+        case .root: "root_squash"
+        case .all: "all_squash"
+        }
+    }
+
+    /// Ganesha `Squash` value.
+    var ganeshaValue: String {
+        switch self {
+        case .none: "No_Root_Squash"
+        case .root: "Root_Squash"
+        case .all: "All_Squash"
+        }
     }
 }

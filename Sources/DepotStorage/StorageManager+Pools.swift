@@ -19,17 +19,8 @@ extension StorageManager {
 
     public func createPool(_ request: CreatePoolRequest) async throws(DepotError) -> PoolInfo {
         try ObjectName.validate(request.name, kind: "pool")
-        var thresholds = CapacityThresholds.defaults
-        if let v = request.maxOvercommit { thresholds.maxOvercommit = v }
-        if let v = request.warnPercent { thresholds.warnPercent = v }
-        if let v = request.criticalPercent { thresholds.criticalPercent = v }
-        if let v = request.reservedPercent { thresholds.reservedPercent = v }
-        try thresholds.validate()
-        if let capacity = request.capacityBytes {
-            guard capacity > 0, capacity <= UInt64(Int64.max) else {
-                throw .invalidArgument("capacity must be between 1 byte and \(Int64.max) bytes")
-            }
-        }
+        let thresholds = try request.thresholds(over: .defaults)
+        let capacity = try request.validatedCapacity()
         let path = try PoolPath.normalise(request.path ?? (poolsDirectory + "/" + request.name))
         if try read({ try catalog.pool(named: request.name) }) != nil {
             throw .conflict("pool '\(request.name)' already exists")
@@ -50,7 +41,7 @@ extension StorageManager {
             }
         }
         let record = PoolRecord(
-            name: request.name, path: path, capacityBytes: request.capacityBytes.map { Int64($0) },
+            name: request.name, path: path, capacityBytes: capacity.map { Int64($0) },
             thresholds: thresholds, createdAt: Timestamp.now())
         let inserted = try catalog.insertPool(record)
         logger.info("pool created", metadata: ["pool": "\(inserted.name)", "path": "\(path)"])
@@ -60,19 +51,8 @@ extension StorageManager {
     public func updatePool(_ name: String, _ request: UpdatePoolRequest) throws(DepotError) -> PoolInfo {
         guard !request.isEmpty else { throw .invalidArgument("nothing to change") }
         var pool = try requirePool(name)
-        var thresholds = pool.thresholds
-        if let v = request.maxOvercommit { thresholds.maxOvercommit = v }
-        if let v = request.warnPercent { thresholds.warnPercent = v }
-        if let v = request.criticalPercent { thresholds.criticalPercent = v }
-        if let v = request.reservedPercent { thresholds.reservedPercent = v }
-        try thresholds.validate()
-        if let capacity = request.capacityBytes {
-            guard capacity > 0, capacity <= UInt64(Int64.max) else {
-                throw .invalidArgument("capacity must be between 1 byte and \(Int64.max) bytes")
-            }
-            pool.capacityBytes = Int64(capacity)
-        }
-        pool.thresholds = thresholds
+        pool.thresholds = try request.thresholds(over: pool.thresholds)
+        if let capacity = try request.validatedCapacity() { pool.capacityBytes = Int64(capacity) }
         try catalog.updatePool(pool)
         return try poolInfo(pool)
     }

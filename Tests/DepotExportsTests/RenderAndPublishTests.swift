@@ -78,4 +78,19 @@ import Testing
         let missing = try publisher(root, pidFile: root + "/nope.pid").publish([])
         #expect(missing.warnings.contains { $0.contains("nope.pid") })
     }
+
+    @Test func exportfsRunsWithRAWhenPresent() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("depot-exportfs-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        // A stand-in exportfs that records how it was called (the real one needs nfs-kernel-server).
+        let script = root + "/exportfs"
+        try "#!/bin/sh\necho \"$@\" >> \(root)/calls\n".write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let p = ExportPublisher(configuration: ExportPublisherConfiguration(
+            exportsDirectory: root + "/exports.d", ganeshaConfig: root + "/g.conf", exportfsPath: script), logger: Logger(label: "test"))
+        let report = try p.publish([export])
+        #expect(report.reloads == ["exportfs -ra: ok"])
+        #expect(try String(contentsOfFile: root + "/calls", encoding: .utf8) == "-ra\n")
+    }
 }

@@ -128,4 +128,33 @@ import Testing
         #expect(used >= 4 << 20 && used < 5 << 20)
         #expect(try await f.storage.volume(VolumeRef(pool: "p", name: "v")).allocatedBytes == used)
     }
+
+    @Test func concurrentThickCreatesCannotShareTheLastBytes() async throws {
+        let f = try StorageFixture()
+        defer { f.cleanup() }
+        _ = try await f.storage.createPool(CreatePoolRequest(name: "p", capacityBytes: 100 << 20))
+        let storage = f.storage
+        let outcomes = await withTaskGroup(of: DepotError?.self) { group in
+            for i in 0..<4 {
+                group.addTask {
+                    do {
+                        _ = try await storage.createVolume(
+                            pool: "p", CreateVolumeRequest(name: "t\(i)", sizeBytes: 40 << 20, provisioning: .eagerZeroed))
+                        return nil
+                    } catch {
+                        return error as? DepotError ?? .internalError("\(error)")
+                    }
+                }
+            }
+            var all: [DepotError?] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        // 100 MiB holds two 40 MiB volumes, never three.
+        #expect(outcomes.filter { $0 == nil }.count == 2)
+        #expect(outcomes.compactMap { $0 }.allSatisfy { $0.code == .insufficientSpace })
+        #expect(f.files(in: "p").count == 2)
+        let pool = try await f.storage.pool("p")
+        #expect(pool.provisionedBytes == 80 << 20 && pool.usedBytes >= 80 << 20)
+    }
 }
