@@ -39,6 +39,28 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // SCSI command emulation (SPC-4/SBC-3) over the BlockDevice protocol.
+        .target(name: "DepotSCSI", dependencies: [.product(name: "NIOPosix", package: "swift-nio")]),
+        // iSCSI transport (RFC 7143): PDUs, login, sessions, target service.
+        .target(
+            name: "DepotISCSI",
+            dependencies: [
+                "DepotSCSI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Control plane of iSCSI targets: catalog rows to the transport's directory.
+        .target(
+            name: "DepotTargets",
+            dependencies: [
+                "DepotCore", "DepotCatalog", "DepotStorage", "DepotISCSI", "DepotSCSI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // NFS exports: exports(5) and NFS-Ganesha files, publishing, reload.
         .target(
             name: "DepotExports",
@@ -48,7 +70,7 @@ let package = Package(
         .target(
             name: "DepotAPI",
             dependencies: [
-                "DepotCore", "DepotStorage", "DepotExports",
+                "DepotCore", "DepotStorage", "DepotExports", "DepotTargets",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -61,7 +83,7 @@ let package = Package(
         .target(
             name: "DepotServer",
             dependencies: [
-                "DepotCore", "DepotCatalog", "DepotStorage", "DepotExports", "DepotAPI",
+                "DepotCore", "DepotCatalog", "DepotStorage", "DepotExports", "DepotAPI", "DepotTargets", "DepotISCSI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -74,6 +74,8 @@ struct AuditMiddleware: RouterMiddleware {
         if parts.count >= 3, parts[1] == "pools" { return "pool \(parts[2])" }
         if parts.count >= 3, parts[1] == "exports" { return parts[2] == "publish" ? "exports" : "export \(parts[2])" }
         if parts.count >= 2, parts[1] == "exports" { return "export *" }
+        if parts.count >= 3, parts[1] == "targets" { return "target \(parts[2])" + (parts.count >= 5 ? " \(parts[3]) \(parts[4])" : "") }
+        if parts.count >= 2, parts[1] == "targets" { return "target *" }
         if parts.count >= 2, parts[1] == "pools" { return "pool *" }
         return path
     }

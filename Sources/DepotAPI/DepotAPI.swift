@@ -1,6 +1,7 @@
 import DepotCore
 import DepotExports
 import DepotStorage
+import DepotTargets
 import Hummingbird
 import Logging
 import Prometheus
@@ -8,7 +9,7 @@ import Prometheus
 /// Builds the REST API: `/health` open, everything else behind the bearer token.
 public enum DepotAPI {
     public static func router(
-        storage: StorageManager, exports: ExportManager, token: String, audit: AuditLog, registry: PrometheusCollectorRegistry
+        storage: StorageManager, exports: ExportManager, targets: TargetManager, token: String, audit: AuditLog, registry: PrometheusCollectorRegistry
     ) -> Router<DepotRequestContext> {
         let router = Router(context: DepotRequestContext.self)
         router.add(middleware: AuditMiddleware(log: audit))
@@ -23,6 +24,7 @@ public enum DepotAPI {
         let v1 = secured.group("v1")
         PoolRoutes(storage: storage, exports: exports).register(on: v1)
         ExportRoutes(exports: exports).register(on: v1)
+        TargetRoutes(targets: targets).register(on: v1)
         VolumeRoutes(storage: storage).register(on: v1)
         v1.get("reconcile") { _, _ -> ReconcileReportResponse in
             ReconcileReportResponse(report: await storage.lastReconcile)

@@ -46,6 +46,29 @@ enum CatalogMigrations {
                 t.column("createdAt", .text).notNull()
             }
         }
+        migrator.registerMigration("2026-11-25-iscsi-targets") { db in
+            try db.create(table: "target") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("iqn", .text).notNull().unique()
+                t.column("alias", .text)
+                t.column("allowAny", .boolean).notNull()
+                t.column("createdAt", .text).notNull()
+            }
+            try db.create(table: "target_lun") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("targetId", .integer).notNull().references("target", onDelete: .cascade)
+                t.column("lun", .integer).notNull()
+                t.column("volumeId", .integer).notNull().indexed().references("volume", onDelete: .restrict)
+                t.column("readOnly", .boolean).notNull()
+                t.uniqueKey(["targetId", "lun"])
+            }
+            try db.create(table: "target_acl") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("targetId", .integer).notNull().references("target", onDelete: .cascade)
+                t.column("initiator", .text).notNull()
+                t.uniqueKey(["targetId", "initiator"])
+            }
+        }
         return migrator
     }
 }

@@ -66,6 +66,13 @@ public struct DataDirectory: Sendable {
         return token
     }
 
+    /// Written once the iSCSI portals listen: one `HOST:PORT` a line.
+    public var portalsPath: String { root + "/iscsi.portals" }
+
+    func writePortals(_ portals: [String]) {
+        try? (portals.joined(separator: "\n") + "\n").write(toFile: portalsPath, atomically: true, encoding: .utf8)
+    }
+
     func writeAPIURL(_ url: String) {
         try? (url + "\n").write(toFile: apiURLPath, atomically: true, encoding: .utf8)
     }

@@ -2,7 +2,9 @@ import DepotAPI
 import DepotCatalog
 import DepotCore
 import DepotExports
+import DepotISCSI
 import DepotStorage
+import DepotTargets
 import Foundation
 import Hummingbird
 import Logging
@@ -44,12 +46,20 @@ public enum DepotServer {
             logger.error("exports could not be published at start; previous files left in place", metadata: ["error": "\(error)"])
         }
 
+        let targets = TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger)
+        try await targets.rebuild()
+        let iscsi = ISCSITargetService(
+            directory: targets.directory, portals: config.portals.map { .init(host: $0.host, port: $0.port) }, logger: logger
+        ) { bound in
+            data.writePortals(bound)
+        }
+
         // swift-metrics goes to the same registry /metrics renders, so later
         // data-path counters appear beside the pool gauges.
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-        let router = DepotAPI.router(storage: storage, exports: exports, token: token, audit: AuditLog(path: data.auditPath), registry: registry)
+        let router = DepotAPI.router(storage: storage, exports: exports, targets: targets, token: token, audit: AuditLog(path: data.auditPath), registry: registry)
         let api = DepotAPI.application(router: router, host: config.api.host, port: config.api.port, logger: logger) { host, port in
             let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
             data.writeAPIURL(url)
@@ -61,11 +71,12 @@ public enum DepotServer {
         ])
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: api), .init(service: monitor)],
+                services: [.init(service: api), .init(service: iscsi), .init(service: monitor)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
         try? FileManager.default.removeItem(atPath: data.apiURLPath)
+        try? FileManager.default.removeItem(atPath: data.portalsPath)
         logger.info("depotd stopped")
     }
 

@@ -177,6 +177,11 @@ extension StorageManager {
     public func deleteVolume(_ ref: VolumeRef) async throws(DepotError) {
         var (pool, record) = try requireVolume(ref)
         try requireIdle(record, ref)
+        let mapped = try read { try catalog.mappings(volumeId: record.id!) }
+        if !mapped.isEmpty {
+            throw .conflict("volume '\(ref)' is mapped as " + mapped.map { "LUN \($0.1) of \($0.0)" }.joined(separator: ", ")
+                + "; unmap it first")
+        }
         busy.insert(record.id!)
         defer { busy.remove(record.id!) }
         record.state = VolumeState.deleting.rawValue

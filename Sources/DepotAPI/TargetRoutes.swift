@@ -1,0 +1,39 @@
+import DepotCore
+import DepotTargets
+import Hummingbird
+
+extension TargetInfo: ResponseEncodable {}
+extension TargetList: ResponseEncodable {}
+
+/// `/v1/targets`: iSCSI targets, their LUNs and ACLs.
+struct TargetRoutes {
+    let targets: TargetManager
+
+    func register(on group: RouterGroup<DepotRequestContext>) {
+        group.get("targets") { _, _ -> TargetList in TargetList(targets: try await targets.list()) }
+        group.post("targets") { request, context -> EditedResponse<TargetInfo> in
+            let body = try await request.decode(as: CreateTargetRequest.self, context: context)
+            return EditedResponse(status: .created, response: try await targets.create(body))
+        }
+        group.get("targets/:iqn") { _, context -> TargetInfo in try await targets.show(try context.parameters.require("iqn")) }
+        group.delete("targets/:iqn") { _, context -> Response in
+            try await targets.delete(try context.parameters.require("iqn"))
+            return Response(status: .noContent)
+        }
+        group.post("targets/:iqn/luns") { request, context -> EditedResponse<TargetInfo> in
+            let body = try await request.decode(as: MapLUNRequest.self, context: context)
+            return EditedResponse(status: .created, response: try await targets.map(try context.parameters.require("iqn"), body))
+        }
+        group.delete("targets/:iqn/luns/:lun") { _, context -> TargetInfo in
+            guard let lun = Int(try context.parameters.require("lun")) else { throw DepotError.invalidArgument("LUN must be a number") }
+            return try await targets.unmap(try context.parameters.require("iqn"), lun: lun)
+        }
+        group.post("targets/:iqn/acls") { request, context -> EditedResponse<TargetInfo> in
+            let body = try await request.decode(as: ACLRequest.self, context: context)
+            return EditedResponse(status: .created, response: try await targets.addACL(try context.parameters.require("iqn"), initiator: body.initiator))
+        }
+        group.delete("targets/:iqn/acls/:initiator") { _, context -> TargetInfo in
+            try await targets.removeACL(try context.parameters.require("iqn"), initiator: try context.parameters.require("initiator"))
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import DepotSCSI
+import NIOCore
+
+extension ISCSIConnection {
+    /// SCSI Command (RFC 7143 §11.3): collect data-out (immediate data, then
+    /// R2T/Data-Out bursts), run it on the LU, answer with Data-In and status.
+    func scsiCommand(_ pdu: ISCSIPDU, inbound: inout Inbound, outbound: Outbound) async throws {
+        let itt = pdu.initiatorTaskTag
+        let expected = Int(pdu.u32(20))
+        let isWrite = pdu.flags & 0x20 != 0
+        let cdb = Array(pdu.bhs[32..<48])
+        var dataOut: [UInt8] = []
+        if isWrite, expected > 0 {
+            dataOut = [UInt8](repeating: 0, count: expected)
+            let immediate = min(pdu.data.count, expected)
+            dataOut.replaceSubrange(0..<immediate, with: pdu.data[0..<immediate])
+            var offset = immediate
+            var r2tsn: UInt32 = 0
+            while offset < expected {
+                let length = min(params.maxBurstLength, expected - offset)
+                let ttt = nextTransferTag
+                nextTransferTag = nextTransferTag &+ 1 == 0xFFFF_FFFF ? 1 : nextTransferTag &+ 1
+                var r2t = ISCSIPDU(opcode: .r2t)
+                r2t.flags = 0x80
+                r2t.lun = pdu.lun
+                r2t.initiatorTaskTag = itt
+                r2t.put32(ttt, 20)
+                stamp(&r2t, status: false)
+                r2t.put32(r2tsn, 36)
+                r2t.put32(UInt32(offset), 40)
+                r2t.put32(UInt32(length), 44)
+                try await outbound.write(r2t)
+                r2tsn += 1
+                var received = 0
+                burst: while received < length {
+                    guard let next = try await inbound.next() else { throw Closing.peerClosed }
+                    guard next.opcode == .dataOut, next.initiatorTaskTag == itt, next.u32(20) == ttt else {
+                        pending.append(next)
+                        continue
+                    }
+                    let at = Int(next.u32(40))
+                    guard at >= offset, at + next.data.count <= offset + length else {
+                        // Data beyond what the R2T asked for (RFC 7143 §11.7.5): reject the PDU.
+                        try await reject(next, reason: 0x09, outbound: outbound)
+                        continue
+                    }
+                    dataOut.replaceSubrange(at..<(at + next.data.count), with: next.data)
+                    received += next.data.count
+                    if next.final { break burst }
+                }
+                offset += length
+            }
+        }
+        let result = await execute(lunBytes: pdu.lun, cdb: cdb, dataOut: dataOut)
+        try await respond(pdu, result: result, expected: expected, isWrite: isWrite, outbound: outbound)
+    }
+
+    func execute(lunBytes: [UInt8], cdb: [UInt8], dataOut: [UInt8]) async -> SCSIResult {
+        let target = targetName.flatMap { directory.target($0) }
+        let luns = target?.luns ?? [:]
+        if cdb[0] == 0xA0 { return reportLUNs(luns, cdb: cdb) }
+        guard let number = Self.lunNumber(lunBytes), let lu = luns[number] else {
+            if cdb[0] == 0x12 {
+                // INQUIRY to an absent LUN: peripheral qualifier 011b, type 1Fh (SPC-4 §6.6.2).
+                var d = [UInt8](repeating: 0, count: 36)
+                d[0] = 0x7F
+                d[2] = 0x06
+                d[3] = 0x12
+                d[4] = 31
+                let allocation = Int(cdb[3]) << 8 | Int(cdb[4])
+                return .ok(Array(d.prefix(allocation)))
+            }
+            if cdb[0] == 0x03 { return .ok(SCSISense.logicalUnitNotSupported.fixedFormat) }
+            return .check(.logicalUnitNotSupported)
+        }
+        return await lu.execute(cdb: cdb, dataOut: dataOut)
+    }
+
+    /// REPORT LUNS (SPC-4 §6.33), answered by the target for any LUN.
+    func reportLUNs(_ luns: [UInt16: LogicalUnit], cdb: [UInt8]) -> SCSIResult {
+        guard cdb[2] <= 0x02 else { return .check(.invalidField(byte: 2)) }
+        let allocation = Int(cdb[6]) << 24 | Int(cdb[7]) << 16 | Int(cdb[8]) << 8 | Int(cdb[9])
+        guard allocation >= 16 else { return .check(.invalidField(byte: 6)) }
+        let numbers = luns.keys.sorted()
+        var d = [UInt8](repeating: 0, count: 8)
+        let length = UInt32(numbers.count * 8)
+        for k in 0..<4 { d[k] = UInt8(truncatingIfNeeded: length >> (24 - 8 * k)) }
+        for n in numbers { d += Self.lunField(n) }
+        return .ok(Array(d.prefix(allocation)))
+    }
+
+    /// Data-In with the status in the last PDU when GOOD; else a SCSI Response
+    /// carrying the sense (RFC 7143 §11.4.7). Residuals per §11.4.5.
+    func respond(_ pdu: ISCSIPDU, result: SCSIResult, expected: Int, isWrite: Bool, outbound: Outbound) async throws {
+        var data = result.dataIn
+        var residualFlag: UInt8 = 0
+        var residual: UInt32 = 0
+        if !isWrite {
+            if data.count > expected {
+                residual = UInt32(data.count - expected)
+                residualFlag = 0x04  // O: overflow
+                data = Array(data[0..<expected])
+            } else if data.count < expected {
+                residual = UInt32(expected - data.count)
+                residualFlag = 0x02  // U: underflow
+            }
+        }
+        if result.status == SCSIResult.good, !data.isEmpty {
+            let chunk = max(512, params.initiatorMaxRecvDataSegmentLength)
+            var offset = 0
+            var dataSN: UInt32 = 0
+            while offset < data.count {
+                let end = min(offset + chunk, data.count)
+                let last = end == data.count
+                var d = ISCSIPDU(opcode: .dataIn)
+                d.lun = pdu.lun
+                d.initiatorTaskTag = pdu.initiatorTaskTag
+                d.put32(0xFFFF_FFFF, 20)
+                d.put32(dataSN, 36)
+                d.put32(UInt32(offset), 40)
+                d.data = Array(data[offset..<end])
+                if last {
+                    d.flags = 0x80 | 0x01 | residualFlag  // F, S
+                    d.bhs[3] = result.status
+                    d.put32(residual, 44)
+                    stamp(&d, status: true)
+                } else {
+                    d.flags = 0
+                    d.put32(expCmdSN, 28)
+                    d.put32(maxCmdSN, 32)
+                }
+                try await outbound.write(d)
+                dataSN += 1
+                offset = end
+            }
+            return
+        }
+        var r = ISCSIPDU(opcode: .scsiResponse)
+        r.flags = 0x80 | residualFlag
+        r.bhs[2] = 0x00  // command completed at target
+        r.bhs[3] = result.status
+        r.initiatorTaskTag = pdu.initiatorTaskTag
+        r.put32(residual, 44)
+        if let sense = result.sense {
+            let bytes = sense.fixedFormat
+            r.data = [UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes
+        }
+        stamp(&r, status: true)
+        try await outbound.write(r)
+    }
+}

@@ -1,0 +1,85 @@
+import DepotSCSI
+import Logging
+import NIOCore
+
+/// One iSCSI connection (one connection per session: MaxConnections=1,
+/// ErrorRecoveryLevel=0). PDUs are handled in order; PDUs that arrive while
+/// a write waits for its Data-Out are queued and handled after it.
+final class ISCSIConnection {
+    typealias Inbound = NIOAsyncChannelInboundStream<ISCSIPDU>.AsyncIterator
+    typealias Outbound = NIOAsyncChannelOutboundWriter<ISCSIPDU>
+
+    enum Closing: Error { case peerClosed, loggedOut, loginFailed }
+
+    let directory: TargetDirectory
+    let portals: [String]
+    let tsih: UInt16
+    var logger: Logger
+
+    var statSN: UInt32 = 0
+    var expCmdSN: UInt32 = 0
+    var params = NegotiatedParameters()
+    var inFullFeature = false
+    var discovery = false
+    var initiatorName = ""
+    var targetName: String?
+    var sentOperationalDeclarations = false
+    var pending: [ISCSIPDU] = []
+    var nextTransferTag: UInt32 = 1
+
+    init(directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger) {
+        self.directory = directory
+        self.portals = portals
+        self.tsih = tsih
+        self.logger = logger
+    }
+
+    var maxCmdSN: UInt32 { expCmdSN &+ 127 }
+
+    func run(inbound: inout Inbound, outbound: Outbound) async throws {
+        while true {
+            let pdu: ISCSIPDU
+            if !pending.isEmpty {
+                pdu = pending.removeFirst()
+            } else {
+                guard let next = try await inbound.next() else { return }
+                pdu = next
+            }
+            do {
+                if inFullFeature {
+                    try await fullFeature(pdu, inbound: &inbound, outbound: outbound)
+                } else {
+                    try await login(pdu, outbound: outbound)
+                }
+            } catch Closing.loggedOut {
+                return
+            } catch Closing.loginFailed {
+                return
+            }
+        }
+    }
+
+    // MARK: Sequence numbers
+
+    /// Non-immediate commands advance ExpCmdSN (RFC 7143 §3.2.2.1).
+    func accept(_ pdu: ISCSIPDU) {
+        if !pdu.immediate { expCmdSN = pdu.u32(24) &+ 1 }
+    }
+
+    func stamp(_ pdu: inout ISCSIPDU, status: Bool) {
+        pdu.put32(statSN, 24)
+        if status { statSN &+= 1 }
+        pdu.put32(expCmdSN, 28)
+        pdu.put32(maxCmdSN, 32)
+    }
+
+    func reject(_ pdu: ISCSIPDU, reason: UInt8, outbound: Outbound) async throws {
+        var r = ISCSIPDU(opcode: .reject)
+        r.flags = 0x80
+        r.bhs[2] = reason
+        r.initiatorTaskTag = 0xFFFF_FFFF
+        stamp(&r, status: true)
+        r.data = pdu.bhs
+        try await outbound.write(r)
+    }
+}

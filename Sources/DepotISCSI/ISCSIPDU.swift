@@ -1,0 +1,93 @@
+import NIOCore
+
+/// One iSCSI PDU (RFC 7143 §11): the 48-byte Basic Header Segment, any
+/// additional header segments, and the data segment (padding removed).
+public struct ISCSIPDU: Sendable, Equatable {
+    public var bhs: [UInt8]
+    public var ahs: [UInt8]
+    public var data: [UInt8]
+
+    public init(bhs: [UInt8], ahs: [UInt8] = [], data: [UInt8] = []) {
+        precondition(bhs.count == 48, "a BHS is 48 bytes")
+        self.bhs = bhs
+        self.ahs = ahs
+        self.data = data
+    }
+
+    /// A target PDU of `opcode` with every other field zero.
+    public init(opcode: Opcode) {
+        self.init(bhs: [UInt8](repeating: 0, count: 48))
+        bhs[0] = opcode.rawValue
+    }
+
+    public enum Opcode: UInt8, Sendable {
+        // Initiator opcodes (RFC 7143 §11.1.1)
+        case nopOut = 0x00, scsiCommand = 0x01, taskManagementRequest = 0x02, loginRequest = 0x03
+        case textRequest = 0x04, dataOut = 0x05, logoutRequest = 0x06, snackRequest = 0x10
+        // Target opcodes (RFC 7143 §11.1.2)
+        case nopIn = 0x20, scsiResponse = 0x21, taskManagementResponse = 0x22, loginResponse = 0x23
+        case textResponse = 0x24, dataIn = 0x25, logoutResponse = 0x26, r2t = 0x31, asyncMessage = 0x32, reject = 0x3F
+    }
+
+    public var opcodeByte: UInt8 { bhs[0] & 0x3F }
+    public var opcode: Opcode? { Opcode(rawValue: opcodeByte) }
+    public var immediate: Bool { bhs[0] & 0x40 != 0 }
+    public var final: Bool { bhs[1] & 0x80 != 0 }
+    public var flags: UInt8 { get { bhs[1] } set { bhs[1] = newValue } }
+
+    public var initiatorTaskTag: UInt32 { get { u32(16) } set { put32(newValue, 16) } }
+    public var lun: [UInt8] { get { Array(bhs[8..<16]) } set { bhs.replaceSubrange(8..<16, with: newValue) } }
+
+    public func u16(_ at: Int) -> UInt16 { UInt16(bhs[at]) << 8 | UInt16(bhs[at + 1]) }
+    public func u32(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 << 8 | UInt32(bhs[at + $1]) } }
+    public mutating func put16(_ v: UInt16, _ at: Int) { bhs[at] = UInt8(v >> 8); bhs[at + 1] = UInt8(truncatingIfNeeded: v) }
+    public mutating func put32(_ v: UInt32, _ at: Int) { for k in 0..<4 { bhs[at + k] = UInt8(truncatingIfNeeded: v >> (24 - 8 * k)) } }
+}
+
+/// Framing (RFC 7143 §11.2): BHS, AHS (TotalAHSLength words), data segment
+/// padded to 4 bytes. Digests are not negotiated (HeaderDigest/DataDigest=None).
+public struct ISCSIFrameDecoder: NIOSingleStepByteToMessageDecoder {
+    public typealias InboundOut = ISCSIPDU
+    public let maxDataSegmentLength: Int
+
+    public init(maxDataSegmentLength: Int) { self.maxDataSegmentLength = maxDataSegmentLength }
+
+    public enum FramingError: Error { case dataSegmentTooLong(Int) }
+
+    public mutating func decode(buffer: inout ByteBuffer) throws -> ISCSIPDU? {
+        guard buffer.readableBytes >= 48, let header = buffer.getBytes(at: buffer.readerIndex, length: 48) else { return nil }
+        let ahsLength = Int(header[4]) * 4
+        let dataLength = Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
+        guard dataLength <= maxDataSegmentLength else { throw FramingError.dataSegmentTooLong(dataLength) }
+        let padded = (dataLength + 3) & ~3
+        guard buffer.readableBytes >= 48 + ahsLength + padded else { return nil }
+        buffer.moveReaderIndex(forwardBy: 48)
+        let ahs = buffer.readBytes(length: ahsLength) ?? []
+        let data = buffer.readBytes(length: dataLength) ?? []
+        buffer.moveReaderIndex(forwardBy: padded - dataLength)
+        return ISCSIPDU(bhs: header, ahs: ahs, data: data)
+    }
+
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ISCSIPDU? {
+        try decode(buffer: &buffer)
+    }
+}
+
+public struct ISCSIFrameEncoder: MessageToByteEncoder {
+    public typealias OutboundIn = ISCSIPDU
+
+    public init() {}
+
+    public func encode(data pdu: ISCSIPDU, out: inout ByteBuffer) throws {
+        var bhs = pdu.bhs
+        bhs[4] = UInt8(pdu.ahs.count / 4)
+        bhs[5] = UInt8(truncatingIfNeeded: pdu.data.count >> 16)
+        bhs[6] = UInt8(truncatingIfNeeded: pdu.data.count >> 8)
+        bhs[7] = UInt8(truncatingIfNeeded: pdu.data.count)
+        out.writeBytes(bhs)
+        out.writeBytes(pdu.ahs)
+        out.writeBytes(pdu.data)
+        let pad = (4 - pdu.data.count % 4) % 4
+        if pad > 0 { out.writeRepeatingByte(0, count: pad) }
+    }
+}

@@ -1,0 +1,44 @@
+import DepotSCSI
+import NIOConcurrencyHelpers
+
+/// What one target offers: its LUNs and who may log in.
+public struct TargetDefinition: Sendable {
+    public var iqn: String
+    public var alias: String?
+    public var allowAnyInitiator: Bool
+    public var initiators: Set<String>
+    public var luns: [UInt16: LogicalUnit]
+
+    public init(iqn: String, alias: String?, allowAnyInitiator: Bool, initiators: Set<String>, luns: [UInt16: LogicalUnit]) {
+        self.iqn = iqn
+        self.alias = alias
+        self.allowAnyInitiator = allowAnyInitiator
+        self.initiators = initiators
+        self.luns = luns
+    }
+
+    public func admits(_ initiator: String) -> Bool {
+        allowAnyInitiator || initiators.contains(initiator.lowercased())
+    }
+}
+
+/// The targets the transport serves, swapped whole when management changes
+/// them; each command looks its LUN up afresh, so mapping and unmapping
+/// apply to live sessions at once.
+public final class TargetDirectory: Sendable {
+    private let targets = NIOLockedValueBox<[String: TargetDefinition]>([:])
+
+    public init() {}
+
+    public func replace(_ definitions: [TargetDefinition]) {
+        targets.withLockedValue { $0 = Dictionary(uniqueKeysWithValues: definitions.map { ($0.iqn, $0) }) }
+    }
+
+    public func target(_ iqn: String) -> TargetDefinition? {
+        targets.withLockedValue { $0[iqn.lowercased()] }
+    }
+
+    public var all: [TargetDefinition] {
+        targets.withLockedValue { Array($0.values) }.sorted { $0.iqn < $1.iqn }
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+/// INQUIRY (SPC-4 §6.6): standard data and the VPD pages 00h, 80h, 83h, B0h, B1h, B2h.
+enum Inquiry {
+    static let vendor = "DEPOT   "
+    static let product = "VOLUME          "
+    static let revision = "0001"
+
+    static func respond(_ lu: LogicalUnit, _ cdb: CDB) -> SCSIResult {
+        let evpd = cdb[1] & 0x01 != 0
+        let page = cdb[2]
+        let allocation = Int(cdb.u16(3))
+        if cdb[1] & 0xFE != 0 { return .check(.invalidField(byte: 1)) }
+        guard evpd else {
+            // A page code without EVPD is an error (SPC-4 §6.6.1).
+            if page != 0 { return .check(.invalidField(byte: 2)) }
+            return .ok(standard().allocated(allocation))
+        }
+        let body: [UInt8]
+        switch page {
+        case 0x00: body = [0x00, 0x80, 0x83, 0xB0, 0xB1, 0xB2]
+        case 0x80: body = Array(serial(lu).utf8)
+        case 0x83: body = designators(lu)
+        case 0xB0: body = blockLimits(lu)
+        case 0xB1: body = blockCharacteristics()
+        case 0xB2: body = provisioning()
+        default: return .check(.invalidField(byte: 2))
+        }
+        var d: [UInt8] = [0x00, page, 0, 0] + body
+        d.put16(UInt16(body.count), at: 2)
+        return .ok(d.allocated(allocation))
+    }
+
+    static func standard() -> [UInt8] {
+        var d = [UInt8](repeating: 0, count: 36)
+        d[0] = 0x00  // connected, direct-access block device
+        d[2] = 0x06  // SPC-4
+        d[3] = 0x12  // HISUP, response data format 2
+        d[4] = UInt8(d.count - 5)
+        d[7] = 0x02  // CMDQUE
+        d.replaceSubrange(8..<16, with: Array(vendor.utf8))
+        d.replaceSubrange(16..<32, with: Array(product.utf8))
+        d.replaceSubrange(32..<36, with: Array(revision.utf8))
+        return d
+    }
+
+    /// The volume's UUID as 32 hex digits: stable for the life of the volume.
+    static func serial(_ lu: LogicalUnit) -> String {
+        lu.uuid.uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    }
+
+    static func uuidBytes(_ lu: LogicalUnit) -> [UInt8] {
+        withUnsafeBytes(of: lu.uuid.uuid) { Array($0) }
+    }
+
+    /// Device identification (SPC-4 §7.8.6): an NAA IEEE Registered Extended
+    /// designator (NAA 6) and a T10 vendor ID designator, both from the UUID.
+    static func designators(_ lu: LogicalUnit) -> [UInt8] {
+        let u = uuidBytes(lu)
+        var naa = [UInt8](repeating: 0, count: 16)
+        naa[0] = 0x60 | (u[0] & 0x0F)
+        for i in 1..<16 { naa[i] = u[i] }
+        let t10 = Array((vendor + serial(lu)).utf8)
+        return [0x01, 0x03, 0x00, UInt8(naa.count)] + naa + [0x02, 0x01, 0x00, UInt8(t10.count)] + t10
+    }
+
+    /// Block limits (SBC-3 §6.6.3): no transfer limit below 32 MiB; optimal 1 MiB.
+    static func blockLimits(_ lu: LogicalUnit) -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 0x3C)
+        let bs = UInt32(lu.device.blockSize)
+        b.put32((32 << 20) / bs, at: 4)   // MAXIMUM TRANSFER LENGTH (page bytes 8-11)
+        b.put32((1 << 20) / bs, at: 8)    // OPTIMAL TRANSFER LENGTH (page bytes 12-15)
+        return b
+    }
+
+    /// Block device characteristics (SBC-3 §6.6.2): non-rotating medium.
+    static func blockCharacteristics() -> [UInt8] {
+        var b = [UInt8](repeating: 0, count: 0x3C)
+        b.put16(0x0001, at: 0)
+        return b
+    }
+
+    /// Logical block provisioning (SBC-3 §6.6.4); UNMAP support comes with VAAI.
+    static func provisioning() -> [UInt8] {
+        [0x00, 0x00, 0x00, 0x00]
+    }
+}

@@ -1,0 +1,117 @@
+/// The dispatch table: one entry per opcode (SPC-4 / SBC-3), with its CDB
+/// length and handler. REPORT SUPPORTED OPERATION CODES will be generated
+/// from the same table.
+struct SCSIOperation: Sendable {
+    let opcode: UInt8
+    let name: String
+    let cdbLength: Int
+    let handler: @Sendable (LogicalUnit, CDB, [UInt8]) async throws -> SCSIResult
+}
+
+enum SCSIOperations {
+    static let table: [UInt8: SCSIOperation] = {
+        let ops: [SCSIOperation] = [
+            .init(opcode: 0x00, name: "TEST UNIT READY", cdbLength: 6) { _, _, _ in .ok() },
+            .init(opcode: 0x03, name: "REQUEST SENSE", cdbLength: 6) { _, cdb, _ in
+                // No deferred errors are kept: report NO SENSE (SPC-4 §6.39).
+                .ok(SCSISense(key: 0, asc: 0, ascq: 0).fixedFormat.allocated(Int(cdb[4])))
+            },
+            .init(opcode: 0x12, name: "INQUIRY", cdbLength: 6) { lu, cdb, _ in Inquiry.respond(lu, cdb) },
+            .init(opcode: 0x1A, name: "MODE SENSE(6)", cdbLength: 6) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: false) },
+            .init(opcode: 0x5A, name: "MODE SENSE(10)", cdbLength: 10) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: true) },
+            .init(opcode: 0x1B, name: "START STOP UNIT", cdbLength: 6) { _, _, _ in .ok() },
+            .init(opcode: 0x1E, name: "PREVENT ALLOW MEDIUM REMOVAL", cdbLength: 6) { _, _, _ in .ok() },
+            .init(opcode: 0x25, name: "READ CAPACITY(10)", cdbLength: 10) { lu, _, _ in
+                var d = [UInt8](repeating: 0, count: 8)
+                let last = lu.blockCount == 0 ? 0 : lu.blockCount - 1
+                d.put32(last > 0xFFFF_FFFF ? 0xFFFF_FFFF : UInt32(last), at: 0)
+                d.put32(UInt32(lu.device.blockSize), at: 4)
+                return .ok(d)
+            },
+            .init(opcode: 0x9E, name: "SERVICE ACTION IN(16)", cdbLength: 16) { lu, cdb, _ in
+                guard cdb[1] & 0x1F == 0x10 else { return .check(.invalidField(byte: 1, bit: 4)) }
+                // READ CAPACITY(16) (SBC-3 §5.16).
+                var d = [UInt8](repeating: 0, count: 32)
+                d.put64(lu.blockCount == 0 ? 0 : lu.blockCount - 1, at: 0)
+                d.put32(UInt32(lu.device.blockSize), at: 8)
+                return .ok(d.allocated(Int(cdb.u32(10))))
+            },
+            .init(opcode: 0x08, name: "READ(6)", cdbLength: 6) { lu, cdb, _ in
+                let lba = UInt64(cdb.u32(0) & 0x1F_FFFF)
+                let count = cdb[4] == 0 ? 256 : UInt32(cdb[4])
+                return try await BlockIO.read(lu, lba: lba, count: count)
+            },
+            .init(opcode: 0x28, name: "READ(10)", cdbLength: 10) { lu, cdb, _ in
+                try await BlockIO.read(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)))
+            },
+            .init(opcode: 0xA8, name: "READ(12)", cdbLength: 12) { lu, cdb, _ in
+                try await BlockIO.read(lu, lba: UInt64(cdb.u32(2)), count: cdb.u32(6))
+            },
+            .init(opcode: 0x88, name: "READ(16)", cdbLength: 16) { lu, cdb, _ in
+                try await BlockIO.read(lu, lba: cdb.u64(2), count: cdb.u32(10))
+            },
+            .init(opcode: 0x0A, name: "WRITE(6)", cdbLength: 6) { lu, cdb, data in
+                let lba = UInt64(cdb.u32(0) & 0x1F_FFFF)
+                let count = cdb[4] == 0 ? 256 : UInt32(cdb[4])
+                return try await BlockIO.write(lu, lba: lba, count: count, data: data, fua: false)
+            },
+            .init(opcode: 0x2A, name: "WRITE(10)", cdbLength: 10) { lu, cdb, data in
+                try await BlockIO.write(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, fua: cdb[1] & 0x08 != 0)
+            },
+            .init(opcode: 0xAA, name: "WRITE(12)", cdbLength: 12) { lu, cdb, data in
+                try await BlockIO.write(lu, lba: UInt64(cdb.u32(2)), count: cdb.u32(6), data: data, fua: cdb[1] & 0x08 != 0)
+            },
+            .init(opcode: 0x8A, name: "WRITE(16)", cdbLength: 16) { lu, cdb, data in
+                try await BlockIO.write(lu, lba: cdb.u64(2), count: cdb.u32(10), data: data, fua: cdb[1] & 0x08 != 0)
+            },
+            .init(opcode: 0x2F, name: "VERIFY(10)", cdbLength: 10) { lu, cdb, _ in
+                try BlockIO.check(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7))) ?? .ok()
+            },
+            .init(opcode: 0x8F, name: "VERIFY(16)", cdbLength: 16) { lu, cdb, _ in
+                try BlockIO.check(lu, lba: cdb.u64(2), count: cdb.u32(10)) ?? .ok()
+            },
+            .init(opcode: 0x35, name: "SYNCHRONIZE CACHE(10)", cdbLength: 10) { lu, cdb, _ in
+                if let refusal = try BlockIO.check(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7))) { return refusal }
+                try await lu.device.flush()
+                return .ok()
+            },
+            .init(opcode: 0x91, name: "SYNCHRONIZE CACHE(16)", cdbLength: 16) { lu, cdb, _ in
+                if let refusal = try BlockIO.check(lu, lba: cdb.u64(2), count: cdb.u32(10)) { return refusal }
+                try await lu.device.flush()
+                return .ok()
+            },
+        ]
+        return Dictionary(uniqueKeysWithValues: ops.map { ($0.opcode, $0) })
+    }()
+}
+
+/// READ and WRITE bodies shared by every CDB size.
+enum BlockIO {
+    /// nil when `[lba, lba+count)` lies inside the LU, else LBA OUT OF RANGE.
+    static func check(_ lu: LogicalUnit, lba: UInt64, count: UInt32) throws -> SCSIResult? {
+        let (end, overflow) = lba.addingReportingOverflow(UInt64(count))
+        return overflow || end > lu.blockCount ? .check(.lbaOutOfRange) : nil
+    }
+
+    static func read(_ lu: LogicalUnit, lba: UInt64, count: UInt32) async throws -> SCSIResult {
+        if let refusal = try check(lu, lba: lba, count: count) { return refusal }
+        guard count > 0 else { return .ok() }
+        let bs = UInt64(lu.device.blockSize)
+        return .ok(try await lu.device.read(offset: lba * bs, length: Int(UInt64(count) * bs)))
+    }
+
+    static func write(_ lu: LogicalUnit, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws -> SCSIResult {
+        if lu.readOnly { return .check(.writeProtected) }
+        if let refusal = try check(lu, lba: lba, count: count) { return refusal }
+        guard count > 0 else { return .ok() }
+        let bs = lu.device.blockSize
+        let length = Int(count) * bs
+        // The transport reports a short transfer as a residual; write what arrived, in whole blocks.
+        let usable = min(length, data.count / bs * bs)
+        if usable > 0 {
+            try await lu.device.write(offset: lba * UInt64(bs), bytes: usable == data.count ? data : Array(data[0..<usable]))
+        }
+        if fua { try await lu.device.flush() }
+        return .ok()
+    }
+}

@@ -1,0 +1,73 @@
+/// Sense data (SPC-4 §4.5). Fixed format (response code 70h), 18 bytes.
+public struct SCSISense: Sendable, Equatable {
+    public var key: UInt8
+    public var asc: UInt8
+    public var ascq: UInt8
+    /// Sense-key specific field pointer for INVALID FIELD IN CDB (SPC-4 §4.5.2.4.2).
+    public var fieldPointer: UInt16?
+    public var bitPointer: UInt8?
+    public var information: UInt32?
+
+    public init(key: UInt8, asc: UInt8, ascq: UInt8, fieldPointer: UInt16? = nil, bitPointer: UInt8? = nil, information: UInt32? = nil) {
+        self.key = key
+        self.asc = asc
+        self.ascq = ascq
+        self.fieldPointer = fieldPointer
+        self.bitPointer = bitPointer
+        self.information = information
+    }
+
+    public static let noSense: UInt8 = 0x0
+    public static let notReady: UInt8 = 0x2
+    public static let mediumError: UInt8 = 0x3
+    public static let hardwareError: UInt8 = 0x4
+    public static let illegalRequest: UInt8 = 0x5
+    public static let unitAttention: UInt8 = 0x6
+    public static let dataProtect: UInt8 = 0x7
+
+    public static let invalidOpcode = SCSISense(key: illegalRequest, asc: 0x20, ascq: 0x00)
+    public static let lbaOutOfRange = SCSISense(key: illegalRequest, asc: 0x21, ascq: 0x00)
+    public static let logicalUnitNotSupported = SCSISense(key: illegalRequest, asc: 0x25, ascq: 0x00)
+    public static let writeProtected = SCSISense(key: dataProtect, asc: 0x27, ascq: 0x00)
+    public static let spaceAllocationFailed = SCSISense(key: dataProtect, asc: 0x27, ascq: 0x07)
+    public static let writeError = SCSISense(key: mediumError, asc: 0x0C, ascq: 0x00)
+    public static let readError = SCSISense(key: mediumError, asc: 0x11, ascq: 0x00)
+    public static let parameterListLengthError = SCSISense(key: illegalRequest, asc: 0x1A, ascq: 0x00)
+
+    /// INVALID FIELD IN CDB with the byte (and bit) that is wrong.
+    public static func invalidField(byte: Int, bit: Int? = nil) -> SCSISense {
+        SCSISense(key: illegalRequest, asc: 0x24, ascq: 0x00, fieldPointer: UInt16(byte), bitPointer: bit.map { UInt8($0) })
+    }
+
+    public var fixedFormat: [UInt8] {
+        var b = [UInt8](repeating: 0, count: 18)
+        b[0] = 0x70 | (information != nil ? 0x80 : 0)
+        b[2] = key & 0x0F
+        if let info = information {
+            b[3] = UInt8(info >> 24); b[4] = UInt8(truncatingIfNeeded: info >> 16); b[5] = UInt8(truncatingIfNeeded: info >> 8); b[6] = UInt8(truncatingIfNeeded: info)
+        }
+        b[7] = 10
+        b[12] = asc
+        b[13] = ascq
+        if let field = fieldPointer {
+            // SKSV=1, C/D=1 (error in the CDB), BPV and bit pointer when known.
+            b[15] = 0x80 | 0x40 | (bitPointer != nil ? 0x08 | (bitPointer! & 0x7) : 0)
+            b[16] = UInt8(field >> 8)
+            b[17] = UInt8(truncatingIfNeeded: field)
+        }
+        return b
+    }
+}
+
+/// The outcome of one command: SAM status, sense for CHECK CONDITION, data-in.
+public struct SCSIResult: Sendable {
+    public var status: UInt8
+    public var sense: SCSISense?
+    public var dataIn: [UInt8]
+
+    public static let good: UInt8 = 0x00
+    public static let checkCondition: UInt8 = 0x02
+
+    public static func ok(_ data: [UInt8] = []) -> SCSIResult { SCSIResult(status: good, sense: nil, dataIn: data) }
+    public static func check(_ sense: SCSISense) -> SCSIResult { SCSIResult(status: checkCondition, sense: sense, dataIn: []) }
+}

@@ -1,0 +1,187 @@
+import DepotCatalog
+import DepotCore
+import DepotISCSI
+import DepotSCSI
+import DepotStorage
+import Foundation
+import GRDB
+import Logging
+
+/// iSCSI targets, LUN maps and ACLs: stored in the catalog, pushed to the
+/// transport's `TargetDirectory` after every change so live sessions see
+/// them at once.
+public actor TargetManager {
+    let catalog: Catalog
+    let storage: StorageManager
+    public nonisolated let directory: TargetDirectory
+    let logger: Logger
+    /// Open backstores by volume id and access mode, reused across rebuilds.
+    var devices: [String: FileBlockDevice] = [:]
+
+    public init(catalog: Catalog, storage: StorageManager, directory: TargetDirectory, logger: Logger) {
+        self.catalog = catalog
+        self.storage = storage
+        self.directory = directory
+        self.logger = logger
+    }
+
+    public func list() throws(DepotError) -> [TargetInfo] {
+        let volumes = try volumeNames()
+        let luns = Dictionary(grouping: try read { try catalog.luns() }, by: \.targetId)
+        let acls = Dictionary(grouping: try read { try catalog.acls() }, by: \.targetId)
+        return try read { try catalog.targets() }.map { t in
+            info(t, luns: luns[t.id!] ?? [], acls: acls[t.id!] ?? [], volumes: volumes)
+        }
+    }
+
+    public func show(_ iqn: String) throws(DepotError) -> TargetInfo {
+        let t = try requireTarget(iqn)
+        return info(t, luns: try read { try catalog.luns(targetId: t.id!) }, acls: try read { try catalog.acls(targetId: t.id!) },
+                    volumes: try volumeNames())
+    }
+
+    public func create(_ request: CreateTargetRequest) async throws(DepotError) -> TargetInfo {
+        let iqn = try ISCSIName.validate(request.iqn)
+        if let alias = request.alias, alias.utf8.count > 255 || alias.contains("\0") {
+            throw .invalidArgument("alias must be at most 255 bytes without NUL")
+        }
+        let record = TargetRecord(iqn: iqn, alias: request.alias, allowAny: request.allowAnyInitiator ?? false, createdAt: Self.now())
+        _ = try catalog.write { db in
+            if try TargetRecord.filter(Column("iqn") == iqn).fetchCount(db) > 0 { throw DepotError.conflict("target \(iqn) already exists") }
+            var copy = record
+            try copy.insert(db)
+        }
+        try await rebuild()
+        logger.info("target created", metadata: ["iqn": "\(iqn)"])
+        return try show(iqn)
+    }
+
+    public func delete(_ iqn: String) async throws(DepotError) {
+        let t = try requireTarget(iqn)
+        _ = try catalog.write { db in try TargetRecord.deleteOne(db, key: t.id!) }
+        try await rebuild()
+        logger.info("target deleted", metadata: ["iqn": "\(t.iqn)"])
+    }
+
+    public func map(_ iqn: String, _ request: MapLUNRequest) async throws(DepotError) -> TargetInfo {
+        let t = try requireTarget(iqn)
+        let ref = try VolumeRef(parsing: request.volume)
+        let volume = try await storage.volume(ref)
+        guard volume.state == .ready else { throw .conflict("volume \(ref) is \(volume.state.rawValue), not ready") }
+        guard let pool = try read({ try catalog.pool(named: ref.pool) }),
+              let record = try read({ try catalog.volume(poolId: pool.id!, name: ref.name) })
+        else { throw .notFound("volume '\(ref)' not found") }
+        if let lun = request.lun, !(0...16383).contains(lun) { throw .invalidArgument("LUN must be 0-16383, got \(lun)") }
+        let wanted = request.lun
+        _ = try catalog.write { db in
+            let used = Set(try TargetLUNRecord.filter(Column("targetId") == t.id!).fetchAll(db).map { Int($0.lun) })
+            let lun: Int
+            if let wanted {
+                if used.contains(wanted) { throw DepotError.conflict("LUN \(wanted) of \(t.iqn) is already mapped") }
+                lun = wanted
+            } else {
+                guard let free = (0...16383).first(where: { !used.contains($0) }) else { throw DepotError.conflict("no free LUN") }
+                lun = free
+            }
+            var row = TargetLUNRecord(targetId: t.id!, lun: Int64(lun), volumeId: record.id!, readOnly: request.readOnly ?? false)
+            try row.insert(db)
+        }
+        try await rebuild()
+        return try show(iqn)
+    }
+
+    public func unmap(_ iqn: String, lun: Int) async throws(DepotError) -> TargetInfo {
+        let t = try requireTarget(iqn)
+        let removed = try catalog.write { db in
+            try TargetLUNRecord.filter(Column("targetId") == t.id! && Column("lun") == lun).deleteAll(db)
+        }
+        guard removed > 0 else { throw .notFound("LUN \(lun) of \(t.iqn) is not mapped") }
+        try await rebuild()
+        return try show(iqn)
+    }
+
+    public func addACL(_ iqn: String, initiator: String) async throws(DepotError) -> TargetInfo {
+        let t = try requireTarget(iqn)
+        let name = try ISCSIName.validate(initiator)
+        _ = try catalog.write { db in
+            if try TargetACLRecord.filter(Column("targetId") == t.id! && Column("initiator") == name).fetchCount(db) > 0 {
+                throw DepotError.conflict("\(name) is already allowed on \(t.iqn)")
+            }
+            var row = TargetACLRecord(targetId: t.id!, initiator: name)
+            try row.insert(db)
+        }
+        try await rebuild()
+        return try show(iqn)
+    }
+
+    public func removeACL(_ iqn: String, initiator: String) async throws(DepotError) -> TargetInfo {
+        let t = try requireTarget(iqn)
+        let name = try ISCSIName.validate(initiator)
+        let removed = try catalog.write { db in
+            try TargetACLRecord.filter(Column("targetId") == t.id! && Column("initiator") == name).deleteAll(db)
+        }
+        guard removed > 0 else { throw .notFound("\(name) is not in the ACL of \(t.iqn)") }
+        try await rebuild()
+        return try show(iqn)
+    }
+
+    /// Reads targets, LUNs and ACLs from the catalog and swaps the transport's view.
+    public func rebuild() async throws(DepotError) {
+        let pools = Dictionary(uniqueKeysWithValues: try read { try catalog.pools() }.map { ($0.id!, $0) })
+        let volumes = Dictionary(uniqueKeysWithValues: try read { try catalog.volumes() }.map { ($0.id!, $0) })
+        let luns = Dictionary(grouping: try read { try catalog.luns() }, by: \.targetId)
+        let acls = Dictionary(grouping: try read { try catalog.acls() }, by: \.targetId)
+        var definitions: [TargetDefinition] = []
+        var used = Set<String>()
+        for t in try read({ try catalog.targets() }) {
+            var units: [UInt16: LogicalUnit] = [:]
+            for row in luns[t.id!] ?? [] {
+                guard let v = volumes[row.volumeId], let pool = pools[v.poolId] else { continue }
+                let key = "\(v.id!):\(row.readOnly)"
+                used.insert(key)
+                do {
+                    let device = try devices[key] ?? FileBlockDevice(
+                        path: pool.path + "/" + v.fileName, blockSize: Int(v.blockSize), readOnly: row.readOnly)
+                    devices[key] = device
+                    units[UInt16(row.lun)] = LogicalUnit(
+                        device: device, uuid: UUID(uuidString: v.uuid) ?? UUID(), name: "\(pool.name)/\(v.name)", readOnly: row.readOnly)
+                } catch {
+                    logger.error("cannot open LUN backstore", metadata: ["target": "\(t.iqn)", "lun": "\(row.lun)", "error": "\(error)"])
+                }
+            }
+            definitions.append(TargetDefinition(
+                iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny, initiators: Set((acls[t.id!] ?? []).map(\.initiator)), luns: units))
+        }
+        for key in devices.keys where !used.contains(key) { devices[key] = nil }
+        directory.replace(definitions)
+    }
+
+    func info(_ t: TargetRecord, luns: [TargetLUNRecord], acls: [TargetACLRecord], volumes: [Int64: String]) -> TargetInfo {
+        TargetInfo(
+            iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny, initiators: acls.map(\.initiator),
+            luns: luns.map { LUNInfo(lun: Int($0.lun), volume: volumes[$0.volumeId] ?? "?", readOnly: $0.readOnly) }, createdAt: t.createdAt)
+    }
+
+    func volumeNames() throws(DepotError) -> [Int64: String] {
+        let pools = Dictionary(uniqueKeysWithValues: try read { try catalog.pools() }.map { ($0.id!, $0.name) })
+        return Dictionary(uniqueKeysWithValues: try read { try catalog.volumes() }.map { ($0.id!, "\(pools[$0.poolId] ?? "?")/\($0.name)") })
+    }
+
+    func requireTarget(_ iqn: String) throws(DepotError) -> TargetRecord {
+        let name = try ISCSIName.validate(iqn)
+        guard let t = try read({ try catalog.target(iqn: name) }) else { throw .notFound("target \(name) not found") }
+        return t
+    }
+
+    func read<T>(_ body: () throws -> T) throws(DepotError) -> T {
+        do { return try body() } catch let error as DepotError { throw error } catch {
+            throw .internalError("catalog error: \(error)")
+        }
+    }
+
+    static func now() -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date())
+    }
+}
