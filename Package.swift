@@ -128,7 +128,7 @@ let package = Package(
         .testTarget(
             name: "DepotAPITests",
             dependencies: [
-                "DepotAPI", "DepotStorage", "DepotCatalog", "DepotCore",
+                "DepotAPI", "DepotStorage", "DepotCatalog", "DepotCore", "DepotTargets", "DepotISCSI",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ]

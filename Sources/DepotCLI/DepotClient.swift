@@ -115,5 +115,21 @@ public struct DepotClient: Sendable {
     public func publishExports() async throws -> PublishReport {
         try decode(PublishReport.self, try await send("POST", "/v1/exports/publish"))
     }
+    public func targets() async throws -> [TargetInfo] { try await get("/v1/targets", as: TargetList.self).targets }
+    public func target(_ iqn: String) async throws -> TargetInfo { try await get("/v1/targets/\(iqn)", as: TargetInfo.self) }
+    public func createTarget(_ body: CreateTargetRequest) async throws -> TargetInfo { try await post("/v1/targets", body, as: TargetInfo.self) }
+    public func deleteTarget(_ iqn: String) async throws { try await delete("/v1/targets/\(iqn)") }
+    public func mapLUN(_ iqn: String, _ body: MapLUNRequest) async throws -> TargetInfo {
+        try await post("/v1/targets/\(iqn)/luns", body, as: TargetInfo.self)
+    }
+    public func unmapLUN(_ iqn: String, lun: Int) async throws -> TargetInfo {
+        try decode(TargetInfo.self, try await send("DELETE", "/v1/targets/\(iqn)/luns/\(lun)"))
+    }
+    public func addACL(_ iqn: String, initiator: String) async throws -> TargetInfo {
+        try await post("/v1/targets/\(iqn)/acls", ACLRequest(initiator: initiator), as: TargetInfo.self)
+    }
+    public func removeACL(_ iqn: String, initiator: String) async throws -> TargetInfo {
+        try decode(TargetInfo.self, try await send("DELETE", "/v1/targets/\(iqn)/acls/\(initiator)"))
+    }
     public func capacity() async throws -> CapacityReport { try await get("/v1/capacity", as: CapacityReport.self) }
 }

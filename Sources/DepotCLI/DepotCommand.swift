@@ -7,7 +7,7 @@ public struct DepotCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "depot",
         abstract: "Manage a Depot datastore server: pools, volumes, capacity.",
-        subcommands: [PoolCommand.self, VolumeCommand.self, ExportCommand.self, CapacityCommand.self, ApplyCommand.self])
+        subcommands: [PoolCommand.self, VolumeCommand.self, TargetCommand.self, ExportCommand.self, CapacityCommand.self, ApplyCommand.self])
 
     public init() {}
 }
@@ -36,6 +36,10 @@ func parseSize(_ text: String, option: String) throws -> UInt64 {
 
 func parseVolumeRef(_ text: String) throws -> VolumeRef {
     do { return try VolumeRef(parsing: text) } catch { throw ValidationError(error.message) }
+}
+
+func validateIQN(_ text: String) throws {
+    do { _ = try ISCSIName.validate(text) } catch { throw ValidationError(error.message) }
 }
 
 func validateName(_ text: String, kind: String) throws {

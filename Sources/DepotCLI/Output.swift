@@ -54,6 +54,16 @@ enum Output {
             }, rightAligned: [1, 2, 4])
     }
 
+    static func targetDetail(_ t: TargetInfo) -> String {
+        var out = table(["FIELD", "VALUE"], [
+            ["iqn", t.iqn], ["alias", t.alias ?? "-"],
+            ["access", t.allowAnyInitiator ? "any initiator" : (t.initiators.isEmpty ? "nobody (add an ACL)" : t.initiators.joined(separator: ", "))],
+            ["created", t.createdAt],
+        ])
+        out += "\n\n" + table(["LUN", "VOLUME", "MODE"], t.luns.map { ["\($0.lun)", $0.volume, $0.readOnly ? "ro" : "rw"] }, rightAligned: [0])
+        return out
+    }
+
     static func rule(_ r: ExportRule) -> String {
         var options = [r.access.rawValue, "squash=\(r.squash.rawValue)"]
         if let uid = r.anonuid { options.append("anonuid=\(uid)") }

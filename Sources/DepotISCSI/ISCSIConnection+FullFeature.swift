@@ -3,6 +3,14 @@ import NIOCore
 
 extension ISCSIConnection {
     func fullFeature(_ pdu: ISCSIPDU, inbound: inout Inbound, outbound: Outbound) async throws {
+        // A command outside [ExpCmdSN, MaxCmdSN] is silently ignored (RFC 7143 §3.2.2.1).
+        if pdu.opcode != .dataOut, !pdu.immediate {
+            let offset = Int32(bitPattern: pdu.u32(24) &- expCmdSN)
+            if offset < 0 || offset > Int32(bitPattern: maxCmdSN &- expCmdSN) {
+                logger.debug("command outside the CmdSN window ignored", metadata: ["cmdSN": "\(pdu.u32(24))", "expCmdSN": "\(expCmdSN)"])
+                return
+            }
+        }
         switch pdu.opcode {
         case .scsiCommand:
             accept(pdu)

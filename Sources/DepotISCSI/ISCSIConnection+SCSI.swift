@@ -10,14 +10,18 @@ extension ISCSIConnection {
         let isWrite = pdu.flags & 0x20 != 0
         let cdb = Array(pdu.bhs[32..<48])
         var dataOut: [UInt8] = []
-        if isWrite, expected > 0 {
-            dataOut = [UInt8](repeating: 0, count: expected)
-            let immediate = min(pdu.data.count, expected)
+        // What the CDB itself transfers; differences from the expected length are residuals (§11.4.5.1).
+        let needed = logicalUnit(pdu.lun)?.dataOutLength(cdb: cdb)
+        let wanted = min(expected, needed ?? expected)
+        var dataPhaseError = false
+        if isWrite, wanted > 0 {
+            dataOut = [UInt8](repeating: 0, count: wanted)
+            let immediate = min(pdu.data.count, wanted)
             dataOut.replaceSubrange(0..<immediate, with: pdu.data[0..<immediate])
             var offset = immediate
             var r2tsn: UInt32 = 0
-            while offset < expected {
-                let length = min(params.maxBurstLength, expected - offset)
+            while offset < wanted {
+                let length = min(params.maxBurstLength, wanted - offset)
                 let ttt = nextTransferTag
                 nextTransferTag = nextTransferTag &+ 1 == 0xFFFF_FFFF ? 1 : nextTransferTag &+ 1
                 var r2t = ISCSIPDU(opcode: .r2t)
@@ -32,12 +36,21 @@ extension ISCSIConnection {
                 try await outbound.write(r2t)
                 r2tsn += 1
                 var received = 0
+                var dataSN: UInt32 = 0
                 burst: while received < length {
                     guard let next = try await inbound.next() else { throw Closing.peerClosed }
                     guard next.opcode == .dataOut, next.initiatorTaskTag == itt, next.u32(20) == ttt else {
                         pending.append(next)
                         continue
                     }
+                    // DataSN counts the Data-Out PDUs of this sequence from 0 (§11.7.5).
+                    if next.u32(36) != dataSN {
+                        dataPhaseError = true
+                        try await reject(next, reason: 0x04, outbound: outbound)
+                        if next.final { break burst }
+                        continue
+                    }
+                    dataSN &+= 1
                     let at = Int(next.u32(40))
                     guard at >= offset, at + next.data.count <= offset + length else {
                         // Data beyond what the R2T asked for (RFC 7143 §11.7.5): reject the PDU.
@@ -51,8 +64,19 @@ extension ISCSIConnection {
                 offset += length
             }
         }
+        if dataPhaseError {
+            // ABORTED COMMAND / DATA PHASE ERROR: nothing was written (SPC-4 §4.5.6).
+            try await respond(pdu, result: .check(SCSISense(key: 0x0B, asc: 0x4B, ascq: 0x00)), expected: expected, isWrite: true,
+                              needed: nil, outbound: outbound)
+            return
+        }
         let result = await execute(lunBytes: pdu.lun, cdb: cdb, dataOut: dataOut)
-        try await respond(pdu, result: result, expected: expected, isWrite: isWrite, outbound: outbound)
+        try await respond(pdu, result: result, expected: expected, isWrite: isWrite, needed: needed, outbound: outbound)
+    }
+
+    func logicalUnit(_ lunBytes: [UInt8]) -> LogicalUnit? {
+        guard let target = targetName.flatMap({ directory.target($0) }), let number = Self.lunNumber(lunBytes) else { return nil }
+        return target.luns[number]
     }
 
     func execute(lunBytes: [UInt8], cdb: [UInt8], dataOut: [UInt8]) async -> SCSIResult {
@@ -91,11 +115,19 @@ extension ISCSIConnection {
 
     /// Data-In with the status in the last PDU when GOOD; else a SCSI Response
     /// carrying the sense (RFC 7143 §11.4.7). Residuals per §11.4.5.
-    func respond(_ pdu: ISCSIPDU, result: SCSIResult, expected: Int, isWrite: Bool, outbound: Outbound) async throws {
+    func respond(_ pdu: ISCSIPDU, result: SCSIResult, expected: Int, isWrite: Bool, needed: Int?, outbound: Outbound) async throws {
         var data = result.dataIn
         var residualFlag: UInt8 = 0
         var residual: UInt32 = 0
-        if !isWrite {
+        if isWrite, let needed {
+            if needed > expected {
+                residual = UInt32(needed - expected)
+                residualFlag = 0x04
+            } else if needed < expected {
+                residual = UInt32(expected - needed)
+                residualFlag = 0x02
+            }
+        } else if !isWrite {
             if data.count > expected {
                 residual = UInt32(data.count - expected)
                 residualFlag = 0x04  // O: overflow

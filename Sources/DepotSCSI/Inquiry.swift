@@ -32,7 +32,7 @@ enum Inquiry {
     }
 
     static func standard() -> [UInt8] {
-        var d = [UInt8](repeating: 0, count: 36)
+        var d = [UInt8](repeating: 0, count: 96)
         d[0] = 0x00  // connected, direct-access block device
         d[2] = 0x06  // SPC-4
         d[3] = 0x12  // HISUP, response data format 2
@@ -41,6 +41,8 @@ enum Inquiry {
         d.replaceSubrange(8..<16, with: Array(vendor.utf8))
         d.replaceSubrange(16..<32, with: Array(product.utf8))
         d.replaceSubrange(32..<36, with: Array(revision.utf8))
+        // Version descriptors (SPC-4 §6.6.2, table 150): SAM-5, SPC-4, SBC-3, iSCSI.
+        for (i, code) in [UInt16(0x00A0), 0x0460, 0x04C0, 0x0960].enumerated() { d.put16(code, at: 58 + 2 * i) }
         return d
     }
 

@@ -18,6 +18,12 @@ public final class LogicalUnit: Sendable {
 
     var blockCount: UInt64 { device.sizeBytes / UInt64(device.blockSize) }
 
+    /// Bytes of data-out the CDB calls for, or nil when it takes none.
+    public func dataOutLength(cdb: [UInt8]) -> Int? {
+        guard !cdb.isEmpty else { return nil }
+        return BlockIO.dataOutLength(CDB(cdb), blockSize: device.blockSize)
+    }
+
     /// Runs one command. `dataOut` holds what the initiator sent.
     public func execute(cdb bytes: [UInt8], dataOut: [UInt8]) async -> SCSIResult {
         guard let opcode = bytes.first else { return .check(.invalidOpcode) }

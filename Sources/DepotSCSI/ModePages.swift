@@ -18,7 +18,8 @@ enum ModePages {
         case 0x3F: pages = caching(changeable) + control(changeable) + exceptions(changeable)
         default: return .check(.invalidField(byte: 2, bit: 5))
         }
-        let wp: UInt8 = lu.readOnly ? 0x80 : 0
+        // DEVICE-SPECIFIC PARAMETER (SBC-3 §6.4.1): WP, and DPOFUA since DPO and FUA are honoured.
+        let wp: UInt8 = (lu.readOnly ? 0x80 : 0) | 0x10
         if ten {
             var header = [UInt8](repeating: 0, count: 8)
             header.put16(UInt16(6 + pages.count), at: 0)

@@ -42,13 +42,16 @@ enum SCSIOperations {
                 return try await BlockIO.read(lu, lba: lba, count: count)
             },
             .init(opcode: 0x28, name: "READ(10)", cdbLength: 10) { lu, cdb, _ in
-                try await BlockIO.read(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)))
+                if let refusal = BlockIO.protection(cdb) { return refusal }
+                return try await BlockIO.read(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)))
             },
             .init(opcode: 0xA8, name: "READ(12)", cdbLength: 12) { lu, cdb, _ in
-                try await BlockIO.read(lu, lba: UInt64(cdb.u32(2)), count: cdb.u32(6))
+                if let refusal = BlockIO.protection(cdb) { return refusal }
+                return try await BlockIO.read(lu, lba: UInt64(cdb.u32(2)), count: cdb.u32(6))
             },
             .init(opcode: 0x88, name: "READ(16)", cdbLength: 16) { lu, cdb, _ in
-                try await BlockIO.read(lu, lba: cdb.u64(2), count: cdb.u32(10))
+                if let refusal = BlockIO.protection(cdb) { return refusal }
+                return try await BlockIO.read(lu, lba: cdb.u64(2), count: cdb.u32(10))
             },
             .init(opcode: 0x0A, name: "WRITE(6)", cdbLength: 6) { lu, cdb, data in
                 let lba = UInt64(cdb.u32(0) & 0x1F_FFFF)
@@ -56,19 +59,25 @@ enum SCSIOperations {
                 return try await BlockIO.write(lu, lba: lba, count: count, data: data, fua: false)
             },
             .init(opcode: 0x2A, name: "WRITE(10)", cdbLength: 10) { lu, cdb, data in
-                try await BlockIO.write(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, fua: cdb[1] & 0x08 != 0)
+                if let refusal = BlockIO.protection(cdb) { return refusal }
+                return try await BlockIO.write(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, fua: cdb[1] & 0x08 != 0)
             },
             .init(opcode: 0xAA, name: "WRITE(12)", cdbLength: 12) { lu, cdb, data in
-                try await BlockIO.write(lu, lba: UInt64(cdb.u32(2)), count: cdb.u32(6), data: data, fua: cdb[1] & 0x08 != 0)
+                if let refusal = BlockIO.protection(cdb) { return refusal }
+                return try await BlockIO.write(lu, lba: UInt64(cdb.u32(2)), count: cdb.u32(6), data: data, fua: cdb[1] & 0x08 != 0)
             },
             .init(opcode: 0x8A, name: "WRITE(16)", cdbLength: 16) { lu, cdb, data in
-                try await BlockIO.write(lu, lba: cdb.u64(2), count: cdb.u32(10), data: data, fua: cdb[1] & 0x08 != 0)
+                if let refusal = BlockIO.protection(cdb) { return refusal }
+                return try await BlockIO.write(lu, lba: cdb.u64(2), count: cdb.u32(10), data: data, fua: cdb[1] & 0x08 != 0)
             },
-            .init(opcode: 0x2F, name: "VERIFY(10)", cdbLength: 10) { lu, cdb, _ in
-                try BlockIO.check(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7))) ?? .ok()
+            .init(opcode: 0x2F, name: "VERIFY(10)", cdbLength: 10) { lu, cdb, data in
+                try await BlockIO.verify(lu, cdb, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data)
             },
-            .init(opcode: 0x8F, name: "VERIFY(16)", cdbLength: 16) { lu, cdb, _ in
-                try BlockIO.check(lu, lba: cdb.u64(2), count: cdb.u32(10)) ?? .ok()
+            .init(opcode: 0xAF, name: "VERIFY(12)", cdbLength: 12) { lu, cdb, data in
+                try await BlockIO.verify(lu, cdb, lba: UInt64(cdb.u32(2)), count: cdb.u32(6), data: data)
+            },
+            .init(opcode: 0x8F, name: "VERIFY(16)", cdbLength: 16) { lu, cdb, data in
+                try await BlockIO.verify(lu, cdb, lba: cdb.u64(2), count: cdb.u32(10), data: data)
             },
             .init(opcode: 0x35, name: "SYNCHRONIZE CACHE(10)", cdbLength: 10) { lu, cdb, _ in
                 if let refusal = try BlockIO.check(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7))) { return refusal }
@@ -87,6 +96,44 @@ enum SCSIOperations {
 
 /// READ and WRITE bodies shared by every CDB size.
 enum BlockIO {
+    /// RDPROTECT / WRPROTECT / VRPROTECT (byte 1, bits 7-5): protection
+    /// information is not supported, so any non-zero value is refused (SBC-3 §5.8).
+    static func protection(_ cdb: CDB) -> SCSIResult? {
+        cdb[1] & 0xE0 != 0 ? .check(.invalidField(byte: 1, bit: 7)) : nil
+    }
+
+    /// VERIFY with BYTCHK=1 compares the data-out with the medium and answers
+    /// MISCOMPARE with the offset of the first differing byte (SBC-3 §5.30).
+    static func verify(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32, data: [UInt8]) async throws -> SCSIResult {
+        if let refusal = protection(cdb) { return refusal }
+        if let refusal = try check(lu, lba: lba, count: count) { return refusal }
+        let bytchk = (cdb[1] >> 1) & 0x3
+        guard bytchk != 0, count > 0 else { return .ok() }
+        guard bytchk == 1 else { return .check(.invalidField(byte: 1, bit: 2)) }
+        let bs = UInt64(lu.device.blockSize)
+        let medium = try await lu.device.read(offset: lba * bs, length: Int(UInt64(count) * bs))
+        let common = min(medium.count, data.count)
+        if let first = (0..<common).first(where: { medium[$0] != data[$0] }) ?? (data.count < medium.count ? data.count : nil) {
+            return .check(SCSISense(key: 0x0E, asc: 0x1D, ascq: 0x00, information: UInt32(truncatingIfNeeded: first)))
+        }
+        return .ok()
+    }
+
+    /// Bytes of data-out a CDB asks for (writes, VERIFY with BYTCHK): the
+    /// transport compares it with the expected transfer length for residuals.
+    static func dataOutLength(_ cdb: CDB, blockSize: Int) -> Int? {
+        switch cdb.opcode {
+        case 0x0A: return (cdb[4] == 0 ? 256 : Int(cdb[4])) * blockSize
+        case 0x2A: return Int(cdb.u16(7)) * blockSize
+        case 0xAA: return Int(cdb.u32(6)) * blockSize
+        case 0x8A: return Int(cdb.u32(10)) * blockSize
+        case 0x2F: return (cdb[1] >> 1) & 0x3 == 1 ? Int(cdb.u16(7)) * blockSize : 0
+        case 0xAF: return (cdb[1] >> 1) & 0x3 == 1 ? Int(cdb.u32(6)) * blockSize : 0
+        case 0x8F: return (cdb[1] >> 1) & 0x3 == 1 ? Int(cdb.u32(10)) * blockSize : 0
+        default: return nil
+        }
+    }
+
     /// nil when `[lba, lba+count)` lies inside the LU, else LBA OUT OF RANGE.
     static func check(_ lu: LogicalUnit, lba: UInt64, count: UInt32) throws -> SCSIResult? {
         let (end, overflow) = lba.addingReportingOverflow(UInt64(count))

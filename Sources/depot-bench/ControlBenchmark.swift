@@ -23,7 +23,7 @@ struct ControlBenchmark {
         let data = scratch + "/data"
         let daemon = Process()
         daemon.executableURL = URL(fileURLWithPath: depotd)
-        daemon.arguments = ["--data", data, "--api", "127.0.0.1:0", "--log-level", "warning"]
+        daemon.arguments = ["--data", data, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:0", "--log-level", "warning"]
         daemon.standardError = FileHandle.nullDevice
         try daemon.run()
         defer { daemon.terminate(); daemon.waitUntilExit() }

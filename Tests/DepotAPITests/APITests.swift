@@ -2,7 +2,9 @@ import DepotAPI
 import DepotCatalog
 import DepotCore
 import DepotExports
+import DepotISCSI
 import DepotStorage
+import DepotTargets
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -34,7 +36,8 @@ import Testing
                 exportsDirectory: root + "/exports.d", ganeshaConfig: root + "/ganesha/depot-exports.conf", exportfsPath: "/nonexistent"),
             logger: logger)
         let router = DepotAPI.router(
-            storage: storage, exports: ExportManager(catalog: catalog, publisher: publisher, logger: logger), token: Self.token, audit: AuditLog(path: root + "/audit.log"), registry: PrometheusCollectorRegistry())
+            storage: storage, exports: ExportManager(catalog: catalog, publisher: publisher, logger: logger),
+            targets: TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger), token: Self.token, audit: AuditLog(path: root + "/audit.log"), registry: PrometheusCollectorRegistry())
         let app = DepotAPI.application(router: router, host: "127.0.0.1", port: 0, logger: logger)
         return Env(root: root, storage: storage, app: app, auditPath: root + "/audit.log")
     }

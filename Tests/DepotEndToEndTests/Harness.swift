@@ -38,6 +38,8 @@ final class Daemon: @unchecked Sendable {
     private(set) var process: Process?
     private(set) var url = ""
     private(set) var token = ""
+    /// The first iSCSI portal, `127.0.0.1:PORT`.
+    private(set) var portal = ""
     private var logPath: String { data + "/../depotd-\(ObjectIdentifier(self).hashValue).log" }
 
     init(data: String) { self.data = data }
@@ -50,9 +52,10 @@ final class Daemon: @unchecked Sendable {
 
     func start(extra: [String] = []) async throws {
         try? FileManager.default.removeItem(atPath: data + "/api.url")
+        try? FileManager.default.removeItem(atPath: data + "/iscsi.portals")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try Binaries.path("depotd"))
-        p.arguments = ["--data", data, "--api", "127.0.0.1:0", "--rescan-interval", "1", "--log-level", "debug"] + extra
+        p.arguments = ["--data", data, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:0", "--rescan-interval", "1", "--log-level", "debug"] + extra
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)
         p.standardOutput = log
@@ -61,8 +64,10 @@ final class Daemon: @unchecked Sendable {
         process = p
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            if let text = try? String(contentsOfFile: data + "/api.url", encoding: .utf8), !text.isEmpty {
+            if let text = try? String(contentsOfFile: data + "/api.url", encoding: .utf8), !text.isEmpty,
+               let portals = try? String(contentsOfFile: data + "/iscsi.portals", encoding: .utf8), !portals.isEmpty {
                 url = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                portal = String(portals.split(separator: "\n").first ?? "")
                 token = try String(contentsOfFile: data + "/api-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
                 return
             }

@@ -1,0 +1,20 @@
+import ArgumentParser
+
+struct TargetACLAdd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "add", abstract: "Allow an initiator to log in.")
+    @Argument(help: "Target name.") var iqn: String
+    @Argument(help: "Initiator name.") var initiator: String
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        try validateIQN(iqn)
+        try validateIQN(initiator)
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            let t = try await global.client().addACL(iqn, initiator: initiator)
+            if global.json { try Output.json(t) } else { print("\(initiator) may log into \(t.iqn)") }
+        }
+    }
+}

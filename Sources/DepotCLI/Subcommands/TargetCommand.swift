@@ -1,0 +1,17 @@
+import ArgumentParser
+
+struct TargetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "target", abstract: "iSCSI targets: create, list, show, delete; LUN maps and ACLs.",
+        subcommands: [TargetCreate.self, TargetListCommand.self, TargetShow.self, TargetDelete.self, TargetLUNCommand.self, TargetACLCommand.self])
+}
+
+struct TargetLUNCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lun", abstract: "Map and unmap volumes as LUNs.", subcommands: [TargetLUNMap.self, TargetLUNUnmap.self])
+}
+
+struct TargetACLCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "acl", abstract: "Initiators allowed to log in.", subcommands: [TargetACLAdd.self, TargetACLRemove.self])
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+
+struct TargetDelete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a target (its LUN maps and ACL go with it).")
+    @Argument(help: "Target name.") var iqn: String
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws { try validateIQN(iqn) }
+
+    func run() async throws {
+        try await reportingFailures {
+            try await global.client().deleteTarget(iqn)
+            if global.json { try Output.json(["deleted": iqn]) } else { print("target \(iqn) deleted") }
+        }
+    }
+}
