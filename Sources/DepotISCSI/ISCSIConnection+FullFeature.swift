@@ -38,7 +38,15 @@ extension ISCSIConnection {
             // Commands run to completion in order, so by now no referenced task is
             // still running: the abort and reset functions are complete (§11.6.1).
             switch pdu.flags & 0x7F {
-            case 1, 2, 4, 8, 9: r.bhs[2] = 0x00
+            case 1, 2, 4: r.bhs[2] = 0x00
+            case 8:
+                // LUN RESET clears the LU's reservation (SPC-2 §5.5.3).
+                if let number = Self.lunNumber(pdu.lun) { logicalUnitNumbered(number)?.clearReservation() }
+                r.bhs[2] = 0x00
+            case 9, 10:
+                // TARGET WARM/COLD RESET: every LU of the target.
+                for lu in targetName.flatMap({ directory.target($0) })?.luns.values.map({ $0 }) ?? [] { lu.clearReservation() }
+                r.bhs[2] = 0x00
             default: r.bhs[2] = 0x05  // not supported
             }
             stamp(&r, status: true)
@@ -60,6 +68,10 @@ extension ISCSIConnection {
         default:
             try await reject(pdu, reason: 0x05, outbound: outbound)
         }
+    }
+
+    func logicalUnitNumbered(_ number: UInt16) -> LogicalUnit? {
+        targetName.flatMap { directory.target($0) }?.luns[number]
     }
 
     /// SendTargets (RFC 7143 §12.3; Appendix C): the targets this initiator may

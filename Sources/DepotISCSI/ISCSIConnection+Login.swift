@@ -18,6 +18,7 @@ extension ISCSIConnection {
         if first {
             statSN = pdu.u32(28)
             expCmdSN = pdu.u32(24)
+            isid = Array(pdu.bhs[8..<14])
         }
         var answers: [(String, String)] = []
 

@@ -97,7 +97,7 @@ extension ISCSIConnection {
             if cdb[0] == 0x03 { return .ok(SCSISense.logicalUnitNotSupported.fixedFormat) }
             return .check(.logicalUnitNotSupported)
         }
-        return await lu.execute(cdb: cdb, dataOut: dataOut)
+        return await lu.execute(cdb: cdb, dataOut: dataOut, nexus: nexus)
     }
 
     /// REPORT LUNS (SPC-4 §6.33), answered by the target for any LUN.

@@ -26,6 +26,19 @@ final class ISCSIConnection {
     var sentOperationalDeclarations = false
     var pending: [ISCSIPDU] = []
     var nextTransferTag: UInt32 = 1
+    /// ISID from the login: with the initiator name it names the I_T nexus.
+    var isid: [UInt8] = []
+
+    /// The I_T nexus (SAM-5 §4.6.2): initiator port name (name + ISID) and target.
+    var nexus: String {
+        "\(initiatorName.lowercased()),i,0x\(isid.map { String($0, radix: 16) }.joined())|\(targetName ?? "")"
+    }
+
+    /// Reservations die with the nexus.
+    func releaseNexus() {
+        guard let target = targetName.flatMap({ directory.target($0) }) else { return }
+        for lu in target.luns.values { lu.clearReservation(heldBy: nexus) }
+    }
 
     init(directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger) {
         self.directory = directory
@@ -58,6 +71,8 @@ final class ISCSIConnection {
             }
         }
     }
+
+
 
     // MARK: Sequence numbers
 

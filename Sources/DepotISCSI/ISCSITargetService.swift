@@ -80,6 +80,7 @@ public struct ISCSITargetService: Service {
             try await channel.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
                 let connection = ISCSIConnection(directory: directory, portals: portals, tsih: tsih, logger: log)
+                defer { connection.releaseNexus() }
                 try await connection.run(inbound: &iterator, outbound: outbound)
             }
         } catch {

@@ -72,6 +72,8 @@ enum Inquiry {
         let bs = UInt32(lu.device.blockSize)
         b.put32((32 << 20) / bs, at: 4)   // MAXIMUM TRANSFER LENGTH (page bytes 8-11)
         b.put32((1 << 20) / bs, at: 8)    // OPTIMAL TRANSFER LENGTH (page bytes 12-15)
+        b[0] = 0x01                       // WSNZ: WRITE SAME with 0 blocks is refused
+        b.put64(UInt64((32 << 20) / bs), at: 32)  // MAXIMUM WRITE SAME LENGTH (page bytes 36-43)
         return b
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 
 /// One SCSI logical unit over a `BlockDevice` (SPC-4, SBC-3), transport-independent:
 /// a transport hands it a CDB and data-out, and gets status, sense and data-in.
@@ -8,6 +9,8 @@ public final class LogicalUnit: Sendable {
     /// Stable identity of the volume behind the LU (VPD 80h/83h derive from it).
     public let uuid: UUID
     public let name: String
+    /// The I_T nexus holding an SPC-2 reservation, if any.
+    private let reservation = NIOLockedValueBox<String?>(nil)
 
     public init(device: any BlockDevice, uuid: UUID, name: String, readOnly: Bool) {
         self.device = device
@@ -24,14 +27,42 @@ public final class LogicalUnit: Sendable {
         return BlockIO.dataOutLength(CDB(cdb), blockSize: device.blockSize)
     }
 
-    /// Runs one command. `dataOut` holds what the initiator sent.
-    public func execute(cdb bytes: [UInt8], dataOut: [UInt8]) async -> SCSIResult {
+    /// Drops a reservation: LUN reset, target reset, or the holder's nexus gone.
+    public func clearReservation(heldBy nexus: String? = nil) {
+        reservation.withLockedValue { holder in
+            if nexus == nil || holder == nexus { holder = nil }
+        }
+    }
+
+    /// Runs one command for I_T nexus `nexus`. `dataOut` holds what the initiator sent.
+    public func execute(cdb bytes: [UInt8], dataOut: [UInt8], nexus: String = "") async -> SCSIResult {
         guard let opcode = bytes.first else { return .check(.invalidOpcode) }
         guard let op = SCSIOperations.table[opcode] else { return .check(.invalidOpcode) }
         guard bytes.count >= op.cdbLength else { return .check(.invalidField(byte: bytes.count)) }
         let cdb = CDB(bytes)
         // NACA / LINK in the CONTROL byte are not supported (SAM-5 §5.2).
         if cdb[op.cdbLength - 1] & 0x05 != 0 { return .check(.invalidField(byte: op.cdbLength - 1)) }
+        let holder = reservation.withLockedValue { $0 }
+        if let holder, holder != nexus, !op.allowedUnderReservation {
+            return SCSIResult(status: Reservations.conflict, sense: nil, dataIn: [])
+        }
+        switch opcode {
+        case 0x16, 0x56:
+            // Third-party and extent reservations are not supported (SPC-2 §7.21).
+            if cdb[1] & 0x13 != 0 { return .check(.invalidField(byte: 1)) }
+            let taken = reservation.withLockedValue { current -> Bool in
+                if let current, current != nexus { return false }
+                current = nexus
+                return true
+            }
+            return taken ? .ok() : SCSIResult(status: Reservations.conflict, sense: nil, dataIn: [])
+        case 0x17, 0x57:
+            // Releasing a reservation one does not hold is a no-op with GOOD status (SPC-2 §7.17).
+            clearReservation(heldBy: nexus)
+            return .ok()
+        default:
+            break
+        }
         do {
             return try await op.handler(self, cdb, dataOut)
         } catch BlockDeviceError.noSpace {

@@ -5,30 +5,41 @@ struct SCSIOperation: Sendable {
     let opcode: UInt8
     let name: String
     let cdbLength: Int
+    /// Allowed while another I_T nexus holds an SPC-2 reservation (SPC-2 §5.5.1).
+    let allowedUnderReservation: Bool
     let handler: @Sendable (LogicalUnit, CDB, [UInt8]) async throws -> SCSIResult
+
+    init(opcode: UInt8, name: String, cdbLength: Int, allowedUnderReservation: Bool = false,
+         handler: @escaping @Sendable (LogicalUnit, CDB, [UInt8]) async throws -> SCSIResult) {
+        self.opcode = opcode
+        self.name = name
+        self.cdbLength = cdbLength
+        self.allowedUnderReservation = allowedUnderReservation
+        self.handler = handler
+    }
 }
 
 enum SCSIOperations {
     static let table: [UInt8: SCSIOperation] = {
         let ops: [SCSIOperation] = [
             .init(opcode: 0x00, name: "TEST UNIT READY", cdbLength: 6) { _, _, _ in .ok() },
-            .init(opcode: 0x03, name: "REQUEST SENSE", cdbLength: 6) { _, cdb, _ in
+            .init(opcode: 0x03, name: "REQUEST SENSE", cdbLength: 6, allowedUnderReservation: true) { _, cdb, _ in
                 // No deferred errors are kept: report NO SENSE (SPC-4 §6.39).
                 .ok(SCSISense(key: 0, asc: 0, ascq: 0).fixedFormat.allocated(Int(cdb[4])))
             },
-            .init(opcode: 0x12, name: "INQUIRY", cdbLength: 6) { lu, cdb, _ in Inquiry.respond(lu, cdb) },
+            .init(opcode: 0x12, name: "INQUIRY", cdbLength: 6, allowedUnderReservation: true) { lu, cdb, _ in Inquiry.respond(lu, cdb) },
             .init(opcode: 0x1A, name: "MODE SENSE(6)", cdbLength: 6) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: false) },
             .init(opcode: 0x5A, name: "MODE SENSE(10)", cdbLength: 10) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: true) },
             .init(opcode: 0x1B, name: "START STOP UNIT", cdbLength: 6) { _, _, _ in .ok() },
             .init(opcode: 0x1E, name: "PREVENT ALLOW MEDIUM REMOVAL", cdbLength: 6) { _, _, _ in .ok() },
-            .init(opcode: 0x25, name: "READ CAPACITY(10)", cdbLength: 10) { lu, _, _ in
+            .init(opcode: 0x25, name: "READ CAPACITY(10)", cdbLength: 10, allowedUnderReservation: true) { lu, _, _ in
                 var d = [UInt8](repeating: 0, count: 8)
                 let last = lu.blockCount == 0 ? 0 : lu.blockCount - 1
                 d.put32(last > 0xFFFF_FFFF ? 0xFFFF_FFFF : UInt32(last), at: 0)
                 d.put32(UInt32(lu.device.blockSize), at: 4)
                 return .ok(d)
             },
-            .init(opcode: 0x9E, name: "SERVICE ACTION IN(16)", cdbLength: 16) { lu, cdb, _ in
+            .init(opcode: 0x9E, name: "SERVICE ACTION IN(16)", cdbLength: 16, allowedUnderReservation: true) { lu, cdb, _ in
                 guard cdb[1] & 0x1F == 0x10 else { return .check(.invalidField(byte: 1, bit: 4)) }
                 // READ CAPACITY(16) (SBC-3 §5.16).
                 var d = [UInt8](repeating: 0, count: 32)
@@ -90,7 +101,7 @@ enum SCSIOperations {
                 return .ok()
             },
         ]
-        return Dictionary(uniqueKeysWithValues: ops.map { ($0.opcode, $0) })
+        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all).map { ($0.opcode, $0) })
     }()
 }
 
@@ -130,6 +141,10 @@ enum BlockIO {
         case 0x2F: return (cdb[1] >> 1) & 0x3 == 1 ? Int(cdb.u16(7)) * blockSize : 0
         case 0xAF: return (cdb[1] >> 1) & 0x3 == 1 ? Int(cdb.u32(6)) * blockSize : 0
         case 0x8F: return (cdb[1] >> 1) & 0x3 == 1 ? Int(cdb.u32(10)) * blockSize : 0
+        case 0x2E: return Int(cdb.u16(7)) * blockSize
+        case 0xAE: return Int(cdb.u32(6)) * blockSize
+        case 0x8E, 0x8B: return Int(cdb.u32(10)) * blockSize
+        case 0x41, 0x93: return cdb.opcode == 0x93 && cdb[1] & 0x01 != 0 ? 0 : blockSize
         default: return nil
         }
     }

@@ -1,0 +1,152 @@
+/// Operations beyond plain READ/WRITE: WRITE AND VERIFY, ORWRITE, WRITE SAME,
+/// PRE-FETCH (SBC-3) and PERSISTENT RESERVE IN (SPC-4).
+enum MoreOperations {
+    static let all: [SCSIOperation] = [
+        .init(opcode: 0x2E, name: "WRITE AND VERIFY(10)", cdbLength: 10) { lu, cdb, data in
+            if let refusal = BlockIO.protection(cdb) { return refusal }
+            return try await BlockIO.write(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, fua: true)
+        },
+        .init(opcode: 0xAE, name: "WRITE AND VERIFY(12)", cdbLength: 12) { lu, cdb, data in
+            if let refusal = BlockIO.protection(cdb) { return refusal }
+            return try await BlockIO.write(lu, lba: UInt64(cdb.u32(2)), count: cdb.u32(6), data: data, fua: true)
+        },
+        .init(opcode: 0x8E, name: "WRITE AND VERIFY(16)", cdbLength: 16) { lu, cdb, data in
+            if let refusal = BlockIO.protection(cdb) { return refusal }
+            return try await BlockIO.write(lu, lba: cdb.u64(2), count: cdb.u32(10), data: data, fua: true)
+        },
+        .init(opcode: 0x8B, name: "ORWRITE(16)", cdbLength: 16) { lu, cdb, data in
+            if let refusal = BlockIO.protection(cdb) { return refusal }
+            return try await orWrite(lu, lba: cdb.u64(2), count: cdb.u32(10), data: data, fua: cdb[1] & 0x08 != 0)
+        },
+        .init(opcode: 0x41, name: "WRITE SAME(10)", cdbLength: 10) { lu, cdb, data in
+            if let refusal = BlockIO.protection(cdb) { return refusal }
+            return try await writeSame(lu, cdb, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, ndob: false)
+        },
+        .init(opcode: 0x93, name: "WRITE SAME(16)", cdbLength: 16) { lu, cdb, data in
+            if let refusal = BlockIO.protection(cdb) { return refusal }
+            return try await writeSame(lu, cdb, lba: cdb.u64(2), count: cdb.u32(10), data: data, ndob: cdb[1] & 0x01 != 0)
+        },
+        .init(opcode: 0x34, name: "PRE-FETCH(10)", cdbLength: 10) { lu, cdb, _ in
+            try BlockIO.check(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7))) ?? .ok()
+        },
+        .init(opcode: 0x90, name: "PRE-FETCH(16)", cdbLength: 16) { lu, cdb, _ in
+            try BlockIO.check(lu, lba: cdb.u64(2), count: cdb.u32(10)) ?? .ok()
+        },
+        .init(opcode: 0x5E, name: "PERSISTENT RESERVE IN", cdbLength: 10) { _, cdb, _ in persistentReserveIn(cdb) },
+        .init(opcode: 0xA3, name: "MAINTENANCE IN", cdbLength: 12, allowedUnderReservation: true) { _, cdb, _ in
+            guard cdb[1] & 0x1F == 0x0C else { return .check(.invalidField(byte: 1, bit: 4)) }
+            return SupportedOperationCodes.report(cdb)
+        },
+    ]
+
+    /// ORWRITE (SBC-3 §5.9): medium = medium OR data-out.
+    static func orWrite(_ lu: LogicalUnit, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws -> SCSIResult {
+        if lu.readOnly { return .check(.writeProtected) }
+        if let refusal = try BlockIO.check(lu, lba: lba, count: count) { return refusal }
+        guard count > 0 else { return .ok() }
+        let bs = UInt64(lu.device.blockSize)
+        var medium = try await lu.device.read(offset: lba * bs, length: Int(UInt64(count) * bs))
+        for i in 0..<min(medium.count, data.count) { medium[i] |= data[i] }
+        try await lu.device.write(offset: lba * bs, bytes: medium)
+        if fua { try await lu.device.flush() }
+        return .ok()
+    }
+
+    /// WRITE SAME (SBC-3 §5.41/§5.42): one block of data-out (or zeros with
+    /// NDOB) written to every block of the range. NUMBER OF LOGICAL BLOCKS 0
+    /// (to the end of the medium) is refused: WSNZ is set in VPD B0h.
+    static func writeSame(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32, data: [UInt8], ndob: Bool) async throws -> SCSIResult {
+        if lu.readOnly { return .check(.writeProtected) }
+        // UNMAP and ANCHOR while logical block provisioning is not offered (LBPWS=0 in VPD B2h).
+        if cdb[1] & 0x08 != 0 { return .check(.invalidField(byte: 1, bit: 3)) }
+        if cdb[1] & 0x10 != 0 { return .check(.invalidField(byte: 1, bit: 4)) }
+        if count == 0 { return .check(.invalidField(byte: cdb.opcode == 0x41 ? 7 : 10)) }
+        if let refusal = try BlockIO.check(lu, lba: lba, count: count) { return refusal }
+        let bs = lu.device.blockSize
+        let block: [UInt8] = ndob ? [UInt8](repeating: 0, count: bs) : Array(data.prefix(bs))
+        guard block.count == bs else { return .check(.parameterListLengthError) }
+        let perWrite = max(1, (1 << 20) / bs)
+        var done: UInt32 = 0
+        while done < count {
+            let n = min(UInt32(perWrite), count - done)
+            var chunk: [UInt8] = []
+            chunk.reserveCapacity(Int(n) * bs)
+            for _ in 0..<n { chunk += block }
+            try await lu.device.write(offset: (lba + UInt64(done)) * UInt64(bs), bytes: chunk)
+            done += n
+        }
+        return .ok()
+    }
+
+    /// PERSISTENT RESERVE IN (SPC-4 §6.15). PERSISTENT RESERVE OUT is not
+    /// offered yet, so there are never registrations or a reservation: each
+    /// answer states exactly that, with generation 0.
+    static func persistentReserveIn(_ cdb: CDB) -> SCSIResult {
+        let allocation = Int(cdb.u16(7))
+        switch cdb[1] & 0x1F {
+        case 0x00, 0x01, 0x03:  // READ KEYS, READ RESERVATION, READ FULL STATUS
+            return .ok([UInt8](repeating: 0, count: 8).allocated(allocation))
+        case 0x02:  // REPORT CAPABILITIES: no types supported, no persistence
+            var d = [UInt8](repeating: 0, count: 8)
+            d.put16(8, at: 0)
+            return .ok(d.allocated(allocation))
+        default:
+            return .check(.invalidField(byte: 1, bit: 4))
+        }
+    }
+}
+
+/// REPORT SUPPORTED OPERATION CODES (SPC-4 §6.35), generated from the dispatch table.
+enum SupportedOperationCodes {
+    /// Opcodes whose CDB carries a service action, with the ones supported.
+    static let serviceActions: [UInt8: [UInt16]] = [0x9E: [0x10], 0xA3: [0x0C], 0x5E: [0x00, 0x01, 0x02, 0x03]]
+
+    static func report(_ cdb: CDB) -> SCSIResult {
+        let options = cdb[2] & 0x07
+        let rctd = cdb[2] & 0x80 != 0
+        let opcode = cdb[3]
+        let serviceAction = cdb.u16(4)
+        let allocation = Int(cdb.u32(6))
+        let table = SCSIOperations.table.values.sorted { $0.opcode < $1.opcode }
+        func timeouts() -> [UInt8] { rctd ? [0x00, 0x0A, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] : [] }
+        switch options {
+        case 0:
+            var list: [UInt8] = []
+            for op in table {
+                for sa in serviceActions[op.opcode] ?? [0] {
+                    var d = [UInt8](repeating: 0, count: 8)
+                    d[0] = op.opcode
+                    d.put16(sa, at: 2)
+                    d[5] = (rctd ? 0x02 : 0) | (serviceActions[op.opcode] != nil ? 0x01 : 0)
+                    d.put16(UInt16(op.cdbLength), at: 6)
+                    list += d + timeouts()
+                }
+            }
+            var header = [UInt8](repeating: 0, count: 4)
+            header.put32(UInt32(list.count), at: 0)
+            return .ok((header + list).allocated(allocation))
+        case 1, 2:
+            // Option 1 names an opcode without service actions, option 2 one with them (SPC-4 §6.35.2).
+            let hasServiceActions = serviceActions[opcode] != nil
+            if options == 1 && hasServiceActions { return .check(.invalidField(byte: 2, bit: 2)) }
+            if options == 2 && !hasServiceActions && SCSIOperations.table[opcode] != nil { return .check(.invalidField(byte: 2, bit: 2)) }
+            var d = [UInt8](repeating: 0, count: 4)
+            d[1] = rctd ? 0x80 : 0
+            let supported = SCSIOperations.table[opcode].flatMap { op in
+                options == 1 || (serviceActions[opcode]?.contains(serviceAction) ?? false) ? op : nil
+            }
+            if let op = supported {
+                d[1] |= 0x03  // supported, per the standard
+                d.put16(UInt16(op.cdbLength), at: 2)
+                var usage = [UInt8](repeating: 0xFF, count: op.cdbLength)
+                usage[0] = op.opcode
+                usage[op.cdbLength - 1] = 0x00
+                return .ok((d + usage + timeouts()).allocated(allocation))
+            }
+            d[1] |= 0x01  // not supported
+            return .ok(d.allocated(allocation))
+        default:
+            return .check(.invalidField(byte: 2, bit: 2))
+        }
+    }
+}
