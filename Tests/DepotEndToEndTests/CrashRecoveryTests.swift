@@ -18,20 +18,21 @@ import Testing
         #expect(try daemon.depot(["volume", "create", "default/keep", "--size", "64M"]).status == 0)
         #expect(try daemon.depot(["volume", "create", "default/lost", "--size", "64M"]).status == 0)
 
-        // Eager zeroing 4 GiB takes seconds: kill the daemon once it is under way.
-        let cli = try daemon.depotAsync(["volume", "create", "default/big", "--size", "4G", "--provisioning", "eager-zeroed"])
+        // Eager zeroing 8 GiB takes seconds: kill the daemon while the volume is
+        // in state creating and its file exists (partly reserved or written).
+        let cli = try daemon.depotAsync(["volume", "create", "default/big", "--size", "8G", "--provisioning", "eager-zeroed"])
         let ref = VolumeRef(pool: "default", name: "big")
+        let partial = daemon.data + "/pools/default/big.img"
         var seenCreating = false
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if let v = try? await daemon.client.volume(ref), v.state == .creating, (v.progress ?? 0) > 0.02 {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline, cli.isRunning {
+            if FileManager.default.fileExists(atPath: partial), let v = try? await daemon.client.volume(ref), v.state == .creating {
                 seenCreating = true
                 break
             }
-            try await Task.sleep(for: .milliseconds(20))
+            try await Task.sleep(for: .milliseconds(10))
         }
         #expect(seenCreating, "never saw default/big in state creating")
-        let partial = daemon.data + "/pools/default/big.img"
         #expect(FileManager.default.fileExists(atPath: partial))
         daemon.kill9()
         cli.waitUntilExit()

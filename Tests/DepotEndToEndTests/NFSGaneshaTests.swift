@@ -63,7 +63,7 @@ import Testing
         var startedRpcbind: Process?
         if try Daemon.run(rpcinfo, ["-p", "127.0.0.1"]).status != 0 {
             startedRpcbind = try Self.spawnClean([try Self.tool("rpcbind"), "-f", "-w"], log: "/tmp/depot-test-rpcbind.log")
-            try await Self.until(10, "rpcbind") { try Daemon.run(rpcinfo, ["-p", "127.0.0.1"]).status == 0 }
+            try await Self.until(60, "rpcbind") { try Daemon.run(rpcinfo, ["-p", "127.0.0.1"]).status == 0 }
         }
         defer {
             startedRpcbind?.terminate()
