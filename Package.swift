@@ -40,7 +40,14 @@ let package = Package(
             ]
         ),
         // SCSI command emulation (SPC-4/SBC-3) over the BlockDevice protocol.
-        .target(name: "DepotSCSI", dependencies: [.product(name: "NIOPosix", package: "swift-nio")]),
+        .target(
+            name: "DepotSCSI",
+            dependencies: [
+                "CDepotPosix",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // iSCSI transport (RFC 7143): PDUs, login, sessions, target service.
         .target(
             name: "DepotISCSI",

@@ -37,14 +37,15 @@ extension ISCSIConnection {
             r.initiatorTaskTag = pdu.initiatorTaskTag
             // Commands run to completion in order, so by now no referenced task is
             // still running: the abort and reset functions are complete (§11.6.1).
+            // Function codes (RFC 7143 §11.5.1): 1 ABORT TASK, 2 ABORT TASK SET, 4 CLEAR TASK SET,
+            // 5 LOGICAL UNIT RESET, 6 TARGET WARM RESET, 7 TARGET COLD RESET.
             switch pdu.flags & 0x7F {
             case 1, 2, 4: r.bhs[2] = 0x00
-            case 8:
+            case 5:
                 // LUN RESET clears the LU's reservation (SPC-2 §5.5.3).
                 if let number = Self.lunNumber(pdu.lun) { logicalUnitNumbered(number)?.clearReservation() }
                 r.bhs[2] = 0x00
-            case 9, 10:
-                // TARGET WARM/COLD RESET: every LU of the target.
+            case 6, 7:
                 for lu in targetName.flatMap({ directory.target($0) })?.luns.values.map({ $0 }) ?? [] { lu.clearReservation() }
                 r.bhs[2] = 0x00
             default: r.bhs[2] = 0x05  // not supported

@@ -8,4 +8,11 @@ public protocol BlockDevice: Sendable {
     func write(offset: UInt64, bytes: [UInt8]) async throws
     /// Makes every acknowledged write durable (SYNCHRONIZE CACHE, FUA).
     func flush() async throws
+    /// Whether unmapped ranges can be given back (thin provisioning).
+    var canUnmap: Bool { get }
+    /// Deallocates a range; it reads back as zeros afterwards.
+    func unmap(offset: UInt64, length: UInt64) async throws
+    /// Whether the byte at `offset` is backed by allocated storage, and how
+    /// many bytes from there share that state.
+    func allocation(at offset: UInt64) async throws -> (mapped: Bool, length: UInt64)
 }

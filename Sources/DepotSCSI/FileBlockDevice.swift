@@ -1,3 +1,4 @@
+import CDepotPosix
 import NIOPosix
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +12,9 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
     private let fd: Int32
     private let pool: NIOThreadPool
 
-    public init(path: String, blockSize: Int, readOnly: Bool, pool: NIOThreadPool = .singleton) throws {
+    public let canUnmap: Bool
+
+    public init(path: String, blockSize: Int, readOnly: Bool, thin: Bool = false, pool: NIOThreadPool = .singleton) throws {
         let fd = open(path, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
         guard fd >= 0 else { throw BlockDeviceError.io("open \(path): \(String(cString: strerror(errno)))") }
         var st = stat()
@@ -23,6 +26,7 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
         self.blockSize = blockSize
         self.sizeBytes = UInt64(st.st_size) / UInt64(blockSize) * UInt64(blockSize)
         self.pool = pool
+        self.canUnmap = thin && !readOnly
     }
 
     deinit { close(fd) }
@@ -53,6 +57,31 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
                 }
                 done += n
             }
+        }
+    }
+
+    /// FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: the blocks go back to the
+    /// filesystem and the range reads as zeros.
+    public func unmap(offset: UInt64, length: UInt64) async throws {
+        let fd = self.fd
+        try await pool.runIfActive {
+            guard depot_punch_hole(fd, off_t(offset), off_t(length)) == 0 else {
+                throw BlockDeviceError.io("punch hole: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// SEEK_DATA / SEEK_HOLE from `offset`.
+    public func allocation(at offset: UInt64) async throws -> (mapped: Bool, length: UInt64) {
+        let fd = self.fd
+        let size = sizeBytes
+        return try await pool.runIfActive {
+            let data = depot_seek_data(fd, off_t(offset))
+            if data < 0 { return (false, size - offset) }  // ENXIO: only a hole remains
+            if UInt64(data) > offset { return (false, UInt64(data) - offset) }
+            let hole = depot_seek_hole(fd, off_t(offset))
+            let end = hole < 0 ? size : min(UInt64(hole), size)
+            return (true, end - offset)
         }
     }
 

@@ -23,7 +23,7 @@ enum Inquiry {
         case 0x83: body = designators(lu)
         case 0xB0: body = blockLimits(lu)
         case 0xB1: body = blockCharacteristics()
-        case 0xB2: body = provisioning()
+        case 0xB2: body = provisioning(lu)
         default: return .check(.invalidField(byte: 2))
         }
         var d: [UInt8] = [0x00, page, 0, 0] + body
@@ -73,6 +73,11 @@ enum Inquiry {
         b.put32((32 << 20) / bs, at: 4)   // MAXIMUM TRANSFER LENGTH (page bytes 8-11)
         b.put32((1 << 20) / bs, at: 8)    // OPTIMAL TRANSFER LENGTH (page bytes 12-15)
         b[0] = 0x01                       // WSNZ: WRITE SAME with 0 blocks is refused
+        if lu.device.canUnmap {
+            b.put32(UInt32(Provisioning.maxUnmapBytes / UInt64(bs)), at: 16)  // MAXIMUM UNMAP LBA COUNT
+            b.put32(UInt32(Provisioning.maxDescriptors), at: 20)             // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+            b.put32(max(1, 4096 / bs), at: 24)                              // OPTIMAL UNMAP GRANULARITY
+        }
         b.put64(UInt64((32 << 20) / bs), at: 32)  // MAXIMUM WRITE SAME LENGTH (page bytes 36-43)
         return b
     }
@@ -84,8 +89,10 @@ enum Inquiry {
         return b
     }
 
-    /// Logical block provisioning (SBC-3 §6.6.4); UNMAP support comes with VAAI.
-    static func provisioning() -> [UInt8] {
-        [0x00, 0x00, 0x00, 0x00]
+    /// Logical block provisioning (SBC-3 §6.6.4): thin LUs offer UNMAP and
+    /// WRITE SAME(10/16) with UNMAP, and read deallocated blocks as zeros.
+    static func provisioning(_ lu: LogicalUnit) -> [UInt8] {
+        guard lu.device.canUnmap else { return [0x00, 0x00, 0x00, 0x00] }
+        return [0x00, 0x80 | 0x40 | 0x20 | 0x04, 0x02, 0x00]
     }
 }

@@ -57,14 +57,22 @@ enum MoreOperations {
     /// (to the end of the medium) is refused: WSNZ is set in VPD B0h.
     static func writeSame(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32, data: [UInt8], ndob: Bool) async throws -> SCSIResult {
         if lu.readOnly { return .check(.writeProtected) }
-        // UNMAP and ANCHOR while logical block provisioning is not offered (LBPWS=0 in VPD B2h).
-        if cdb[1] & 0x08 != 0 { return .check(.invalidField(byte: 1, bit: 3)) }
+        let unmapBit = cdb[1] & 0x08 != 0
+        // UNMAP only where the LU deallocates (LBPWS/LBPWS10 in VPD B2h); ANCHOR is not supported.
+        if unmapBit && !lu.device.canUnmap { return .check(.invalidField(byte: 1, bit: 3)) }
         if cdb[1] & 0x10 != 0 { return .check(.invalidField(byte: 1, bit: 4)) }
+        if ndob && !unmapBit { return .check(.invalidField(byte: 1, bit: 0)) }
         if count == 0 { return .check(.invalidField(byte: cdb.opcode == 0x41 ? 7 : 10)) }
         if let refusal = try BlockIO.check(lu, lba: lba, count: count) { return refusal }
         let bs = lu.device.blockSize
+        if UInt64(count) * UInt64(bs) > 32 << 20 { return .check(.invalidField(byte: cdb.opcode == 0x41 ? 7 : 10)) }
         let block: [UInt8] = ndob ? [UInt8](repeating: 0, count: bs) : Array(data.prefix(bs))
         guard block.count == bs else { return .check(.parameterListLengthError) }
+        // With UNMAP, a block of zeros is written by deallocating (LBPRZ: holes read as zeros).
+        if unmapBit, block.allSatisfy({ $0 == 0 }) {
+            try await lu.device.unmap(offset: lba * UInt64(bs), length: UInt64(count) * UInt64(bs))
+            return .ok()
+        }
         let perWrite = max(1, (1 << 20) / bs)
         var done: UInt32 = 0
         while done < count {

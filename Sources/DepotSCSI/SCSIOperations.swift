@@ -40,11 +40,14 @@ enum SCSIOperations {
                 return .ok(d)
             },
             .init(opcode: 0x9E, name: "SERVICE ACTION IN(16)", cdbLength: 16, allowedUnderReservation: true) { lu, cdb, _ in
+                if cdb[1] & 0x1F == 0x12, lu.device.canUnmap { return try await Provisioning.getLBAStatus(lu, cdb) }
                 guard cdb[1] & 0x1F == 0x10 else { return .check(.invalidField(byte: 1, bit: 4)) }
                 // READ CAPACITY(16) (SBC-3 §5.16).
                 var d = [UInt8](repeating: 0, count: 32)
                 d.put64(lu.blockCount == 0 ? 0 : lu.blockCount - 1, at: 0)
                 d.put32(UInt32(lu.device.blockSize), at: 8)
+                // LBPME and LBPRZ: thin LUs deallocate, and deallocated blocks read as zeros.
+                if lu.device.canUnmap { d[14] = 0xC0 }
                 return .ok(d.allocated(Int(cdb.u32(10))))
             },
             .init(opcode: 0x08, name: "READ(6)", cdbLength: 6) { lu, cdb, _ in
@@ -101,7 +104,7 @@ enum SCSIOperations {
                 return .ok()
             },
         ]
-        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all).map { ($0.opcode, $0) })
+        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all + Provisioning.all).map { ($0.opcode, $0) })
     }()
 }
 
@@ -145,6 +148,7 @@ enum BlockIO {
         case 0xAE: return Int(cdb.u32(6)) * blockSize
         case 0x8E, 0x8B: return Int(cdb.u32(10)) * blockSize
         case 0x41, 0x93: return cdb.opcode == 0x93 && cdb[1] & 0x01 != 0 ? 0 : blockSize
+        case 0x42: return Int(cdb.u16(7))
         default: return nil
         }
     }

@@ -141,7 +141,8 @@ public actor TargetManager {
                 used.insert(key)
                 do {
                     let device = try devices[key] ?? FileBlockDevice(
-                        path: pool.path + "/" + v.fileName, blockSize: Int(v.blockSize), readOnly: row.readOnly)
+                        path: pool.path + "/" + v.fileName, blockSize: Int(v.blockSize), readOnly: row.readOnly,
+                        thin: v.provisioningKind == .thin)
                     devices[key] = device
                     units[UInt16(row.lun)] = LogicalUnit(
                         device: device, uuid: UUID(uuidString: v.uuid) ?? UUID(), name: "\(pool.name)/\(v.name)", readOnly: row.readOnly)
