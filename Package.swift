@@ -141,6 +141,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLibISCSI", "CLibAIO"]),
-        .testTarget(name: "DepotEndToEndTests", dependencies: ["DepotCore", "DepotCLI"]),
+        .testTarget(name: "DepotEndToEndTests", dependencies: ["DepotCore", "DepotCLI", "CLibISCSI"]),
     ]
 )

@@ -28,6 +28,13 @@ struct TargetRoutes {
             guard let lun = Int(try context.parameters.require("lun")) else { throw DepotError.invalidArgument("LUN must be a number") }
             return try await targets.unmap(try context.parameters.require("iqn"), lun: lun)
         }
+        group.put("targets/:iqn/chap") { request, context -> TargetInfo in
+            let body = try await request.decode(as: CHAPRequest.self, context: context)
+            return try await targets.setCHAP(try context.parameters.require("iqn"), body)
+        }
+        group.delete("targets/:iqn/chap") { _, context -> TargetInfo in
+            try await targets.clearCHAP(try context.parameters.require("iqn"))
+        }
         group.post("targets/:iqn/acls") { request, context -> EditedResponse<TargetInfo> in
             let body = try await request.decode(as: ACLRequest.self, context: context)
             return EditedResponse(status: .created, response: try await targets.addACL(try context.parameters.require("iqn"), initiator: body.initiator))

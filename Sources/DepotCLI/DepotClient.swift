@@ -131,5 +131,11 @@ public struct DepotClient: Sendable {
     public func removeACL(_ iqn: String, initiator: String) async throws -> TargetInfo {
         try decode(TargetInfo.self, try await send("DELETE", "/v1/targets/\(iqn)/acls/\(initiator)"))
     }
+    public func setCHAP(_ iqn: String, _ body: CHAPRequest) async throws -> TargetInfo {
+        try decode(TargetInfo.self, try await send("PUT", "/v1/targets/\(iqn)/chap", body: body))
+    }
+    public func clearCHAP(_ iqn: String) async throws -> TargetInfo {
+        try decode(TargetInfo.self, try await send("DELETE", "/v1/targets/\(iqn)/chap"))
+    }
     public func capacity() async throws -> CapacityReport { try await get("/v1/capacity", as: CapacityReport.self) }
 }

@@ -58,6 +58,7 @@ enum Output {
         var out = table(["FIELD", "VALUE"], [
             ["iqn", t.iqn], ["alias", t.alias ?? "-"],
             ["access", t.allowAnyInitiator ? "any initiator" : (t.initiators.isEmpty ? "nobody (add an ACL)" : t.initiators.joined(separator: ", "))],
+            ["chap", t.chapUser.map { "user \($0)" + (t.mutualChap ? ", mutual" : "") } ?? "none"],
             ["created", t.createdAt],
         ])
         out += "\n\n" + table(["LUN", "VOLUME", "MODE"], t.luns.map { ["\($0.lun)", $0.volume, $0.readOnly ? "ro" : "rw"] }, rightAligned: [0])

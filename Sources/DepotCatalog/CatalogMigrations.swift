@@ -69,6 +69,14 @@ enum CatalogMigrations {
                 t.uniqueKey(["targetId", "initiator"])
             }
         }
+        migrator.registerMigration("2026-11-25-target-chap") { db in
+            try db.alter(table: "target") { t in
+                t.add(column: "chapUser", .text)
+                t.add(column: "chapSecret", .text)
+                t.add(column: "mutualUser", .text)
+                t.add(column: "mutualSecret", .text)
+            }
+        }
         return migrator
     }
 }

@@ -8,6 +8,11 @@ public struct TargetRecord: Codable, Sendable, Equatable, FetchableRecord, Mutab
     public var alias: String?
     public var allowAny: Bool
     public var createdAt: String
+    /// CHAP secrets live only here (the catalog file is mode 0600) and are never returned by the API.
+    public var chapUser: String?
+    public var chapSecret: String?
+    public var mutualUser: String?
+    public var mutualSecret: String?
 
     public init(iqn: String, alias: String?, allowAny: Bool, createdAt: String) {
         self.iqn = iqn

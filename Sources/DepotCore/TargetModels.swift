@@ -19,7 +19,15 @@ public struct TargetInfo: Codable, Sendable, Equatable {
     public var initiators: [String]
     public var luns: [LUNInfo]
     public var createdAt: String
-    public init(iqn: String, alias: String?, allowAnyInitiator: Bool, initiators: [String], luns: [LUNInfo], createdAt: String) {
+    /// The CHAP user when CHAP is required (secrets are never returned).
+    public var chapUser: String?
+    public var mutualChap: Bool
+    public init(
+        iqn: String, alias: String?, allowAnyInitiator: Bool, initiators: [String], luns: [LUNInfo], createdAt: String,
+        chapUser: String? = nil, mutualChap: Bool = false
+    ) {
+        self.chapUser = chapUser
+        self.mutualChap = mutualChap
         self.iqn = iqn
         self.alias = alias
         self.allowAnyInitiator = allowAnyInitiator
@@ -60,4 +68,38 @@ public struct MapLUNRequest: Codable, Sendable {
 public struct ACLRequest: Codable, Sendable {
     public var initiator: String
     public init(initiator: String) { self.initiator = initiator }
+}
+
+/// PUT /v1/targets/{iqn}/chap. Secrets are 12-16 characters (the Windows
+/// initiator's rule), and the mutual pair is given together or not at all.
+public struct CHAPRequest: Codable, Sendable {
+    public var user: String
+    public var secret: String
+    public var mutualUser: String?
+    public var mutualSecret: String?
+    public init(user: String, secret: String, mutualUser: String? = nil, mutualSecret: String? = nil) {
+        self.user = user
+        self.secret = secret
+        self.mutualUser = mutualUser
+        self.mutualSecret = mutualSecret
+    }
+
+    public func validate() throws(DepotError) {
+        func check(_ user: String, _ secret: String, _ label: String) throws(DepotError) {
+            guard !user.isEmpty, user.utf8.count <= 255, !user.contains("\0"), !user.contains("=") else {
+                throw .invalidArgument("\(label) user must be 1-255 characters without '=' or NUL")
+            }
+            guard (12...16).contains(secret.count), !secret.contains("\0") else {
+                throw .invalidArgument("\(label) secret must be 12 to 16 characters")
+            }
+        }
+        try check(user, secret, "CHAP")
+        switch (mutualUser, mutualSecret) {
+        case (nil, nil): break
+        case (let u?, let s?):
+            try check(u, s, "mutual CHAP")
+            if s == secret { throw .invalidArgument("the mutual CHAP secret must differ from the CHAP secret") }
+        default: throw .invalidArgument("give both the mutual CHAP user and secret, or neither")
+        }
+    }
 }

@@ -52,13 +52,58 @@ extension ISCSIConnection {
             logger[metadataKey: "initiator"] = "\(initiatorName)"
             logger[metadataKey: "target"] = "\(targetName ?? "discovery")"
         }
+        func key(_ name: String) -> String? { keys.first { $0.0 == name }?.1 }
+        let chap = discovery ? nil : targetName.flatMap { directory.target($0) }?.chap
         switch csg {
         case 0:
-            if let methods = keys.first(where: { $0.0 == "AuthMethod" })?.1 {
+            if let chap {
+                if let methods = key("AuthMethod") {
+                    guard methods.split(separator: ",").contains("CHAP") else { try await fail(0x01, "target requires CHAP") }
+                    answers.append(("AuthMethod", "CHAP"))
+                }
+                if let algorithms = key("CHAP_A") {
+                    // Only MD5 (5) is defined for iSCSI (RFC 7143 §12.1.3).
+                    guard chapChallenge == nil, algorithms.split(separator: ",").contains("5") else {
+                        try await fail(0x01, "CHAP algorithm \(algorithms) not supported")
+                    }
+                    var rng = SystemRandomNumberGenerator()
+                    chapIdentifier = UInt8.random(in: 0...255, using: &rng)
+                    let challenge = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                    chapChallenge = challenge
+                    answers += [("CHAP_A", "5"), ("CHAP_I", "\(chapIdentifier)"), ("CHAP_C", CHAP.hex(challenge))]
+                }
+                if let name = key("CHAP_N"), let responseText = key("CHAP_R") {
+                    guard let challenge = chapChallenge, let response = CHAP.decode(responseText) else {
+                        try await fail(0x01, "CHAP response before a challenge")
+                    }
+                    let expected = CHAP.response(id: chapIdentifier, secret: chap.secret, challenge: challenge)
+                    let nameOK = CHAP.constantTimeEqual(Array(name.utf8), Array(chap.user.utf8))
+                    guard CHAP.constantTimeEqual(response, expected) && nameOK else { try await fail(0x01, "CHAP authentication failed") }
+                    if let idText = key("CHAP_I"), let challengeText = key("CHAP_C") {
+                        // Mutual CHAP: the target answers the initiator's challenge.
+                        guard let mutualUser = chap.mutualUser, let mutualSecret = chap.mutualSecret else {
+                            try await fail(0x01, "initiator asked for mutual CHAP, none is configured")
+                        }
+                        guard let id = UInt8(idText), let theirs = CHAP.decode(challengeText), !theirs.isEmpty, theirs != challenge else {
+                            try await fail(0x01, "bad mutual CHAP challenge")
+                        }
+                        answers += [("CHAP_N", mutualUser), ("CHAP_R", CHAP.hex(CHAP.response(id: id, secret: mutualSecret, challenge: theirs)))]
+                    }
+                    authenticated = true
+                }
+            } else if let methods = key("AuthMethod") {
                 guard methods.split(separator: ",").contains("None") else { try await fail(0x01, "no acceptable AuthMethod") }
                 answers.append(("AuthMethod", "None"))
+                authenticated = true
+            } else {
+                authenticated = true
             }
         case 1:
+            // Skipping the security stage is only possible where no authentication is required.
+            if !authenticated {
+                guard chap == nil else { try await fail(0x01, "target requires CHAP") }
+                authenticated = true
+            }
             for (key, value) in keys {
                 if let answer = params.answer(key, value) { answers.append((key, answer)) }
             }
@@ -70,12 +115,14 @@ extension ISCSIConnection {
             try await fail(0x00, "bad current stage \(csg)")
         }
         if transit && nsg == 2 { nsg = 1 }
-        var r = response(pdu, transit: transit, csg: csg, nsg: transit ? nsg : 0)
-        if transit && nsg == 3 { r.put16(tsih, 14) }
+        // No transit out of the security stage before authentication (RFC 7143 §6.3).
+        let transitNow = transit && authenticated
+        var r = response(pdu, transit: transitNow, csg: csg, nsg: transitNow ? nsg : 0)
+        if transitNow && nsg == 3 { r.put16(tsih, 14) }
         r.data = TextKeys.encode(answers)
         stamp(&r, status: true)
         try await outbound.write(r)
-        if transit && nsg == 3 {
+        if transitNow && nsg == 3 {
             inFullFeature = true
             logger.info("session logged in", metadata: ["maxRecvDataSegmentLength": "\(params.initiatorMaxRecvDataSegmentLength)"])
         }

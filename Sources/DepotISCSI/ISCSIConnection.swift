@@ -26,6 +26,10 @@ final class ISCSIConnection {
     var sentOperationalDeclarations = false
     var pending: [ISCSIPDU] = []
     var nextTransferTag: UInt32 = 1
+    /// Security stage: done once AuthMethod=None was agreed or CHAP verified.
+    var authenticated = false
+    var chapIdentifier: UInt8 = 0
+    var chapChallenge: [UInt8]?
     /// ISID from the login: with the initiator name it names the I_T nexus.
     var isid: [UInt8] = []
 

@@ -8,8 +8,14 @@ public struct TargetDefinition: Sendable {
     public var allowAnyInitiator: Bool
     public var initiators: Set<String>
     public var luns: [UInt16: LogicalUnit]
+    /// When set, logins must authenticate with CHAP.
+    public var chap: CHAPCredentials?
 
-    public init(iqn: String, alias: String?, allowAnyInitiator: Bool, initiators: Set<String>, luns: [UInt16: LogicalUnit]) {
+    public init(
+        iqn: String, alias: String?, allowAnyInitiator: Bool, initiators: Set<String>, luns: [UInt16: LogicalUnit],
+        chap: CHAPCredentials? = nil
+    ) {
+        self.chap = chap
         self.iqn = iqn
         self.alias = alias
         self.allowAnyInitiator = allowAnyInitiator

@@ -125,6 +125,33 @@ public actor TargetManager {
         return try show(iqn)
     }
 
+    /// Requires CHAP for logins to the target (applies to new logins).
+    public func setCHAP(_ iqn: String, _ request: CHAPRequest) async throws(DepotError) -> TargetInfo {
+        var t = try requireTarget(iqn)
+        try request.validate()
+        t.chapUser = request.user
+        t.chapSecret = request.secret
+        t.mutualUser = request.mutualUser
+        t.mutualSecret = request.mutualSecret
+        let row = t
+        _ = try catalog.write { db in try row.update(db) }
+        try await rebuild()
+        logger.info("CHAP set", metadata: ["iqn": "\(t.iqn)", "mutual": "\(request.mutualSecret != nil)"])
+        return try show(iqn)
+    }
+
+    public func clearCHAP(_ iqn: String) async throws(DepotError) -> TargetInfo {
+        var t = try requireTarget(iqn)
+        t.chapUser = nil
+        t.chapSecret = nil
+        t.mutualUser = nil
+        t.mutualSecret = nil
+        let row = t
+        _ = try catalog.write { db in try row.update(db) }
+        try await rebuild()
+        return try show(iqn)
+    }
+
     /// Reads targets, LUNs and ACLs from the catalog and swaps the transport's view.
     public func rebuild() async throws(DepotError) {
         let pools = Dictionary(uniqueKeysWithValues: try read { try catalog.pools() }.map { ($0.id!, $0) })
@@ -150,8 +177,13 @@ public actor TargetManager {
                     logger.error("cannot open LUN backstore", metadata: ["target": "\(t.iqn)", "lun": "\(row.lun)", "error": "\(error)"])
                 }
             }
+            var chap: CHAPCredentials?
+            if let user = t.chapUser, let secret = t.chapSecret {
+                chap = CHAPCredentials(user: user, secret: secret, mutualUser: t.mutualUser, mutualSecret: t.mutualSecret)
+            }
             definitions.append(TargetDefinition(
-                iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny, initiators: Set((acls[t.id!] ?? []).map(\.initiator)), luns: units))
+                iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny, initiators: Set((acls[t.id!] ?? []).map(\.initiator)), luns: units,
+                chap: chap))
         }
         for key in devices.keys where !used.contains(key) { devices[key] = nil }
         directory.replace(definitions)
@@ -160,7 +192,8 @@ public actor TargetManager {
     func info(_ t: TargetRecord, luns: [TargetLUNRecord], acls: [TargetACLRecord], volumes: [Int64: String]) -> TargetInfo {
         TargetInfo(
             iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny, initiators: acls.map(\.initiator),
-            luns: luns.map { LUNInfo(lun: Int($0.lun), volume: volumes[$0.volumeId] ?? "?", readOnly: $0.readOnly) }, createdAt: t.createdAt)
+            luns: luns.map { LUNInfo(lun: Int($0.lun), volume: volumes[$0.volumeId] ?? "?", readOnly: $0.readOnly) }, createdAt: t.createdAt,
+            chapUser: t.chapSecret == nil ? nil : t.chapUser, mutualChap: t.mutualSecret != nil)
     }
 
     func volumeNames() throws(DepotError) -> [Int64: String] {

@@ -3,7 +3,7 @@ import ArgumentParser
 struct TargetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "target", abstract: "iSCSI targets: create, list, show, delete; LUN maps and ACLs.",
-        subcommands: [TargetCreate.self, TargetListCommand.self, TargetShow.self, TargetDelete.self, TargetLUNCommand.self, TargetACLCommand.self])
+        subcommands: [TargetCreate.self, TargetListCommand.self, TargetShow.self, TargetDelete.self, TargetLUNCommand.self, TargetACLCommand.self, TargetCHAPCommand.self])
 }
 
 struct TargetLUNCommand: AsyncParsableCommand {
@@ -14,4 +14,9 @@ struct TargetLUNCommand: AsyncParsableCommand {
 struct TargetACLCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "acl", abstract: "Initiators allowed to log in.", subcommands: [TargetACLAdd.self, TargetACLRemove.self])
+}
+
+struct TargetCHAPCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chap", abstract: "Require CHAP (one-way or mutual) for logins.", subcommands: [TargetCHAPSet.self, TargetCHAPClear.self])
 }

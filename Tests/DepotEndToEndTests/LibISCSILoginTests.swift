@@ -1,0 +1,70 @@
+import DepotCore
+import Foundation
+import Testing
+
+/// Logins with no auth, one-way and mutual CHAP, a wrong secret and an
+/// initiator outside the ACL; reads and writes across burst boundaries; task
+/// management — all from libiscsi, driven from Swift.
+@Suite(.serialized) struct LibISCSILoginTests {
+    static let iqn = "iqn.2026-11.dev.depot:chap"
+    static let initiator = "iqn.2026-11.dev.depot:swift-initiator"
+
+    @Test func chapACLAndBurstEdges() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        #expect(try daemon.depot(["volume", "create", "default/c", "--size", "16M"]).status == 0)
+        #expect(try daemon.depot(["target", "create", Self.iqn]).status == 0)
+        #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/c"]).status == 0)
+
+        // Not in the ACL: authorization failure.
+        var client = try LibISCSIClient(initiator: Self.initiator)
+        #expect(!client.login(portal: daemon.portal, target: Self.iqn))
+        #expect(try daemon.depot(["target", "acl", "add", Self.iqn, Self.initiator]).status == 0)
+        client = try LibISCSIClient(initiator: Self.initiator)
+        #expect(client.login(portal: daemon.portal, target: Self.iqn), "AuthMethod=None login: \(client.lastError)")
+
+        // Reads and writes at and across the burst limits: 256 KiB bursts, 1 MiB + one block.
+        var rng = SystemRandomNumberGenerator()
+        for length in [512, 8192, 262_144, 262_144 + 512, (1 << 20) + 512] {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            #expect(client.write(lba: 7, bytes), "write of \(length) bytes: \(client.lastError)")
+            #expect(client.read(lba: 7, length: length) == bytes, "read back of \(length) bytes differs")
+        }
+        #expect(client.lunReset(), "LUN RESET")
+        #expect(client.read(lba: 0, length: 512) != nil, "the session works after a LUN reset")
+        client.logout()
+
+        // One-way CHAP: right secret in, wrong secret and no CHAP out.
+        var r = try daemon.depot(["target", "chap", "set", Self.iqn, "--user", "alice", "--secret", "alice-secret-1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        client = try LibISCSIClient(initiator: Self.initiator)
+        #expect(!client.login(portal: daemon.portal, target: Self.iqn), "login without CHAP must fail")
+        client = try LibISCSIClient(initiator: Self.initiator)
+        #expect(!client.login(portal: daemon.portal, target: Self.iqn, chap: .init(user: "alice", secret: "wrong-secret-12")))
+        client = try LibISCSIClient(initiator: Self.initiator)
+        #expect(client.login(portal: daemon.portal, target: Self.iqn, chap: .init(user: "alice", secret: "alice-secret-1")),
+                "one-way CHAP: \(client.lastError)")
+        client.logout()
+
+        // Mutual CHAP: the initiator checks the target's answer too.
+        r = try daemon.depot(["target", "chap", "set", Self.iqn, "--user", "alice", "--secret", "alice-secret-1",
+                              "--mutual-user", "depot", "--mutual-secret", "target-secret-2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        client = try LibISCSIClient(initiator: Self.initiator)
+        #expect(client.login(portal: daemon.portal, target: Self.iqn,
+                             chap: .init(user: "alice", secret: "alice-secret-1", mutualUser: "depot", mutualSecret: "target-secret-2")),
+                "mutual CHAP: \(client.lastError)")
+        #expect(client.read(lba: 0, length: 4096) != nil)
+        client.logout()
+        client = try LibISCSIClient(initiator: Self.initiator)
+        #expect(!client.login(portal: daemon.portal, target: Self.iqn,
+                              chap: .init(user: "alice", secret: "alice-secret-1", mutualUser: "depot", mutualSecret: "not-the-secret")),
+                "the initiator must reject a target that does not know the mutual secret")
+        // Secrets never leave the daemon.
+        r = try daemon.depot(["target", "show", Self.iqn, "--json"])
+        #expect(!r.stdout.contains("alice-secret-1") && !r.stdout.contains("target-secret-2") && r.stdout.contains("\"mutualChap\" : true"))
+        let mode = try FileManager.default.attributesOfItem(atPath: daemon.data + "/catalog.sqlite")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+}
