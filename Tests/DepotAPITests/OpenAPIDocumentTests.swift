@@ -50,11 +50,19 @@ import Yams
         #expect(Set(try #require(try schema("ExportRule")["properties"] as? [String: Any]).keys) == (try keys(rule)))
     }
 
+    @Test func targetFieldsMatchTheDocument() throws {
+        let target = TargetInfo(iqn: "iqn.2026-11.x:y", alias: "a", allowAnyInitiator: false, initiators: [], luns: [],
+                                createdAt: "t", chapUser: "u", mutualChap: false)
+        #expect(Set(try #require(try schema("Target")["properties"] as? [String: Any]).keys) == (try keys(target)))
+    }
+
     @Test func everyIssueRouteIsDocumented() throws {
         let paths = try #require(try Self.document["paths"] as? [String: Any])
         for path in ["/health", "/metrics", "/v1/pools", "/v1/pools/{pool}", "/v1/pools/{pool}/volumes",
                      "/v1/pools/{pool}/volumes/{name}", "/v1/capacity", "/v1/volumes", "/v1/reconcile",
-                     "/v1/exports", "/v1/exports/publish", "/v1/exports/{pool}", "/v1/exports/{pool}/render"] {
+                     "/v1/exports", "/v1/exports/publish", "/v1/exports/{pool}", "/v1/exports/{pool}/render",
+                     "/v1/targets", "/v1/targets/{iqn}", "/v1/targets/{iqn}/luns", "/v1/targets/{iqn}/luns/{lun}",
+                     "/v1/targets/{iqn}/acls", "/v1/targets/{iqn}/acls/{initiator}", "/v1/targets/{iqn}/chap"] {
             #expect(paths[path] != nil, "\(path) is not in Docs/openapi.yaml")
         }
     }
