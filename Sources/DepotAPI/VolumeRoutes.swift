@@ -1,10 +1,12 @@
 import DepotCore
 import DepotStorage
+import DepotTargets
 import Hummingbird
 
 /// `/v1/pools/{pool}/volumes[/{name}]` and `/v1/volumes`.
 struct VolumeRoutes {
     let storage: StorageManager
+    let targets: TargetManager
 
     func register(on group: RouterGroup<DepotRequestContext>) {
         group.get("volumes") { request, _ -> VolumeList in
@@ -30,9 +32,12 @@ struct VolumeRoutes {
             var info = try await storage.volume(current)
             if let size = body.sizeBytes {
                 info = try await storage.resizeVolume(current, sizeBytes: size, force: body.force ?? false)
+                // Mapped LUNs pick up the new size (and their sessions a unit attention).
+                try await targets.rebuild()
             }
             if let name = body.name {
                 info = try await storage.renameVolume(current, to: name)
+                try await targets.rebuild()
             }
             return info
         }

@@ -124,6 +124,7 @@ extension ISCSIConnection {
         try await outbound.write(r)
         if transitNow && nsg == 3 {
             inFullFeature = true
+            _ = lunChanges()
             logger.info("session logged in", metadata: ["maxRecvDataSegmentLength": "\(params.initiatorMaxRecvDataSegmentLength)"])
         }
     }

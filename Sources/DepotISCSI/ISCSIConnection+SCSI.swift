@@ -79,10 +79,44 @@ extension ISCSIConnection {
         return target.luns[number]
     }
 
+    /// Compares the target's LUN map with what this nexus saw last and queues
+    /// REPORTED LUNS DATA HAS CHANGED (map changes) and CAPACITY DATA HAS
+    /// CHANGED (a LUN's size changed) unit attentions.
+    func lunChanges() -> [UInt16: LogicalUnit] {
+        let luns = targetName.flatMap { directory.target($0) }?.luns ?? [:]
+        let now = luns.mapValues { (ObjectIdentifier($0), $0.device.sizeBytes) }
+        if inFullFeature, !seenLUNs.isEmpty || !now.isEmpty {
+            if Set(now.keys) != Set(seenLUNs.keys) || now.contains(where: { seenLUNs[$0.key] != nil && seenLUNs[$0.key]!.0 != $0.value.0 && seenLUNs[$0.key]!.1 == $0.value.1 }) {
+                for lun in now.keys where !(unitAttentions[lun]?.contains(.reportedLUNsChanged) ?? false) {
+                    unitAttentions[lun, default: []].append(.reportedLUNsChanged)
+                }
+            }
+            for (lun, value) in now where seenLUNs[lun] != nil && seenLUNs[lun]!.1 != value.1 {
+                unitAttentions[lun, default: []].append(.capacityChanged)
+            }
+        }
+        seenLUNs = now
+        return luns
+    }
+
     func execute(lunBytes: [UInt8], cdb: [UInt8], dataOut: [UInt8]) async -> SCSIResult {
-        let target = targetName.flatMap { directory.target($0) }
-        let luns = target?.luns ?? [:]
-        if cdb[0] == 0xA0 { return reportLUNs(luns, cdb: cdb) }
+        let luns = lunChanges()
+        if cdb[0] == 0xA0 {
+            // REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED for this nexus (SPC-4 §6.33).
+            for lun in unitAttentions.keys { unitAttentions[lun]?.removeAll { $0 == .reportedLUNsChanged } }
+            return reportLUNs(luns, cdb: cdb)
+        }
+        if let number = Self.lunNumber(lunBytes), luns[number] != nil, let pending = unitAttentions[number], let first = pending.first {
+            // INQUIRY and REPORT LUNS never report a unit attention; REQUEST SENSE returns it as data (SAM-5 §5.14).
+            if cdb[0] == 0x03 {
+                unitAttentions[number]?.removeFirst()
+                return .ok(first.fixedFormat)
+            }
+            if cdb[0] != 0x12 {
+                unitAttentions[number]?.removeFirst()
+                return .check(first)
+            }
+        }
         guard let number = Self.lunNumber(lunBytes), let lu = luns[number] else {
             if cdb[0] == 0x12 {
                 // INQUIRY to an absent LUN: peripheral qualifier 011b, type 1Fh (SPC-4 §6.6.2).

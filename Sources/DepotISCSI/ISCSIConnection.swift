@@ -30,6 +30,10 @@ final class ISCSIConnection {
     var authenticated = false
     var chapIdentifier: UInt8 = 0
     var chapChallenge: [UInt8]?
+    /// The LUN map as this nexus last saw it (LU identity and size), and unit
+    /// attentions waiting per LUN (SPC-4 §5.14: established per I_T nexus).
+    var seenLUNs: [UInt16: (ObjectIdentifier, UInt64)] = [:]
+    var unitAttentions: [UInt16: [SCSISense]] = [:]
     /// ISID from the login: with the initiator name it names the I_T nexus.
     var isid: [UInt8] = []
 

@@ -32,6 +32,9 @@ public struct SCSISense: Sendable, Equatable {
     public static let spaceAllocationFailed = SCSISense(key: dataProtect, asc: 0x27, ascq: 0x07)
     public static let writeError = SCSISense(key: mediumError, asc: 0x0C, ascq: 0x00)
     public static let readError = SCSISense(key: mediumError, asc: 0x11, ascq: 0x00)
+    /// Unit attentions (SPC-4 §6.37, table of ASC/ASCQ assignments).
+    public static let reportedLUNsChanged = SCSISense(key: unitAttention, asc: 0x3F, ascq: 0x0E)
+    public static let capacityChanged = SCSISense(key: unitAttention, asc: 0x2A, ascq: 0x09)
     public static let parameterListLengthError = SCSISense(key: illegalRequest, asc: 0x1A, ascq: 0x00)
 
     /// INVALID FIELD IN CDB with the byte (and bit) that is wrong.

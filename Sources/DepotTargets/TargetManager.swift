@@ -15,8 +15,10 @@ public actor TargetManager {
     let storage: StorageManager
     public nonisolated let directory: TargetDirectory
     let logger: Logger
-    /// Open backstores by volume id and access mode, reused across rebuilds.
-    var devices: [String: FileBlockDevice] = [:]
+    /// Logical units (and their open backstores) by volume, access mode and
+    /// size, reused across rebuilds: reservations and identity survive
+    /// management changes that do not touch them.
+    var units: [String: LogicalUnit] = [:]
 
     public init(catalog: Catalog, storage: StorageManager, directory: TargetDirectory, logger: Logger) {
         self.catalog = catalog
@@ -156,23 +158,26 @@ public actor TargetManager {
     public func rebuild() async throws(DepotError) {
         let pools = Dictionary(uniqueKeysWithValues: try read { try catalog.pools() }.map { ($0.id!, $0) })
         let volumes = Dictionary(uniqueKeysWithValues: try read { try catalog.volumes() }.map { ($0.id!, $0) })
-        let luns = Dictionary(grouping: try read { try catalog.luns() }, by: \.targetId)
+        let lunRows = Dictionary(grouping: try read { try catalog.luns() }, by: \.targetId)
         let acls = Dictionary(grouping: try read { try catalog.acls() }, by: \.targetId)
         var definitions: [TargetDefinition] = []
         var used = Set<String>()
         for t in try read({ try catalog.targets() }) {
-            var units: [UInt16: LogicalUnit] = [:]
-            for row in luns[t.id!] ?? [] {
+            var luns: [UInt16: LogicalUnit] = [:]
+            for row in lunRows[t.id!] ?? [] {
                 guard let v = volumes[row.volumeId], let pool = pools[v.poolId] else { continue }
-                let key = "\(v.id!):\(row.readOnly)"
+                // The size is in the key: a resized volume gets a new device, which
+                // sessions notice as CAPACITY DATA HAS CHANGED.
+                let key = "\(v.id!):\(row.readOnly):\(v.sizeBytes)"
                 used.insert(key)
                 do {
-                    let device = try devices[key] ?? FileBlockDevice(
-                        path: pool.path + "/" + v.fileName, blockSize: Int(v.blockSize), readOnly: row.readOnly,
-                        thin: v.provisioningKind == .thin)
-                    devices[key] = device
-                    units[UInt16(row.lun)] = LogicalUnit(
-                        device: device, uuid: UUID(uuidString: v.uuid) ?? UUID(), name: "\(pool.name)/\(v.name)", readOnly: row.readOnly)
+                    let unit = try units[key] ?? LogicalUnit(
+                        device: FileBlockDevice(
+                            path: pool.path + "/" + v.fileName, blockSize: Int(v.blockSize), readOnly: row.readOnly,
+                            thin: v.provisioningKind == .thin),
+                        uuid: UUID(uuidString: v.uuid) ?? UUID(), name: "\(pool.name)/\(v.name)", readOnly: row.readOnly)
+                    units[key] = unit
+                    luns[UInt16(row.lun)] = unit
                 } catch {
                     logger.error("cannot open LUN backstore", metadata: ["target": "\(t.iqn)", "lun": "\(row.lun)", "error": "\(error)"])
                 }
@@ -182,10 +187,10 @@ public actor TargetManager {
                 chap = CHAPCredentials(user: user, secret: secret, mutualUser: t.mutualUser, mutualSecret: t.mutualSecret)
             }
             definitions.append(TargetDefinition(
-                iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny, initiators: Set((acls[t.id!] ?? []).map(\.initiator)), luns: units,
+                iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny, initiators: Set((acls[t.id!] ?? []).map(\.initiator)), luns: luns,
                 chap: chap))
         }
-        for key in devices.keys where !used.contains(key) { devices[key] = nil }
+        for key in units.keys where !used.contains(key) { units[key] = nil }
         directory.replace(definitions)
     }
 

@@ -54,6 +54,13 @@ final class LibISCSIClient {
         return Array(UnsafeBufferPointer(start: base, count: Int(task.pointee.datain.size)))
     }
 
+    /// READ(10) of one block: SCSI status, sense key and ASC<<8|ASCQ.
+    func probe() -> (status: Int32, key: Int32, ascq: Int32)? {
+        guard let task = iscsi_read10_sync(context, 0, 0, 512, 512, 0, 0, 0, 0, 0) else { return nil }
+        defer { scsi_free_scsi_task(task) }
+        return (task.pointee.status, Int32(task.pointee.sense.key.rawValue), Int32(task.pointee.sense.ascq))
+    }
+
     func lunReset() -> Bool { iscsi_task_mgmt_lun_reset_sync(context, 0) == 0 }
 
     func logout() { iscsi_logout_sync(context) }

@@ -31,6 +31,16 @@ import Testing
             #expect(client.write(lba: 7, bytes), "write of \(length) bytes: \(client.lastError)")
             #expect(client.read(lba: 7, length: length) == bytes, "read back of \(length) bytes differs")
         }
+        // Map changes and resizes reach the live session as unit attentions (SPC-4 §5.14).
+        #expect(try daemon.depot(["volume", "create", "default/d", "--size", "1M"]).status == 0)
+        #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/d", "--lun", "1"]).status == 0)
+        var probe = client.probe()
+        #expect(probe?.status == 2 && probe?.key == 6 && probe?.ascq == 0x3F0E, "REPORTED LUNS DATA HAS CHANGED: \(String(describing: probe))")
+        #expect(client.probe()?.status == 0, "a unit attention is reported once")
+        #expect(try daemon.depot(["volume", "resize", "default/c", "--size", "32M"]).status == 0)
+        probe = client.probe()
+        #expect(probe?.status == 2 && probe?.key == 6 && probe?.ascq == 0x2A09, "CAPACITY DATA HAS CHANGED: \(String(describing: probe))")
+        #expect(client.probe()?.status == 0)
         #expect(client.lunReset(), "LUN RESET")
         #expect(client.read(lba: 0, length: 512) != nil, "the session works after a LUN reset")
         client.logout()
