@@ -4,6 +4,7 @@ import Hummingbird
 
 extension TargetInfo: ResponseEncodable {}
 extension TargetList: ResponseEncodable {}
+extension SessionList: ResponseEncodable {}
 
 /// `/v1/targets`: iSCSI targets, their LUNs and ACLs.
 struct TargetRoutes {
@@ -16,8 +17,9 @@ struct TargetRoutes {
             return EditedResponse(status: .created, response: try await targets.create(body))
         }
         group.get("targets/:iqn") { _, context -> TargetInfo in try await targets.show(try context.parameters.require("iqn")) }
-        group.delete("targets/:iqn") { _, context -> Response in
-            try await targets.delete(try context.parameters.require("iqn"))
+        group.get("sessions") { _, _ -> SessionList in SessionList(sessions: targets.sessions()) }
+        group.delete("targets/:iqn") { request, context -> Response in
+            try await targets.delete(try context.parameters.require("iqn"), force: try QueryFlag.parse(request, "force"))
             return Response(status: .noContent)
         }
         group.post("targets/:iqn/luns") { request, context -> EditedResponse<TargetInfo> in

@@ -118,7 +118,10 @@ public struct DepotClient: Sendable {
     public func targets() async throws -> [TargetInfo] { try await get("/v1/targets", as: TargetList.self).targets }
     public func target(_ iqn: String) async throws -> TargetInfo { try await get("/v1/targets/\(iqn)", as: TargetInfo.self) }
     public func createTarget(_ body: CreateTargetRequest) async throws -> TargetInfo { try await post("/v1/targets", body, as: TargetInfo.self) }
-    public func deleteTarget(_ iqn: String) async throws { try await delete("/v1/targets/\(iqn)") }
+    public func deleteTarget(_ iqn: String, force: Bool = false) async throws {
+        try await delete("/v1/targets/\(iqn)\(force ? "?force=true" : "")")
+    }
+    public func sessions() async throws -> [SessionInfo] { try await get("/v1/sessions", as: SessionList.self).sessions }
     public func mapLUN(_ iqn: String, _ body: MapLUNRequest) async throws -> TargetInfo {
         try await post("/v1/targets/\(iqn)/luns", body, as: TargetInfo.self)
     }

@@ -7,7 +7,7 @@ public struct DepotCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "depot",
         abstract: "Manage a Depot datastore server: pools, volumes, capacity.",
-        subcommands: [PoolCommand.self, VolumeCommand.self, TargetCommand.self, ExportCommand.self, CapacityCommand.self, ApplyCommand.self])
+        subcommands: [PoolCommand.self, VolumeCommand.self, TargetCommand.self, SessionCommand.self, ExportCommand.self, CapacityCommand.self, ApplyCommand.self])
 
     public init() {}
 }

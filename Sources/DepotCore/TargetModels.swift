@@ -103,3 +103,37 @@ public struct CHAPRequest: Codable, Sendable {
         }
     }
 }
+
+/// A logged-in iSCSI session (`GET /v1/sessions`).
+public struct SessionInfo: Codable, Sendable, Equatable {
+    public var initiator: String
+    /// nil for a discovery session.
+    public var target: String?
+    public var portal: String
+    public var peer: String
+    public var isid: String
+    public var tsih: Int
+    public var parameters: [String: String]
+    public var commandsInFlight: Int
+    public var connectedSeconds: Int
+
+    public init(
+        initiator: String, target: String?, portal: String, peer: String, isid: String, tsih: Int, parameters: [String: String],
+        commandsInFlight: Int, connectedSeconds: Int
+    ) {
+        self.initiator = initiator
+        self.target = target
+        self.portal = portal
+        self.peer = peer
+        self.isid = isid
+        self.tsih = tsih
+        self.parameters = parameters
+        self.commandsInFlight = commandsInFlight
+        self.connectedSeconds = connectedSeconds
+    }
+}
+
+public struct SessionList: Codable, Sendable {
+    public var sessions: [SessionInfo]
+    public init(sessions: [SessionInfo]) { self.sessions = sessions }
+}

@@ -14,6 +14,8 @@ extension ISCSIConnection {
         switch pdu.opcode {
         case .scsiCommand:
             accept(pdu)
+            directory.sessions.update(sessionID) { $0.commandsInFlight += 1 }
+            defer { directory.sessions.update(sessionID) { $0.commandsInFlight -= 1 } }
             try await scsiCommand(pdu, inbound: &inbound, outbound: outbound)
         case .nopOut:
             accept(pdu)

@@ -125,6 +125,7 @@ extension ISCSIConnection {
         if transitNow && nsg == 3 {
             inFullFeature = true
             _ = lunChanges()
+            registerSession()
             logger.info("session logged in", metadata: ["maxRecvDataSegmentLength": "\(params.initiatorMaxRecvDataSegmentLength)"])
         }
     }

@@ -48,11 +48,41 @@ final class ISCSIConnection {
         for lu in target.luns.values { lu.clearReservation(heldBy: nexus) }
     }
 
-    init(directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger) {
+    /// Where the session is registered while in full feature phase.
+    let sessionID: Int
+    let localAddress: String
+    let peerAddress: String
+    let close: @Sendable () -> Void
+
+    init(
+        directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger, localAddress: String = "", peerAddress: String = "",
+        close: @escaping @Sendable () -> Void = {}
+    ) {
         self.directory = directory
         self.portals = portals
         self.tsih = tsih
         self.logger = logger
+        self.sessionID = Int(tsih)
+        self.localAddress = localAddress
+        self.peerAddress = peerAddress
+        self.close = close
+    }
+
+    func registerSession() {
+        let parameters = [
+            "MaxRecvDataSegmentLength(initiator)": "\(params.initiatorMaxRecvDataSegmentLength)",
+            "MaxRecvDataSegmentLength(target)": "\(NegotiatedParameters.targetMaxRecvDataSegmentLength)",
+            "MaxBurstLength": "\(params.maxBurstLength)", "FirstBurstLength": "\(params.firstBurstLength)",
+            "ImmediateData": params.immediateData ? "Yes" : "No", "InitialR2T": "Yes", "HeaderDigest": "None", "DataDigest": "None",
+            "MaxOutstandingR2T": "1", "ErrorRecoveryLevel": "0", "MaxConnections": "1",
+            "AuthMethod": targetName.flatMap { directory.target($0) }?.chap == nil || discovery ? "None" : "CHAP",
+        ]
+        directory.sessions.register(
+            SessionSnapshot(
+                id: sessionID, initiator: initiatorName, target: discovery ? nil : targetName, portal: localAddress, peer: peerAddress,
+                isid: isid.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(), tsih: tsih, parameters: parameters,
+                commandsInFlight: 0, loggedInAt: .now),
+            close: close)
     }
 
     var maxCmdSN: UInt32 { expCmdSN &+ 127 }

@@ -56,10 +56,8 @@ public struct ISCSITargetService: Service {
                     group.addTask {
                         try await server.executeThenClose { inbound in
                             try await withThrowingDiscardingTaskGroup { connections in
-                                var tsih: UInt16 = 0
                                 for try await connection in inbound {
-                                    tsih = tsih &+ 1 == 0 ? 1 : tsih &+ 1
-                                    let sessionHandle = tsih
+                                    let sessionHandle = directory.sessions.nextTSIH()
                                     connections.addTask {
                                         await self.serve(connection, tsih: sessionHandle, portals: advertised)
                                     }
@@ -79,8 +77,16 @@ public struct ISCSITargetService: Service {
         do {
             try await channel.executeThenClose { inbound, outbound in
                 var iterator = inbound.makeAsyncIterator()
-                let connection = ISCSIConnection(directory: directory, portals: portals, tsih: tsih, logger: log)
-                defer { connection.releaseNexus() }
+                let underlying = channel.channel
+                let connection = ISCSIConnection(
+                    directory: directory, portals: portals, tsih: tsih, logger: log,
+                    localAddress: underlying.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
+                    peerAddress: underlying.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
+                    close: { underlying.close(promise: nil) })
+                defer {
+                    connection.releaseNexus()
+                    directory.sessions.remove(connection.sessionID)
+                }
                 try await connection.run(inbound: &iterator, outbound: outbound)
             }
         } catch {

@@ -33,6 +33,7 @@ public struct TargetDefinition: Sendable {
 /// apply to live sessions at once.
 public final class TargetDirectory: Sendable {
     private let targets = NIOLockedValueBox<[String: TargetDefinition]>([:])
+    public let sessions = SessionRegistry()
 
     public init() {}
 

@@ -58,8 +58,26 @@ public actor TargetManager {
         return try show(iqn)
     }
 
-    public func delete(_ iqn: String) async throws(DepotError) {
+    public nonisolated func sessions() -> [SessionInfo] {
+        directory.sessions.all.map { s in
+            SessionInfo(
+                initiator: s.initiator, target: s.target, portal: s.portal, peer: s.peer, isid: s.isid, tsih: Int(s.tsih),
+                parameters: s.parameters, commandsInFlight: s.commandsInFlight,
+                connectedSeconds: Int((ContinuousClock.now - s.loggedInAt).components.seconds))
+        }
+    }
+
+    /// Deleting a target with sessions logged in is refused unless `force`,
+    /// which closes them first.
+    public func delete(_ iqn: String, force: Bool = false) async throws(DepotError) {
         let t = try requireTarget(iqn)
+        let live = directory.sessions.all.filter { $0.target == t.iqn }
+        if !live.isEmpty {
+            guard force else {
+                throw .conflict("target \(t.iqn) has \(live.count) session(s) logged in (\(live.map(\.initiator).joined(separator: ", "))); use --force")
+            }
+            directory.sessions.closeSessions(of: t.iqn)
+        }
         _ = try catalog.write { db in try TargetRecord.deleteOne(db, key: t.id!) }
         try await rebuild()
         logger.info("target deleted", metadata: ["iqn": "\(t.iqn)"])

@@ -10,6 +10,9 @@ final class LibISCSIClient {
     init(initiator: String) throws {
         guard let ctx = iscsi_create_context(initiator) else { throw HarnessError("iscsi_create_context failed") }
         context = ctx
+        // Fail instead of reconnecting behind the test's back.
+        iscsi_set_noautoreconnect(ctx, 1)
+        iscsi_set_timeout(ctx, 10)
     }
 
     deinit { iscsi_destroy_context(context) }

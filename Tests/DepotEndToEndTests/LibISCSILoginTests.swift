@@ -66,6 +66,13 @@ import Testing
                              chap: .init(user: "alice", secret: "alice-secret-1", mutualUser: "depot", mutualSecret: "target-secret-2")),
                 "mutual CHAP: \(client.lastError)")
         #expect(client.read(lba: 0, length: 4096) != nil)
+        // The live session is listed, and it keeps the target from being deleted unless forced.
+        r = try daemon.depot(["session", "list", "--json"])
+        let sessions = try JSONDecoder().decode(SessionList.self, from: Data(r.stdout.utf8)).sessions
+        #expect(sessions.count == 1 && sessions.first?.initiator == Self.initiator && sessions.first?.target == Self.iqn)
+        #expect(sessions.first?.parameters["AuthMethod"] == "CHAP" && sessions.first?.portal == daemon.portal)
+        r = try daemon.depot(["target", "delete", Self.iqn])
+        #expect(r.status != 0 && r.stderr.contains("session(s) logged in"), "\(r.stderr)")
         client.logout()
         client = try LibISCSIClient(initiator: Self.initiator)
         #expect(!client.login(portal: daemon.portal, target: Self.iqn,
@@ -76,5 +83,13 @@ import Testing
         #expect(!r.stdout.contains("alice-secret-1") && !r.stdout.contains("target-secret-2") && r.stdout.contains("\"mutualChap\" : true"))
         let mode = try FileManager.default.attributesOfItem(atPath: daemon.data + "/catalog.sqlite")[.posixPermissions] as? Int
         #expect(mode == 0o600)
+        // --force closes logged-in sessions.
+        #expect(try daemon.depot(["target", "chap", "clear", Self.iqn]).status == 0)
+        client = try LibISCSIClient(initiator: Self.initiator)
+        #expect(client.login(portal: daemon.portal, target: Self.iqn), "\(client.lastError)")
+        #expect(try daemon.depot(["target", "delete", Self.iqn, "--force"]).status == 0)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await daemon.client.sessions().isEmpty)
+        #expect(client.read(lba: 0, length: 512) == nil, "the forced-out session no longer reads")
     }
 }

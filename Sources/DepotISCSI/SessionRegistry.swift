@@ -1,0 +1,66 @@
+import NIOConcurrencyHelpers
+
+/// A logged-in session as `depot session list` shows it.
+public struct SessionSnapshot: Sendable {
+    public var id: Int
+    public var initiator: String
+    /// The target IQN, or nil for a discovery session.
+    public var target: String?
+    public var portal: String
+    public var peer: String
+    public var isid: String
+    public var tsih: UInt16
+    public var parameters: [String: String]
+    public var commandsInFlight: Int
+    public var loggedInAt: ContinuousClock.Instant
+}
+
+/// Live sessions, with a way to close each (forced target deletion).
+public final class SessionRegistry: Sendable {
+    private struct Entry: Sendable {
+        var snapshot: SessionSnapshot
+        let close: @Sendable () -> Void
+    }
+
+    private let entries = NIOLockedValueBox<[Int: Entry]>([:])
+    private let counter = NIOLockedValueBox<UInt16>(0)
+
+    /// The next target session identifying handle (TSIH, RFC 7143 §11.12.6): never 0.
+    func nextTSIH() -> UInt16 {
+        counter.withLockedValue { value in
+            value = value &+ 1 == 0 ? 1 : value &+ 1
+            return value
+        }
+    }
+
+    public init() {}
+
+    func register(_ snapshot: SessionSnapshot, close: @escaping @Sendable () -> Void) {
+        entries.withLockedValue { $0[snapshot.id] = Entry(snapshot: snapshot, close: close) }
+    }
+
+    func update(_ id: Int, _ change: (inout SessionSnapshot) -> Void) {
+        entries.withLockedValue { entries in
+            if var entry = entries[id] {
+                change(&entry.snapshot)
+                entries[id] = entry
+            }
+        }
+    }
+
+    func remove(_ id: Int) {
+        _ = entries.withLockedValue { $0.removeValue(forKey: id) }
+    }
+
+    public var all: [SessionSnapshot] {
+        entries.withLockedValue { $0.values.map(\.snapshot) }.sorted { $0.id < $1.id }
+    }
+
+    /// Closes every connection of sessions logged into `target`; returns how many.
+    @discardableResult
+    public func closeSessions(of target: String) -> Int {
+        let closers = entries.withLockedValue { $0.values.filter { $0.snapshot.target == target }.map(\.close) }
+        closers.forEach { $0() }
+        return closers.count
+    }
+}
