@@ -17,6 +17,8 @@ PACKAGES=(
   libnfs-utils        # nfs-ls, nfs-cp: libnfs's NFS client
   qemu-utils          # qemu-img: a hypervisor's block layer as client
   qemu-block-extra    # QEMU's nfs:// and iscsi:// drivers
+  qemu-system-x86     # PXE/iPXE diskless boot test (TCG)
+  ipxe-qemu           # iPXE ROMs for QEMU's NICs
   perl                # test helper: starts children with a clean signal mask
 )
 
