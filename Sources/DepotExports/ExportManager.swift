@@ -45,6 +45,12 @@ public actor ExportManager {
         if rules.contains(where: { $0.client == "*" && $0.access == .rw }) {
             warnings.append("every host may write to pool '\(pool.name)' ('*' rw)")
         }
+        // File and block access to the same images corrupts them unless one side is idle.
+        for volume in try read({ try catalog.volumes(poolId: pool.id!) }) {
+            for (iqn, lun) in try read({ try catalog.mappings(volumeId: volume.id!) }) {
+                warnings.append("volume \(pool.name)/\(volume.name) is also LUN \(lun) of \(iqn): NFS clients and iSCSI initiators would share its image")
+            }
+        }
         let record: ExportRecord
         do {
             record = try ExportRecord(poolId: pool.id!, fsid: Self.fsid(poolId: pool.id!), rules: rules, createdAt: Self.now())
