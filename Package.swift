@@ -130,6 +130,10 @@ let package = Package(
 
         .testTarget(name: "DepotCoreTests", dependencies: ["DepotCore"]),
         .testTarget(name: "DepotCatalogTests", dependencies: ["DepotCatalog", "DepotCore"]),
+        .testTarget(
+            name: "DepotISCSITests",
+            dependencies: ["DepotISCSI", "DepotSCSI", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(name: "DepotExportsTests", dependencies: ["DepotExports", "DepotCatalog", "DepotCore"]),
         .testTarget(name: "DepotStorageTests", dependencies: ["DepotStorage", "DepotCatalog", "DepotCore"]),
         .testTarget(

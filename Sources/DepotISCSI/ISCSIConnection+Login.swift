@@ -121,6 +121,9 @@ extension ISCSIConnection {
         if transitNow && nsg == 3 { r.put16(tsih, 14) }
         r.data = TextKeys.encode(answers)
         stamp(&r, status: true)
+        // Digests start with the first PDU after the final login response (RFC 7143 §13.1):
+        // the initiator sends nothing before it has read this response.
+        if transitNow && nsg == 3 { digests.enable(header: params.headerDigest, data: params.dataDigest) }
         try await outbound.write(r)
         if transitNow && nsg == 3 {
             inFullFeature = true

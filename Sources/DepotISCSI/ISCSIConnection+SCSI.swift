@@ -194,6 +194,8 @@ extension ISCSIConnection {
                     d.flags = 0
                     d.put32(expCmdSN, 28)
                     d.put32(maxCmdSN, 32)
+                    d.headerDigest = params.headerDigest
+                    d.dataDigest = params.dataDigest
                 }
                 try await outbound.write(d)
                 dataSN += 1

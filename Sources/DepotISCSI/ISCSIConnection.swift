@@ -53,11 +53,13 @@ final class ISCSIConnection {
     let localAddress: String
     let peerAddress: String
     let close: @Sendable () -> Void
+    let digests: DigestSettings
 
     init(
         directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger, localAddress: String = "", peerAddress: String = "",
-        close: @escaping @Sendable () -> Void = {}
+        close: @escaping @Sendable () -> Void = {}, digests: DigestSettings = DigestSettings()
     ) {
+        self.digests = digests
         self.directory = directory
         self.portals = portals
         self.tsih = tsih
@@ -73,7 +75,7 @@ final class ISCSIConnection {
             "MaxRecvDataSegmentLength(initiator)": "\(params.initiatorMaxRecvDataSegmentLength)",
             "MaxRecvDataSegmentLength(target)": "\(NegotiatedParameters.targetMaxRecvDataSegmentLength)",
             "MaxBurstLength": "\(params.maxBurstLength)", "FirstBurstLength": "\(params.firstBurstLength)",
-            "ImmediateData": params.immediateData ? "Yes" : "No", "InitialR2T": "Yes", "HeaderDigest": "None", "DataDigest": "None",
+            "ImmediateData": params.immediateData ? "Yes" : "No", "InitialR2T": "Yes", "HeaderDigest": params.headerDigest ? "CRC32C" : "None", "DataDigest": params.dataDigest ? "CRC32C" : "None",
             "MaxOutstandingR2T": "1", "ErrorRecoveryLevel": "0", "MaxConnections": "1",
             "AuthMethod": targetName.flatMap { directory.target($0) }?.chap == nil || discovery ? "None" : "CHAP",
         ]
@@ -120,6 +122,10 @@ final class ISCSIConnection {
     }
 
     func stamp(_ pdu: inout ISCSIPDU, status: Bool) {
+        if inFullFeature {
+            pdu.headerDigest = params.headerDigest
+            pdu.dataDigest = params.dataDigest
+        }
         pdu.put32(statSN, 24)
         if status { statSN &+= 1 }
         pdu.put32(expCmdSN, 28)

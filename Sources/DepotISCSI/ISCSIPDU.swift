@@ -6,6 +6,9 @@ public struct ISCSIPDU: Sendable, Equatable {
     public var bhs: [UInt8]
     public var ahs: [UInt8]
     public var data: [UInt8]
+    /// Digests to append when this PDU is sent (set by the connection once negotiated).
+    public var headerDigest = false
+    public var dataDigest = false
 
     public init(bhs: [UInt8], ahs: [UInt8] = [], data: [UInt8] = []) {
         precondition(bhs.count == 48, "a BHS is 48 bytes")
@@ -44,28 +47,42 @@ public struct ISCSIPDU: Sendable, Equatable {
     public mutating func put32(_ v: UInt32, _ at: Int) { for k in 0..<4 { bhs[at + k] = UInt8(truncatingIfNeeded: v >> (24 - 8 * k)) } }
 }
 
-/// Framing (RFC 7143 §11.2): BHS, AHS (TotalAHSLength words), data segment
-/// padded to 4 bytes. Digests are not negotiated (HeaderDigest/DataDigest=None).
+/// Framing (RFC 7143 §11.2): BHS, AHS (TotalAHSLength words), header digest,
+/// data segment padded to 4 bytes, data digest. Digests follow the shared
+/// `DigestSettings`, off until the login turns them on.
 public struct ISCSIFrameDecoder: NIOSingleStepByteToMessageDecoder {
     public typealias InboundOut = ISCSIPDU
     public let maxDataSegmentLength: Int
+    let digests: DigestSettings
 
-    public init(maxDataSegmentLength: Int) { self.maxDataSegmentLength = maxDataSegmentLength }
+    public init(maxDataSegmentLength: Int, digests: DigestSettings = DigestSettings()) {
+        self.maxDataSegmentLength = maxDataSegmentLength
+        self.digests = digests
+    }
 
-    public enum FramingError: Error { case dataSegmentTooLong(Int) }
+    public enum FramingError: Error { case dataSegmentTooLong(Int), headerDigestMismatch, dataDigestMismatch }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> ISCSIPDU? {
         guard buffer.readableBytes >= 48, let header = buffer.getBytes(at: buffer.readerIndex, length: 48) else { return nil }
+        let (useHeader, useData) = digests.current
         let ahsLength = Int(header[4]) * 4
         let dataLength = Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
         guard dataLength <= maxDataSegmentLength else { throw FramingError.dataSegmentTooLong(dataLength) }
         let padded = (dataLength + 3) & ~3
-        guard buffer.readableBytes >= 48 + ahsLength + padded else { return nil }
+        let headerDigestLength = useHeader ? 4 : 0
+        let dataDigestLength = useData && dataLength > 0 ? 4 : 0
+        guard buffer.readableBytes >= 48 + ahsLength + headerDigestLength + padded + dataDigestLength else { return nil }
         buffer.moveReaderIndex(forwardBy: 48)
         let ahs = buffer.readBytes(length: ahsLength) ?? []
-        let data = buffer.readBytes(length: dataLength) ?? []
-        buffer.moveReaderIndex(forwardBy: padded - dataLength)
-        return ISCSIPDU(bhs: header, ahs: ahs, data: data)
+        if useHeader {
+            // A header digest error at ErrorRecoveryLevel 0 ends the connection (RFC 7143 §7.8).
+            guard buffer.readBytes(length: 4) == CRC32C.wire(CRC32C.checksum(header + ahs)) else { throw FramingError.headerDigestMismatch }
+        }
+        let withPadding = buffer.readBytes(length: padded) ?? []
+        if dataDigestLength > 0 {
+            guard buffer.readBytes(length: 4) == CRC32C.wire(CRC32C.checksum(withPadding)) else { throw FramingError.dataDigestMismatch }
+        }
+        return ISCSIPDU(bhs: header, ahs: ahs, data: Array(withPadding.prefix(dataLength)))
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ISCSIPDU? {
@@ -86,8 +103,12 @@ public struct ISCSIFrameEncoder: MessageToByteEncoder {
         bhs[7] = UInt8(truncatingIfNeeded: pdu.data.count)
         out.writeBytes(bhs)
         out.writeBytes(pdu.ahs)
-        out.writeBytes(pdu.data)
+        if pdu.headerDigest { out.writeBytes(CRC32C.wire(CRC32C.checksum(bhs + pdu.ahs))) }
         let pad = (4 - pdu.data.count % 4) % 4
+        out.writeBytes(pdu.data)
         if pad > 0 { out.writeRepeatingByte(0, count: pad) }
+        if pdu.dataDigest, !pdu.data.isEmpty {
+            out.writeBytes(CRC32C.wire(CRC32C.checksum(pdu.data + [UInt8](repeating: 0, count: pad))))
+        }
     }
 }

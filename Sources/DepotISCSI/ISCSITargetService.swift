@@ -28,7 +28,7 @@ public struct ISCSITargetService: Service {
     }
 
     public func run() async throws {
-        var servers: [NIOAsyncChannel<NIOAsyncChannel<ISCSIPDU, ISCSIPDU>, Never>] = []
+        var servers: [NIOAsyncChannel<Accepted, Never>] = []
         var addresses: [String] = []
         for portal in portals {
             let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -36,10 +36,12 @@ public struct ISCSITargetService: Service {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .bind(host: portal.host, port: portal.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        let digests = DigestSettings()
                         try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(ISCSIFrameDecoder(maxDataSegmentLength: NegotiatedParameters.targetMaxRecvDataSegmentLength)))
+                            ByteToMessageHandler(ISCSIFrameDecoder(
+                                maxDataSegmentLength: NegotiatedParameters.targetMaxRecvDataSegmentLength, digests: digests)))
                         try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(ISCSIFrameEncoder()))
-                        return try NIOAsyncChannel<ISCSIPDU, ISCSIPDU>(wrappingChannelSynchronously: channel)
+                        return Accepted(channel: try NIOAsyncChannel<ISCSIPDU, ISCSIPDU>(wrappingChannelSynchronously: channel), digests: digests)
                     }
                 }
             let port = server.channel.localAddress?.port ?? portal.port
@@ -70,7 +72,14 @@ public struct ISCSITargetService: Service {
         }
     }
 
-    func serve(_ channel: NIOAsyncChannel<ISCSIPDU, ISCSIPDU>, tsih: UInt16, portals: [String]) async {
+    /// A new connection with the digest switch its frame decoder reads.
+    struct Accepted: Sendable {
+        let channel: NIOAsyncChannel<ISCSIPDU, ISCSIPDU>
+        let digests: DigestSettings
+    }
+
+    func serve(_ accepted: Accepted, tsih: UInt16, portals: [String]) async {
+        let channel = accepted.channel
         let peer = "\(channel.channel.remoteAddress?.description ?? "?")"
         var log = logger
         log[metadataKey: "peer"] = "\(peer)"
@@ -82,7 +91,7 @@ public struct ISCSITargetService: Service {
                     directory: directory, portals: portals, tsih: tsih, logger: log,
                     localAddress: underlying.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
                     peerAddress: underlying.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
-                    close: { underlying.close(promise: nil) })
+                    close: { underlying.close(promise: nil) }, digests: accepted.digests)
                 defer {
                     connection.releaseNexus()
                     directory.sessions.remove(connection.sessionID)

@@ -7,6 +7,8 @@ struct NegotiatedParameters: Sendable {
     var firstBurstLength = 65_536
     var immediateData = true
     var initialR2T = true
+    var headerDigest = false
+    var dataDigest = false
 
     /// What we receive per PDU (declared to the initiator).
     static let targetMaxRecvDataSegmentLength = 262_144
@@ -18,8 +20,10 @@ struct NegotiatedParameters: Sendable {
         func number() -> Int? { Int(value) }
         switch key {
         case "HeaderDigest", "DataDigest":
-            // Digests are not offered yet: None is required (RFC 7143 §13.1).
-            return value.split(separator: ",").contains("None") ? "None" : "Reject"
+            // The first value of the initiator's list that we support wins (RFC 7143 §6.2.1, §13.1).
+            guard let choice = value.split(separator: ",").first(where: { $0 == "None" || $0 == "CRC32C" }) else { return "Reject" }
+            if key == "HeaderDigest" { headerDigest = choice == "CRC32C" } else { dataDigest = choice == "CRC32C" }
+            return String(choice)
         case "MaxRecvDataSegmentLength":
             if let n = number(), n >= 512 { initiatorMaxRecvDataSegmentLength = min(n, 16_777_215) }
             return nil  // declarative; ours is sent unasked

@@ -25,10 +25,10 @@ final class LibISCSIClient {
     }
 
     /// Logs into `target` at `portal` and reports whether the login succeeded.
-    func login(portal: String, target: String, chap: Credentials? = nil) -> Bool {
+    func login(portal: String, target: String, chap: Credentials? = nil, headerDigest: Bool = false) -> Bool {
         iscsi_set_targetname(context, target)
         iscsi_set_session_type(context, ISCSI_SESSION_NORMAL)
-        iscsi_set_header_digest(context, ISCSI_HEADER_DIGEST_NONE)
+        iscsi_set_header_digest(context, headerDigest ? ISCSI_HEADER_DIGEST_CRC32C : ISCSI_HEADER_DIGEST_NONE)
         if let chap {
             iscsi_set_initiator_username_pwd(context, chap.user, chap.secret)
             if let user = chap.mutualUser, let secret = chap.mutualSecret { iscsi_set_target_username_pwd(context, user, secret) }

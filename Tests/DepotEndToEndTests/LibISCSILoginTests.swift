@@ -42,6 +42,17 @@ import Testing
         #expect(probe?.status == 2 && probe?.key == 6 && probe?.ascq == 0x2A09, "CAPACITY DATA HAS CHANGED: \(String(describing: probe))")
         #expect(client.probe()?.status == 0)
         #expect(client.lunReset(), "LUN RESET")
+        // The same reads and writes with CRC32C header digests.
+        let digested = try LibISCSIClient(initiator: Self.initiator)
+        #expect(digested.login(portal: daemon.portal, target: Self.iqn, headerDigest: true), "\(digested.lastError)")
+        for length in [512, 262_144 + 512, (1 << 20) + 512] {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            #expect(digested.write(lba: 9, bytes), "digested write of \(length) bytes: \(digested.lastError)")
+            #expect(digested.read(lba: 9, length: length) == bytes, "digested read back of \(length) bytes differs")
+        }
+        let digestSessions = try await daemon.client.sessions()
+        #expect(digestSessions.contains { $0.parameters["HeaderDigest"] == "CRC32C" }, "\(digestSessions.map(\.parameters))")
+        digested.logout()
         #expect(client.read(lba: 0, length: 512) != nil, "the session works after a LUN reset")
         client.logout()
 

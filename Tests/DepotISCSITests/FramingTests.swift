@@ -1,0 +1,93 @@
+@testable import DepotISCSI
+import NIOCore
+import Testing
+
+@Suite struct FramingTests {
+    @Test func crc32cKnownValues() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        // RFC 3720 Appendix B.4: 32 bytes of zeros → aa 36 91 8a on the wire.
+        #expect(CRC32C.wire(CRC32C.checksum([UInt8](repeating: 0, count: 32))) == [0xAA, 0x36, 0x91, 0x8A])
+        #expect(CRC32C.wire(CRC32C.checksum([UInt8](repeating: 0xFF, count: 32))) == [0x43, 0xAB, 0xA8, 0x62])
+    }
+
+    func pdu() -> ISCSIPDU {
+        var p = ISCSIPDU(opcode: .scsiCommand)
+        p.flags = 0x80
+        p.initiatorTaskTag = 0x1234_5678
+        p.data = Array("hello, depot".utf8) + [1, 2, 3]  // 15 bytes: one byte of padding
+        return p
+    }
+
+    /// Encodes, then decodes one byte at a time: a PDU comes out only when all of it is there.
+    func roundTrip(_ original: ISCSIPDU, header: Bool, data: Bool) throws -> ISCSIPDU? {
+        var p = original
+        p.headerDigest = header
+        p.dataDigest = data
+        var wire = ByteBuffer()
+        try ISCSIFrameEncoder().encode(data: p, out: &wire)
+        let expected = 48 + (header ? 4 : 0) + 16 + (data ? 4 : 0)
+        #expect(wire.readableBytes == expected)
+        let settings = DigestSettings()
+        settings.enable(header: header, data: data)
+        var decoder = ISCSIFrameDecoder(maxDataSegmentLength: 8192, digests: settings)
+        var buffer = ByteBuffer()
+        var decoded: ISCSIPDU?
+        for byte in wire.readableBytesView {
+            buffer.writeInteger(byte)
+            if let out = try decoder.decode(buffer: &buffer) {
+                #expect(decoded == nil, "one PDU only")
+                decoded = out
+            }
+        }
+        #expect(buffer.readableBytes == 0)
+        return decoded
+    }
+
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func framesSurviveEveryDigestSetting(header: Bool, data: Bool) throws {
+        let decoded = try #require(try roundTrip(pdu(), header: header, data: data))
+        #expect(decoded.bhs[0] == 0x01 && decoded.initiatorTaskTag == 0x1234_5678 && decoded.data == pdu().data)
+    }
+
+    @Test func corruptedDigestsAndOversizedSegmentsThrow() throws {
+        var p = pdu()
+        p.headerDigest = true
+        var wire = ByteBuffer()
+        try ISCSIFrameEncoder().encode(data: p, out: &wire)
+        var bytes = Array(wire.readableBytesView)
+        bytes[20] ^= 0xFF  // flip a header byte: the header digest no longer matches
+        let settings = DigestSettings()
+        settings.enable(header: true, data: false)
+        var decoder = ISCSIFrameDecoder(maxDataSegmentLength: 8192, digests: settings)
+        var buffer = ByteBuffer(bytes: bytes)
+        #expect(throws: ISCSIFrameDecoder.FramingError.self) { try decoder.decode(buffer: &buffer) }
+
+        var big = [UInt8](repeating: 0, count: 48)
+        big[5] = 0x10  // 1 MiB data segment against an 8 KiB limit
+        var oversized = ByteBuffer(bytes: big)
+        var plain = ISCSIFrameDecoder(maxDataSegmentLength: 8192)
+        #expect(throws: ISCSIFrameDecoder.FramingError.self) { try plain.decode(buffer: &oversized) }
+    }
+
+    @Test func textKeysRoundTrip() {
+        let pairs = [("InitiatorName", "iqn.2026-11.x:y"), ("HeaderDigest", "CRC32C,None")]
+        let parsed = TextKeys.parse(TextKeys.encode(pairs))
+        #expect(parsed.map(\.0) == pairs.map(\.0) && parsed.map(\.1) == pairs.map(\.1))
+    }
+
+    @Test func negotiationPicksTheInitiatorsFirstSupportedDigest() {
+        var n = NegotiatedParameters()
+        #expect(n.answer("HeaderDigest", "CRC32C,None") == "CRC32C" && n.headerDigest)
+        #expect(n.answer("DataDigest", "None,CRC32C") == "None" && !n.dataDigest)
+        #expect(n.answer("DataDigest", "MD5") == "Reject")
+        #expect(n.answer("MaxBurstLength", "16776192") == "1048576")
+        #expect(n.answer("X-com.example.Key", "1") == "NotUnderstood")
+    }
+
+    @Test func md5AndCHAPResponse() {
+        // RFC 1321 test suite.
+        #expect(MD5.digest(Array("abc".utf8)) == [0x90, 0x01, 0x50, 0x98, 0x3c, 0xd2, 0x4f, 0xb0, 0xd6, 0x96, 0x3f, 0x7d, 0x28, 0xe1, 0x7f, 0x72])
+        #expect(CHAP.decode("0x0a0B") == [0x0A, 0x0B] && CHAP.decode("0bAAE=") == [0x00, 0x01] && CHAP.decode("zz") == nil)
+        #expect(CHAP.hex([0x00, 0xFF]) == "0x00ff")
+    }
+}
