@@ -1,3 +1,4 @@
+import DepotCore
 import Foundation
 import Hummingbird
 
@@ -48,9 +49,7 @@ struct AuditMiddleware: RouterMiddleware {
         guard mutating.contains(request.method) else { return try await next(request, context) }
         let action = "\(request.method.rawValue) \(request.uri.path)"
         let object = Self.object(from: request.uri.path)
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let time = formatter.string(from: Date())
+        let time = Timestamp.now()
         do {
             let response = try await next(request, context)
             await log.append(.init(time: time, client: context.client, action: action, object: object, outcome: "ok", status: Int(response.status.code)))

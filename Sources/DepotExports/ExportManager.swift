@@ -53,7 +53,7 @@ public actor ExportManager {
         }
         let record: ExportRecord
         do {
-            record = try ExportRecord(poolId: pool.id!, fsid: Self.fsid(poolId: pool.id!), rules: rules, createdAt: Self.now())
+            record = try ExportRecord(poolId: pool.id!, fsid: Self.fsid(poolId: pool.id!), rules: rules, createdAt: Timestamp.now())
         } catch {
             throw .internalError("cannot encode rules: \(error)")
         }
@@ -110,15 +110,6 @@ public actor ExportManager {
         return pool
     }
 
-    func read<T>(_ body: () throws -> T) throws(DepotError) -> T {
-        do { return try body() } catch let error as DepotError { throw error } catch {
-            throw .internalError("catalog error: \(error)")
-        }
-    }
+    func read<T>(_ body: () throws -> T) throws(DepotError) -> T { try DepotError.fromCatalog(body) }
 
-    static func now() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date())
-    }
 }

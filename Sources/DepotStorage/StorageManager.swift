@@ -117,11 +117,7 @@ public actor StorageManager {
         return (pool, volume)
     }
 
-    func read<T>(_ body: () throws -> T) throws(DepotError) -> T {
-        do { return try body() } catch let error as DepotError { throw error } catch {
-            throw .internalError("catalog error: \(error)")
-        }
-    }
+    func read<T>(_ body: () throws -> T) throws(DepotError) -> T { try DepotError.fromCatalog(body) }
 
     func runIO<T: Sendable>(_ body: @Sendable @escaping () throws -> T) async throws(DepotError) -> T {
         do { return try await io.run(body) } catch let error as DepotError { throw error } catch {

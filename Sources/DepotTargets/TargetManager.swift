@@ -47,7 +47,7 @@ public actor TargetManager {
         if let alias = request.alias, alias.utf8.count > 255 || alias.contains("\0") {
             throw .invalidArgument("alias must be at most 255 bytes without NUL")
         }
-        let record = TargetRecord(iqn: iqn, alias: request.alias, allowAny: request.allowAnyInitiator ?? false, createdAt: Self.now())
+        let record = TargetRecord(iqn: iqn, alias: request.alias, allowAny: request.allowAnyInitiator ?? false, createdAt: Timestamp.now())
         _ = try catalog.write { db in
             if try TargetRecord.filter(Column("iqn") == iqn).fetchCount(db) > 0 { throw DepotError.conflict("target \(iqn) already exists") }
             var copy = record
@@ -230,15 +230,6 @@ public actor TargetManager {
         return t
     }
 
-    func read<T>(_ body: () throws -> T) throws(DepotError) -> T {
-        do { return try body() } catch let error as DepotError { throw error } catch {
-            throw .internalError("catalog error: \(error)")
-        }
-    }
+    func read<T>(_ body: () throws -> T) throws(DepotError) -> T { try DepotError.fromCatalog(body) }
 
-    static func now() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date())
-    }
 }
