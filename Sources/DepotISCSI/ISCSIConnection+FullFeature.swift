@@ -2,24 +2,43 @@ import DepotSCSI
 import NIOCore
 
 extension ISCSIConnection {
-    func fullFeature(_ pdu: ISCSIPDU, inbound: inout Inbound, outbound: Outbound) async throws {
+    /// One PDU of the full feature phase, in arrival order. SCSI commands and
+    /// task management run as tasks of `group`; the rest is answered here.
+    func fullFeature(_ pdu: ISCSIPDU, group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
         // A command outside [ExpCmdSN, MaxCmdSN] is silently ignored (RFC 7143 §3.2.2.1).
-        if pdu.opcode != .dataOut, !pdu.immediate {
-            let offset = Int32(bitPattern: pdu.u32(24) &- expCmdSN)
-            if offset < 0 || offset > Int32(bitPattern: maxCmdSN &- expCmdSN) {
-                logger.debug("command outside the CmdSN window ignored", metadata: ["cmdSN": "\(pdu.u32(24))", "expCmdSN": "\(expCmdSN)"])
-                return
-            }
+        if pdu.opcode != .dataOut, !pdu.immediate, !lock.withLock({ inWindowLocked(pdu.u32(24)) }) {
+            logger.debug("command outside the CmdSN window ignored", metadata: ["cmdSN": "\(pdu.u32(24))"])
+            return
         }
         switch pdu.opcode {
         case .scsiCommand:
-            accept(pdu)
+            let task = ISCSITask(command: pdu, lun: Self.lunNumber(pdu.lun), eventLoop: channel.eventLoop)
+            let duplicate = lock.withLock { () -> Bool in
+                acceptLocked(pdu)
+                // An Initiator Task Tag names one task at a time (RFC 7143 §11.2.1.8).
+                guard tasks[task.tag] == nil else { return true }
+                tasks[task.tag] = task
+                if task.windowed { commandsInFlight += 1 }
+                return false
+            }
+            if duplicate {
+                try await reject(pdu, reason: 0x04)
+                return
+            }
             directory.sessions.update(sessionID) { $0.commandsInFlight += 1 }
-            defer { directory.sessions.update(sessionID) { $0.commandsInFlight -= 1 } }
-            try await scsiCommand(pdu, inbound: &inbound, outbound: outbound)
+            group.addTask { try await self.run(task) }
+        case .dataOut:
+            // Data-Out goes to the task that solicited it; none is a protocol error (RFC 7143 §11.7).
+            let routed = lock.withLock { () -> Bool in
+                guard let task = tasks[pdu.initiatorTaskTag], let sink = task.dataOutSink else { return false }
+                sink.yield(pdu)
+                return true
+            }
+            if !routed { try await reject(pdu, reason: 0x04) }
         case .nopOut:
             accept(pdu)
             // A NOP-Out with a real ITT is a ping: answer with NOP-In, echoing data (RFC 7143 §11.18).
+            // ITT 0xffffffff is the answer to our ping (or a bare CmdSN update): nothing to send.
             guard pdu.initiatorTaskTag != 0xFFFF_FFFF else { return }
             var r = ISCSIPDU(opcode: .nopIn)
             r.flags = 0x80
@@ -27,49 +46,33 @@ extension ISCSIConnection {
             r.initiatorTaskTag = pdu.initiatorTaskTag
             r.put32(0xFFFF_FFFF, 20)
             r.data = pdu.data
-            stamp(&r, status: true)
-            try await outbound.write(r)
+            try await send(r)
         case .textRequest:
             accept(pdu)
-            try await text(pdu, outbound: outbound)
+            try await text(pdu)
         case .taskManagementRequest:
-            accept(pdu)
-            var r = ISCSIPDU(opcode: .taskManagementResponse)
-            r.flags = 0x80
-            r.initiatorTaskTag = pdu.initiatorTaskTag
-            // Commands run to completion in order, so by now no referenced task is
-            // still running: the abort and reset functions are complete (§11.6.1).
-            // Function codes (RFC 7143 §11.5.1): 1 ABORT TASK, 2 ABORT TASK SET, 4 CLEAR TASK SET,
-            // 5 LOGICAL UNIT RESET, 6 TARGET WARM RESET, 7 TARGET COLD RESET.
-            switch pdu.flags & 0x7F {
-            case 1, 2, 4: r.bhs[2] = 0x00
-            case 5:
-                // LUN RESET clears the LU's reservation (SPC-2 §5.5.3).
-                if let number = Self.lunNumber(pdu.lun) { logicalUnitNumbered(number)?.clearReservation() }
-                r.bhs[2] = 0x00
-            case 6, 7:
-                for lu in targetName.flatMap({ directory.target($0) })?.luns.values.map({ $0 }) ?? [] { lu.clearReservation() }
-                r.bhs[2] = 0x00
-            default: r.bhs[2] = 0x05  // not supported
+            let affected = lock.withLock { () -> TaskManagement.Outcome in
+                defer { acceptLocked(pdu) }
+                return TaskManagement.select(pdu, tasks: tasks, expCmdSN: expCmdSN)
             }
-            stamp(&r, status: true)
-            try await outbound.write(r)
+            group.addTask { try await self.manage(pdu, affected) }
         case .logoutRequest:
             accept(pdu)
+            // Logout closes the session (RFC 7143 §11.14): commands still waiting for
+            // data are aborted, the rest finish and answer before the Logout Response.
+            let running = lock.withLock { Array(tasks.values) }
+            for task in running where task.dataOutSink != nil { abort(task) }
+            for task in running { try? await task.ended.futureResult.get() }
             var r = ISCSIPDU(opcode: .logoutResponse)
             r.flags = 0x80
             r.initiatorTaskTag = pdu.initiatorTaskTag
-            stamp(&r, status: true)
-            try await outbound.write(r)
+            try await send(r)
             logger.info("session logged out")
             throw Closing.loggedOut
-        case .dataOut:
-            // Data-Out for no outstanding R2T (RFC 7143 §11.7): protocol error.
-            try await reject(pdu, reason: 0x04, outbound: outbound)
         case .loginRequest:
-            try await reject(pdu, reason: 0x04, outbound: outbound)
+            try await reject(pdu, reason: 0x04)
         default:
-            try await reject(pdu, reason: 0x05, outbound: outbound)
+            try await reject(pdu, reason: 0x05)
         }
     }
 
@@ -79,7 +82,7 @@ extension ISCSIConnection {
 
     /// SendTargets (RFC 7143 §12.3; Appendix C): the targets this initiator may
     /// log into, each with every portal.
-    func text(_ pdu: ISCSIPDU, outbound: Outbound) async throws {
+    func text(_ pdu: ISCSIPDU) async throws {
         var answers: [(String, String)] = []
         for (key, value) in TextKeys.parse(pdu.data) where key == "SendTargets" {
             let wanted = value == "All" ? nil : value.lowercased()
@@ -95,8 +98,7 @@ extension ISCSIConnection {
         r.initiatorTaskTag = pdu.initiatorTaskTag
         r.put32(0xFFFF_FFFF, 20)
         r.data = TextKeys.encode(answers)
-        stamp(&r, status: true)
-        try await outbound.write(r)
+        try await send(r)
     }
 
     /// LUN field (SAM-5 §4.7): peripheral (00b) and flat (01b) addressing.

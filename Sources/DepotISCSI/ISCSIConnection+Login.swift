@@ -4,7 +4,7 @@ import NIOCore
 extension ISCSIConnection {
     /// Login phase (RFC 7143 §6.3): security stage with AuthMethod=None, then
     /// operational negotiation, then full feature phase.
-    func login(_ pdu: ISCSIPDU, outbound: Outbound) async throws {
+    func login(_ pdu: ISCSIPDU) async throws {
         guard pdu.opcode == .loginRequest else {
             // Only Login PDUs before the full feature phase (RFC 7143 §6.3): drop the connection.
             logger.warning("non-login PDU during login", metadata: ["opcode": "\(pdu.opcodeByte)"])
@@ -16,8 +16,10 @@ extension ISCSIConnection {
         let keys = TextKeys.parse(pdu.data)
         let first = initiatorName.isEmpty
         if first {
-            statSN = pdu.u32(28)
-            expCmdSN = pdu.u32(24)
+            lock.withLock {
+                statSN = pdu.u32(28)
+                expCmdSN = pdu.u32(24)
+            }
             isid = Array(pdu.bhs[8..<14])
         }
         var answers: [(String, String)] = []
@@ -27,8 +29,7 @@ extension ISCSIConnection {
             var r = response(pdu, transit: false, csg: csg, nsg: 0)
             r.bhs[36] = 0x02
             r.bhs[37] = detail
-            stamp(&r, status: true)
-            try await outbound.write(r)
+            try await send(r)
             throw Closing.loginFailed
         }
 
@@ -38,6 +39,10 @@ extension ISCSIConnection {
                 try await fail(0x07, "InitiatorName missing")
             }
             initiatorName = name
+            // One connection per session (MaxConnections=1): a login naming an existing
+            // session by TSIH would add a connection, which is refused (RFC 7143 §11.13.5:
+            // 02/0A session does not exist; ErrorRecoveryLevel 0 reinstates sessions instead).
+            if pdu.u16(14) != 0 { try await fail(0x0A, "adding a connection to session \(pdu.u16(14)) is not supported") }
             let sessionType = keys.first(where: { $0.0 == "SessionType" })?.1 ?? "Normal"
             discovery = sessionType == "Discovery"
             if !discovery {
@@ -120,16 +125,38 @@ extension ISCSIConnection {
         var r = response(pdu, transit: transitNow, csg: csg, nsg: transitNow ? nsg : 0)
         if transitNow && nsg == 3 { r.put16(tsih, 14) }
         r.data = TextKeys.encode(answers)
-        stamp(&r, status: true)
+        if transitNow && nsg == 3, !discovery, let targetName {
+            // Session reinstatement (RFC 7143 §6.3.5): a leading login with the ISID of a
+            // live session of this initiator and target replaces that session.
+            let replaced = await directory.sessions.reinstate(initiator: initiatorName, isid: isidText, target: targetName)
+            if replaced > 0 { logger.info("session reinstated", metadata: ["replaced": "\(replaced)"]) }
+        }
         // Digests start with the first PDU after the final login response (RFC 7143 §13.1):
         // the initiator sends nothing before it has read this response.
         if transitNow && nsg == 3 { digests.enable(header: params.headerDigest, data: params.dataDigest) }
-        try await outbound.write(r)
+        try await send(r)
         if transitNow && nsg == 3 {
+            // The LUN map this nexus starts with is no change to report.
+            establishPowerOnAttentions()
             inFullFeature = true
-            _ = lunChanges()
             registerSession()
             logger.info("session logged in", metadata: ["maxRecvDataSegmentLength": "\(params.initiatorMaxRecvDataSegmentLength)"])
+        }
+    }
+
+    /// ISID as hex, as the session list shows it.
+    var isidText: String { isid.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+
+    /// POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (29h/00h): established for
+    /// every I_T nexus when an LU comes up (SAM-5 §5.14) and reported once to
+    /// each; a nexus that logs in later meets it on its first command. The
+    /// directory remembers which nexuses have been told, per volume.
+    func establishPowerOnAttentions() {
+        let luns = lunChanges()
+        lock.withLock {
+            for (number, lu) in luns where directory.firstContact(volume: lu.uuid, nexus: nexus) {
+                unitAttentions[number, default: []].insert(.powerOnReset, at: 0)
+            }
         }
     }
 

@@ -2,10 +2,16 @@ import DepotSCSI
 import NIOCore
 
 extension ISCSIConnection {
-    /// SCSI Command (RFC 7143 §11.3): collect data-out (immediate data, then
-    /// R2T/Data-Out bursts), run it on the LU, answer with Data-In and status.
-    func scsiCommand(_ pdu: ISCSIPDU, inbound: inout Inbound, outbound: Outbound) async throws {
-        let itt = pdu.initiatorTaskTag
+    /// SCSI Command (RFC 7143 §11.3) as one task: collect data-out (immediate
+    /// data, then R2T/Data-Out bursts), run it on the LU, answer with Data-In
+    /// and status, unless the task was aborted meanwhile.
+    func run(_ task: ISCSITask) async throws {
+        defer {
+            lock.withLock { retireLocked(task) }
+            directory.sessions.update(sessionID) { $0.commandsInFlight -= 1 }
+            task.ended.succeed()
+        }
+        let pdu = task.command
         let expected = Int(pdu.u32(20))
         let isWrite = pdu.flags & 0x20 != 0
         let cdb = Array(pdu.bhs[32..<48])
@@ -18,60 +24,80 @@ extension ISCSIConnection {
             dataOut = [UInt8](repeating: 0, count: wanted)
             let immediate = min(pdu.data.count, wanted)
             dataOut.replaceSubrange(0..<immediate, with: pdu.data[0..<immediate])
-            var offset = immediate
-            var r2tsn: UInt32 = 0
-            while offset < wanted {
-                let length = min(params.maxBurstLength, wanted - offset)
-                let ttt = nextTransferTag
-                nextTransferTag = nextTransferTag &+ 1 == 0xFFFF_FFFF ? 1 : nextTransferTag &+ 1
-                var r2t = ISCSIPDU(opcode: .r2t)
-                r2t.flags = 0x80
-                r2t.lun = pdu.lun
-                r2t.initiatorTaskTag = itt
-                r2t.put32(ttt, 20)
-                stamp(&r2t, status: false)
-                r2t.put32(r2tsn, 36)
-                r2t.put32(UInt32(offset), 40)
-                r2t.put32(UInt32(length), 44)
-                try await outbound.write(r2t)
-                r2tsn += 1
-                var received = 0
-                var dataSN: UInt32 = 0
-                burst: while received < length {
-                    guard let next = try await inbound.next() else { throw Closing.peerClosed }
-                    guard next.opcode == .dataOut, next.initiatorTaskTag == itt, next.u32(20) == ttt else {
-                        pending.append(next)
-                        continue
-                    }
-                    // DataSN counts the Data-Out PDUs of this sequence from 0 (§11.7.5).
-                    if next.u32(36) != dataSN {
-                        dataPhaseError = true
-                        try await reject(next, reason: 0x04, outbound: outbound)
-                        if next.final { break burst }
-                        continue
-                    }
-                    dataSN &+= 1
-                    let at = Int(next.u32(40))
-                    guard at >= offset, at + next.data.count <= offset + length else {
-                        // Data beyond what the R2T asked for (RFC 7143 §11.7.5): reject the PDU.
-                        try await reject(next, reason: 0x09, outbound: outbound)
-                        continue
-                    }
-                    dataOut.replaceSubrange(at..<(at + next.data.count), with: next.data)
-                    received += next.data.count
-                    if next.final { break burst }
-                }
-                offset += length
+            if immediate < wanted {
+                guard let error = try await solicit(task, into: &dataOut, from: immediate) else { return }
+                dataPhaseError = error
             }
         }
+        lock.withLock { task.stopDataOutLocked() }
         if dataPhaseError {
             // ABORTED COMMAND / DATA PHASE ERROR: nothing was written (SPC-4 §4.5.6).
-            try await respond(pdu, result: .check(SCSISense(key: 0x0B, asc: 0x4B, ascq: 0x00)), expected: expected, isWrite: true,
-                              needed: nil, outbound: outbound)
+            try await respond(task, result: .check(SCSISense(key: 0x0B, asc: 0x4B, ascq: 0x00)), expected: expected, isWrite: true, needed: nil)
             return
         }
+        if lock.withLock({ task.aborted }) { return }
         let result = await execute(lunBytes: pdu.lun, cdb: cdb, dataOut: dataOut)
-        try await respond(pdu, result: result, expected: expected, isWrite: isWrite, needed: needed, outbound: outbound)
+        try await respond(task, result: result, expected: expected, isWrite: isWrite, needed: needed)
+    }
+
+    /// R2T and Data-Out (RFC 7143 §11.7, §11.8), one burst of at most
+    /// MaxBurstLength at a time (MaxOutstandingR2T=1). Returns whether a data
+    /// phase error was seen, or nil when the task was aborted.
+    private func solicit(_ task: ISCSITask, into dataOut: inout [UInt8], from start: Int) async throws -> Bool? {
+        let pdu = task.command
+        let wanted = dataOut.count
+        var incoming = task.dataOut.makeAsyncIterator()
+        var offset = start
+        var r2tsn: UInt32 = 0
+        var dataPhaseError = false
+        while offset < wanted {
+            let length = min(params.maxBurstLength, wanted - offset)
+            var r2t = ISCSIPDU(opcode: .r2t)
+            r2t.flags = 0x80
+            r2t.lun = pdu.lun
+            r2t.initiatorTaskTag = task.tag
+            r2t.put32(r2tsn, 36)
+            r2t.put32(UInt32(offset), 40)
+            r2t.put32(UInt32(length), 44)
+            let ttt: UInt32? = try await lock.withLock { () -> EventLoopFuture<UInt32>? in
+                if task.aborted { return nil }
+                let ttt = nextTransferTag
+                nextTransferTag = nextTransferTag &+ 1 == 0xFFFF_FFFF ? 1 : nextTransferTag &+ 1
+                r2t.put32(ttt, 20)
+                return sendLocked([(r2t, .peek)]).map { ttt }
+            }?.get()
+            guard let ttt else { return nil }
+            r2tsn += 1
+            var received = 0
+            var dataSN: UInt32 = 0
+            burst: while received < length {
+                guard let next = await incoming.next() else { return nil }
+                guard next.u32(20) == ttt else {
+                    // Data-Out for a transfer this task did not solicit (RFC 7143 §11.7.4).
+                    try await reject(next, reason: 0x04)
+                    continue
+                }
+                // DataSN counts the Data-Out PDUs of this sequence from 0 (§11.7.5).
+                if next.u32(36) != dataSN {
+                    dataPhaseError = true
+                    try await reject(next, reason: 0x04)
+                    if next.final { break burst }
+                    continue
+                }
+                dataSN &+= 1
+                let at = Int(next.u32(40))
+                guard at >= offset, at + next.data.count <= offset + length else {
+                    // Data beyond what the R2T asked for (RFC 7143 §11.7.5): reject the PDU.
+                    try await reject(next, reason: 0x09)
+                    continue
+                }
+                dataOut.replaceSubrange(at..<(at + next.data.count), with: next.data)
+                received += next.data.count
+                if next.final { break burst }
+            }
+            offset += length
+        }
+        return dataPhaseError
     }
 
     func logicalUnit(_ lunBytes: [UInt8]) -> LogicalUnit? {
@@ -83,6 +109,11 @@ extension ISCSIConnection {
     /// REPORTED LUNS DATA HAS CHANGED (map changes) and CAPACITY DATA HAS
     /// CHANGED (a LUN's size changed) unit attentions.
     func lunChanges() -> [UInt16: LogicalUnit] {
+        lock.withLock { lunChangesLocked() }
+    }
+
+    /// The caller holds `lock`.
+    func lunChangesLocked() -> [UInt16: LogicalUnit] {
         let luns = targetName.flatMap { directory.target($0) }?.luns ?? [:]
         let now = luns.mapValues { (ObjectIdentifier($0), $0.device.sizeBytes) }
         if inFullFeature, !seenLUNs.isEmpty || !now.isEmpty {
@@ -100,21 +131,36 @@ extension ISCSIConnection {
     }
 
     func execute(lunBytes: [UInt8], cdb: [UInt8], dataOut: [UInt8]) async -> SCSIResult {
-        let luns = lunChanges()
+        switch lock.withLock({ routeLocked(lunBytes: lunBytes, cdb: cdb) }) {
+        case .answered(let result): return result
+        case .logicalUnit(let lu): return await lu.execute(cdb: cdb, dataOut: dataOut, nexus: nexus)
+        }
+    }
+
+    enum Route {
+        case answered(SCSIResult)
+        case logicalUnit(LogicalUnit)
+    }
+
+    /// What the transport answers itself (REPORT LUNS, a pending unit
+    /// attention, an absent LUN) and which LU runs the rest; the caller holds `lock`.
+    func routeLocked(lunBytes: [UInt8], cdb: [UInt8]) -> Route {
+        let luns = lunChangesLocked()
         if cdb[0] == 0xA0 {
             // REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED for this nexus (SPC-4 §6.33).
             for lun in unitAttentions.keys { unitAttentions[lun]?.removeAll { $0 == .reportedLUNsChanged } }
-            return reportLUNs(luns, cdb: cdb)
+            return .answered(reportLUNs(luns, cdb: cdb))
         }
-        if let number = Self.lunNumber(lunBytes), luns[number] != nil, let pending = unitAttentions[number], let first = pending.first {
+        if let number = Self.lunNumber(lunBytes), let lu = luns[number], let pending = unitAttentions[number], let first = pending.first {
             // INQUIRY and REPORT LUNS never report a unit attention; REQUEST SENSE returns it as data (SAM-5 §5.14).
             if cdb[0] == 0x03 {
                 unitAttentions[number]?.removeFirst()
-                return .ok(first.fixedFormat)
+                let descriptor = cdb[1] & 0x01 != 0
+                return .answered(.ok((descriptor ? first.descriptorFormat : first.fixedFormat).allocated(Int(cdb[4]))))
             }
             if cdb[0] != 0x12 {
                 unitAttentions[number]?.removeFirst()
-                return .check(first)
+                return .answered(lu.check(first))
             }
         }
         guard let number = Self.lunNumber(lunBytes), let lu = luns[number] else {
@@ -126,12 +172,12 @@ extension ISCSIConnection {
                 d[3] = 0x12
                 d[4] = 31
                 let allocation = Int(cdb[3]) << 8 | Int(cdb[4])
-                return .ok(Array(d.prefix(allocation)))
+                return .answered(.ok(Array(d.prefix(allocation))))
             }
-            if cdb[0] == 0x03 { return .ok(SCSISense.logicalUnitNotSupported.fixedFormat) }
-            return .check(.logicalUnitNotSupported)
+            if cdb[0] == 0x03 { return .answered(.ok(SCSISense.logicalUnitNotSupported.fixedFormat)) }
+            return .answered(.check(.logicalUnitNotSupported))
         }
-        return await lu.execute(cdb: cdb, dataOut: dataOut, nexus: nexus)
+        return .logicalUnit(lu)
     }
 
     /// REPORT LUNS (SPC-4 §6.33), answered by the target for any LUN.
@@ -148,8 +194,12 @@ extension ISCSIConnection {
     }
 
     /// Data-In with the status in the last PDU when GOOD; else a SCSI Response
-    /// carrying the sense (RFC 7143 §11.4.7). Residuals per §11.4.5.
-    func respond(_ pdu: ISCSIPDU, result: SCSIResult, expected: Int, isWrite: Bool, needed: Int?, outbound: Outbound) async throws {
+    /// carrying the sense (RFC 7143 §11.4.7). Residuals per §11.4.5. The task
+    /// leaves the table in the same critical section, so its slot in the
+    /// command window reopens in the MaxCmdSN this very response carries, and
+    /// an abort either happened before (nothing is sent) or finds no task.
+    func respond(_ task: ISCSITask, result: SCSIResult, expected: Int, isWrite: Bool, needed: Int?) async throws {
+        let pdu = task.command
         var data = result.dataIn
         var residualFlag: UInt8 = 0
         var residual: UInt32 = 0
@@ -171,6 +221,7 @@ extension ISCSIConnection {
                 residualFlag = 0x02  // U: underflow
             }
         }
+        var pdus: [(ISCSIPDU, Stamp)] = []
         if result.status == SCSIResult.good, !data.isEmpty {
             let chunk = max(512, params.initiatorMaxRecvDataSegmentLength)
             var offset = 0
@@ -189,31 +240,27 @@ extension ISCSIConnection {
                     d.flags = 0x80 | 0x01 | residualFlag  // F, S
                     d.bhs[3] = result.status
                     d.put32(residual, 44)
-                    stamp(&d, status: true)
-                } else {
-                    d.flags = 0
-                    d.put32(expCmdSN, 28)
-                    d.put32(maxCmdSN, 32)
-                    d.headerDigest = params.headerDigest
-                    d.dataDigest = params.dataDigest
                 }
-                try await outbound.write(d)
+                pdus.append((d, last ? .status : .window))
                 dataSN += 1
                 offset = end
             }
-            return
+        } else {
+            var r = ISCSIPDU(opcode: .scsiResponse)
+            r.flags = 0x80 | residualFlag
+            r.bhs[2] = 0x00  // command completed at target
+            r.bhs[3] = result.status
+            r.initiatorTaskTag = pdu.initiatorTaskTag
+            r.put32(residual, 44)
+            if let bytes = result.senseBytes {
+                r.data = [UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes
+            }
+            pdus.append((r, .status))
         }
-        var r = ISCSIPDU(opcode: .scsiResponse)
-        r.flags = 0x80 | residualFlag
-        r.bhs[2] = 0x00  // command completed at target
-        r.bhs[3] = result.status
-        r.initiatorTaskTag = pdu.initiatorTaskTag
-        r.put32(residual, 44)
-        if let sense = result.sense {
-            let bytes = sense.fixedFormat
-            r.data = [UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes
+        let written = lock.withLock { () -> EventLoopFuture<Void>? in
+            retireLocked(task)
+            return task.aborted ? nil : sendLocked(pdus)
         }
-        stamp(&r, status: true)
-        try await outbound.write(r)
+        try await written?.get()
     }
 }

@@ -1,13 +1,19 @@
 import DepotSCSI
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// One iSCSI connection (one connection per session: MaxConnections=1,
-/// ErrorRecoveryLevel=0). PDUs are handled in order; PDUs that arrive while
-/// a write waits for its Data-Out are queued and handled after it.
-final class ISCSIConnection {
+/// ErrorRecoveryLevel=0). One reader handles PDUs in arrival order; each SCSI
+/// command then runs as its own task, so commands overlap, a slow command
+/// never holds up the next, and task management can reach a running task.
+///
+/// Login-phase state is touched only by the reader. What command tasks share
+/// (sequence numbers, the task table, unit attentions) sits behind `lock`, and
+/// every PDU leaves through `send`, which stamps and queues under the same lock
+/// so StatSN goes out in order (RFC 7143 §4.2.2.2).
+final class ISCSIConnection: @unchecked Sendable {
     typealias Inbound = NIOAsyncChannelInboundStream<ISCSIPDU>.AsyncIterator
-    typealias Outbound = NIOAsyncChannelOutboundWriter<ISCSIPDU>
 
     enum Closing: Error { case peerClosed, loggedOut, loginFailed }
 
@@ -15,27 +21,41 @@ final class ISCSIConnection {
     let portals: [String]
     let tsih: UInt16
     var logger: Logger
+    let keepalive: Keepalive
 
-    var statSN: UInt32 = 0
-    var expCmdSN: UInt32 = 0
+    // Reader-only (login, then read-only for command tasks).
     var params = NegotiatedParameters()
     var inFullFeature = false
     var discovery = false
     var initiatorName = ""
     var targetName: String?
     var sentOperationalDeclarations = false
-    var pending: [ISCSIPDU] = []
-    var nextTransferTag: UInt32 = 1
     /// Security stage: done once AuthMethod=None was agreed or CHAP verified.
     var authenticated = false
     var chapIdentifier: UInt8 = 0
     var chapChallenge: [UInt8]?
+    /// ISID from the login: with the initiator name it names the I_T nexus.
+    var isid: [UInt8] = []
+
+    // Shared: only under `lock`.
+    let lock = NIOLock()
+    var statSN: UInt32 = 0
+    var expCmdSN: UInt32 = 0
+    /// Non-immediate commands accepted and not yet answered; they close the
+    /// CmdSN window so at most `queueDepth` are queued at once.
+    var commandsInFlight = 0
+    var tasks: [UInt32: ISCSITask] = [:]
+    var nextTransferTag: UInt32 = 1
     /// The LUN map as this nexus last saw it (LU identity and size), and unit
     /// attentions waiting per LUN (SPC-4 §5.14: established per I_T nexus).
     var seenLUNs: [UInt16: (ObjectIdentifier, UInt64)] = [:]
     var unitAttentions: [UInt16: [SCSISense]] = [:]
-    /// ISID from the login: with the initiator name it names the I_T nexus.
-    var isid: [UInt8] = []
+    /// When a PDU last arrived, and whether a NOP-In ping is waiting for its answer.
+    var lastHeard = ContinuousClock.now
+    var pingSent: ContinuousClock.Instant?
+
+    /// Commands a session may have queued (RFC 7143 §4.2.2.1 command window).
+    static let queueDepth = 128
 
     /// The I_T nexus (SAM-5 §4.6.2): initiator port name (name + ISID) and target.
     var nexus: String {
@@ -52,12 +72,12 @@ final class ISCSIConnection {
     let sessionID: Int
     let localAddress: String
     let peerAddress: String
-    let close: @Sendable () -> Void
+    let channel: any Channel
     let digests: DigestSettings
 
     init(
-        directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger, localAddress: String = "", peerAddress: String = "",
-        close: @escaping @Sendable () -> Void = {}, digests: DigestSettings = DigestSettings()
+        directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger, channel: any Channel, localAddress: String = "",
+        peerAddress: String = "", digests: DigestSettings = DigestSettings(), keepalive: Keepalive = Keepalive()
     ) {
         self.digests = digests
         self.directory = directory
@@ -67,7 +87,8 @@ final class ISCSIConnection {
         self.sessionID = Int(tsih)
         self.localAddress = localAddress
         self.peerAddress = peerAddress
-        self.close = close
+        self.channel = channel
+        self.keepalive = keepalive
     }
 
     func registerSession() {
@@ -79,66 +100,138 @@ final class ISCSIConnection {
             "MaxOutstandingR2T": "1", "ErrorRecoveryLevel": "0", "MaxConnections": "1",
             "AuthMethod": targetName.flatMap { directory.target($0) }?.chap == nil || discovery ? "None" : "CHAP",
         ]
+        let channel = self.channel
+        let connection = self
         directory.sessions.register(
             SessionSnapshot(
                 id: sessionID, initiator: initiatorName, target: discovery ? nil : targetName, portal: localAddress, peer: peerAddress,
-                isid: isid.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(), tsih: tsih, parameters: parameters,
+                isid: isidText, tsih: tsih, parameters: parameters,
                 commandsInFlight: 0, loggedInAt: .now),
-            close: close)
+            close: { channel.close(promise: nil) },
+            requestLogout: { seconds in connection.requestLogout(within: seconds) })
     }
 
-    var maxCmdSN: UInt32 { expCmdSN &+ 127 }
-
-    func run(inbound: inout Inbound, outbound: Outbound) async throws {
-        while true {
-            let pdu: ISCSIPDU
-            if !pending.isEmpty {
-                pdu = pending.removeFirst()
-            } else {
-                guard let next = try await inbound.next() else { return }
-                pdu = next
-            }
+    func run(inbound: inout Inbound) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
             do {
-                if inFullFeature {
-                    try await fullFeature(pdu, inbound: &inbound, outbound: outbound)
-                } else {
-                    try await login(pdu, outbound: outbound)
+                while let pdu = try await inbound.next() {
+                    lock.withLock {
+                        lastHeard = .now
+                        pingSent = nil
+                    }
+                    if inFullFeature {
+                        try await fullFeature(pdu, group: &group)
+                    } else {
+                        try await login(pdu)
+                        if inFullFeature, keepalive.interval != nil { group.addTask { await self.keepPeerAlive() } }
+                    }
                 }
             } catch Closing.loggedOut {
-                return
             } catch Closing.loginFailed {
-                return
+            } catch {
+                abortAll()
+                throw error
             }
+            // The peer is gone or logged out: nothing more can arrive for a task.
+            abortAll()
+            group.cancelAll()
         }
     }
 
-
+    /// Marks every task aborted and ends their Data-Out waits.
+    func abortAll() {
+        let all = lock.withLock { Array(tasks.values) }
+        for task in all { abort(task) }
+    }
 
     // MARK: Sequence numbers
 
-    /// Non-immediate commands advance ExpCmdSN (RFC 7143 §3.2.2.1).
-    func accept(_ pdu: ISCSIPDU) {
+    var maxCmdSN: UInt32 { expCmdSN &+ UInt32(Self.queueDepth - 1) &- UInt32(min(commandsInFlight, Self.queueDepth)) }
+
+    /// Whether a non-immediate command's CmdSN is inside [ExpCmdSN, MaxCmdSN]
+    /// (RFC 7143 §3.2.2.1); the caller holds `lock`.
+    func inWindowLocked(_ cmdSN: UInt32) -> Bool {
+        let offset = Int64(Int32(bitPattern: cmdSN &- expCmdSN))
+        return offset >= 0 && offset < Int64(Self.queueDepth - min(commandsInFlight, Self.queueDepth))
+    }
+
+    /// Non-immediate commands advance ExpCmdSN (RFC 7143 §3.2.2.1); the caller holds `lock`.
+    func acceptLocked(_ pdu: ISCSIPDU) {
         if !pdu.immediate { expCmdSN = pdu.u32(24) &+ 1 }
     }
 
-    func stamp(_ pdu: inout ISCSIPDU, status: Bool) {
+    func accept(_ pdu: ISCSIPDU) { lock.withLock { acceptLocked(pdu) } }
+
+    /// How a PDU's sequence fields are filled.
+    enum Stamp {
+        /// A status-bearing PDU: StatSN assigned and advanced.
+        case status
+        /// R2T, NOP-In ping: StatSN is the next one, not advanced.
+        case peek
+        /// Data-In without status: ExpCmdSN and MaxCmdSN only.
+        case window
+    }
+
+    /// The caller holds `lock`.
+    func stampLocked(_ pdu: inout ISCSIPDU, _ stamp: Stamp) {
         if inFullFeature {
             pdu.headerDigest = params.headerDigest
             pdu.dataDigest = params.dataDigest
         }
-        pdu.put32(statSN, 24)
-        if status { statSN &+= 1 }
+        switch stamp {
+        case .status:
+            pdu.put32(statSN, 24)
+            statSN &+= 1
+        case .peek:
+            pdu.put32(statSN, 24)
+        case .window:
+            break
+        }
         pdu.put32(expCmdSN, 28)
         pdu.put32(maxCmdSN, 32)
     }
 
-    func reject(_ pdu: ISCSIPDU, reason: UInt8, outbound: Outbound) async throws {
+    /// Stamps and queues PDUs in order, then flushes; the caller holds `lock`.
+    @discardableResult
+    func sendLocked(_ pdus: [(ISCSIPDU, Stamp)]) -> EventLoopFuture<Void> {
+        var last: EventLoopFuture<Void>?
+        for (pdu, stamp) in pdus {
+            var pdu = pdu
+            stampLocked(&pdu, stamp)
+            last = channel.write(pdu)
+        }
+        channel.flush()
+        return last ?? channel.eventLoop.makeSucceededVoidFuture()
+    }
+
+    /// Sends and waits until the last PDU is written (back-pressure).
+    func send(_ pdus: [(ISCSIPDU, Stamp)]) async throws {
+        try await lock.withLock { sendLocked(pdus) }.get()
+    }
+
+    func send(_ pdu: ISCSIPDU, _ stamp: Stamp = .status) async throws {
+        try await send([(pdu, stamp)])
+    }
+
+    func reject(_ pdu: ISCSIPDU, reason: UInt8) async throws {
         var r = ISCSIPDU(opcode: .reject)
         r.flags = 0x80
         r.bhs[2] = reason
         r.initiatorTaskTag = 0xFFFF_FFFF
-        stamp(&r, status: true)
         r.data = pdu.bhs
-        try await outbound.write(r)
+        try await send(r)
+    }
+}
+
+/// NOP-In pings (RFC 7143 §11.19) for a connection that has gone quiet, and
+/// how long an unanswered one is allowed before the peer counts as dead.
+/// `interval` nil turns pinging off.
+public struct Keepalive: Sendable {
+    public var interval: Duration?
+    public var timeout: Duration
+
+    public init(interval: Duration? = .seconds(5), timeout: Duration = .seconds(10)) {
+        self.interval = interval
+        self.timeout = timeout
     }
 }

@@ -19,11 +19,16 @@ public struct ISCSITargetService: Service {
     let portals: [Portal]
     let logger: Logger
     let onBound: @Sendable ([String]) async -> Void
+    let keepalive: Keepalive
 
-    public init(directory: TargetDirectory, portals: [Portal], logger: Logger, onBound: @escaping @Sendable ([String]) async -> Void = { _ in }) {
+    public init(
+        directory: TargetDirectory, portals: [Portal], logger: Logger, keepalive: Keepalive = Keepalive(),
+        onBound: @escaping @Sendable ([String]) async -> Void = { _ in }
+    ) {
         self.directory = directory
         self.portals = portals
         self.logger = logger
+        self.keepalive = keepalive
         self.onBound = onBound
     }
 
@@ -52,7 +57,23 @@ public struct ISCSITargetService: Service {
         await onBound(addresses)
         let advertised = addresses
         let listeners = servers
-        try? await cancelWhenGracefulShutdown {
+        // On graceful shutdown, sessions are first asked to log out (Async
+        // Message, RFC 7143 §11.9.1) so initiators can finish cleanly.
+        let directory = self.directory
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await self.serve(listeners, advertised: advertised) }
+            group.addTask {
+                guard (try? await gracefulShutdown()) != nil else { return }
+                let asked = await directory.sessions.logoutAll(within: 2)
+                if asked > 0 { logger.info("asked sessions to log out before shutdown", metadata: ["sessions": "\(asked)"]) }
+            }
+            _ = await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func serve(_ listeners: [NIOAsyncChannel<Accepted, Never>], advertised: [String]) async throws {
+        do {
             try await withThrowingDiscardingTaskGroup { group in
                 for server in listeners {
                     group.addTask {
@@ -69,7 +90,7 @@ public struct ISCSITargetService: Service {
                     }
                 }
             }
-        }
+        } catch is CancellationError {}
     }
 
     /// A new connection with the digest switch its frame decoder reads.
@@ -84,19 +105,19 @@ public struct ISCSITargetService: Service {
         var log = logger
         log[metadataKey: "peer"] = "\(peer)"
         do {
-            try await channel.executeThenClose { inbound, outbound in
+            try await channel.executeThenClose { inbound, _ in
                 var iterator = inbound.makeAsyncIterator()
                 let underlying = channel.channel
                 let connection = ISCSIConnection(
-                    directory: directory, portals: portals, tsih: tsih, logger: log,
+                    directory: directory, portals: portals, tsih: tsih, logger: log, channel: underlying,
                     localAddress: underlying.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
                     peerAddress: underlying.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
-                    close: { underlying.close(promise: nil) }, digests: accepted.digests)
+                    digests: accepted.digests, keepalive: keepalive)
                 defer {
                     connection.releaseNexus()
                     directory.sessions.remove(connection.sessionID)
                 }
-                try await connection.run(inbound: &iterator, outbound: outbound)
+                try await connection.run(inbound: &iterator)
             }
         } catch {
             log.info("iSCSI connection closed", metadata: ["reason": "\(error)"])

@@ -20,6 +20,7 @@ public final class SessionRegistry: Sendable {
     private struct Entry: Sendable {
         var snapshot: SessionSnapshot
         let close: @Sendable () -> Void
+        let requestLogout: @Sendable (Int) -> Void
     }
 
     private let entries = NIOLockedValueBox<[Int: Entry]>([:])
@@ -35,8 +36,26 @@ public final class SessionRegistry: Sendable {
 
     public init() {}
 
-    func register(_ snapshot: SessionSnapshot, close: @escaping @Sendable () -> Void) {
-        entries.withLockedValue { $0[snapshot.id] = Entry(snapshot: snapshot, close: close) }
+    func register(_ snapshot: SessionSnapshot, close: @escaping @Sendable () -> Void, requestLogout: @escaping @Sendable (Int) -> Void = { _ in }) {
+        entries.withLockedValue { $0[snapshot.id] = Entry(snapshot: snapshot, close: close, requestLogout: requestLogout) }
+    }
+
+    /// Closes the live sessions of this initiator port (name and ISID) with
+    /// `target` and waits, up to 5 s, until they are gone (their reservations
+    /// released and tasks ended); returns how many there were.
+    func reinstate(initiator: String, isid: String, target: String) async -> Int {
+        let old = entries.withLockedValue { entries in
+            entries.values.filter {
+                $0.snapshot.initiator.lowercased() == initiator.lowercased() && $0.snapshot.isid == isid && $0.snapshot.target == target
+            }
+        }
+        for entry in old { entry.close() }
+        let ids = Set(old.map(\.snapshot.id))
+        for _ in 0..<500 where !ids.isEmpty {
+            if entries.withLockedValue({ $0.keys.allSatisfy { !ids.contains($0) } }) { break }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return old.count
     }
 
     func update(_ id: Int, _ change: (inout SessionSnapshot) -> Void) {
@@ -54,6 +73,22 @@ public final class SessionRegistry: Sendable {
 
     public var all: [SessionSnapshot] {
         entries.withLockedValue { $0.values.map(\.snapshot) }.sorted { $0.id < $1.id }
+    }
+
+    /// Asks every session to log out (Async Message, event 1) within `seconds`,
+    /// then closes those still there; returns how many were asked.
+    @discardableResult
+    public func logoutAll(of target: String? = nil, within seconds: Int) async -> Int {
+        let chosen = entries.withLockedValue { $0.values.filter { target == nil || $0.snapshot.target == target } }
+        chosen.forEach { $0.requestLogout(seconds) }
+        let ids = Set(chosen.map(\.snapshot.id))
+        for _ in 0..<(seconds * 20) where !ids.isEmpty {
+            if entries.withLockedValue({ $0.keys.allSatisfy { !ids.contains($0) } }) { break }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let left = entries.withLockedValue { $0.values.filter { ids.contains($0.snapshot.id) }.map(\.close) }
+        left.forEach { $0() }
+        return chosen.count
     }
 
     /// Closes every connection of sessions logged into `target`; returns how many.

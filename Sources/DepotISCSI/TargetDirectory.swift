@@ -1,3 +1,4 @@
+import Foundation
 import DepotSCSI
 import NIOConcurrencyHelpers
 
@@ -34,6 +35,8 @@ public struct TargetDefinition: Sendable {
 public final class TargetDirectory: Sendable {
     private let targets = NIOLockedValueBox<[String: TargetDefinition]>([:])
     public let sessions = SessionRegistry()
+    /// "volume|nexus" pairs that have been told of the power-on unit attention.
+    private let poweredOnNexuses = NIOLockedValueBox<Set<String>>([])
 
     public init() {}
 
@@ -43,6 +46,11 @@ public final class TargetDirectory: Sendable {
 
     public func target(_ iqn: String) -> TargetDefinition? {
         targets.withLockedValue { $0[iqn.lowercased()] }
+    }
+
+    /// True the first time `nexus` meets the LU of `volume` since the daemon started.
+    func firstContact(volume: UUID, nexus: String) -> Bool {
+        poweredOnNexuses.withLockedValue { $0.insert("\(volume)|\(nexus)").inserted }
     }
 
     public var all: [TargetDefinition] {

@@ -18,5 +18,5 @@ extension Array where Element == UInt8 {
     mutating func put64(_ v: UInt64, at i: Int) { for k in 0..<8 { self[i + k] = UInt8(truncatingIfNeeded: v >> (56 - 8 * k)) } }
 
     /// Truncated to the initiator's ALLOCATION LENGTH (SPC-4 §4.2.5.6).
-    func allocated(_ length: Int) -> [UInt8] { count > length ? Array(self[0..<length]) : self }
+    public func allocated(_ length: Int) -> [UInt8] { count > length ? Array(self[0..<length]) : self }
 }

@@ -11,6 +11,9 @@ public final class LogicalUnit: Sendable {
     public let name: String
     /// The I_T nexus holding an SPC-2 reservation, if any.
     private let reservation = NIOLockedValueBox<String?>(nil)
+    /// Current mode parameters MODE SELECT may change (shared by every I_T
+    /// nexus; not saveable, so they return to defaults when the LU is rebuilt).
+    let mode = NIOLockedValueBox(ModeParameters())
 
     public init(device: any BlockDevice, uuid: UUID, name: String, readOnly: Bool) {
         self.device = device
@@ -27,6 +30,11 @@ public final class LogicalUnit: Sendable {
         return BlockIO.dataOutLength(CDB(cdb), blockSize: device.blockSize)
     }
 
+    /// CHECK CONDITION with the sense in the format D_SENSE selects (SPC-4 §7.5.7).
+    public func check(_ sense: SCSISense) -> SCSIResult {
+        SCSIResult(status: SCSIResult.checkCondition, sense: sense, dataIn: [], descriptorSense: mode.withLockedValue { $0.descriptorSense })
+    }
+
     /// Drops a reservation: LUN reset, target reset, or the holder's nexus gone.
     public func clearReservation(heldBy nexus: String? = nil) {
         reservation.withLockedValue { holder in
@@ -36,12 +44,12 @@ public final class LogicalUnit: Sendable {
 
     /// Runs one command for I_T nexus `nexus`. `dataOut` holds what the initiator sent.
     public func execute(cdb bytes: [UInt8], dataOut: [UInt8], nexus: String = "") async -> SCSIResult {
-        guard let opcode = bytes.first else { return .check(.invalidOpcode) }
-        guard let op = SCSIOperations.table[opcode] else { return .check(.invalidOpcode) }
-        guard bytes.count >= op.cdbLength else { return .check(.invalidField(byte: bytes.count)) }
+        guard let opcode = bytes.first else { return check(.invalidOpcode) }
+        guard let op = SCSIOperations.table[opcode] else { return check(.invalidOpcode) }
+        guard bytes.count >= op.cdbLength else { return check(.invalidField(byte: bytes.count)) }
         let cdb = CDB(bytes)
         // NACA / LINK in the CONTROL byte are not supported (SAM-5 §5.2).
-        if cdb[op.cdbLength - 1] & 0x05 != 0 { return .check(.invalidField(byte: op.cdbLength - 1)) }
+        if cdb[op.cdbLength - 1] & 0x05 != 0 { return check(.invalidField(byte: op.cdbLength - 1)) }
         let holder = reservation.withLockedValue { $0 }
         if let holder, holder != nexus, !op.allowedUnderReservation {
             return SCSIResult(status: Reservations.conflict, sense: nil, dataIn: [])
@@ -49,7 +57,7 @@ public final class LogicalUnit: Sendable {
         switch opcode {
         case 0x16, 0x56:
             // Third-party and extent reservations are not supported (SPC-2 §7.21).
-            if cdb[1] & 0x13 != 0 { return .check(.invalidField(byte: 1)) }
+            if cdb[1] & 0x13 != 0 { return check(.invalidField(byte: 1)) }
             let taken = reservation.withLockedValue { current -> Bool in
                 if let current, current != nexus { return false }
                 current = nexus
@@ -63,12 +71,15 @@ public final class LogicalUnit: Sendable {
         default:
             break
         }
+        var result: SCSIResult
         do {
-            return try await op.handler(self, cdb, dataOut)
+            result = try await op.handler(self, cdb, dataOut)
         } catch BlockDeviceError.noSpace {
-            return .check(.spaceAllocationFailed)
+            result = .check(.spaceAllocationFailed)
         } catch {
-            return .check(opcode == 0x28 || opcode == 0x88 || opcode == 0x08 ? .readError : .writeError)
+            result = .check(opcode == 0x28 || opcode == 0x88 || opcode == 0x08 ? .readError : .writeError)
         }
+        if result.sense != nil { result.descriptorSense = mode.withLockedValue { $0.descriptorSense } }
+        return result
     }
 }

@@ -30,6 +30,8 @@ enum SCSIOperations {
             .init(opcode: 0x12, name: "INQUIRY", cdbLength: 6, allowedUnderReservation: true) { lu, cdb, _ in Inquiry.respond(lu, cdb) },
             .init(opcode: 0x1A, name: "MODE SENSE(6)", cdbLength: 6) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: false) },
             .init(opcode: 0x5A, name: "MODE SENSE(10)", cdbLength: 10) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: true) },
+            .init(opcode: 0x15, name: "MODE SELECT(6)", cdbLength: 6) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: false) },
+            .init(opcode: 0x55, name: "MODE SELECT(10)", cdbLength: 10) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: true) },
             .init(opcode: 0x1B, name: "START STOP UNIT", cdbLength: 6) { _, _, _ in .ok() },
             .init(opcode: 0x1E, name: "PREVENT ALLOW MEDIUM REMOVAL", cdbLength: 6) { _, _, _ in .ok() },
             .init(opcode: 0x25, name: "READ CAPACITY(10)", cdbLength: 10, allowedUnderReservation: true) { lu, _, _ in
@@ -149,6 +151,8 @@ enum BlockIO {
         case 0x8E, 0x8B: return Int(cdb.u32(10)) * blockSize
         case 0x41, 0x93: return cdb.opcode == 0x93 && cdb[1] & 0x01 != 0 ? 0 : blockSize
         case 0x42: return Int(cdb.u16(7))
+        case 0x15: return Int(cdb[4])
+        case 0x55: return Int(cdb.u16(7))
         default: return nil
         }
     }
@@ -177,7 +181,8 @@ enum BlockIO {
         if usable > 0 {
             try await lu.device.write(offset: lba * UInt64(bs), bytes: usable == data.count ? data : Array(data[0..<usable]))
         }
-        if fua { try await lu.device.flush() }
+        // With the write cache disabled (WCE=0, SBC-3 §6.4.5) every write is write-through.
+        if fua || !lu.writeCacheEnabled { try await lu.device.flush() }
         return .ok()
     }
 }

@@ -1,4 +1,5 @@
-/// Sense data (SPC-4 §4.5). Fixed format (response code 70h), 18 bytes.
+/// Sense data (SPC-4 §4.5): fixed format (response code 70h, 18 bytes) or
+/// descriptor format (72h) when the control mode page's D_SENSE bit is set.
 public struct SCSISense: Sendable, Equatable {
     public var key: UInt8
     public var asc: UInt8
@@ -35,11 +36,43 @@ public struct SCSISense: Sendable, Equatable {
     /// Unit attentions (SPC-4 §6.37, table of ASC/ASCQ assignments).
     public static let reportedLUNsChanged = SCSISense(key: unitAttention, asc: 0x3F, ascq: 0x0E)
     public static let capacityChanged = SCSISense(key: unitAttention, asc: 0x2A, ascq: 0x09)
+    /// POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (SPC-4 §6.37).
+    public static let powerOnReset = SCSISense(key: unitAttention, asc: 0x29, ascq: 0x00)
     public static let parameterListLengthError = SCSISense(key: illegalRequest, asc: 0x1A, ascq: 0x00)
 
     /// INVALID FIELD IN CDB with the byte (and bit) that is wrong.
     public static func invalidField(byte: Int, bit: Int? = nil) -> SCSISense {
         SCSISense(key: illegalRequest, asc: 0x24, ascq: 0x00, fieldPointer: UInt16(byte), bitPointer: bit.map { UInt8($0) })
+    }
+
+    /// INVALID FIELD IN PARAMETER LIST, pointing at the byte (C/D=0).
+    public static func invalidParameter(byte: Int, bit: Int? = nil) -> SCSISense {
+        var sense = SCSISense(key: illegalRequest, asc: 0x26, ascq: 0x00, fieldPointer: UInt16(byte), bitPointer: bit.map { UInt8($0) })
+        sense.inParameterList = true
+        return sense
+    }
+
+    /// The field pointer names a parameter-list byte rather than a CDB byte.
+    public var inParameterList = false
+
+    /// Sense-key specific bytes (SPC-4 §4.5.2.4.2): SKSV, C/D, BPV, bit and field pointer.
+    private var senseKeySpecific: [UInt8]? {
+        guard let field = fieldPointer else { return nil }
+        let cd: UInt8 = inParameterList ? 0 : 0x40
+        return [0x80 | cd | (bitPointer != nil ? 0x08 | (bitPointer! & 0x7) : 0), UInt8(field >> 8), UInt8(truncatingIfNeeded: field)]
+    }
+
+    /// Descriptor format (SPC-4 §4.5.2): information descriptor (00h) and
+    /// sense-key specific descriptor (02h) when those fields are set.
+    public var descriptorFormat: [UInt8] {
+        var b: [UInt8] = [0x72, key & 0x0F, asc, ascq, 0, 0, 0, 0]
+        if let info = information {
+            b += [0x00, 0x0A, 0x80, 0]
+            b += (0..<8).map { UInt8(truncatingIfNeeded: UInt64(info) >> (56 - 8 * $0)) }
+        }
+        if let sks = senseKeySpecific { b += [0x02, 0x06, 0, 0] + sks + [0] }
+        b[7] = UInt8(b.count - 8)
+        return b
     }
 
     public var fixedFormat: [UInt8] {
@@ -52,12 +85,7 @@ public struct SCSISense: Sendable, Equatable {
         b[7] = 10
         b[12] = asc
         b[13] = ascq
-        if let field = fieldPointer {
-            // SKSV=1, C/D=1 (error in the CDB), BPV and bit pointer when known.
-            b[15] = 0x80 | 0x40 | (bitPointer != nil ? 0x08 | (bitPointer! & 0x7) : 0)
-            b[16] = UInt8(field >> 8)
-            b[17] = UInt8(truncatingIfNeeded: field)
-        }
+        if let sks = senseKeySpecific { b.replaceSubrange(15..<18, with: sks) }
         return b
     }
 }
@@ -67,6 +95,20 @@ public struct SCSIResult: Sendable {
     public var status: UInt8
     public var sense: SCSISense?
     public var dataIn: [UInt8]
+    /// Sense goes out in descriptor format (the LU's D_SENSE is set).
+    public var descriptorSense = false
+
+    public init(status: UInt8, sense: SCSISense?, dataIn: [UInt8], descriptorSense: Bool = false) {
+        self.status = status
+        self.sense = sense
+        self.dataIn = dataIn
+        self.descriptorSense = descriptorSense
+    }
+
+    /// The sense data as sent after CHECK CONDITION.
+    public var senseBytes: [UInt8]? {
+        sense.map { descriptorSense ? $0.descriptorFormat : $0.fixedFormat }
+    }
 
     public static let good: UInt8 = 0x00
     public static let checkCondition: UInt8 = 0x02

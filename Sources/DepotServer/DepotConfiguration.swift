@@ -7,6 +7,10 @@ public struct DepotConfiguration: Sendable {
     /// iSCSI portals (the target issue listens on them).
     public var portals = [HostPort(host: "127.0.0.1", port: 3260)]
     public var logLevel: Logger.Level = .info
+    /// NOP-In ping after this much silence on an iSCSI connection (nil: never),
+    /// and how long an unanswered ping may wait before the peer counts as dead.
+    public var nopInterval: Duration? = .seconds(5)
+    public var nopTimeout: Duration = .seconds(10)
     /// How often every volume file's allocation is re-read.
     public var rescanInterval: Duration = .seconds(30)
     /// Per-pool exports(5) files; default `DATA/exports.d`.

@@ -49,7 +49,8 @@ public enum DepotServer {
         let targets = TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger)
         try await targets.rebuild()
         let iscsi = ISCSITargetService(
-            directory: targets.directory, portals: config.portals.map { .init(host: $0.host, port: $0.port) }, logger: logger
+            directory: targets.directory, portals: config.portals.map { .init(host: $0.host, port: $0.port) }, logger: logger,
+            keepalive: Keepalive(interval: config.nopInterval, timeout: config.nopTimeout)
         ) { bound in
             data.writePortals(bound)
         }

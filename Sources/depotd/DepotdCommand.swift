@@ -24,6 +24,12 @@ struct DepotdCommand: AsyncParsableCommand {
     @Option(name: .customLong("rescan-interval"), help: "Seconds between capacity rescans.")
     var rescanInterval: Double = 30
 
+    @Option(name: .customLong("nop-interval"), help: "Seconds of silence on an iSCSI connection before a NOP-In ping; 0 turns pings off.")
+    var nopInterval: Double = 5
+
+    @Option(name: .customLong("nop-timeout"), help: "Seconds an unanswered NOP-In ping waits before the connection is closed as dead.")
+    var nopTimeout: Double = 10
+
     @Option(name: .customLong("exports-dir"), help: "Directory for per-pool exports(5) files (default DATA/exports.d; e.g. /etc/exports.d).")
     var exportsDir: String?
 
@@ -38,6 +44,8 @@ struct DepotdCommand: AsyncParsableCommand {
             throw ValidationError("unknown log level '\(logLevel)'")
         }
         guard rescanInterval > 0 else { throw ValidationError("--rescan-interval must be positive") }
+        guard nopInterval >= 0 else { throw ValidationError("--nop-interval must be 0 (off) or positive") }
+        guard nopTimeout > 0 else { throw ValidationError("--nop-timeout must be positive") }
         do {
             _ = try HostPort(parsing: api)
             for p in portal { _ = try HostPort(parsing: p) }
@@ -53,6 +61,8 @@ struct DepotdCommand: AsyncParsableCommand {
         if !portal.isEmpty { config.portals = try portal.map { p throws(DepotError) in try HostPort(parsing: p) } }
         config.logLevel = Logger.Level(rawValue: logLevel)!
         config.rescanInterval = .milliseconds(Int(rescanInterval * 1000))
+        config.nopInterval = nopInterval == 0 ? nil : .milliseconds(Int(nopInterval * 1000))
+        config.nopTimeout = .milliseconds(Int(nopTimeout * 1000))
         config.exportsDirectory = exportsDir
         config.ganeshaConfig = ganeshaConfig
         config.ganeshaPidFile = ganeshaPidfile

@@ -1,0 +1,48 @@
+import NIOCore
+
+extension ISCSIConnection {
+    /// Dead-peer detection: when nothing has arrived for `keepalive.interval`,
+    /// send a NOP-In ping (RFC 7143 §11.19: TTT set, ITT 0xffffffff, StatSN not
+    /// advanced), which the initiator must answer with a NOP-Out echoing the
+    /// TTT (§11.18). Any PDU counts as a sign of life; if none arrives within
+    /// `keepalive.timeout` of the ping, the connection is closed, its tasks
+    /// aborted and its reservations released.
+    func keepPeerAlive() async {
+        guard let interval = keepalive.interval else { return }
+        let tick = min(interval, keepalive.timeout) / 4
+        var pingTag: UInt32 = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: tick)
+            if Task.isCancelled { return }
+            let now = ContinuousClock.now
+            let (quiet, outstanding) = lock.withLock { (now - lastHeard, pingSent) }
+            if let outstanding, now - outstanding >= keepalive.timeout {
+                logger.warning("initiator did not answer a NOP-In ping: closing the connection", metadata: ["quiet": "\(quiet)"])
+                try? await channel.close()
+                return
+            }
+            guard outstanding == nil, quiet >= interval else { continue }
+            pingTag = pingTag &+ 1 == 0xFFFF_FFFF ? 1 : pingTag &+ 1
+            var ping = ISCSIPDU(opcode: .nopIn)
+            ping.flags = 0x80
+            ping.initiatorTaskTag = 0xFFFF_FFFF
+            ping.put32(pingTag, 20)
+            lock.withLock {
+                pingSent = now
+                sendLocked([(ping, .peek)])
+            }
+        }
+    }
+
+    /// Async Message, AsyncEvent 1 (RFC 7143 §11.9.1): the target asks the
+    /// initiator to log out within `seconds` (Parameter3).
+    func requestLogout(within seconds: Int) {
+        var message = ISCSIPDU(opcode: .asyncMessage)
+        message.flags = 0x80
+        message.initiatorTaskTag = 0xFFFF_FFFF
+        message.put32(0xFFFF_FFFF, 20)
+        message.bhs[36] = 1
+        message.put16(UInt16(clamping: seconds), 42)
+        lock.withLock { _ = sendLocked([(message, .status)]) }
+    }
+}

@@ -1,0 +1,95 @@
+import DepotSCSI
+import NIOCore
+
+/// Task management functions (RFC 7143 §11.5, §11.6; SAM-5 §7).
+enum TaskManagement {
+    /// Function codes (RFC 7143 §11.5.1).
+    enum Function: UInt8 {
+        case abortTask = 1, abortTaskSet = 2, clearACA = 3, clearTaskSet = 4
+        case logicalUnitReset = 5, targetWarmReset = 6, targetColdReset = 7, taskReassign = 8
+    }
+
+    /// Responses (RFC 7143 §11.6.1).
+    enum Response: UInt8 {
+        case functionComplete = 0, taskDoesNotExist = 1, lunDoesNotExist = 2
+        case reassignmentNotSupported = 4, notSupported = 5
+    }
+
+    /// What a request touches, decided when it is read so that it sees exactly
+    /// the tasks that arrived before it.
+    struct Outcome: Sendable {
+        var function: Function?
+        var response: Response
+        var tasks: [ISCSITask]
+    }
+
+    /// The caller holds the connection's lock; `expCmdSN` is the value before
+    /// the request itself was accepted.
+    static func select(_ pdu: ISCSIPDU, tasks: [UInt32: ISCSITask], expCmdSN: UInt32) -> Outcome {
+        let lun = ISCSIConnection.lunNumber(pdu.lun)
+        guard let function = Function(rawValue: pdu.flags & 0x7F) else { return Outcome(function: nil, response: .notSupported, tasks: []) }
+        switch function {
+        case .abortTask:
+            let referenced = pdu.u32(20)
+            if let task = tasks[referenced] { return Outcome(function: function, response: .functionComplete, tasks: [task]) }
+            // Not found (§11.6.1 b, c): a RefCmdSN inside the window and before this
+            // request's CmdSN names a command not yet received, which is now considered
+            // received and done; any other RefCmdSN names a task that already ended.
+            let refCmdSN = pdu.u32(32)
+            let sinceExpected = Int32(bitPattern: refCmdSN &- expCmdSN)
+            let beforeRequest = Int32(bitPattern: pdu.u32(24) &- refCmdSN)
+            let pending = sinceExpected >= 0 && beforeRequest > 0
+            return Outcome(function: function, response: pending ? .functionComplete : .taskDoesNotExist, tasks: [])
+        case .abortTaskSet, .clearTaskSet, .logicalUnitReset:
+            return Outcome(function: function, response: .functionComplete, tasks: tasks.values.filter { $0.lun == lun })
+        case .targetWarmReset, .targetColdReset:
+            return Outcome(function: function, response: .functionComplete, tasks: Array(tasks.values))
+        case .clearACA:
+            // NACA is refused in every CDB, so no ACA can exist to clear.
+            return Outcome(function: function, response: .notSupported, tasks: [])
+        case .taskReassign:
+            // Only with ErrorRecoveryLevel 2 (RFC 7143 §11.6.1).
+            return Outcome(function: function, response: .reassignmentNotSupported, tasks: [])
+        }
+    }
+}
+
+extension ISCSIConnection {
+    /// Carries out a task management request: the affected tasks are aborted
+    /// and have ended before the response goes out, so no response of an
+    /// aborted task can follow it (RFC 7143 §11.6: the response is sent once
+    /// every affected task has been terminated).
+    func manage(_ pdu: ISCSIPDU, _ outcome: TaskManagement.Outcome) async throws {
+        var response = outcome.response
+        let target = targetName.flatMap { directory.target($0) }
+        let lun = Self.lunNumber(pdu.lun)
+        if let function = outcome.function, [.abortTaskSet, .clearTaskSet, .logicalUnitReset].contains(function),
+            lun.flatMap({ target?.luns[$0] }) == nil
+        {
+            response = .lunDoesNotExist
+        }
+        if response == .functionComplete {
+            for task in outcome.tasks { abort(task) }
+            for task in outcome.tasks { try? await task.ended.futureResult.get() }
+            switch outcome.function {
+            case .logicalUnitReset:
+                // LUN RESET clears the LU's reservation (SPC-2 §5.5.3).
+                if let lun { target?.luns[lun]?.clearReservation() }
+            case .targetWarmReset, .targetColdReset:
+                for lu in target?.luns.values.map({ $0 }) ?? [] { lu.clearReservation() }
+            default:
+                break
+            }
+        }
+        var r = ISCSIPDU(opcode: .taskManagementResponse)
+        r.flags = 0x80
+        r.initiatorTaskTag = pdu.initiatorTaskTag
+        r.bhs[2] = response.rawValue
+        try await send(r)
+        if outcome.function == .targetColdReset, response == .functionComplete {
+            // TARGET COLD RESET ends the connection after the response (RFC 7143 §11.5.1).
+            logger.info("target cold reset: closing the connection")
+            try await channel.close()
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import NIOCore
+
+/// One SCSI command from its SCSI Command PDU until its status is sent or
+/// it is aborted (RFC 7143 §4.4.1: a task is named by its Initiator Task Tag).
+/// `aborted` and the Data-Out continuation change only under the
+/// connection's lock.
+final class ISCSITask: @unchecked Sendable {
+    let command: ISCSIPDU
+    let tag: UInt32
+    let cmdSN: UInt32
+    let lun: UInt16?
+    /// Counts against the command window (non-immediate commands do).
+    let windowed: Bool
+    /// Data-Out PDUs the reader routes here while the task solicits data.
+    let dataOut: AsyncStream<ISCSIPDU>
+    private(set) var dataOutSink: AsyncStream<ISCSIPDU>.Continuation?
+    /// Set by ABORT TASK, the task-set functions, resets and connection loss:
+    /// the task then ends without sending a response (SAM-5 §7.2: no status
+    /// is returned for an aborted task).
+    var aborted = false
+    /// Succeeds when the task has ended, answered or not.
+    let ended: EventLoopPromise<Void>
+
+    init(command: ISCSIPDU, lun: UInt16?, eventLoop: any EventLoop) {
+        self.command = command
+        self.tag = command.initiatorTaskTag
+        self.cmdSN = command.u32(24)
+        self.lun = lun
+        self.windowed = !command.immediate
+        let (stream, sink) = AsyncStream<ISCSIPDU>.makeStream(bufferingPolicy: .unbounded)
+        self.dataOut = stream
+        self.dataOutSink = sink
+        self.ended = eventLoop.makePromise()
+    }
+
+    /// Ends the Data-Out stream; the caller holds the connection's lock.
+    func stopDataOutLocked() {
+        dataOutSink?.finish()
+        dataOutSink = nil
+    }
+}
+
+extension ISCSIConnection {
+    /// Aborts one task: no response will be sent for it and any wait for
+    /// Data-Out ends.
+    func abort(_ task: ISCSITask) {
+        lock.withLock {
+            task.aborted = true
+            task.stopDataOutLocked()
+        }
+    }
+
+    /// Removes an ended task from the table, reopening its slot in the
+    /// command window; the caller holds `lock`.
+    func retireLocked(_ task: ISCSITask) {
+        if tasks[task.tag] === task {
+            tasks[task.tag] = nil
+            if task.windowed { commandsInFlight -= 1 }
+        }
+        task.stopDataOutLocked()
+    }
+}
