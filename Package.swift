@@ -145,6 +145,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLibISCSI", "CLibAIO"]),
-        .testTarget(name: "DepotEndToEndTests", dependencies: ["DepotCore", "DepotCLI", "CLibISCSI"]),
+        .testTarget(
+            name: "DepotEndToEndTests",
+            dependencies: ["DepotCore", "DepotCLI", "CLibISCSI", "DepotISCSI", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(name: "DepotSCSITests", dependencies: ["DepotSCSI"]),
     ]
 )

@@ -40,7 +40,8 @@ final class Daemon: @unchecked Sendable {
     private(set) var token = ""
     /// The first iSCSI portal, `127.0.0.1:PORT`.
     private(set) var portal = ""
-    private var logPath: String { data + "/../depotd-\(ObjectIdentifier(self).hashValue).log" }
+    /// Beside the data directory, which does not exist before the first start.
+    private var logPath: String { (data as NSString).deletingLastPathComponent + "/depotd-\(ObjectIdentifier(self).hashValue).log" }
 
     init(data: String) { self.data = data }
 
@@ -77,9 +78,11 @@ final class Daemon: @unchecked Sendable {
         throw HarnessError("depotd did not start within 30 s:\n\(self.log)")
     }
 
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    var log: String { FileManager.default.contents(atPath: logPath).map { String(decoding: $0, as: UTF8.self) } ?? "" }
 
     var client: DepotClient { DepotClient(baseURL: URL(string: url)!, token: token) }
+
+    var pid: Int32? { process?.processIdentifier }
 
     func kill9() {
         guard let p = process else { return }

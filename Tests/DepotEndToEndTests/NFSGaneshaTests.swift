@@ -79,8 +79,7 @@ import Testing
         // A pool with one volume holding random bytes, exported to loopback.
         #expect(try daemon.depot(["pool", "create", "nfs"]).status == 0)
         let volume = try await daemon.client.createVolume(pool: "nfs", CreateVolumeRequest(name: "disk", sizeBytes: 8 << 20))
-        var rng = SystemRandomNumberGenerator()
-        let payload = Data((0..<(8 << 20)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        let payload = try #require(FileHandle(forReadingAtPath: "/dev/urandom")).readData(ofLength: 8 << 20)
         try payload.write(to: URL(fileURLWithPath: volume.path))
         var r = try daemon.depot(["export", "create", "nfs", "--client", "127.0.0.1", "--squash", "none"])
         #expect(r.status == 0, "\(r.stderr)")

@@ -1,0 +1,192 @@
+import DepotISCSI
+import Foundation
+import Testing
+
+/// Session and task behaviour seen from the wire with a PDU-level initiator:
+/// pipelined commands, ABORT TASK of a task in flight, NOP-In pings and dead
+/// peers, session reinstatement, the logout request at shutdown.
+@Suite(.serialized) struct SessionBehaviourTests {
+    static let iqn = "iqn.2026-11.dev.depot:raw"
+    static let initiator = "iqn.2026-11.dev.depot:raw-initiator"
+
+    func setUp(_ daemon: Daemon) throws {
+        #expect(try daemon.depot(["volume", "create", "default/raw", "--size", "16M"]).status == 0)
+        #expect(try daemon.depot(["target", "create", Self.iqn, "--allow-any"]).status == 0)
+        #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/raw"]).status == 0)
+    }
+
+    /// Logs in and takes the POWER ON unit attention every new nexus meets first.
+    func loggedIn(_ daemon: Daemon, isid: [UInt8] = [0x80, 1, 2, 3, 4, 5]) throws -> RawInitiator {
+        let raw = try RawInitiator(portal: daemon.portal, isid: isid)
+        let login = try raw.login(initiator: Self.initiator, target: Self.iqn)
+        try #require(login.bhs[36] == 0, "login status \(login.bhs[36])/\(login.bhs[37])")
+        let tag = try raw.command([0, 0, 0, 0, 0, 0])
+        let (response, _) = try raw.receive(until: { $0.initiatorTaskTag == tag })
+        #expect(response.bhs[3] == 0x02, "first command after login reports the power-on unit attention")
+        let sense = Array(response.data.dropFirst(2))
+        #expect(sense.count >= 14 && sense[2] & 0x0F == 0x06 && sense[12] == 0x29 && sense[13] == 0x00, "29h/00h: \(sense)")
+        return raw
+    }
+
+    @Test func pipelinedCommandsAreAllAnsweredInStatSNOrder() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        let raw = try loggedIn(daemon)
+        // 96 commands without waiting: reads, and writes that need an R2T, interleaved.
+        var reads: Set<UInt32> = []
+        var writes: [UInt32: [UInt8]] = [:]
+        for k in 0..<96 {
+            if k % 3 == 2 {
+                let pattern = [UInt8](repeating: UInt8(k), count: 8192)
+                let tag = try raw.command(RawInitiator.write10(lba: UInt32(k * 16), blocks: 16), write: 8192, data: Array(pattern[0..<512]))
+                writes[tag] = pattern
+            } else {
+                reads.insert(try raw.command(RawInitiator.read10(lba: UInt32(k * 8), blocks: 8), read: 4096))
+            }
+        }
+        var answered: Set<UInt32> = []
+        var lastStatSN: UInt32?
+        while answered.count < 96 {
+            guard let pdu = try raw.receive() else { Issue.record("connection closed"); return }
+            switch pdu.opcodeByte {
+            case 0x31:  // R2T: send the rest of that write
+                let pattern = try #require(writes[pdu.initiatorTaskTag])
+                let offset = Int(pdu.u32(40))
+                try raw.dataOut(for: pdu, bytes: Array(pattern[offset..<(offset + Int(pdu.u32(44)))]))
+            case 0x25 where pdu.flags & 0x01 != 0, 0x21:
+                #expect(pdu.bhs[3] == 0, "status of \(pdu.initiatorTaskTag)")
+                #expect(answered.insert(pdu.initiatorTaskTag).inserted, "one answer per task")
+                if let lastStatSN { #expect(pdu.u32(24) == lastStatSN &+ 1, "StatSN in order") }
+                lastStatSN = pdu.u32(24)
+            case 0x25:
+                continue
+            default:
+                Issue.record("unexpected opcode \(pdu.opcodeByte)")
+            }
+        }
+        #expect(answered == reads.union(writes.keys))
+        // With every command answered the window is fully open again: 128 commands.
+        #expect(raw.maxCmdSN == raw.cmdSN &+ 127, "MaxCmdSN \(raw.maxCmdSN) for next CmdSN \(raw.cmdSN)")
+        for pattern in writes.values {
+            let k = Int(pattern[0])
+            let readTag = try raw.command(RawInitiator.read10(lba: UInt32(k * 16), blocks: 16), read: 8192)
+            var data: [UInt8] = []
+            while true {
+                let (pdu, _) = try raw.receive(until: { $0.initiatorTaskTag == readTag })
+                data += pdu.data
+                if pdu.flags & 0x01 != 0 || pdu.opcodeByte == 0x21 { break }
+            }
+            #expect(data == pattern, "write \(k) read back")
+        }
+        #expect(try raw.logout()?.bhs[2] == 0)
+    }
+
+    @Test func abortTaskEndsAWriteWaitingForDataAndAnswersForGoneTasks() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        let raw = try loggedIn(daemon)
+        let writeCmdSN = raw.cmdSN
+        let write = try raw.command(RawInitiator.write10(lba: 100, blocks: 16), write: 8192)
+        let (r2t, _) = try raw.receive(until: { $0.opcodeByte == 0x31 })
+        #expect(r2t.initiatorTaskTag == write)
+        // ABORT TASK of the write still waiting for its data: function complete (RFC 7143 §11.6.1 a).
+        let abort = try raw.taskManagement(function: 1, referencedTag: write, refCmdSN: writeCmdSN)
+        let (tmf, skipped) = try raw.receive(until: { $0.opcodeByte == 0x22 })
+        #expect(tmf.initiatorTaskTag == abort && tmf.bhs[2] == 0, "TMF response \(tmf.bhs[2])")
+        #expect(skipped.isEmpty, "no response for the aborted write: \(skipped.map(\.opcodeByte))")
+        // Its Data-Out now names no task: Reject.
+        try raw.dataOut(for: r2t, bytes: [UInt8](repeating: 1, count: 8192))
+        let (reject, _) = try raw.receive(until: { $0.opcodeByte == 0x3F })
+        #expect(reject.bhs[2] == 0x04)
+        // The aborted tag names no task now, and its CmdSN is behind the window: task does not exist (c).
+        let again = try raw.taskManagement(function: 1, referencedTag: write, refCmdSN: writeCmdSN)
+        let (second, _) = try raw.receive(until: { $0.opcodeByte == 0x22 })
+        #expect(second.initiatorTaskTag == again && second.bhs[2] == 1, "TMF response \(second.bhs[2])")
+        // Nothing was written, and the session goes on; the tag can be used again.
+        let read = try raw.command(RawInitiator.read10(lba: 100, blocks: 16), read: 8192, tag: write)
+        var data: [UInt8] = []
+        while true {
+            let (pdu, _) = try raw.receive(until: { $0.initiatorTaskTag == read })
+            data += pdu.data
+            if pdu.flags & 0x01 != 0 || pdu.opcodeByte == 0x21 { break }
+        }
+        #expect(data == [UInt8](repeating: 0, count: 8192))
+        // A second command with a tag still in use is a protocol error: Reject.
+        let pending = try raw.command(RawInitiator.write10(lba: 0, blocks: 16), write: 8192)
+        _ = try raw.receive(until: { $0.opcodeByte == 0x31 })
+        try raw.command([0, 0, 0, 0, 0, 0], tag: pending)
+        let (duplicate, _) = try raw.receive(until: { $0.opcodeByte == 0x3F })
+        #expect(duplicate.bhs[2] == 0x04)
+    }
+
+    @Test func quietPeersArePingedAndDeadOnesDropped() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start(extra: ["--nop-interval", "1", "--nop-timeout", "2"])
+        try setUp(daemon)
+        let raw = try loggedIn(daemon)
+        // Alive: answer three pings; the session stays.
+        for _ in 0..<3 {
+            let (ping, _) = try raw.receive(until: { $0.opcodeByte == 0x20 })
+            #expect(ping.initiatorTaskTag == 0xFFFF_FFFF && ping.u32(20) != 0xFFFF_FFFF, "NOP-In ping: ITT reserved, TTT set")
+            try raw.answer(ping: ping)
+        }
+        var r = try daemon.depot(["session", "list"])
+        #expect(r.stdout.contains(Self.initiator), "\(r.stdout)")
+        // Dead: stop answering. The target closes the connection within interval + timeout.
+        let start = ContinuousClock.now
+        while let pdu = try raw.receive() {
+            #expect(pdu.opcodeByte == 0x20, "only pings while quiet, got \(pdu.opcodeByte)")
+        }
+        #expect(ContinuousClock.now - start < .seconds(6))
+        try await Task.sleep(for: .milliseconds(300))
+        r = try daemon.depot(["session", "list"])
+        #expect(!r.stdout.contains(Self.initiator), "dead session still listed: \(r.stdout)")
+        #expect(daemon.log.contains("did not answer a NOP-In ping"))
+    }
+
+    @Test func reusedISIDReinstatesTheSession() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        let isid: [UInt8] = [0x80, 9, 9, 9, 9, 9]
+        let first = try loggedIn(daemon, isid: isid)
+        // Same initiator port (name + ISID), TSIH 0: the old session is replaced (RFC 7143 §6.3.5).
+        let second = try RawInitiator(portal: daemon.portal, isid: isid)
+        let login = try second.login(initiator: Self.initiator, target: Self.iqn)
+        #expect(login.bhs[36] == 0)
+        #expect(try first.receive() == nil, "old connection closed")
+        let sessions = try daemon.depot(["session", "list", "--json"]).stdout
+        #expect(sessions.components(separatedBy: Self.initiator).count - 1 == 1, "\(sessions)")
+        // The same nexus was already told of the power-on: the new session's first command is GOOD.
+        let tag = try second.command([0, 0, 0, 0, 0, 0])
+        #expect(try second.receive(until: { $0.initiatorTaskTag == tag }).0.bhs[3] == 0)
+        // Another ISID is another session.
+        let third = try RawInitiator(portal: daemon.portal, isid: [0x80, 7, 7, 7, 7, 7])
+        #expect(try third.login(initiator: Self.initiator, target: Self.iqn).bhs[36] == 0)
+        // A login naming a session by TSIH would add a connection: 02/0A.
+        let fourth = try RawInitiator(portal: daemon.portal, isid: [0x80, 6, 6, 6, 6, 6])
+        let refused = try fourth.login(initiator: Self.initiator, target: Self.iqn, tsih: login.u16(14))
+        #expect(refused.bhs[36] == 0x02 && refused.bhs[37] == 0x0A, "status \(refused.bhs[36])/\(refused.bhs[37])")
+    }
+
+    @Test func shutdownAsksSessionsToLogOut() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        let raw = try loggedIn(daemon)
+        let pid = try #require(daemon.pid)
+        kill(pid, SIGTERM)
+        // Async Message, AsyncEvent 1: logout requested (RFC 7143 §11.9.1).
+        let (message, _) = try raw.receive(until: { $0.opcodeByte == 0x32 })
+        #expect(message.bhs[36] == 1 && message.u16(42) > 0, "event \(message.bhs[36]), Parameter3 \(message.u16(42))")
+        #expect(try raw.logout()?.bhs[2] == 0)
+        #expect(try await daemon.terminate() == 0)
+    }
+}
