@@ -29,5 +29,5 @@ public final class DigestSettings: Sendable {
 
     public var current: (header: Bool, data: Bool) { state.withLockedValue { $0 } }
 
-    func enable(header: Bool, data: Bool) { state.withLockedValue { $0 = (header, data) } }
+    public func enable(header: Bool, data: Bool) { state.withLockedValue { $0 = (header, data) } }
 }

@@ -5,11 +5,27 @@ extension ISCSIConnection {
     /// One PDU of the full feature phase, in arrival order. SCSI commands and
     /// task management run as tasks of `group`; the rest is answered here.
     func fullFeature(_ pdu: ISCSIPDU, group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
+        guard pdu.opcode != .dataOut, !pdu.immediate else { return try await deliver(pdu, group: &group) }
+        let cmdSN = pdu.u32(24)
+        let (inWindow, inOrder) = lock.withLock { (inWindowLocked(cmdSN), cmdSN == expCmdSN) }
         // A command outside [ExpCmdSN, MaxCmdSN] is silently ignored (RFC 7143 §3.2.2.1).
-        if pdu.opcode != .dataOut, !pdu.immediate, !lock.withLock({ inWindowLocked(pdu.u32(24)) }) {
-            logger.debug("command outside the CmdSN window ignored", metadata: ["cmdSN": "\(pdu.u32(24))"])
+        guard inWindow else {
+            logger.debug("command outside the CmdSN window ignored", metadata: ["cmdSN": "\(cmdSN)"])
             return
         }
+        // Non-immediate commands are delivered in CmdSN order (RFC 7143 §3.2.2.1): one
+        // that arrives ahead of a gap waits until the gap is filled.
+        guard inOrder else {
+            heldForOrder[cmdSN] = pdu
+            return
+        }
+        try await deliver(pdu, group: &group)
+        while let next = lock.withLock({ heldForOrder.removeValue(forKey: expCmdSN) }) {
+            try await deliver(next, group: &group)
+        }
+    }
+
+    private func deliver(_ pdu: ISCSIPDU, group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
         switch pdu.opcode {
         case .scsiCommand:
             let task = ISCSITask(command: pdu, lun: Self.lunNumber(pdu.lun), eventLoop: channel.eventLoop)

@@ -37,6 +37,9 @@ final class ISCSIConnection: @unchecked Sendable {
     /// ISID from the login: with the initiator name it names the I_T nexus.
     var isid: [UInt8] = []
 
+    /// Non-immediate commands that arrived ahead of a CmdSN gap, by CmdSN (reader-only).
+    var heldForOrder: [UInt32: ISCSIPDU] = [:]
+
     // Shared: only under `lock`.
     let lock = NIOLock()
     var statSN: UInt32 = 0

@@ -12,7 +12,11 @@ import Glibc
 final class RawInitiator {
     private let fd: Int32
     private var buffer = ByteBufferAllocator().buffer(capacity: 1 << 16)
-    private var decoder = ISCSIFrameDecoder(maxDataSegmentLength: 1 << 24)
+    private let digestSettings = DigestSettings()
+    private lazy var decoder = ISCSIFrameDecoder(maxDataSegmentLength: 1 << 24, digests: digestSettings)
+    /// CRC32C header and data digests offered at login and used after it.
+    let digests: Bool
+    private var digestsOn = false
     let isid: [UInt8]
     var cmdSN: UInt32 = 1
     var expStatSN: UInt32 = 0
@@ -20,7 +24,7 @@ final class RawInitiator {
     var maxCmdSN: UInt32 = 0
 
     /// Connects to `portal` ("host:port"); reads time out after `timeout` seconds.
-    init(portal: String, isid: [UInt8] = [0x80, 0x12, 0x34, 0x56, 0x78, 0x9A], timeout: Int = 10) throws {
+    init(portal: String, isid: [UInt8] = [0x80, 0x12, 0x34, 0x56, 0x78, 0x9A], timeout: Int = 10, digests: Bool = false) throws {
         let parts = portal.split(separator: ":")
         guard parts.count == 2, let port = UInt16(parts[1]) else { throw HarnessError("bad portal \(portal)") }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -40,14 +44,20 @@ final class RawInitiator {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         self.fd = fd
         self.isid = isid
+        self.digests = digests
     }
 
     deinit { close(fd) }
 
-    func send(_ pdu: ISCSIPDU) throws {
+    /// Sends one PDU; `corruptDataDigest` flips a bit of its data digest.
+    func send(_ pdu: ISCSIPDU, corruptDataDigest: Bool = false) throws {
+        var pdu = pdu
+        pdu.headerDigest = digestsOn
+        pdu.dataDigest = digestsOn
         var out = ByteBufferAllocator().buffer(capacity: 48 + pdu.data.count + 8)
         try ISCSIFrameEncoder().encode(data: pdu, out: &out)
-        let bytes = out.readBytes(length: out.readableBytes) ?? []
+        var bytes = out.readBytes(length: out.readableBytes) ?? []
+        if corruptDataDigest { bytes[bytes.count - 1] ^= 0x01 }
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + done, bytes.count - done, Int32(MSG_NOSIGNAL)) }
@@ -80,6 +90,13 @@ final class RawInitiator {
         }
     }
 
+    /// True when nothing arrives for `milliseconds`.
+    func isQuiet(milliseconds: Int32) -> Bool {
+        if buffer.readableBytes > 0 { return false }
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&pfd, 1, milliseconds) == 0
+    }
+
     /// Receives until a PDU matches; others are returned in `skipped`.
     func receive(until match: (ISCSIPDU) -> Bool) throws -> (ISCSIPDU, skipped: [ISCSIPDU]) {
         var skipped: [ISCSIPDU] = []
@@ -109,14 +126,26 @@ final class RawInitiator {
         let first = try request(
             csg: 0, nsg: 1, keys: [("InitiatorName", initiator), ("TargetName", target), ("SessionType", "Normal"), ("AuthMethod", "None")])
         guard first.bhs[36] == 0 else { return first }
-        return try request(
+        let last = try request(
             csg: 1, nsg: 3,
-            keys: [("HeaderDigest", "None"), ("DataDigest", "None"), ("InitialR2T", "Yes"), ("ImmediateData", "Yes"), ("MaxRecvDataSegmentLength", "262144")])
+            keys: [
+                ("HeaderDigest", digests ? "CRC32C" : "None"), ("DataDigest", digests ? "CRC32C" : "None"), ("InitialR2T", "Yes"),
+                ("ImmediateData", "Yes"), ("MaxRecvDataSegmentLength", "262144"),
+            ])
+        // Digests start with the first PDU after the final login response (RFC 7143 §13.1).
+        let text = String(decoding: last.data, as: UTF8.self)
+        if last.bhs[36] == 0, text.contains("HeaderDigest=CRC32C"), text.contains("DataDigest=CRC32C") {
+            digestsOn = true
+            digestSettings.enable(header: true, data: true)
+        }
+        return last
     }
 
     /// A SCSI Command PDU; returns its ITT. Immediate data goes in the data segment.
     @discardableResult
-    func command(_ cdb: [UInt8], read: Int = 0, write: Int = 0, data: [UInt8] = [], lun: UInt8 = 0, tag: UInt32? = nil) throws -> UInt32 {
+    func command(
+        _ cdb: [UInt8], read: Int = 0, write: Int = 0, data: [UInt8] = [], lun: UInt8 = 0, tag: UInt32? = nil, cmdSN explicit: UInt32? = nil
+    ) throws -> UInt32 {
         var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x01
         pdu.bhs[1] = 0x80 | (read > 0 ? 0x40 : 0) | (write > 0 ? 0x20 : 0) | 0x01  // F, R, W, SIMPLE
@@ -125,9 +154,9 @@ final class RawInitiator {
         if tag == nil { nextTag += 1 }
         pdu.initiatorTaskTag = itt
         pdu.put32(UInt32(max(read, write)), 20)
-        pdu.put32(cmdSN, 24)
+        pdu.put32(explicit ?? cmdSN, 24)
         pdu.put32(expStatSN, 28)
-        cmdSN &+= 1
+        if explicit == nil { cmdSN &+= 1 }
         pdu.bhs.replaceSubrange(32..<(32 + cdb.count), with: cdb)
         pdu.data = data
         try send(pdu)
@@ -135,7 +164,7 @@ final class RawInitiator {
     }
 
     /// Data-Out answering an R2T.
-    func dataOut(for r2t: ISCSIPDU, bytes: [UInt8], dataSN: UInt32 = 0, final: Bool = true) throws {
+    func dataOut(for r2t: ISCSIPDU, bytes: [UInt8], dataSN: UInt32 = 0, offset: UInt32? = nil, final: Bool = true, corrupt: Bool = false) throws {
         var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x05
         pdu.bhs[1] = final ? 0x80 : 0
@@ -143,9 +172,9 @@ final class RawInitiator {
         pdu.put32(r2t.u32(20), 20)
         pdu.put32(expStatSN, 28)
         pdu.put32(dataSN, 36)
-        pdu.put32(r2t.u32(40), 40)
+        pdu.put32(offset ?? r2t.u32(40), 40)
         pdu.data = bytes
-        try send(pdu)
+        try send(pdu, corruptDataDigest: corrupt)
     }
 
     /// Task management request (RFC 7143 §11.5), sent immediate.
@@ -199,5 +228,42 @@ final class RawInitiator {
         var cdb = read10(lba: lba, blocks: blocks)
         cdb[0] = 0x2A
         return cdb
+    }
+}
+
+extension RawInitiator {
+    /// WRITE(10) of whole blocks: `immediate` bytes with the command, the rest
+    /// as Data-Out answering each R2T, cut at the target's 256 KiB
+    /// MaxRecvDataSegmentLength. Returns the SCSI status.
+    func writeBlocks(lba: UInt32, _ bytes: [UInt8], immediate: Int = 4096) throws -> UInt8 {
+        let first = min(immediate, bytes.count)
+        let tag = try command(RawInitiator.write10(lba: lba, blocks: UInt16(bytes.count / 512)), write: bytes.count, data: Array(bytes[0..<first]))
+        while true {
+            let (pdu, _) = try receive(until: { $0.initiatorTaskTag == tag })
+            if pdu.opcodeByte == 0x21 { return pdu.bhs[3] }
+            guard pdu.opcodeByte == 0x31 else { continue }
+            let start = Int(pdu.u32(40))
+            let end = start + Int(pdu.u32(44))
+            var offset = start
+            var dataSN: UInt32 = 0
+            while offset < end {
+                let stop = min(offset + 262_144, end)
+                try dataOut(for: pdu, bytes: Array(bytes[offset..<stop]), dataSN: dataSN, offset: UInt32(offset), final: stop == end)
+                dataSN += 1
+                offset = stop
+            }
+        }
+    }
+
+    /// READ(10) of `length` bytes; nil unless the status is GOOD.
+    func readBlocks(lba: UInt32, length: Int) throws -> [UInt8]? {
+        let tag = try command(RawInitiator.read10(lba: lba, blocks: UInt16(length / 512)), read: length)
+        var data: [UInt8] = []
+        while true {
+            let (pdu, _) = try receive(until: { $0.initiatorTaskTag == tag })
+            if pdu.opcodeByte == 0x21 { return nil }
+            data += pdu.data
+            if pdu.flags & 0x01 != 0 { return pdu.bhs[3] == 0 ? data : nil }
+        }
     }
 }

@@ -83,6 +83,60 @@ import Testing
         #expect(try raw.logout()?.bhs[2] == 0)
     }
 
+    @Test func headerAndDataDigestsCarryBurstEdgeTransfers() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        let raw = try RawInitiator(portal: daemon.portal, isid: [0x80, 4, 4, 4, 4, 4], digests: true)
+        let login = try raw.login(initiator: Self.initiator, target: Self.iqn)
+        let answer = String(decoding: login.data, as: UTF8.self)
+        try #require(login.bhs[36] == 0 && answer.contains("HeaderDigest=CRC32C") && answer.contains("DataDigest=CRC32C"), "\(answer)")
+        let tur = try raw.command([0, 0, 0, 0, 0, 0])
+        _ = try raw.receive(until: { $0.initiatorTaskTag == tur })
+        // Around the 256 KiB burst and segment lengths, up to 1 MiB + 512.
+        var lba: UInt32 = 0
+        for length in [512, 262_144 - 512, 262_144, 262_144 + 512, 1 << 20, (1 << 20) + 512] {
+            let payload = try #require(FileHandle(forReadingAtPath: "/dev/urandom")).readData(ofLength: length)
+            #expect(try raw.writeBlocks(lba: lba, [UInt8](payload)) == 0, "write \(length)")
+            #expect(try raw.readBlocks(lba: lba, length: length) == [UInt8](payload), "read back \(length)")
+            lba += UInt32(length / 512)
+        }
+        // A data digest error closes the connection (ErrorRecoveryLevel 0): the write is not acknowledged.
+        let before = try raw.readBlocks(lba: 0, length: 8192)
+        let tag = try raw.command(RawInitiator.write10(lba: 0, blocks: 16), write: 8192)
+        let (r2t, _) = try raw.receive(until: { $0.initiatorTaskTag == tag && $0.opcodeByte == 0x31 })
+        try raw.dataOut(for: r2t, bytes: [UInt8](repeating: 0xEE, count: 8192), corrupt: true)
+        #expect(try raw.receive() == nil, "connection closed after a data digest error")
+        // The other sessions and the data are untouched.
+        let check = try loggedIn(daemon)
+        #expect(try check.readBlocks(lba: 0, length: 8192) == before, "blocks changed by a write whose data failed its digest")
+    }
+
+    @Test func commandsAheadOfACmdSNGapWaitForIt() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        let raw = try loggedIn(daemon)
+        let gap = raw.cmdSN
+        // CmdSN gap+1 and gap+2 arrive first: held, not run (RFC 7143 §3.2.2.1).
+        let later = try raw.command([0, 0, 0, 0, 0, 0], cmdSN: gap &+ 1)
+        let latest = try raw.command(RawInitiator.read10(lba: 0, blocks: 1), read: 512, cmdSN: gap &+ 2)
+        #expect(raw.isQuiet(milliseconds: 400), "a command ahead of the gap was answered")
+        // The missing command fills the gap: all three run.
+        let first = try raw.command([0, 0, 0, 0, 0, 0], cmdSN: gap)
+        raw.cmdSN = gap &+ 3
+        var answered: Set<UInt32> = []
+        while answered.count < 3 {
+            let (pdu, _) = try raw.receive(until: { $0.opcodeByte == 0x21 || ($0.opcodeByte == 0x25 && $0.flags & 0x01 != 0) })
+            #expect(pdu.bhs[3] == 0)
+            answered.insert(pdu.initiatorTaskTag)
+        }
+        #expect(answered == [first, later, latest])
+        #expect(raw.maxCmdSN == raw.cmdSN &+ 127)
+    }
+
     @Test func abortTaskEndsAWriteWaitingForDataAndAnswersForGoneTasks() async throws {
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
