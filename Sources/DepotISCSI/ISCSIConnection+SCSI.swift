@@ -127,6 +127,7 @@ extension ISCSIConnection {
             }
         }
         seenLUNs = now
+        for lu in luns.values where eventCursors[ObjectIdentifier(lu)] == nil { eventCursors[ObjectIdentifier(lu)] = lu.eventCursor }
         return luns
     }
 
@@ -150,6 +151,12 @@ extension ISCSIConnection {
             // REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED for this nexus (SPC-4 §6.33).
             for lun in unitAttentions.keys { unitAttentions[lun]?.removeAll { $0 == .reportedLUNsChanged } }
             return .answered(reportLUNs(luns, cdb: cdb))
+        }
+        if let number = Self.lunNumber(lunBytes), let lu = luns[number], let cursor = eventCursors[ObjectIdentifier(lu)] {
+            // Unit attentions other nexuses established on this LU (LUN RESET, MODE SELECT).
+            let (next, senses) = lu.events(after: cursor, for: nexus)
+            eventCursors[ObjectIdentifier(lu)] = next
+            for sense in senses where !(unitAttentions[number]?.contains(sense) ?? false) { unitAttentions[number, default: []].append(sense) }
         }
         if let number = Self.lunNumber(lunBytes), let lu = luns[number], let pending = unitAttentions[number], let first = pending.first {
             // INQUIRY and REPORT LUNS never report a unit attention; REQUEST SENSE returns it as data (SAM-5 §5.14).

@@ -73,10 +73,17 @@ extension ISCSIConnection {
             for task in outcome.tasks { try? await task.ended.futureResult.get() }
             switch outcome.function {
             case .logicalUnitReset:
-                // LUN RESET clears the LU's reservation (SPC-2 §5.5.3).
-                if let lun { target?.luns[lun]?.clearReservation() }
+                // LUN RESET clears the LU's reservation (SPC-2 §5.5.3) and tells the other
+                // nexuses: BUS DEVICE RESET FUNCTION OCCURRED (SAM-5 §7.7).
+                if let lun, let lu = target?.luns[lun] {
+                    lu.clearReservation()
+                    lu.announce(.busDeviceReset, except: nexus)
+                }
             case .targetWarmReset, .targetColdReset:
-                for lu in target?.luns.values.map({ $0 }) ?? [] { lu.clearReservation() }
+                for lu in target?.luns.values.map({ $0 }) ?? [] {
+                    lu.clearReservation()
+                    lu.announce(.busDeviceReset, except: nexus)
+                }
             default:
                 break
             }

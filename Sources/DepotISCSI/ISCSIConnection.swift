@@ -53,6 +53,8 @@ final class ISCSIConnection: @unchecked Sendable {
     /// attentions waiting per LUN (SPC-4 §5.14: established per I_T nexus).
     var seenLUNs: [UInt16: (ObjectIdentifier, UInt64)] = [:]
     var unitAttentions: [UInt16: [SCSISense]] = [:]
+    /// Per LU, where this nexus reads the LU's announced unit attentions from.
+    var eventCursors: [ObjectIdentifier: UInt64] = [:]
     /// When a PDU last arrived, and whether a NOP-In ping is waiting for its answer.
     var lastHeard = ContinuousClock.now
     var pingSent: ContinuousClock.Instant?

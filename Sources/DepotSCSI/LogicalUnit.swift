@@ -30,6 +30,35 @@ public final class LogicalUnit: Sendable {
         return BlockIO.dataOutLength(CDB(cdb), blockSize: device.blockSize)
     }
 
+    /// The I_T nexus whose command a handler is running (for handlers that
+    /// affect the other nexuses, such as MODE SELECT).
+    @TaskLocal static var nexus = ""
+
+    /// Unit attentions established for every I_T nexus but the one that caused
+    /// them (LUN RESET, MODE SELECT): a sequence each nexus reads from its own
+    /// cursor. Only the latest `keptEvents` are kept.
+    private let events = NIOLockedValueBox<(next: UInt64, recent: [(seq: UInt64, sense: SCSISense, origin: String?)])>((1, []))
+    static let keptEvents = 32
+
+    /// Establishes `sense` as a unit attention for every nexus except `origin`.
+    public func announce(_ sense: SCSISense, except origin: String?) {
+        events.withLockedValue { state in
+            state.recent.append((state.next, sense, origin))
+            state.next += 1
+            if state.recent.count > Self.keptEvents { state.recent.removeFirst(state.recent.count - Self.keptEvents) }
+        }
+    }
+
+    /// Where a nexus that starts now begins reading events.
+    public var eventCursor: UInt64 { events.withLockedValue { $0.next } }
+
+    /// Events after `cursor` not caused by `nexus`, and the new cursor.
+    public func events(after cursor: UInt64, for nexus: String) -> (cursor: UInt64, senses: [SCSISense]) {
+        events.withLockedValue { state in
+            (state.next, state.recent.filter { $0.seq >= cursor && $0.origin != nexus }.map(\.sense))
+        }
+    }
+
     /// CHECK CONDITION with the sense in the format D_SENSE selects (SPC-4 §7.5.7).
     public func check(_ sense: SCSISense) -> SCSIResult {
         SCSIResult(status: SCSIResult.checkCondition, sense: sense, dataIn: [], descriptorSense: mode.withLockedValue { $0.descriptorSense })
@@ -73,7 +102,7 @@ public final class LogicalUnit: Sendable {
         }
         var result: SCSIResult
         do {
-            result = try await op.handler(self, cdb, dataOut)
+            result = try await LogicalUnit.$nexus.withValue(nexus) { try await op.handler(self, cdb, dataOut) }
         } catch BlockDeviceError.noSpace {
             result = .check(.spaceAllocationFailed)
         } catch {

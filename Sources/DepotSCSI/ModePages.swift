@@ -1,7 +1,7 @@
 import NIOConcurrencyHelpers
 
 /// The mode parameters MODE SELECT can change (per LU, current values only).
-struct ModeParameters: Sendable {
+struct ModeParameters: Sendable, Equatable {
     /// WCE (caching page, SBC-3 §6.4.5): writes may sit in the page cache
     /// until SYNCHRONIZE CACHE or FUA. Cleared, every write is flushed.
     var writeCacheEnabled = true
@@ -74,7 +74,7 @@ enum ModePages {
     /// MODE SELECT (SPC-4 §6.9, §6.10): the parameter list must carry pages as
     /// MODE SENSE reports them; only the bits the changeable mask shows may
     /// differ. Nothing changes unless the whole list is valid.
-    static func select(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8], ten: Bool) async throws -> SCSIResult {
+    static func select(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8], ten: Bool, nexus: String) async throws -> SCSIResult {
         // PF=1 (pages are in the standard format); SP=1 would save, which is not supported.
         guard cdb[1] & 0x10 != 0 else { return .check(.invalidField(byte: 1, bit: 4)) }
         guard cdb[1] & 0x01 == 0 else { return .check(.invalidField(byte: 1, bit: 0)) }
@@ -130,10 +130,12 @@ enum ModePages {
             at += page.count
         }
         let applied = next
-        let cacheTurnedOff = lu.mode.withLockedValue { mode -> Bool in
+        let (cacheTurnedOff, changed) = lu.mode.withLockedValue { mode -> (Bool, Bool) in
             defer { mode = applied }
-            return mode.writeCacheEnabled && !applied.writeCacheEnabled
+            return (mode.writeCacheEnabled && !applied.writeCacheEnabled, mode != applied)
         }
+        // The other nexuses learn of it by unit attention (SPC-4 §6.9: MODE PARAMETERS CHANGED).
+        if changed { lu.announce(.modeParametersChanged, except: nexus) }
         // What the cache held becomes durable before write-through begins.
         if cacheTurnedOff { try await lu.device.flush() }
         return .ok()

@@ -30,8 +30,8 @@ enum SCSIOperations {
             .init(opcode: 0x12, name: "INQUIRY", cdbLength: 6, allowedUnderReservation: true) { lu, cdb, _ in Inquiry.respond(lu, cdb) },
             .init(opcode: 0x1A, name: "MODE SENSE(6)", cdbLength: 6) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: false) },
             .init(opcode: 0x5A, name: "MODE SENSE(10)", cdbLength: 10) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: true) },
-            .init(opcode: 0x15, name: "MODE SELECT(6)", cdbLength: 6) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: false) },
-            .init(opcode: 0x55, name: "MODE SELECT(10)", cdbLength: 10) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: true) },
+            .init(opcode: 0x15, name: "MODE SELECT(6)", cdbLength: 6) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: false, nexus: LogicalUnit.nexus) },
+            .init(opcode: 0x55, name: "MODE SELECT(10)", cdbLength: 10) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: true, nexus: LogicalUnit.nexus) },
             .init(opcode: 0x1B, name: "START STOP UNIT", cdbLength: 6) { _, _, _ in .ok() },
             .init(opcode: 0x1E, name: "PREVENT ALLOW MEDIUM REMOVAL", cdbLength: 6) { _, _, _ in .ok() },
             .init(opcode: 0x25, name: "READ CAPACITY(10)", cdbLength: 10, allowedUnderReservation: true) { lu, _, _ in

@@ -38,6 +38,10 @@ public struct SCSISense: Sendable, Equatable {
     public static let capacityChanged = SCSISense(key: unitAttention, asc: 0x2A, ascq: 0x09)
     /// POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (SPC-4 §6.37).
     public static let powerOnReset = SCSISense(key: unitAttention, asc: 0x29, ascq: 0x00)
+    /// BUS DEVICE RESET FUNCTION OCCURRED: another nexus reset the LU (SAM-5 §7.7).
+    public static let busDeviceReset = SCSISense(key: unitAttention, asc: 0x29, ascq: 0x03)
+    /// MODE PARAMETERS CHANGED: another nexus ran MODE SELECT (SPC-4 §6.9).
+    public static let modeParametersChanged = SCSISense(key: unitAttention, asc: 0x2A, ascq: 0x01)
     public static let parameterListLengthError = SCSISense(key: illegalRequest, asc: 0x1A, ascq: 0x00)
 
     /// INVALID FIELD IN CDB with the byte (and bit) that is wrong.

@@ -267,3 +267,17 @@ extension RawInitiator {
         }
     }
 }
+
+extension RawInitiator {
+    /// Runs one command whose data-out fits as immediate data: status, sense, data-in.
+    func run(_ cdb: [UInt8], read: Int = 0, data: [UInt8] = []) throws -> (status: UInt8, sense: [UInt8], dataIn: [UInt8]) {
+        let tag = try command(cdb, read: read, write: data.count, data: data)
+        var dataIn: [UInt8] = []
+        while true {
+            let (pdu, _) = try receive(until: { $0.initiatorTaskTag == tag })
+            if pdu.opcodeByte == 0x21 { return (pdu.bhs[3], Array(pdu.data.dropFirst(2)), dataIn) }
+            dataIn += pdu.data
+            if pdu.flags & 0x01 != 0 { return (pdu.bhs[3], [], dataIn) }
+        }
+    }
+}

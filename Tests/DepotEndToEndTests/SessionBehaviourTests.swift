@@ -113,6 +113,39 @@ import Testing
         #expect(try check.readBlocks(lba: 0, length: 8192) == before, "blocks changed by a write whose data failed its digest")
     }
 
+    @Test func resetsAndModeChangesReachTheOtherNexuses() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        let a = try loggedIn(daemon, isid: [0x80, 0xA, 0xA, 0xA, 0xA, 0xA])
+        let b = try loggedIn(daemon, isid: [0x80, 0xB, 0xB, 0xB, 0xB, 0xB])
+        let tur: [UInt8] = [0, 0, 0, 0, 0, 0]
+        func asc(_ sense: [UInt8]) -> [UInt8] { sense.count >= 14 ? [sense[2] & 0x0F, sense[12], sense[13]] : [] }
+        // LUN RESET from A: B meets BUS DEVICE RESET FUNCTION OCCURRED (29h/03h) once; A does not.
+        _ = try a.taskManagement(function: 5)
+        #expect(try a.receive(until: { $0.opcodeByte == 0x22 }).0.bhs[2] == 0)
+        #expect(try a.run(tur).status == 0)
+        var r = try b.run(tur)
+        #expect(r.status == 2 && asc(r.sense) == [6, 0x29, 0x03], "\(r.sense)")
+        #expect(try b.run(tur).status == 0)
+        // MODE SELECT from A (D_SENSE on): B meets MODE PARAMETERS CHANGED (2Ah/01h); A does not.
+        let sensed = try a.run([0x5A, 0x08, 0x0A, 0, 0, 0, 0, 0, 0xFF, 0], read: 255)
+        #expect(sensed.status == 0 && sensed.dataIn.count == 20)
+        var list = sensed.dataIn
+        list[0] = 0
+        list[1] = 0
+        list[8 + 2] |= 0x04
+        r = try a.run([0x55, 0x10, 0, 0, 0, 0, 0, 0, UInt8(list.count), 0], data: list)
+        #expect(r.status == 0, "\(r.sense)")
+        #expect(try a.run(tur).status == 0)
+        r = try b.run(tur)
+        #expect(r.status == 2 && r.sense.first == 0x72 && Array(r.sense[1..<4]) == [6, 0x2A, 0x01], "descriptor sense now: \(r.sense)")
+        // And a bad CDB field now comes back in descriptor format with the field pointer.
+        r = try b.run([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0x01], read: 512)
+        #expect(r.status == 2 && r.sense.first == 0x72 && r.sense[2] == 0x24, "\(r.sense)")
+    }
+
     @Test func commandsAheadOfACmdSNGapWaitForIt() async throws {
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
