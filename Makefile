@@ -3,7 +3,7 @@ SWIFT ?= swift
 DATA ?= ./depot-data
 API ?= 127.0.0.1:8640
 
-.PHONY: all deps build release run test bench-control clean
+.PHONY: all deps build release run test bench bench-control clean
 
 all: build
 
@@ -38,3 +38,11 @@ bench-control: deps
 
 clean:
 	rm -rf .build
+
+# Data-path benchmark (not a test): Depot beside Linux tgt with real
+# initiators (../shared/bin/iscsi-bench); prints the table and depotd's peak RSS.
+bench: deps
+	$(SWIFT) build -c release --product depotd
+	$(SWIFT) build -c release --product depot
+	@command -v tgtd >/dev/null || apt-get install -y tgt
+	./scripts/bench.sh

@@ -41,7 +41,6 @@ extension ISCSIConnection {
                 try await reject(pdu, reason: 0x04)
                 return
             }
-            directory.sessions.update(sessionID) { $0.commandsInFlight += 1 }
             group.addTask { try await self.run(task) }
         case .dataOut:
             // Data-Out goes to the task that solicited it; none is a protocol error (RFC 7143 §11.7).

@@ -136,6 +136,7 @@ extension ISCSIConnection {
         if transitNow && nsg == 3 { digests.enable(header: params.headerDigest, data: params.dataDigest) }
         try await send(r)
         if transitNow && nsg == 3 {
+            nameNexus()
             // The LUN map this nexus starts with is no change to report.
             establishPowerOnAttentions()
             inFullFeature = true

@@ -8,7 +8,6 @@ extension ISCSIConnection {
     func run(_ task: ISCSITask) async throws {
         defer {
             lock.withLock { retireLocked(task) }
-            directory.sessions.update(sessionID) { $0.commandsInFlight -= 1 }
             task.ended.succeed()
         }
         let pdu = task.command
@@ -46,7 +45,7 @@ extension ISCSIConnection {
     private func solicit(_ task: ISCSITask, into dataOut: inout [UInt8], from start: Int) async throws -> Bool? {
         let pdu = task.command
         let wanted = dataOut.count
-        var incoming = task.dataOut.makeAsyncIterator()
+        guard var incoming = task.dataOut?.makeAsyncIterator() else { return nil }
         var offset = start
         var r2tsn: UInt32 = 0
         var dataPhaseError = false
@@ -101,8 +100,8 @@ extension ISCSIConnection {
     }
 
     func logicalUnit(_ lunBytes: [UInt8]) -> LogicalUnit? {
-        guard let target = targetName.flatMap({ directory.target($0) }), let number = Self.lunNumber(lunBytes) else { return nil }
-        return target.luns[number]
+        guard let number = Self.lunNumber(lunBytes) else { return nil }
+        return lock.withLock { lunChangesLocked()[number] }
     }
 
     /// Compares the target's LUN map with what this nexus saw last and queues
@@ -114,7 +113,9 @@ extension ISCSIConnection {
 
     /// The caller holds `lock`.
     func lunChangesLocked() -> [UInt16: LogicalUnit] {
-        let luns = targetName.flatMap { directory.target($0) }?.luns ?? [:]
+        guard let targetName, let (generation, luns) = directory.luns(of: targetName, ifChangedSince: lunsGeneration) else { return self.luns }
+        self.luns = luns
+        lunsGeneration = generation
         let now = luns.mapValues { (ObjectIdentifier($0), $0.device.sizeBytes) }
         if inFullFeature, !seenLUNs.isEmpty || !now.isEmpty {
             if Set(now.keys) != Set(seenLUNs.keys) || now.contains(where: { seenLUNs[$0.key] != nil && seenLUNs[$0.key]!.0 != $0.value.0 && seenLUNs[$0.key]!.1 == $0.value.1 }) {
@@ -242,7 +243,7 @@ extension ISCSIConnection {
                 d.put32(0xFFFF_FFFF, 20)
                 d.put32(dataSN, 36)
                 d.put32(UInt32(offset), 40)
-                d.data = Array(data[offset..<end])
+                d.data = offset == 0 && end == data.count ? data : Array(data[offset..<end])
                 if last {
                     d.flags = 0x80 | 0x01 | residualFlag  // F, S
                     d.bhs[3] = result.status

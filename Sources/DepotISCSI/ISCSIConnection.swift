@@ -55,6 +55,9 @@ final class ISCSIConnection: @unchecked Sendable {
     var unitAttentions: [UInt16: [SCSISense]] = [:]
     /// Per LU, where this nexus reads the LU's announced unit attentions from.
     var eventCursors: [ObjectIdentifier: UInt64] = [:]
+    /// The target's LUN map as of directory generation `lunsGeneration`.
+    var luns: [UInt16: LogicalUnit] = [:]
+    var lunsGeneration: UInt64 = 0
     /// When a PDU last arrived, and whether a NOP-In ping is waiting for its answer.
     var lastHeard = ContinuousClock.now
     var pingSent: ContinuousClock.Instant?
@@ -63,13 +66,16 @@ final class ISCSIConnection: @unchecked Sendable {
     static let queueDepth = 128
 
     /// The I_T nexus (SAM-5 §4.6.2): initiator port name (name + ISID) and target.
-    var nexus: String {
-        "\(initiatorName.lowercased()),i,0x\(isid.map { String($0, radix: 16) }.joined())|\(targetName ?? "")"
+    /// Set once as the login enters full feature phase; commands read it often.
+    private(set) var nexus = ""
+
+    func nameNexus() {
+        nexus = "\(initiatorName.lowercased()),i,0x\(isid.map { String($0, radix: 16) }.joined())|\(targetName ?? "")"
     }
 
     /// Reservations die with the nexus.
     func releaseNexus() {
-        guard let target = targetName.flatMap({ directory.target($0) }) else { return }
+        guard !nexus.isEmpty, let target = targetName.flatMap({ directory.target($0) }) else { return }
         for lu in target.luns.values { lu.clearReservation(heldBy: nexus) }
     }
 
@@ -113,7 +119,8 @@ final class ISCSIConnection: @unchecked Sendable {
                 isid: isidText, tsih: tsih, parameters: parameters,
                 commandsInFlight: 0, loggedInAt: .now),
             close: { channel.close(promise: nil) },
-            requestLogout: { seconds in connection.requestLogout(within: seconds) })
+            requestLogout: { seconds in connection.requestLogout(within: seconds) },
+            commandsInFlight: { connection.lock.withLock { connection.tasks.count } })
     }
 
     func run(inbound: inout Inbound) async throws {

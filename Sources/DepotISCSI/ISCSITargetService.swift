@@ -117,7 +117,9 @@ public struct ISCSITargetService: Service {
                     connection.releaseNexus()
                     directory.sessions.remove(connection.sessionID)
                 }
-                try await connection.run(inbound: &iterator)
+                try await withTaskExecutorPreference(EventLoopTaskExecutor(underlying.eventLoop)) {
+                    try await connection.run(inbound: &iterator)
+                }
             }
         } catch {
             log.info("iSCSI connection closed", metadata: ["reason": "\(error)"])

@@ -11,8 +11,9 @@ final class ISCSITask: @unchecked Sendable {
     let lun: UInt16?
     /// Counts against the command window (non-immediate commands do).
     let windowed: Bool
-    /// Data-Out PDUs the reader routes here while the task solicits data.
-    let dataOut: AsyncStream<ISCSIPDU>
+    /// Data-Out PDUs the reader routes here while the task solicits data
+    /// (made only for writes whose data does not all come with the command).
+    let dataOut: AsyncStream<ISCSIPDU>?
     private(set) var dataOutSink: AsyncStream<ISCSIPDU>.Continuation?
     /// Set by ABORT TASK, the task-set functions, resets and connection loss:
     /// the task then ends without sending a response (SAM-5 §7.2: no status
@@ -27,9 +28,15 @@ final class ISCSITask: @unchecked Sendable {
         self.cmdSN = command.u32(24)
         self.lun = lun
         self.windowed = !command.immediate
-        let (stream, sink) = AsyncStream<ISCSIPDU>.makeStream(bufferingPolicy: .unbounded)
-        self.dataOut = stream
-        self.dataOutSink = sink
+        // W bit and less immediate data than the expected transfer length: R2Ts will follow.
+        if command.flags & 0x20 != 0, command.data.count < Int(command.u32(20)) {
+            let (stream, sink) = AsyncStream<ISCSIPDU>.makeStream(bufferingPolicy: .unbounded)
+            self.dataOut = stream
+            self.dataOutSink = sink
+        } else {
+            self.dataOut = nil
+            self.dataOutSink = nil
+        }
         self.ended = eventLoop.makePromise()
     }
 

@@ -21,6 +21,7 @@ public final class SessionRegistry: Sendable {
         var snapshot: SessionSnapshot
         let close: @Sendable () -> Void
         let requestLogout: @Sendable (Int) -> Void
+        let commandsInFlight: @Sendable () -> Int
     }
 
     private let entries = NIOLockedValueBox<[Int: Entry]>([:])
@@ -36,8 +37,12 @@ public final class SessionRegistry: Sendable {
 
     public init() {}
 
-    func register(_ snapshot: SessionSnapshot, close: @escaping @Sendable () -> Void, requestLogout: @escaping @Sendable (Int) -> Void = { _ in }) {
-        entries.withLockedValue { $0[snapshot.id] = Entry(snapshot: snapshot, close: close, requestLogout: requestLogout) }
+    func register(
+        _ snapshot: SessionSnapshot, close: @escaping @Sendable () -> Void, requestLogout: @escaping @Sendable (Int) -> Void = { _ in },
+        commandsInFlight: @escaping @Sendable () -> Int = { 0 }
+    ) {
+        let entry = Entry(snapshot: snapshot, close: close, requestLogout: requestLogout, commandsInFlight: commandsInFlight)
+        entries.withLockedValue { $0[snapshot.id] = entry }
     }
 
     /// Closes the live sessions of this initiator port (name and ISID) with
@@ -58,21 +63,17 @@ public final class SessionRegistry: Sendable {
         return old.count
     }
 
-    func update(_ id: Int, _ change: (inout SessionSnapshot) -> Void) {
-        entries.withLockedValue { entries in
-            if var entry = entries[id] {
-                change(&entry.snapshot)
-                entries[id] = entry
-            }
-        }
-    }
-
     func remove(_ id: Int) {
         _ = entries.withLockedValue { $0.removeValue(forKey: id) }
     }
 
+    /// Every session, with its commands in flight read now.
     public var all: [SessionSnapshot] {
-        entries.withLockedValue { $0.values.map(\.snapshot) }.sorted { $0.id < $1.id }
+        entries.withLockedValue { Array($0.values) }.map { entry in
+            var snapshot = entry.snapshot
+            snapshot.commandsInFlight = entry.commandsInFlight()
+            return snapshot
+        }.sorted { $0.id < $1.id }
     }
 
     /// Asks every session to log out (Async Message, event 1) within `seconds`,

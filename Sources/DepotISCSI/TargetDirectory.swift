@@ -33,7 +33,7 @@ public struct TargetDefinition: Sendable {
 /// them; each command looks its LUN up afresh, so mapping and unmapping
 /// apply to live sessions at once.
 public final class TargetDirectory: Sendable {
-    private let targets = NIOLockedValueBox<[String: TargetDefinition]>([:])
+    private let targets = NIOLockedValueBox<(generation: UInt64, byName: [String: TargetDefinition])>((1, [:]))
     public let sessions = SessionRegistry()
     /// "volume|nexus" pairs that have been told of the power-on unit attention.
     private let poweredOnNexuses = NIOLockedValueBox<Set<String>>([])
@@ -41,11 +41,22 @@ public final class TargetDirectory: Sendable {
     public init() {}
 
     public func replace(_ definitions: [TargetDefinition]) {
-        targets.withLockedValue { $0 = Dictionary(uniqueKeysWithValues: definitions.map { ($0.iqn, $0) }) }
+        let byName = Dictionary(uniqueKeysWithValues: definitions.map { ($0.iqn, $0) })
+        targets.withLockedValue { $0 = ($0.generation + 1, byName) }
     }
 
     public func target(_ iqn: String) -> TargetDefinition? {
-        targets.withLockedValue { $0[iqn.lowercased()] }
+        targets.withLockedValue { $0.byName[iqn.lowercased()] }
+    }
+
+    /// Bumped by every `replace`: a connection re-reads its LUN map only when it moved.
+    var generation: UInt64 { targets.withLockedValue { $0.generation } }
+
+    /// The LUN map of `iqn` when the directory has moved past `generation`.
+    func luns(of iqn: String, ifChangedSince generation: UInt64) -> (generation: UInt64, luns: [UInt16: LogicalUnit])? {
+        targets.withLockedValue { state in
+            state.generation == generation ? nil : (state.generation, state.byName[iqn]?.luns ?? [:])
+        }
     }
 
     /// True the first time `nexus` meets the LU of `volume` since the daemon started.
@@ -54,6 +65,6 @@ public final class TargetDirectory: Sendable {
     }
 
     public var all: [TargetDefinition] {
-        targets.withLockedValue { Array($0.values) }.sorted { $0.iqn < $1.iqn }
+        targets.withLockedValue { Array($0.byName.values) }.sorted { $0.iqn < $1.iqn }
     }
 }

@@ -102,7 +102,11 @@ public final class LogicalUnit: Sendable {
         }
         var result: SCSIResult
         do {
-            result = try await LogicalUnit.$nexus.withValue(nexus) { try await op.handler(self, cdb, dataOut) }
+            if op.needsNexus {
+                result = try await LogicalUnit.$nexus.withValue(nexus) { try await op.handler(self, cdb, dataOut) }
+            } else {
+                result = try await op.handler(self, cdb, dataOut)
+            }
         } catch BlockDeviceError.noSpace {
             result = .check(.spaceAllocationFailed)
         } catch {

@@ -8,9 +8,12 @@ struct SCSIOperation: Sendable {
     /// Allowed while another I_T nexus holds an SPC-2 reservation (SPC-2 §5.5.1).
     let allowedUnderReservation: Bool
     let handler: @Sendable (LogicalUnit, CDB, [UInt8]) async throws -> SCSIResult
+    /// The handler reads `LogicalUnit.nexus` (it affects the other nexuses).
+    let needsNexus: Bool
 
-    init(opcode: UInt8, name: String, cdbLength: Int, allowedUnderReservation: Bool = false,
+    init(opcode: UInt8, name: String, cdbLength: Int, allowedUnderReservation: Bool = false, needsNexus: Bool = false,
          handler: @escaping @Sendable (LogicalUnit, CDB, [UInt8]) async throws -> SCSIResult) {
+        self.needsNexus = needsNexus
         self.opcode = opcode
         self.name = name
         self.cdbLength = cdbLength
@@ -30,8 +33,8 @@ enum SCSIOperations {
             .init(opcode: 0x12, name: "INQUIRY", cdbLength: 6, allowedUnderReservation: true) { lu, cdb, _ in Inquiry.respond(lu, cdb) },
             .init(opcode: 0x1A, name: "MODE SENSE(6)", cdbLength: 6) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: false) },
             .init(opcode: 0x5A, name: "MODE SENSE(10)", cdbLength: 10) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: true) },
-            .init(opcode: 0x15, name: "MODE SELECT(6)", cdbLength: 6) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: false, nexus: LogicalUnit.nexus) },
-            .init(opcode: 0x55, name: "MODE SELECT(10)", cdbLength: 10) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: true, nexus: LogicalUnit.nexus) },
+            .init(opcode: 0x15, name: "MODE SELECT(6)", cdbLength: 6, needsNexus: true) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: false, nexus: LogicalUnit.nexus) },
+            .init(opcode: 0x55, name: "MODE SELECT(10)", cdbLength: 10, needsNexus: true) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: true, nexus: LogicalUnit.nexus) },
             .init(opcode: 0x1B, name: "START STOP UNIT", cdbLength: 6) { _, _, _ in .ok() },
             .init(opcode: 0x1E, name: "PREVENT ALLOW MEDIUM REMOVAL", cdbLength: 6) { _, _, _ in .ok() },
             .init(opcode: 0x25, name: "READ CAPACITY(10)", cdbLength: 10, allowedUnderReservation: true) { lu, _, _ in

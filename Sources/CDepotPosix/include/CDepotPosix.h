@@ -8,4 +8,9 @@ int depot_fallocate(int fd, int mode, off_t offset, off_t length);
 off_t depot_seek_data(int fd, off_t offset);
 off_t depot_seek_hole(int fd, off_t offset);
 int depot_punch_hole(int fd, off_t offset, off_t length);
+/// preadv2/pwritev2 with RWF_NOWAIT: served from the page cache without
+/// waiting for the disk, or -1 with errno EAGAIN (or EOPNOTSUPP) when it
+/// would have to wait. Short counts are possible.
+ssize_t depot_pread_nowait(int fd, void *buffer, size_t length, off_t offset);
+ssize_t depot_pwrite_nowait(int fd, const void *buffer, size_t length, off_t offset);
 #endif
