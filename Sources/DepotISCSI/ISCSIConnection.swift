@@ -60,6 +60,8 @@ final class ISCSIConnection: @unchecked Sendable {
     var lunsGeneration: UInt64 = 0
     /// When a PDU last arrived, and whether a NOP-In ping is waiting for its answer.
     var lastHeard = ContinuousClock.now
+    /// A flush is queued on the event loop for what `sendLocked` wrote.
+    var flushScheduled = false
     var pingSent: ContinuousClock.Instant?
 
     /// Commands a session may have queued (RFC 7143 §4.2.2.1 command window).
@@ -203,17 +205,29 @@ final class ISCSIConnection: @unchecked Sendable {
         pdu.put32(maxCmdSN, 32)
     }
 
-    /// Stamps and queues PDUs in order, then flushes; the caller holds `lock`.
+    /// Stamps and queues PDUs in order; the caller holds `lock`. The flush is
+    /// left to the end of the event loop's current batch of work, so the
+    /// responses of commands that finish together leave in one write(2)
+    /// instead of one each.
+    /// The PDUs are framed here into one buffer, written as is (no
+    /// per-PDU trip through an encoder handler).
     @discardableResult
     func sendLocked(_ pdus: [(ISCSIPDU, Stamp)]) -> EventLoopFuture<Void> {
-        var last: EventLoopFuture<Void>?
+        var buffer = channel.allocator.buffer(capacity: pdus.reduce(0) { $0 + 56 + $1.0.ahs.count + $1.0.data.count + 8 })
         for (pdu, stamp) in pdus {
             var pdu = pdu
             stampLocked(&pdu, stamp)
-            last = channel.write(pdu)
+            ISCSIFrameEncoder.frame(pdu, into: &buffer)
         }
-        channel.flush()
-        return last ?? channel.eventLoop.makeSucceededVoidFuture()
+        let last = channel.write(buffer)
+        if !flushScheduled {
+            flushScheduled = true
+            channel.eventLoop.execute {
+                self.lock.withLock { self.flushScheduled = false }
+                self.channel.flush()
+            }
+        }
+        return last
     }
 
     /// Sends and waits until the last PDU is written (back-pressure).

@@ -96,6 +96,11 @@ public struct ISCSIFrameEncoder: MessageToByteEncoder {
     public init() {}
 
     public func encode(data pdu: ISCSIPDU, out: inout ByteBuffer) throws {
+        Self.frame(pdu, into: &out)
+    }
+
+    /// Appends one framed PDU (lengths filled in, padding, digests as the PDU asks).
+    public static func frame(_ pdu: ISCSIPDU, into out: inout ByteBuffer) {
         var bhs = pdu.bhs
         bhs[4] = UInt8(pdu.ahs.count / 4)
         bhs[5] = UInt8(truncatingIfNeeded: pdu.data.count >> 16)

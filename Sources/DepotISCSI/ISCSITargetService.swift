@@ -45,8 +45,7 @@ public struct ISCSITargetService: Service {
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(ISCSIFrameDecoder(
                                 maxDataSegmentLength: NegotiatedParameters.targetMaxRecvDataSegmentLength, digests: digests)))
-                        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(ISCSIFrameEncoder()))
-                        return Accepted(channel: try NIOAsyncChannel<ISCSIPDU, ISCSIPDU>(wrappingChannelSynchronously: channel), digests: digests)
+                        return Accepted(channel: try NIOAsyncChannel<ISCSIPDU, ByteBuffer>(wrappingChannelSynchronously: channel), digests: digests)
                     }
                 }
             let port = server.channel.localAddress?.port ?? portal.port
@@ -95,7 +94,7 @@ public struct ISCSITargetService: Service {
 
     /// A new connection with the digest switch its frame decoder reads.
     struct Accepted: Sendable {
-        let channel: NIOAsyncChannel<ISCSIPDU, ISCSIPDU>
+        let channel: NIOAsyncChannel<ISCSIPDU, ByteBuffer>
         let digests: DigestSettings
     }
 
