@@ -3,7 +3,7 @@ SWIFT ?= swift
 DATA ?= ./depot-data
 API ?= 127.0.0.1:8640
 
-.PHONY: all deps build release run test bench bench-control clean
+.PHONY: all deps build release run test bench bench-control bench-scale clean
 
 all: build
 
@@ -46,3 +46,11 @@ bench: deps
 	$(SWIFT) build -c release --product depot
 	@command -v tgtd >/dev/null || apt-get install -y tgt
 	./scripts/bench.sh
+
+# Scale benchmark (not a test): 64 idle sessions (RSS), 256 sessions to 256
+# targets logging in at once, then a verified 64-session QD32 soak.
+SOAK_SECONDS ?= 600
+bench-scale: deps
+	$(SWIFT) build -c release --product depotd
+	$(SWIFT) build -c release --product depot-bench
+	.build/release/depot-bench scale --depotd .build/release/depotd --seconds $(SOAK_SECONDS)

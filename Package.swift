@@ -119,8 +119,10 @@ let package = Package(
             name: "depot",
             dependencies: ["DepotCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        // Benchmarks (`make bench-control`); not part of `make test`.
-        .executableTarget(name: "depot-bench", dependencies: ["DepotCLI", "DepotCore"]),
+        // A blocking PDU-level initiator for end-to-end tests and benchmarks.
+        .target(name: "DepotInitiator", dependencies: ["DepotISCSI", .product(name: "NIOCore", package: "swift-nio")]),
+        // Benchmarks (`make bench-control`, `make bench-scale`); not part of `make test`.
+        .executableTarget(name: "depot-bench", dependencies: ["DepotCLI", "DepotCore", "DepotInitiator"]),
         // C libraries enter through one system-library module each (DESIGN.md).
         .systemLibrary(
             name: "CLibISCSI", pkgConfig: "libiscsi",
@@ -147,7 +149,7 @@ let package = Package(
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLibISCSI", "CLibAIO"]),
         .testTarget(
             name: "DepotEndToEndTests",
-            dependencies: ["DepotCore", "DepotCLI", "CLibISCSI", "DepotISCSI", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["DepotCore", "DepotCLI", "CLibISCSI", "DepotISCSI", "DepotInitiator"]
         ),
         .testTarget(name: "DepotSCSITests", dependencies: ["DepotSCSI"]),
     ]

@@ -17,27 +17,14 @@ struct ControlBenchmark {
     }
 
     func run() async throws {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("depot-bench-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let data = scratch + "/data"
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: depotd)
-        daemon.arguments = ["--data", data, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:0", "--log-level", "warning"]
-        daemon.standardError = FileHandle.nullDevice
-        try daemon.run()
-        defer { daemon.terminate(); daemon.waitUntilExit() }
-        var url = ""
-        for _ in 0..<600 {
-            if let text = try? String(contentsOfFile: data + "/api.url", encoding: .utf8) { url = text.trimmingCharacters(in: .whitespacesAndNewlines); break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        guard !url.isEmpty else { throw BenchError("depotd did not start") }
-        let token = try String(contentsOfFile: data + "/api-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let client = DepotClient(baseURL: URL(string: url)!, token: token)
+        let daemon = try await ScratchDaemon(depotd: depotd)
+        defer { daemon.stop() }
+        let client = daemon.client
+        let url = daemon.url
+        let token = daemon.token
 
         try await Task.sleep(for: .seconds(2))
-        let idleRSS = rss(daemon.processIdentifier)
+        let idleRSS = daemon.memory()
         var rows: [Row] = []
 
         _ = try await client.createPool(CreatePoolRequest(name: "bench"))
@@ -90,9 +77,9 @@ struct ControlBenchmark {
             deletes.append(try await timed { try await client.deleteVolume(VolumeRef(pool: "bench", name: "v\(i)")) })
         }
         rows.append(Row(name: "delete volume (each)", samples: deletes, goal: "", met: nil))
-        let busyRSS = rss(daemon.processIdentifier)
+        let busyRSS = daemon.memory()
         try await Task.sleep(for: .seconds(2))
-        let afterRSS = rss(daemon.processIdentifier)
+        let afterRSS = daemon.memory()
 
         print("")
         print(pad("operation", 32) + lpad("n", 6) + lpad("p50", 10) + lpad("p95", 10) + lpad("max", 10) + "  goal        result")
@@ -123,18 +110,4 @@ struct ControlBenchmark {
     func ms(_ s: Double) -> String { s >= 1 ? String(format: "%.2f s", s) : String(format: "%.2f ms", s * 1000) }
     func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
     func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
-
-    /// VmRSS from /proc/PID/status, in bytes.
-    func rss(_ pid: Int32) -> UInt64 {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kb = UInt64(line.split(separator: " ").dropFirst().first ?? "")
-        else { return 0 }
-        return kb * 1024
-    }
-}
-
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
 }

@@ -1,21 +1,35 @@
 import Foundation
 
 // depot-bench control --depotd PATH [--depot PATH] [--count N]
+// depot-bench scale --depotd PATH [--targets N] [--idle N] [--soak N] [--depth N] [--seconds N]
 let args = Array(CommandLine.arguments.dropFirst())
 func value(_ flag: String) -> String? {
     guard let i = args.firstIndex(of: flag), i + 1 < args.count else { return nil }
     return args[i + 1]
 }
-guard args.first == "control" else {
-    FileHandle.standardError.write(Data("usage: depot-bench control --depotd PATH [--depot PATH] [--count N]\n".utf8))
-    exit(64)
-}
-let benchmark = ControlBenchmark(
-    depotd: value("--depotd") ?? ".build/release/depotd",
-    depot: value("--depot") ?? (FileManager.default.isExecutableFile(atPath: ".build/release/depot") ? ".build/release/depot" : nil),
-    count: Int(value("--count") ?? "1000") ?? 1000)
+func number(_ flag: String, _ fallback: Int) -> Int { value(flag).flatMap(Int.init) ?? fallback }
+let depotd = value("--depotd") ?? ".build/release/depotd"
 do {
-    try await benchmark.run()
+    switch args.first {
+    case "control":
+        try await ControlBenchmark(
+            depotd: depotd,
+            depot: value("--depot") ?? (FileManager.default.isExecutableFile(atPath: ".build/release/depot") ? ".build/release/depot" : nil),
+            count: number("--count", 1000)
+        ).run()
+    case "scale":
+        try await ScaleBenchmark(
+            depotd: depotd, targets: number("--targets", 256), idle: number("--idle", 64), soak: number("--soak", 64),
+            depth: number("--depth", 32), seconds: number("--seconds", 600)
+        ).run()
+    default:
+        FileHandle.standardError.write(Data("""
+            usage: depot-bench control --depotd PATH [--depot PATH] [--count N]
+                   depot-bench scale --depotd PATH [--targets N] [--idle N] [--soak N] [--depth N] [--seconds N]
+
+            """.utf8))
+        exit(64)
+    }
 } catch {
     FileHandle.standardError.write(Data("depot-bench: \(error)\n".utf8))
     exit(1)

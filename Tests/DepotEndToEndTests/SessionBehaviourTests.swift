@@ -1,4 +1,5 @@
 import DepotISCSI
+import DepotInitiator
 import Foundation
 import Testing
 

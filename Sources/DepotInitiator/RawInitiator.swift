@@ -5,30 +5,37 @@ import NIOCore
 import Glibc
 #endif
 
+/// Why the raw initiator gave up.
+public struct InitiatorError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
 /// A minimal initiator that speaks PDUs on a blocking socket (login with
-/// AuthMethod=None, no digests), for what libiscsi's API hides: pipelined
-/// commands, unanswered NOP-In pings, Async Messages, task management of a
-/// task still in flight, ISID reuse.
-final class RawInitiator {
+/// AuthMethod=None, optional CRC32C digests), for what libiscsi's API hides:
+/// pipelined commands, unanswered NOP-In pings, Async Messages, task
+/// management of a task still in flight, ISID reuse. The end-to-end tests and
+/// `depot-bench scale` drive depotd with it. One thread per initiator.
+public final class RawInitiator {
     private let fd: Int32
     private var buffer = ByteBufferAllocator().buffer(capacity: 1 << 16)
     private let digestSettings = DigestSettings()
     private lazy var decoder = ISCSIFrameDecoder(maxDataSegmentLength: 1 << 24, digests: digestSettings)
     /// CRC32C header and data digests offered at login and used after it.
-    let digests: Bool
+    public let digests: Bool
     private var digestsOn = false
-    let isid: [UInt8]
-    var cmdSN: UInt32 = 1
-    var expStatSN: UInt32 = 0
-    var nextTag: UInt32 = 1
-    var maxCmdSN: UInt32 = 0
+    public let isid: [UInt8]
+    public var cmdSN: UInt32 = 1
+    public var expStatSN: UInt32 = 0
+    public var nextTag: UInt32 = 1
+    public var maxCmdSN: UInt32 = 0
 
     /// Connects to `portal` ("host:port"); reads time out after `timeout` seconds.
-    init(portal: String, isid: [UInt8] = [0x80, 0x12, 0x34, 0x56, 0x78, 0x9A], timeout: Int = 10, digests: Bool = false) throws {
+    public init(portal: String, isid: [UInt8] = [0x80, 0x12, 0x34, 0x56, 0x78, 0x9A], timeout: Int = 10, digests: Bool = false) throws {
         let parts = portal.split(separator: ":")
-        guard parts.count == 2, let port = UInt16(parts[1]) else { throw HarnessError("bad portal \(portal)") }
+        guard parts.count == 2, let port = UInt16(parts[1]) else { throw InitiatorError("bad portal \(portal)") }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError("socket failed") }
+        guard fd >= 0 else { throw InitiatorError("socket failed") }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
@@ -38,7 +45,7 @@ final class RawInitiator {
         }
         guard ok == 0 else {
             close(fd)
-            throw HarnessError("connect to \(portal) failed")
+            throw InitiatorError("connect to \(portal) failed")
         }
         var tv = timeval(tv_sec: timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -50,7 +57,7 @@ final class RawInitiator {
     deinit { close(fd) }
 
     /// Sends one PDU; `corruptDataDigest` flips a bit of its data digest.
-    func send(_ pdu: ISCSIPDU, corruptDataDigest: Bool = false) throws {
+    public func send(_ pdu: ISCSIPDU, corruptDataDigest: Bool = false) throws {
         var pdu = pdu
         pdu.headerDigest = digestsOn
         pdu.dataDigest = digestsOn
@@ -61,13 +68,13 @@ final class RawInitiator {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + done, bytes.count - done, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw HarnessError("send failed: \(String(cString: strerror(errno)))") }
+            guard n > 0 else { throw InitiatorError("send failed: \(String(cString: strerror(errno)))") }
             done += n
         }
     }
 
     /// The next PDU, or nil when the target closed the connection. Throws on timeout.
-    func receive() throws -> ISCSIPDU? {
+    public func receive() throws -> ISCSIPDU? {
         while true {
             if let pdu = try decoder.decode(buffer: &buffer) {
                 if [0x21, 0x22, 0x23, 0x24, 0x26, 0x3F, 0x32].contains(pdu.opcodeByte) || (pdu.opcodeByte == 0x25 && pdu.flags & 0x01 != 0)
@@ -82,33 +89,33 @@ final class RawInitiator {
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, 65536, 0) }
             if n == 0 { return nil }
             if n < 0 {
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw HarnessError("timed out waiting for a PDU") }
+                if errno == EAGAIN || errno == EWOULDBLOCK { throw InitiatorError("timed out waiting for a PDU") }
                 if errno == ECONNRESET { return nil }
-                throw HarnessError("recv failed: \(String(cString: strerror(errno)))")
+                throw InitiatorError("recv failed: \(String(cString: strerror(errno)))")
             }
             buffer.writeBytes(chunk[0..<n])
         }
     }
 
     /// True when nothing arrives for `milliseconds`.
-    func isQuiet(milliseconds: Int32) -> Bool {
+    public func isQuiet(milliseconds: Int32) -> Bool {
         if buffer.readableBytes > 0 { return false }
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         return poll(&pfd, 1, milliseconds) == 0
     }
 
     /// Receives until a PDU matches; others are returned in `skipped`.
-    func receive(until match: (ISCSIPDU) -> Bool) throws -> (ISCSIPDU, skipped: [ISCSIPDU]) {
+    public func receive(until match: (ISCSIPDU) -> Bool) throws -> (ISCSIPDU, skipped: [ISCSIPDU]) {
         var skipped: [ISCSIPDU] = []
         while true {
-            guard let pdu = try receive() else { throw HarnessError("connection closed; skipped \(skipped.map(\.opcodeByte))") }
+            guard let pdu = try receive() else { throw InitiatorError("connection closed; skipped \(skipped.map(\.opcodeByte))") }
             if match(pdu) { return (pdu, skipped) }
             skipped.append(pdu)
         }
     }
 
     /// Login straight to full feature phase (security stage with AuthMethod=None, then operational).
-    func login(initiator: String, target: String, tsih: UInt16 = 0) throws -> ISCSIPDU {
+    public func login(initiator: String, target: String, tsih: UInt16 = 0) throws -> ISCSIPDU {
         func request(csg: UInt8, nsg: UInt8, keys: [(String, String)]) throws -> ISCSIPDU {
             var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
             pdu.bhs[0] = 0x43
@@ -120,7 +127,7 @@ final class RawInitiator {
             pdu.put32(expStatSN, 28)
             pdu.data = Array(keys.map { "\($0.0)=\($0.1)" }.joined(separator: "\0").utf8) + [0]
             try send(pdu)
-            guard let r = try receive() else { throw HarnessError("closed during login") }
+            guard let r = try receive() else { throw InitiatorError("closed during login") }
             return r
         }
         let first = try request(
@@ -143,7 +150,7 @@ final class RawInitiator {
 
     /// A SCSI Command PDU; returns its ITT. Immediate data goes in the data segment.
     @discardableResult
-    func command(
+    public func command(
         _ cdb: [UInt8], read: Int = 0, write: Int = 0, data: [UInt8] = [], lun: UInt8 = 0, tag: UInt32? = nil, cmdSN explicit: UInt32? = nil
     ) throws -> UInt32 {
         var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
@@ -164,7 +171,7 @@ final class RawInitiator {
     }
 
     /// Data-Out answering an R2T.
-    func dataOut(for r2t: ISCSIPDU, bytes: [UInt8], dataSN: UInt32 = 0, offset: UInt32? = nil, final: Bool = true, corrupt: Bool = false) throws {
+    public func dataOut(for r2t: ISCSIPDU, bytes: [UInt8], dataSN: UInt32 = 0, offset: UInt32? = nil, final: Bool = true, corrupt: Bool = false) throws {
         var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x05
         pdu.bhs[1] = final ? 0x80 : 0
@@ -178,7 +185,7 @@ final class RawInitiator {
     }
 
     /// Task management request (RFC 7143 §11.5), sent immediate.
-    func taskManagement(function: UInt8, referencedTag: UInt32 = 0xFFFF_FFFF, refCmdSN: UInt32 = 0, lun: UInt8 = 0) throws -> UInt32 {
+    public func taskManagement(function: UInt8, referencedTag: UInt32 = 0xFFFF_FFFF, refCmdSN: UInt32 = 0, lun: UInt8 = 0) throws -> UInt32 {
         var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x42
         pdu.bhs[1] = 0x80 | function
@@ -195,7 +202,7 @@ final class RawInitiator {
     }
 
     /// NOP-Out answering a target's NOP-In ping (RFC 7143 §11.18).
-    func answer(ping: ISCSIPDU) throws {
+    public func answer(ping: ISCSIPDU) throws {
         var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x40
         pdu.bhs[1] = 0x80
@@ -206,7 +213,7 @@ final class RawInitiator {
         try send(pdu)
     }
 
-    func logout() throws -> ISCSIPDU? {
+    public func logout() throws -> ISCSIPDU? {
         var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x46
         pdu.bhs[1] = 0x80
@@ -219,12 +226,12 @@ final class RawInitiator {
         return try receive(until: { $0.opcodeByte == 0x26 }).0
     }
 
-    static func read10(lba: UInt32, blocks: UInt16) -> [UInt8] {
+    public static func read10(lba: UInt32, blocks: UInt16) -> [UInt8] {
         [0x28, 0, UInt8(lba >> 24), UInt8(truncatingIfNeeded: lba >> 16), UInt8(truncatingIfNeeded: lba >> 8), UInt8(truncatingIfNeeded: lba), 0,
          UInt8(blocks >> 8), UInt8(truncatingIfNeeded: blocks), 0]
     }
 
-    static func write10(lba: UInt32, blocks: UInt16) -> [UInt8] {
+    public static func write10(lba: UInt32, blocks: UInt16) -> [UInt8] {
         var cdb = read10(lba: lba, blocks: blocks)
         cdb[0] = 0x2A
         return cdb
@@ -235,7 +242,7 @@ extension RawInitiator {
     /// WRITE(10) of whole blocks: `immediate` bytes with the command, the rest
     /// as Data-Out answering each R2T, cut at the target's 256 KiB
     /// MaxRecvDataSegmentLength. Returns the SCSI status.
-    func writeBlocks(lba: UInt32, _ bytes: [UInt8], immediate: Int = 4096) throws -> UInt8 {
+    public func writeBlocks(lba: UInt32, _ bytes: [UInt8], immediate: Int = 4096) throws -> UInt8 {
         let first = min(immediate, bytes.count)
         let tag = try command(RawInitiator.write10(lba: lba, blocks: UInt16(bytes.count / 512)), write: bytes.count, data: Array(bytes[0..<first]))
         while true {
@@ -256,7 +263,7 @@ extension RawInitiator {
     }
 
     /// READ(10) of `length` bytes; nil unless the status is GOOD.
-    func readBlocks(lba: UInt32, length: Int) throws -> [UInt8]? {
+    public func readBlocks(lba: UInt32, length: Int) throws -> [UInt8]? {
         let tag = try command(RawInitiator.read10(lba: lba, blocks: UInt16(length / 512)), read: length)
         var data: [UInt8] = []
         while true {
@@ -269,8 +276,18 @@ extension RawInitiator {
 }
 
 extension RawInitiator {
+    /// A logged-in session past its first TEST UNIT READY (which meets the
+    /// power-on unit attention a new nexus gets); throws unless the login succeeds.
+    public static func session(portal: String, isid: [UInt8], initiator: String, target: String, timeout: Int = 10) throws -> RawInitiator {
+        let raw = try RawInitiator(portal: portal, isid: isid, timeout: timeout)
+        let login = try raw.login(initiator: initiator, target: target)
+        guard login.bhs[36] == 0 else { throw InitiatorError("login to \(target): status \(login.bhs[36])/\(login.bhs[37])") }
+        _ = try raw.run([0, 0, 0, 0, 0, 0])
+        return raw
+    }
+
     /// Runs one command whose data-out fits as immediate data: status, sense, data-in.
-    func run(_ cdb: [UInt8], read: Int = 0, data: [UInt8] = []) throws -> (status: UInt8, sense: [UInt8], dataIn: [UInt8]) {
+    public func run(_ cdb: [UInt8], read: Int = 0, data: [UInt8] = []) throws -> (status: UInt8, sense: [UInt8], dataIn: [UInt8]) {
         let tag = try command(cdb, read: read, write: data.count, data: data)
         var dataIn: [UInt8] = []
         while true {
