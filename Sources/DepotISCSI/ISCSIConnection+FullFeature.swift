@@ -2,10 +2,12 @@ import DepotSCSI
 import NIOCore
 
 extension ISCSIConnection {
-    /// One PDU of the full feature phase, in arrival order. SCSI commands and
-    /// task management run as tasks of `group`; the rest is answered here.
-    func fullFeature(_ pdu: ISCSIPDU, group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
-        guard pdu.opcode != .dataOut, !pdu.immediate else { return try await deliver(pdu, group: &group) }
+    /// One PDU of the full feature phase, on the event loop, in arrival order.
+    /// SCSI commands, task management and logout continue as tasks; the
+    /// rest is answered here.
+    func received(_ pdu: ISCSIPDU) {
+        heard()
+        guard pdu.opcode != .dataOut, !pdu.immediate else { return deliver(pdu) }
         let cmdSN = pdu.u32(24)
         let (inWindow, inOrder) = lock.withLock { (inWindowLocked(cmdSN), cmdSN == expCmdSN) }
         // A command outside [ExpCmdSN, MaxCmdSN] is silently ignored (RFC 7143 §3.2.2.1).
@@ -19,13 +21,13 @@ extension ISCSIConnection {
             heldForOrder[cmdSN] = pdu
             return
         }
-        try await deliver(pdu, group: &group)
+        deliver(pdu)
         while let next = lock.withLock({ heldForOrder.removeValue(forKey: expCmdSN) }) {
-            try await deliver(next, group: &group)
+            deliver(next)
         }
     }
 
-    private func deliver(_ pdu: ISCSIPDU, group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
+    private func deliver(_ pdu: ISCSIPDU) {
         switch pdu.opcode {
         case .scsiCommand:
             let task = ISCSITask(command: pdu, lun: Self.lunNumber(pdu.lun), eventLoop: channel.eventLoop)
@@ -38,10 +40,11 @@ extension ISCSIConnection {
                 return false
             }
             if duplicate {
-                try await reject(pdu, reason: 0x04)
+                task.ended.succeed()  // never ran
+                reject(pdu, reason: 0x04)
                 return
             }
-            group.addTask { try await self.run(task) }
+            spawn { try? await self.run(task) }
         case .dataOut:
             // Data-Out goes to the task that solicited it; none is a protocol error (RFC 7143 §11.7).
             let routed = lock.withLock { () -> Bool in
@@ -49,7 +52,7 @@ extension ISCSIConnection {
                 sink.yield(pdu)
                 return true
             }
-            if !routed { try await reject(pdu, reason: 0x04) }
+            if !routed { reject(pdu, reason: 0x04) }
         case .nopOut:
             accept(pdu)
             // A NOP-Out with a real ITT is a ping: answer with NOP-In, echoing data (RFC 7143 §11.18).
@@ -61,33 +64,45 @@ extension ISCSIConnection {
             r.initiatorTaskTag = pdu.initiatorTaskTag
             r.put32(0xFFFF_FFFF, 20)
             r.data = pdu.data
-            try await send(r)
+            lock.withLock { _ = sendLocked([(r, .status)]) }
         case .textRequest:
             accept(pdu)
-            try await text(pdu)
+            text(pdu)
         case .taskManagementRequest:
+            // Selected and marked aborted in one critical section: a task still in the
+            // table has not answered, and now never will.
             let affected = lock.withLock { () -> TaskManagement.Outcome in
                 defer { acceptLocked(pdu) }
-                return TaskManagement.select(pdu, tasks: tasks, expCmdSN: expCmdSN)
+                let outcome = TaskManagement.select(pdu, tasks: tasks, expCmdSN: expCmdSN)
+                if outcome.response == .functionComplete, outcome.function != nil, lunExists(pdu, outcome) {
+                    for task in outcome.tasks {
+                        task.aborted = true
+                        task.stopDataOutLocked()
+                    }
+                }
+                return outcome
             }
-            group.addTask { try await self.manage(pdu, affected) }
+            spawn { try? await self.manage(pdu, affected) }
         case .logoutRequest:
             accept(pdu)
             // Logout closes the session (RFC 7143 §11.14): commands still waiting for
-            // data are aborted, the rest finish and answer before the Logout Response.
+            // data are aborted, the rest finish and answer before the Logout Response;
+            // the connection closes once it is written.
             let running = lock.withLock { Array(tasks.values) }
             for task in running where task.dataOutSink != nil { abort(task) }
-            for task in running { try? await task.ended.futureResult.get() }
-            var r = ISCSIPDU(opcode: .logoutResponse)
-            r.flags = 0x80
-            r.initiatorTaskTag = pdu.initiatorTaskTag
-            try await send(r)
-            logger.info("session logged out")
-            throw Closing.loggedOut
+            spawn {
+                for task in running { try? await task.ended.futureResult.get() }
+                var r = ISCSIPDU(opcode: .logoutResponse)
+                r.flags = 0x80
+                r.initiatorTaskTag = pdu.initiatorTaskTag
+                try? await self.send(r)
+                self.logger.info("session logged out")
+                try? await self.channel.close()
+            }
         case .loginRequest:
-            try await reject(pdu, reason: 0x04)
+            reject(pdu, reason: 0x04)
         default:
-            try await reject(pdu, reason: 0x05)
+            reject(pdu, reason: 0x05)
         }
     }
 
@@ -97,7 +112,7 @@ extension ISCSIConnection {
 
     /// SendTargets (RFC 7143 §12.3; Appendix C): the targets this initiator may
     /// log into, each with every portal.
-    func text(_ pdu: ISCSIPDU) async throws {
+    func text(_ pdu: ISCSIPDU) {
         var answers: [(String, String)] = []
         for (key, value) in TextKeys.parse(pdu.data) where key == "SendTargets" {
             let wanted = value == "All" ? nil : value.lowercased()
@@ -113,7 +128,7 @@ extension ISCSIConnection {
         r.initiatorTaskTag = pdu.initiatorTaskTag
         r.put32(0xFFFF_FFFF, 20)
         r.data = TextKeys.encode(answers)
-        try await send(r)
+        lock.withLock { _ = sendLocked([(r, .status)]) }
     }
 
     /// LUN field (SAM-5 §4.7): peripheral (00b) and flat (01b) addressing.

@@ -133,7 +133,11 @@ extension ISCSIConnection {
         }
         // Digests start with the first PDU after the final login response (RFC 7143 §13.1):
         // the initiator sends nothing before it has read this response.
-        if transitNow && nsg == 3 { digests.enable(header: params.headerDigest, data: params.dataDigest) }
+        if transitNow && nsg == 3 {
+            digests.enable(header: params.headerDigest, data: params.dataDigest)
+            // From the next PDU on, PDUs come straight to `received(_:)`.
+            dispatch.attach(self)
+        }
         try await send(r)
         if transitNow && nsg == 3 {
             nameNexus()

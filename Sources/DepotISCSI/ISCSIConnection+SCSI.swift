@@ -73,13 +73,13 @@ extension ISCSIConnection {
                 guard let next = await incoming.next() else { return nil }
                 guard next.u32(20) == ttt else {
                     // Data-Out for a transfer this task did not solicit (RFC 7143 §11.7.4).
-                    try await reject(next, reason: 0x04)
+                    try await reject(next, reason: 0x04).get()
                     continue
                 }
                 // DataSN counts the Data-Out PDUs of this sequence from 0 (§11.7.5).
                 if next.u32(36) != dataSN {
                     dataPhaseError = true
-                    try await reject(next, reason: 0x04)
+                    try await reject(next, reason: 0x04).get()
                     if next.final { break burst }
                     continue
                 }
@@ -87,7 +87,7 @@ extension ISCSIConnection {
                 let at = Int(next.u32(40))
                 guard at >= offset, at + next.data.count <= offset + length else {
                     // Data beyond what the R2T asked for (RFC 7143 §11.7.5): reject the PDU.
-                    try await reject(next, reason: 0x09)
+                    try await reject(next, reason: 0x09).get()
                     continue
                 }
                 dataOut.replaceSubrange(at..<(at + next.data.count), with: next.data)

@@ -59,17 +59,20 @@ extension ISCSIConnection {
     /// and have ended before the response goes out, so no response of an
     /// aborted task can follow it (RFC 7143 §11.6: the response is sent once
     /// every affected task has been terminated).
+    /// False when a LUN-addressed function names a LUN that is not mapped;
+    /// the caller holds `lock`.
+    func lunExists(_ pdu: ISCSIPDU, _ outcome: TaskManagement.Outcome) -> Bool {
+        guard let function = outcome.function, [.abortTaskSet, .clearTaskSet, .logicalUnitReset].contains(function) else { return true }
+        return Self.lunNumber(pdu.lun).flatMap { lunChangesLocked()[$0] } != nil
+    }
+
+    /// The affected tasks were marked aborted when the request was read.
     func manage(_ pdu: ISCSIPDU, _ outcome: TaskManagement.Outcome) async throws {
         var response = outcome.response
         let target = targetName.flatMap { directory.target($0) }
         let lun = Self.lunNumber(pdu.lun)
-        if let function = outcome.function, [.abortTaskSet, .clearTaskSet, .logicalUnitReset].contains(function),
-            lun.flatMap({ target?.luns[$0] }) == nil
-        {
-            response = .lunDoesNotExist
-        }
+        if !lock.withLock({ lunExists(pdu, outcome) }) { response = .lunDoesNotExist }
         if response == .functionComplete {
-            for task in outcome.tasks { abort(task) }
             for task in outcome.tasks { try? await task.ended.futureResult.get() }
             switch outcome.function {
             case .logicalUnitReset:

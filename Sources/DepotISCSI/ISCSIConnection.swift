@@ -4,9 +4,12 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// One iSCSI connection (one connection per session: MaxConnections=1,
-/// ErrorRecoveryLevel=0). One reader handles PDUs in arrival order; each SCSI
-/// command then runs as its own task, so commands overlap, a slow command
-/// never holds up the next, and task management can reach a running task.
+/// ErrorRecoveryLevel=0). The login is an async loop over the channel's
+/// inbound PDUs; from the full feature phase on, `FullFeatureDispatch` hands
+/// each PDU to `received(_:)` on the event loop as it is decoded, in arrival
+/// order, and each SCSI command runs as its own task on that event loop, so
+/// commands overlap, a slow command never holds up the next, and task
+/// management can reach a running task.
 ///
 /// Login-phase state is touched only by the reader. What command tasks share
 /// (sequence numbers, the task table, unit attentions) sits behind `lock`, and
@@ -87,11 +90,19 @@ final class ISCSIConnection: @unchecked Sendable {
     let peerAddress: String
     let channel: any Channel
     let digests: DigestSettings
+    let dispatch: FullFeatureDispatch
+    /// Runs this connection's tasks on its event loop.
+    let executor: EventLoopTaskExecutor
+    /// The NOP-In pinger, cancelled when the connection ends (reader-only).
+    var pinger: Task<Void, Never>?
 
     init(
         directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger, channel: any Channel, localAddress: String = "",
-        peerAddress: String = "", digests: DigestSettings = DigestSettings(), keepalive: Keepalive = Keepalive()
+        peerAddress: String = "", digests: DigestSettings = DigestSettings(), keepalive: Keepalive = Keepalive(),
+        dispatch: FullFeatureDispatch = FullFeatureDispatch()
     ) {
+        self.dispatch = dispatch
+        self.executor = EventLoopTaskExecutor(channel.eventLoop)
         self.digests = digests
         self.directory = directory
         self.portals = portals
@@ -125,31 +136,49 @@ final class ISCSIConnection: @unchecked Sendable {
             commandsInFlight: { connection.lock.withLock { connection.tasks.count } })
     }
 
+    /// Logs in from `inbound`; after that the inbound sequence stays empty
+    /// (the dispatch handler takes the PDUs) until the channel closes. Then
+    /// every task is aborted and awaited.
     func run(inbound: inout Inbound) async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            do {
-                while let pdu = try await inbound.next() {
-                    lock.withLock {
-                        lastHeard = .now
-                        pingSent = nil
-                    }
-                    if inFullFeature {
-                        try await fullFeature(pdu, group: &group)
-                    } else {
-                        try await login(pdu)
-                        if inFullFeature, keepalive.interval != nil { group.addTask { await self.keepPeerAlive() } }
-                    }
+        defer { dispatch.detach() }
+        do {
+            while let pdu = try await inbound.next() {
+                heard()
+                if inFullFeature {
+                    received(pdu)
+                } else {
+                    try await login(pdu)
+                    if inFullFeature, keepalive.interval != nil { pinger = spawn { await self.keepPeerAlive() } }
                 }
-            } catch Closing.loggedOut {
-            } catch Closing.loginFailed {
-            } catch {
-                abortAll()
-                throw error
             }
-            // The peer is gone or logged out: nothing more can arrive for a task.
-            abortAll()
-            group.cancelAll()
+        } catch Closing.loginFailed {
+        } catch {
+            await end()
+            throw error
         }
+        await end()
+    }
+
+    /// The peer is gone or logged out: nothing more can arrive for a task.
+    private func end() async {
+        dispatch.detach()
+        abortAll()
+        pinger?.cancel()
+        for task in lock.withLock({ Array(tasks.values) }) { try? await task.ended.futureResult.get() }
+    }
+
+    /// Any PDU is a sign of life (keepalive).
+    func heard() {
+        lock.withLock {
+            lastHeard = .now
+            pingSent = nil
+        }
+    }
+
+    /// Starts work on this connection's event loop.
+    @discardableResult
+    func spawn(_ work: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
+        Task(executorPreference: executor) { await work() }
     }
 
     /// Marks every task aborted and ends their Data-Out waits.
@@ -239,13 +268,15 @@ final class ISCSIConnection: @unchecked Sendable {
         try await send([(pdu, stamp)])
     }
 
-    func reject(_ pdu: ISCSIPDU, reason: UInt8) async throws {
+    /// Reject (RFC 7143 §11.17) carrying the offending header.
+    @discardableResult
+    func reject(_ pdu: ISCSIPDU, reason: UInt8) -> EventLoopFuture<Void> {
         var r = ISCSIPDU(opcode: .reject)
         r.flags = 0x80
         r.bhs[2] = reason
         r.initiatorTaskTag = 0xFFFF_FFFF
         r.data = pdu.bhs
-        try await send(r)
+        return lock.withLock { sendLocked([(r, .status)]) }
     }
 }
 

@@ -42,10 +42,13 @@ public struct ISCSITargetService: Service {
                 .bind(host: portal.host, port: portal.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let digests = DigestSettings()
+                        let dispatch = FullFeatureDispatch()
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(ISCSIFrameDecoder(
                                 maxDataSegmentLength: NegotiatedParameters.targetMaxRecvDataSegmentLength, digests: digests)))
-                        return Accepted(channel: try NIOAsyncChannel<ISCSIPDU, ByteBuffer>(wrappingChannelSynchronously: channel), digests: digests)
+                        try channel.pipeline.syncOperations.addHandler(dispatch)
+                        return Accepted(
+                            channel: try NIOAsyncChannel<ISCSIPDU, ByteBuffer>(wrappingChannelSynchronously: channel), digests: digests, dispatch: dispatch)
                     }
                 }
             let port = server.channel.localAddress?.port ?? portal.port
@@ -96,6 +99,7 @@ public struct ISCSITargetService: Service {
     struct Accepted: Sendable {
         let channel: NIOAsyncChannel<ISCSIPDU, ByteBuffer>
         let digests: DigestSettings
+        let dispatch: FullFeatureDispatch
     }
 
     func serve(_ accepted: Accepted, tsih: UInt16, portals: [String]) async {
@@ -111,7 +115,7 @@ public struct ISCSITargetService: Service {
                     directory: directory, portals: portals, tsih: tsih, logger: log, channel: underlying,
                     localAddress: underlying.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
                     peerAddress: underlying.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
-                    digests: accepted.digests, keepalive: keepalive)
+                    digests: accepted.digests, keepalive: keepalive, dispatch: accepted.dispatch)
                 defer {
                     connection.releaseNexus()
                     directory.sessions.remove(connection.sessionID)
