@@ -106,10 +106,6 @@ extension ISCSIConnection {
         }
     }
 
-    func logicalUnitNumbered(_ number: UInt16) -> LogicalUnit? {
-        targetName.flatMap { directory.target($0) }?.luns[number]
-    }
-
     /// SendTargets (RFC 7143 §12.3; Appendix C): the targets this initiator may
     /// log into, each with every portal.
     func text(_ pdu: ISCSIPDU) {

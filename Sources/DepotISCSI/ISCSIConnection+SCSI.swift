@@ -265,9 +265,15 @@ extension ISCSIConnection {
             }
             pdus.append((r, .status))
         }
+        // Large answers wait until written (back-pressure on a slow reader);
+        // small ones are only queued, sparing the task a suspension.
+        let large = data.count > 65_536
         let written = lock.withLock { () -> EventLoopFuture<Void>? in
             retireLocked(task)
-            return task.aborted ? nil : sendLocked(pdus)
+            if task.aborted { return nil }
+            if large { return sendLocked(pdus) }
+            postLocked(pdus)
+            return nil
         }
         try await written?.get()
     }

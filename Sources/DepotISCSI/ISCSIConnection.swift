@@ -18,7 +18,7 @@ import NIOCore
 final class ISCSIConnection: @unchecked Sendable {
     typealias Inbound = NIOAsyncChannelInboundStream<ISCSIPDU>.AsyncIterator
 
-    enum Closing: Error { case peerClosed, loggedOut, loginFailed }
+    enum Closing: Error { case loginFailed }
 
     let directory: TargetDirectory
     let portals: [String]
@@ -242,13 +242,24 @@ final class ISCSIConnection: @unchecked Sendable {
     /// per-PDU trip through an encoder handler).
     @discardableResult
     func sendLocked(_ pdus: [(ISCSIPDU, Stamp)]) -> EventLoopFuture<Void> {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        writeLocked(pdus, promise: promise)
+        return promise.futureResult
+    }
+
+    /// Like `sendLocked`, for small answers nobody waits on: no promise.
+    func postLocked(_ pdus: [(ISCSIPDU, Stamp)]) {
+        writeLocked(pdus, promise: nil)
+    }
+
+    private func writeLocked(_ pdus: [(ISCSIPDU, Stamp)], promise: EventLoopPromise<Void>?) {
         var buffer = channel.allocator.buffer(capacity: pdus.reduce(0) { $0 + 56 + $1.0.ahs.count + $1.0.data.count + 8 })
         for (pdu, stamp) in pdus {
             var pdu = pdu
             stampLocked(&pdu, stamp)
             ISCSIFrameEncoder.frame(pdu, into: &buffer)
         }
-        let last = channel.write(buffer)
+        channel.write(buffer, promise: promise)
         if !flushScheduled {
             flushScheduled = true
             channel.eventLoop.execute {
@@ -256,7 +267,6 @@ final class ISCSIConnection: @unchecked Sendable {
                 self.channel.flush()
             }
         }
-        return last
     }
 
     /// Sends and waits until the last PDU is written (back-pressure).

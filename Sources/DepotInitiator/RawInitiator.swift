@@ -85,6 +85,9 @@ public final class RawInitiator {
                 if pdu.opcodeByte != 0x23 { maxCmdSN = pdu.u32(32) }
                 return pdu
             }
+            // Bytes already decoded are dropped before reading more; otherwise a long
+            // run keeps every byte it ever received.
+            if buffer.readerIndex > 1 << 20 { buffer.discardReadBytes() }
             var chunk = [UInt8](repeating: 0, count: 65536)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, 65536, 0) }
             if n == 0 { return nil }

@@ -55,7 +55,9 @@ public final class LogicalUnit: Sendable {
     /// Events after `cursor` not caused by `nexus`, and the new cursor.
     public func events(after cursor: UInt64, for nexus: String) -> (cursor: UInt64, senses: [SCSISense]) {
         events.withLockedValue { state in
-            (state.next, state.recent.filter { $0.seq >= cursor && $0.origin != nexus }.map(\.sense))
+            // Almost always nothing new: no allocation then.
+            if state.next == cursor { return (cursor, []) }
+            return (state.next, state.recent.filter { $0.seq >= cursor && $0.origin != nexus }.map(\.sense))
         }
     }
 
