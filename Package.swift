@@ -149,7 +149,9 @@ let package = Package(
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLibISCSI", "CLibAIO"]),
         .testTarget(
             name: "DepotEndToEndTests",
-            dependencies: ["DepotCore", "DepotCLI", "CLibISCSI", "DepotISCSI", "DepotInitiator"]
+            dependencies: [
+                "DepotCore", "DepotCLI", "CLibISCSI", "DepotISCSI", "DepotInitiator", .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(name: "DepotSCSITests", dependencies: ["DepotSCSI"]),
     ]

@@ -56,6 +56,12 @@ public final class RawInitiator {
 
     deinit { close(fd) }
 
+    /// Sends bytes as they are (half PDUs, garbage).
+    public func sendRaw(_ bytes: [UInt8]) throws {
+        let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, bytes.count, Int32(MSG_NOSIGNAL)) }
+        guard n == bytes.count else { throw InitiatorError("send failed: \(String(cString: strerror(errno)))") }
+    }
+
     /// Sends one PDU; `corruptDataDigest` flips a bit of its data digest.
     public func send(_ pdu: ISCSIPDU, corruptDataDigest: Bool = false) throws {
         var pdu = pdu

@@ -1,5 +1,6 @@
 import DepotISCSI
 import DepotInitiator
+import NIOCore
 import Foundation
 import Testing
 
@@ -145,6 +146,32 @@ import Testing
         // And a bad CDB field now comes back in descriptor format with the field pointer.
         r = try b.run([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0x01], read: 512)
         #expect(r.status == 2 && r.sense.first == 0x72 && r.sense[2] == 0x24, "\(r.sense)")
+    }
+
+    @Test func aStalledOrHalfSentConnectionDoesNotHoldUpOthers() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start(extra: ["--nop-interval", "0"])
+        try setUp(daemon)
+        // One session leaves a write waiting for its data; another sends half a PDU.
+        let stalled = try loggedIn(daemon, isid: [0x80, 0xC, 0xC, 0xC, 0xC, 0xC])
+        _ = try stalled.command(RawInitiator.write10(lba: 0, blocks: 2048), write: 1 << 20)
+        _ = try stalled.receive(until: { $0.opcodeByte == 0x31 })
+        let half = try RawInitiator(portal: daemon.portal, isid: [0x80, 0xD, 0xD, 0xD, 0xD, 0xD])
+        var partial = ISCSIPDU(opcode: .loginRequest)
+        partial.bhs[0] = 0x43
+        var framed = ByteBufferAllocator().buffer(capacity: 64)
+        ISCSIFrameEncoder.frame(partial, into: &framed)
+        try half.sendRaw(Array(framed.readableBytesView.prefix(20)))
+        // A third session does 200 reads and writes meanwhile, unhindered.
+        let busy = try loggedIn(daemon, isid: [0x80, 0xE, 0xE, 0xE, 0xE, 0xE])
+        for k in 0..<100 {
+            let block = [UInt8](repeating: UInt8(k), count: 4096)
+            #expect(try busy.writeBlocks(lba: UInt32(4096 + k * 8), block) == 0)
+            #expect(try busy.readBlocks(lba: UInt32(4096 + k * 8), length: 4096) == block)
+        }
+        // The stalled write is still waiting for its data, not failed.
+        #expect(stalled.isQuiet(milliseconds: 100))
     }
 
     @Test func commandsAheadOfACmdSNGapWaitForIt() async throws {
