@@ -10,12 +10,12 @@ extension ISCSIConnection {
         guard pdu.opcode != .dataOut, !pdu.immediate else { return deliver(pdu) }
         let cmdSN = pdu.u32(24)
         let (inWindow, inOrder) = lock.withLock { (inWindowLocked(cmdSN), cmdSN == expCmdSN) }
-        // A command outside [ExpCmdSN, MaxCmdSN] is silently ignored (RFC 7143 §3.2.2.1).
+        // A command outside [ExpCmdSN, MaxCmdSN] is silently ignored (RFC 7143 §4.2.2.1).
         guard inWindow else {
             logger.debug("command outside the CmdSN window ignored", metadata: ["cmdSN": "\(cmdSN)"])
             return
         }
-        // Non-immediate commands are delivered in CmdSN order (RFC 7143 §3.2.2.1): one
+        // Non-immediate commands are delivered in CmdSN order (RFC 7143 §4.2.2.1): one
         // that arrives ahead of a gap waits until the gap is filled.
         guard inOrder else {
             heldForOrder[cmdSN] = pdu

@@ -140,7 +140,6 @@ final class ISCSIConnection: @unchecked Sendable {
     /// (the dispatch handler takes the PDUs) until the channel closes. Then
     /// every task is aborted and awaited.
     func run(inbound: inout Inbound) async throws {
-        defer { dispatch.detach() }
         do {
             while let pdu = try await inbound.next() {
                 heard()
@@ -192,13 +191,13 @@ final class ISCSIConnection: @unchecked Sendable {
     var maxCmdSN: UInt32 { expCmdSN &+ UInt32(Self.queueDepth - 1) &- UInt32(min(commandsInFlight, Self.queueDepth)) }
 
     /// Whether a non-immediate command's CmdSN is inside [ExpCmdSN, MaxCmdSN]
-    /// (RFC 7143 §3.2.2.1); the caller holds `lock`.
+    /// (RFC 7143 §4.2.2.1); the caller holds `lock`.
     func inWindowLocked(_ cmdSN: UInt32) -> Bool {
         let offset = Int64(Int32(bitPattern: cmdSN &- expCmdSN))
         return offset >= 0 && offset < Int64(Self.queueDepth - min(commandsInFlight, Self.queueDepth))
     }
 
-    /// Non-immediate commands advance ExpCmdSN (RFC 7143 §3.2.2.1); the caller holds `lock`.
+    /// Non-immediate commands advance ExpCmdSN (RFC 7143 §4.2.2.1); the caller holds `lock`.
     func acceptLocked(_ pdu: ISCSIPDU) {
         if !pdu.immediate { expCmdSN = pdu.u32(24) &+ 1 }
     }

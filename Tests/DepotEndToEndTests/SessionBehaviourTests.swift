@@ -181,7 +181,7 @@ import Testing
         try setUp(daemon)
         let raw = try loggedIn(daemon)
         let gap = raw.cmdSN
-        // CmdSN gap+1 and gap+2 arrive first: held, not run (RFC 7143 §3.2.2.1).
+        // CmdSN gap+1 and gap+2 arrive first: held, not run (RFC 7143 §4.2.2.1).
         let later = try raw.command([0, 0, 0, 0, 0, 0], cmdSN: gap &+ 1)
         let latest = try raw.command(RawInitiator.read10(lba: 0, blocks: 1), read: 512, cmdSN: gap &+ 2)
         #expect(raw.isQuiet(milliseconds: 400), "a command ahead of the gap was answered")
