@@ -44,6 +44,7 @@ let package = Package(
             name: "DepotSCSI",
             dependencies: [
                 "CDepotPosix",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]

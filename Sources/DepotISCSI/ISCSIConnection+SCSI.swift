@@ -208,7 +208,8 @@ extension ISCSIConnection {
     /// an abort either happened before (nothing is sent) or finds no task.
     func respond(_ task: ISCSITask, result: SCSIResult, expected: Int, isWrite: Bool, needed: Int?) async throws {
         let pdu = task.command
-        var data = result.dataIn
+        // Read data stays in the buffer it was read into; Data-In PDUs carry slices of it.
+        var data = result.bulk ?? ByteBuffer(bytes: result.dataIn)
         var residualFlag: UInt8 = 0
         var residual: UInt32 = 0
         if isWrite, let needed {
@@ -220,30 +221,30 @@ extension ISCSIConnection {
                 residualFlag = 0x02
             }
         } else if !isWrite {
-            if data.count > expected {
-                residual = UInt32(data.count - expected)
+            if data.readableBytes > expected {
+                residual = UInt32(data.readableBytes - expected)
                 residualFlag = 0x04  // O: overflow
-                data = Array(data[0..<expected])
-            } else if data.count < expected {
-                residual = UInt32(expected - data.count)
+                data = data.getSlice(at: data.readerIndex, length: expected)!
+            } else if data.readableBytes < expected {
+                residual = UInt32(expected - data.readableBytes)
                 residualFlag = 0x02  // U: underflow
             }
         }
         var pdus: [(ISCSIPDU, Stamp)] = []
-        if result.status == SCSIResult.good, !data.isEmpty {
+        if result.status == SCSIResult.good, data.readableBytes > 0 {
             let chunk = max(512, params.initiatorMaxRecvDataSegmentLength)
             var offset = 0
             var dataSN: UInt32 = 0
-            while offset < data.count {
-                let end = min(offset + chunk, data.count)
-                let last = end == data.count
+            while offset < data.readableBytes {
+                let end = min(offset + chunk, data.readableBytes)
+                let last = end == data.readableBytes
                 var d = ISCSIPDU(opcode: .dataIn)
                 d.lun = pdu.lun
                 d.initiatorTaskTag = pdu.initiatorTaskTag
                 d.put32(0xFFFF_FFFF, 20)
                 d.put32(dataSN, 36)
                 d.put32(UInt32(offset), 40)
-                d.data = offset == 0 && end == data.count ? data : Array(data[offset..<end])
+                d.bulk = data.getSlice(at: data.readerIndex + offset, length: end - offset)
                 if last {
                     d.flags = 0x80 | 0x01 | residualFlag  // F, S
                     d.bhs[3] = result.status
@@ -267,7 +268,7 @@ extension ISCSIConnection {
         }
         // Large answers wait until written (back-pressure on a slow reader);
         // small ones are only queued, sparing the task a suspension.
-        let large = data.count > 65_536
+        let large = data.readableBytes > 65_536
         let written = lock.withLock { () -> EventLoopFuture<Void>? in
             retireLocked(task)
             if task.aborted { return nil }

@@ -256,7 +256,16 @@ final class ISCSIConnection: @unchecked Sendable {
         for (pdu, stamp) in pdus {
             var pdu = pdu
             stampLocked(&pdu, stamp)
-            ISCSIFrameEncoder.frame(pdu, into: &buffer)
+            if let bulk = pdu.bulk, bulk.readableBytes >= 8192 {
+                // Large read data goes out as its own buffer (gathered by writev), not copied.
+                ISCSIFrameEncoder.frameHeader(pdu, into: &buffer)
+                channel.write(buffer, promise: nil)
+                channel.write(bulk, promise: nil)
+                buffer = channel.allocator.buffer(capacity: 64)
+                ISCSIFrameEncoder.frameTrailer(pdu, into: &buffer)
+            } else {
+                ISCSIFrameEncoder.frame(pdu, into: &buffer)
+            }
         }
         channel.write(buffer, promise: promise)
         if !flushScheduled {

@@ -9,6 +9,11 @@ public struct ISCSIPDU: Sendable, Equatable {
     /// Digests to append when this PDU is sent (set by the connection once negotiated).
     public var headerDigest = false
     public var dataDigest = false
+    /// A data segment held as a buffer (bulk read data, sent without a copy);
+    /// when set, `data` is empty.
+    public var bulk: ByteBuffer?
+
+    public var dataSegmentLength: Int { bulk?.readableBytes ?? data.count }
 
     public init(bhs: [UInt8], ahs: [UInt8] = [], data: [UInt8] = []) {
         precondition(bhs.count == 48, "a BHS is 48 bytes")
@@ -101,19 +106,32 @@ public struct ISCSIFrameEncoder: MessageToByteEncoder {
 
     /// Appends one framed PDU (lengths filled in, padding, digests as the PDU asks).
     public static func frame(_ pdu: ISCSIPDU, into out: inout ByteBuffer) {
+        frameHeader(pdu, into: &out)
+        if let bulk = pdu.bulk { out.writeImmutableBuffer(bulk) } else { out.writeBytes(pdu.data) }
+        frameTrailer(pdu, into: &out)
+    }
+
+    /// BHS (with the lengths filled in), AHS, header digest.
+    public static func frameHeader(_ pdu: ISCSIPDU, into out: inout ByteBuffer) {
         var bhs = pdu.bhs
+        let length = pdu.dataSegmentLength
         bhs[4] = UInt8(pdu.ahs.count / 4)
-        bhs[5] = UInt8(truncatingIfNeeded: pdu.data.count >> 16)
-        bhs[6] = UInt8(truncatingIfNeeded: pdu.data.count >> 8)
-        bhs[7] = UInt8(truncatingIfNeeded: pdu.data.count)
+        bhs[5] = UInt8(truncatingIfNeeded: length >> 16)
+        bhs[6] = UInt8(truncatingIfNeeded: length >> 8)
+        bhs[7] = UInt8(truncatingIfNeeded: length)
         out.writeBytes(bhs)
         out.writeBytes(pdu.ahs)
         if pdu.headerDigest { out.writeBytes(CRC32C.wire(CRC32C.checksum(bhs + pdu.ahs))) }
-        let pad = (4 - pdu.data.count % 4) % 4
-        out.writeBytes(pdu.data)
+    }
+
+    /// What follows the data segment: padding to 4 bytes, data digest.
+    public static func frameTrailer(_ pdu: ISCSIPDU, into out: inout ByteBuffer) {
+        let length = pdu.dataSegmentLength
+        let pad = (4 - length % 4) % 4
         if pad > 0 { out.writeRepeatingByte(0, count: pad) }
-        if pdu.dataDigest, !pdu.data.isEmpty {
-            out.writeBytes(CRC32C.wire(CRC32C.checksum(pdu.data + [UInt8](repeating: 0, count: pad))))
+        if pdu.dataDigest, length > 0 {
+            let data = pdu.bulk.map { Array($0.readableBytesView) } ?? pdu.data
+            out.writeBytes(CRC32C.wire(CRC32C.checksum(data + [UInt8](repeating: 0, count: pad))))
         }
     }
 }

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// What the SCSI core needs from a backstore (DESIGN.md: the core reaches
 /// storage only through this protocol). Offsets and lengths are in bytes.
 public protocol BlockDevice: Sendable {
@@ -5,6 +7,8 @@ public protocol BlockDevice: Sendable {
     /// Size in bytes (a whole number of blocks).
     var sizeBytes: UInt64 { get }
     func read(offset: UInt64, length: Int) async throws -> [UInt8]
+    /// The same bytes in a buffer the transport can send without copying.
+    func readBuffer(offset: UInt64, length: Int) async throws -> ByteBuffer
     func write(offset: UInt64, bytes: [UInt8]) async throws
     /// Makes every acknowledged write durable (SYNCHRONIZE CACHE, FUA).
     func flush() async throws
@@ -15,4 +19,10 @@ public protocol BlockDevice: Sendable {
     /// Whether the byte at `offset` is backed by allocated storage, and how
     /// many bytes from there share that state.
     func allocation(at offset: UInt64) async throws -> (mapped: Bool, length: UInt64)
+}
+
+extension BlockDevice {
+    public func readBuffer(offset: UInt64, length: Int) async throws -> ByteBuffer {
+        ByteBuffer(bytes: try await read(offset: offset, length: length))
+    }
 }

@@ -1,4 +1,5 @@
 import CDepotPosix
+import NIOCore
 import NIOPosix
 import Synchronization
 #if canImport(Glibc)
@@ -63,6 +64,34 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
                 if done < length { (buffer.baseAddress! + done).initialize(repeating: 0, count: length - done) }
                 count = length
             }
+        }
+    }
+
+    /// Reads into a fresh buffer: in place from the page cache when it can,
+    /// else on the pool.
+    public func readBuffer(offset: UInt64, length: Int) async throws -> ByteBuffer {
+        let fd = self.fd
+        var buffer = ByteBufferAllocator().buffer(capacity: length)
+        let inPlace = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+            let n = length == 0 ? 0 : depot_pread_nowait(fd, raw.baseAddress!, length, off_t(offset))
+            return n == length ? length : 0
+        }
+        if inPlace == length { return buffer }
+        return try await pool.runIfActive {
+            var buffer = ByteBufferAllocator().buffer(capacity: length)
+            try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+                var done = 0
+                while done < length {
+                    let n = pread(fd, raw.baseAddress! + done, length - done, off_t(offset) + off_t(done))
+                    if n < 0 { throw BlockDeviceError.io("read: \(String(cString: strerror(errno)))") }
+                    if n == 0 { break }
+                    done += n
+                }
+                // Past the end of a file that shrank: zeros.
+                if done < length { (raw.baseAddress! + done).initializeMemory(as: UInt8.self, repeating: 0, count: length - done) }
+                return length
+            }
+            return buffer
         }
     }
 

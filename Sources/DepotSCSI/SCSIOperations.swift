@@ -170,7 +170,7 @@ enum BlockIO {
         if let refusal = try check(lu, lba: lba, count: count) { return refusal }
         guard count > 0 else { return .ok() }
         let bs = UInt64(lu.device.blockSize)
-        return .ok(try await lu.device.read(offset: lba * bs, length: Int(UInt64(count) * bs)))
+        return .ok(bulk: try await lu.device.readBuffer(offset: lba * bs, length: Int(UInt64(count) * bs)))
     }
 
     static func write(_ lu: LogicalUnit, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws -> SCSIResult {

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Sense data (SPC-4 §4.5): fixed format (response code 70h, 18 bytes) or
 /// descriptor format (72h) when the control mode page's D_SENSE bit is set.
 public struct SCSISense: Sendable, Equatable {
@@ -95,10 +97,16 @@ public struct SCSISense: Sendable, Equatable {
 }
 
 /// The outcome of one command: SAM status, sense for CHECK CONDITION, data-in.
+/// Bulk data read from a volume comes as `bulk` (a buffer the transport sends
+/// as it is, without another copy); everything else as `dataIn`.
 public struct SCSIResult: Sendable {
     public var status: UInt8
     public var sense: SCSISense?
     public var dataIn: [UInt8]
+    public var bulk: ByteBuffer?
+
+    /// Bytes of data-in, whichever form they take.
+    public var dataInCount: Int { bulk?.readableBytes ?? dataIn.count }
     /// Sense goes out in descriptor format (the LU's D_SENSE is set).
     public var descriptorSense = false
 
@@ -118,5 +126,10 @@ public struct SCSIResult: Sendable {
     public static let checkCondition: UInt8 = 0x02
 
     public static func ok(_ data: [UInt8] = []) -> SCSIResult { SCSIResult(status: good, sense: nil, dataIn: data) }
+    public static func ok(bulk: ByteBuffer) -> SCSIResult {
+        var result = SCSIResult(status: good, sense: nil, dataIn: [])
+        result.bulk = bulk
+        return result
+    }
     public static func check(_ sense: SCSISense) -> SCSIResult { SCSIResult(status: checkCondition, sense: sense, dataIn: []) }
 }
