@@ -55,10 +55,6 @@ enum TaskManagement {
 }
 
 extension ISCSIConnection {
-    /// Carries out a task management request: the affected tasks are aborted
-    /// and have ended before the response goes out, so no response of an
-    /// aborted task can follow it (RFC 7143 §11.6: the response is sent once
-    /// every affected task has been terminated).
     /// False when a LUN-addressed function names a LUN that is not mapped;
     /// the caller holds `lock`.
     func lunExists(_ pdu: ISCSIPDU, _ outcome: TaskManagement.Outcome) -> Bool {
@@ -66,7 +62,10 @@ extension ISCSIConnection {
         return Self.lunNumber(pdu.lun).flatMap { lunChangesLocked()[$0] } != nil
     }
 
-    /// The affected tasks were marked aborted when the request was read.
+    /// Carries out a task management request. The affected tasks were marked
+    /// aborted when the request was read; they have ended before the response
+    /// goes out, so no response of an aborted task can follow it (RFC 7143
+    /// §11.6: the response is sent once every affected task has been terminated).
     func manage(_ pdu: ISCSIPDU, _ outcome: TaskManagement.Outcome) async throws {
         var response = outcome.response
         let target = targetName.flatMap { directory.target($0) }
