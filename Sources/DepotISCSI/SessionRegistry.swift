@@ -55,12 +55,17 @@ public final class SessionRegistry: Sendable {
             }
         }
         for entry in old { entry.close() }
-        let ids = Set(old.map(\.snapshot.id))
-        for _ in 0..<500 where !ids.isEmpty {
-            if entries.withLockedValue({ $0.keys.allSatisfy { !ids.contains($0) } }) { break }
+        await waitUntilGone(Set(old.map(\.snapshot.id)), within: .seconds(5))
+        return old.count
+    }
+
+    /// Returns once none of `ids` is registered any more, or `limit` has passed.
+    private func waitUntilGone(_ ids: Set<Int>, within limit: Duration) async {
+        let deadline = ContinuousClock.now + limit
+        while !ids.isEmpty, ContinuousClock.now < deadline {
+            if entries.withLockedValue({ $0.keys.allSatisfy { !ids.contains($0) } }) { return }
             try? await Task.sleep(for: .milliseconds(10))
         }
-        return old.count
     }
 
     func remove(_ id: Int) {
@@ -79,14 +84,11 @@ public final class SessionRegistry: Sendable {
     /// Asks every session to log out (Async Message, event 1) within `seconds`,
     /// then closes those still there; returns how many were asked.
     @discardableResult
-    public func logoutAll(of target: String? = nil, within seconds: Int) async -> Int {
-        let chosen = entries.withLockedValue { $0.values.filter { target == nil || $0.snapshot.target == target } }
+    public func logoutAll(within seconds: Int) async -> Int {
+        let chosen = entries.withLockedValue { Array($0.values) }
         chosen.forEach { $0.requestLogout(seconds) }
         let ids = Set(chosen.map(\.snapshot.id))
-        for _ in 0..<(seconds * 20) where !ids.isEmpty {
-            if entries.withLockedValue({ $0.keys.allSatisfy { !ids.contains($0) } }) { break }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
+        await waitUntilGone(ids, within: .seconds(seconds))
         let left = entries.withLockedValue { $0.values.filter { ids.contains($0.snapshot.id) }.map(\.close) }
         left.forEach { $0() }
         return chosen.count

@@ -49,10 +49,8 @@ public final class TargetDirectory: Sendable {
         targets.withLockedValue { $0.byName[iqn.lowercased()] }
     }
 
-    /// Bumped by every `replace`: a connection re-reads its LUN map only when it moved.
-    var generation: UInt64 { targets.withLockedValue { $0.generation } }
-
-    /// The LUN map of `iqn` when the directory has moved past `generation`.
+    /// The LUN map of `iqn` when the directory has moved past `generation`
+    /// (bumped by every `replace`): a connection re-reads its map only then.
     func luns(of iqn: String, ifChangedSince generation: UInt64) -> (generation: UInt64, luns: [UInt16: LogicalUnit])? {
         targets.withLockedValue { state in
             state.generation == generation ? nil : (state.generation, state.byName[iqn]?.luns ?? [:])

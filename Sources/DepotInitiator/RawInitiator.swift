@@ -272,15 +272,9 @@ extension RawInitiator {
     }
 
     /// READ(10) of `length` bytes; nil unless the status is GOOD.
-    public func readBlocks(lba: UInt32, length: Int) throws -> [UInt8]? {
-        let tag = try command(RawInitiator.read10(lba: lba, blocks: UInt16(length / 512)), read: length)
-        var data: [UInt8] = []
-        while true {
-            let (pdu, _) = try receive(until: { $0.initiatorTaskTag == tag })
-            if pdu.opcodeByte == 0x21 { return nil }
-            data += pdu.data
-            if pdu.flags & 0x01 != 0 { return pdu.bhs[3] == 0 ? data : nil }
-        }
+    public func readBlocks(lba: UInt32, length: Int, tag: UInt32? = nil) throws -> [UInt8]? {
+        let r = try run(RawInitiator.read10(lba: lba, blocks: UInt16(length / 512)), read: length, tag: tag)
+        return r.status == 0 ? r.dataIn : nil
     }
 }
 
@@ -296,8 +290,8 @@ extension RawInitiator {
     }
 
     /// Runs one command whose data-out fits as immediate data: status, sense, data-in.
-    public func run(_ cdb: [UInt8], read: Int = 0, data: [UInt8] = []) throws -> (status: UInt8, sense: [UInt8], dataIn: [UInt8]) {
-        let tag = try command(cdb, read: read, write: data.count, data: data)
+    public func run(_ cdb: [UInt8], read: Int = 0, data: [UInt8] = [], tag: UInt32? = nil) throws -> (status: UInt8, sense: [UInt8], dataIn: [UInt8]) {
+        let tag = try command(cdb, read: read, write: data.count, data: data, tag: tag)
         var dataIn: [UInt8] = []
         while true {
             let (pdu, _) = try receive(until: { $0.initiatorTaskTag == tag })

@@ -40,31 +40,7 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
     deinit { close(fd) }
 
     public func read(offset: UInt64, length: Int) async throws -> [UInt8] {
-        let fd = self.fd
-        var cached = true
-        let inPlace = [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
-            let n = length == 0 ? 0 : depot_pread_nowait(fd, buffer.baseAddress!, length, off_t(offset))
-            cached = n == length
-            count = cached ? length : 0
-        }
-        if cached { return inPlace }
-        return try await pool.runIfActive {
-            try [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
-                var done = 0
-                while done < length {
-                    let n = pread(fd, buffer.baseAddress! + done, length - done, off_t(offset) + off_t(done))
-                    if n < 0 {
-                        count = 0
-                        throw BlockDeviceError.io("read: \(String(cString: strerror(errno)))")
-                    }
-                    if n == 0 { break }
-                    done += n
-                }
-                // Past the end of a file that shrank: zeros.
-                if done < length { (buffer.baseAddress! + done).initialize(repeating: 0, count: length - done) }
-                count = length
-            }
-        }
+        Array(try await readBuffer(offset: offset, length: length).readableBytesView)
     }
 
     /// Reads into a fresh buffer: in place from the page cache when it can,

@@ -73,14 +73,7 @@ import Testing
         #expect(raw.maxCmdSN == raw.cmdSN &+ 127, "MaxCmdSN \(raw.maxCmdSN) for next CmdSN \(raw.cmdSN)")
         for pattern in writes.values {
             let k = Int(pattern[0])
-            let readTag = try raw.command(RawInitiator.read10(lba: UInt32(k * 16), blocks: 16), read: 8192)
-            var data: [UInt8] = []
-            while true {
-                let (pdu, _) = try raw.receive(until: { $0.initiatorTaskTag == readTag })
-                data += pdu.data
-                if pdu.flags & 0x01 != 0 || pdu.opcodeByte == 0x21 { break }
-            }
-            #expect(data == pattern, "write \(k) read back")
+            #expect(try raw.readBlocks(lba: UInt32(k * 16), length: 8192) == pattern, "write \(k) read back")
         }
         #expect(try raw.logout()?.bhs[2] == 0)
     }
@@ -222,14 +215,7 @@ import Testing
         let (second, _) = try raw.receive(until: { $0.opcodeByte == 0x22 })
         #expect(second.initiatorTaskTag == again && second.bhs[2] == 1, "TMF response \(second.bhs[2])")
         // Nothing was written, and the session goes on; the tag can be used again.
-        let read = try raw.command(RawInitiator.read10(lba: 100, blocks: 16), read: 8192, tag: write)
-        var data: [UInt8] = []
-        while true {
-            let (pdu, _) = try raw.receive(until: { $0.initiatorTaskTag == read })
-            data += pdu.data
-            if pdu.flags & 0x01 != 0 || pdu.opcodeByte == 0x21 { break }
-        }
-        #expect(data == [UInt8](repeating: 0, count: 8192))
+        #expect(try raw.readBlocks(lba: 100, length: 8192, tag: write) == [UInt8](repeating: 0, count: 8192))
         // A second command with a tag still in use is a protocol error: Reject.
         let pending = try raw.command(RawInitiator.write10(lba: 0, blocks: 16), write: 8192)
         _ = try raw.receive(until: { $0.opcodeByte == 0x31 })
