@@ -77,6 +77,14 @@ enum CatalogMigrations {
                 t.add(column: "mutualSecret", .text)
             }
         }
+        migrator.registerMigration("2026-11-25-persistent-reservations") { db in
+            // APTPL state of a volume's persistent reservations (SPC-4 §5.12.4), as JSON.
+            try db.create(table: "persistent_reservation") { t in
+                t.primaryKey("volumeId", .integer).references("volume", onDelete: .cascade)
+                t.column("state", .text).notNull()
+                t.column("updatedAt", .text).notNull()
+            }
+        }
         return migrator
     }
 }

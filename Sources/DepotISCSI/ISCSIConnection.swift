@@ -75,7 +75,7 @@ final class ISCSIConnection: @unchecked Sendable {
     private(set) var nexus = ""
 
     func nameNexus() {
-        nexus = "\(initiatorName.lowercased()),i,0x\(isid.map { String($0, radix: 16) }.joined())|\(targetName ?? "")"
+        nexus = "\(initiatorName.lowercased()),i,0x\(isidText)|\(targetName ?? "")"
     }
 
     /// Reservations die with the nexus.

@@ -15,7 +15,11 @@ public final class LogicalUnit: Sendable {
     /// nexus; not saveable, so they return to defaults when the LU is rebuilt).
     let mode = NIOLockedValueBox(ModeParameters())
 
-    public init(device: any BlockDevice, uuid: UUID, name: String, readOnly: Bool) {
+    /// Persistent reservations (SPC-4 §5.12) of the volume behind the LU.
+    public let persistentReservations: PersistentReservations
+
+    public init(device: any BlockDevice, uuid: UUID, name: String, readOnly: Bool, persistentReservations: PersistentReservations = PersistentReservations()) {
+        self.persistentReservations = persistentReservations
         self.device = device
         self.uuid = uuid
         self.name = name
@@ -34,16 +38,22 @@ public final class LogicalUnit: Sendable {
     /// affect the other nexuses, such as MODE SELECT).
     @TaskLocal static var nexus = ""
 
-    /// Unit attentions established for every I_T nexus but the one that caused
-    /// them (LUN RESET, MODE SELECT): a sequence each nexus reads from its own
-    /// cursor. Only the latest `keptEvents` are kept.
-    private let events = NIOLockedValueBox<(next: UInt64, recent: [(seq: UInt64, sense: SCSISense, origin: String?)])>((1, []))
+    /// Unit attentions established for other I_T nexuses (LUN RESET, MODE
+    /// SELECT, persistent reservation changes): a sequence each nexus reads
+    /// from its own cursor, every event naming the nexuses it is for. Only
+    /// the latest `keptEvents` are kept.
+    private let events = NIOLockedValueBox<(next: UInt64, recent: [(seq: UInt64, sense: SCSISense, audience: @Sendable (String) -> Bool)])>((1, []))
     static let keptEvents = 32
 
     /// Establishes `sense` as a unit attention for every nexus except `origin`.
     public func announce(_ sense: SCSISense, except origin: String?) {
+        announce(sense) { $0 != origin }
+    }
+
+    /// Establishes `sense` for the nexuses `audience` accepts.
+    func announce(_ sense: SCSISense, to audience: @escaping @Sendable (String) -> Bool) {
         events.withLockedValue { state in
-            state.recent.append((state.next, sense, origin))
+            state.recent.append((state.next, sense, audience))
             state.next += 1
             if state.recent.count > Self.keptEvents { state.recent.removeFirst(state.recent.count - Self.keptEvents) }
         }
@@ -52,12 +62,12 @@ public final class LogicalUnit: Sendable {
     /// Where a nexus that starts now begins reading events.
     public var eventCursor: UInt64 { events.withLockedValue { $0.next } }
 
-    /// Events after `cursor` not caused by `nexus`, and the new cursor.
+    /// Events after `cursor` meant for `nexus`, and the new cursor.
     public func events(after cursor: UInt64, for nexus: String) -> (cursor: UInt64, senses: [SCSISense]) {
         events.withLockedValue { state in
             // Almost always nothing new: no allocation then.
             if state.next == cursor { return (cursor, []) }
-            return (state.next, state.recent.filter { $0.seq >= cursor && $0.origin != nexus }.map(\.sense))
+            return (state.next, state.recent.filter { $0.seq >= cursor && $0.audience(nexus) }.map(\.sense))
         }
     }
 
@@ -85,10 +95,15 @@ public final class LogicalUnit: Sendable {
         if let holder, holder != nexus, !op.allowedUnderReservation {
             return SCSIResult(status: Reservations.conflict, sense: nil, dataIn: [])
         }
+        if op.access != .unrestricted, persistentReservations.conflicts(op.access, from: nexus) {
+            return SCSIResult(status: Reservations.conflict, sense: nil, dataIn: [])
+        }
         switch opcode {
         case 0x16, 0x56:
             // Third-party and extent reservations are not supported (SPC-2 §7.21).
             if cdb[1] & 0x13 != 0 { return check(.invalidField(byte: 1)) }
+            // Not while another nexus holds a persistent reservation (SPC-4 §5.12.3).
+            if persistentReservations.reservedByOther(than: nexus) { return SCSIResult(status: Reservations.conflict, sense: nil, dataIn: []) }
             let taken = reservation.withLockedValue { current -> Bool in
                 if let current, current != nexus { return false }
                 current = nexus

@@ -1,5 +1,5 @@
 /// Operations beyond plain READ/WRITE: WRITE AND VERIFY, ORWRITE, WRITE SAME,
-/// PRE-FETCH (SBC-3) and PERSISTENT RESERVE IN (SPC-4).
+/// PRE-FETCH (SBC-3) and MAINTENANCE IN (SPC-4).
 enum MoreOperations {
     static let all: [SCSIOperation] = [
         .init(opcode: 0x2E, name: "WRITE AND VERIFY(10)", cdbLength: 10) { lu, cdb, data in
@@ -26,14 +26,13 @@ enum MoreOperations {
             if let refusal = BlockIO.protection(cdb) { return refusal }
             return try await writeSame(lu, cdb, lba: cdb.u64(2), count: cdb.u32(10), data: data, ndob: cdb[1] & 0x01 != 0)
         },
-        .init(opcode: 0x34, name: "PRE-FETCH(10)", cdbLength: 10) { lu, cdb, _ in
+        .init(opcode: 0x34, name: "PRE-FETCH(10)", cdbLength: 10, access: .read) { lu, cdb, _ in
             try BlockIO.check(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7))) ?? .ok()
         },
-        .init(opcode: 0x90, name: "PRE-FETCH(16)", cdbLength: 16) { lu, cdb, _ in
+        .init(opcode: 0x90, name: "PRE-FETCH(16)", cdbLength: 16, access: .read) { lu, cdb, _ in
             try BlockIO.check(lu, lba: cdb.u64(2), count: cdb.u32(10)) ?? .ok()
         },
-        .init(opcode: 0x5E, name: "PERSISTENT RESERVE IN", cdbLength: 10) { _, cdb, _ in persistentReserveIn(cdb) },
-        .init(opcode: 0xA3, name: "MAINTENANCE IN", cdbLength: 12, allowedUnderReservation: true) { _, cdb, _ in
+        .init(opcode: 0xA3, name: "MAINTENANCE IN", cdbLength: 12, allowedUnderReservation: true, access: .unrestricted) { _, cdb, _ in
             guard cdb[1] & 0x1F == 0x0C else { return .check(.invalidField(byte: 1, bit: 4)) }
             return SupportedOperationCodes.report(cdb)
         },
@@ -85,29 +84,12 @@ enum MoreOperations {
         }
         return .ok()
     }
-
-    /// PERSISTENT RESERVE IN (SPC-4 §6.15). PERSISTENT RESERVE OUT is not
-    /// offered yet, so there are never registrations or a reservation: each
-    /// answer states exactly that, with generation 0.
-    static func persistentReserveIn(_ cdb: CDB) -> SCSIResult {
-        let allocation = Int(cdb.u16(7))
-        switch cdb[1] & 0x1F {
-        case 0x00, 0x01, 0x03:  // READ KEYS, READ RESERVATION, READ FULL STATUS
-            return .ok([UInt8](repeating: 0, count: 8).allocated(allocation))
-        case 0x02:  // REPORT CAPABILITIES: no types supported, no persistence
-            var d = [UInt8](repeating: 0, count: 8)
-            d.put16(8, at: 0)
-            return .ok(d.allocated(allocation))
-        default:
-            return .check(.invalidField(byte: 1, bit: 4))
-        }
-    }
 }
 
 /// REPORT SUPPORTED OPERATION CODES (SPC-4 §6.35), generated from the dispatch table.
 enum SupportedOperationCodes {
     /// Opcodes whose CDB carries a service action, with the ones supported.
-    static let serviceActions: [UInt8: [UInt16]] = [0x9E: [0x10], 0xA3: [0x0C], 0x5E: [0x00, 0x01, 0x02, 0x03]]
+    static let serviceActions: [UInt8: [UInt16]] = [0x9E: [0x10], 0xA3: [0x0C], 0x5E: [0x00, 0x01, 0x02, 0x03], 0x5F: [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07]]
 
     static func report(_ cdb: CDB) -> SCSIResult {
         let options = cdb[2] & 0x07

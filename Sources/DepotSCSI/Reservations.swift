@@ -1,12 +1,28 @@
 /// SPC-2 RESERVE / RELEASE (6) and (10) (SPC-2 §7.21, §7.17): the LU is
 /// reserved to one I_T nexus; other nexuses get RESERVATION CONFLICT for
-/// every command the dispatch table does not allow.
+/// every command the dispatch table does not allow. And SPC-4 persistent
+/// reservations: PERSISTENT RESERVE IN / OUT (SPC-4 §6.16, §6.17).
 enum Reservations {
     static let all: [SCSIOperation] = [
         .init(opcode: 0x16, name: "RESERVE(6)", cdbLength: 6) { _, _, _ in .ok() },
         .init(opcode: 0x56, name: "RESERVE(10)", cdbLength: 10) { _, _, _ in .ok() },
         .init(opcode: 0x17, name: "RELEASE(6)", cdbLength: 6, allowedUnderReservation: true) { _, _, _ in .ok() },
         .init(opcode: 0x57, name: "RELEASE(10)", cdbLength: 10, allowedUnderReservation: true) { _, _, _ in .ok() },
+        .init(opcode: 0x5E, name: "PERSISTENT RESERVE IN", cdbLength: 10, access: .unrestricted) { lu, cdb, _ in
+            lu.persistentReservations.report(cdb)
+        },
+        .init(opcode: 0x5F, name: "PERSISTENT RESERVE OUT", cdbLength: 10, needsNexus: true, access: .unrestricted) { lu, cdb, data in
+            let nexus = LogicalUnit.nexus
+            let (result, attentions) = try await lu.persistentReservations.out(cdb, data, from: nexus)
+            for attention in attentions where !attention.to.isEmpty {
+                let to = attention.to
+                lu.announce(attention.sense) { name in
+                    let other = ITNexus(name)
+                    return name != nexus && to.contains { $0.matches(other) }
+                }
+            }
+            return result
+        },
     ]
 
     static let conflict: UInt8 = 0x18

@@ -10,10 +10,13 @@ struct SCSIOperation: Sendable {
     let handler: @Sendable (LogicalUnit, CDB, [UInt8]) async throws -> SCSIResult
     /// The handler reads `LogicalUnit.nexus` (it affects the other nexuses).
     let needsNexus: Bool
+    /// How it fares under a persistent reservation held by another nexus.
+    let access: PRAccess
 
     init(opcode: UInt8, name: String, cdbLength: Int, allowedUnderReservation: Bool = false, needsNexus: Bool = false,
-         handler: @escaping @Sendable (LogicalUnit, CDB, [UInt8]) async throws -> SCSIResult) {
+         access: PRAccess = .write, handler: @escaping @Sendable (LogicalUnit, CDB, [UInt8]) async throws -> SCSIResult) {
         self.needsNexus = needsNexus
+        self.access = access
         self.opcode = opcode
         self.name = name
         self.cdbLength = cdbLength
@@ -25,26 +28,26 @@ struct SCSIOperation: Sendable {
 enum SCSIOperations {
     static let table: [UInt8: SCSIOperation] = {
         let ops: [SCSIOperation] = [
-            .init(opcode: 0x00, name: "TEST UNIT READY", cdbLength: 6) { _, _, _ in .ok() },
-            .init(opcode: 0x03, name: "REQUEST SENSE", cdbLength: 6, allowedUnderReservation: true) { _, cdb, _ in
+            .init(opcode: 0x00, name: "TEST UNIT READY", cdbLength: 6, access: .unrestricted) { _, _, _ in .ok() },
+            .init(opcode: 0x03, name: "REQUEST SENSE", cdbLength: 6, allowedUnderReservation: true, access: .unrestricted) { _, cdb, _ in
                 // No deferred errors are kept: report NO SENSE (SPC-4 §6.39).
                 .ok(SCSISense(key: 0, asc: 0, ascq: 0).fixedFormat.allocated(Int(cdb[4])))
             },
-            .init(opcode: 0x12, name: "INQUIRY", cdbLength: 6, allowedUnderReservation: true) { lu, cdb, _ in Inquiry.respond(lu, cdb) },
-            .init(opcode: 0x1A, name: "MODE SENSE(6)", cdbLength: 6) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: false) },
-            .init(opcode: 0x5A, name: "MODE SENSE(10)", cdbLength: 10) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: true) },
+            .init(opcode: 0x12, name: "INQUIRY", cdbLength: 6, allowedUnderReservation: true, access: .unrestricted) { lu, cdb, _ in Inquiry.respond(lu, cdb) },
+            .init(opcode: 0x1A, name: "MODE SENSE(6)", cdbLength: 6, access: .read) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: false) },
+            .init(opcode: 0x5A, name: "MODE SENSE(10)", cdbLength: 10, access: .read) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: true) },
             .init(opcode: 0x15, name: "MODE SELECT(6)", cdbLength: 6, needsNexus: true) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: false, nexus: LogicalUnit.nexus) },
             .init(opcode: 0x55, name: "MODE SELECT(10)", cdbLength: 10, needsNexus: true) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: true, nexus: LogicalUnit.nexus) },
             .init(opcode: 0x1B, name: "START STOP UNIT", cdbLength: 6) { _, _, _ in .ok() },
             .init(opcode: 0x1E, name: "PREVENT ALLOW MEDIUM REMOVAL", cdbLength: 6) { _, _, _ in .ok() },
-            .init(opcode: 0x25, name: "READ CAPACITY(10)", cdbLength: 10, allowedUnderReservation: true) { lu, _, _ in
+            .init(opcode: 0x25, name: "READ CAPACITY(10)", cdbLength: 10, allowedUnderReservation: true, access: .unrestricted) { lu, _, _ in
                 var d = [UInt8](repeating: 0, count: 8)
                 let last = lu.blockCount == 0 ? 0 : lu.blockCount - 1
                 d.put32(last > 0xFFFF_FFFF ? 0xFFFF_FFFF : UInt32(last), at: 0)
                 d.put32(UInt32(lu.device.blockSize), at: 4)
                 return .ok(d)
             },
-            .init(opcode: 0x9E, name: "SERVICE ACTION IN(16)", cdbLength: 16, allowedUnderReservation: true) { lu, cdb, _ in
+            .init(opcode: 0x9E, name: "SERVICE ACTION IN(16)", cdbLength: 16, allowedUnderReservation: true, access: .unrestricted) { lu, cdb, _ in
                 if cdb[1] & 0x1F == 0x12, lu.device.canUnmap { return try await Provisioning.getLBAStatus(lu, cdb) }
                 guard cdb[1] & 0x1F == 0x10 else { return .check(.invalidField(byte: 1, bit: 4)) }
                 // READ CAPACITY(16) (SBC-3 §5.16).
@@ -55,20 +58,20 @@ enum SCSIOperations {
                 if lu.device.canUnmap { d[14] = 0xC0 }
                 return .ok(d.allocated(Int(cdb.u32(10))))
             },
-            .init(opcode: 0x08, name: "READ(6)", cdbLength: 6) { lu, cdb, _ in
+            .init(opcode: 0x08, name: "READ(6)", cdbLength: 6, access: .read) { lu, cdb, _ in
                 let lba = UInt64(cdb.u32(0) & 0x1F_FFFF)
                 let count = cdb[4] == 0 ? 256 : UInt32(cdb[4])
                 return try await BlockIO.read(lu, lba: lba, count: count)
             },
-            .init(opcode: 0x28, name: "READ(10)", cdbLength: 10) { lu, cdb, _ in
+            .init(opcode: 0x28, name: "READ(10)", cdbLength: 10, access: .read) { lu, cdb, _ in
                 if let refusal = BlockIO.protection(cdb) { return refusal }
                 return try await BlockIO.read(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)))
             },
-            .init(opcode: 0xA8, name: "READ(12)", cdbLength: 12) { lu, cdb, _ in
+            .init(opcode: 0xA8, name: "READ(12)", cdbLength: 12, access: .read) { lu, cdb, _ in
                 if let refusal = BlockIO.protection(cdb) { return refusal }
                 return try await BlockIO.read(lu, lba: UInt64(cdb.u32(2)), count: cdb.u32(6))
             },
-            .init(opcode: 0x88, name: "READ(16)", cdbLength: 16) { lu, cdb, _ in
+            .init(opcode: 0x88, name: "READ(16)", cdbLength: 16, access: .read) { lu, cdb, _ in
                 if let refusal = BlockIO.protection(cdb) { return refusal }
                 return try await BlockIO.read(lu, lba: cdb.u64(2), count: cdb.u32(10))
             },
@@ -89,13 +92,13 @@ enum SCSIOperations {
                 if let refusal = BlockIO.protection(cdb) { return refusal }
                 return try await BlockIO.write(lu, lba: cdb.u64(2), count: cdb.u32(10), data: data, fua: cdb[1] & 0x08 != 0)
             },
-            .init(opcode: 0x2F, name: "VERIFY(10)", cdbLength: 10) { lu, cdb, data in
+            .init(opcode: 0x2F, name: "VERIFY(10)", cdbLength: 10, access: .read) { lu, cdb, data in
                 try await BlockIO.verify(lu, cdb, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data)
             },
-            .init(opcode: 0xAF, name: "VERIFY(12)", cdbLength: 12) { lu, cdb, data in
+            .init(opcode: 0xAF, name: "VERIFY(12)", cdbLength: 12, access: .read) { lu, cdb, data in
                 try await BlockIO.verify(lu, cdb, lba: UInt64(cdb.u32(2)), count: cdb.u32(6), data: data)
             },
-            .init(opcode: 0x8F, name: "VERIFY(16)", cdbLength: 16) { lu, cdb, data in
+            .init(opcode: 0x8F, name: "VERIFY(16)", cdbLength: 16, access: .read) { lu, cdb, data in
                 try await BlockIO.verify(lu, cdb, lba: cdb.u64(2), count: cdb.u32(10), data: data)
             },
             .init(opcode: 0x35, name: "SYNCHRONIZE CACHE(10)", cdbLength: 10) { lu, cdb, _ in
@@ -156,6 +159,7 @@ enum BlockIO {
         case 0x42: return Int(cdb.u16(7))
         case 0x15: return Int(cdb[4])
         case 0x55: return Int(cdb.u16(7))
+        case 0x5F: return Int(cdb.u32(5))
         default: return nil
         }
     }

@@ -19,6 +19,9 @@ public actor TargetManager {
     /// size, reused across rebuilds: reservations and identity survive
     /// management changes that do not touch them.
     var units: [String: LogicalUnit] = [:]
+    /// Persistent reservations by volume id: one per volume, whichever LU
+    /// objects serve it (a resize makes a new LU, not new reservations).
+    var reservations: [Int64: PersistentReservations] = [:]
 
     public init(catalog: Catalog, storage: StorageManager, directory: TargetDirectory, logger: Logger) {
         self.catalog = catalog
@@ -193,7 +196,8 @@ public actor TargetManager {
                         device: FileBlockDevice(
                             path: pool.path + "/" + v.fileName, blockSize: Int(v.blockSize), readOnly: row.readOnly,
                             thin: v.provisioningKind == .thin),
-                        uuid: UUID(uuidString: v.uuid) ?? UUID(), name: "\(pool.name)/\(v.name)", readOnly: row.readOnly)
+                        uuid: UUID(uuidString: v.uuid) ?? UUID(), name: "\(pool.name)/\(v.name)", readOnly: row.readOnly,
+                        persistentReservations: try persistentReservations(volumeId: v.id!))
                     units[key] = unit
                     luns[UInt16(row.lun)] = unit
                 } catch {
@@ -210,6 +214,20 @@ public actor TargetManager {
         }
         for key in units.keys where !used.contains(key) { units[key] = nil }
         directory.replace(definitions)
+    }
+
+    /// The volume's persistent reservations, restored from the catalog the
+    /// first time (APTPL), stored back after each change while APTPL is set.
+    func persistentReservations(volumeId: Int64) throws -> PersistentReservations {
+        if let known = reservations[volumeId] { return known }
+        let saved = try catalog.persistentReservations()[volumeId].flatMap { try? JSONDecoder().decode(PRState.self, from: Data($0.utf8)) }
+        let catalog = self.catalog
+        let made = PersistentReservations(restoring: saved) { state in
+            let json = try state.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+            try catalog.savePersistentReservation(volumeId: volumeId, state: json)
+        }
+        reservations[volumeId] = made
+        return made
     }
 
     func info(_ t: TargetRecord, luns: [TargetLUNRecord], acls: [TargetACLRecord], volumes: [Int64: String]) -> TargetInfo {
