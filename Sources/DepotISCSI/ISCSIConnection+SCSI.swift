@@ -19,6 +19,13 @@ extension ISCSIConnection {
         let needed = logicalUnit(pdu.lun)?.dataOutLength(cdb: cdb)
         let wanted = min(expected, needed ?? expected)
         var dataPhaseError = false
+        if isWrite, wanted > Self.maxDataOut {
+            // More than MAXIMUM TRANSFER LENGTH (VPD B0h): refused before any buffer is
+            // allocated for it, with INVALID FIELD IN CDB (SBC-3 §6.6.3).
+            lock.withLock { task.stopDataOutLocked() }
+            try await respond(task, result: .check(SCSISense(key: SCSISense.illegalRequest, asc: 0x24, ascq: 0x00)), expected: expected, isWrite: true, needed: nil)
+            return
+        }
         if isWrite, wanted > 0 {
             dataOut = [UInt8](repeating: 0, count: wanted)
             let immediate = min(pdu.data.count, wanted)
@@ -38,6 +45,10 @@ extension ISCSIConnection {
         let result = await execute(lunBytes: pdu.lun, cdb: cdb, dataOut: dataOut)
         try await respond(task, result: result, expected: expected, isWrite: isWrite, needed: needed)
     }
+
+    /// The most data-out one command may carry: the 32 MiB of MAXIMUM TRANSFER
+    /// LENGTH, with room for a parameter list's header.
+    static let maxDataOut = (32 << 20) + 4096
 
     /// R2T and Data-Out (RFC 7143 §11.7, §11.8), one burst of at most
     /// MaxBurstLength at a time (MaxOutstandingR2T=1). Returns whether a data

@@ -72,13 +72,14 @@ enum Inquiry {
         let bs = UInt32(lu.device.blockSize)
         b.put32((32 << 20) / bs, at: 4)   // MAXIMUM TRANSFER LENGTH (page bytes 8-11)
         b.put32((1 << 20) / bs, at: 8)    // OPTIMAL TRANSFER LENGTH (page bytes 12-15)
-        b[0] = 0x01                       // WSNZ: WRITE SAME with 0 blocks is refused
+        // WSNZ clear: WRITE SAME with 0 blocks runs to the end of the medium.
+        b[1] = CompareAndWrite.maxBlocks  // MAXIMUM COMPARE AND WRITE LENGTH (page byte 5)
         if lu.device.canUnmap {
             b.put32(UInt32(Provisioning.maxUnmapBytes / UInt64(bs)), at: 16)  // MAXIMUM UNMAP LBA COUNT
             b.put32(UInt32(Provisioning.maxDescriptors), at: 20)             // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
             b.put32(max(1, 4096 / bs), at: 24)                              // OPTIMAL UNMAP GRANULARITY
         }
-        b.put64(UInt64((32 << 20) / bs), at: 32)  // MAXIMUM WRITE SAME LENGTH (page bytes 36-43)
+        b.put64(MoreOperations.maxWriteSameBytes / UInt64(bs), at: 32)  // MAXIMUM WRITE SAME LENGTH (page bytes 36-43)
         return b
     }
 

@@ -28,6 +28,17 @@ public final class LogicalUnit: Sendable {
 
     var blockCount: UInt64 { device.sizeBytes / UInt64(device.blockSize) }
 
+    /// Every write to the medium passes here, so atomic operations exclude it.
+    let writeGate = WriteGate()
+
+    func write(offset: UInt64, bytes: [UInt8]) async throws {
+        try await writeGate.shared { try await device.write(offset: offset, bytes: bytes) }
+    }
+
+    func unmap(offset: UInt64, length: UInt64) async throws {
+        try await writeGate.shared { try await device.unmap(offset: offset, length: length) }
+    }
+
     /// Bytes of data-out the CDB calls for, or nil when it takes none.
     public func dataOutLength(cdb: [UInt8]) -> Int? {
         guard !cdb.isEmpty else { return nil }

@@ -32,11 +32,22 @@ enum MoreOperations {
         .init(opcode: 0x90, name: "PRE-FETCH(16)", cdbLength: 16, access: .read) { lu, cdb, _ in
             try BlockIO.check(lu, lba: cdb.u64(2), count: cdb.u32(10)) ?? .ok()
         },
+        // READ DEFECT DATA (SBC-3 §5.12, §5.13): a file-backed volume has no
+        // defects; the lists asked for are reported valid and empty.
+        .init(opcode: 0x37, name: "READ DEFECT DATA(10)", cdbLength: 10, access: .read) { _, cdb, _ in
+            .ok([0, cdb[2] & 0x1F, 0, 0].allocated(Int(cdb.u16(7))))
+        },
+        .init(opcode: 0xB7, name: "READ DEFECT DATA(12)", cdbLength: 12, access: .read) { _, cdb, _ in
+            .ok([0, cdb[1] & 0x1F, 0, 0, 0, 0, 0, 0].allocated(Int(cdb.u32(6))))
+        },
         .init(opcode: 0xA3, name: "MAINTENANCE IN", cdbLength: 12, allowedUnderReservation: true, access: .unrestricted) { _, cdb, _ in
             guard cdb[1] & 0x1F == 0x0C else { return .check(.invalidField(byte: 1, bit: 4)) }
             return SupportedOperationCodes.report(cdb)
         },
     ]
+
+    /// MAXIMUM WRITE SAME LENGTH (VPD B0h), in bytes.
+    static let maxWriteSameBytes: UInt64 = 32 << 20
 
     /// ORWRITE (SBC-3 §5.9): medium = medium OR data-out.
     static func orWrite(_ lu: LogicalUnit, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws -> SCSIResult {
@@ -44,32 +55,42 @@ enum MoreOperations {
         if let refusal = try BlockIO.check(lu, lba: lba, count: count) { return refusal }
         guard count > 0 else { return .ok() }
         let bs = UInt64(lu.device.blockSize)
-        var medium = try await lu.device.read(offset: lba * bs, length: Int(UInt64(count) * bs))
-        for i in 0..<min(medium.count, data.count) { medium[i] |= data[i] }
-        try await lu.device.write(offset: lba * bs, bytes: medium)
+        // Read, OR, write back as one atomic operation against every other write.
+        try await lu.writeGate.exclusive {
+            var medium = try await lu.device.read(offset: lba * bs, length: Int(UInt64(count) * bs))
+            for i in 0..<min(medium.count, data.count) { medium[i] |= data[i] }
+            try await lu.device.write(offset: lba * bs, bytes: medium)
+        }
         if fua { try await lu.device.flush() }
         return .ok()
     }
 
     /// WRITE SAME (SBC-3 §5.41/§5.42): one block of data-out (or zeros with
     /// NDOB) written to every block of the range. NUMBER OF LOGICAL BLOCKS 0
-    /// (to the end of the medium) is refused: WSNZ is set in VPD B0h.
-    static func writeSame(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32, data: [UInt8], ndob: Bool) async throws -> SCSIResult {
+    /// means up to the end of the medium (WSNZ is clear in VPD B0h), within
+    /// MAXIMUM WRITE SAME LENGTH like any other count.
+    static func writeSame(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count requested: UInt32, data: [UInt8], ndob: Bool) async throws -> SCSIResult {
         if lu.readOnly { return .check(.writeProtected) }
         let unmapBit = cdb[1] & 0x08 != 0
+        let countByte = cdb.opcode == 0x41 ? 7 : 10
         // UNMAP only where the LU deallocates (LBPWS/LBPWS10 in VPD B2h); ANCHOR is not supported.
         if unmapBit && !lu.device.canUnmap { return .check(.invalidField(byte: 1, bit: 3)) }
         if cdb[1] & 0x10 != 0 { return .check(.invalidField(byte: 1, bit: 4)) }
         if ndob && !unmapBit { return .check(.invalidField(byte: 1, bit: 0)) }
-        if count == 0 { return .check(.invalidField(byte: cdb.opcode == 0x41 ? 7 : 10)) }
-        if let refusal = try BlockIO.check(lu, lba: lba, count: count) { return refusal }
         let bs = lu.device.blockSize
-        if UInt64(count) * UInt64(bs) > 32 << 20 { return .check(.invalidField(byte: cdb.opcode == 0x41 ? 7 : 10)) }
-        let block: [UInt8] = ndob ? [UInt8](repeating: 0, count: bs) : Array(data.prefix(bs))
-        guard block.count == bs else { return .check(.parameterListLengthError) }
-        // With UNMAP, a block of zeros is written by deallocating (LBPRZ: holes read as zeros).
-        if unmapBit, block.allSatisfy({ $0 == 0 }) {
-            try await lu.device.unmap(offset: lba * UInt64(bs), length: UInt64(count) * UInt64(bs))
+        // The data-out is exactly one block, or nothing with NDOB (SBC-3 §5.42).
+        guard data.count == (ndob ? 0 : bs) else { return .check(.invalidField(byte: countByte)) }
+        guard lba <= lu.blockCount else { return .check(.lbaOutOfRange) }
+        let whole = lu.blockCount - lba
+        let count = requested == 0 ? UInt32(clamping: whole) : requested
+        if let refusal = try BlockIO.check(lu, lba: lba, count: count) { return refusal }
+        if UInt64(requested == 0 ? whole : UInt64(count)) * UInt64(bs) > maxWriteSameBytes { return .check(.invalidField(byte: countByte)) }
+        guard count > 0 else { return .ok() }
+        let block: [UInt8] = ndob ? [UInt8](repeating: 0, count: bs) : data
+        // With UNMAP the range is deallocated and reads back as zeros (LBPRZ), as
+        // initiators expect whatever the data-out holds (libiscsi's UnmapUntilEnd, LIO).
+        if unmapBit {
+            try await lu.unmap(offset: lba * UInt64(bs), length: UInt64(count) * UInt64(bs))
             return .ok()
         }
         let perWrite = max(1, (1 << 20) / bs)
@@ -79,7 +100,7 @@ enum MoreOperations {
             var chunk: [UInt8] = []
             chunk.reserveCapacity(Int(n) * bs)
             for _ in 0..<n { chunk += block }
-            try await lu.device.write(offset: (lba + UInt64(done)) * UInt64(bs), bytes: chunk)
+            try await lu.write(offset: (lba + UInt64(done)) * UInt64(bs), bytes: chunk)
             done += n
         }
         return .ok()

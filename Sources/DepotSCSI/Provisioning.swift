@@ -30,7 +30,7 @@ enum Provisioning {
             if UInt64(count) * bs > maxUnmapBytes { return .check(.invalidField(byte: 7)) }
             if count > 0 { ranges.append((lba * bs, UInt64(count) * bs)) }
         }
-        for (offset, length) in ranges { try await lu.device.unmap(offset: offset, length: length) }
+        for (offset, length) in ranges { try await lu.unmap(offset: offset, length: length) }
         return .ok()
     }
 

@@ -54,6 +54,9 @@ enum SCSIOperations {
                 var d = [UInt8](repeating: 0, count: 32)
                 d.put64(lu.blockCount == 0 ? 0 : lu.blockCount - 1, at: 0)
                 d.put32(UInt32(lu.device.blockSize), at: 8)
+                // LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT stays 0: with it set, libiscsi's
+                // GetLBAStatus.UnmapSingle expects a descriptor that does not hold the
+                // requested LBA, which SBC-3 §5.6 forbids.
                 // LBPME and LBPRZ: thin LUs deallocate, and deallocated blocks read as zeros.
                 if lu.device.canUnmap { d[14] = 0xC0 }
                 return .ok(d.allocated(Int(cdb.u32(10))))
@@ -112,7 +115,7 @@ enum SCSIOperations {
                 return .ok()
             },
         ]
-        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all + Provisioning.all).map { ($0.opcode, $0) })
+        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all + Provisioning.all + CompareAndWrite.all).map { ($0.opcode, $0) })
     }()
 }
 
@@ -155,11 +158,14 @@ enum BlockIO {
         case 0x2E: return Int(cdb.u16(7)) * blockSize
         case 0xAE: return Int(cdb.u32(6)) * blockSize
         case 0x8E, 0x8B: return Int(cdb.u32(10)) * blockSize
-        case 0x41, 0x93: return cdb.opcode == 0x93 && cdb[1] & 0x01 != 0 ? 0 : blockSize
+        // WRITE SAME: the handler checks for exactly one block (or none with NDOB).
+        case 0x41, 0x93: return nil
         case 0x42: return Int(cdb.u16(7))
         case 0x15: return Int(cdb[4])
         case 0x55: return Int(cdb.u16(7))
         case 0x5F: return Int(cdb.u32(5))
+        // COMPARE AND WRITE: the handler checks the length itself (2 × blocks; SBC-3 §5.2).
+        case 0x89: return nil
         default: return nil
         }
     }
@@ -186,7 +192,7 @@ enum BlockIO {
         // The transport reports a short transfer as a residual; write what arrived, in whole blocks.
         let usable = min(length, data.count / bs * bs)
         if usable > 0 {
-            try await lu.device.write(offset: lba * UInt64(bs), bytes: usable == data.count ? data : Array(data[0..<usable]))
+            try await lu.write(offset: lba * UInt64(bs), bytes: usable == data.count ? data : Array(data[0..<usable]))
         }
         // With the write cache disabled (WCE=0, SBC-3 §6.4.5) every write is write-through.
         if fua || !lu.writeCacheEnabled { try await lu.device.flush() }
