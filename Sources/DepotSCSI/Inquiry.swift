@@ -80,6 +80,9 @@ enum Inquiry {
             b.put32(max(1, 4096 / bs), at: 24)                              // OPTIMAL UNMAP GRANULARITY
         }
         b.put64(MoreOperations.maxWriteSameBytes / UInt64(bs), at: 32)  // MAXIMUM WRITE SAME LENGTH (page bytes 36-43)
+        b.put32(WriteAtomic.maxBlocks, at: 40)  // MAXIMUM ATOMIC TRANSFER LENGTH (page bytes 44-47)
+        b.put32(1, at: 44)                      // ATOMIC ALIGNMENT
+        b.put32(1, at: 48)                      // ATOMIC TRANSFER LENGTH GRANULARITY
         return b
     }
 

@@ -115,7 +115,7 @@ enum SCSIOperations {
                 return .ok()
             },
         ]
-        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all + Provisioning.all + CompareAndWrite.all).map { ($0.opcode, $0) })
+        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all + Provisioning.all + CompareAndWrite.all + WriteAtomic.all).map { ($0.opcode, $0) })
     }()
 }
 
@@ -158,6 +158,7 @@ enum BlockIO {
         case 0x2E: return Int(cdb.u16(7)) * blockSize
         case 0xAE: return Int(cdb.u32(6)) * blockSize
         case 0x8E, 0x8B: return Int(cdb.u32(10)) * blockSize
+        case 0x9C: return Int(cdb.u16(12)) * blockSize
         // WRITE SAME: the handler checks for exactly one block (or none with NDOB).
         case 0x41, 0x93: return nil
         case 0x42: return Int(cdb.u16(7))
