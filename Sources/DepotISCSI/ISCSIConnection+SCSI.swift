@@ -146,7 +146,10 @@ extension ISCSIConnection {
     func execute(lunBytes: [UInt8], cdb: [UInt8], dataOut: [UInt8]) async -> SCSIResult {
         switch lock.withLock({ routeLocked(lunBytes: lunBytes, cdb: cdb) }) {
         case .answered(let result): return result
-        case .logicalUnit(let lu): return await lu.execute(cdb: cdb, dataOut: dataOut, nexus: nexus)
+        case .logicalUnit(let lu):
+            let directory = self.directory
+            let initiator = initiatorName
+            return await lu.execute(cdb: cdb, dataOut: dataOut, nexus: nexus) { directory.copyTarget($0, for: initiator) }
         }
     }
 

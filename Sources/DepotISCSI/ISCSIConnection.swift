@@ -81,7 +81,7 @@ final class ISCSIConnection: @unchecked Sendable {
     /// Reservations die with the nexus.
     func releaseNexus() {
         guard !nexus.isEmpty, let target = targetName.flatMap({ directory.target($0) }) else { return }
-        for lu in target.luns.values { lu.clearReservation(heldBy: nexus) }
+        for lu in target.luns.values { lu.nexusLost(nexus) }
     }
 
     /// Where the session is registered while in full feature phase.

@@ -62,6 +62,17 @@ public final class TargetDirectory: Sendable {
         poweredOnNexuses.withLockedValue { $0.insert("\(volume)|\(nexus)").inserted }
     }
 
+    /// The LU with NAA designator `designator` among the targets `initiator`
+    /// may log into: what a copy command of that initiator may name as a
+    /// copy target (EXTENDED COPY, WRITE USING TOKEN across LUNs).
+    func copyTarget(_ designator: [UInt8], for initiator: String) -> LogicalUnit? {
+        let targets = targets.withLockedValue { Array($0.byName.values) }
+        for target in targets where target.admits(initiator) {
+            if let lu = target.luns.values.first(where: { $0.naaDesignator == designator }) { return lu }
+        }
+        return nil
+    }
+
     public var all: [TargetDefinition] {
         targets.withLockedValue { Array($0.byName.values) }.sorted { $0.iqn < $1.iqn }
     }

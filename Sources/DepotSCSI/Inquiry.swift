@@ -1,6 +1,6 @@
 import Foundation
 
-/// INQUIRY (SPC-4 §6.6): standard data and the VPD pages 00h, 80h, 83h, B0h, B1h, B2h.
+/// INQUIRY (SPC-4 §6.6): standard data and the VPD pages 00h, 80h, 83h, 8Fh, B0h, B1h, B2h.
 enum Inquiry {
     static let vendor = "DEPOT   "
     static let product = "VOLUME          "
@@ -18,9 +18,10 @@ enum Inquiry {
         }
         let body: [UInt8]
         switch page {
-        case 0x00: body = [0x00, 0x80, 0x83, 0xB0, 0xB1, 0xB2]
+        case 0x00: body = [0x00, 0x80, 0x83, 0x8F, 0xB0, 0xB1, 0xB2]
         case 0x80: body = Array(serial(lu).utf8)
         case 0x83: body = designators(lu)
+        case 0x8F: body = CopyResults.vpdPage()
         case 0xB0: body = blockLimits(lu)
         case 0xB1: body = blockCharacteristics()
         case 0xB2: body = provisioning(lu)
@@ -55,13 +56,19 @@ enum Inquiry {
         withUnsafeBytes(of: lu.uuid.uuid) { Array($0) }
     }
 
-    /// Device identification (SPC-4 §7.8.6): an NAA IEEE Registered Extended
-    /// designator (NAA 6) and a T10 vendor ID designator, both from the UUID.
-    static func designators(_ lu: LogicalUnit) -> [UInt8] {
+    /// NAA IEEE Registered Extended (6h), 16 bytes, from the UUID.
+    static func naa(_ lu: LogicalUnit) -> [UInt8] {
         let u = uuidBytes(lu)
         var naa = [UInt8](repeating: 0, count: 16)
         naa[0] = 0x60 | (u[0] & 0x0F)
         for i in 1..<16 { naa[i] = u[i] }
+        return naa
+    }
+
+    /// Device identification (SPC-4 §7.8.6): an NAA IEEE Registered Extended
+    /// designator (NAA 6) and a T10 vendor ID designator, both from the UUID.
+    static func designators(_ lu: LogicalUnit) -> [UInt8] {
+        let naa = naa(lu)
         let t10 = Array((vendor + serial(lu)).utf8)
         return [0x01, 0x03, 0x00, UInt8(naa.count)] + naa + [0x02, 0x01, 0x00, UInt8(t10.count)] + t10
     }

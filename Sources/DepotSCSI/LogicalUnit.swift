@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import NIOConcurrencyHelpers
 
 /// One SCSI logical unit over a `BlockDevice` (SPC-4, SBC-3), transport-independent:
@@ -32,12 +33,19 @@ public final class LogicalUnit: Sendable {
     let writeGate = WriteGate()
 
     func write(offset: UInt64, bytes: [UInt8]) async throws {
+        if liveTokens.load(ordering: .relaxed) > 0 { Offload.noteWrite(self, offset: offset, length: UInt64(bytes.count)) }
         try await writeGate.shared { try await device.write(offset: offset, bytes: bytes) }
     }
 
     func unmap(offset: UInt64, length: UInt64) async throws {
+        if liveTokens.load(ordering: .relaxed) > 0 { Offload.noteWrite(self, offset: offset, length: length) }
         try await writeGate.shared { try await device.unmap(offset: offset, length: length) }
     }
+
+    /// ROD tokens ever made from this LU (ODX); writes check for overlap only then.
+    let liveTokens = Atomic<Int>(0)
+    /// Copy command outcomes for RECEIVE COPY RESULTS.
+    let copyResults = CopyResults()
 
     /// Bytes of data-out the CDB calls for, or nil when it takes none.
     public func dataOutLength(cdb: [UInt8]) -> Int? {
@@ -45,9 +53,14 @@ public final class LogicalUnit: Sendable {
         return BlockIO.dataOutLength(CDB(cdb), blockSize: device.blockSize)
     }
 
-    /// The I_T nexus whose command a handler is running (for handlers that
-    /// affect the other nexuses, such as MODE SELECT).
-    @TaskLocal static var nexus = ""
+    /// The I_T nexus whose command a handler is running and the LUs it may
+    /// name as copy targets (for handlers that affect other nexuses, such as
+    /// MODE SELECT, or reach other LUs, such as EXTENDED COPY).
+    @TaskLocal static var context = CommandContext()
+
+    /// The NAA designator of VPD 83h (type 3, 16 bytes), by which copy
+    /// commands name this LU.
+    public var naaDesignator: [UInt8] { Inquiry.naa(self) }
 
     /// Unit attentions established for other I_T nexuses (LUN RESET, MODE
     /// SELECT, persistent reservation changes): a sequence each nexus reads
@@ -87,6 +100,21 @@ public final class LogicalUnit: Sendable {
         SCSIResult(status: SCSIResult.checkCondition, sense: sense, dataIn: [], descriptorSense: mode.withLockedValue { $0.descriptorSense })
     }
 
+    /// What a command's handler may know of its caller.
+    public struct CommandContext: Sendable {
+        /// Finds an LU by NAA designator among those the nexus may reach.
+        public typealias CopyTargets = @Sendable ([UInt8]) -> LogicalUnit?
+        public var nexus = ""
+        public var copyTargets: CopyTargets = { _ in nil }
+    }
+
+    /// I_T nexus loss (SAM-5 §6.3.4): its SPC-2 reservation and its copy
+    /// results go; persistent reservations stay.
+    public func nexusLost(_ nexus: String) {
+        clearReservation(heldBy: nexus)
+        copyResults.forget(nexus: nexus)
+    }
+
     /// Drops a reservation: LUN reset, target reset, or the holder's nexus gone.
     public func clearReservation(heldBy nexus: String? = nil) {
         reservation.withLockedValue { holder in
@@ -95,7 +123,7 @@ public final class LogicalUnit: Sendable {
     }
 
     /// Runs one command for I_T nexus `nexus`. `dataOut` holds what the initiator sent.
-    public func execute(cdb bytes: [UInt8], dataOut: [UInt8], nexus: String = "") async -> SCSIResult {
+    public func execute(cdb bytes: [UInt8], dataOut: [UInt8], nexus: String = "", copyTargets: CommandContext.CopyTargets? = nil) async -> SCSIResult {
         guard let opcode = bytes.first else { return check(.invalidOpcode) }
         guard let op = SCSIOperations.table[opcode] else { return check(.invalidOpcode) }
         guard bytes.count >= op.cdbLength else { return check(.invalidField(byte: bytes.count)) }
@@ -130,8 +158,9 @@ public final class LogicalUnit: Sendable {
         }
         var result: SCSIResult
         do {
-            if op.needsNexus {
-                result = try await LogicalUnit.$nexus.withValue(nexus) { try await op.handler(self, cdb, dataOut) }
+            if op.needsContext {
+                let context = CommandContext(nexus: nexus, copyTargets: copyTargets ?? { [self] in $0 == self.naaDesignator ? self : nil })
+                result = try await LogicalUnit.$context.withValue(context) { try await op.handler(self, cdb, dataOut) }
             } else {
                 result = try await op.handler(self, cdb, dataOut)
             }

@@ -11,8 +11,8 @@ enum Reservations {
         .init(opcode: 0x5E, name: "PERSISTENT RESERVE IN", cdbLength: 10, access: .unrestricted) { lu, cdb, _ in
             lu.persistentReservations.report(cdb)
         },
-        .init(opcode: 0x5F, name: "PERSISTENT RESERVE OUT", cdbLength: 10, needsNexus: true, access: .unrestricted) { lu, cdb, data in
-            let nexus = LogicalUnit.nexus
+        .init(opcode: 0x5F, name: "PERSISTENT RESERVE OUT", cdbLength: 10, needsContext: true, access: .unrestricted) { lu, cdb, data in
+            let nexus = LogicalUnit.context.nexus
             let (result, attentions) = try await lu.persistentReservations.out(cdb, data, from: nexus)
             for attention in attentions where !attention.to.isEmpty {
                 let to = attention.to

@@ -8,14 +8,14 @@ struct SCSIOperation: Sendable {
     /// Allowed while another I_T nexus holds an SPC-2 reservation (SPC-2 §5.5.1).
     let allowedUnderReservation: Bool
     let handler: @Sendable (LogicalUnit, CDB, [UInt8]) async throws -> SCSIResult
-    /// The handler reads `LogicalUnit.nexus` (it affects the other nexuses).
-    let needsNexus: Bool
+    /// The handler reads `LogicalUnit.context` (it affects other nexuses or LUs).
+    let needsContext: Bool
     /// How it fares under a persistent reservation held by another nexus.
     let access: PRAccess
 
-    init(opcode: UInt8, name: String, cdbLength: Int, allowedUnderReservation: Bool = false, needsNexus: Bool = false,
+    init(opcode: UInt8, name: String, cdbLength: Int, allowedUnderReservation: Bool = false, needsContext: Bool = false,
          access: PRAccess = .write, handler: @escaping @Sendable (LogicalUnit, CDB, [UInt8]) async throws -> SCSIResult) {
-        self.needsNexus = needsNexus
+        self.needsContext = needsContext
         self.access = access
         self.opcode = opcode
         self.name = name
@@ -36,8 +36,8 @@ enum SCSIOperations {
             .init(opcode: 0x12, name: "INQUIRY", cdbLength: 6, allowedUnderReservation: true, access: .unrestricted) { lu, cdb, _ in Inquiry.respond(lu, cdb) },
             .init(opcode: 0x1A, name: "MODE SENSE(6)", cdbLength: 6, access: .read) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: false) },
             .init(opcode: 0x5A, name: "MODE SENSE(10)", cdbLength: 10, access: .read) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: true) },
-            .init(opcode: 0x15, name: "MODE SELECT(6)", cdbLength: 6, needsNexus: true) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: false, nexus: LogicalUnit.nexus) },
-            .init(opcode: 0x55, name: "MODE SELECT(10)", cdbLength: 10, needsNexus: true) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: true, nexus: LogicalUnit.nexus) },
+            .init(opcode: 0x15, name: "MODE SELECT(6)", cdbLength: 6, needsContext: true) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: false, nexus: LogicalUnit.context.nexus) },
+            .init(opcode: 0x55, name: "MODE SELECT(10)", cdbLength: 10, needsContext: true) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: true, nexus: LogicalUnit.context.nexus) },
             .init(opcode: 0x1B, name: "START STOP UNIT", cdbLength: 6) { _, _, _ in .ok() },
             .init(opcode: 0x1E, name: "PREVENT ALLOW MEDIUM REMOVAL", cdbLength: 6) { _, _, _ in .ok() },
             .init(opcode: 0x25, name: "READ CAPACITY(10)", cdbLength: 10, allowedUnderReservation: true, access: .unrestricted) { lu, _, _ in
@@ -115,7 +115,7 @@ enum SCSIOperations {
                 return .ok()
             },
         ]
-        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all + Provisioning.all + CompareAndWrite.all + WriteAtomic.all).map { ($0.opcode, $0) })
+        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all + Provisioning.all + CompareAndWrite.all + WriteAtomic.all + ExtendedCopy.all).map { ($0.opcode, $0) })
     }()
 }
 
@@ -159,6 +159,7 @@ enum BlockIO {
         case 0xAE: return Int(cdb.u32(6)) * blockSize
         case 0x8E, 0x8B: return Int(cdb.u32(10)) * blockSize
         case 0x9C: return Int(cdb.u16(12)) * blockSize
+        case 0x83: return Int(cdb.u32(10))
         // WRITE SAME: the handler checks for exactly one block (or none with NDOB).
         case 0x41, 0x93: return nil
         case 0x42: return Int(cdb.u16(7))
