@@ -44,7 +44,11 @@ extension ISCSIConnection {
                 reject(pdu, reason: 0x04)
                 return
             }
-            spawn { try? await self.run(task) }
+            let runner = spawn { try? await self.run(task) }
+            lock.withLock {
+                task.runner = runner
+                if task.aborted { runner.cancel() }
+            }
         case .dataOut:
             // Data-Out goes to the task that solicited it; none is a protocol error (RFC 7143 §11.7).
             let routed = lock.withLock { () -> Bool in

@@ -1,3 +1,4 @@
+import Foundation
 import DepotSCSI
 import NIOCore
 
@@ -222,6 +223,11 @@ extension ISCSIConnection {
     /// an abort either happened before (nothing is sent) or finds no task.
     func respond(_ task: ISCSITask, result: SCSIResult, expected: Int, isWrite: Bool, needed: Int?) async throws {
         let pdu = task.command
+        if result.status != SCSIResult.good {
+            logger.debug("command not GOOD", metadata: [
+                "opcode": "\(String(pdu.bhs[32], radix: 16))", "status": "\(result.status)",
+                "sense": "\(result.sense.map { String(format: "%02x/%02x/%02x", $0.key, $0.asc, $0.ascq) } ?? "-")"])
+        }
         // Read data stays in the buffer it was read into; Data-In PDUs carry slices of it.
         var data = result.bulk ?? ByteBuffer(bytes: result.dataIn)
         var residualFlag: UInt8 = 0

@@ -75,13 +75,16 @@ extension ISCSIConnection {
             for task in outcome.tasks { try? await task.ended.futureResult.get() }
             switch outcome.function {
             case .logicalUnitReset:
-                // LUN RESET clears the LU's reservation (SPC-2 §5.5.3) and tells the other
-                // nexuses: BUS DEVICE RESET FUNCTION OCCURRED (SAM-5 §7.7).
+                // LUN RESET clears the LU's reservation (SPC-2 §5.5.3) and tells every
+                // nexus, the requester's too: BUS DEVICE RESET FUNCTION OCCURRED
+                // (SAM-5 §6.3.3: a unit attention for all I_T nexuses).
                 if let lun, let lu = target?.luns[lun] {
                     lu.clearReservation()
-                    lu.announce(.busDeviceReset, except: nexus)
+                    lu.announce(.busDeviceReset, except: nil)
                 }
             case .targetWarmReset, .targetColdReset:
+                // A target reset tells the other nexuses; the requester knows (its
+                // connection closes on a cold reset anyway).
                 for lu in target?.luns.values.map({ $0 }) ?? [] {
                     lu.clearReservation()
                     lu.announce(.busDeviceReset, except: nexus)

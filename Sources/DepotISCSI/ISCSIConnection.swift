@@ -305,7 +305,7 @@ public struct Keepalive: Sendable {
     public var interval: Duration?
     public var timeout: Duration
 
-    public init(interval: Duration? = .seconds(5), timeout: Duration = .seconds(10)) {
+    public init(interval: Duration? = .seconds(5), timeout: Duration = .seconds(90)) {
         self.interval = interval
         self.timeout = timeout
     }

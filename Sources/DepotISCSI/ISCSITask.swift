@@ -18,7 +18,13 @@ final class ISCSITask: @unchecked Sendable {
     /// Set by ABORT TASK, the task-set functions, resets and connection loss:
     /// the task then ends without sending a response (SAM-5 §7.2: no status
     /// is returned for an aborted task).
-    var aborted = false
+    var aborted = false {
+        // An aborted task's Swift task is cancelled too: the few handlers that
+        // wait on something that outlives the command (SANITIZE) stop waiting.
+        didSet { if aborted { runner?.cancel() } }
+    }
+    /// The Swift task running the command (set under the connection's lock).
+    var runner: Task<Void, Never>?
     /// Succeeds when the task has ended, answered or not.
     let ended: EventLoopPromise<Void>
 

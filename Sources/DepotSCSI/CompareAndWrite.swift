@@ -12,7 +12,7 @@ enum CompareAndWrite {
 
     static func run(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8]) async throws -> SCSIResult {
         if let refusal = BlockIO.protection(cdb) { return refusal }
-        if lu.readOnly { return .check(.writeProtected) }
+        if lu.writeProtected { return .check(.writeProtected) }
         let lba = cdb.u64(2)
         let count = cdb[13]
         if count > maxBlocks { return .check(.invalidField(byte: 13)) }
@@ -51,7 +51,7 @@ enum WriteAtomic {
     static let all: [SCSIOperation] = [
         .init(opcode: 0x9C, name: "WRITE ATOMIC(16)", cdbLength: 16) { lu, cdb, data in
             if let refusal = BlockIO.protection(cdb) { return refusal }
-            if lu.readOnly { return .check(.writeProtected) }
+            if lu.writeProtected { return .check(.writeProtected) }
             let lba = cdb.u64(2)
             let count = UInt32(cdb.u16(12))
             if let refusal = try BlockIO.check(lu, lba: lba, count: count) { return refusal }

@@ -129,7 +129,7 @@ enum ExtendedCopy {
         guard s.source < targets.count, s.destination < targets.count,
               let source = targets[s.source], let destination = targets[s.destination] else { throw Failure.unreachable }
         guard s.blocks > 0 else { return 0 }
-        if destination.readOnly { throw Failure.aborted(0x27, 0x00) }
+        if destination.writeProtected { throw Failure.aborted(0x27, 0x00) }
         return try await Offload.copyBlocks(from: source, at: s.sourceLBA, to: destination, at: s.destinationLBA, blocks: s.blocks)
     }
 }

@@ -93,10 +93,12 @@ enum Inquiry {
         return b
     }
 
-    /// Block device characteristics (SBC-3 §6.6.2): non-rotating medium.
+    /// Block device characteristics (SBC-4 §6.6.2): non-rotating medium.
     static func blockCharacteristics() -> [UInt8] {
         var b = [UInt8](repeating: 0, count: 0x3C)
         b.put16(0x0001, at: 0)
+        // WABEREQ and WACEREQ 01b: after BLOCK or CRYPTOGRAPHIC ERASE reads succeed (zeros).
+        b[3] = 0x40 | 0x10
         return b
     }
 

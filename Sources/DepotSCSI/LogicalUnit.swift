@@ -42,6 +42,24 @@ public final class LogicalUnit: Sendable {
         try await writeGate.shared { try await device.unmap(offset: offset, length: length) }
     }
 
+    /// Writes are refused: the LUN is mapped read-only, or SWP is set (SPC-4 §7.5.7).
+    var writeProtected: Bool { readOnly || mode.withLockedValue { $0.softwareWriteProtect } }
+
+    /// The SANITIZE operation running on the LU, if any.
+    private let sanitizing = NIOLockedValueBox<Sanitize.Progress?>(nil)
+
+    func beginSanitize(_ progress: Sanitize.Progress) -> Bool {
+        sanitizing.withLockedValue { current in
+            guard current == nil else { return false }
+            current = progress
+            return true
+        }
+    }
+
+    func endSanitize() { sanitizing.withLockedValue { $0 = nil } }
+
+    var sanitizeProgress: UInt16? { sanitizing.withLockedValue { $0?.indication } }
+
     /// ROD tokens ever made from this LU (ODX); writes check for overlap only then.
     let liveTokens = Atomic<Int>(0)
     /// Copy command outcomes for RECEIVE COPY RESULTS.
@@ -128,6 +146,11 @@ public final class LogicalUnit: Sendable {
         guard let op = SCSIOperations.table[opcode] else { return check(.invalidOpcode) }
         guard bytes.count >= op.cdbLength else { return check(.invalidField(byte: bytes.count)) }
         let cdb = CDB(bytes)
+        // While SANITIZE runs only INQUIRY and REQUEST SENSE are served (SBC-4 §4.11.2).
+        if let progress = sanitizeProgress, opcode != 0x12 {
+            let sense = SCSISense.sanitizeInProgress(progress)
+            return opcode == 0x03 ? .ok(sense.fixedFormat.allocated(Int(cdb[4]))) : check(sense)
+        }
         // NACA / LINK in the CONTROL byte are not supported (SAM-5 §5.2).
         if cdb[op.cdbLength - 1] & 0x05 != 0 { return check(.invalidField(byte: op.cdbLength - 1)) }
         let holder = reservation.withLockedValue { $0 }

@@ -7,6 +7,8 @@ struct ModeParameters: Sendable, Equatable {
     var writeCacheEnabled = true
     /// D_SENSE (control page, SPC-4 §7.5.7): sense in descriptor format.
     var descriptorSense = false
+    /// SWP (control page, SPC-4 §7.5.7): the medium is write protected.
+    var softwareWriteProtect = false
 }
 
 extension LogicalUnit {
@@ -37,7 +39,7 @@ enum ModePages {
         default: return .check(.invalidField(byte: 2, bit: 5))
         }
         // DEVICE-SPECIFIC PARAMETER (SBC-3 §6.4.1): WP, and DPOFUA since DPO and FUA are honoured.
-        let wp: UInt8 = (lu.readOnly ? 0x80 : 0) | 0x10
+        let wp: UInt8 = (lu.writeProtected ? 0x80 : 0) | 0x10
         if ten {
             var header = [UInt8](repeating: 0, count: 8)
             header.put16(UInt16(6 + pages.count), at: 0)
@@ -61,6 +63,7 @@ enum ModePages {
         p[1] = 0x0A
         if changeable || values.descriptorSense { p[2] = 0x04 }
         if !changeable { p[3] = 0x10 }  // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering
+        if changeable || values.softwareWriteProtect { p[4] = 0x08 }  // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering
         return p
     }
 
@@ -124,7 +127,9 @@ enum ModePages {
             }
             switch code {
             case 0x08: next.writeCacheEnabled = page[2] & 0x04 != 0
-            case 0x0A: next.descriptorSense = page[2] & 0x04 != 0
+            case 0x0A:
+                next.descriptorSense = page[2] & 0x04 != 0
+                next.softwareWriteProtect = page[4] & 0x08 != 0
             default: break
             }
             at += page.count

@@ -51,7 +51,7 @@ enum MoreOperations {
 
     /// ORWRITE (SBC-3 §5.9): medium = medium OR data-out.
     static func orWrite(_ lu: LogicalUnit, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws -> SCSIResult {
-        if lu.readOnly { return .check(.writeProtected) }
+        if lu.writeProtected { return .check(.writeProtected) }
         if let refusal = try BlockIO.check(lu, lba: lba, count: count) { return refusal }
         guard count > 0 else { return .ok() }
         let bs = UInt64(lu.device.blockSize)
@@ -70,7 +70,7 @@ enum MoreOperations {
     /// means up to the end of the medium (WSNZ is clear in VPD B0h), within
     /// MAXIMUM WRITE SAME LENGTH like any other count.
     static func writeSame(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count requested: UInt32, data: [UInt8], ndob: Bool) async throws -> SCSIResult {
-        if lu.readOnly { return .check(.writeProtected) }
+        if lu.writeProtected { return .check(.writeProtected) }
         let unmapBit = cdb[1] & 0x08 != 0
         let countByte = cdb.opcode == 0x41 ? 7 : 10
         // UNMAP only where the LU deallocates (LBPWS/LBPWS10 in VPD B2h); ANCHOR is not supported.
@@ -111,7 +111,7 @@ enum MoreOperations {
 enum SupportedOperationCodes {
     /// Opcodes whose CDB carries a service action, with the ones supported.
     static let serviceActions: [UInt8: [UInt16]] = [0x9E: [0x10], 0xA3: [0x0C], 0x5E: [0x00, 0x01, 0x02, 0x03], 0x5F: [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07],
-        0x83: [0x00, 0x10, 0x11], 0x84: [0x00, 0x03, 0x04, 0x07]]
+        0x83: [0x00, 0x10, 0x11], 0x84: [0x00, 0x03, 0x04, 0x07], 0x48: Sanitize.serviceActions]
 
     static func report(_ cdb: CDB) -> SCSIResult {
         let options = cdb[2] & 0x07

@@ -139,7 +139,7 @@ enum Offload {
         guard lu.copyResults.begin(key) else { return .check(SCSISense(key: SCSISense.illegalRequest, asc: 0x00, ascq: 0x16)) }
         var written: UInt64 = 0
         do {
-            if lu.readOnly { throw ExtendedCopy.Failure(sense: .writeProtected) }
+            if lu.writeProtected { throw ExtendedCopy.Failure(sense: .writeProtected) }
             if p[2] & 0x01 != 0 { throw ExtendedCopy.Failure(sense: .invalidParameter(byte: 2, bit: 0)) }
             let offsetIntoROD = p.u64(8)
             let tokenBytes = Array(p.bytes[16..<(16 + tokenLength)])

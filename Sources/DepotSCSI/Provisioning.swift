@@ -12,7 +12,7 @@ enum Provisioning {
     /// UNMAP (SBC-3 §5.28): a parameter list of (LBA, count) descriptors.
     static func unmap(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8]) async throws -> SCSIResult {
         guard lu.device.canUnmap else { return .check(.invalidOpcode) }
-        if lu.readOnly { return .check(.writeProtected) }
+        if lu.writeProtected { return .check(.writeProtected) }
         if cdb[1] & 0x01 != 0 { return .check(.invalidField(byte: 1, bit: 0)) }  // ANCHOR
         let parameterLength = Int(cdb.u16(7))
         guard parameterLength > 0 else { return .ok() }

@@ -115,7 +115,7 @@ enum SCSIOperations {
                 return .ok()
             },
         ]
-        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all + Provisioning.all + CompareAndWrite.all + WriteAtomic.all + ExtendedCopy.all).map { ($0.opcode, $0) })
+        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all + Provisioning.all + CompareAndWrite.all + WriteAtomic.all + ExtendedCopy.all + Sanitize.all).map { ($0.opcode, $0) })
     }()
 }
 
@@ -160,6 +160,7 @@ enum BlockIO {
         case 0x8E, 0x8B: return Int(cdb.u32(10)) * blockSize
         case 0x9C: return Int(cdb.u16(12)) * blockSize
         case 0x83: return Int(cdb.u32(10))
+        case 0x48: return Int(cdb.u16(7))
         // WRITE SAME: the handler checks for exactly one block (or none with NDOB).
         case 0x41, 0x93: return nil
         case 0x42: return Int(cdb.u16(7))
@@ -186,7 +187,7 @@ enum BlockIO {
     }
 
     static func write(_ lu: LogicalUnit, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws -> SCSIResult {
-        if lu.readOnly { return .check(.writeProtected) }
+        if lu.writeProtected { return .check(.writeProtected) }
         if let refusal = try check(lu, lba: lba, count: count) { return refusal }
         guard count > 0 else { return .ok() }
         let bs = lu.device.blockSize

@@ -60,9 +60,12 @@ public struct SCSISense: Sendable, Equatable {
 
     /// The field pointer names a parameter-list byte rather than a CDB byte.
     public var inParameterList = false
+    /// PROGRESS INDICATION for NOT READY (SPC-4 §4.5.2.4.4), 0...65535.
+    public var progress: UInt16?
 
     /// Sense-key specific bytes (SPC-4 §4.5.2.4.2): SKSV, C/D, BPV, bit and field pointer.
     private var senseKeySpecific: [UInt8]? {
+        if let progress { return [0x80, UInt8(progress >> 8), UInt8(truncatingIfNeeded: progress)] }
         guard let field = fieldPointer else { return nil }
         let cd: UInt8 = inParameterList ? 0 : 0x40
         return [0x80 | cd | (bitPointer != nil ? 0x08 | (bitPointer! & 0x7) : 0), UInt8(field >> 8), UInt8(truncatingIfNeeded: field)]

@@ -10,7 +10,10 @@ public struct DepotConfiguration: Sendable {
     /// NOP-In ping after this much silence on an iSCSI connection (nil: never),
     /// and how long an unanswered ping may wait before the peer counts as dead.
     public var nopInterval: Duration? = .seconds(5)
-    public var nopTimeout: Duration = .seconds(10)
+    public var nopTimeout: Duration = .seconds(90)
+    /// Write rate of a SANITIZE overwrite, so wiping one volume does not
+    /// starve the others in its pool (0: no limit).
+    public var sanitizeBytesPerSecond = 128 << 20
     /// How often every volume file's allocation is re-read.
     public var rescanInterval: Duration = .seconds(30)
     /// Per-pool exports(5) files; default `DATA/exports.d`.

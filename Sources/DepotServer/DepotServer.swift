@@ -3,6 +3,7 @@ import DepotCatalog
 import DepotCore
 import DepotExports
 import DepotISCSI
+import DepotSCSI
 import DepotStorage
 import DepotTargets
 import Foundation
@@ -46,6 +47,7 @@ public enum DepotServer {
             logger.error("exports could not be published at start; previous files left in place", metadata: ["error": "\(error)"])
         }
 
+        Sanitize.bytesPerSecond.store(config.sanitizeBytesPerSecond, ordering: .relaxed)
         let targets = TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger)
         try await targets.rebuild()
         let iscsi = ISCSITargetService(

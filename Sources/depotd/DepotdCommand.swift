@@ -28,7 +28,10 @@ struct DepotdCommand: AsyncParsableCommand {
     var nopInterval: Double = 5
 
     @Option(name: .customLong("nop-timeout"), help: "Seconds an unanswered NOP-In ping waits before the connection is closed as dead.")
-    var nopTimeout: Double = 10
+    var nopTimeout: Double = 90
+
+    @Option(name: .customLong("sanitize-rate"), help: "MiB/s a SANITIZE overwrite may write, sparing the pool's other volumes; 0: no limit.")
+    var sanitizeRate: Int = 128
 
     @Option(name: .customLong("exports-dir"), help: "Directory for per-pool exports(5) files (default DATA/exports.d; e.g. /etc/exports.d).")
     var exportsDir: String?
@@ -46,6 +49,7 @@ struct DepotdCommand: AsyncParsableCommand {
         guard rescanInterval > 0 else { throw ValidationError("--rescan-interval must be positive") }
         guard nopInterval >= 0 else { throw ValidationError("--nop-interval must be 0 (off) or positive") }
         guard nopTimeout > 0 else { throw ValidationError("--nop-timeout must be positive") }
+        guard sanitizeRate >= 0 else { throw ValidationError("--sanitize-rate must be 0 (no limit) or positive") }
         do {
             _ = try HostPort(parsing: api)
             for p in portal { _ = try HostPort(parsing: p) }
@@ -63,6 +67,7 @@ struct DepotdCommand: AsyncParsableCommand {
         config.rescanInterval = .milliseconds(Int(rescanInterval * 1000))
         config.nopInterval = nopInterval == 0 ? nil : .milliseconds(Int(nopInterval * 1000))
         config.nopTimeout = .milliseconds(Int(nopTimeout * 1000))
+        config.sanitizeBytesPerSecond = sanitizeRate << 20
         config.exportsDirectory = exportsDir
         config.ganeshaConfig = ganeshaConfig
         config.ganeshaPidFile = ganeshaPidfile
