@@ -16,6 +16,9 @@ public protocol BlockDevice: Sendable {
     var canUnmap: Bool { get }
     /// Deallocates a range; it reads back as zeros afterwards.
     func unmap(offset: UInt64, length: UInt64) async throws
+    /// Anchors a range (SBC-3 §4.7.2.3): it reads back as zeros and keeps
+    /// its storage allocated, so later writes to it need no new space.
+    func anchor(offset: UInt64, length: UInt64) async throws
     /// Whether the byte at `offset` is backed by allocated storage, and how
     /// many bytes from there share that state.
     func allocation(at offset: UInt64) async throws -> (mapped: Bool, length: UInt64)

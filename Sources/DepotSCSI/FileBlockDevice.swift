@@ -103,6 +103,19 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
         }
     }
 
+    /// Punch, then allocate again (fallocate mode 0): zeros, with blocks behind them.
+    public func anchor(offset: UInt64, length: UInt64) async throws {
+        let fd = self.fd
+        try await pool.runIfActive {
+            guard depot_punch_hole(fd, off_t(offset), off_t(length)) == 0 else {
+                throw BlockDeviceError.io("punch hole: \(String(cString: strerror(errno)))")
+            }
+            guard depot_fallocate(fd, 0, off_t(offset), off_t(length)) == 0 else {
+                throw errno == ENOSPC ? BlockDeviceError.noSpace : BlockDeviceError.io("fallocate: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
     /// SEEK_DATA / SEEK_HOLE from `offset`.
     public func allocation(at offset: UInt64) async throws -> (mapped: Bool, length: UInt64) {
         let fd = self.fd

@@ -106,6 +106,7 @@ enum Inquiry {
     /// WRITE SAME(10/16) with UNMAP, and read deallocated blocks as zeros.
     static func provisioning(_ lu: LogicalUnit) -> [UInt8] {
         guard lu.device.canUnmap else { return [0x00, 0x00, 0x00, 0x00] }
-        return [0x00, 0x80 | 0x40 | 0x20 | 0x04, 0x02, 0x00]
+        // THRESHOLD EXPONENT; LBPU, LBPWS, LBPWS10, LBPRZ, ANC_SUP; thin provisioning.
+        return [lu.thresholdExponent, 0x80 | 0x40 | 0x20 | 0x04 | 0x02, 0x02, 0x00]
     }
 }

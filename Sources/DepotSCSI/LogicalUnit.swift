@@ -33,6 +33,7 @@ public final class LogicalUnit: Sendable {
     let writeGate = WriteGate()
 
     func write(offset: UInt64, bytes: [UInt8]) async throws {
+        if spaceExhausted.load(ordering: .relaxed) { try await checkSpace(offset: offset, length: UInt64(bytes.count)) }
         if liveTokens.load(ordering: .relaxed) > 0 { Offload.noteWrite(self, offset: offset, length: UInt64(bytes.count)) }
         try await writeGate.shared { try await device.write(offset: offset, bytes: bytes) }
     }
@@ -59,6 +60,16 @@ public final class LogicalUnit: Sendable {
     func endSanitize() { sanitizing.withLockedValue { $0 = nil } }
 
     var sanitizeProgress: UInt16? { sanitizing.withLockedValue { $0?.indication } }
+
+    func anchor(offset: UInt64, length: UInt64) async throws {
+        if liveTokens.load(ordering: .relaxed) > 0 { Offload.noteWrite(self, offset: offset, length: length) }
+        try await writeGate.shared { try await device.anchor(offset: offset, length: length) }
+    }
+
+    /// The pool under the LU as the last capacity rescan saw it.
+    let poolSpace = NIOLockedValueBox<PoolSpace?>(nil)
+    /// The pool has nothing left to allocate (thin writes to holes are refused).
+    let spaceExhausted = Atomic<Bool>(false)
 
     /// ROD tokens ever made from this LU (ODX); writes check for overlap only then.
     let liveTokens = Atomic<Int>(0)

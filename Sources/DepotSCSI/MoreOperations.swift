@@ -75,7 +75,9 @@ enum MoreOperations {
         let countByte = cdb.opcode == 0x41 ? 7 : 10
         // UNMAP only where the LU deallocates (LBPWS/LBPWS10 in VPD B2h); ANCHOR is not supported.
         if unmapBit && !lu.device.canUnmap { return .check(.invalidField(byte: 1, bit: 3)) }
-        if cdb[1] & 0x10 != 0 { return .check(.invalidField(byte: 1, bit: 4)) }
+        // ANCHOR only with UNMAP (SBC-3 §5.42).
+        let anchor = cdb[1] & 0x10 != 0
+        if anchor && !unmapBit { return .check(.invalidField(byte: 1, bit: 4)) }
         if ndob && !unmapBit { return .check(.invalidField(byte: 1, bit: 0)) }
         let bs = lu.device.blockSize
         // The data-out is exactly one block, or nothing with NDOB (SBC-3 §5.42).
@@ -89,6 +91,10 @@ enum MoreOperations {
         let block: [UInt8] = ndob ? [UInt8](repeating: 0, count: bs) : data
         // With UNMAP the range is deallocated and reads back as zeros (LBPRZ), as
         // initiators expect whatever the data-out holds (libiscsi's UnmapUntilEnd, LIO).
+        if unmapBit, anchor {
+            try await lu.anchor(offset: lba * UInt64(bs), length: UInt64(count) * UInt64(bs))
+            return .ok()
+        }
         if unmapBit {
             try await lu.unmap(offset: lba * UInt64(bs), length: UInt64(count) * UInt64(bs))
             return .ok()

@@ -13,7 +13,7 @@ enum Provisioning {
     static func unmap(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8]) async throws -> SCSIResult {
         guard lu.device.canUnmap else { return .check(.invalidOpcode) }
         if lu.writeProtected { return .check(.writeProtected) }
-        if cdb[1] & 0x01 != 0 { return .check(.invalidField(byte: 1, bit: 0)) }  // ANCHOR
+        let anchor = cdb[1] & 0x01 != 0  // ANCHOR (ANC_SUP is set in VPD B2h)
         let parameterLength = Int(cdb.u16(7))
         guard parameterLength > 0 else { return .ok() }
         guard parameterLength >= 8, data.count >= 8 else { return .check(.parameterListLengthError) }
@@ -30,7 +30,9 @@ enum Provisioning {
             if UInt64(count) * bs > maxUnmapBytes { return .check(.invalidField(byte: 7)) }
             if count > 0 { ranges.append((lba * bs, UInt64(count) * bs)) }
         }
-        for (offset, length) in ranges { try await lu.unmap(offset: offset, length: length) }
+        for (offset, length) in ranges {
+            if anchor { try await lu.anchor(offset: offset, length: length) } else { try await lu.unmap(offset: offset, length: length) }
+        }
         return .ok()
     }
 

@@ -115,7 +115,7 @@ enum SCSIOperations {
                 return .ok()
             },
         ]
-        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all + Provisioning.all + CompareAndWrite.all + WriteAtomic.all + ExtendedCopy.all + Sanitize.all).map { ($0.opcode, $0) })
+        return Dictionary(uniqueKeysWithValues: (ops + MoreOperations.all + Reservations.all + Provisioning.all + CompareAndWrite.all + WriteAtomic.all + ExtendedCopy.all + Sanitize.all + LogPages.all).map { ($0.opcode, $0) })
     }()
 }
 

@@ -68,7 +68,9 @@ public enum DepotServer {
             data.writeAPIURL(url)
             logger.info("API listening", metadata: ["url": "\(url)"])
         }
-        let monitor = CapacityMonitor(storage: storage, interval: config.rescanInterval, logger: logger)
+        let monitor = CapacityMonitor(storage: storage, interval: config.rescanInterval, logger: logger) {
+            await targets.refreshSpace()
+        }
         logger.info("depotd starting", metadata: [
             "data": "\(data.root)", "api": "\(config.api)", "portals": "\(config.portals.map(\.description))",
         ])

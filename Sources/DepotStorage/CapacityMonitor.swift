@@ -7,8 +7,11 @@ public struct CapacityMonitor: Service {
     let storage: StorageManager
     let interval: Duration
     let logger: Logger
+    /// Runs after every rescan (the iSCSI target passes the figures on to its LUs).
+    let afterRescan: @Sendable () async -> Void
 
-    public init(storage: StorageManager, interval: Duration, logger: Logger) {
+    public init(storage: StorageManager, interval: Duration, logger: Logger, afterRescan: @escaping @Sendable () async -> Void = {}) {
+        self.afterRescan = afterRescan
         self.storage = storage
         self.interval = interval
         self.logger = logger
@@ -28,6 +31,7 @@ public struct CapacityMonitor: Service {
             do {
                 let changed = try await storage.rescan()
                 if changed > 0 { logger.debug("capacity rescan", metadata: ["changed": "\(changed)"]) }
+                await afterRescan()
             } catch {
                 logger.error("capacity rescan failed", metadata: ["error": "\(error)"])
             }

@@ -93,6 +93,9 @@ public actor StorageManager {
         return changed
     }
 
+    /// Allocated bytes per volume id as the last rescan saw them.
+    public func allocations() -> [Int64: UInt64] { allocated }
+
     /// Called by data paths (later: the iSCSI backstore) after they grew a file.
     public func noteAllocation(volumeId: Int64, allocatedBytes: UInt64) {
         allocated[volumeId] = allocatedBytes

@@ -216,6 +216,27 @@ public actor TargetManager {
         directory.replace(definitions)
     }
 
+    /// Passes the latest capacity figures to every LU: the thin-provisioning
+    /// soft threshold (the pool's warning percentage) and exhaustion.
+    public func refreshSpace() async {
+        do {
+            let report = try await storage.capacity()
+            let allocated = await storage.allocations()
+            let pools = Dictionary(uniqueKeysWithValues: try read { try catalog.pools() }.map { ($0.id!, $0.name) })
+            let volumes = Dictionary(uniqueKeysWithValues: try read { try catalog.volumes() }.map { ($0.id!, $0.poolId) })
+            let byName = Dictionary(uniqueKeysWithValues: report.pools.map { ($0.name, $0) })
+            for (key, unit) in units {
+                guard let volumeId = Int64(key.split(separator: ":")[0]), let poolId = volumes[volumeId],
+                      let name = pools[poolId], let pool = byName[name] else { continue }
+                unit.updateSpace(PoolSpace(
+                    availableBytes: pool.freeBytes, allocatedBytes: allocated[volumeId] ?? 0,
+                    softThresholdReached: pool.usedPercent >= pool.warnPercent))
+            }
+        } catch {
+            logger.error("capacity figures for the LUs could not be read", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// The volume's persistent reservations, restored from the catalog the
     /// first time (APTPL), stored back after each change while APTPL is set.
     func persistentReservations(volumeId: Int64) throws -> PersistentReservations {

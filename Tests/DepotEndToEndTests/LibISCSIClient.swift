@@ -7,9 +7,12 @@ final class LibISCSIClient {
     private let context: OpaquePointer
     private(set) var lastError = ""
 
-    init(initiator: String) throws {
+    /// `isid`: a fixed initiator port (ISID qualifier) for the session, as a
+    /// real initiator keeps across reconnects; else libiscsi picks one.
+    init(initiator: String, isid: UInt32? = nil) throws {
         guard let ctx = iscsi_create_context(initiator) else { throw HarnessError("iscsi_create_context failed") }
         context = ctx
+        if let isid { iscsi_set_isid_random(ctx, 0x1234, isid) }
         // Fail instead of reconnecting behind the test's back.
         iscsi_set_noautoreconnect(ctx, 1)
         iscsi_set_timeout(ctx, 10)
@@ -65,6 +68,39 @@ final class LibISCSIClient {
     }
 
     func lunReset() -> Bool { iscsi_task_mgmt_lun_reset_sync(context, 0) == 0 }
+
+    /// The outcome of one command: status, sense key, ASC<<8|ASCQ, data-in.
+    struct Outcome {
+        var status: Int32
+        var key: Int32
+        var ascq: Int32
+        var data: [UInt8]
+        var good: Bool { status == 0 }
+        var senseText: String { "status \(status) sense \(String(key, radix: 16))/\(String(ascq, radix: 16))" }
+    }
+
+    /// Any CDB to `lun`, with data-out or `dataIn` bytes of data-in.
+    func command(lun: Int32 = 0, _ cdb: [UInt8], dataOut: [UInt8] = [], dataIn: Int = 0) -> Outcome? {
+        var bytes = cdb
+        let direction: Int32 = !dataOut.isEmpty ? 2 : dataIn > 0 ? 1 : 0  // SCSI_XFER_WRITE / READ / NONE
+        guard let task = bytes.withUnsafeMutableBufferPointer({
+            scsi_create_task(Int32(cdb.count), $0.baseAddress, direction, Int32(dataOut.isEmpty ? dataIn : dataOut.count))
+        }) else { return nil }
+        var out = dataOut
+        let done = out.withUnsafeMutableBufferPointer { buffer -> UnsafeMutablePointer<scsi_task>? in
+            if dataOut.isEmpty { return iscsi_scsi_command_sync(context, lun, task, nil) }
+            var data = iscsi_data(size: buffer.count, data: buffer.baseAddress)
+            return iscsi_scsi_command_sync(context, lun, task, &data)
+        }
+        guard let done else {
+            lastError = iscsi_get_error(context).map { String(cString: $0) } ?? ""
+            return nil
+        }
+        defer { scsi_free_scsi_task(done) }
+        let t = done.pointee
+        let data = t.datain.data.map { Array(UnsafeBufferPointer(start: $0, count: Int(t.datain.size))) } ?? []
+        return Outcome(status: t.status, key: Int32(t.sense.key.rawValue), ascq: Int32(t.sense.ascq), data: data)
+    }
 
     func logout() { iscsi_logout_sync(context) }
 }

@@ -1,0 +1,281 @@
+import DepotCore
+import Foundation
+import Testing
+
+/// What hypervisor clusters need from the SAN, with two real initiators
+/// (libiscsi contexts with their own IQNs): persistent reservation fencing
+/// that survives a restart, ATS contention, XCOPY and ODX across LUNs,
+/// UNMAP giving space back, and the thin-provisioning signals.
+@Suite(.serialized) struct EnterpriseSCSITests {
+    static let hostA = "iqn.2026-11.dev.depot:host-a"
+    static let hostB = "iqn.2026-11.dev.depot:host-b"
+
+    /// Starts a daemon with `count` targets "t0"… each with the given volumes as LUNs.
+    func daemon(volumes: [[String]], size: String = "64M", extra: [String] = []) async throws -> Daemon {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        try await daemon.start(extra: extra)
+        for (t, names) in volumes.enumerated() {
+            let iqn = "iqn.2026-11.dev.depot:t\(t)"
+            #expect(try daemon.depot(["target", "create", iqn, "--allow-any"]).status == 0)
+            for (lun, name) in names.enumerated() {
+                let ref = name.contains("/") ? name : "default/\(name)"
+                if !name.contains("/") { #expect(try daemon.depot(["volume", "create", ref, "--size", size]).status == 0) }
+                #expect(try daemon.depot(["target", "lun", "map", iqn, ref, "--lun", "\(lun)"]).status == 0)
+            }
+        }
+        return daemon
+    }
+
+    /// Logs in with the host's own fixed initiator port (ISID), as a real host
+    /// does: persistent reservations belong to that I_T nexus.
+    func login(_ daemon: Daemon, _ initiator: String, target: Int = 0) throws -> LibISCSIClient {
+        let client = try LibISCSIClient(initiator: initiator, isid: initiator == Self.hostA ? 0xA : 0xB)
+        #expect(client.login(portal: daemon.portal, target: "iqn.2026-11.dev.depot:t\(target)"), "\(initiator): \(client.lastError)")
+        // The first command meets POWER ON (29h/00h); take it out of the way.
+        _ = client.command([0, 0, 0, 0, 0, 0])
+        return client
+    }
+
+    static func be(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64(n - 1 - $0))) } }
+
+    /// PERSISTENT RESERVE OUT with the basic 24-byte parameter list.
+    func prOut(_ c: LibISCSIClient, action: UInt8, type: UInt8 = 0, key: UInt64, sark: UInt64 = 0, aptpl: Bool = false) -> LibISCSIClient.Outcome? {
+        c.command([0x5F, action, type, 0, 0, 0, 0, 0, 24, 0], dataOut: Self.be(key, 8) + Self.be(sark, 8) + [0, 0, 0, 0, aptpl ? 1 : 0, 0, 0, 0])
+    }
+
+    func write10(_ c: LibISCSIClient, lun: Int32 = 0, lba: UInt32, _ bytes: [UInt8]) -> LibISCSIClient.Outcome? {
+        c.command(lun: lun, [0x2A, 0] + Self.be(UInt64(lba), 4) + [0] + Self.be(UInt64(bytes.count / 512), 2) + [0], dataOut: bytes)
+    }
+
+    func read10(_ c: LibISCSIClient, lun: Int32 = 0, lba: UInt32, blocks: Int) -> LibISCSIClient.Outcome? {
+        c.command(lun: lun, [0x28, 0] + Self.be(UInt64(lba), 4) + [0] + Self.be(UInt64(blocks), 2) + [0], dataIn: blocks * 512)
+    }
+
+    static func random(_ count: Int) throws -> [UInt8] {
+        let handle = try #require(FileHandle(forReadingAtPath: "/dev/urandom"))
+        defer { try? handle.close() }
+        return [UInt8](handle.readData(ofLength: count))
+    }
+
+    static func checksum(_ bytes: [UInt8]) -> UInt64 { bytes.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 } }
+
+    @Test func reservationsFenceTheLoserAndSurviveARestart() async throws {
+        let daemon = try await daemon(volumes: [["shared"]])
+        defer { daemon.cleanup() }
+        var a = try login(daemon, Self.hostA)
+        var b = try login(daemon, Self.hostB)
+        let block = [UInt8](repeating: 0xAB, count: 512)
+        // Both hosts register (APTPL); A takes EXCLUSIVE ACCESS.
+        #expect(prOut(a, action: 6, key: 0, sark: 0xA1, aptpl: true)?.good == true)
+        #expect(prOut(b, action: 6, key: 0, sark: 0xB2, aptpl: true)?.good == true)
+        #expect(prOut(a, action: 1, type: 0x03, key: 0xA1, aptpl: true)?.good == true)
+        #expect(write10(a, lba: 8, block)?.good == true)
+        #expect(write10(b, lba: 8, block)?.status == 0x18, "B is fenced: RESERVATION CONFLICT")
+        #expect(read10(b, lba: 8, blocks: 1)?.status == 0x18, "exclusive access fences reads too")
+        // B (the surviving node) preempts A and aborts its tasks: A is fenced now.
+        #expect(prOut(b, action: 5, type: 0x03, key: 0xB2, sark: 0xA1, aptpl: true)?.good == true)
+        let fenced = write10(a, lba: 8, block)
+        #expect(fenced?.status == 2 && fenced?.key == 6 && fenced?.ascq == 0x2A05, "REGISTRATIONS PREEMPTED first: \(fenced?.senseText ?? a.lastError)")
+        #expect(write10(a, lba: 8, block)?.status == 0x18)
+        #expect(write10(b, lba: 8, block)?.good == true)
+
+        // APTPL: the registration and the reservation outlive the daemon.
+        a.logout()
+        b.logout()
+        #expect(try await daemon.terminate() == 0)
+        try await daemon.start()
+        a = try login(daemon, Self.hostA)
+        b = try login(daemon, Self.hostB)
+        let keys = try #require(b.command([0x5E, 0x00, 0, 0, 0, 0, 0, 0x10, 0, 0], dataIn: 4096))
+        #expect(keys.good && keys.data.count >= 16 && Array(keys.data[8..<16]) == Self.be(0xB2, 8), "READ KEYS after restart: \(keys.data.prefix(16))")
+        let reservation = try #require(b.command([0x5E, 0x01, 0, 0, 0, 0, 0, 0x10, 0, 0], dataIn: 4096))
+        #expect(reservation.data.count >= 22 && reservation.data[21] == 0x03 && Array(reservation.data[8..<16]) == Self.be(0xB2, 8))
+        #expect(write10(a, lba: 8, block)?.status == 0x18, "still fenced after the restart")
+        #expect(write10(b, lba: 8, block)?.good == true)
+        // CLEAR by the holder gives the LU back to everyone, and nothing is kept.
+        #expect(prOut(b, action: 3, key: 0xB2)?.good == true)
+        _ = a.command([0, 0, 0, 0, 0, 0])  // RESERVATIONS PREEMPTED
+        #expect(write10(a, lba: 8, block)?.good == true)
+        a.logout()
+        b.logout()
+    }
+
+    @Test func atomicTestAndSetContentionLosesNoUpdate() async throws {
+        let daemon = try await daemon(volumes: [["ats"]])
+        defer { daemon.cleanup() }
+        let portal = daemon.portal
+        // Two hosts increment one counter block with COMPARE AND WRITE, as ESXi's
+        // ATS heartbeat and locking do; a miscompare means "read again".
+        let rounds = 25
+        let results = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for host in [Self.hostA, Self.hostB] {
+                group.addTask {
+                    try await Self.inThread {
+                        let c = try LibISCSIClient(initiator: host)
+                        guard c.login(portal: portal, target: "iqn.2026-11.dev.depot:t0") else { throw HarnessError("login: \(c.lastError)") }
+                        _ = c.command([0, 0, 0, 0, 0, 0])
+                        var won = 0
+                        var lost = 0
+                        while won < rounds {
+                            guard let current = c.command([0x28, 0, 0, 0, 0, 100, 0, 0, 1, 0], dataIn: 512), current.good else {
+                                throw HarnessError("read: \(c.lastError)")
+                            }
+                            var next = current.data
+                            let value = next.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                            next.replaceSubrange(0..<8, with: Self.be(value + 1, 8))
+                            let caw = c.command([0x89, 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 1, 0, 0], dataOut: current.data + next)
+                            if caw?.good == true {
+                                won += 1
+                            } else if caw?.status == 2, caw?.key == 0x0E, caw?.ascq == 0x1D00 {
+                                lost += 1
+                            } else {
+                                throw HarnessError("COMPARE AND WRITE: \(caw?.senseText ?? c.lastError)")
+                            }
+                        }
+                        c.logout()
+                        return (won, lost)
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let check = try login(daemon, Self.hostA)
+        let counter = try #require(check.command([0x28, 0, 0, 0, 0, 100, 0, 0, 1, 0], dataIn: 512))
+        let value = counter.data.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        #expect(results.map(\.0).reduce(0, +) == 2 * rounds)
+        #expect(value == UInt64(2 * rounds), "every successful test-and-set counted once: \(value), miscompares \(results.map(\.1))")
+        check.logout()
+    }
+
+    /// Runs blocking libiscsi calls on a thread of their own.
+    static func inThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
+    /// The NAA designator of VPD 83h of one LUN.
+    func naa(_ c: LibISCSIClient, lun: Int32 = 0) throws -> [UInt8] {
+        let page = try #require(c.command(lun: lun, [0x12, 0x01, 0x83, 0x01, 0x00, 0], dataIn: 256))
+        try #require(page.good && page.data.count >= 24 && page.data[5] & 0x0F == 0x03)
+        return Array(page.data[8..<(8 + Int(page.data[7]))])
+    }
+
+    static func identificationDescriptor(_ naa: [UInt8]) -> [UInt8] {
+        var d = [UInt8](repeating: 0, count: 32)
+        d[0] = 0xE4
+        d[4] = 0x01
+        d[5] = 0x03
+        d[7] = UInt8(naa.count)
+        d.replaceSubrange(8..<(8 + naa.count), with: naa)
+        d[30] = 0x02  // block length 512
+        return d
+    }
+
+    @Test func extendedCopyAndODXCopyAcrossLUNsAndTargets() async throws {
+        // t0: LUN 0 source, LUN 1 ODX destination; t1: LUN 0 XCOPY destination (same initiator may log into both).
+        let daemon = try await daemon(volumes: [["src", "odx"], ["dst"]])
+        defer { daemon.cleanup() }
+        let c = try login(daemon, Self.hostA)
+        let data = try Self.random(1 << 20)
+        #expect(write10(c, lba: 2048, data)?.good == true)
+
+        // EXTENDED COPY(LID1): 2048 blocks from t0/LUN 0 at 2048 to t1/LUN 0 at 4096.
+        let other = try login(daemon, Self.hostA, target: 1)
+        let targets = Self.identificationDescriptor(try naa(c)) + Self.identificationDescriptor(try naa(other))
+        let segment: [UInt8] = [0x02, 0, 0, 0x18, 0, 0, 0, 1, 0, 0] + Self.be(2048, 2) + Self.be(2048, 8) + Self.be(4096, 8)
+        var header = [UInt8](repeating: 0, count: 16)
+        header[0] = 7
+        header[1] = 0x00  // LIST ID USAGE 00b: keep the status for RECEIVE COPY RESULTS
+        header[3] = UInt8(targets.count)
+        header[11] = UInt8(segment.count)
+        let list = header + targets + segment
+        let xcopy = c.command([0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0] + Self.be(UInt64(list.count), 4) + [0, 0], dataOut: list)
+        #expect(xcopy?.good == true, "EXTENDED COPY: \(xcopy?.senseText ?? c.lastError)")
+        let copied = try #require(read10(other, lba: 4096, blocks: 2048))
+        #expect(Self.checksum(copied.data) == Self.checksum(data) && copied.data == data, "XCOPY checksum")
+        let status = try #require(c.command([0x84, 0x00, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024))
+        #expect(status.good && status.data[4] == 0x01 && status.data[6] == 1, "COPY STATUS: completed, one segment: \(status.data.prefix(12))")
+
+        // ODX: POPULATE TOKEN over the same range, token from RECEIVE ROD TOKEN INFORMATION, WRITE USING TOKEN to LUN 1.
+        let populate: [UInt8] = Self.be(30, 2) + [0, 0] + [0, 0, 0, 0] + [0, 0, 0, 0] + [0, 0, 0, 16] + Self.be(2048, 8) + Self.be(2048, 4) + [0, 0, 0, 0]
+        #expect(c.command([0x83, 0x10, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, UInt8(populate.count), 0, 0], dataOut: populate)?.good == true)
+        let info = try #require(c.command([0x84, 0x07, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024))
+        let tokenAt = 32 + Int(info.data[13]) + 6
+        try #require(info.good && info.data.count >= tokenAt + 512, "RRTI: \(info.senseText)")
+        let token = Array(info.data[tokenAt..<(tokenAt + 512)])
+        func writeUsingToken(_ token: [UInt8], lba: UInt64) -> LibISCSIClient.Outcome? {
+            let params: [UInt8] = Self.be(550, 2) + [UInt8](repeating: 0, count: 14) + token + [UInt8](repeating: 0, count: 6) + [0, 16]
+                + Self.be(lba, 8) + Self.be(2048, 4) + [0, 0, 0, 0]
+            return c.command(lun: 1, [0x83, 0x11, 0, 0, 0, 0, 0, 0, 0, 10] + Self.be(UInt64(params.count), 4) + [0, 0], dataOut: params)
+        }
+        _ = c.command(lun: 1, [0, 0, 0, 0, 0, 0])  // LUN 1's POWER ON unit attention
+        let wut = writeUsingToken(token, lba: 512)
+        #expect(wut?.good == true, "WRITE USING TOKEN: \(wut?.senseText ?? c.lastError)")
+        let odx = try #require(read10(c, lun: 1, lba: 512, blocks: 2048))
+        #expect(Self.checksum(odx.data) == Self.checksum(data) && odx.data == data, "ODX checksum")
+        // A write into the token's range cancels it (change-vulnerable token): INVALID TOKEN OPERATION, TOKEN CANCELLED.
+        #expect(write10(c, lba: 2050, [UInt8](repeating: 1, count: 512))?.good == true)
+        let cancelled = writeUsingToken(token, lba: 8192)
+        #expect(cancelled?.status == 2 && cancelled?.key == 5 && cancelled?.ascq == 0x2308, "\(cancelled?.senseText ?? "")")
+        // A made-up token is unknown.
+        let unknown = writeUsingToken(try Self.random(512), lba: 8192)
+        #expect(unknown?.status == 2 && unknown?.key == 5 && unknown?.ascq == 0x2304, "\(unknown?.senseText ?? "")")
+        c.logout()
+        other.logout()
+    }
+
+    @Test func unmapGivesSpaceBackAndThePoolSignalsThresholdAndExhaustion() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        #expect(try daemon.depot(["pool", "create", "small", "--capacity", "32M", "--warn", "50", "--critical", "90"]).status == 0)
+        #expect(try daemon.depot(["volume", "create", "small/thin", "--size", "64M"]).status == 0)
+        #expect(try daemon.depot(["target", "create", "iqn.2026-11.dev.depot:t0", "--allow-any"]).status == 0)
+        #expect(try daemon.depot(["target", "lun", "map", "iqn.2026-11.dev.depot:t0", "small/thin"]).status == 0)
+        let c = try login(daemon, Self.hostA)
+        func used() async throws -> UInt64 { try await daemon.client.capacity().pools.first { $0.name == "small" }?.usedBytes ?? 0 }
+        func waitFor(_ what: String, _ condition: () async throws -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(15)
+            while try await !condition() {
+                guard ContinuousClock.now < deadline else { throw HarnessError("timed out waiting for \(what)") }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        // 20 MiB written: past the 50 % soft threshold of the 32 MiB pool.
+        let chunk = try Self.random(1 << 20)
+        for i in 0..<20 { #expect(write10(c, lba: UInt32(i * 2048), chunk)?.good == true) }
+        try await waitFor("usedBytes ≥ 20 MiB") { try await used() >= 20 << 20 }
+        // THIN PROVISIONING SOFT THRESHOLD REACHED, to this initiator on its next command.
+        try await waitFor("38h/07h") {
+            let r = c.command([0, 0, 0, 0, 0, 0])
+            return r?.status == 2 && r?.key == 6 && r?.ascq == 0x3807
+        }
+        // LOG SENSE, logical block provisioning page: used resources in 1 MiB units.
+        let log = try #require(c.command([0x4D, 0, 0x4C, 0, 0, 0, 0, 0x01, 0, 0], dataIn: 256))
+        // (st_blocks may count a block of extent tree beside the 20 MiB of data.)
+        let usedUnits = log.data.count >= 28 ? log.data[20..<24].reduce(0) { $0 << 8 | Int($1) } : -1
+        #expect(log.good && log.data[0] == 0x0C && (20...21).contains(usedUnits), "LBP log page: \(log.data)")
+
+        // 14 MiB more: the pool is full; a write that needs new blocks is refused with
+        // SPACE ALLOCATION FAILED WRITE PROTECT, one to blocks it has still works.
+        for i in 20..<34 { _ = write10(c, lba: UInt32(i * 2048), chunk) }
+        try await waitFor("pool exhausted") { try await used() >= 32 << 20 }
+        try await waitFor("27h/07h") {
+            let r = write10(c, lba: 60 * 2048, [UInt8](repeating: 7, count: 4096))
+            return r?.status == 2 && r?.key == 7 && r?.ascq == 0x2707
+        }
+        #expect(write10(c, lba: 0, [UInt8](repeating: 9, count: 4096))?.good == true, "overwriting allocated blocks needs no space")
+
+        // UNMAP 24 MiB: usedBytes goes down and the LU takes new writes again by itself.
+        let before = try await used()
+        let descriptor = Self.be(0, 8) + Self.be(24 * 2048, 4) + [0, 0, 0, 0]
+        let unmap = [0, 22, 0, 16, 0, 0, 0, 0] + descriptor
+        #expect(c.command([0x42, 0, 0, 0, 0, 0, 0, 0, UInt8(unmap.count), 0], dataOut: unmap)?.good == true)
+        try await waitFor("usedBytes down by 24 MiB") { try await used() <= before - (24 << 20) }
+        try await waitFor("writes accepted again") { write10(c, lba: 60 * 2048, [UInt8](repeating: 7, count: 4096))?.good == true }
+        let reread = try #require(read10(c, lba: 60 * 2048, blocks: 8))
+        #expect(reread.data == [UInt8](repeating: 7, count: 4096))
+        c.logout()
+    }
+}
