@@ -3,6 +3,7 @@ import DepotTargets
 import Hummingbird
 
 extension TargetInfo: ResponseEncodable {}
+extension PortalGroupList: ResponseEncodable {}
 extension TargetList: ResponseEncodable {}
 extension SessionList: ResponseEncodable {}
 
@@ -36,6 +37,14 @@ struct TargetRoutes {
         }
         group.delete("targets/:iqn/chap") { _, context -> TargetInfo in
             try await targets.clearCHAP(try context.parameters.require("iqn"))
+        }
+        group.get("targets/:iqn/portal-groups") { _, context -> PortalGroupList in
+            PortalGroupList(portalGroups: try await targets.portalGroups(try context.parameters.require("iqn")))
+        }
+        group.put("targets/:iqn/portal-groups/:group") { request, context -> PortalGroupList in
+            let body = try await request.decode(as: SetPortalGroupStateRequest.self, context: context)
+            guard let group = Int(try context.parameters.require("group")) else { throw DepotError.invalidArgument("portal group must be a number") }
+            return PortalGroupList(portalGroups: try await targets.setPortalGroupState(try context.parameters.require("iqn"), group: group, state: body.state))
         }
         group.post("targets/:iqn/acls") { request, context -> EditedResponse<TargetInfo> in
             let body = try await request.decode(as: ACLRequest.self, context: context)

@@ -140,5 +140,11 @@ public struct DepotClient: Sendable {
     public func clearCHAP(_ iqn: String) async throws -> TargetInfo {
         try decode(TargetInfo.self, try await send("DELETE", "/v1/targets/\(iqn)/chap"))
     }
+    public func portalGroups(_ iqn: String) async throws -> [PortalGroupInfo] {
+        try await get("/v1/targets/\(iqn)/portal-groups", as: PortalGroupList.self).portalGroups
+    }
+    public func setPortalGroupState(_ iqn: String, group: Int, state: PortalGroupState) async throws -> [PortalGroupInfo] {
+        try decode(PortalGroupList.self, try await send("PUT", "/v1/targets/\(iqn)/portal-groups/\(group)", body: SetPortalGroupStateRequest(state: state))).portalGroups
+    }
     public func capacity() async throws -> CapacityReport { try await get("/v1/capacity", as: CapacityReport.self) }
 }

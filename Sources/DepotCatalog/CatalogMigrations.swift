@@ -85,6 +85,15 @@ enum CatalogMigrations {
                 t.column("updatedAt", .text).notNull()
             }
         }
+        migrator.registerMigration("2026-11-26-portal-groups") { db in
+            // ALUA access state per target and portal group (SPC-4 §5.16); no row: active/optimized.
+            try db.create(table: "target_portal_group") { t in
+                t.column("targetId", .integer).notNull().references("target", onDelete: .cascade)
+                t.column("groupId", .integer).notNull()
+                t.column("state", .text).notNull()
+                t.primaryKey(["targetId", "groupId"])
+            }
+        }
         return migrator
     }
 }

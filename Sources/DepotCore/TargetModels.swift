@@ -137,3 +137,50 @@ public struct SessionList: Codable, Sendable {
     public var sessions: [SessionInfo]
     public init(sessions: [SessionInfo]) { self.sessions = sessions }
 }
+
+/// ALUA access state of a target portal group (SPC-4 §5.16.2.4), as the
+/// API and CLI name it.
+public enum PortalGroupState: String, Codable, Sendable, CaseIterable {
+    case activeOptimized = "active-optimized"
+    case activeNonOptimized = "active-non-optimized"
+    case standby
+    case unavailable
+
+    /// ASYMMETRIC ACCESS STATE code (SPC-4 table 167).
+    public var code: UInt8 {
+        switch self {
+        case .activeOptimized: 0x0
+        case .activeNonOptimized: 0x1
+        case .standby: 0x2
+        case .unavailable: 0x3
+        }
+    }
+
+    public init?(code: UInt8) {
+        guard let state = Self.allCases.first(where: { $0.code == code }) else { return nil }
+        self = state
+    }
+}
+
+/// One target portal group: each daemon portal is a group of its own,
+/// numbered from 1 in `--portal` order.
+public struct PortalGroupInfo: Codable, Sendable, Equatable {
+    public var group: Int
+    public var portal: String
+    public var state: PortalGroupState
+    public init(group: Int, portal: String, state: PortalGroupState) {
+        self.group = group
+        self.portal = portal
+        self.state = state
+    }
+}
+
+public struct PortalGroupList: Codable, Sendable {
+    public var portalGroups: [PortalGroupInfo]
+    public init(portalGroups: [PortalGroupInfo]) { self.portalGroups = portalGroups }
+}
+
+public struct SetPortalGroupStateRequest: Codable, Sendable {
+    public var state: PortalGroupState
+    public init(state: PortalGroupState) { self.state = state }
+}

@@ -120,7 +120,8 @@ extension ISCSIConnection {
                 if let wanted, wanted != target.iqn { continue }
                 if value.isEmpty, !discovery, target.iqn != targetName { continue }
                 answers.append(("TargetName", target.iqn))
-                for portal in portals { answers.append(("TargetAddress", "\(portal),1")) }
+                // Each portal is a target portal group of its own, numbered from 1.
+                for (index, portal) in portals.enumerated() { answers.append(("TargetAddress", "\(portal),\(index + 1)")) }
             }
         }
         var r = ISCSIPDU(opcode: .textResponse)

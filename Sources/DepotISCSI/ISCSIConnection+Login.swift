@@ -51,7 +51,7 @@ extension ISCSIConnection {
                 guard let target = directory.target(wanted) else { try await fail(0x03, "no target \(wanted)") }
                 guard target.admits(initiatorName) else { try await fail(0x02, "initiator not in the ACL") }
                 targetName = target.iqn
-                answers.append(("TargetPortalGroupTag", "1"))
+                answers.append(("TargetPortalGroupTag", "\(portalGroup)"))
                 if let alias = target.alias { answers.append(("TargetAlias", alias)) }
             }
             logger[metadataKey: "initiator"] = "\(initiatorName)"

@@ -125,8 +125,9 @@ extension ISCSIConnection {
 
     /// The caller holds `lock`.
     func lunChangesLocked() -> [UInt16: LogicalUnit] {
-        guard let targetName, let (generation, luns) = directory.luns(of: targetName, ifChangedSince: lunsGeneration) else { return self.luns }
+        guard let targetName, let (generation, luns, states) = directory.luns(of: targetName, ifChangedSince: lunsGeneration) else { return self.luns }
         self.luns = luns
+        portalGroupStates = states
         lunsGeneration = generation
         let now = luns.mapValues { (ObjectIdentifier($0), $0.device.sizeBytes) }
         if inFullFeature, !seenLUNs.isEmpty || !now.isEmpty {
@@ -148,9 +149,11 @@ extension ISCSIConnection {
         switch lock.withLock({ routeLocked(lunBytes: lunBytes, cdb: cdb) }) {
         case .answered(let result): return result
         case .logicalUnit(let lu):
+            // SET TARGET PORT GROUPS is the target's, with its parameter list.
+            if cdb[0] == 0xA4, cdb[1] & 0x1F == 0x0A { return await setTargetPortGroups(cdb: cdb, dataOut: dataOut) }
             let directory = self.directory
             let initiator = initiatorName
-            return await lu.execute(cdb: cdb, dataOut: dataOut, nexus: nexus) { directory.copyTarget($0, for: initiator) }
+            return await lu.execute(cdb: cdb, dataOut: dataOut, nexus: nexus, portalGroup: portalGroup) { directory.copyTarget($0, for: initiator) }
         }
     }
 
@@ -185,6 +188,10 @@ extension ISCSIConnection {
                 unitAttentions[number]?.removeFirst()
                 return .answered(lu.check(first))
             }
+        }
+        if let number = Self.lunNumber(lunBytes), luns[number] != nil {
+            if let refusal = aluaRefusalLocked(cdb) { return .answered(refusal) }
+            if cdb[0] == 0xA3, cdb[1] & 0x1F == 0x0A { return .answered(reportTargetPortGroups(cdb)) }
         }
         guard let number = Self.lunNumber(lunBytes), let lu = luns[number] else {
             if cdb[0] == 0x12 {

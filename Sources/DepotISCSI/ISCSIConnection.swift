@@ -61,6 +61,8 @@ final class ISCSIConnection: @unchecked Sendable {
     /// The target's LUN map as of directory generation `lunsGeneration`.
     var luns: [UInt16: LogicalUnit] = [:]
     var lunsGeneration: UInt64 = 0
+    /// The target's ALUA access states by portal group, with the LUN map.
+    var portalGroupStates: [UInt16: UInt8] = [:]
     /// When a PDU last arrived, and whether a NOP-In ping is waiting for its answer.
     var lastHeard = ContinuousClock.now
     /// A flush is queued on the event loop for what `sendLocked` wrote.
@@ -87,6 +89,8 @@ final class ISCSIConnection: @unchecked Sendable {
     /// Where the session is registered while in full feature phase.
     let sessionID: Int
     let localAddress: String
+    /// The target portal group of the portal this connection came in on.
+    let portalGroup: UInt16
     let peerAddress: String
     let channel: any Channel
     let digests: DigestSettings
@@ -97,7 +101,7 @@ final class ISCSIConnection: @unchecked Sendable {
     var pinger: Task<Void, Never>?
 
     init(
-        directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger, channel: any Channel, localAddress: String = "",
+        directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger, channel: any Channel, localAddress: String = "", portalGroup: UInt16 = 1,
         peerAddress: String = "", digests: DigestSettings = DigestSettings(), keepalive: Keepalive = Keepalive(),
         dispatch: FullFeatureDispatch = FullFeatureDispatch()
     ) {
@@ -110,6 +114,7 @@ final class ISCSIConnection: @unchecked Sendable {
         self.logger = logger
         self.sessionID = Int(tsih)
         self.localAddress = localAddress
+        self.portalGroup = portalGroup
         self.peerAddress = peerAddress
         self.channel = channel
         self.keepalive = keepalive

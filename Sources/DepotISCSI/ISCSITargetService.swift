@@ -56,6 +56,7 @@ public struct ISCSITargetService: Service {
             servers.append(server)
         }
         logger.info("iSCSI portals listening", metadata: ["portals": "\(addresses)"])
+        directory.setPortals(addresses)
         await onBound(addresses)
         let advertised = addresses
         let listeners = servers
@@ -77,14 +78,14 @@ public struct ISCSITargetService: Service {
     private func serve(_ listeners: [NIOAsyncChannel<Accepted, Never>], advertised: [String]) async throws {
         do {
             try await withThrowingDiscardingTaskGroup { group in
-                for server in listeners {
+                for (index, server) in listeners.enumerated() {
                     group.addTask {
                         try await server.executeThenClose { inbound in
                             try await withThrowingDiscardingTaskGroup { connections in
                                 for try await connection in inbound {
                                     let sessionHandle = directory.sessions.nextTSIH()
                                     connections.addTask {
-                                        await self.serve(connection, tsih: sessionHandle, portals: advertised)
+                                        await self.serve(connection, tsih: sessionHandle, portals: advertised, portalGroup: UInt16(index + 1))
                                     }
                                 }
                             }
@@ -102,7 +103,7 @@ public struct ISCSITargetService: Service {
         let dispatch: FullFeatureDispatch
     }
 
-    func serve(_ accepted: Accepted, tsih: UInt16, portals: [String]) async {
+    func serve(_ accepted: Accepted, tsih: UInt16, portals: [String], portalGroup: UInt16) async {
         let channel = accepted.channel
         let peer = "\(channel.channel.remoteAddress?.description ?? "?")"
         var log = logger
@@ -113,7 +114,7 @@ public struct ISCSITargetService: Service {
                 let underlying = channel.channel
                 let connection = ISCSIConnection(
                     directory: directory, portals: portals, tsih: tsih, logger: log, channel: underlying,
-                    localAddress: underlying.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
+                    localAddress: underlying.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?", portalGroup: portalGroup,
                     peerAddress: underlying.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
                     digests: accepted.digests, keepalive: keepalive, dispatch: accepted.dispatch)
                 defer {

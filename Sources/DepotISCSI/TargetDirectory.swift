@@ -11,11 +11,14 @@ public struct TargetDefinition: Sendable {
     public var luns: [UInt16: LogicalUnit]
     /// When set, logins must authenticate with CHAP.
     public var chap: CHAPCredentials?
+    /// ALUA access state codes by portal group (SPC-4 §5.16); absent: active/optimized.
+    public var portalGroupStates: [UInt16: UInt8]
 
     public init(
         iqn: String, alias: String?, allowAnyInitiator: Bool, initiators: Set<String>, luns: [UInt16: LogicalUnit],
-        chap: CHAPCredentials? = nil
+        chap: CHAPCredentials? = nil, portalGroupStates: [UInt16: UInt8] = [:]
     ) {
+        self.portalGroupStates = portalGroupStates
         self.chap = chap
         self.iqn = iqn
         self.alias = alias
@@ -42,8 +45,36 @@ public final class TargetDirectory: Sendable {
 
     public func replace(_ definitions: [TargetDefinition]) {
         let byName = Dictionary(uniqueKeysWithValues: definitions.map { ($0.iqn, $0) })
-        targets.withLockedValue { $0 = ($0.generation + 1, byName) }
+        let before = targets.withLockedValue { state in
+            defer { state = (state.generation + 1, byName) }
+            return state.byName
+        }
+        // A changed access state is told to every nexus of the target's LUs
+        // (SPC-4 §5.16.2.6: ASYMMETRIC ACCESS STATE CHANGED).
+        for target in definitions where before[target.iqn].map({ $0.portalGroupStates != target.portalGroupStates }) ?? false {
+            for lu in target.luns.values { lu.announce(.asymmetricAccessStateChanged, except: nil) }
+        }
     }
+
+    /// The portals the service listens on; portal group N is the Nth (from 1).
+    public var portals: [String] { portalList.withLockedValue { $0 } }
+    private let portalList = NIOLockedValueBox<[String]>([])
+
+    public func setPortals(_ portals: [String]) { portalList.withLockedValue { $0 = portals } }
+
+    /// Stores access states SET TARGET PORT GROUPS asked for (the target
+    /// manager puts them in the catalog and rebuilds).
+    public typealias PortalGroupWriter = @Sendable (_ iqn: String, _ states: [UInt16: UInt8]) async throws -> Void
+    private let portalGroupWriter = NIOLockedValueBox<PortalGroupWriter?>(nil)
+
+    public func onSetPortalGroups(_ writer: @escaping PortalGroupWriter) { portalGroupWriter.withLockedValue { $0 = writer } }
+
+    func setPortalGroups(_ iqn: String, _ states: [UInt16: UInt8]) async throws {
+        guard let writer = portalGroupWriter.withLockedValue({ $0 }) else { throw PortalGroupError.notStored }
+        try await writer(iqn, states)
+    }
+
+    enum PortalGroupError: Error { case notStored }
 
     public func target(_ iqn: String) -> TargetDefinition? {
         targets.withLockedValue { $0.byName[iqn.lowercased()] }
@@ -51,9 +82,9 @@ public final class TargetDirectory: Sendable {
 
     /// The LUN map of `iqn` when the directory has moved past `generation`
     /// (bumped by every `replace`): a connection re-reads its map only then.
-    func luns(of iqn: String, ifChangedSince generation: UInt64) -> (generation: UInt64, luns: [UInt16: LogicalUnit])? {
+    func luns(of iqn: String, ifChangedSince generation: UInt64) -> (generation: UInt64, luns: [UInt16: LogicalUnit], portalGroups: [UInt16: UInt8])? {
         targets.withLockedValue { state in
-            state.generation == generation ? nil : (state.generation, state.byName[iqn]?.luns ?? [:])
+            state.generation == generation ? nil : (state.generation, state.byName[iqn]?.luns ?? [:], state.byName[iqn]?.portalGroupStates ?? [:])
         }
     }
 

@@ -37,6 +37,7 @@ enum Inquiry {
         d[0] = 0x00  // connected, direct-access block device
         d[2] = 0x06  // SPC-4
         d[3] = 0x12  // HISUP, response data format 2
+        d[5] = 0x30  // TPGS 11b: implicit and explicit ALUA (SPC-4 §5.16)
         d[4] = UInt8(d.count - 5)
         d[7] = 0x02  // CMDQUE
         d.replaceSubrange(8..<16, with: Array(vendor.utf8))
@@ -70,7 +71,12 @@ enum Inquiry {
     static func designators(_ lu: LogicalUnit) -> [UInt8] {
         let naa = naa(lu)
         let t10 = Array((vendor + serial(lu)).utf8)
+        let group = LogicalUnit.context.portalGroup
+        let port: [UInt8] = [0, 0, UInt8(group >> 8), UInt8(group & 0xFF)]
+        // Relative target port (type 4) and target port group (type 5), associated
+        // with the target port the command came through; PIV with protocol iSCSI.
         return [0x01, 0x03, 0x00, UInt8(naa.count)] + naa + [0x02, 0x01, 0x00, UInt8(t10.count)] + t10
+            + [0x51, 0x94, 0x00, 4] + port + [0x01, 0x15, 0x00, 4] + port
     }
 
     /// Block limits (SBC-3 §6.6.3): no transfer limit below 32 MiB; optimal 1 MiB.

@@ -134,6 +134,8 @@ public final class LogicalUnit: Sendable {
         /// Finds an LU by NAA designator among those the nexus may reach.
         public typealias CopyTargets = @Sendable ([UInt8]) -> LogicalUnit?
         public var nexus = ""
+        /// The target portal group (and relative target port) the command came through.
+        public var portalGroup: UInt16 = 1
         public var copyTargets: CopyTargets = { _ in nil }
     }
 
@@ -152,7 +154,9 @@ public final class LogicalUnit: Sendable {
     }
 
     /// Runs one command for I_T nexus `nexus`. `dataOut` holds what the initiator sent.
-    public func execute(cdb bytes: [UInt8], dataOut: [UInt8], nexus: String = "", copyTargets: CommandContext.CopyTargets? = nil) async -> SCSIResult {
+    public func execute(
+        cdb bytes: [UInt8], dataOut: [UInt8], nexus: String = "", portalGroup: UInt16 = 1, copyTargets: CommandContext.CopyTargets? = nil
+    ) async -> SCSIResult {
         guard let opcode = bytes.first else { return check(.invalidOpcode) }
         guard let op = SCSIOperations.table[opcode] else { return check(.invalidOpcode) }
         guard bytes.count >= op.cdbLength else { return check(.invalidField(byte: bytes.count)) }
@@ -193,7 +197,8 @@ public final class LogicalUnit: Sendable {
         var result: SCSIResult
         do {
             if op.needsContext {
-                let context = CommandContext(nexus: nexus, copyTargets: copyTargets ?? { [self] in $0 == self.naaDesignator ? self : nil })
+                let context = CommandContext(
+                    nexus: nexus, portalGroup: portalGroup, copyTargets: copyTargets ?? { [self] in $0 == self.naaDesignator ? self : nil })
                 result = try await LogicalUnit.$context.withValue(context) { try await op.handler(self, cdb, dataOut) }
             } else {
                 result = try await op.handler(self, cdb, dataOut)

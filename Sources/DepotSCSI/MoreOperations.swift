@@ -44,6 +44,11 @@ enum MoreOperations {
             guard cdb[1] & 0x1F == 0x0C else { return .check(.invalidField(byte: 1, bit: 4)) }
             return SupportedOperationCodes.report(cdb)
         },
+        // REPORT / SET TARGET PORT GROUPS (MAINTENANCE IN/OUT 0Ah) are answered by
+        // the transport, which owns the portal groups; an LU reached otherwise has none.
+        .init(opcode: 0xA4, name: "MAINTENANCE OUT", cdbLength: 12, allowedUnderReservation: true, access: .unrestricted) { _, _, _ in
+            .check(.invalidField(byte: 1, bit: 4))
+        },
     ]
 
     /// MAXIMUM WRITE SAME LENGTH (VPD B0h), in bytes.
@@ -116,7 +121,7 @@ enum MoreOperations {
 /// REPORT SUPPORTED OPERATION CODES (SPC-4 §6.35), generated from the dispatch table.
 enum SupportedOperationCodes {
     /// Opcodes whose CDB carries a service action, with the ones supported.
-    static let serviceActions: [UInt8: [UInt16]] = [0x9E: [0x10], 0xA3: [0x0C], 0x5E: [0x00, 0x01, 0x02, 0x03], 0x5F: [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07],
+    static let serviceActions: [UInt8: [UInt16]] = [0x9E: [0x10], 0xA3: [0x0A, 0x0C], 0xA4: [0x0A], 0x5E: [0x00, 0x01, 0x02, 0x03], 0x5F: [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07],
         0x83: [0x00, 0x10, 0x11], 0x84: [0x00, 0x03, 0x04, 0x07], 0x48: Sanitize.serviceActions]
 
     static func report(_ cdb: CDB) -> SCSIResult {

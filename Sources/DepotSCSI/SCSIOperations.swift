@@ -33,7 +33,7 @@ enum SCSIOperations {
                 // No deferred errors are kept: report NO SENSE (SPC-4 §6.39).
                 .ok(SCSISense(key: 0, asc: 0, ascq: 0).fixedFormat.allocated(Int(cdb[4])))
             },
-            .init(opcode: 0x12, name: "INQUIRY", cdbLength: 6, allowedUnderReservation: true, access: .unrestricted) { lu, cdb, _ in Inquiry.respond(lu, cdb) },
+            .init(opcode: 0x12, name: "INQUIRY", cdbLength: 6, allowedUnderReservation: true, needsContext: true, access: .unrestricted) { lu, cdb, _ in Inquiry.respond(lu, cdb) },
             .init(opcode: 0x1A, name: "MODE SENSE(6)", cdbLength: 6, access: .read) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: false) },
             .init(opcode: 0x5A, name: "MODE SENSE(10)", cdbLength: 10, access: .read) { lu, cdb, _ in ModePages.sense(lu, cdb, ten: true) },
             .init(opcode: 0x15, name: "MODE SELECT(6)", cdbLength: 6, needsContext: true) { lu, cdb, data in try await ModePages.select(lu, cdb, data, ten: false, nexus: LogicalUnit.context.nexus) },
@@ -161,6 +161,7 @@ enum BlockIO {
         case 0x9C: return Int(cdb.u16(12)) * blockSize
         case 0x83: return Int(cdb.u32(10))
         case 0x48: return Int(cdb.u16(7))
+        case 0xA4: return Int(cdb.u32(6))
         // WRITE SAME: the handler checks for exactly one block (or none with NDOB).
         case 0x41, 0x93: return nil
         case 0x42: return Int(cdb.u16(7))

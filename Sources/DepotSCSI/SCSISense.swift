@@ -44,6 +44,11 @@ public struct SCSISense: Sendable, Equatable {
     public static let busDeviceReset = SCSISense(key: unitAttention, asc: 0x29, ascq: 0x03)
     /// MODE PARAMETERS CHANGED: another nexus ran MODE SELECT (SPC-4 §6.9).
     public static let modeParametersChanged = SCSISense(key: unitAttention, asc: 0x2A, ascq: 0x01)
+    /// ALUA (SPC-4 §5.16): ASYMMETRIC ACCESS STATE CHANGED; LOGICAL UNIT NOT
+    /// ACCESSIBLE, TARGET PORT IN STANDBY / UNAVAILABLE STATE.
+    public static let asymmetricAccessStateChanged = SCSISense(key: unitAttention, asc: 0x2A, ascq: 0x06)
+    public static let targetPortStandby = SCSISense(key: notReady, asc: 0x04, ascq: 0x0B)
+    public static let targetPortUnavailable = SCSISense(key: notReady, asc: 0x04, ascq: 0x0C)
     public static let parameterListLengthError = SCSISense(key: illegalRequest, asc: 0x1A, ascq: 0x00)
 
     /// INVALID FIELD IN CDB with the byte (and bit) that is wrong.

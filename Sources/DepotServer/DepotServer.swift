@@ -50,6 +50,7 @@ public enum DepotServer {
         Sanitize.bytesPerSecond.store(config.sanitizeBytesPerSecond, ordering: .relaxed)
         let targets = TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger)
         try await targets.rebuild()
+        targets.directory.onSetPortalGroups { iqn, states in try await targets.setPortalGroupStates(iqn, states) }
         let iscsi = ISCSITargetService(
             directory: targets.directory, portals: config.portals.map { .init(host: $0.host, port: $0.port) }, logger: logger,
             keepalive: Keepalive(interval: config.nopInterval, timeout: config.nopTimeout)

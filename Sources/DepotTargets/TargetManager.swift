@@ -181,6 +181,7 @@ public actor TargetManager {
         let volumes = Dictionary(uniqueKeysWithValues: try read { try catalog.volumes() }.map { ($0.id!, $0) })
         let lunRows = Dictionary(grouping: try read { try catalog.luns() }, by: \.targetId)
         let acls = Dictionary(grouping: try read { try catalog.acls() }, by: \.targetId)
+        let groupStates = try read { try catalog.portalGroupStates() }
         var definitions: [TargetDefinition] = []
         var used = Set<String>()
         for t in try read({ try catalog.targets() }) {
@@ -208,12 +209,47 @@ public actor TargetManager {
             if let user = t.chapUser, let secret = t.chapSecret {
                 chap = CHAPCredentials(user: user, secret: secret, mutualUser: t.mutualUser, mutualSecret: t.mutualSecret)
             }
+            var states: [UInt16: UInt8] = [:]
+            for (group, name) in groupStates[t.id!] ?? [:] {
+                if let state = PortalGroupState(rawValue: name), let number = UInt16(exactly: group) { states[number] = state.code }
+            }
             definitions.append(TargetDefinition(
                 iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny, initiators: Set((acls[t.id!] ?? []).map(\.initiator)), luns: luns,
-                chap: chap))
+                chap: chap, portalGroupStates: states))
         }
         for key in units.keys where !used.contains(key) { units[key] = nil }
         directory.replace(definitions)
+    }
+
+    /// The target's portal groups (one per daemon portal) and their ALUA states.
+    public func portalGroups(_ iqn: String) throws(DepotError) -> [PortalGroupInfo] {
+        let t = try requireTarget(iqn)
+        let states = try read { try catalog.portalGroupStates() }[t.id!] ?? [:]
+        return directory.portals.enumerated().map { index, portal in
+            PortalGroupInfo(group: index + 1, portal: portal, state: states[index + 1].flatMap(PortalGroupState.init(rawValue:)) ?? .activeOptimized)
+        }
+    }
+
+    /// `depot target portal-group set-state`: stored, then every nexus of the
+    /// target's LUs is told (ASYMMETRIC ACCESS STATE CHANGED).
+    public func setPortalGroupState(_ iqn: String, group: Int, state: PortalGroupState) async throws(DepotError) -> [PortalGroupInfo] {
+        let t = try requireTarget(iqn)
+        let count = directory.portals.count
+        guard group >= 1, group <= count else {
+            throw .invalidArgument("portal group \(group) does not exist (this daemon has \(count) portal\(count == 1 ? "" : "s"), groups 1...\(count))")
+        }
+        try read { try catalog.setPortalGroupState(targetId: t.id!, groupId: group, state: state.rawValue) }
+        try await rebuild()
+        logger.info("portal group state set", metadata: ["iqn": "\(t.iqn)", "group": "\(group)", "state": "\(state.rawValue)"])
+        return try portalGroups(iqn)
+    }
+
+    /// SET TARGET PORT GROUPS from an initiator: the same, several groups at once.
+    public func setPortalGroupStates(_ iqn: String, _ states: [UInt16: UInt8]) async throws {
+        for (group, code) in states.sorted(by: { $0.key < $1.key }) {
+            guard let state = PortalGroupState(code: code) else { continue }
+            _ = try await setPortalGroupState(iqn, group: Int(group), state: state)
+        }
     }
 
     /// Passes the latest capacity figures to every LU: the thin-provisioning

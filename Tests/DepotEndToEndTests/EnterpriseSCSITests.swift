@@ -279,3 +279,88 @@ import Testing
         c.logout()
     }
 }
+
+/// ALUA with two portals, as dm-multipath, ESXi's NMP/SATP_ALUA and Windows
+/// MPIO use it: REPORT TARGET PORT GROUPS, the port designators of VPD 83h,
+/// maintenance through `depot target portal-group set-state`, and SET
+/// TARGET PORT GROUPS from an initiator.
+@Suite(.serialized) struct ALUATests {
+    @Test func portalGroupsReportMaintenanceAndExplicitChanges() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start(extra: ["--portal", "127.0.0.1:0"])
+        let portals = try String(contentsOfFile: daemon.data + "/iscsi.portals", encoding: .utf8).split(separator: "\n").map(String.init)
+        try #require(portals.count == 2)
+        let iqn = "iqn.2026-11.dev.depot:alua"
+        #expect(try daemon.depot(["volume", "create", "default/a", "--size", "16M"]).status == 0)
+        #expect(try daemon.depot(["target", "create", iqn, "--allow-any"]).status == 0)
+        #expect(try daemon.depot(["target", "lun", "map", iqn, "default/a"]).status == 0)
+        // One host, two paths (two initiator ports), one per portal.
+        var paths: [LibISCSIClient] = []
+        for (index, portal) in portals.enumerated() {
+            let c = try LibISCSIClient(initiator: EnterpriseSCSITests.hostA, isid: UInt32(index + 1))
+            #expect(c.login(portal: portal, target: iqn), "path \(index + 1): \(c.lastError)")
+            _ = c.command([0, 0, 0, 0, 0, 0])
+            paths.append(c)
+        }
+        // Standard INQUIRY: TPGS 11b (implicit and explicit ALUA).
+        #expect(paths[0].command([0x12, 0, 0, 0, 96, 0], dataIn: 96)?.data[5] == 0x30)
+        // REPORT TARGET PORT GROUPS: two groups, active/optimized, relative ports 1 and 2.
+        func groups(_ c: LibISCSIClient) -> [(state: UInt8, group: Int, port: Int)] {
+            guard let r = c.command([0xA3, 0x0A, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024), r.good else { return [] }
+            var found: [(state: UInt8, group: Int, port: Int)] = []
+            for at in stride(from: 4, to: r.data.count - 11, by: 12) {
+                let group = Int(r.data[at + 2]) << 8 | Int(r.data[at + 3])
+                let port = Int(r.data[at + 10]) << 8 | Int(r.data[at + 11])
+                found.append((r.data[at] & 0x0F, group, port))
+            }
+            return found
+        }
+        #expect(groups(paths[0]).map { [$0.state, UInt8($0.group), UInt8($0.port)] } == [[0, 1, 1], [0, 2, 2]])
+        // VPD 83h through path 2 names relative target port 2 and target port group 2.
+        let vpd = try #require(paths[1].command([0x12, 0x01, 0x83, 0x01, 0x00, 0], dataIn: 256))
+        var designators: [UInt8: [UInt8]] = [:]
+        var at = 4
+        while at + 4 <= vpd.data.count {
+            let length = Int(vpd.data[at + 3])
+            designators[vpd.data[at + 1] & 0x0F] = Array(vpd.data[(at + 4)..<min(vpd.data.count, at + 4 + length)])
+            at += 4 + length
+        }
+        #expect(designators[0x04] == [0, 0, 0, 2] && designators[0x05] == [0, 0, 0, 2], "\(designators)")
+
+        // Maintenance on portal 2: standby. Path 2 is told, then refused; path 1 carries on.
+        var r = try daemon.depot(["target", "portal-group", "set-state", iqn, "2", "standby"])
+        #expect(r.status == 0, "\(r.stderr)")
+        var probe = paths[1].command([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], dataIn: 512)
+        #expect(probe?.key == 6 && probe?.ascq == 0x2A06, "ASYMMETRIC ACCESS STATE CHANGED: \(probe?.senseText ?? "")")
+        probe = paths[1].command([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], dataIn: 512)
+        #expect(probe?.status == 2 && probe?.key == 2 && probe?.ascq == 0x040B, "TARGET PORT IN STANDBY STATE: \(probe?.senseText ?? "")")
+        #expect(paths[1].command([0x12, 0, 0, 0, 96, 0], dataIn: 96)?.good == true, "INQUIRY stays open in standby")
+        _ = paths[0].command([0, 0, 0, 0, 0, 0])  // path 1 hears of the change too
+        #expect(paths[0].command([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], dataIn: 512)?.good == true)
+        #expect(groups(paths[0]).map(\.state) == [0, 2])
+        // A bad group or state is refused by the CLI with a message.
+        r = try daemon.depot(["target", "portal-group", "set-state", iqn, "3", "standby"])
+        #expect(r.status != 0 && r.stderr.contains("does not exist"), "\(r.stderr)")
+        r = try daemon.depot(["target", "portal-group", "set-state", iqn, "1", "sleepy"])
+        #expect(r.status != 0)
+
+        // SET TARGET PORT GROUPS from the initiator (explicit ALUA): group 2 active/non-optimized.
+        let list: [UInt8] = [0, 0, 0, 0, 0x01, 0, 0, 2]
+        let set = paths[0].command([0xA4, 0x0A, 0, 0, 0, 0, 0, 0, 0, UInt8(list.count), 0, 0], dataOut: list)
+        #expect(set?.good == true, "SET TARGET PORT GROUPS: \(set?.senseText ?? paths[0].lastError)")
+        r = try daemon.depot(["target", "portal-group", "list", iqn])
+        #expect(r.stdout.contains("active-non-optimized"), "\(r.stdout)")
+        _ = paths[1].command([0, 0, 0, 0, 0, 0])
+        #expect(paths[1].command([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], dataIn: 512)?.good == true, "active/non-optimized serves I/O")
+        // A state an initiator may not ask for (transitioning) is INVALID FIELD IN PARAMETER LIST.
+        let bad = paths[0].command([0xA4, 0x0A, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0], dataOut: [0, 0, 0, 0, 0x0F, 0, 0, 2])
+        #expect(bad?.key == 5 && bad?.ascq == 0x2600)
+        // Unavailable: even TEST UNIT READY is refused, with its own code.
+        #expect(try daemon.depot(["target", "portal-group", "set-state", iqn, "2", "unavailable"]).status == 0)
+        _ = paths[1].command([0, 0, 0, 0, 0, 0])
+        probe = paths[1].command([0, 0, 0, 0, 0, 0])
+        #expect(probe?.key == 2 && probe?.ascq == 0x040C, "TARGET PORT IN UNAVAILABLE STATE: \(probe?.senseText ?? "")")
+        for c in paths { c.logout() }
+    }
+}

@@ -3,7 +3,7 @@ import ArgumentParser
 struct TargetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "target", abstract: "iSCSI targets: create, list, show, delete; LUN maps and ACLs.",
-        subcommands: [TargetCreate.self, TargetListCommand.self, TargetShow.self, TargetDelete.self, TargetLUNCommand.self, TargetACLCommand.self, TargetCHAPCommand.self])
+        subcommands: [TargetCreate.self, TargetListCommand.self, TargetShow.self, TargetDelete.self, TargetLUNCommand.self, TargetACLCommand.self, TargetCHAPCommand.self, TargetPortalGroupCommand.self])
 }
 
 struct TargetLUNCommand: AsyncParsableCommand {
@@ -19,4 +19,10 @@ struct TargetACLCommand: AsyncParsableCommand {
 struct TargetCHAPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chap", abstract: "Require CHAP (one-way or mutual) for logins.", subcommands: [TargetCHAPSet.self, TargetCHAPClear.self])
+}
+
+struct TargetPortalGroupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portal-group", abstract: "ALUA portal groups (one per portal) and their access states.",
+        subcommands: [TargetPortalGroupList.self, TargetPortalGroupSetState.self])
 }

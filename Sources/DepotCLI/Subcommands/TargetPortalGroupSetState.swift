@@ -1,0 +1,27 @@
+import ArgumentParser
+import DepotCore
+
+extension PortalGroupState: ExpressibleByArgument {}
+
+struct TargetPortalGroupSetState: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set-state",
+        abstract: "Set a portal group's ALUA state (maintenance: standby or unavailable moves initiators to the other paths).")
+    @Argument(help: "Target name.") var iqn: String
+    @Argument(help: "Portal group number (1 = first --portal of depotd).") var group: Int
+    @Argument(help: "active-optimized, active-non-optimized, standby or unavailable.") var state: PortalGroupState
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        try validateIQN(iqn)
+        guard group >= 1 else { throw ValidationError("portal group numbers start at 1") }
+    }
+
+    func run() async throws {
+        try await reportingFailures {
+            let groups = try await global.client().setPortalGroupState(iqn, group: group, state: state)
+            if global.json { return try Output.json(PortalGroupList(portalGroups: groups)) }
+            print("portal group \(group) of \(iqn) is now \(state.rawValue)")
+        }
+    }
+}
