@@ -96,6 +96,9 @@ extension ISCSIConnection {
             for task in running where task.dataOutSink != nil { abort(task) }
             spawn {
                 for task in running { try? await task.ended.futureResult.get() }
+                // The nexus ends here: its reservation is released before the initiator
+                // hears the session is closed, so its next command elsewhere finds it gone.
+                self.releaseNexus()
                 var r = ISCSIPDU(opcode: .logoutResponse)
                 r.flags = 0x80
                 r.initiatorTaskTag = pdu.initiatorTaskTag

@@ -63,4 +63,40 @@ import Testing
         print("iscsi-test-cu: tests=\(results.count) pass=\(passing) skip=\(results.filter { $0.value == "SKIP" }.count) fail=\(results.filter { $0.value == "FAIL" }.count)")
         #expect(daemon.process?.isRunning == true, "depotd survived the whole suite")
     }
+
+    /// A daemon with one LUN of `size` on a target; returns it and the URL of every portal.
+    func target(size: String, extra: [String] = []) async throws -> (Daemon, [String]) {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        try await daemon.start(extra: extra)
+        #expect(try daemon.depot(["volume", "create", "default/cu", "--size", size]).status == 0)
+        #expect(try daemon.depot(["target", "create", "iqn.2026-11.dev.depot:cu", "--allow-any"]).status == 0)
+        #expect(try daemon.depot(["target", "lun", "map", "iqn.2026-11.dev.depot:cu", "default/cu"]).status == 0)
+        let portals = try String(contentsOfFile: daemon.data + "/iscsi.portals", encoding: .utf8).split(separator: "\n")
+        return (daemon, portals.map { "iscsi://\($0)/iqn.2026-11.dev.depot:cu/0" })
+    }
+
+    /// With a second portal as the multipath URL every MultipathIO test passes
+    /// (two sessions, two initiator names, one LU: I/O, LUN reset, COMPARE AND WRITE).
+    @Test func multipathIOAcrossTwoPortals() async throws {
+        let tool = try NFSGaneshaTests.tool("iscsi-test-cu")
+        let (daemon, urls) = try await target(size: "64M", extra: ["--portal", "127.0.0.1:0"])
+        defer { daemon.cleanup() }
+        try #require(urls.count == 2)
+        let r = try Daemon.run("/usr/bin/timeout", ["300", tool, "-d", "-v", "-t", "ALL.MultipathIO"] + urls)
+        let results = Self.score(r.stdout + r.stderr)
+        #expect(results.count == 4 && results.values.allSatisfy { $0 == "PASS" }, "MultipathIO: \(results)")
+    }
+
+    /// With --allow-sanitize every Sanitize test passes, including the one that
+    /// resets the LU and reconnects while an overwrite runs (1 GiB at the
+    /// default 128 MiB/s: about 8 s).
+    @Test func sanitizeWithAllowSanitize() async throws {
+        let tool = try NFSGaneshaTests.tool("iscsi-test-cu")
+        let (daemon, urls) = try await target(size: "1G")
+        defer { daemon.cleanup() }
+        let r = try Daemon.run("/usr/bin/timeout", ["300", tool, "-d", "-v", "-S", "-t", "ALL.Sanitize", urls[0]])
+        let results = Self.score(r.stdout + r.stderr)
+        #expect(results.count == 11 && results.values.allSatisfy { $0 == "PASS" }, "Sanitize: \(results)")
+        #expect(daemon.process?.isRunning == true)
+    }
 }
