@@ -153,7 +153,10 @@ extension ISCSIConnection {
             if cdb[0] == 0xA4, cdb[1] & 0x1F == 0x0A { return await setTargetPortGroups(cdb: cdb, dataOut: dataOut) }
             let directory = self.directory
             let initiator = initiatorName
-            return await lu.execute(cdb: cdb, dataOut: dataOut, nexus: nexus, portalGroup: portalGroup) { directory.copyTarget($0, for: initiator) }
+            return await lu.execute(
+                cdb: cdb, dataOut: dataOut, nexus: nexus, portalGroup: portalGroup,
+                copyTargets: { directory.copyTarget($0, for: initiator) },
+                abortTasks: { chosen in await directory.sessions.abortTasks(on: lu, where: chosen) })
         }
     }
 

@@ -138,7 +138,8 @@ final class ISCSIConnection: @unchecked Sendable {
                 commandsInFlight: 0, loggedInAt: .now),
             close: { channel.close(promise: nil) },
             requestLogout: { seconds in connection.requestLogout(within: seconds) },
-            commandsInFlight: { connection.lock.withLock { connection.tasks.count } })
+            commandsInFlight: { connection.lock.withLock { connection.tasks.count } },
+            nexus: nexus, abortTasks: { lu in await connection.abortTasks(on: lu) })
     }
 
     /// Logs in from `inbound`; after that the inbound sequence stays empty

@@ -1,3 +1,4 @@
+import DepotSCSI
 import NIOCore
 
 /// One SCSI command from its SCSI Command PDU until its status is sent or
@@ -61,6 +62,21 @@ extension ISCSIConnection {
             task.aborted = true
             task.stopDataOutLocked()
         }
+    }
+
+    /// Aborts this session's tasks on `lu` (no status is sent for them) and
+    /// waits until they have ended.
+    func abortTasks(on lu: LogicalUnit) async {
+        let chosen = lock.withLock { () -> [ISCSITask] in
+            let luns = lunChangesLocked()
+            let chosen = tasks.values.filter { task in task.lun.flatMap { luns[$0] } === lu }
+            for task in chosen {
+                task.aborted = true
+                task.stopDataOutLocked()
+            }
+            return chosen
+        }
+        for task in chosen { try? await task.ended.futureResult.get() }
     }
 
     /// Removes an ended task from the table, reopening its slot in the

@@ -1,3 +1,4 @@
+import DepotSCSI
 import NIOConcurrencyHelpers
 
 /// A logged-in session as `depot session list` shows it.
@@ -22,6 +23,9 @@ public final class SessionRegistry: Sendable {
         let close: @Sendable () -> Void
         let requestLogout: @Sendable (Int) -> Void
         let commandsInFlight: @Sendable () -> Int
+        /// The session's I_T nexus, and a way to abort its tasks on one LU.
+        let nexus: String
+        let abortTasks: @Sendable (LogicalUnit) async -> Void
     }
 
     private let entries = NIOLockedValueBox<[Int: Entry]>([:])
@@ -39,9 +43,11 @@ public final class SessionRegistry: Sendable {
 
     func register(
         _ snapshot: SessionSnapshot, close: @escaping @Sendable () -> Void, requestLogout: @escaping @Sendable (Int) -> Void = { _ in },
-        commandsInFlight: @escaping @Sendable () -> Int = { 0 }
+        commandsInFlight: @escaping @Sendable () -> Int = { 0 }, nexus: String = "",
+        abortTasks: @escaping @Sendable (LogicalUnit) async -> Void = { _ in }
     ) {
-        let entry = Entry(snapshot: snapshot, close: close, requestLogout: requestLogout, commandsInFlight: commandsInFlight)
+        let entry = Entry(
+            snapshot: snapshot, close: close, requestLogout: requestLogout, commandsInFlight: commandsInFlight, nexus: nexus, abortTasks: abortTasks)
         entries.withLockedValue { $0[snapshot.id] = entry }
     }
 
@@ -92,6 +98,13 @@ public final class SessionRegistry: Sendable {
         let left = entries.withLockedValue { $0.values.filter { ids.contains($0.snapshot.id) }.map(\.close) }
         left.forEach { $0() }
         return chosen.count
+    }
+
+    /// Aborts the tasks on `lu` of every session whose nexus `chosen` accepts
+    /// and returns once they have ended (PREEMPT AND ABORT, SPC-4 §5.12.11.2.5).
+    func abortTasks(on lu: LogicalUnit, where chosen: @Sendable (String) -> Bool) async {
+        let aborters = entries.withLockedValue { $0.values.filter { chosen($0.nexus) }.map(\.abortTasks) }
+        for abort in aborters { await abort(lu) }
     }
 
     /// Closes every connection of sessions logged into `target`; returns how many.

@@ -137,6 +137,9 @@ public final class LogicalUnit: Sendable {
         /// The target portal group (and relative target port) the command came through.
         public var portalGroup: UInt16 = 1
         public var copyTargets: CopyTargets = { _ in nil }
+        /// Aborts the LU's tasks of the nexuses the predicate accepts, and waits for them.
+        public typealias AbortTasks = @Sendable (@escaping @Sendable (String) -> Bool) async -> Void
+        public var abortTasks: AbortTasks = { _ in }
     }
 
     /// I_T nexus loss (SAM-5 §6.3.4): its SPC-2 reservation and its copy
@@ -155,7 +158,8 @@ public final class LogicalUnit: Sendable {
 
     /// Runs one command for I_T nexus `nexus`. `dataOut` holds what the initiator sent.
     public func execute(
-        cdb bytes: [UInt8], dataOut: [UInt8], nexus: String = "", portalGroup: UInt16 = 1, copyTargets: CommandContext.CopyTargets? = nil
+        cdb bytes: [UInt8], dataOut: [UInt8], nexus: String = "", portalGroup: UInt16 = 1, copyTargets: CommandContext.CopyTargets? = nil,
+        abortTasks: CommandContext.AbortTasks? = nil
     ) async -> SCSIResult {
         guard let opcode = bytes.first else { return check(.invalidOpcode) }
         guard let op = SCSIOperations.table[opcode] else { return check(.invalidOpcode) }
@@ -198,7 +202,8 @@ public final class LogicalUnit: Sendable {
         do {
             if op.needsContext {
                 let context = CommandContext(
-                    nexus: nexus, portalGroup: portalGroup, copyTargets: copyTargets ?? { [self] in $0 == self.naaDesignator ? self : nil })
+                    nexus: nexus, portalGroup: portalGroup, copyTargets: copyTargets ?? { [self] in $0 == self.naaDesignator ? self : nil },
+                    abortTasks: abortTasks ?? { _ in })
                 result = try await LogicalUnit.$context.withValue(context) { try await op.handler(self, cdb, dataOut) }
             } else {
                 result = try await op.handler(self, cdb, dataOut)

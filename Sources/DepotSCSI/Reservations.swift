@@ -14,6 +14,14 @@ enum Reservations {
         .init(opcode: 0x5F, name: "PERSISTENT RESERVE OUT", cdbLength: 10, needsContext: true, access: .unrestricted) { lu, cdb, data in
             let nexus = LogicalUnit.context.nexus
             let (result, attentions) = try await lu.persistentReservations.out(cdb, data, from: nexus)
+            // PREEMPT AND ABORT: the preempted nexuses' tasks on the LU end before GOOD
+            // (SPC-4 §5.12.11.2.5), so nothing a fenced node had in flight lands after it.
+            if cdb[1] & 0x1F == 0x05, result.status == SCSIResult.good, let preempted = attentions.first(where: { $0.sense == .registrationsPreempted })?.to {
+                await LogicalUnit.context.abortTasks { name in
+                    let other = ITNexus(name)
+                    return name != nexus && preempted.contains { $0.matches(other) }
+                }
+            }
             for attention in attentions where !attention.to.isEmpty {
                 let to = attention.to
                 lu.announce(attention.sense) { name in

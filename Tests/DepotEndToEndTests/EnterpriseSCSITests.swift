@@ -1,4 +1,5 @@
 import DepotCore
+import DepotInitiator
 import Foundation
 import Testing
 
@@ -97,6 +98,38 @@ import Testing
         _ = a.command([0, 0, 0, 0, 0, 0])  // RESERVATIONS PREEMPTED
         #expect(write10(a, lba: 8, block)?.good == true)
         a.logout()
+        b.logout()
+    }
+
+    /// PREEMPT AND ABORT fences a node with a write in flight: the write, still
+    /// waiting for its data, ends before the preempt's GOOD and never lands.
+    @Test func preemptAndAbortEndsTheFencedNodesWriteInFlight() async throws {
+        let daemon = try await daemon(volumes: [["fence"]])
+        defer { daemon.cleanup() }
+        let a = try RawInitiator(portal: daemon.portal, isid: [0x80, 0, 0, 0, 0, 0x0A])
+        _ = try a.login(initiator: Self.hostA, target: "iqn.2026-11.dev.depot:t0")
+        _ = try a.run([0, 0, 0, 0, 0, 0])
+        let b = try login(daemon, Self.hostB)
+        let register = Self.be(0, 8) + Self.be(0xA1, 8) + [UInt8](repeating: 0, count: 8)
+        #expect(try a.run([0x5F, 0x06, 0, 0, 0, 0, 0, 0, 24, 0], data: register).status == 0)
+        #expect(try a.run([0x5F, 0x01, 0x03, 0, 0, 0, 0, 0, 24, 0], data: Self.be(0xA1, 8) + [UInt8](repeating: 0, count: 16)).status == 0)
+        #expect(prOut(b, action: 6, key: 0, sark: 0xB2)?.good == true)
+        // A's write of 16 blocks gets its R2T and then waits for the data.
+        let write = try a.command(RawInitiator.write10(lba: 40, blocks: 16), write: 8192)
+        let (r2t, _) = try a.receive(until: { $0.opcodeByte == 0x31 })
+        #expect(r2t.initiatorTaskTag == write)
+        // B preempts A and aborts its tasks.
+        #expect(prOut(b, action: 5, type: 0x03, key: 0xB2, sark: 0xA1)?.good == true)
+        // A's data comes too late: its task is gone (Reject), no status for the write, nothing written.
+        try a.dataOut(for: r2t, bytes: [UInt8](repeating: 0xEE, count: 8192))
+        let (answer, skipped) = try a.receive(until: { $0.opcodeByte == 0x3F || $0.initiatorTaskTag == write })
+        #expect(answer.opcodeByte == 0x3F && skipped.allSatisfy { $0.initiatorTaskTag != write }, "the aborted write got \(answer.opcodeByte)")
+        let medium = try #require(read10(b, lba: 40, blocks: 16))
+        #expect(medium.good && !medium.data.contains(0xEE), "the fenced write never reached the medium")
+        // A learns it was preempted, then is fenced.
+        let told = try a.run([0x28, 0, 0, 0, 0, 40, 0, 0, 1, 0], read: 512)
+        #expect(told.status == 2 && told.sense.count >= 14 && told.sense[12] == 0x2A && told.sense[13] == 0x05, "\(told.sense)")
+        #expect(try a.run(RawInitiator.write10(lba: 40, blocks: 1), data: [UInt8](repeating: 1, count: 512)).status == 0x18)
         b.logout()
     }
 

@@ -53,6 +53,8 @@ import Testing
         let digestSessions = try await daemon.client.sessions()
         #expect(digestSessions.contains { $0.parameters["HeaderDigest"] == "CRC32C" }, "\(digestSessions.map(\.parameters))")
         digested.logout()
+        // The LUN reset's unit attention reaches the session that asked too (SAM-5 §6.3.3), once.
+        #expect(client.probe()?.ascq == 0x2903, "BUS DEVICE RESET FUNCTION OCCURRED")
         #expect(client.read(lba: 0, length: 512) != nil, "the session works after a LUN reset")
         client.logout()
 

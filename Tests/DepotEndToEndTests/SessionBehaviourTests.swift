@@ -117,11 +117,14 @@ import Testing
         let b = try loggedIn(daemon, isid: [0x80, 0xB, 0xB, 0xB, 0xB, 0xB])
         let tur: [UInt8] = [0, 0, 0, 0, 0, 0]
         func asc(_ sense: [UInt8]) -> [UInt8] { sense.count >= 14 ? [sense[2] & 0x0F, sense[12], sense[13]] : [] }
-        // LUN RESET from A: B meets BUS DEVICE RESET FUNCTION OCCURRED (29h/03h) once; A does not.
+        // LUN RESET from A: every nexus, A's too (SAM-5 §6.3.3), meets BUS DEVICE RESET
+        // FUNCTION OCCURRED (29h/03h) once.
         _ = try a.taskManagement(function: 5)
         #expect(try a.receive(until: { $0.opcodeByte == 0x22 }).0.bhs[2] == 0)
+        var r = try a.run(tur)
+        #expect(r.status == 2 && asc(r.sense) == [6, 0x29, 0x03], "\(r.sense)")
         #expect(try a.run(tur).status == 0)
-        var r = try b.run(tur)
+        r = try b.run(tur)
         #expect(r.status == 2 && asc(r.sense) == [6, 0x29, 0x03], "\(r.sense)")
         #expect(try b.run(tur).status == 0)
         // MODE SELECT from A (D_SENSE on): B meets MODE PARAMETERS CHANGED (2Ah/01h); A does not.
