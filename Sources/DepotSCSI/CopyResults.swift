@@ -1,5 +1,10 @@
 import NIOConcurrencyHelpers
 
+extension SCSISense {
+    /// OPERATION IN PROGRESS: a copy with that list identifier still runs (SPC-4 §6.4.1).
+    static let operationInProgress = SCSISense(key: illegalRequest, asc: 0x00, ascq: 0x16)
+}
+
 /// What the copy manager of one LU keeps about copy commands, per I_T nexus
 /// and list identifier, for RECEIVE COPY RESULTS (SPC-4 §6.18) and
 /// RECEIVE ROD TOKEN INFORMATION (SBC-3 §5.16). A record lives until it is

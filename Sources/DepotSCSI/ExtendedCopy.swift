@@ -48,7 +48,7 @@ enum ExtendedCopy {
         // LIST ID USAGE 11b: no list identifier and nothing held (SPC-4 table 111).
         let record = usage == 0x03 ? nil : CopyResults.Key(nexus: nexus, listID: UInt32(listID))
         if let record, !lu.copyResults.begin(record) {
-            return .check(SCSISense(key: SCSISense.illegalRequest, asc: 0x00, ascq: 0x16))  // OPERATION IN PROGRESS
+            return .check(.operationInProgress)
         }
         var processed = 0
         var bytes: UInt64 = 0

@@ -69,14 +69,23 @@ enum Offload {
         return ranges
     }
 
+    /// The parameter list of a token command (LIST IDENTIFIER in CDB bytes
+    /// 6-9, PARAMETER LIST LENGTH in 10-13) and its copy record, marked running.
+    static func begin(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8], minimum: Int) -> Result<(CDB, CopyResults.Key), PRFailure> {
+        let length = Int(cdb.u32(10))
+        guard length >= minimum, data.count >= length else { return .failure(.parameterListLength) }
+        let key = CopyResults.Key(nexus: LogicalUnit.context.nexus, listID: cdb.u32(6))
+        guard lu.copyResults.begin(key) else { return .failure(PRFailure(result: .check(.operationInProgress))) }
+        return .success((CDB(Array(data.prefix(length))), key))
+    }
+
     /// POPULATE TOKEN (SBC-3 §5.13).
     static func populateToken(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8]) async throws -> SCSIResult {
-        let listID = cdb.u32(6)
-        let length = Int(cdb.u32(10))
-        guard length >= 16, data.count >= length else { return .check(.parameterListLengthError) }
-        let p = CDB(Array(data.prefix(length)))
-        let key = CopyResults.Key(nexus: LogicalUnit.context.nexus, listID: listID)
-        guard lu.copyResults.begin(key) else { return .check(SCSISense(key: SCSISense.illegalRequest, asc: 0x00, ascq: 0x16)) }
+        let (p, key): (CDB, CopyResults.Key)
+        switch begin(lu, cdb, data, minimum: 16) {
+        case .success(let started): (p, key) = started
+        case .failure(let refusal): return refusal.result
+        }
         do {
             if p[2] & 0x01 != 0 { throw ExtendedCopy.Failure(sense: .invalidParameter(byte: 2, bit: 0)) }  // IMMED: not offered
             let rodType = p[2] & 0x02 != 0 ? p.u32(8) : 0
@@ -131,12 +140,11 @@ enum Offload {
 
     /// WRITE USING TOKEN (SBC-3 §5.47).
     static func writeUsingToken(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8]) async throws -> SCSIResult {
-        let listID = cdb.u32(6)
-        let length = Int(cdb.u32(10))
-        guard length >= 536, data.count >= length else { return .check(.parameterListLengthError) }
-        let p = CDB(Array(data.prefix(length)))
-        let key = CopyResults.Key(nexus: LogicalUnit.context.nexus, listID: listID)
-        guard lu.copyResults.begin(key) else { return .check(SCSISense(key: SCSISense.illegalRequest, asc: 0x00, ascq: 0x16)) }
+        let (p, key): (CDB, CopyResults.Key)
+        switch begin(lu, cdb, data, minimum: 536) {
+        case .success(let started): (p, key) = started
+        case .failure(let refusal): return refusal.result
+        }
         var written: UInt64 = 0
         do {
             if lu.writeProtected { throw ExtendedCopy.Failure(sense: .writeProtected) }

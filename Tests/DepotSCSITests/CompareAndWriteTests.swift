@@ -8,12 +8,9 @@ import Testing
     let path: String
 
     init() throws {
-        path = NSTemporaryDirectory() + "depot-caw-\(UUID().uuidString).img"
-        FileManager.default.createFile(atPath: path, contents: nil)
-        let handle = try #require(FileHandle(forWritingAtPath: path))
-        try handle.truncate(atOffset: 1 << 20)
-        try handle.close()
-        lu = LogicalUnit(device: try FileBlockDevice(path: path, blockSize: 512, readOnly: false, thin: true), uuid: UUID(), name: "t", readOnly: false)
+        let volume = try TestVolume("caw")
+        path = volume.path
+        lu = try volume.unit()
     }
 
     func caw(lba: UInt8, expect: UInt8, write: UInt8) async -> SCSIResult {

@@ -9,12 +9,9 @@ import Testing
     let path: String
 
     init() throws {
-        path = NSTemporaryDirectory() + "depot-scsi-\(UUID().uuidString).img"
-        FileManager.default.createFile(atPath: path, contents: nil)
-        let handle = try #require(FileHandle(forWritingAtPath: path))
-        try handle.truncate(atOffset: 1 << 20)
-        try handle.close()
-        lu = LogicalUnit(device: try FileBlockDevice(path: path, blockSize: 512, readOnly: false, thin: true), uuid: UUID(), name: "t", readOnly: false)
+        let volume = try TestVolume("scsi")
+        path = volume.path
+        lu = try volume.unit()
     }
 
     /// MODE SENSE(10) of one page: (page bytes, whole answer).

@@ -13,19 +13,13 @@ import Testing
     let saved = NIOLockedValueBox<[PRState?]>([])
 
     init() throws {
-        path = NSTemporaryDirectory() + "depot-pr-\(UUID().uuidString).img"
-        FileManager.default.createFile(atPath: path, contents: nil)
-        let handle = try #require(FileHandle(forWritingAtPath: path))
-        try handle.truncate(atOffset: 1 << 20)
-        try handle.close()
+        path = try TestVolume("pr").path
     }
 
     func unit(restoring state: PRState? = nil) throws -> LogicalUnit {
         let saved = self.saved
-        let reservations = PersistentReservations(restoring: state) { state in saved.withLockedValue { $0.append(state) } }
-        return LogicalUnit(
-            device: try FileBlockDevice(path: path, blockSize: 512, readOnly: false, thin: true), uuid: UUID(), name: "t", readOnly: false,
-            persistentReservations: reservations)
+        return try TestVolume(path: path).unit(
+            persistentReservations: PersistentReservations(restoring: state) { state in saved.withLockedValue { $0.append(state) } })
     }
 
     static func key(_ k: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: k >> (56 - 8 * $0)) } }
