@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOPosix
+import Synchronization
 
 /// Persistent reservations of one volume (SPC-4 §5.12), shared by every LU
 /// object that serves it. With APTPL set, each change is stored through
@@ -10,16 +11,21 @@ public final class PersistentReservations: Sendable {
     /// Stores the state (nil: nothing to keep); throws when it cannot.
     public typealias Persist = @Sendable (PRState?) throws -> Void
     private let persist: Persist?
+    /// A reservation is in force: the per-command check reads only this
+    /// while there is none (the common case).
+    private let reserved: Synchronization.Atomic<Bool>
 
     public init(restoring saved: PRState? = nil, persist: Persist? = nil) {
         self.state = NIOLockedValueBox(saved ?? PRState())
         self.persist = persist
+        self.reserved = Synchronization.Atomic(saved?.reservation != nil)
     }
 
     public var current: PRState { state.withLockedValue { $0 } }
 
     func conflicts(_ access: PRAccess, from nexus: String) -> Bool {
-        state.withLockedValue { state in
+        guard reserved.load(ordering: .acquiring) else { return false }
+        return state.withLockedValue { state in
             state.reservation != nil && state.conflicts(access, from: ITNexus(nexus))
         }
     }
@@ -41,7 +47,7 @@ public final class PersistentReservations: Sendable {
         let request: PROutRequest
         do { request = try PROutRequest.parse(cdb, data) } catch { return (error.result, []) }
         let persist = self.persist
-        return try await NIOThreadPool.singleton.runIfActive { [state] in
+        return try await NIOThreadPool.singleton.runIfActive { [self] in
             try state.withLockedValue { current -> (SCSIResult, [PRAttention]) in
                 var next = current
                 let attentions: [PRAttention]
@@ -50,6 +56,7 @@ public final class PersistentReservations: Sendable {
                     try persist(next.aptpl && !next.isEmpty ? next : nil)
                 }
                 current = next
+                reserved.store(next.reservation != nil, ordering: .releasing)
                 return (.ok(), attentions)
             }
         }
