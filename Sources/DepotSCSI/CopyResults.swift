@@ -29,8 +29,8 @@ final class CopyResults: Sendable {
     }
 
     private let records = NIOLockedValueBox<(running: Set<Key>, done: [Key: Status])>(([], [:]))
-    /// Records kept at most, oldest dropped first (a bound on what one
-    /// initiator can make the target hold).
+    /// Records kept at most, one dropped to make room (a bound on what
+    /// initiators can make the target hold).
     static let kept = 64
 
     /// Marks a copy as running; false when one with the same key still runs.

@@ -71,7 +71,7 @@ public final class LogicalUnit: Sendable {
     /// The pool has nothing left to allocate (thin writes to holes are refused).
     let spaceExhausted = Atomic<Bool>(false)
 
-    /// ROD tokens ever made from this LU (ODX); writes check for overlap only then.
+    /// Usable ROD tokens made from this LU (ODX); writes check for overlap only then.
     let liveTokens = Atomic<Int>(0)
     /// Copy command outcomes for RECEIVE COPY RESULTS.
     let copyResults = CopyResults()

@@ -52,7 +52,16 @@ enum Offload {
             for token in tokens.values where token.source === lu && !token.cancelled {
                 if token.ranges.contains(where: { $0.lba < end && first < $0.lba + $0.blocks }) { token.cancelled = true }
             }
+            recount(lu, in: tokens)
         }
+    }
+
+    /// Sets `lu.liveTokens` to its usable tokens; under `store`'s lock, so a
+    /// token being made is never missed.
+    static func recount(_ lu: LogicalUnit, in tokens: [[UInt8]: Token]) {
+        let now = ContinuousClock.now
+        let live = tokens.values.filter { $0.source === lu && !$0.cancelled && now - $0.lastUse < $0.inactivity }.count
+        lu.liveTokens.store(live, ordering: .relaxed)
     }
 
     /// Range descriptors (SBC-3 §5.13.2.2): LBA, number of blocks.
@@ -106,8 +115,8 @@ enum Offload {
                 tokens = tokens.filter { !$0.value.cancelled && now - $0.value.lastUse < $0.value.inactivity && $0.value.source != nil }
                 if tokens.count >= tokensKept, let oldest = tokens.min(by: { $0.value.lastUse < $1.value.lastUse }) { tokens[oldest.key] = nil }
                 tokens[token.bytes] = token
+                recount(lu, in: tokens)
             }
-            lu.liveTokens.add(1, ordering: .relaxed)
             lu.copyResults.finish(key, CopyResults.Status(failed: nil, segments: ranges.count, bytes: 0, action: 0x10, token: token.bytes, blocks: blocks))
             return .ok()
         } catch let failure as ExtendedCopy.Failure {

@@ -91,7 +91,7 @@ public enum Sanitize {
             var lba: UInt64 = 0
             while lba < total {
                 let n = min(UInt64(chunkBlocks), total - lba)
-                try await lu.device.write(offset: lba * UInt64(bs), bytes: n == UInt64(chunkBlocks) ? chunk : Array(chunk.prefix(Int(n) * bs)))
+                try await lu.write(offset: lba * UInt64(bs), bytes: n == UInt64(chunkBlocks) ? chunk : Array(chunk.prefix(Int(n) * bs)))
                 lba += n
                 written += n * UInt64(bs)
                 progress.state.withLockedValue { $0.done += n }
@@ -112,7 +112,7 @@ public enum Sanitize {
         let bs = UInt64(lu.device.blockSize)
         if lu.device.canUnmap {
             progress.state.withLockedValue { $0 = (0, 1) }
-            try await lu.device.unmap(offset: 0, length: lu.blockCount * bs)
+            try await lu.unmap(offset: 0, length: lu.blockCount * bs)
             try await lu.device.flush()
             return
         }

@@ -277,7 +277,14 @@ public actor TargetManager {
     /// first time (APTPL), stored back after each change while APTPL is set.
     func persistentReservations(volumeId: Int64) throws -> PersistentReservations {
         if let known = reservations[volumeId] { return known }
-        let saved = try catalog.persistentReservations()[volumeId].flatMap { try? JSONDecoder().decode(PRState.self, from: Data($0.utf8)) }
+        var saved: PRState?
+        if let json = try catalog.persistentReservations()[volumeId] {
+            do {
+                saved = try JSONDecoder().decode(PRState.self, from: Data(json.utf8))
+            } catch {
+                logger.error("stored persistent reservations unreadable; the volume starts without them", metadata: ["volume": "\(volumeId)", "error": "\(error)"])
+            }
+        }
         let catalog = self.catalog
         let made = PersistentReservations(restoring: saved) { state in
             let json = try state.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
