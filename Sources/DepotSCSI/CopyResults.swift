@@ -107,6 +107,12 @@ final class CopyResults: Sendable {
             d += bytes
             d.put32(UInt32(d.count - 4), at: 0)
             return .ok(d.allocated(allocation))
+        case 0x05:  // RECEIVE COPY STATUS(LID4) (SPC-4 §6.19)
+            let (running, status) = lu.copyResults.take(Key(nexus: nexus, listID: cdb.u32(2)))
+            guard !running, let status, status.action == 0x01 else { return .check(.invalidField(byte: 2)) }
+            var d = lid4Status(status, units: 0x00, count: status.bytes)  // TRANSFER COUNT in bytes
+            d.put32(UInt32(d.count - 4), at: 0)
+            return .ok(d.allocated(allocation))
         case 0x07:  // RECEIVE ROD TOKEN INFORMATION (SBC-3 §5.16)
             return Offload.receiveTokenInformation(lu, cdb, nexus: nexus)
         default:
@@ -114,12 +120,30 @@ final class CopyResults: Sendable {
         }
     }
 
+    /// The status part shared by RECEIVE COPY STATUS(LID4) and RECEIVE ROD
+    /// TOKEN INFORMATION (SPC-4 table 222): service action, copy operation
+    /// status, completion status, sense, transfer count, segments processed.
+    /// AVAILABLE DATA (bytes 0-3) is the caller's to fill in.
+    static func lid4Status(_ status: Status, units: UInt8, count: UInt64) -> [UInt8] {
+        let sense = status.failed?.fixedFormat ?? []
+        var d = [UInt8](repeating: 0, count: 32)
+        d[4] = status.action
+        d[5] = status.failed == nil ? 0x01 : 0x02  // COPY OPERATION STATUS: completed / completed with error
+        d[12] = status.failed == nil ? 0x00 : 0x02  // the command's status
+        d[13] = UInt8(sense.count)
+        d[14] = UInt8(sense.count)
+        d[15] = units
+        d.put64(count, at: 16)
+        d.put16(UInt16(clamping: status.segments), at: 24)
+        return d + sense
+    }
+
     /// Third-party Copy VPD page (SPC-4 §7.8.17): supported commands and the
     /// ODX limits Windows reads before it offloads a copy.
     static func vpdPage() -> [UInt8] {
         var page: [UInt8] = []
         // Supported Commands (0001h).
-        let commands: [(UInt8, [UInt8])] = [(0x83, [0x00, 0x10, 0x11]), (0x84, [0x00, 0x03, 0x04, 0x07])]
+        let commands: [(UInt8, [UInt8])] = [(0x83, [0x00, 0x01, 0x10, 0x11]), (0x84, [0x00, 0x03, 0x04, 0x05, 0x07])]
         var list: [UInt8] = []
         for (opcode, actions) in commands { list += [opcode, UInt8(actions.count)] + actions }
         page += descriptor(0x0001, [UInt8(list.count)] + list)

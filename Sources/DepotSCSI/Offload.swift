@@ -277,17 +277,8 @@ enum Offload {
         let allocation = Int(cdb.u32(10))
         let (running, status) = lu.copyResults.take(CopyResults.Key(nexus: nexus, listID: cdb.u32(2)))
         guard !running, let status, status.action == 0x10 || status.action == 0x11 else { return .check(.invalidField(byte: 2)) }
-        let sense = status.failed?.fixedFormat ?? []
-        var d = [UInt8](repeating: 0, count: 32)
-        d[4] = status.action
-        d[5] = status.failed == nil ? 0x01 : 0x02  // COPY OPERATION STATUS: completed / completed with error
-        d[12] = status.failed == nil ? 0x00 : 0x02  // status of the command
-        d[13] = UInt8(sense.count)
-        d[14] = UInt8(sense.count)
-        d[15] = 0xF1  // TRANSFER COUNT UNITS: logical blocks
-        d.put64(status.blocks, at: 16)
-        d.put16(UInt16(clamping: status.segments), at: 24)
-        d += sense
+        // TRANSFER COUNT UNITS F1h: logical blocks.
+        var d = CopyResults.lid4Status(status, units: 0xF1, count: status.blocks)
         if let token = status.token {
             var list = [UInt8](repeating: 0, count: 6)
             list.put32(UInt32(2 + token.count), at: 0)
