@@ -11,8 +11,9 @@ enum Provisioning {
 
     /// UNMAP (SBC-3 §5.28): a parameter list of (LBA, count) descriptors.
     static func unmap(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8]) async throws -> SCSIResult {
-        guard lu.device.canUnmap else { return .check(.invalidOpcode) }
+        // A read-only map of a thin volume, or SWP: WRITE PROTECTED before anything else.
         if lu.writeProtected { return .check(.writeProtected) }
+        guard lu.device.canUnmap else { return .check(.invalidOpcode) }
         let anchor = cdb[1] & 0x01 != 0  // ANCHOR (ANC_SUP is set in VPD B2h)
         let parameterLength = Int(cdb.u16(7))
         guard parameterLength > 0 else { return .ok() }

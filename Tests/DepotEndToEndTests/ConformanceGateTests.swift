@@ -87,6 +87,21 @@ import Testing
         #expect(results.count == 4 && results.values.allSatisfy { $0 == "PASS" }, "MultipathIO: \(results)")
     }
 
+    /// On a LUN mapped read-only every write-type command is refused with
+    /// WRITE PROTECTED (libiscsi's ReadOnly suite; it skips on a writable LU).
+    @Test func readOnlyMapRefusesEveryWrite() async throws {
+        let tool = try NFSGaneshaTests.tool("iscsi-test-cu")
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        #expect(try daemon.depot(["volume", "create", "default/ro", "--size", "64M"]).status == 0)
+        #expect(try daemon.depot(["target", "create", "iqn.2026-11.dev.depot:ro", "--allow-any"]).status == 0)
+        #expect(try daemon.depot(["target", "lun", "map", "iqn.2026-11.dev.depot:ro", "default/ro", "--read-only"]).status == 0)
+        let r = try Daemon.run("/usr/bin/timeout", ["120", tool, "-d", "-v", "-t", "ALL.ReadOnly", "iscsi://\(daemon.portal)/iqn.2026-11.dev.depot:ro/0"])
+        let results = Self.score(r.stdout + r.stderr)
+        #expect(results == ["ReadOnly.ReadOnlySBC": "PASS"], "ReadOnly: \(results)")
+    }
+
     /// With --allow-sanitize every Sanitize test passes, including the one that
     /// resets the LU and reconnects while an overwrite runs (1 GiB at the
     /// default 128 MiB/s: about 8 s).
