@@ -151,12 +151,8 @@ extension ISCSIConnection {
         case .logicalUnit(let lu):
             // SET TARGET PORT GROUPS is the target's, with its parameter list.
             if cdb[0] == 0xA4, cdb[1] & 0x1F == 0x0A { return await setTargetPortGroups(cdb: cdb, dataOut: dataOut) }
-            let directory = self.directory
-            let initiator = initiatorName
             return await lu.execute(
-                cdb: cdb, dataOut: dataOut, nexus: nexus, portalGroup: portalGroup,
-                copyTargets: { directory.copyTarget($0, for: initiator) },
-                abortTasks: { chosen in await directory.sessions.abortTasks(on: lu, where: chosen) })
+                cdb: cdb, dataOut: dataOut, nexus: nexus, portalGroup: portalGroup, copyTargets: copyTargets, abortTasks: abortTasks)
         }
     }
 

@@ -78,7 +78,16 @@ final class ISCSIConnection: @unchecked Sendable {
 
     func nameNexus() {
         nexus = "\(initiatorName.lowercased()),i,0x\(isidText)|\(targetName ?? "")"
+        let directory = self.directory
+        let initiator = initiatorName
+        copyTargets = { directory.copyTarget($0, for: initiator) }
     }
+
+    /// What copy commands of this nexus may name (set with the nexus), and
+    /// how PREEMPT AND ABORT reaches other sessions: made once per
+    /// connection, not per command.
+    private(set) var copyTargets: LogicalUnit.CommandContext.CopyTargets = { _ in nil }
+    let abortTasks: LogicalUnit.CommandContext.AbortTasks
 
     /// Reservations die with the nexus.
     func releaseNexus() {
@@ -115,6 +124,8 @@ final class ISCSIConnection: @unchecked Sendable {
         self.sessionID = Int(tsih)
         self.localAddress = localAddress
         self.portalGroup = portalGroup
+        let sessions = directory.sessions
+        self.abortTasks = { lu, chosen in await sessions.abortTasks(on: lu, where: chosen) }
         self.peerAddress = peerAddress
         self.channel = channel
         self.keepalive = keepalive

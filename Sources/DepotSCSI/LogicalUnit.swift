@@ -137,9 +137,9 @@ public final class LogicalUnit: Sendable {
         /// The target portal group (and relative target port) the command came through.
         public var portalGroup: UInt16 = 1
         public var copyTargets: CopyTargets = { _ in nil }
-        /// Aborts the LU's tasks of the nexuses the predicate accepts, and waits for them.
-        public typealias AbortTasks = @Sendable (@escaping @Sendable (String) -> Bool) async -> Void
-        public var abortTasks: AbortTasks = { _ in }
+        /// Aborts the tasks on an LU of the nexuses the predicate accepts, and waits for them.
+        public typealias AbortTasks = @Sendable (LogicalUnit, @escaping @Sendable (String) -> Bool) async -> Void
+        public var abortTasks: AbortTasks = { _, _ in }
     }
 
     /// I_T nexus loss (SAM-5 §6.3.4): its SPC-2 reservation and its copy
@@ -203,7 +203,7 @@ public final class LogicalUnit: Sendable {
             if op.needsContext {
                 let context = CommandContext(
                     nexus: nexus, portalGroup: portalGroup, copyTargets: copyTargets ?? { [self] in $0 == self.naaDesignator ? self : nil },
-                    abortTasks: abortTasks ?? { _ in })
+                    abortTasks: abortTasks ?? { _, _ in })
                 result = try await LogicalUnit.$context.withValue(context) { try await op.handler(self, cdb, dataOut) }
             } else {
                 result = try await op.handler(self, cdb, dataOut)

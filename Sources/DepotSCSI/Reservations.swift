@@ -17,7 +17,7 @@ enum Reservations {
             // PREEMPT AND ABORT: the preempted nexuses' tasks on the LU end before GOOD
             // (SPC-4 §5.12.11.2.5), so nothing a fenced node had in flight lands after it.
             if cdb[1] & 0x1F == 0x05, result.status == SCSIResult.good, let preempted = attentions.first(where: { $0.sense == .registrationsPreempted })?.to {
-                await LogicalUnit.context.abortTasks { name in
+                await LogicalUnit.context.abortTasks(lu) { name in
                     let other = ITNexus(name)
                     return name != nexus && preempted.contains { $0.matches(other) }
                 }
