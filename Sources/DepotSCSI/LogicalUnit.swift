@@ -46,20 +46,31 @@ public final class LogicalUnit: Sendable {
     /// Writes are refused: the LUN is mapped read-only, or SWP is set (SPC-4 §7.5.7).
     var writeProtected: Bool { readOnly || mode.withLockedValue { $0.softwareWriteProtect } }
 
-    /// The SANITIZE operation running on the LU, if any.
+    /// The SANITIZE operation running on the LU, if any; `sanitizeRunning`
+    /// lets every other command skip the lock while none runs.
     private let sanitizing = NIOLockedValueBox<Sanitize.Progress?>(nil)
+    private let sanitizeRunning = Atomic<Bool>(false)
 
     func beginSanitize(_ progress: Sanitize.Progress) -> Bool {
         sanitizing.withLockedValue { current in
             guard current == nil else { return false }
             current = progress
+            sanitizeRunning.store(true, ordering: .releasing)
             return true
         }
     }
 
-    func endSanitize() { sanitizing.withLockedValue { $0 = nil } }
+    func endSanitize() {
+        sanitizing.withLockedValue {
+            $0 = nil
+            sanitizeRunning.store(false, ordering: .releasing)
+        }
+    }
 
-    var sanitizeProgress: UInt16? { sanitizing.withLockedValue { $0?.indication } }
+    var sanitizeProgress: UInt16? {
+        guard sanitizeRunning.load(ordering: .acquiring) else { return nil }
+        return sanitizing.withLockedValue { $0?.indication }
+    }
 
     func anchor(offset: UInt64, length: UInt64) async throws {
         if liveTokens.load(ordering: .relaxed) > 0 { Offload.noteWrite(self, offset: offset, length: length) }
