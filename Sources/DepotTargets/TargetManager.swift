@@ -182,6 +182,9 @@ public actor TargetManager {
         let lunRows = Dictionary(grouping: try read { try catalog.luns() }, by: \.targetId)
         let acls = Dictionary(grouping: try read { try catalog.acls() }, by: \.targetId)
         let groupStates = try read { try catalog.portalGroupStates() }
+        let savedReservations = try read { try catalog.persistentReservations() }
+        // Reservations of deleted volumes go; those of unmapped ones stay for a later map.
+        reservations = reservations.filter { volumes[$0.key] != nil }
         var definitions: [TargetDefinition] = []
         var used = Set<String>()
         for t in try read({ try catalog.targets() }) {
@@ -198,7 +201,7 @@ public actor TargetManager {
                             path: pool.path + "/" + v.fileName, blockSize: Int(v.blockSize), readOnly: row.readOnly,
                             thin: v.provisioningKind == .thin),
                         uuid: UUID(uuidString: v.uuid) ?? UUID(), name: "\(pool.name)/\(v.name)", readOnly: row.readOnly,
-                        persistentReservations: try persistentReservations(volumeId: v.id!))
+                        persistentReservations: persistentReservations(volumeId: v.id!, saved: savedReservations[v.id!]))
                     units[key] = unit
                     luns[UInt16(row.lun)] = unit
                 } catch {
@@ -275,10 +278,10 @@ public actor TargetManager {
 
     /// The volume's persistent reservations, restored from the catalog the
     /// first time (APTPL), stored back after each change while APTPL is set.
-    func persistentReservations(volumeId: Int64) throws -> PersistentReservations {
+    func persistentReservations(volumeId: Int64, saved json: String?) -> PersistentReservations {
         if let known = reservations[volumeId] { return known }
         var saved: PRState?
-        if let json = try catalog.persistentReservations()[volumeId] {
+        if let json {
             do {
                 saved = try JSONDecoder().decode(PRState.self, from: Data(json.utf8))
             } catch {
