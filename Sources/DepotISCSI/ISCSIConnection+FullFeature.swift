@@ -22,7 +22,12 @@ extension ISCSIConnection {
             return
         }
         deliver(pdu)
-        while let next = lock.withLock({ heldForOrder.removeValue(forKey: expCmdSN) }) {
+        deliverHeld()
+    }
+
+    /// Delivers the commands held for a CmdSN gap that is now filled.
+    func deliverHeld() {
+        while !heldForOrder.isEmpty, let next = lock.withLock({ heldForOrder.removeValue(forKey: expCmdSN) }) {
             deliver(next)
         }
     }
@@ -136,10 +141,13 @@ extension ISCSIConnection {
     }
 
     /// LUN field (SAM-5 §4.7): peripheral (00b) and flat (01b) addressing.
-    static func lunNumber(_ bytes: [UInt8]) -> UInt16? {
-        switch bytes[0] >> 6 {
-        case 0: return bytes[0] == 0 ? UInt16(bytes[1]) : nil
-        case 1: return UInt16(bytes[0] & 0x3F) << 8 | UInt16(bytes[1])
+    static func lunNumber(_ bytes: [UInt8]) -> UInt16? { lunNumber(bytes[0], bytes[1]) }
+
+    /// The same from the field's first two bytes.
+    static func lunNumber(_ first: UInt8, _ second: UInt8) -> UInt16? {
+        switch first >> 6 {
+        case 0: return first == 0 ? UInt16(second) : nil
+        case 1: return UInt16(first & 0x3F) << 8 | UInt16(second)
         default: return nil
         }
     }

@@ -136,7 +136,7 @@ extension ISCSIConnection {
         if transitNow && nsg == 3 {
             digests.enable(header: params.headerDigest, data: params.dataDigest)
             // From the next PDU on, PDUs come straight to `received(_:)`.
-            dispatch.attach(self)
+            frames.attach(self)
         }
         try await send(r)
         if transitNow && nsg == 3 {

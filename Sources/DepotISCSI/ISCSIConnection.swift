@@ -5,7 +5,7 @@ import NIOCore
 
 /// One iSCSI connection (one connection per session: MaxConnections=1,
 /// ErrorRecoveryLevel=0). The login is an async loop over the channel's
-/// inbound PDUs; from the full feature phase on, `FullFeatureDispatch` hands
+/// inbound PDUs; from the full feature phase on, `ISCSIFrameHandler` hands
 /// each PDU to `received(_:)` on the event loop as it is decoded, in arrival
 /// order, and each SCSI command runs as its own task on that event loop, so
 /// commands overlap, a slow command never holds up the next, and task
@@ -67,6 +67,8 @@ final class ISCSIConnection: @unchecked Sendable {
     var lastHeard = ContinuousClock.now
     /// A flush is queued on the event loop for what `sendLocked` wrote.
     var flushScheduled = false
+    /// The fast lane wrote answers that the end of the read batch flushes (reader-only).
+    var fastLaneWrote = false
     var pingSent: ContinuousClock.Instant?
 
     /// Commands a session may have queued (RFC 7143 §4.2.2.1 command window).
@@ -103,7 +105,8 @@ final class ISCSIConnection: @unchecked Sendable {
     let peerAddress: String
     let channel: any Channel
     let digests: DigestSettings
-    let dispatch: FullFeatureDispatch
+    /// The channel's first handler; it hands PDUs to `received(_:)` once attached.
+    let frames: ISCSIFrameHandler
     /// Runs this connection's tasks on its event loop.
     let executor: EventLoopTaskExecutor
     /// The NOP-In pinger, cancelled when the connection ends (reader-only).
@@ -112,9 +115,9 @@ final class ISCSIConnection: @unchecked Sendable {
     init(
         directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger, channel: any Channel, localAddress: String = "", portalGroup: UInt16 = 1,
         peerAddress: String = "", digests: DigestSettings = DigestSettings(), keepalive: Keepalive = Keepalive(),
-        dispatch: FullFeatureDispatch = FullFeatureDispatch()
+        frames: ISCSIFrameHandler
     ) {
-        self.dispatch = dispatch
+        self.frames = frames
         self.executor = EventLoopTaskExecutor(channel.eventLoop)
         self.digests = digests
         self.directory = directory
@@ -154,7 +157,7 @@ final class ISCSIConnection: @unchecked Sendable {
     }
 
     /// Logs in from `inbound`; after that the inbound sequence stays empty
-    /// (the dispatch handler takes the PDUs) until the channel closes. Then
+    /// (the frame handler takes the PDUs) until the channel closes. Then
     /// every task is aborted and awaited.
     func run(inbound: inout Inbound) async throws {
         do {
@@ -177,7 +180,7 @@ final class ISCSIConnection: @unchecked Sendable {
 
     /// The peer is gone or logged out: nothing more can arrive for a task.
     private func end() async {
-        dispatch.detach()
+        frames.detach()
         abortAll()
         pinger?.cancel()
         for task in lock.withLock({ Array(tasks.values) }) { try? await task.ended.futureResult.get() }

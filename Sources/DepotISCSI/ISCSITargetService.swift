@@ -42,13 +42,11 @@ public struct ISCSITargetService: Service {
                 .bind(host: portal.host, port: portal.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let digests = DigestSettings()
-                        let dispatch = FullFeatureDispatch()
-                        try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(ISCSIFrameDecoder(
-                                maxDataSegmentLength: NegotiatedParameters.targetMaxRecvDataSegmentLength, digests: digests)))
-                        try channel.pipeline.syncOperations.addHandler(dispatch)
+                        let frames = ISCSIFrameHandler(decoder: ISCSIFrameDecoder(
+                            maxDataSegmentLength: NegotiatedParameters.targetMaxRecvDataSegmentLength, digests: digests))
+                        try channel.pipeline.syncOperations.addHandler(frames)
                         return Accepted(
-                            channel: try NIOAsyncChannel<ISCSIPDU, ByteBuffer>(wrappingChannelSynchronously: channel), digests: digests, dispatch: dispatch)
+                            channel: try NIOAsyncChannel<ISCSIPDU, ByteBuffer>(wrappingChannelSynchronously: channel), digests: digests, frames: frames)
                     }
                 }
             let port = server.channel.localAddress?.port ?? portal.port
@@ -100,7 +98,7 @@ public struct ISCSITargetService: Service {
     struct Accepted: Sendable {
         let channel: NIOAsyncChannel<ISCSIPDU, ByteBuffer>
         let digests: DigestSettings
-        let dispatch: FullFeatureDispatch
+        let frames: ISCSIFrameHandler
     }
 
     func serve(_ accepted: Accepted, tsih: UInt16, portals: [String], portalGroup: UInt16) async {
@@ -116,7 +114,7 @@ public struct ISCSITargetService: Service {
                     directory: directory, portals: portals, tsih: tsih, logger: log, channel: underlying,
                     localAddress: underlying.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?", portalGroup: portalGroup,
                     peerAddress: underlying.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
-                    digests: accepted.digests, keepalive: keepalive, dispatch: accepted.dispatch)
+                    digests: accepted.digests, keepalive: keepalive, frames: accepted.frames)
                 defer {
                     connection.releaseNexus()
                     directory.sessions.remove(connection.sessionID)

@@ -10,6 +10,9 @@ public protocol BlockDevice: Sendable {
     /// The same bytes in a buffer the transport can send without copying.
     func readBuffer(offset: UInt64, length: Int) async throws -> ByteBuffer
     func write(offset: UInt64, bytes: [UInt8]) async throws
+    /// The synchronous fast lane (page cache only; may decline): see the extension.
+    func readNow(offset: UInt64, into: UnsafeMutableRawBufferPointer) -> Bool
+    func writeNow(offset: UInt64, from: UnsafeRawBufferPointer) -> Bool
     /// Makes every acknowledged write durable (SYNCHRONIZE CACHE, FUA).
     func flush() async throws
     /// Whether unmapped ranges can be given back (thin provisioning).
@@ -25,6 +28,17 @@ public protocol BlockDevice: Sendable {
 }
 
 extension BlockDevice {
+    /// Reads `into.count` bytes at `offset` on the caller's thread when
+    /// that needs no waiting (the page cache holds them); false when it
+    /// would have to wait — the caller then uses `readBuffer`.
+    public func readNow(offset: UInt64, into: UnsafeMutableRawBufferPointer) -> Bool { false }
+
+    /// Writes `from` at `offset` on the caller's thread when the device
+    /// lets a small write go without a thread switch; false when it did
+    /// not (perhaps in part) — the caller then uses `write`, which writes
+    /// it all again.
+    public func writeNow(offset: UInt64, from: UnsafeRawBufferPointer) -> Bool { false }
+
     public func readBuffer(offset: UInt64, length: Int) async throws -> ByteBuffer {
         ByteBuffer(bytes: try await read(offset: offset, length: length))
     }

@@ -71,6 +71,46 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
         }
     }
 
+    public func readNow(offset: UInt64, into: UnsafeMutableRawBufferPointer) -> Bool {
+        into.isEmpty || depot_pread_nowait(fd, into.baseAddress!, into.count, off_t(offset)) == into.count
+    }
+
+    /// Writes of at most this many bytes may be made on the caller's thread
+    /// (the iSCSI event loop): a buffered `pwrite` of a few pages costs a few
+    /// microseconds, a trip to the thread pool and back several times that.
+    /// 0 sends every write to the pool. Set once from `--inline-write-max`.
+    public static let inlineWriteLimit = Atomic<Int>(64 << 10)
+    /// A write that takes longer than this on the caller's thread (dirty-page
+    /// throttling, a journal commit) sends this device's writes to the pool
+    /// for `inlineBackoff`, so a stalled filesystem cannot hold an event loop
+    /// again and again.
+    static let inlineStall: UInt64 = 2_000_000
+    static let inlineBackoff: UInt64 = 1_000_000_000
+    /// Monotonic nanoseconds until which writes go to the pool.
+    private let inlineSuspendedUntil = Atomic<UInt64>(0)
+
+    public func writeNow(offset: UInt64, from: UnsafeRawBufferPointer) -> Bool {
+        guard !from.isEmpty, from.count <= Self.inlineWriteLimit.load(ordering: .relaxed) else { return false }
+        let start = Self.monotonicNanoseconds()
+        guard start >= inlineSuspendedUntil.load(ordering: .relaxed) else { return false }
+        var done = 0
+        while done < from.count {
+            let n = pwrite(fd, from.baseAddress! + done, from.count - done, off_t(offset) + off_t(done))
+            // Errors (ENOSPC, EIO) are left to `write`, which reports them.
+            guard n > 0 else { return false }
+            done += n
+        }
+        let end = Self.monotonicNanoseconds()
+        if end - start > Self.inlineStall { inlineSuspendedUntil.store(end + Self.inlineBackoff, ordering: .relaxed) }
+        return true
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+
     public func write(offset: UInt64, bytes: [UInt8]) async throws {
         let fd = self.fd
         var n = 0

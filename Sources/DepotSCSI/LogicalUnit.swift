@@ -67,6 +67,9 @@ public final class LogicalUnit: Sendable {
         }
     }
 
+    /// Whether a SANITIZE runs (one atomic load).
+    var sanitizeActive: Bool { sanitizeRunning.load(ordering: .acquiring) }
+
     var sanitizeProgress: UInt16? {
         guard sanitizeRunning.load(ordering: .acquiring) else { return nil }
         return sanitizing.withLockedValue { $0?.indication }
@@ -159,6 +162,9 @@ public final class LogicalUnit: Sendable {
         clearReservation(heldBy: nexus)
         copyResults.forget(nexus: nexus)
     }
+
+    /// Whether any nexus holds an SPC-2 reservation.
+    var reservationHeld: Bool { reservation.withLockedValue { $0 != nil } }
 
     /// Drops a reservation: LUN reset, target reset, or the holder's nexus gone.
     public func clearReservation(heldBy nexus: String? = nil) {

@@ -23,6 +23,9 @@ public final class PersistentReservations: Sendable {
 
     public var current: PRState { state.withLockedValue { $0 } }
 
+    /// Whether any persistent reservation is in force (one atomic load).
+    var inForce: Bool { reserved.load(ordering: .acquiring) }
+
     func conflicts(_ access: PRAccess, from nexus: String) -> Bool {
         guard reserved.load(ordering: .acquiring) else { return false }
         return state.withLockedValue { state in

@@ -54,7 +54,18 @@ final class WriteGate: Sendable {
         return try await body()
     }
 
-    private func leaveShared() {
+    /// Enters shared without waiting, for a write made synchronously; false
+    /// when an atomic operation runs or waits. A true must be paired with
+    /// `leaveShared()`.
+    func tryEnterShared() -> Bool {
+        state.withLockedValue { s in
+            guard !s.exclusive, s.waitingExclusive.isEmpty else { return false }
+            s.shared += 1
+            return true
+        }
+    }
+
+    func leaveShared() {
         let next = state.withLockedValue { s -> CheckedContinuation<Void, Never>? in
             s.shared -= 1
             guard s.shared == 0, !s.waitingExclusive.isEmpty else { return nil }

@@ -14,6 +14,9 @@ public struct DepotConfiguration: Sendable {
     /// Write rate of a SANITIZE overwrite, so wiping one volume does not
     /// starve the others in its pool (0: no limit).
     public var sanitizeBytesPerSecond = 128 << 20
+    /// Buffered writes up to this many bytes are made on the event loop (the
+    /// iSCSI fast lane) instead of the I/O thread pool; 0: all on the pool.
+    public var inlineWriteBytes = 64 << 10
     /// How often every volume file's allocation is re-read.
     public var rescanInterval: Duration = .seconds(30)
     /// Per-pool exports(5) files; default `DATA/exports.d`.

@@ -48,6 +48,7 @@ public enum DepotServer {
         }
 
         Sanitize.bytesPerSecond.store(config.sanitizeBytesPerSecond, ordering: .relaxed)
+        FileBlockDevice.inlineWriteLimit.store(config.inlineWriteBytes, ordering: .relaxed)
         let targets = TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger)
         try await targets.rebuild()
         targets.directory.onSetPortalGroups { iqn, states in try await targets.setPortalGroupStates(iqn, states) }

@@ -33,6 +33,9 @@ struct DepotdCommand: AsyncParsableCommand {
     @Option(name: .customLong("sanitize-rate"), help: "MiB/s a SANITIZE overwrite may write, sparing the pool's other volumes; 0: no limit.")
     var sanitizeRate: Int = 128
 
+    @Option(name: .customLong("inline-write-max"), help: "KiB: buffered writes up to this size are made on the iSCSI event loop, not the I/O thread pool; 0: every write on the pool.")
+    var inlineWriteMax: Int = 64
+
     @Option(name: .customLong("exports-dir"), help: "Directory for per-pool exports(5) files (default DATA/exports.d; e.g. /etc/exports.d).")
     var exportsDir: String?
 
@@ -50,6 +53,7 @@ struct DepotdCommand: AsyncParsableCommand {
         guard nopInterval >= 0 else { throw ValidationError("--nop-interval must be 0 (off) or positive") }
         guard nopTimeout > 0 else { throw ValidationError("--nop-timeout must be positive") }
         guard sanitizeRate >= 0 else { throw ValidationError("--sanitize-rate must be 0 (no limit) or positive") }
+        guard (0...1024).contains(inlineWriteMax) else { throw ValidationError("--inline-write-max must be 0 (off) to 1024 KiB") }
         do {
             _ = try HostPort(parsing: api)
             for p in portal { _ = try HostPort(parsing: p) }
@@ -68,6 +72,7 @@ struct DepotdCommand: AsyncParsableCommand {
         config.nopInterval = nopInterval == 0 ? nil : .milliseconds(Int(nopInterval * 1000))
         config.nopTimeout = .milliseconds(Int(nopTimeout * 1000))
         config.sanitizeBytesPerSecond = sanitizeRate << 20
+        config.inlineWriteBytes = inlineWriteMax << 10
         config.exportsDirectory = exportsDir
         config.ganeshaConfig = ganeshaConfig
         config.ganeshaPidFile = ganeshaPidfile

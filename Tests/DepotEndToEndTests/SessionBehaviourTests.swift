@@ -36,11 +36,17 @@ import Testing
         try await daemon.start()
         try setUp(daemon)
         let raw = try loggedIn(daemon)
-        // 96 commands without waiting: reads, and writes that need an R2T, interleaved.
+        // 96 commands without waiting, interleaved: reads and writes with all their data
+        // as immediate data (the fast lane), and writes that need an R2T (the general path).
         var reads: Set<UInt32> = []
         var writes: [UInt32: [UInt8]] = [:]
+        var immediateWrites: [UInt32: [UInt8]] = [:]
         for k in 0..<96 {
-            if k % 3 == 2 {
+            if k % 6 == 1 {
+                let pattern = [UInt8](repeating: UInt8(k), count: 4096)
+                let tag = try raw.command(RawInitiator.write10(lba: UInt32(8192 + k * 8), blocks: 8), write: 4096, data: pattern)
+                immediateWrites[tag] = pattern
+            } else if k % 3 == 2 {
                 let pattern = [UInt8](repeating: UInt8(k), count: 8192)
                 let tag = try raw.command(RawInitiator.write10(lba: UInt32(k * 16), blocks: 16), write: 8192, data: Array(pattern[0..<512]))
                 writes[tag] = pattern
@@ -68,12 +74,16 @@ import Testing
                 Issue.record("unexpected opcode \(pdu.opcodeByte)")
             }
         }
-        #expect(answered == reads.union(writes.keys))
+        #expect(answered == reads.union(writes.keys).union(immediateWrites.keys))
         // With every command answered the window is fully open again: 128 commands.
         #expect(raw.maxCmdSN == raw.cmdSN &+ 127, "MaxCmdSN \(raw.maxCmdSN) for next CmdSN \(raw.cmdSN)")
         for pattern in writes.values {
             let k = Int(pattern[0])
             #expect(try raw.readBlocks(lba: UInt32(k * 16), length: 8192) == pattern, "write \(k) read back")
+        }
+        for pattern in immediateWrites.values {
+            let k = Int(pattern[0])
+            #expect(try raw.readBlocks(lba: UInt32(8192 + k * 8), length: 4096) == pattern, "immediate write \(k) read back")
         }
         #expect(try raw.logout()?.bhs[2] == 0)
     }
@@ -181,8 +191,8 @@ import Testing
         let later = try raw.command([0, 0, 0, 0, 0, 0], cmdSN: gap &+ 1)
         let latest = try raw.command(RawInitiator.read10(lba: 0, blocks: 1), read: 512, cmdSN: gap &+ 2)
         #expect(raw.isQuiet(milliseconds: 400), "a command ahead of the gap was answered")
-        // The missing command fills the gap: all three run.
-        let first = try raw.command([0, 0, 0, 0, 0, 0], cmdSN: gap)
+        // The missing command, a READ the fast lane serves, fills the gap: all three run.
+        let first = try raw.command(RawInitiator.read10(lba: 8, blocks: 1), read: 512, cmdSN: gap)
         raw.cmdSN = gap &+ 3
         var answered: Set<UInt32> = []
         while answered.count < 3 {

@@ -1,0 +1,124 @@
+import DepotSCSI
+import NIOCore
+
+/// The fast lane: a plain READ or WRITE (10/16) is served on the event loop
+/// straight from the bytes it arrived in, with no PDU decoded, no task, no
+/// promise. A read goes from the page cache (RWF_NOWAIT) into the buffer its
+/// Data-In PDU is sent from; a write whose data all came as immediate data
+/// goes from the receive buffer to a buffered `pwrite` (FileBlockDevice's
+/// inline limit and stall back-off apply). Anything else, and any of these
+/// that cannot complete at once with GOOD, is left untouched for the decoder
+/// and the general path, which applies every rule of the standards. The
+/// checks here only decline; they never answer.
+extension ISCSIConnection {
+    /// Serves the SCSI Command PDU at the front of `buffer` if it qualifies,
+    /// consuming it; false leaves `buffer` as it was.
+    func fastLane(_ buffer: inout ByteBuffer) -> Bool {
+        // Digests are checked by the decoder; those connections take the general path.
+        guard inFullFeature, !params.headerDigest, !params.dataDigest else { return false }
+        let consumed = buffer.withUnsafeReadableBytes { raw -> Int in
+            // SCSI Command, not immediate (RFC 7143 §11.3), no AHS, task attribute
+            // untagged or SIMPLE (an ORDERED or HEAD OF QUEUE task must not overtake
+            // or be overtaken by commands in flight: SAM-5 §8.5).
+            guard raw.count >= 48, raw[0] == 0x01, raw[4] == 0, raw[1] & 0x07 <= 1 else { return 0 }
+            let dataLength = Int(raw[5]) << 16 | Int(raw[6]) << 8 | Int(raw[7])
+            let expected = Int(raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self).bigEndian)
+            let isWrite: Bool
+            switch raw[1] & 0xE0 {
+            case 0xC0:  // F, R
+                guard dataLength == 0 else { return 0 }
+                isWrite = false
+            case 0xA0:  // F, W, with all the data as immediate data
+                guard dataLength == expected else { return 0 }
+                isWrite = true
+            default:
+                return 0
+            }
+            let total = 48 + (dataLength + 3) & ~3
+            guard raw.count >= total, let lun = Self.lunNumber(raw[8], raw[9]) else { return 0 }
+            let tag = raw.loadUnaligned(fromByteOffset: 16, as: UInt32.self).bigEndian
+            let cmdSN = raw.loadUnaligned(fromByteOffset: 24, as: UInt32.self).bigEndian
+            let lunField = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).bigEndian
+            guard let lu = fastLaneUnit(lun: lun, tag: tag, cmdSN: cmdSN),
+                let transfer = lu.plainTransfer(UnsafeRawBufferPointer(rebasing: raw[32..<48])),
+                transfer.isWrite == isWrite, transfer.length == expected
+            else { return 0 }
+            var out: ByteBuffer
+            if isWrite {
+                guard lu.writeNow(transfer, from: UnsafeRawBufferPointer(rebasing: raw[48..<(48 + expected)])) else { return 0 }
+                // SCSI Response, GOOD, no residual (RFC 7143 §11.4).
+                out = channel.allocator.buffer(capacity: 48)
+                Self.writeFastHeader(&out, opcode: 0x21, flags: 0x80, dataLength: 0, lun: 0, tag: tag, transferTag: 0)
+            } else {
+                // One Data-In PDU with the status (§11.7.4); more than the initiator
+                // takes in one PDU, or a peer not reading, is the general path's.
+                guard expected <= params.initiatorMaxRecvDataSegmentLength, channel.isWritable else { return 0 }
+                out = channel.allocator.buffer(capacity: 48 + expected)
+                Self.writeFastHeader(&out, opcode: 0x25, flags: 0x81, dataLength: expected, lun: lunField, tag: tag, transferTag: 0xFFFF_FFFF)
+                let read = out.writeWithUnsafeMutableBytes(minimumWritableBytes: expected) { space in
+                    lu.readNow(transfer, into: UnsafeMutableRawBufferPointer(rebasing: space[0..<expected])) ? expected : 0
+                }
+                guard read == expected else { return 0 }
+            }
+            answerFastLane(&out, cmdSN: cmdSN)
+            return total
+        }
+        guard consumed > 0 else { return false }
+        buffer.moveReaderIndex(forwardBy: consumed)
+        deliverHeld()
+        return true
+    }
+
+    /// The LU a fast-lane command may run on: the command is the next in
+    /// CmdSN order and inside the window, its tag is free, its LUN exists
+    /// with no unit attention pending or announced for this nexus, and the
+    /// portal group is active. Nothing changes here but the keepalive clock.
+    private func fastLaneUnit(lun: UInt16, tag: UInt32, cmdSN: UInt32) -> LogicalUnit? {
+        lock.withLock {
+            lastHeard = .now
+            pingSent = nil
+            guard cmdSN == expCmdSN, inWindowLocked(cmdSN), tasks[tag] == nil else { return nil }
+            let luns = lunChangesLocked()
+            guard let lu = luns[lun], unitAttentions[lun]?.isEmpty ?? true, eventCursors[ObjectIdentifier(lu)] == lu.eventCursor,
+                (portalGroupStates[portalGroup] ?? 0) <= 1  // active/optimized or active/non-optimized
+            else { return nil }
+            return lu
+        }
+    }
+
+    /// BHS of a target PDU: opcode, flags, zero response and status, data
+    /// segment length, LUN, tags; the sequence numbers are stamped later.
+    private static func writeFastHeader(_ out: inout ByteBuffer, opcode: UInt8, flags: UInt8, dataLength: Int, lun: UInt64, tag: UInt32, transferTag: UInt32) {
+        out.writeInteger(opcode)
+        out.writeInteger(flags)
+        out.writeInteger(UInt16(0))
+        out.writeInteger(UInt32(dataLength))  // TotalAHSLength 0, then 24 bits of length
+        out.writeInteger(lun)
+        out.writeInteger(tag)
+        out.writeInteger(transferTag)
+        out.writeRepeatingByte(0, count: 24)  // StatSN … residual count
+    }
+
+    /// Accepts the command (ExpCmdSN), stamps StatSN, ExpCmdSN and MaxCmdSN
+    /// and queues the answer, in the same critical section as every other
+    /// PDU so StatSN leaves in order; the read batch's end flushes it.
+    private func answerFastLane(_ out: inout ByteBuffer, cmdSN: UInt32) {
+        let at = out.readerIndex
+        lock.withLock {
+            expCmdSN = cmdSN &+ 1
+            out.setInteger(statSN, at: at + 24)
+            statSN &+= 1
+            out.setInteger(expCmdSN, at: at + 28)
+            out.setInteger(maxCmdSN, at: at + 32)
+            channel.write(out, promise: nil)
+        }
+        fastLaneWrote = true
+    }
+
+    /// Flushes what the fast lane queued (end of a read batch).
+    func flushFastLane() {
+        guard fastLaneWrote else { return }
+        fastLaneWrote = false
+        channel.flush()
+    }
+}

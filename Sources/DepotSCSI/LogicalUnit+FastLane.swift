@@ -1,0 +1,60 @@
+/// The fast lane: READ and WRITE (10) and (16) that a transport may run
+/// itself, synchronously, straight between its receive/send buffers and the
+/// page cache, without the general dispatch (`execute`). Only commands whose
+/// outcome is plain GOOD with the whole transfer qualify; everything that
+/// could end otherwise — a check condition, a reservation, SANITIZE, write
+/// protection, write-through, ODX tokens, an exhausted pool — is declined
+/// up front and takes the general path, which applies every rule.
+extension LogicalUnit {
+    public struct PlainTransfer: Sendable {
+        public let isWrite: Bool
+        /// Byte offset and length on the medium.
+        public let offset: UInt64
+        public let length: Int
+    }
+
+    /// The transfer a CDB asks for when it qualifies for the fast lane, else nil.
+    /// `cdb` holds at least 16 bytes (the iSCSI CDB field).
+    public func plainTransfer(_ cdb: UnsafeRawBufferPointer) -> PlainTransfer? {
+        func be(_ at: Int, _ count: Int) -> UInt64 { (0..<count).reduce(0) { $0 << 8 | UInt64(cdb[at + $1]) } }
+        let lba: UInt64
+        let count: UInt64
+        let control: UInt8
+        switch cdb[0] {
+        case 0x28, 0x2A:
+            (lba, count, control) = (be(2, 4), be(7, 2), cdb[9])
+        case 0x88, 0x8A:
+            (lba, count, control) = (be(2, 8), be(10, 4), cdb[15])
+        default:
+            return nil
+        }
+        let isWrite = cdb[0] & 0x02 != 0
+        // RDPROTECT/WRPROTECT (SBC-3 §5.8), NACA/LINK (SAM-5 §5.2), and FUA on a write
+        // (which needs a flush) are the general path's.
+        guard cdb[1] & 0xE0 == 0, control & 0x05 == 0, count > 0, !isWrite || cdb[1] & 0x08 == 0 else { return nil }
+        let (end, overflow) = lba.addingReportingOverflow(count)
+        guard !overflow, end <= blockCount else { return nil }
+        guard !sanitizeActive, !reservationHeld, !persistentReservations.inForce else { return nil }
+        if isWrite {
+            guard !readOnly, !spaceExhausted.load(ordering: .relaxed), liveTokens.load(ordering: .relaxed) == 0 else { return nil }
+            let (protected, writeBack) = mode.withLockedValue { ($0.softwareWriteProtect, $0.writeCacheEnabled) }
+            guard !protected, writeBack else { return nil }
+        }
+        let blockSize = UInt64(device.blockSize)
+        return PlainTransfer(isWrite: isWrite, offset: lba * blockSize, length: Int(count * blockSize))
+    }
+
+    /// Reads a plain transfer into `into` if the page cache holds it.
+    public func readNow(_ transfer: PlainTransfer, into: UnsafeMutableRawBufferPointer) -> Bool {
+        device.readNow(offset: transfer.offset, into: into)
+    }
+
+    /// Writes a plain transfer on the caller's thread if the device allows
+    /// it and no atomic operation (COMPARE AND WRITE, WRITE ATOMIC) runs or
+    /// waits; false: nothing was acknowledged, use the general path.
+    public func writeNow(_ transfer: PlainTransfer, from: UnsafeRawBufferPointer) -> Bool {
+        guard writeGate.tryEnterShared() else { return false }
+        defer { writeGate.leaveShared() }
+        return device.writeNow(offset: transfer.offset, from: from)
+    }
+}
