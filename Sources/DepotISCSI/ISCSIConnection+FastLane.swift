@@ -51,7 +51,8 @@ extension ISCSIConnection {
                 Self.writeFastHeader(&out, opcode: 0x21, flags: 0x80, dataLength: 0, lun: 0, tag: tag, transferTag: 0)
             } else {
                 // One Data-In PDU with the status (§11.7.4); more than the initiator
-                // takes in one PDU, or a peer not reading, is the general path's.
+                // takes in one PDU, or a peer not reading (4 MiB queued: the channel's
+                // high water mark), is the general path's.
                 guard expected <= params.initiatorMaxRecvDataSegmentLength, channel.isWritable else { return 0 }
                 out = channel.allocator.buffer(capacity: 48 + expected)
                 Self.writeFastHeader(&out, opcode: 0x25, flags: 0x81, dataLength: expected, lun: lunField, tag: tag, transferTag: 0xFFFF_FFFF)

@@ -39,6 +39,10 @@ public struct ISCSITargetService: Service {
             let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                // The fast lane answers reads while the channel is writable: up to 4 MiB
+                // queued per connection (QD16 of 256 KiB), then reads wait their turn in
+                // the general path, whose large answers wait until written.
+                .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
                 .bind(host: portal.host, port: portal.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let digests = DigestSettings()
