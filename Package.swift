@@ -54,9 +54,11 @@ let package = Package(
             name: "DepotISCSI",
             dependencies: [
                 "DepotSCSI",
+                "CDepotPosix",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -135,7 +137,7 @@ let package = Package(
         .testTarget(name: "DepotCatalogTests", dependencies: ["DepotCatalog", "DepotCore"]),
         .testTarget(
             name: "DepotISCSITests",
-            dependencies: ["DepotISCSI", "DepotSCSI", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["DepotISCSI", "DepotSCSI", "CDepotPosix", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(name: "DepotExportsTests", dependencies: ["DepotExports", "DepotCatalog", "DepotCore"]),
         .testTarget(name: "DepotStorageTests", dependencies: ["DepotStorage", "DepotCatalog", "DepotCore"]),

@@ -21,3 +21,63 @@ ssize_t depot_pwrite_nowait(int fd, const void *buffer, size_t length, off_t off
     struct iovec iov = { .iov_base = (void *)buffer, .iov_len = length };
     return pwritev2(fd, &iov, 1, offset, RWF_NOWAIT);
 }
+
+/* CRC32C (Castagnoli, reflected 0x82F63B78): the SSE4.2 crc32 instruction
+   eight bytes at a time where the CPU has it, else a table a byte at a time.
+   Both compute the same register update; the caller's seed and the final
+   inversion follow the usual convention (RFC 3720 Appendix B.4). */
+#include <stdint.h>
+#include <string.h>
+
+static uint32_t crc32c_table[256];
+
+/* Filled once when the library is loaded, before any thread reads it. */
+__attribute__((constructor)) static void crc32c_fill_table(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc32c_table[i] = c;
+    }
+}
+
+static uint32_t crc32c_soft(uint32_t crc, const uint8_t *p, size_t n) {
+    while (n--) crc = crc32c_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t n) {
+    uint64_t c = crc;
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        p += 8;
+        n -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return c32;
+}
+#endif
+
+uint32_t depot_crc32c(uint32_t seed, const void *data, size_t length) {
+    uint32_t crc = ~seed;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2")) return ~crc32c_sse42(crc, data, length);
+#endif
+    return ~crc32c_soft(crc, data, length);
+}
+
+uint32_t depot_crc32c_software(uint32_t seed, const void *data, size_t length) {
+    return ~crc32c_soft(~seed, data, length);
+}
+
+int depot_crc32c_hardware(void) {
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("sse4.2") ? 1 : 0;
+#else
+    return 0;
+#endif
+}

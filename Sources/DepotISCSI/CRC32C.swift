@@ -1,16 +1,20 @@
+import CDepotPosix
+
 /// CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the iSCSI header and
-/// data digest (RFC 7143 §13.1, RFC 3385). Table-driven, one byte at a time.
+/// data digest (RFC 7143 §13.1, RFC 3385): the SSE4.2 `crc32` instruction
+/// eight bytes at a time where the CPU has it, a table otherwise
+/// (`depot_crc32c` in CDepotPosix).
 public enum CRC32C {
-    static let table: [UInt32] = (0..<256).map { i -> UInt32 in
-        var c = UInt32(i)
-        for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
-        return c
+    /// Whether this machine computes it with SSE4.2.
+    public static var hardware: Bool { depot_crc32c_hardware() != 0 }
+
+    public static func checksum(_ bytes: UnsafeRawBufferPointer, seed: UInt32 = 0) -> UInt32 {
+        depot_crc32c(seed, bytes.baseAddress, bytes.count)
     }
 
     public static func checksum<C: Collection>(_ bytes: C, seed: UInt32 = 0) -> UInt32 where C.Element == UInt8 {
-        var crc = ~seed
-        for b in bytes { crc = table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
-        return ~crc
+        if let crc = bytes.withContiguousStorageIfAvailable({ checksum(UnsafeRawBufferPointer($0), seed: seed) }) { return crc }
+        return checksum(Array(bytes), seed: seed)
     }
 
     /// The four bytes as sent on the wire: least significant byte first

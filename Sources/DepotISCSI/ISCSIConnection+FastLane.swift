@@ -3,8 +3,9 @@ import NIOCore
 
 /// The fast lane: a plain READ or WRITE (10/16) is served on the event loop
 /// straight from the bytes it arrived in, with no PDU decoded, no task, no
-/// promise. A read goes from the page cache (RWF_NOWAIT) into the buffer its
-/// Data-In PDU is sent from; a write whose data all came as immediate data
+/// promise. Digests are checked and made here too (CRC32C with SSE4.2). A
+/// read goes from the page cache (RWF_NOWAIT) into the buffer its Data-In PDU
+/// is sent from; a write whose data all came as immediate data
 /// goes from the receive buffer to a buffered `pwrite` (FileBlockDevice's
 /// inline limit and stall back-off apply). Anything else, and any of these
 /// that cannot complete at once with GOOD, is left untouched for the decoder
@@ -14,13 +15,14 @@ extension ISCSIConnection {
     /// Serves the SCSI Command PDU at the front of `buffer` if it qualifies,
     /// consuming it; false leaves `buffer` as it was.
     func fastLane(_ buffer: inout ByteBuffer) -> Bool {
-        // Digests are checked by the decoder; those connections take the general path.
-        guard inFullFeature, !params.headerDigest, !params.dataDigest else { return false }
+        guard inFullFeature else { return false }
+        let headerDigest = params.headerDigest ? 4 : 0
+        let dataDigest = params.dataDigest
         let consumed = buffer.withUnsafeReadableBytes { raw -> Int in
             // SCSI Command, not immediate (RFC 7143 §11.3), no AHS, task attribute
             // untagged or SIMPLE (an ORDERED or HEAD OF QUEUE task must not overtake
             // or be overtaken by commands in flight: SAM-5 §8.5).
-            guard raw.count >= 48, raw[0] == 0x01, raw[4] == 0, raw[1] & 0x07 <= 1 else { return 0 }
+            guard raw.count >= 48 + headerDigest, raw[0] == 0x01, raw[4] == 0, raw[1] & 0x07 <= 1 else { return 0 }
             let dataLength = Int(raw[5]) << 16 | Int(raw[6]) << 8 | Int(raw[7])
             let expected = Int(raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self).bigEndian)
             let isWrite: Bool
@@ -34,8 +36,13 @@ extension ISCSIConnection {
             default:
                 return 0
             }
-            let total = 48 + (dataLength + 3) & ~3
+            let padded = (dataLength + 3) & ~3
+            let dataAt = 48 + headerDigest
+            let total = dataAt + padded + (dataDigest && dataLength > 0 ? 4 : 0)
             guard raw.count >= total, let lun = Self.lunNumber(raw[8], raw[9]) else { return 0 }
+            // A digest that does not match is the decoder's to report (it ends the connection, §7.8).
+            if headerDigest > 0, !Self.digestMatches(raw, 0..<48) { return 0 }
+            if dataDigest, dataLength > 0, !Self.digestMatches(raw, dataAt..<(dataAt + padded)) { return 0 }
             let tag = raw.loadUnaligned(fromByteOffset: 16, as: UInt32.self).bigEndian
             let cmdSN = raw.loadUnaligned(fromByteOffset: 24, as: UInt32.self).bigEndian
             let lunField = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self).bigEndian
@@ -45,29 +52,39 @@ extension ISCSIConnection {
             else { return 0 }
             var out: ByteBuffer
             if isWrite {
-                guard lu.writeNow(transfer, from: UnsafeRawBufferPointer(rebasing: raw[48..<(48 + expected)])) else { return 0 }
+                guard lu.writeNow(transfer, from: UnsafeRawBufferPointer(rebasing: raw[dataAt..<(dataAt + expected)])) else { return 0 }
                 // SCSI Response, GOOD, no residual (RFC 7143 §11.4).
-                out = channel.allocator.buffer(capacity: 48)
-                Self.writeFastHeader(&out, opcode: 0x21, flags: 0x80, dataLength: 0, lun: 0, tag: tag, transferTag: 0)
+                out = channel.allocator.buffer(capacity: 48 + headerDigest)
+                Self.writeFastHeader(&out, opcode: 0x21, flags: 0x80, dataLength: 0, lun: 0, tag: tag, transferTag: 0, headerDigest: headerDigest)
             } else {
                 // One Data-In PDU with the status (§11.7.4); more than the initiator
                 // takes in one PDU, or a peer not reading (4 MiB queued: the channel's
-                // high water mark), is the general path's.
-                guard expected <= params.initiatorMaxRecvDataSegmentLength, channel.isWritable else { return 0 }
-                out = channel.allocator.buffer(capacity: 48 + expected)
-                Self.writeFastHeader(&out, opcode: 0x25, flags: 0x81, dataLength: expected, lun: lunField, tag: tag, transferTag: 0xFFFF_FFFF)
+                // high water mark), is the general path's. Block-sized data needs no padding.
+                guard expected <= params.initiatorMaxRecvDataSegmentLength, expected % 4 == 0, channel.isWritable else { return 0 }
+                out = channel.allocator.buffer(capacity: 48 + headerDigest + expected + (dataDigest ? 4 : 0))
+                Self.writeFastHeader(&out, opcode: 0x25, flags: 0x81, dataLength: expected, lun: lunField, tag: tag, transferTag: 0xFFFF_FFFF, headerDigest: headerDigest)
                 let read = out.writeWithUnsafeMutableBytes(minimumWritableBytes: expected) { space in
                     lu.readNow(transfer, into: UnsafeMutableRawBufferPointer(rebasing: space[0..<expected])) ? expected : 0
                 }
                 guard read == expected else { return 0 }
+                if dataDigest {
+                    let crc = out.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(48 + headerDigest)...])) }
+                    out.writeInteger(crc, endianness: .little)
+                }
             }
-            answerFastLane(&out, cmdSN: cmdSN)
+            answerFastLane(&out, cmdSN: cmdSN, headerDigest: headerDigest > 0)
             return total
         }
         guard consumed > 0 else { return false }
         buffer.moveReaderIndex(forwardBy: consumed)
+        ISCSIMetrics.fastLaneCommands.increment()
         deliverHeld()
         return true
+    }
+
+    /// Whether the CRC32C of `range` equals the 4 bytes after it (least significant first).
+    private static func digestMatches(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
+        CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[range])) == raw.loadUnaligned(fromByteOffset: range.upperBound, as: UInt32.self).littleEndian
     }
 
     /// The LU a fast-lane command may run on: the command is the next in
@@ -89,7 +106,10 @@ extension ISCSIConnection {
 
     /// BHS of a target PDU: opcode, flags, zero response and status, data
     /// segment length, LUN, tags; the sequence numbers are stamped later.
-    private static func writeFastHeader(_ out: inout ByteBuffer, opcode: UInt8, flags: UInt8, dataLength: Int, lun: UInt64, tag: UInt32, transferTag: UInt32) {
+    /// Room for the header digest is left after the BHS when it is on.
+    private static func writeFastHeader(
+        _ out: inout ByteBuffer, opcode: UInt8, flags: UInt8, dataLength: Int, lun: UInt64, tag: UInt32, transferTag: UInt32, headerDigest: Int
+    ) {
         out.writeInteger(opcode)
         out.writeInteger(flags)
         out.writeInteger(UInt16(0))
@@ -97,13 +117,13 @@ extension ISCSIConnection {
         out.writeInteger(lun)
         out.writeInteger(tag)
         out.writeInteger(transferTag)
-        out.writeRepeatingByte(0, count: 24)  // StatSN … residual count
+        out.writeRepeatingByte(0, count: 24 + headerDigest)  // StatSN … residual count, header digest
     }
 
     /// Accepts the command (ExpCmdSN), stamps StatSN, ExpCmdSN and MaxCmdSN
     /// and queues the answer, in the same critical section as every other
     /// PDU so StatSN leaves in order; the read batch's end flushes it.
-    private func answerFastLane(_ out: inout ByteBuffer, cmdSN: UInt32) {
+    private func answerFastLane(_ out: inout ByteBuffer, cmdSN: UInt32, headerDigest: Bool) {
         let at = out.readerIndex
         lock.withLock {
             expCmdSN = cmdSN &+ 1
@@ -111,6 +131,10 @@ extension ISCSIConnection {
             statSN &+= 1
             out.setInteger(expCmdSN, at: at + 28)
             out.setInteger(maxCmdSN, at: at + 32)
+            if headerDigest {
+                let crc = out.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<48])) }
+                out.setInteger(crc, at: at + 48, endianness: .little)
+            }
             channel.write(out, promise: nil)
         }
         fastLaneWrote = true

@@ -35,6 +35,7 @@ extension ISCSIConnection {
     private func deliver(_ pdu: ISCSIPDU) {
         switch pdu.opcode {
         case .scsiCommand:
+            ISCSIMetrics.generalCommands.increment()
             let task = ISCSITask(command: pdu, lun: Self.lunNumber(pdu.lun), eventLoop: channel.eventLoop)
             let duplicate = lock.withLock { () -> Bool in
                 acceptLocked(pdu)

@@ -160,7 +160,8 @@ public final class RawInitiator {
     /// A SCSI Command PDU; returns its ITT. Immediate data goes in the data segment.
     @discardableResult
     public func command(
-        _ cdb: [UInt8], read: Int = 0, write: Int = 0, data: [UInt8] = [], lun: UInt8 = 0, tag: UInt32? = nil, cmdSN explicit: UInt32? = nil
+        _ cdb: [UInt8], read: Int = 0, write: Int = 0, data: [UInt8] = [], lun: UInt8 = 0, tag: UInt32? = nil, cmdSN explicit: UInt32? = nil,
+        corruptDataDigest: Bool = false
     ) throws -> UInt32 {
         var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x01
@@ -175,7 +176,7 @@ public final class RawInitiator {
         if explicit == nil { cmdSN &+= 1 }
         pdu.bhs.replaceSubrange(32..<(32 + cdb.count), with: cdb)
         pdu.data = data
-        try send(pdu)
+        try send(pdu, corruptDataDigest: corruptDataDigest)
         return itt
     }
 

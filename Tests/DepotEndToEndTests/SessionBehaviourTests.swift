@@ -30,6 +30,17 @@ import Testing
         return raw
     }
 
+    /// SCSI commands served so far by the fast lane and by the general path
+    /// (`depot_iscsi_commands_total` on /metrics).
+    func commandCounts(_ daemon: Daemon) throws -> (fast: Int, general: Int) {
+        let r = try Daemon.run("/usr/bin/curl", ["-sf", "-H", "Authorization: Bearer \(daemon.token)", daemon.url + "/metrics"])
+        func count(_ path: String) -> Int {
+            let line = r.stdout.split(separator: "\n").first { $0.hasPrefix("depot_iscsi_commands_total") && $0.contains("path=\"\(path)\"") }
+            return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map { Int($0) } ?? 0
+        }
+        return (count("fast"), count("general"))
+    }
+
     @Test func pipelinedCommandsAreAllAnsweredInStatSNOrder() async throws {
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
@@ -77,6 +88,10 @@ import Testing
         #expect(answered == reads.union(writes.keys).union(immediateWrites.keys))
         // With every command answered the window is fully open again: 128 commands.
         #expect(raw.maxCmdSN == raw.cmdSN &+ 127, "MaxCmdSN \(raw.maxCmdSN) for next CmdSN \(raw.cmdSN)")
+        // Reads and immediate-data writes went through the fast lane, R2T writes (32) and the
+        // TEST UNIT READY that met the power-on unit attention through the general path.
+        let counts = try commandCounts(daemon)
+        #expect(counts.fast >= 48 && counts.general >= 33, "\(counts)")
         for pattern in writes.values {
             let k = Int(pattern[0])
             #expect(try raw.readBlocks(lba: UInt32(k * 16), length: 8192) == pattern, "write \(k) read back")
@@ -107,6 +122,8 @@ import Testing
             #expect(try raw.readBlocks(lba: lba, length: length) == [UInt8](payload), "read back \(length)")
             lba += UInt32(length / 512)
         }
+        // Small reads and the all-immediate 512-byte write went through the fast lane, digests included.
+        #expect(try commandCounts(daemon).fast >= 3)
         // A data digest error closes the connection (ErrorRecoveryLevel 0): the write is not acknowledged.
         let before = try raw.readBlocks(lba: 0, length: 8192)
         let tag = try raw.command(RawInitiator.write10(lba: 0, blocks: 16), write: 8192)
@@ -116,6 +133,12 @@ import Testing
         // The other sessions and the data are untouched.
         let check = try loggedIn(daemon)
         #expect(try check.readBlocks(lba: 0, length: 8192) == before, "blocks changed by a write whose data failed its digest")
+        // The same for a write the fast lane would take (all data immediate): nothing written.
+        let fast = try RawInitiator(portal: daemon.portal, isid: [0x80, 4, 4, 4, 4, 5], digests: true)
+        try #require(try fast.login(initiator: Self.initiator, target: Self.iqn).bhs[36] == 0)
+        _ = try fast.command(RawInitiator.write10(lba: 0, blocks: 8), write: 4096, data: [UInt8](repeating: 0xEE, count: 4096), corruptDataDigest: true)
+        #expect(try fast.receive() == nil, "connection closed after a data digest error on an immediate-data write")
+        #expect(try check.readBlocks(lba: 0, length: 8192) == before, "blocks changed by an immediate-data write whose data failed its digest")
     }
 
     @Test func resetsAndModeChangesReachTheOtherNexuses() async throws {

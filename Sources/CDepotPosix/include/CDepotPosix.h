@@ -13,4 +13,12 @@ int depot_punch_hole(int fd, off_t offset, off_t length);
 /// would have to wait. Short counts are possible.
 ssize_t depot_pread_nowait(int fd, void *buffer, size_t length, off_t offset);
 ssize_t depot_pwrite_nowait(int fd, const void *buffer, size_t length, off_t offset);
+/// CRC32C of `length` bytes, continuing from `seed` (0 to start): with SSE4.2
+/// where the CPU has it, else table-driven. The iSCSI digest (RFC 7143 §13.1).
+#include <stdint.h>
+uint32_t depot_crc32c(uint32_t seed, const void *data, size_t length);
+/// The same, table-driven whatever the CPU (tests compare the two).
+uint32_t depot_crc32c_software(uint32_t seed, const void *data, size_t length);
+/// 1 when depot_crc32c uses the SSE4.2 instruction.
+int depot_crc32c_hardware(void);
 #endif
