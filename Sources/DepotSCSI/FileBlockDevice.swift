@@ -6,11 +6,12 @@ import Synchronization
 import Glibc
 #endif
 
-/// A volume file as a block device. Reads and writes the page cache can
-/// serve at once are done in place with RWF_NOWAIT (preadv2/pwritev2), which
-/// never waits for the disk; anything that would wait — a cache miss, block
-/// allocation, fdatasync, fallocate — runs on NIO's thread pool, never on an
-/// event loop. The in-place path saves two thread switches per command.
+/// A volume file as a block device. Reads the page cache can serve at once
+/// are done in place with RWF_NOWAIT (preadv2), which never waits for the
+/// disk; so are writes where the filesystem takes RWF_NOWAIT, and else small
+/// buffered writes (`inlineWriteLimit`, with a back-off after a stall).
+/// Anything else — a cache miss, a large write, fdatasync, fallocate — runs on
+/// NIO's thread pool. The in-place path saves two thread switches per command.
 public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
     public let blockSize: Int
     public let sizeBytes: UInt64
@@ -21,6 +22,8 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
     /// Cleared once the filesystem refuses RWF_NOWAIT writes (ext4 buffered
     /// writes do): from then on every write goes straight to the pool.
     private let nowaitWrites = Atomic<Bool>(true)
+    /// Whether writes still try RWF_NOWAIT (false once the filesystem refused it).
+    var triesNowaitWrites: Bool { nowaitWrites.load(ordering: .relaxed) }
 
     public init(path: String, blockSize: Int, readOnly: Bool, thin: Bool = false, pool: NIOThreadPool = .singleton) throws {
         let fd = open(path, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
@@ -89,8 +92,17 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
     /// Monotonic nanoseconds until which writes go to the pool.
     private let inlineSuspendedUntil = Atomic<UInt64>(0)
 
+    /// A write that never waits (RWF_NOWAIT, where the filesystem takes it),
+    /// else a buffered `pwrite` here within the inline limit and unless a
+    /// recent one stalled; false: not (or not wholly) written.
     public func writeNow(offset: UInt64, from: UnsafeRawBufferPointer) -> Bool {
-        guard !from.isEmpty, from.count <= Self.inlineWriteLimit.load(ordering: .relaxed) else { return false }
+        guard !from.isEmpty else { return false }
+        if nowaitWrites.load(ordering: .relaxed) {
+            let n = depot_pwrite_nowait(fd, from.baseAddress!, from.count, off_t(offset))
+            if n == from.count { return true }
+            if n < 0, errno == EOPNOTSUPP { nowaitWrites.store(false, ordering: .relaxed) }
+        }
+        guard from.count <= Self.inlineWriteLimit.load(ordering: .relaxed) else { return false }
         let start = Self.monotonicNanoseconds()
         guard start >= inlineSuspendedUntil.load(ordering: .relaxed) else { return false }
         var done = 0
@@ -111,17 +123,12 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
         return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
+    /// In place when `writeNow` can, else on the pool (where errors are reported).
     public func write(offset: UInt64, bytes: [UInt8]) async throws {
+        if bytes.isEmpty || bytes.withUnsafeBytes({ writeNow(offset: offset, from: $0) }) { return }
         let fd = self.fd
-        var n = 0
-        if !bytes.isEmpty, nowaitWrites.load(ordering: .relaxed) {
-            n = bytes.withUnsafeBytes { depot_pwrite_nowait(fd, $0.baseAddress!, bytes.count, off_t(offset)) }
-            if n == bytes.count { return }
-            if n < 0, errno == EOPNOTSUPP { nowaitWrites.store(false, ordering: .relaxed) }
-        }
-        let start = max(n, 0)
         try await pool.runIfActive {
-            var done = start
+            var done = 0
             while done < bytes.count {
                 let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done)) }
                 if n < 0 {
@@ -170,10 +177,15 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
         }
     }
 
+    /// Concurrent flushes share an fdatasync (group commit, `FlushGroup`).
+    private let flushes = FlushGroup()
+
     public func flush() async throws {
         let fd = self.fd
-        try await pool.runIfActive {
-            guard fdatasync(fd) == 0 else { throw BlockDeviceError.io("fdatasync: \(String(cString: strerror(errno)))") }
+        try await flushes.flush {
+            try await self.pool.runIfActive {
+                guard fdatasync(fd) == 0 else { throw BlockDeviceError.io("fdatasync: \(String(cString: strerror(errno)))") }
+            }
         }
     }
 }
