@@ -87,7 +87,8 @@ public struct ISCSIFrameDecoder: NIOSingleStepByteToMessageDecoder {
         if dataDigestLength > 0 {
             guard buffer.readBytes(length: 4) == CRC32C.wire(CRC32C.checksum(withPadding)) else { throw FramingError.dataDigestMismatch }
         }
-        return ISCSIPDU(bhs: header, ahs: ahs, data: Array(withPadding.prefix(dataLength)))
+        // Block-sized data has no padding: the bytes read are the segment, not copied again.
+        return ISCSIPDU(bhs: header, ahs: ahs, data: padded == dataLength ? withPadding : Array(withPadding.prefix(dataLength)))
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ISCSIPDU? {
