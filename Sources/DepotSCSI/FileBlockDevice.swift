@@ -20,7 +20,7 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
 
     public let canUnmap: Bool
     /// Cleared once the filesystem refuses RWF_NOWAIT writes (ext4 buffered
-    /// writes do): from then on every write goes straight to the pool.
+    /// writes do): from then on writes skip that attempt.
     private let nowaitWrites = Atomic<Bool>(true)
     /// Whether writes still try RWF_NOWAIT (false once the filesystem refused it).
     var triesNowaitWrites: Bool { nowaitWrites.load(ordering: .relaxed) }
@@ -81,7 +81,8 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
     /// Writes of at most this many bytes may be made on the caller's thread
     /// (the iSCSI event loop): a buffered `pwrite` of a few pages costs a few
     /// microseconds, a trip to the thread pool and back several times that.
-    /// 0 sends every write to the pool. Set once from `--inline-write-max`.
+    /// 0 sends every write that could wait to the pool (RWF_NOWAIT writes never
+    /// wait). Set once from `--inline-write-max`.
     public static let inlineWriteLimit = Atomic<Int>(64 << 10)
     /// A write that takes longer than this on the caller's thread (dirty-page
     /// throttling, a journal commit) sends this device's writes to the pool
