@@ -7,7 +7,8 @@ import NIOCore
 /// read goes from the page cache (RWF_NOWAIT) into the buffer its Data-In PDU
 /// is sent from; a write whose data all came as immediate data
 /// goes from the receive buffer to a buffered `pwrite` (FileBlockDevice's
-/// inline limit and stall back-off apply). Anything else, and any of these
+/// inline limit and stall back-off apply), and when it is durable (FUA,
+/// WCE=0) is answered after the flush. Anything else, and any of these
 /// that cannot complete at once with GOOD, is left untouched for the decoder
 /// and the general path, which applies every rule of the standards. The
 /// checks here only decline; they never answer.
@@ -53,6 +54,10 @@ extension ISCSIConnection {
             var out: ByteBuffer
             if isWrite {
                 guard lu.writeNow(transfer, from: UnsafeRawBufferPointer(rebasing: raw[dataAt..<(dataAt + expected)])) else { return 0 }
+                if transfer.durable {
+                    answerWhenStable(lu, header: Array(UnsafeRawBufferPointer(rebasing: raw[0..<48])), lun: lun, cmdSN: cmdSN)
+                    return total
+                }
                 // SCSI Response, GOOD, no residual (RFC 7143 §11.4).
                 out = channel.allocator.buffer(capacity: 48 + headerDigest)
                 Self.writeFastHeader(&out, opcode: 0x21, flags: 0x80, dataLength: 0, lun: 0, tag: tag, transferTag: 0, headerDigest: headerDigest)
@@ -85,6 +90,34 @@ extension ISCSIConnection {
     /// Whether the CRC32C of `range` equals the 4 bytes after it (least significant first).
     private static func digestMatches(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
         CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[range])) == raw.loadUnaligned(fromByteOffset: range.upperBound, as: UInt32.self).littleEndian
+    }
+
+    /// A durable write the lane has written: it becomes a task like any other
+    /// (in the command window, reachable by task management and by the end of
+    /// the connection) and is answered GOOD once a flush that started after
+    /// the write has returned (group commit, `FlushGroup`); a failed flush
+    /// answers WRITE ERROR.
+    private func answerWhenStable(_ lu: LogicalUnit, header: [UInt8], lun: UInt16, cmdSN: UInt32) {
+        let task = ISCSITask(command: ISCSIPDU(bhs: header), lun: lun, eventLoop: channel.eventLoop, dataOutFollows: false)
+        lock.withLock {
+            expCmdSN = cmdSN &+ 1
+            tasks[task.tag] = task
+            commandsInFlight += 1
+        }
+        let runner = spawn {
+            defer {
+                self.lock.withLock { self.retireLocked(task) }
+                task.ended.succeed()
+            }
+            var result = SCSIResult.ok()
+            do { try await lu.device.flush() } catch { result = lu.check(.writeError) }
+            let length = Int(task.command.u32(20))
+            try? await self.respond(task, result: result, expected: length, isWrite: true, needed: length)
+        }
+        lock.withLock {
+            task.runner = runner
+            if task.aborted { runner.cancel() }
+        }
     }
 
     /// The LU a fast-lane command may run on: the command is the next in

@@ -29,14 +29,15 @@ final class ISCSITask: @unchecked Sendable {
     /// Succeeds when the task has ended, answered or not.
     let ended: EventLoopPromise<Void>
 
-    init(command: ISCSIPDU, lun: UInt16?, eventLoop: any EventLoop) {
+    /// `dataOutFollows` nil: decided from the PDU (W bit and less immediate
+    /// data than the expected transfer length: R2Ts will follow).
+    init(command: ISCSIPDU, lun: UInt16?, eventLoop: any EventLoop, dataOutFollows: Bool? = nil) {
         self.command = command
         self.tag = command.initiatorTaskTag
         self.cmdSN = command.u32(24)
         self.lun = lun
         self.windowed = !command.immediate
-        // W bit and less immediate data than the expected transfer length: R2Ts will follow.
-        if command.flags & 0x20 != 0, command.data.count < Int(command.u32(20)) {
+        if dataOutFollows ?? (command.flags & 0x20 != 0 && command.data.count < Int(command.u32(20))) {
             let (stream, sink) = AsyncStream<ISCSIPDU>.makeStream(bufferingPolicy: .unbounded)
             self.dataOut = stream
             self.dataOutSink = sink

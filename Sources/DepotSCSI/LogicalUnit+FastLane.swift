@@ -3,11 +3,15 @@
 /// page cache, without the general dispatch (`execute`). Only commands whose
 /// outcome is plain GOOD with the whole transfer qualify; everything that
 /// could end otherwise — a check condition, a reservation, SANITIZE, write
-/// protection, write-through, ODX tokens, an exhausted pool — is declined
-/// up front and takes the general path, which applies every rule.
+/// protection, ODX tokens, an exhausted pool — is declined up front and takes
+/// the general path, which applies every rule. A durable write (FUA, WCE=0)
+/// qualifies; the transport answers it once `device.flush()` has returned.
 extension LogicalUnit {
     public struct PlainTransfer: Sendable {
         public let isWrite: Bool
+        /// A write that must be on stable storage before GOOD: FUA (SBC-3
+        /// §5.40), or any write while the write cache is off (WCE=0, §6.4.5).
+        public let durable: Bool
         /// Byte offset and length on the medium.
         public let offset: UInt64
         public let length: Int
@@ -29,19 +33,20 @@ extension LogicalUnit {
             return nil
         }
         let isWrite = cdb[0] & 0x02 != 0
-        // RDPROTECT/WRPROTECT (SBC-3 §5.8), NACA/LINK (SAM-5 §5.2), and FUA on a write
-        // (which needs a flush) are the general path's.
-        guard cdb[1] & 0xE0 == 0, control & 0x05 == 0, count > 0, !isWrite || cdb[1] & 0x08 == 0 else { return nil }
+        // RDPROTECT/WRPROTECT (SBC-3 §5.8) and NACA/LINK (SAM-5 §5.2) are the general path's.
+        guard cdb[1] & 0xE0 == 0, control & 0x05 == 0, count > 0 else { return nil }
         let (end, overflow) = lba.addingReportingOverflow(count)
         guard !overflow, end <= blockCount else { return nil }
         guard !sanitizeActive, !reservationHeld, !persistentReservations.inForce else { return nil }
+        var durable = false
         if isWrite {
             guard !readOnly, !spaceExhausted.load(ordering: .relaxed), liveTokens.load(ordering: .relaxed) == 0 else { return nil }
             let (protected, writeBack) = mode.withLockedValue { ($0.softwareWriteProtect, $0.writeCacheEnabled) }
-            guard !protected, writeBack else { return nil }
+            guard !protected else { return nil }
+            durable = cdb[1] & 0x08 != 0 || !writeBack
         }
         let blockSize = UInt64(device.blockSize)
-        return PlainTransfer(isWrite: isWrite, offset: lba * blockSize, length: Int(count * blockSize))
+        return PlainTransfer(isWrite: isWrite, durable: durable, offset: lba * blockSize, length: Int(count * blockSize))
     }
 
     /// Reads a plain transfer into `into` if the page cache holds it.

@@ -48,14 +48,17 @@ import Testing
         try setUp(daemon)
         let raw = try loggedIn(daemon)
         // 96 commands without waiting, interleaved: reads and writes with all their data
-        // as immediate data (the fast lane), and writes that need an R2T (the general path).
+        // as immediate data, some FUA (the fast lane), and writes that need an R2T (the
+        // general path).
         var reads: Set<UInt32> = []
         var writes: [UInt32: [UInt8]] = [:]
         var immediateWrites: [UInt32: [UInt8]] = [:]
         for k in 0..<96 {
             if k % 6 == 1 {
                 let pattern = [UInt8](repeating: UInt8(k), count: 4096)
-                let tag = try raw.command(RawInitiator.write10(lba: UInt32(8192 + k * 8), blocks: 8), write: 4096, data: pattern)
+                var cdb = RawInitiator.write10(lba: UInt32(8192 + k * 8), blocks: 8)
+                if k % 12 == 7 { cdb[1] |= 0x08 }  // FUA: answered after the flush
+                let tag = try raw.command(cdb, write: 4096, data: pattern)
                 immediateWrites[tag] = pattern
             } else if k % 3 == 2 {
                 let pattern = [UInt8](repeating: UInt8(k), count: 8192)
@@ -201,6 +204,32 @@ import Testing
         }
         // The stalled write is still waiting for its data, not failed.
         #expect(stalled.isQuiet(milliseconds: 100))
+    }
+
+    /// What was answered GOOD survives kill -9 of depotd: plain and FUA writes
+    /// the fast lane made, and a write the general path made after an R2T.
+    @Test func acknowledgedWritesSurviveAKilledDaemon() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        let raw = try loggedIn(daemon)
+        let plain = [UInt8](repeating: 0xA1, count: 4096)
+        let fua = [UInt8](repeating: 0xB2, count: 4096)
+        let solicited = (0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        #expect(try raw.writeBlocks(lba: 100, plain) == 0)
+        var cdb = RawInitiator.write10(lba: 200, blocks: 8)
+        cdb[1] |= 0x08
+        let tag = try raw.command(cdb, write: 4096, data: fua)
+        let (answer, _) = try raw.receive(until: { $0.initiatorTaskTag == tag })
+        #expect(answer.opcodeByte == 0x21 && answer.bhs[3] == 0, "FUA write answered GOOD")
+        #expect(try raw.writeBlocks(lba: 300, solicited, immediate: 512) == 0)
+        daemon.kill9()
+        try await daemon.start()
+        let after = try loggedIn(daemon, isid: [0x80, 9, 9, 9, 9, 9])
+        #expect(try after.readBlocks(lba: 100, length: 4096) == plain)
+        #expect(try after.readBlocks(lba: 200, length: 4096) == fua)
+        #expect(try after.readBlocks(lba: 300, length: 8192) == solicited)
     }
 
     @Test func commandsAheadOfACmdSNGapWaitForIt() async throws {

@@ -37,7 +37,8 @@ import Testing
         #expect(transfer([0x28, 0, 0, 0, 0, 8, 0, 0, 0, 0]) == nil, "zero blocks")
         #expect(transfer([0x28, 0x20, 0, 0, 0, 8, 0, 0, 8, 0]) == nil, "RDPROTECT")
         #expect(transfer([0x28, 0, 0, 0, 0, 8, 0, 0, 8, 0x04]) == nil, "NACA")
-        #expect(transfer([0x2A, 0x08, 0, 0, 0, 8, 0, 0, 8, 0]) == nil, "FUA write needs a flush")
+        #expect(transfer([0x2A, 0x08, 0, 0, 0, 8, 0, 0, 8, 0])?.durable == true, "a FUA write qualifies, to be answered after a flush")
+        #expect(transfer([0x2A, 0, 0, 0, 0, 8, 0, 0, 8, 0])?.durable == false)
         #expect(transfer([0x28, 0x08, 0, 0, 0, 8, 0, 0, 8, 0]) != nil, "FUA read is served from a coherent cache")
         #expect(transfer([0x2F, 0, 0, 0, 0, 8, 0, 0, 8, 0]) == nil, "VERIFY")
         #expect(transfer([0xA8, 0, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0]) == nil, "READ(12)")
@@ -60,14 +61,14 @@ import Testing
         #expect(transfer(Self.read10) == nil)
         #expect(await lu.execute(cdb: [0x5F, 0x02, 0x01, 0, 0, 0, 0, 0, 24, 0], dataOut: reserve, nexus: "a").status == 0)
         #expect(transfer(Self.write16) != nil)
-        // WCE cleared by MODE SELECT: writes must be flushed, so they decline; reads still qualify.
+        // WCE cleared by MODE SELECT: every write is durable; reads are unaffected.
         let caching = Array(await lu.execute(cdb: [0x5A, 0x08, 0x08, 0, 0, 0, 0, 0x01, 0x00, 0], dataOut: []).dataIn.dropFirst(8))
         var page = caching
         page[2] &= ~0x04
         let list = [UInt8](repeating: 0, count: 8) + page
         #expect(await lu.execute(cdb: [0x55, 0x10, 0, 0, 0, 0, 0, 0, UInt8(list.count), 0], dataOut: list).status == 0)
-        #expect(transfer(Self.write16) == nil)
-        #expect(transfer(Self.read10) != nil)
+        #expect(transfer(Self.write16)?.durable == true)
+        #expect(transfer(Self.read10)?.durable == false)
     }
 
     @Test func writesAreRefusedOnAReadOnlyUnit() throws {
