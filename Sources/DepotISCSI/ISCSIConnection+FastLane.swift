@@ -100,23 +100,15 @@ extension ISCSIConnection {
     private func answerWhenStable(_ lu: LogicalUnit, header: [UInt8], lun: UInt16, cmdSN: UInt32) {
         let task = ISCSITask(command: ISCSIPDU(bhs: header), lun: lun, eventLoop: channel.eventLoop, dataOutFollows: false)
         lock.withLock {
-            expCmdSN = cmdSN &+ 1
+            acceptLocked(cmdSN: cmdSN)
             tasks[task.tag] = task
             commandsInFlight += 1
         }
-        let runner = spawn {
-            defer {
-                self.lock.withLock { self.retireLocked(task) }
-                task.ended.succeed()
-            }
+        launch(task) {
             var result = SCSIResult.ok()
             do { try await lu.device.flush() } catch { result = lu.check(.writeError) }
             let length = Int(task.command.u32(20))
             try? await self.respond(task, result: result, expected: length, isWrite: true, needed: length)
-        }
-        lock.withLock {
-            task.runner = runner
-            if task.aborted { runner.cancel() }
         }
     }
 
@@ -126,8 +118,7 @@ extension ISCSIConnection {
     /// portal group is active. Nothing changes here but the keepalive clock.
     private func fastLaneUnit(lun: UInt16, tag: UInt32, cmdSN: UInt32) -> LogicalUnit? {
         lock.withLock {
-            lastHeard = .now
-            pingSent = nil
+            heardLocked()
             guard cmdSN == expCmdSN, inWindowLocked(cmdSN), tasks[tag] == nil else { return nil }
             let luns = lunChangesLocked()
             guard let lu = luns[lun], unitAttentions[lun]?.isEmpty ?? true, eventCursors[ObjectIdentifier(lu)] == lu.eventCursor,
@@ -159,7 +150,7 @@ extension ISCSIConnection {
     private func answerFastLane(_ out: inout ByteBuffer, cmdSN: UInt32, headerDigest: Bool) {
         let at = out.readerIndex
         lock.withLock {
-            expCmdSN = cmdSN &+ 1
+            acceptLocked(cmdSN: cmdSN)
             out.setInteger(statSN, at: at + 24)
             statSN &+= 1
             out.setInteger(expCmdSN, at: at + 28)

@@ -50,11 +50,7 @@ extension ISCSIConnection {
                 reject(pdu, reason: 0x04)
                 return
             }
-            let runner = spawn { try? await self.run(task) }
-            lock.withLock {
-                task.runner = runner
-                if task.aborted { runner.cancel() }
-            }
+            launch(task) { try? await self.run(task) }
         case .dataOut:
             // Data-Out goes to the task that solicited it; none is a protocol error (RFC 7143 §11.7).
             let routed = lock.withLock { () -> Bool in

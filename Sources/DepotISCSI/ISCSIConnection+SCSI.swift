@@ -5,12 +5,8 @@ import NIOCore
 extension ISCSIConnection {
     /// SCSI Command (RFC 7143 §11.3) as one task: collect data-out (immediate
     /// data, then R2T/Data-Out bursts), run it on the LU, answer with Data-In
-    /// and status, unless the task was aborted meanwhile.
+    /// and status, unless the task was aborted meanwhile (`launch` retires it).
     func run(_ task: ISCSITask) async throws {
-        defer {
-            lock.withLock { retireLocked(task) }
-            task.ended.succeed()
-        }
         let pdu = task.command
         let expected = Int(pdu.u32(20))
         let isWrite = pdu.flags & 0x20 != 0

@@ -188,16 +188,34 @@ final class ISCSIConnection: @unchecked Sendable {
 
     /// Any PDU is a sign of life (keepalive).
     func heard() {
-        lock.withLock {
-            lastHeard = .now
-            pingSent = nil
-        }
+        lock.withLock { heardLocked() }
+    }
+
+    /// The caller holds `lock`.
+    func heardLocked() {
+        lastHeard = .now
+        pingSent = nil
     }
 
     /// Starts work on this connection's event loop.
     @discardableResult
     func spawn(_ work: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
         Task(executorPreference: executor) { await work() }
+    }
+
+    /// Runs a task's work on this connection's event loop; when the work is
+    /// done the task leaves the table and `ended` succeeds. An abort that came
+    /// first cancels it at once.
+    func launch(_ task: ISCSITask, _ work: @escaping @Sendable () async -> Void) {
+        let runner = spawn {
+            await work()
+            self.lock.withLock { self.retireLocked(task) }
+            task.ended.succeed()
+        }
+        lock.withLock {
+            task.runner = runner
+            if task.aborted { runner.cancel() }
+        }
     }
 
     /// Marks every task aborted and ends their Data-Out waits.
@@ -219,7 +237,12 @@ final class ISCSIConnection: @unchecked Sendable {
 
     /// Non-immediate commands advance ExpCmdSN (RFC 7143 §4.2.2.1); the caller holds `lock`.
     func acceptLocked(_ pdu: ISCSIPDU) {
-        if !pdu.immediate { expCmdSN = pdu.u32(24) &+ 1 }
+        if !pdu.immediate { acceptLocked(cmdSN: pdu.u32(24)) }
+    }
+
+    /// The same for a non-immediate command with `cmdSN`.
+    func acceptLocked(cmdSN: UInt32) {
+        expCmdSN = cmdSN &+ 1
     }
 
     func accept(_ pdu: ISCSIPDU) { lock.withLock { acceptLocked(pdu) } }

@@ -52,8 +52,7 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
         let fd = self.fd
         var buffer = ByteBufferAllocator().buffer(capacity: length)
         let inPlace = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
-            let n = length == 0 ? 0 : depot_pread_nowait(fd, raw.baseAddress!, length, off_t(offset))
-            return n == length ? length : 0
+            length > 0 && readNow(offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length])) ? length : 0
         }
         if inPlace == length { return buffer }
         return try await pool.runIfActive {
