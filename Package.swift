@@ -156,6 +156,6 @@ let package = Package(
                 "DepotCore", "DepotCLI", "CLibISCSI", "DepotISCSI", "DepotInitiator", .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "DepotSCSITests", dependencies: ["DepotSCSI", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
+        .testTarget(name: "DepotSCSITests", dependencies: ["DepotSCSI", "DepotInitiator", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
     ]
 )

@@ -37,28 +37,46 @@ extension ISCSIConnection {
         case .scsiCommand:
             ISCSIMetrics.generalCommands.increment()
             let task = ISCSITask(command: pdu, lun: Self.lunNumber(pdu.lun), eventLoop: channel.eventLoop)
-            let duplicate = lock.withLock { () -> Bool in
+            let (duplicate, full) = lock.withLock { () -> (Bool, Bool) in
                 acceptLocked(pdu)
                 // An Initiator Task Tag names one task at a time (RFC 7143 §11.2.1.8).
-                guard tasks[task.tag] == nil else { return true }
+                guard tasks[task.tag] == nil else { return (true, false) }
                 tasks[task.tag] = task
                 if task.windowed { commandsInFlight += 1 }
-                return false
+                // Immediate commands are outside the CmdSN window (RFC 7143 §3.2.2.1),
+                // so nothing else bounds them: past the limit they get TASK SET FULL.
+                return (false, !task.windowed && tasks.count > Self.maxTasks)
             }
             if duplicate {
                 task.ended.succeed()  // never ran
                 reject(pdu, reason: 0x04)
                 return
             }
+            if full {
+                launch(task) {
+                    self.abortDataOut(task)
+                    try? await self.respond(task, result: SCSIResult(status: SCSIResult.taskSetFull, sense: nil, dataIn: []),
+                        expected: Int(pdu.u32(20)), isWrite: pdu.flags & 0x20 != 0, needed: nil)
+                }
+                return
+            }
             launch(task) { try? await self.run(task) }
         case .dataOut:
             // Data-Out goes to the task that solicited it; none is a protocol error (RFC 7143 §11.7).
-            let routed = lock.withLock { () -> Bool in
+            let routed = lock.withLock { () -> Bool? in
                 guard let task = tasks[pdu.initiatorTaskTag], let sink = task.dataOutSink else { return false }
-                sink.yield(pdu)
+                // A task holds at most `ISCSITask.dataOutBacklog` PDUs it has not taken:
+                // more is data nobody solicited, sent faster than it can be refused.
+                if case .dropped = sink.yield(pdu) { return nil }
                 return true
             }
-            if !routed { reject(pdu, reason: 0x04) }
+            switch routed {
+            case true: break
+            case false: reject(pdu, reason: 0x04)
+            case nil:
+                logger.warning("Data-Out flood beyond what was solicited: closing the connection")
+                channel.close(promise: nil)
+            }
         case .nopOut:
             accept(pdu)
             // A NOP-Out with a real ITT is a ping: answer with NOP-In, echoing data (RFC 7143 §11.18).

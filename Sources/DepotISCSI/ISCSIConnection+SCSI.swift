@@ -24,11 +24,13 @@ extension ISCSIConnection {
             return
         }
         if isWrite, wanted > 0 {
-            dataOut = [UInt8](repeating: 0, count: wanted)
+            // The buffer grows with the data that actually arrives (one burst
+            // reserved at a time), so a command header that promises 32 MiB and
+            // sends nothing costs nothing.
             let immediate = min(pdu.data.count, wanted)
-            dataOut.replaceSubrange(0..<immediate, with: pdu.data[0..<immediate])
+            dataOut = immediate == pdu.data.count ? pdu.data : Array(pdu.data[0..<immediate])
             if immediate < wanted {
-                guard let error = try await solicit(task, into: &dataOut, from: immediate) else { return }
+                guard let error = try await solicit(task, into: &dataOut, wanted: wanted) else { return }
                 dataPhaseError = error
             }
         }
@@ -50,11 +52,10 @@ extension ISCSIConnection {
     /// R2T and Data-Out (RFC 7143 §11.7, §11.8), one burst of at most
     /// MaxBurstLength at a time (MaxOutstandingR2T=1). Returns whether a data
     /// phase error was seen, or nil when the task was aborted.
-    private func solicit(_ task: ISCSITask, into dataOut: inout [UInt8], from start: Int) async throws -> Bool? {
+    private func solicit(_ task: ISCSITask, into dataOut: inout [UInt8], wanted: Int) async throws -> Bool? {
         let pdu = task.command
-        let wanted = dataOut.count
         guard var incoming = task.dataOut?.makeAsyncIterator() else { return nil }
-        var offset = start
+        var offset = dataOut.count
         var r2tsn: UInt32 = 0
         var dataPhaseError = false
         while offset < wanted {
@@ -66,6 +67,7 @@ extension ISCSIConnection {
             r2t.put32(r2tsn, 36)
             r2t.put32(UInt32(offset), 40)
             r2t.put32(UInt32(length), 44)
+            dataOut.reserveCapacity(offset + length)
             let ttt: UInt32? = try await lock.withLock { () -> EventLoopFuture<UInt32>? in
                 if task.aborted { return nil }
                 let ttt = nextTransferTag
@@ -93,15 +95,26 @@ extension ISCSIConnection {
                 }
                 dataSN &+= 1
                 let at = Int(next.u32(40))
-                guard at >= offset, at + next.data.count <= offset + length else {
-                    // Data beyond what the R2T asked for (RFC 7143 §11.7.5): reject the PDU.
+                guard at == offset + received, next.data.count <= length - received else {
+                    // Data beyond what the R2T asked for (RFC 7143 §11.7.5), or not
+                    // where the burst has got to: with DataPDUInOrder=Yes the PDUs
+                    // of a sequence are at continuously increasing offsets, with no
+                    // gap or overlay (§13.19). The PDU is rejected; nothing of the
+                    // command is written (data phase error).
+                    dataPhaseError = true
                     try await reject(next, reason: 0x09).get()
+                    if next.final { break burst }
                     continue
                 }
-                dataOut.replaceSubrange(at..<(at + next.data.count), with: next.data)
+                dataOut.append(contentsOf: next.data)
                 received += next.data.count
                 if next.final { break burst }
             }
+            // A burst ended short (F before all the solicited data) or with an
+            // error: the command fails without writing, and no more is asked for,
+            // so nothing can land at a shifted offset.
+            if received < length { dataPhaseError = true }
+            if dataPhaseError { return true }
             offset += length
         }
         return dataPhaseError
@@ -218,6 +231,25 @@ extension ISCSIConnection {
         return .ok(Array(d.prefix(allocation)))
     }
 
+    /// The residual flags and count (RFC 7143 §11.4.5) when the command
+    /// itself calls for `needed` bytes and the initiator expected `expected`:
+    /// O (overflow) or U (underflow) and the difference. The count is a
+    /// 32-bit field: a CDB may ask for more than 2^32 bytes (TRANSFER LENGTH
+    /// 0xFFFFFFFF of 4 KiB blocks), so it saturates at 0xFFFFFFFF, with the O
+    /// bit still saying the command wanted more than was expected. Both
+    /// operands come from the peer; nothing here can trap.
+    static func residual(needed: Int, expected: Int) -> (flag: UInt8, count: UInt32) {
+        if needed > expected {
+            let (difference, overflow) = needed.subtractingReportingOverflow(expected)
+            return (0x04, overflow ? .max : UInt32(clamping: difference))
+        }
+        if needed < expected {
+            let (difference, overflow) = expected.subtractingReportingOverflow(needed)
+            return (0x02, overflow ? .max : UInt32(clamping: difference))
+        }
+        return (0, 0)
+    }
+
     /// Data-In with the status in the last PDU when GOOD; else a SCSI Response
     /// carrying the sense (RFC 7143 §11.4.7). Residuals per §11.4.5. The task
     /// leaves the table in the same critical section, so its slot in the
@@ -235,22 +267,10 @@ extension ISCSIConnection {
         var residualFlag: UInt8 = 0
         var residual: UInt32 = 0
         if isWrite, let needed {
-            if needed > expected {
-                residual = UInt32(needed - expected)
-                residualFlag = 0x04
-            } else if needed < expected {
-                residual = UInt32(expected - needed)
-                residualFlag = 0x02
-            }
+            (residualFlag, residual) = Self.residual(needed: needed, expected: expected)
         } else if !isWrite {
-            if data.readableBytes > expected {
-                residual = UInt32(data.readableBytes - expected)
-                residualFlag = 0x04  // O: overflow
-                data = data.getSlice(at: data.readerIndex, length: expected)!
-            } else if data.readableBytes < expected {
-                residual = UInt32(expected - data.readableBytes)
-                residualFlag = 0x02  // U: underflow
-            }
+            (residualFlag, residual) = Self.residual(needed: data.readableBytes, expected: expected)
+            if data.readableBytes > expected, let cut = data.getSlice(at: data.readerIndex, length: expected) { data = cut }
         }
         var pdus: [(ISCSIPDU, Stamp)] = []
         if result.status == SCSIResult.good, data.readableBytes > 0 {

@@ -73,6 +73,8 @@ final class ISCSIConnection: @unchecked Sendable {
 
     /// Commands a session may have queued (RFC 7143 §4.2.2.1 command window).
     static let queueDepth = 128
+    /// Tasks a session may have at once, immediate commands included.
+    static let maxTasks = 2 * queueDepth
 
     /// The I_T nexus (SAM-5 §4.6.2): initiator port name (name + ISID) and target.
     /// Set once as the login enters full feature phase; commands read it often.

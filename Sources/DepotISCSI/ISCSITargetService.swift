@@ -48,6 +48,10 @@ public struct ISCSITargetService: Service {
                         let digests = DigestSettings()
                         let frames = ISCSIFrameHandler(decoder: ISCSIFrameDecoder(
                             maxDataSegmentLength: NegotiatedParameters.targetMaxRecvDataSegmentLength, digests: digests))
+                        // A peer that sends without reading its answers (rejects,
+                        // NOP-Ins, responses) is not read from while 4 MiB of answers
+                        // wait for it: the answers queued per connection stay bounded.
+                        try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
                         try channel.pipeline.syncOperations.addHandler(frames)
                         return Accepted(
                             channel: try NIOAsyncChannel<ISCSIPDU, ByteBuffer>(wrappingChannelSynchronously: channel), digests: digests, frames: frames)

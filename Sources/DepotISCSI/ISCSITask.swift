@@ -38,7 +38,7 @@ final class ISCSITask: @unchecked Sendable {
         self.lun = lun
         self.windowed = !command.immediate
         if dataOutFollows ?? (command.flags & 0x20 != 0 && command.data.count < Int(command.u32(20))) {
-            let (stream, sink) = AsyncStream<ISCSIPDU>.makeStream(bufferingPolicy: .unbounded)
+            let (stream, sink) = AsyncStream<ISCSIPDU>.makeStream(bufferingPolicy: .bufferingOldest(Self.dataOutBacklog))
             self.dataOut = stream
             self.dataOutSink = sink
         } else {
@@ -48,6 +48,10 @@ final class ISCSITask: @unchecked Sendable {
         self.ended = eventLoop.makePromise()
     }
 
+    /// Data-Out PDUs a task may have waiting: one burst (MaxBurstLength 1 MiB)
+    /// in PDUs of 512 bytes, the smallest an initiator may declare.
+    static let dataOutBacklog = NegotiatedParameters.targetMaxBurstLength / 512 + 16
+
     /// Ends the Data-Out stream; the caller holds the connection's lock.
     func stopDataOutLocked() {
         dataOutSink?.finish()
@@ -56,6 +60,11 @@ final class ISCSITask: @unchecked Sendable {
 }
 
 extension ISCSIConnection {
+    /// Ends a task's Data-Out stream (it will not solicit any).
+    func abortDataOut(_ task: ISCSITask) {
+        lock.withLock { task.stopDataOutLocked() }
+    }
+
     /// Aborts one task: no response will be sent for it and any wait for
     /// Data-Out ends.
     func abort(_ task: ISCSITask) {

@@ -56,6 +56,20 @@ public final class RawInitiator {
 
     deinit { close(fd) }
 
+    /// How long `receive()` waits before it throws.
+    public func setTimeout(milliseconds: Int) {
+        var tv = timeval(tv_sec: milliseconds / 1000, tv_usec: Int((milliseconds % 1000) * 1000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Ends the connection with a TCP reset (SO_LINGER 0) rather than a FIN:
+    /// what a crashed or hostile initiator leaves behind.
+    public func reset() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        shutdown(fd, Int32(SHUT_RDWR))
+    }
+
     /// Sends bytes as they are (half PDUs, garbage).
     public func sendRaw(_ bytes: [UInt8]) throws {
         let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, bytes.count, Int32(MSG_NOSIGNAL)) }
@@ -124,11 +138,11 @@ public final class RawInitiator {
     }
 
     /// Login straight to full feature phase (security stage with AuthMethod=None, then operational).
-    public func login(initiator: String, target: String, tsih: UInt16 = 0) throws -> ISCSIPDU {
-        func request(csg: UInt8, nsg: UInt8, keys: [(String, String)]) throws -> ISCSIPDU {
+    public func login(initiator: String, target: String, tsih: UInt16 = 0, chap: (user: String, secret: String)? = nil, sessionType: String = "Normal") throws -> ISCSIPDU {
+        func request(csg: UInt8, nsg: UInt8, transit: Bool = true, keys: [(String, String)]) throws -> ISCSIPDU {
             var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
             pdu.bhs[0] = 0x43
-            pdu.bhs[1] = 0x80 | (csg << 2) | nsg
+            pdu.bhs[1] = (transit ? 0x80 : 0) | (csg << 2) | nsg
             pdu.bhs.replaceSubrange(8..<14, with: isid)
             pdu.put16(tsih, 14)
             pdu.initiatorTaskTag = 0
@@ -139,9 +153,24 @@ public final class RawInitiator {
             guard let r = try receive() else { throw InitiatorError("closed during login") }
             return r
         }
-        let first = try request(
-            csg: 0, nsg: 1, keys: [("InitiatorName", initiator), ("TargetName", target), ("SessionType", "Normal"), ("AuthMethod", "None")])
-        guard first.bhs[36] == 0 else { return first }
+        let names = [("InitiatorName", initiator)] + (sessionType == "Discovery" ? [] : [("TargetName", target)]) + [("SessionType", sessionType)]
+        if let chap {
+            // CHAP (RFC 7143 §12.1.3): offer it, ask for MD5, answer the challenge.
+            let offer = try request(csg: 0, nsg: 0, transit: false, keys: names + [("AuthMethod", "CHAP")])
+            guard offer.bhs[36] == 0 else { return offer }
+            let challenge = try request(csg: 0, nsg: 0, transit: false, keys: [("CHAP_A", "5")])
+            guard challenge.bhs[36] == 0 else { return challenge }
+            let keys = TextKeys.parse(challenge.data)
+            guard let id = keys.first(where: { $0.0 == "CHAP_I" }).flatMap({ UInt8($0.1) }),
+                let c = keys.first(where: { $0.0 == "CHAP_C" }).flatMap({ CHAPResponse.decode($0.1) })
+            else { throw InitiatorError("no CHAP challenge in \(keys)") }
+            let answer = CHAPResponse.hex(CHAPResponse.md5(id: id, secret: chap.secret, challenge: c))
+            let first = try request(csg: 0, nsg: 1, keys: [("CHAP_N", chap.user), ("CHAP_R", answer)])
+            guard first.bhs[36] == 0 else { return first }
+        } else {
+            let first = try request(csg: 0, nsg: 1, keys: names + [("AuthMethod", "None")])
+            guard first.bhs[36] == 0 else { return first }
+        }
         let last = try request(
             csg: 1, nsg: 3,
             keys: [

@@ -83,7 +83,7 @@ enum Inquiry {
     static func blockLimits(_ lu: LogicalUnit) -> [UInt8] {
         var b = [UInt8](repeating: 0, count: 0x3C)
         let bs = UInt32(lu.device.blockSize)
-        b.put32((32 << 20) / bs, at: 4)   // MAXIMUM TRANSFER LENGTH (page bytes 8-11)
+        b.put32(UInt32(BlockIO.maxTransferBytes) / bs, at: 4)   // MAXIMUM TRANSFER LENGTH (page bytes 8-11)
         b.put32((1 << 20) / bs, at: 8)    // OPTIMAL TRANSFER LENGTH (page bytes 12-15)
         // WSNZ clear: WRITE SAME with 0 blocks runs to the end of the medium.
         b[1] = CompareAndWrite.maxBlocks  // MAXIMUM COMPARE AND WRITE LENGTH (page byte 5)

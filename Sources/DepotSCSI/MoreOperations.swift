@@ -4,19 +4,19 @@ enum MoreOperations {
     static let all: [SCSIOperation] = [
         .init(opcode: 0x2E, name: "WRITE AND VERIFY(10)", cdbLength: 10) { lu, cdb, data in
             if let refusal = BlockIO.protection(cdb) { return refusal }
-            return try await BlockIO.write(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, fua: true)
+            return try await BlockIO.write(lu, cdb, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, fua: true)
         },
         .init(opcode: 0xAE, name: "WRITE AND VERIFY(12)", cdbLength: 12) { lu, cdb, data in
             if let refusal = BlockIO.protection(cdb) { return refusal }
-            return try await BlockIO.write(lu, lba: UInt64(cdb.u32(2)), count: cdb.u32(6), data: data, fua: true)
+            return try await BlockIO.write(lu, cdb, lba: UInt64(cdb.u32(2)), count: cdb.u32(6), data: data, fua: true)
         },
         .init(opcode: 0x8E, name: "WRITE AND VERIFY(16)", cdbLength: 16) { lu, cdb, data in
             if let refusal = BlockIO.protection(cdb) { return refusal }
-            return try await BlockIO.write(lu, lba: cdb.u64(2), count: cdb.u32(10), data: data, fua: true)
+            return try await BlockIO.write(lu, cdb, lba: cdb.u64(2), count: cdb.u32(10), data: data, fua: true)
         },
         .init(opcode: 0x8B, name: "ORWRITE(16)", cdbLength: 16) { lu, cdb, data in
             if let refusal = BlockIO.protection(cdb) { return refusal }
-            return try await orWrite(lu, lba: cdb.u64(2), count: cdb.u32(10), data: data, fua: cdb[1] & 0x08 != 0)
+            return try await orWrite(lu, cdb, lba: cdb.u64(2), count: cdb.u32(10), data: data, fua: cdb[1] & 0x08 != 0)
         },
         .init(opcode: 0x41, name: "WRITE SAME(10)", cdbLength: 10) { lu, cdb, data in
             if let refusal = BlockIO.protection(cdb) { return refusal }
@@ -55,9 +55,9 @@ enum MoreOperations {
     static let maxWriteSameBytes: UInt64 = 32 << 20
 
     /// ORWRITE (SBC-3 §5.9): medium = medium OR data-out.
-    static func orWrite(_ lu: LogicalUnit, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws -> SCSIResult {
+    static func orWrite(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws -> SCSIResult {
         if lu.writeProtected { return .check(.writeProtected) }
-        if let refusal = try BlockIO.check(lu, lba: lba, count: count) { return refusal }
+        if let refusal = try BlockIO.checkTransfer(lu, cdb, lba: lba, count: count) { return refusal }
         guard count > 0 else { return .ok() }
         let bs = UInt64(lu.device.blockSize)
         // Read, OR, write back as one atomic operation against every other write.

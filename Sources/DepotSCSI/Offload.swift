@@ -66,7 +66,8 @@ enum Offload {
 
     /// Range descriptors (SBC-3 §5.13.2.2): LBA, number of blocks.
     static func ranges(_ p: CDB, at start: Int, length: Int, lu: LogicalUnit) throws(ExtendedCopy.Failure) -> [Range] {
-        guard length % 16 == 0 else { throw .listLength }
+        // The descriptors lie inside the parameter list that arrived (SBC-3 §5.13.2.1).
+        guard length % 16 == 0, start + length <= p.bytes.count else { throw .listLength }
         guard length / 16 <= maxRanges else { throw .illegal(0x26, 0x00) }  // TOO MANY... as INVALID FIELD IN PARAMETER LIST
         var ranges: [Range] = []
         for at in stride(from: start, to: start + length, by: 16) {

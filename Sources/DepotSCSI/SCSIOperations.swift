@@ -64,36 +64,36 @@ enum SCSIOperations {
             .init(opcode: 0x08, name: "READ(6)", cdbLength: 6, access: .read) { lu, cdb, _ in
                 let lba = UInt64(cdb.u32(0) & 0x1F_FFFF)
                 let count = cdb[4] == 0 ? 256 : UInt32(cdb[4])
-                return try await BlockIO.read(lu, lba: lba, count: count)
+                return try await BlockIO.read(lu, cdb, lba: lba, count: count)
             },
             .init(opcode: 0x28, name: "READ(10)", cdbLength: 10, access: .read) { lu, cdb, _ in
                 if let refusal = BlockIO.protection(cdb) { return refusal }
-                return try await BlockIO.read(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)))
+                return try await BlockIO.read(lu, cdb, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)))
             },
             .init(opcode: 0xA8, name: "READ(12)", cdbLength: 12, access: .read) { lu, cdb, _ in
                 if let refusal = BlockIO.protection(cdb) { return refusal }
-                return try await BlockIO.read(lu, lba: UInt64(cdb.u32(2)), count: cdb.u32(6))
+                return try await BlockIO.read(lu, cdb, lba: UInt64(cdb.u32(2)), count: cdb.u32(6))
             },
             .init(opcode: 0x88, name: "READ(16)", cdbLength: 16, access: .read) { lu, cdb, _ in
                 if let refusal = BlockIO.protection(cdb) { return refusal }
-                return try await BlockIO.read(lu, lba: cdb.u64(2), count: cdb.u32(10))
+                return try await BlockIO.read(lu, cdb, lba: cdb.u64(2), count: cdb.u32(10))
             },
             .init(opcode: 0x0A, name: "WRITE(6)", cdbLength: 6) { lu, cdb, data in
                 let lba = UInt64(cdb.u32(0) & 0x1F_FFFF)
                 let count = cdb[4] == 0 ? 256 : UInt32(cdb[4])
-                return try await BlockIO.write(lu, lba: lba, count: count, data: data, fua: false)
+                return try await BlockIO.write(lu, cdb, lba: lba, count: count, data: data, fua: false)
             },
             .init(opcode: 0x2A, name: "WRITE(10)", cdbLength: 10) { lu, cdb, data in
                 if let refusal = BlockIO.protection(cdb) { return refusal }
-                return try await BlockIO.write(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, fua: cdb[1] & 0x08 != 0)
+                return try await BlockIO.write(lu, cdb, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, fua: cdb[1] & 0x08 != 0)
             },
             .init(opcode: 0xAA, name: "WRITE(12)", cdbLength: 12) { lu, cdb, data in
                 if let refusal = BlockIO.protection(cdb) { return refusal }
-                return try await BlockIO.write(lu, lba: UInt64(cdb.u32(2)), count: cdb.u32(6), data: data, fua: cdb[1] & 0x08 != 0)
+                return try await BlockIO.write(lu, cdb, lba: UInt64(cdb.u32(2)), count: cdb.u32(6), data: data, fua: cdb[1] & 0x08 != 0)
             },
             .init(opcode: 0x8A, name: "WRITE(16)", cdbLength: 16) { lu, cdb, data in
                 if let refusal = BlockIO.protection(cdb) { return refusal }
-                return try await BlockIO.write(lu, lba: cdb.u64(2), count: cdb.u32(10), data: data, fua: cdb[1] & 0x08 != 0)
+                return try await BlockIO.write(lu, cdb, lba: cdb.u64(2), count: cdb.u32(10), data: data, fua: cdb[1] & 0x08 != 0)
             },
             .init(opcode: 0x2F, name: "VERIFY(10)", cdbLength: 10, access: .read) { lu, cdb, data in
                 try await BlockIO.verify(lu, cdb, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data)
@@ -135,6 +135,8 @@ enum BlockIO {
         let bytchk = (cdb[1] >> 1) & 0x3
         guard bytchk != 0, count > 0 else { return .ok() }
         guard bytchk == 1 else { return .check(.invalidField(byte: 1, bit: 2)) }
+        // With BYTCHK the medium is read to compare: MAXIMUM TRANSFER LENGTH applies.
+        if let refusal = try checkTransfer(lu, cdb, lba: lba, count: count) { return refusal }
         let bs = UInt64(lu.device.blockSize)
         let medium = try await lu.device.read(offset: lba * bs, length: Int(UInt64(count) * bs))
         let common = min(medium.count, data.count)
@@ -147,18 +149,20 @@ enum BlockIO {
     /// Bytes of data-out a CDB asks for (writes, VERIFY with BYTCHK): the
     /// transport compares it with the expected transfer length for residuals.
     static func dataOutLength(_ cdb: CDB, blockSize: Int) -> Int? {
+        // Block counts of up to 2^32 times the block size: computed saturating.
+        func blocks(_ count: UInt32) -> Int { bytes(count, blockSize) }
         switch cdb.opcode {
-        case 0x0A: return (cdb[4] == 0 ? 256 : Int(cdb[4])) * blockSize
-        case 0x2A: return Int(cdb.u16(7)) * blockSize
-        case 0xAA: return Int(cdb.u32(6)) * blockSize
-        case 0x8A: return Int(cdb.u32(10)) * blockSize
-        case 0x2F: return (cdb[1] >> 1) & 0x3 == 1 ? Int(cdb.u16(7)) * blockSize : 0
-        case 0xAF: return (cdb[1] >> 1) & 0x3 == 1 ? Int(cdb.u32(6)) * blockSize : 0
-        case 0x8F: return (cdb[1] >> 1) & 0x3 == 1 ? Int(cdb.u32(10)) * blockSize : 0
-        case 0x2E: return Int(cdb.u16(7)) * blockSize
-        case 0xAE: return Int(cdb.u32(6)) * blockSize
-        case 0x8E, 0x8B: return Int(cdb.u32(10)) * blockSize
-        case 0x9C: return Int(cdb.u16(12)) * blockSize
+        case 0x0A: return blocks(cdb[4] == 0 ? 256 : UInt32(cdb[4]))
+        case 0x2A: return blocks(UInt32(cdb.u16(7)))
+        case 0xAA: return blocks(cdb.u32(6))
+        case 0x8A: return blocks(cdb.u32(10))
+        case 0x2F: return (cdb[1] >> 1) & 0x3 == 1 ? blocks(UInt32(cdb.u16(7))) : 0
+        case 0xAF: return (cdb[1] >> 1) & 0x3 == 1 ? blocks(cdb.u32(6)) : 0
+        case 0x8F: return (cdb[1] >> 1) & 0x3 == 1 ? blocks(cdb.u32(10)) : 0
+        case 0x2E: return blocks(UInt32(cdb.u16(7)))
+        case 0xAE: return blocks(cdb.u32(6))
+        case 0x8E, 0x8B: return blocks(cdb.u32(10))
+        case 0x9C: return blocks(UInt32(cdb.u16(12)))
         case 0x83: return Int(cdb.u32(10))
         case 0x48: return Int(cdb.u16(7))
         case 0xA4: return Int(cdb.u32(6))
@@ -180,16 +184,45 @@ enum BlockIO {
         return overflow || end > lu.blockCount ? .check(.lbaOutOfRange) : nil
     }
 
-    static func read(_ lu: LogicalUnit, lba: UInt64, count: UInt32) async throws -> SCSIResult {
+    /// MAXIMUM TRANSFER LENGTH (VPD B0h), in bytes: what one command may move.
+    static let maxTransferBytes = 32 << 20
+
+    /// `check`, then MAXIMUM TRANSFER LENGTH: a command that would move more
+    /// than VPD B0h allows is refused with INVALID FIELD IN CDB pointing at
+    /// the TRANSFER LENGTH field (SBC-3 §6.5.3), before any buffer is made for
+    /// it. Without this a READ(16) of a whole large LU would be one allocation
+    /// of the LU's size, chosen by the peer.
+    static func checkTransfer(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32) throws -> SCSIResult? {
         if let refusal = try check(lu, lba: lba, count: count) { return refusal }
+        return bytes(count, lu.device.blockSize) > maxTransferBytes ? .check(.invalidField(byte: lengthField(cdb.opcode))) : nil
+    }
+
+    /// `blocks` × `blockSize` in bytes, saturating (no trap for any peer value).
+    static func bytes(_ blocks: UInt32, _ blockSize: Int) -> Int {
+        let (product, overflow) = Int(blocks).multipliedReportingOverflow(by: blockSize)
+        return overflow ? .max : product
+    }
+
+    /// The CDB byte where the TRANSFER LENGTH field of a READ/WRITE/VERIFY form starts.
+    static func lengthField(_ opcode: UInt8) -> Int {
+        switch opcode {
+        case 0x08, 0x0A: return 4
+        case 0x28, 0x2A, 0x2E, 0x2F: return 7
+        case 0xA8, 0xAA, 0xAE, 0xAF: return 6
+        default: return 10
+        }
+    }
+
+    static func read(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32) async throws -> SCSIResult {
+        if let refusal = try checkTransfer(lu, cdb, lba: lba, count: count) { return refusal }
         guard count > 0 else { return .ok() }
         let bs = UInt64(lu.device.blockSize)
         return .ok(bulk: try await lu.device.readBuffer(offset: lba * bs, length: Int(UInt64(count) * bs)))
     }
 
-    static func write(_ lu: LogicalUnit, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws -> SCSIResult {
+    static func write(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws -> SCSIResult {
         if lu.writeProtected { return .check(.writeProtected) }
-        if let refusal = try check(lu, lba: lba, count: count) { return refusal }
+        if let refusal = try checkTransfer(lu, cdb, lba: lba, count: count) { return refusal }
         guard count > 0 else { return .ok() }
         let bs = lu.device.blockSize
         let length = Int(count) * bs

@@ -53,12 +53,14 @@ public struct SCSISense: Sendable, Equatable {
 
     /// INVALID FIELD IN CDB with the byte (and bit) that is wrong.
     public static func invalidField(byte: Int, bit: Int? = nil) -> SCSISense {
-        SCSISense(key: illegalRequest, asc: 0x24, ascq: 0x00, fieldPointer: UInt16(byte), bitPointer: bit.map { UInt8($0) })
+        SCSISense(key: illegalRequest, asc: 0x24, ascq: 0x00, fieldPointer: UInt16(clamping: byte), bitPointer: bit.map { UInt8(clamping: $0 & 0x7) })
     }
 
-    /// INVALID FIELD IN PARAMETER LIST, pointing at the byte (C/D=0).
+    /// INVALID FIELD IN PARAMETER LIST, pointing at the byte (C/D=0). The
+    /// FIELD POINTER is 16 bits (SPC-4 §4.5.2.4.2) while a parameter list may
+    /// be 32 MiB: a byte beyond 65535 is reported as 65535, never a trap.
     public static func invalidParameter(byte: Int, bit: Int? = nil) -> SCSISense {
-        var sense = SCSISense(key: illegalRequest, asc: 0x26, ascq: 0x00, fieldPointer: UInt16(byte), bitPointer: bit.map { UInt8($0) })
+        var sense = SCSISense(key: illegalRequest, asc: 0x26, ascq: 0x00, fieldPointer: UInt16(clamping: byte), bitPointer: bit.map { UInt8(clamping: $0 & 0x7) })
         sense.inParameterList = true
         return sense
     }
@@ -132,6 +134,8 @@ public struct SCSIResult: Sendable {
 
     public static let good: UInt8 = 0x00
     public static let checkCondition: UInt8 = 0x02
+    /// TASK SET FULL (SAM-5 §5.3.1): the task set has no room for the command.
+    public static let taskSetFull: UInt8 = 0x28
 
     public static func ok(_ data: [UInt8] = []) -> SCSIResult { SCSIResult(status: good, sense: nil, dataIn: data) }
     public static func ok(bulk: ByteBuffer) -> SCSIResult {
