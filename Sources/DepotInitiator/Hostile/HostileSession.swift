@@ -11,7 +11,26 @@ public final class HostileSession {
     /// PDUs received, by opcode.
     public private(set) var answers: [UInt8: Int] = [:]
 
-    public init(_ raw: RawInitiator) { self.raw = raw }
+    /// Random bytes Data-Out is cut from (fresh bytes per megabyte would cost more than the target's work).
+    private let noise: [UInt8]
+
+    public init(_ raw: RawInitiator, seed: UInt64 = 1) {
+        self.raw = raw
+        var rng = SeededRandom(seed: seed)
+        noise = rng.bytes(1 << 20)
+    }
+
+    func noiseBytes(_ count: Int, at: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        var k = at % noise.count
+        while out.count < count {
+            let n = min(count - out.count, noise.count - k)
+            out += noise[k..<(k + n)]
+            k = 0
+        }
+        return out
+    }
 
     /// How a command ended.
     public enum Outcome: Equatable {
@@ -66,8 +85,11 @@ public final class HostileSession {
                 return .rejected(next.bhs[2])
             case 0x31 where next.initiatorTaskTag == tag:
                 r2ts += 1
-                // A target asking again and again for data of one command is a hang.
-                if r2ts > 64 { problems.append("\(what): more than 64 R2Ts for one command"); return .silent }
+                // An R2T asks for data inside the expected transfer (RFC 7143 §11.8.4); more
+                // R2Ts than 512-byte pieces of the largest data-out would be a target looping.
+                let end = UInt64(next.u32(40)) + UInt64(next.u32(44))
+                if end > UInt64(expected) { problems.append("\(what): R2T up to byte \(end) of an expected \(expected)") }
+                if r2ts > (32 << 20) / 512 { problems.append("\(what): \(r2ts) R2Ts for one command"); return .silent }
                 try answer(next, lie: lieInDataOut && rng.oneIn(3), rng: &rng)
             case 0x20 where next.initiatorTaskTag == 0xFFFF_FFFF:
                 try raw.answer(ping: next)
@@ -94,7 +116,7 @@ public final class HostileSession {
         var dataSN: UInt32 = 0
         while at < offset + length {
             let n = min(65536, offset + length - at)
-            try raw.dataOut(for: r2t, bytes: rng.bytes(n), dataSN: dataSN, offset: UInt32(truncatingIfNeeded: at), final: at + n == offset + length)
+            try raw.dataOut(for: r2t, bytes: noiseBytes(n, at: at), dataSN: dataSN, offset: UInt32(truncatingIfNeeded: at), final: at + n == offset + length)
             dataSN &+= 1
             at += n
         }
