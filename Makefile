@@ -3,7 +3,7 @@ SWIFT ?= swift
 DATA ?= ./depot-data
 API ?= 127.0.0.1:8640
 
-.PHONY: all deps build release run test bench bench-control bench-scale clean
+.PHONY: all deps build release run test bench bench-control bench-scale fuzz-net clean
 
 all: build
 
@@ -28,6 +28,19 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip DepotEndToEndTests
 	$(SWIFT) test --skip-build --filter DepotEndToEndTests --no-parallel
+	@echo "fuzz-net smoke: 60 s with the fixed seed, then 60 s with a random one"
+	.build/debug/depot-bench fuzz-net --depotd .build/debug/depotd --seconds 60 --seed 1
+	.build/debug/depot-bench fuzz-net --depotd .build/debug/depotd --seconds 60 --seed random
+
+# Black-box network fuzzer (not part of `make test`, which runs a 2 × 60 s
+# smoke of it): hostile traffic of every kind against a release depotd while
+# a healthy CHAP session verifies its data. SEED=random prints the seed used.
+SECONDS ?= 600
+SEED ?= random
+fuzz-net: deps
+	$(SWIFT) build -c release --product depotd
+	$(SWIFT) build -c release --product depot-bench
+	.build/release/depot-bench fuzz-net --depotd .build/release/depotd --seconds $(SECONDS) --seed $(SEED)
 
 # Control-plane benchmark (not a test): 1,000 thin volumes through the API.
 bench-control: deps

@@ -2,6 +2,7 @@ import Foundation
 
 // depot-bench control --depotd PATH [--depot PATH] [--count N]
 // depot-bench scale --depotd PATH [--targets N] [--idle N] [--soak N] [--depth N] [--seconds N]
+// depot-bench fuzz-net --depotd PATH [--seconds N] [--seed N|random] [--workers N] [--rss-limit MIB]
 let args = Array(CommandLine.arguments.dropFirst())
 func value(_ flag: String) -> String? {
     guard let i = args.firstIndex(of: flag), i + 1 < args.count else { return nil }
@@ -22,10 +23,20 @@ do {
             depotd: depotd, targets: number("--targets", 256), idle: number("--idle", 64), soak: number("--soak", 64),
             depth: number("--depth", 32), seconds: number("--seconds", 600)
         ).run()
+    case "fuzz-net":
+        let seedText = value("--seed") ?? "random"
+        guard let seed = seedText == "random" ? UInt64.random(in: 1...UInt64.max) : UInt64(seedText) else {
+            throw BenchError("--seed takes a number or 'random'")
+        }
+        try await NetworkFuzzer(
+            depotd: depotd, seconds: number("--seconds", 600), seed: seed, workers: number("--workers", 3),
+            rssLimit: UInt64(number("--rss-limit", 256)) << 20
+        ).run()
     default:
         FileHandle.standardError.write(Data("""
             usage: depot-bench control --depotd PATH [--depot PATH] [--count N]
                    depot-bench scale --depotd PATH [--targets N] [--idle N] [--soak N] [--depth N] [--seconds N]
+                   depot-bench fuzz-net --depotd PATH [--seconds N] [--seed N|random] [--workers N] [--rss-limit MIB]
 
             """.utf8))
         exit(64)
