@@ -83,11 +83,15 @@ extension ISCSIConnection {
                     lu.announce(.busDeviceReset, except: nil)
                 }
             case .targetWarmReset, .targetColdReset:
-                // A target reset tells the other nexuses; the requester knows (its
-                // connection closes on a cold reset anyway).
+                // A target reset is a hard reset of the SCSI target device (RFC 7143
+                // §11.5.1): every LU clears its SPC-2 reservation and establishes a unit
+                // attention for every I_T nexus, the requester's too (SAM-5 §6.3.2). Its
+                // code is POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (29h/00h), which
+                // SAM-5 allows for every reset event and initiators retry on; 29h/03h
+                // stays the LUN reset's own (§6.3.3).
                 for lu in target?.luns.values.map({ $0 }) ?? [] {
                     lu.clearReservation()
-                    lu.announce(.busDeviceReset, except: nexus)
+                    lu.announce(.powerOnReset, except: nil)
                 }
             default:
                 break
@@ -98,9 +102,14 @@ extension ISCSIConnection {
         r.initiatorTaskTag = pdu.initiatorTaskTag
         r.bhs[2] = response.rawValue
         try await send(r)
-        if outcome.function == .targetColdReset, response == .functionComplete {
-            // TARGET COLD RESET ends the connection after the response (RFC 7143 §11.5.1).
-            logger.info("target cold reset: closing the connection")
+        if outcome.function == .targetColdReset, response == .functionComplete, let targetName {
+            // TARGET COLD RESET: after the response the target terminates all of its
+            // TCP connections to all initiators (RFC 7143 §11.5.1), this one included,
+            // as a power cycle would; every nexus that logs in again meets POWER ON,
+            // RESET, OR BUS DEVICE RESET OCCURRED on its first command.
+            for lu in target?.luns.values.map({ $0 }) ?? [] { directory.forgetContacts(volume: lu.uuid) }
+            let closed = directory.sessions.closeSessions(of: targetName)
+            logger.info("target cold reset: closing every session of the target", metadata: ["sessions": "\(closed)"])
             try await channel.close()
         }
     }

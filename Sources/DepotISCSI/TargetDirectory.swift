@@ -38,8 +38,13 @@ public struct TargetDefinition: Sendable {
 public final class TargetDirectory: Sendable {
     private let targets = NIOLockedValueBox<(generation: UInt64, byName: [String: TargetDefinition])>((1, [:]))
     public let sessions = SessionRegistry()
-    /// "volume|nexus" pairs that have been told of the power-on unit attention.
-    private let poweredOnNexuses = NIOLockedValueBox<Set<String>>([])
+    /// Per volume, the nexuses that have been told of the power-on unit
+    /// attention, oldest first. Bounded: past `contactsKept` nexuses of a
+    /// volume the oldest are forgotten (a forgotten nexus meets 29h/00h once
+    /// more, which initiators retry on), so a peer inventing ISIDs cannot grow
+    /// the daemon without end.
+    private let poweredOnNexuses = NIOLockedValueBox<[UUID: (seen: Set<String>, order: [String])]>([:])
+    static let contactsKept = 4096
 
     public init() {}
 
@@ -88,9 +93,26 @@ public final class TargetDirectory: Sendable {
         }
     }
 
-    /// True the first time `nexus` meets the LU of `volume` since the daemon started.
+    /// True the first time `nexus` meets the LU of `volume` since the daemon
+    /// started (or since a cold reset of a target mapping it).
     func firstContact(volume: UUID, nexus: String) -> Bool {
-        poweredOnNexuses.withLockedValue { $0.insert("\(volume)|\(nexus)").inserted }
+        poweredOnNexuses.withLockedValue { all in
+            var entry = all[volume] ?? ([], [])
+            guard entry.seen.insert(nexus).inserted else { return false }
+            entry.order.append(nexus)
+            if entry.order.count > Self.contactsKept {
+                let dropped = entry.order.count - Self.contactsKept
+                for old in entry.order.prefix(dropped) { entry.seen.remove(old) }
+                entry.order.removeFirst(dropped)
+            }
+            all[volume] = entry
+            return true
+        }
+    }
+
+    /// A cold reset powers the LU of `volume` off and on: every nexus meets the power-on unit attention again.
+    func forgetContacts(volume: UUID) {
+        _ = poweredOnNexuses.withLockedValue { $0.removeValue(forKey: volume) }
     }
 
     /// The LU with NAA designator `designator` among the targets `initiator`

@@ -51,12 +51,15 @@ final class Daemon: @unchecked Sendable {
         return dir.appendingPathComponent("data").path
     }
 
-    func start(extra: [String] = []) async throws {
+    /// `defaults`: only the data directory and free ports, every other
+    /// option as the daemon ships (the conformance run); otherwise the
+    /// tests' quick rescans and debug log.
+    func start(extra: [String] = [], defaults: Bool = false) async throws {
         try? FileManager.default.removeItem(atPath: data + "/api.url")
         try? FileManager.default.removeItem(atPath: data + "/iscsi.portals")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try Binaries.path("depotd"))
-        p.arguments = ["--data", data, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:0", "--rescan-interval", "1", "--log-level", "debug"] + extra
+        p.arguments = ["--data", data, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:0"] + (defaults ? [] : ["--rescan-interval", "1", "--log-level", "debug"]) + extra
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)
         p.standardOutput = log
