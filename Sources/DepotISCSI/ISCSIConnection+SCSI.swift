@@ -13,8 +13,13 @@ extension ISCSIConnection {
         let cdb = Array(pdu.bhs[32..<48])
         var dataOut: [UInt8] = []
         // What the CDB itself transfers; differences from the expected length are residuals (§11.4.5.1).
-        let needed = logicalUnit(pdu.lun)?.dataOutLength(cdb: cdb)
+        let unit = logicalUnit(pdu.lun)
+        let needed = unit?.dataOutLength(cdb: cdb)
         let wanted = min(expected, needed ?? expected)
+        // The buffers this command may make (data-out it collects, data-in it reads)
+        // come out of the connection's budget first, and go back once it has answered.
+        let share = await buffers.take(isWrite ? min(wanted, Self.maxDataOut) : unit?.dataInLength(cdb: cdb) ?? 0)
+        defer { buffers.give(share) }
         var dataPhaseError = false
         if isWrite, wanted > Self.maxDataOut {
             // More than MAXIMUM TRANSFER LENGTH (VPD B0h): refused before any buffer is

@@ -76,6 +76,10 @@ final class ISCSIConnection: @unchecked Sendable {
     /// Tasks a session may have at once, immediate commands included.
     static let maxTasks = 2 * queueDepth
 
+    /// Command buffers this connection may hold at once (`BufferBudget`):
+    /// twice the largest single transfer, so QD32 of 1 MiB never waits.
+    let buffers = BufferBudget(limit: 2 * ((32 << 20) + 4096))
+
     /// The I_T nexus (SAM-5 §4.6.2): initiator port name (name + ISID) and target.
     /// Set once as the login enters full feature phase; commands read it often.
     private(set) var nexus = ""

@@ -90,6 +90,24 @@ public final class LogicalUnit: Sendable {
     /// Copy command outcomes for RECEIVE COPY RESULTS.
     let copyResults = CopyResults()
 
+    /// Bytes a READ's CDB asks the medium for (what its data-in buffer will
+    /// hold, if it is not refused for MAXIMUM TRANSFER LENGTH); 0 for any
+    /// other command, whose data-in is small.
+    public func dataInLength(cdb: [UInt8]) -> Int {
+        guard !cdb.isEmpty else { return 0 }
+        let c = CDB(cdb)
+        let bs = device.blockSize
+        let bytes: Int
+        switch c.opcode {
+        case 0x08: bytes = BlockIO.bytes(c[4] == 0 ? 256 : UInt32(c[4]), bs)
+        case 0x28: bytes = BlockIO.bytes(UInt32(c.u16(7)), bs)
+        case 0xA8: bytes = BlockIO.bytes(c.u32(6), bs)
+        case 0x88: bytes = BlockIO.bytes(c.u32(10), bs)
+        default: return 0
+        }
+        return bytes > BlockIO.maxTransferBytes ? 0 : bytes
+    }
+
     /// Bytes of data-out the CDB calls for, or nil when it takes none.
     public func dataOutLength(cdb: [UInt8]) -> Int? {
         guard !cdb.isEmpty else { return nil }
