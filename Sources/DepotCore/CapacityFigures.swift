@@ -64,7 +64,10 @@ public struct CapacityFigures: Sendable, Equatable {
                         + "(\(reservedBytes) bytes) leaves \(ByteSize.format(usable)) (\(usable) bytes)")
             }
         } else {
-            let after = capacityBytes == 0 ? Double.infinity : Double(provisionedBytes + size) / Double(capacityBytes)
+            // Both figures are the caller's: their sum may not fit 64 bits, which is
+            // refused like any overcommit rather than trapping.
+            let (total, overflow) = provisionedBytes.addingReportingOverflow(size)
+            let after = capacityBytes == 0 || overflow ? Double.infinity : Double(total) / Double(capacityBytes)
             guard after <= thresholds.maxOvercommit else {
                 throw .insufficientSpace(
                     "pool '\(pool)' would be overcommitted \(Self.ratio(after))x with \(ByteSize.format(size)) (\(size) bytes) more: "
@@ -75,7 +78,10 @@ public struct CapacityFigures: Sendable, Equatable {
     }
 
     static func ratio(_ value: Double) -> String {
+        // A ratio of 1e17 or more (a 1-byte pool, an exabyte volume) has no
+        // hundredths worth printing, and would not fit an Int.
         guard value.isFinite else { return "inf" }
+        guard abs(value) < 1e15 else { return String(format: "%.3g", value) }
         let hundredths = Int((value * 100).rounded())
         let frac = hundredths % 100
         return "\(hundredths / 100).\(frac < 10 ? "0" : "")\(frac)"

@@ -1,4 +1,4 @@
-import DepotCore
+@testable import DepotCore
 import Testing
 
 @Suite struct CapacityFiguresTests {
@@ -78,5 +78,18 @@ import Testing
         #expect(DepotError.conflict("x").httpStatus == 409)
         #expect(DepotError.unprocessable("x").httpStatus == 422)
         #expect(DepotError.insufficientSpace("x").httpStatus == 507)
+    }
+
+    /// Figures an API caller chooses (a 1-byte pool, an exabyte volume, a huge
+    /// overcommit) end in a refusal, never in a trap.
+    @Test func extremeFiguresAreRefusedNotTrapped() throws {
+        let tiny = figures(capacity: 1, provisioned: 0)
+        #expect(throws: DepotError.self) { try tiny.admit(size: UInt64(Int64.max), provisioning: .thin, pool: "p") }
+        var loose = CapacityThresholds.defaults
+        loose.maxOvercommit = 1e300
+        let full = figures(capacity: 1, provisioned: UInt64.max - 10, thresholds: loose)
+        #expect(throws: DepotError.self) { try full.admit(size: 1 << 40, provisioning: .thin, pool: "p") }
+        #expect(CapacityFigures.ratio(1e20) == "1e+20")
+        #expect(CapacityFigures.ratio(2.5) == "2.50")
     }
 }
