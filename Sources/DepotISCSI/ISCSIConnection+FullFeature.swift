@@ -65,9 +65,12 @@ extension ISCSIConnection {
             // Data-Out goes to the task that solicited it; none is a protocol error (RFC 7143 §11.7).
             let routed = lock.withLock { () -> Bool? in
                 guard let task = tasks[pdu.initiatorTaskTag], let sink = task.dataOutSink else { return false }
-                // A task holds at most `ISCSITask.dataOutBacklog` PDUs it has not taken:
-                // more is data nobody solicited, sent faster than it can be refused.
+                // A task holds at most `ISCSITask.dataOutBacklog` PDUs and two bursts of
+                // bytes it has not taken: more is data nobody solicited, sent faster
+                // than it can be refused.
+                guard task.queuedDataOut + pdu.data.count <= ISCSITask.dataOutBacklogBytes else { return nil }
                 if case .dropped = sink.yield(pdu) { return nil }
+                task.queuedDataOut += pdu.data.count
                 return true
             }
             switch routed {

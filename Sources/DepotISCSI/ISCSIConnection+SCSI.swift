@@ -16,10 +16,6 @@ extension ISCSIConnection {
         let unit = logicalUnit(pdu.lun)
         let needed = unit?.dataOutLength(cdb: cdb)
         let wanted = min(expected, needed ?? expected)
-        // The buffers this command may make (data-out it collects, data-in it reads)
-        // come out of the connection's budget first, and go back once it has answered.
-        let share = await buffers.take(isWrite ? min(wanted, Self.maxDataOut) : unit?.dataInLength(cdb: cdb) ?? 0)
-        defer { buffers.give(share) }
         var dataPhaseError = false
         if isWrite, wanted > Self.maxDataOut {
             // More than MAXIMUM TRANSFER LENGTH (VPD B0h): refused before any buffer is
@@ -28,6 +24,10 @@ extension ISCSIConnection {
             try await respond(task, result: .check(SCSISense(key: SCSISense.illegalRequest, asc: 0x24, ascq: 0x00)), expected: expected, isWrite: true, needed: nil)
             return
         }
+        // The buffers this command may make (data-out it collects, data-in it reads)
+        // come out of the connection's budget first, and go back once it has answered.
+        let share = await buffers.take(isWrite ? wanted : unit?.dataInLength(cdb: cdb) ?? 0)
+        defer { buffers.give(share) }
         if isWrite, wanted > 0 {
             // The buffer grows with the data that actually arrives (one burst
             // reserved at a time), so a command header that promises 32 MiB and
@@ -86,6 +86,7 @@ extension ISCSIConnection {
             var dataSN: UInt32 = 0
             burst: while received < length {
                 guard let next = await incoming.next() else { return nil }
+                lock.withLock { task.queuedDataOut -= next.data.count }
                 guard next.u32(20) == ttt else {
                     // Data-Out for a transfer this task did not solicit (RFC 7143 §11.7.4).
                     try await reject(next, reason: 0x04).get()

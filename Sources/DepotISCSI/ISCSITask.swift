@@ -51,6 +51,11 @@ final class ISCSITask: @unchecked Sendable {
     /// Data-Out PDUs a task may have waiting: one burst (MaxBurstLength 1 MiB)
     /// in PDUs of 512 bytes, the smallest an initiator may declare.
     static let dataOutBacklog = NegotiatedParameters.targetMaxBurstLength / 512 + 16
+    /// Data-Out bytes a task may have waiting: two bursts. A task asks for
+    /// one burst at a time, so more is data nobody solicited.
+    static let dataOutBacklogBytes = 2 * NegotiatedParameters.targetMaxBurstLength
+    /// Bytes routed to `dataOut` and not yet taken (under the connection's lock).
+    var queuedDataOut = 0
 
     /// Ends the Data-Out stream; the caller holds the connection's lock.
     func stopDataOutLocked() {
