@@ -154,6 +154,7 @@ import Testing
         let ops = try HostileSession(probe).supportedOperations()
         var rng = SeededRandom(seed: digests ? 0x5EED_D16 : 0x5EED)
         let scenarios = HostileScenarios(portal: daemon.portal, target: Self.iqn, digests: digests)
+        let before = peak(daemon)
         var connections = 0
         var pdus = 0
         for scenario in HostileScenarios.Scenario.allCases {
@@ -171,6 +172,8 @@ import Testing
             try bystander.verify("\(scenario)")
         }
         #expect(pdus > 500, "\(pdus) hostile PDUs")
+        // Claimed lengths (segments, expected transfers, Data-Out floods) never become allocations.
+        #expect(peak(daemon) < before + (128 << 20), "depotd peak RSS \(before >> 20) → \(peak(daemon) >> 20) MiB")
         print("hostile PDUs: \(pdus) on \(connections) connections (digests \(digests)), depotd peak \(peak(daemon) >> 20) MiB")
     }
 }
