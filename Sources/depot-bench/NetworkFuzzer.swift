@@ -5,7 +5,8 @@ import Foundation
 /// `depot-bench fuzz-net` (make fuzz-net): a black-box network fuzzer. It
 /// starts a depotd, then `workers` threads open connection after connection
 /// to a target that admits anyone and send hostile traffic of every kind
-/// (`HostileScenarios`: login, full feature PDUs, lying framing, the dispatch
+/// (`HostileScenarios`: login — hostile CHAP exchanges against the healthy
+/// target among them —, full feature PDUs, lying framing, the dispatch
 /// table with hostile CDBs, Data-Out attacks, discovery, logout), with and
 /// without digests, while a healthy CHAP session on another target writes
 /// and reads back checksummed blocks the whole time. Pass: the daemon never
@@ -107,7 +108,7 @@ struct NetworkFuzzer {
         var n = 0
         while ContinuousClock.now < deadline, !state.stopped {
             let scenario = rng.pick(HostileScenarios.Scenario.allCases)
-            let scenarios = HostileScenarios(portal: portal, target: fuzzTarget, digests: rng.oneIn(3))
+            let scenarios = HostileScenarios(portal: portal, target: fuzzTarget, digests: rng.oneIn(3), chapTarget: healthyTarget)
             let isid: [UInt8] = [0x80, UInt8(worker), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n), UInt8.random(in: 0...255, using: &rng)]
             let report = scenarios.run(scenario, isid: isid, operations: operations, steps: Int.random(in: 5...60, using: &rng), using: &rng)
             state.record(scenario, report)

@@ -8,11 +8,15 @@ public struct HostileScenarios {
     public let portal: String
     public let target: String
     public var digests = false
+    /// A target that requires CHAP, which hostile logins aim at too (they
+    /// cannot know its secret; its sessions must not notice them).
+    public var chapTarget: String?
 
-    public init(portal: String, target: String, digests: Bool = false) {
+    public init(portal: String, target: String, digests: Bool = false, chapTarget: String? = nil) {
         self.portal = portal
         self.target = target
         self.digests = digests
+        self.chapTarget = chapTarget
     }
 
     public enum Scenario: String, CaseIterable, Sendable {
@@ -154,7 +158,18 @@ public struct HostileScenarios {
             }
             pdu.bhs[4] = 0
             var keys = HostilePDUs.textKeys(using: &rng)
-            if step == 0, rng.oneIn(2) { keys = Array("InitiatorName=\(initiator)\0TargetName=\(target)\0".utf8) + keys }
+            if step == 0, rng.oneIn(2) {
+                let name = chapTarget.map { rng.oneIn(2) ? $0 : target } ?? target
+                keys = Array("InitiatorName=\(initiator)\0TargetName=\(name)\0".utf8) + keys
+            }
+            if step > 0, rng.oneIn(3) {
+                // A CHAP exchange that cannot succeed: algorithms, identifiers and responses of every shape.
+                let chap = [("AuthMethod", rng.pick(["CHAP", "CHAP,None", "None,CHAP", "SRP"])), ("CHAP_A", rng.pick(["5", "5,7", "7", "", "99999999999"])),
+                            ("CHAP_N", rng.pick(["healthy", "", String(repeating: "n", count: 2000)])),
+                            ("CHAP_R", rng.pick(["0x", "0x0", "0x" + String(repeating: "ab", count: 16), "0b", "0bAAAA", "0x" + String(repeating: "zz", count: 16)])),
+                            ("CHAP_I", rng.pick(["0", "256", "-1", "x"])), ("CHAP_C", rng.pick(["0x00", "0x" + String(repeating: "1", count: 2048), ""]))]
+                keys = Array(chap.shuffled(using: &rng).prefix(Int.random(in: 1...6, using: &rng)).map { "\($0.0)=\($0.1)" }.joined(separator: "\0").utf8) + [0] + keys
+            }
             pdu.data = keys
             try raw.send(pdu)
             report.pdus += 1
