@@ -31,7 +31,10 @@ public enum ByteSize {
             throw .invalidArgument("unknown size unit '\(unitPart)' in '\(text)' (use B, K, M, G, T, P, optionally with iB)")
         }
         if numberPart.hasPrefix("-") { throw .invalidArgument("size must be positive, got '\(text)'") }
-        let digits = numberPart.hasPrefix("+") ? String(numberPart.dropFirst()) : numberPart
+        // A sign is not silently dropped: '+1G' given where a size is wanted is
+        // a relative size in the wrong place (only `volume resize` takes +N / -N).
+        if numberPart.hasPrefix("+") { throw .invalidArgument("a size has no sign, got '\(text)' (only volume resize takes +N or -N)") }
+        let digits = numberPart
         let pieces = digits.split(separator: ".", omittingEmptySubsequences: false)
         guard !digits.isEmpty, pieces.count <= 2, pieces.allSatisfy({ $0.allSatisfy(\.isNumber) }),
               !(pieces.first?.isEmpty ?? true) || (pieces.count == 2 && !pieces[1].isEmpty)
@@ -57,6 +60,39 @@ public enum ByteSize {
         guard total > 0 else { throw .invalidArgument("size must be greater than zero, got '\(text)'") }
         guard total <= UInt64(Int64.max) else { throw .invalidArgument("size too large: '\(text)'") }
         return total
+    }
+
+    /// A new size as `volume resize` takes it: absolute, or `+N` / `-N`
+    /// relative to the current size (as `lvresize` and `qemu-img resize`).
+    public enum Change: Sendable, Equatable {
+        case absolute(UInt64)
+        case grow(UInt64)
+        case shrink(UInt64)
+
+        /// The size this change makes of `current`; throws when it would not
+        /// be a positive 63-bit size.
+        public func applied(to current: UInt64) throws(DepotError) -> UInt64 {
+            switch self {
+            case .absolute(let size): return size
+            case .grow(let by):
+                let (size, overflow) = current.addingReportingOverflow(by)
+                guard !overflow, size <= UInt64(Int64.max) else { throw .invalidArgument("growing \(ByteSize.format(current)) by \(ByteSize.format(by)) is too large") }
+                return size
+            case .shrink(let by):
+                guard by < current else {
+                    throw .invalidArgument("cannot shrink \(ByteSize.format(current)) by \(ByteSize.format(by)): nothing would be left")
+                }
+                return current - by
+            }
+        }
+    }
+
+    /// Parses `N`, `+N` or `-N` (N as `parse` takes it).
+    public static func parseChange(_ text: String) throws(DepotError) -> Change {
+        let trimmed = text.trimmingSpaces()
+        if trimmed.hasPrefix("+") { return .grow(try parse(String(trimmed.dropFirst()))) }
+        if trimmed.hasPrefix("-") { return .shrink(try parse(String(trimmed.dropFirst()))) }
+        return .absolute(try parse(trimmed))
     }
 
     /// Human form with binary units: `512 B`, `1.5 GiB`, `10 TiB`.

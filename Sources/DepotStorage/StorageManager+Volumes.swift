@@ -111,7 +111,8 @@ extension StorageManager {
         } else {
             guard force else {
                 throw .conflict(
-                    "shrinking '\(ref)' from \(ByteSize.format(oldSize)) to \(ByteSize.format(newSize)) discards data; use --force")
+                    "shrinking '\(ref)' from \(ByteSize.format(oldSize)) to \(ByteSize.format(newSize)) would discard its last "
+                        + "\(ByteSize.format(oldSize - newSize)); nothing was changed (a shrink must be asked for with force)")
             }
         }
         busy.insert(record.id!)

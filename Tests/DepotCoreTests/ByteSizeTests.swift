@@ -41,4 +41,16 @@ import Testing
         #expect(ByteSize.format(10 << 30) == "10 GiB")
         #expect(ByteSize.format(3 << 39) == "1.5 TiB")
     }
+
+    /// `+N` / `-N` are changes of the current size; a plain size never carries a sign.
+    @Test func relativeChanges() throws {
+        #expect(try ByteSize.parseChange("+1G") == .grow(1 << 30))
+        #expect(try ByteSize.parseChange("-512M") == .shrink(512 << 20))
+        #expect(try ByteSize.parseChange("10G") == .absolute(10 << 30))
+        #expect(try ByteSize.parseChange("+1G").applied(to: 4 << 30) == 5 << 30)
+        #expect(try ByteSize.parseChange("-1G").applied(to: 4 << 30) == 3 << 30)
+        #expect(throws: DepotError.self) { try ByteSize.Change.shrink(4 << 30).applied(to: 4 << 30) }
+        #expect(throws: DepotError.self) { try ByteSize.Change.grow(UInt64(Int64.max)).applied(to: 4 << 30) }
+        #expect(throws: DepotError.self) { try ByteSize.parse("+1G") }
+    }
 }
