@@ -26,15 +26,17 @@ extension ISCSIConnection {
         }
         // The buffers this command may make (data-out it collects, data-in it reads)
         // come out of the connection's budget first, and go back once it has answered.
-        let share = await buffers.take(isWrite ? wanted : unit?.dataInLength(cdb: cdb) ?? 0)
+        let share = await buffers.take((isWrite ? wanted : 0) + (unit?.dataInLength(cdb: cdb) ?? 0))
         defer { buffers.give(share) }
         if isWrite, wanted > 0 {
-            // The buffer grows with the data that actually arrives (one burst
-            // reserved at a time), so a command header that promises 32 MiB and
-            // sends nothing costs nothing.
+            // The buffer is reserved whole but filled only with the data that
+            // actually arrives: untouched pages cost no memory, so a command header
+            // that promises 32 MiB and sends nothing costs nothing (a zero-filled
+            // buffer would have cost the 32 MiB at once), and no burst copies it.
             let immediate = min(pdu.data.count, wanted)
             dataOut = immediate == pdu.data.count ? pdu.data : Array(pdu.data[0..<immediate])
             if immediate < wanted {
+                dataOut.reserveCapacity(wanted)
                 guard let error = try await solicit(task, into: &dataOut, wanted: wanted) else { return }
                 dataPhaseError = error
             }
@@ -72,7 +74,6 @@ extension ISCSIConnection {
             r2t.put32(r2tsn, 36)
             r2t.put32(UInt32(offset), 40)
             r2t.put32(UInt32(length), 44)
-            dataOut.reserveCapacity(offset + length)
             let ttt: UInt32? = try await lock.withLock { () -> EventLoopFuture<UInt32>? in
                 if task.aborted { return nil }
                 let ttt = nextTransferTag

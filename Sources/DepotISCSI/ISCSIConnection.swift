@@ -77,8 +77,11 @@ final class ISCSIConnection: @unchecked Sendable {
     static let maxTasks = 2 * queueDepth
 
     /// Command buffers this connection may hold at once (`BufferBudget`):
-    /// twice the largest single transfer, so QD32 of 1 MiB never waits.
-    let buffers = BufferBudget(limit: 2 * ((32 << 20) + 4096))
+    /// the largest single transfer (32 MiB and a parameter list's header),
+    /// so QD32 of 1 MiB never waits and one hostile connection holds at most
+    /// that (a VERIFY or ORWRITE holds its data-out and the medium it reads:
+    /// twice).
+    let buffers = BufferBudget(limit: ISCSIConnection.maxDataOut)
 
     /// The I_T nexus (SAM-5 §4.6.2): initiator port name (name + ISID) and target.
     /// Set once as the login enters full feature phase; commands read it often.

@@ -42,8 +42,28 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// Reads into a fresh array (no buffer in between: one copy of the data
+    /// in memory, however large): in place from the page cache when it can,
+    /// else on the pool.
     public func read(offset: UInt64, length: Int) async throws -> [UInt8] {
-        Array(try await readBuffer(offset: offset, length: length).readableBytesView)
+        guard length > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: length)
+        if bytes.withUnsafeMutableBytes({ readNow(offset: offset, into: $0) }) { return bytes }
+        bytes = []
+        let fd = self.fd
+        return try await pool.runIfActive {
+            var bytes = [UInt8](repeating: 0, count: length)
+            try bytes.withUnsafeMutableBytes { raw in
+                var done = 0
+                while done < length {
+                    let n = pread(fd, raw.baseAddress! + done, length - done, off_t(offset) + off_t(done))
+                    if n < 0 { throw BlockDeviceError.io("read: \(String(cString: strerror(errno)))") }
+                    if n == 0 { break }  // past the end of a file that shrank: the zeros stay
+                    done += n
+                }
+            }
+            return bytes
+        }
     }
 
     /// Reads into a fresh buffer: in place from the page cache when it can,
@@ -55,6 +75,8 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
             length > 0 && readNow(offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length])) ? length : 0
         }
         if inPlace == length { return buffer }
+        // The page cache did not have it: this buffer goes before the pool makes its own.
+        buffer = ByteBuffer()
         return try await pool.runIfActive {
             var buffer = ByteBufferAllocator().buffer(capacity: length)
             try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in

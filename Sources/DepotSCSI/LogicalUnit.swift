@@ -91,8 +91,9 @@ public final class LogicalUnit: Sendable {
     let copyResults = CopyResults()
 
     /// Bytes a READ's CDB asks the medium for (what its data-in buffer will
-    /// hold, if it is not refused for MAXIMUM TRANSFER LENGTH); 0 for any
-    /// other command, whose data-in is small.
+    /// hold, if it is not refused for MAXIMUM TRANSFER LENGTH), and what
+    /// VERIFY with BYTCHK and ORWRITE read to compare or merge; 0 for any
+    /// other command, whose buffers are small.
     public func dataInLength(cdb: [UInt8]) -> Int {
         guard !cdb.isEmpty else { return 0 }
         let c = CDB(cdb)
@@ -102,7 +103,10 @@ public final class LogicalUnit: Sendable {
         case 0x08: bytes = BlockIO.bytes(c[4] == 0 ? 256 : UInt32(c[4]), bs)
         case 0x28: bytes = BlockIO.bytes(UInt32(c.u16(7)), bs)
         case 0xA8: bytes = BlockIO.bytes(c.u32(6), bs)
-        case 0x88: bytes = BlockIO.bytes(c.u32(10), bs)
+        case 0x88, 0x8B: bytes = BlockIO.bytes(c.u32(10), bs)
+        case 0x2F where (c[1] >> 1) & 0x3 == 1: bytes = BlockIO.bytes(UInt32(c.u16(7)), bs)
+        case 0xAF where (c[1] >> 1) & 0x3 == 1: bytes = BlockIO.bytes(c.u32(6), bs)
+        case 0x8F where (c[1] >> 1) & 0x3 == 1: bytes = BlockIO.bytes(c.u32(10), bs)
         default: return 0
         }
         return bytes > BlockIO.maxTransferBytes ? 0 : bytes

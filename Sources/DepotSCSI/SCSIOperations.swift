@@ -138,9 +138,13 @@ enum BlockIO {
         // With BYTCHK the medium is read to compare: MAXIMUM TRANSFER LENGTH applies.
         if let refusal = try checkTransfer(lu, cdb, lba: lba, count: count) { return refusal }
         let bs = UInt64(lu.device.blockSize)
-        let medium = try await lu.device.read(offset: lba * bs, length: Int(UInt64(count) * bs))
-        let common = min(medium.count, data.count)
-        if let first = (0..<common).first(where: { medium[$0] != data[$0] }) ?? (data.count < medium.count ? data.count : nil) {
+        // Compared where it was read: no second copy of up to 32 MiB.
+        let medium = try await lu.device.readBuffer(offset: lba * bs, length: Int(UInt64(count) * bs))
+        let differs: Int? = medium.withUnsafeReadableBytes { raw in
+            let common = min(raw.count, data.count)
+            return data.withUnsafeBytes { out in (0..<common).first { raw[$0] != out[$0] } } ?? (data.count < raw.count ? data.count : nil)
+        }
+        if let first = differs {
             return .check(SCSISense(key: 0x0E, asc: 0x1D, ascq: 0x00, information: UInt32(truncatingIfNeeded: first)))
         }
         return .ok()

@@ -17,7 +17,11 @@ struct NetworkFuzzer {
     let seconds: Int
     let seed: UInt64
     var workers = 3
-    var rssLimit: UInt64 = 256 << 20
+    /// The RSS bound; nil: the daemon's idle RSS plus, per fuzzing thread, the
+    /// 64 MiB one connection's command buffers may hold (twice its 32 MiB
+    /// budget: a VERIFY or ORWRITE holds data-out and medium), plus 96 MiB for
+    /// the healthy session, the allocator's own retention and the rest.
+    var rssLimit: UInt64?
 
     static let fuzzTarget = "iqn.2026-11.dev.depot:fuzz"
     static let healthyTarget = "iqn.2026-11.dev.depot:fuzz-healthy"
@@ -41,6 +45,8 @@ struct NetworkFuzzer {
         _ = try await client.mapLUN(Self.healthyTarget, MapLUNRequest(volume: "default/healthy"))
         try await Task.sleep(for: .seconds(1))
         let idle = daemon.memory()
+        let rssLimit = self.rssLimit ?? idle + UInt64(workers) * (64 << 20) + (96 << 20)
+        print("RSS limit: \(ByteSize.format(rssLimit))\(self.rssLimit == nil ? " (idle \(ByteSize.format(idle)) + \(workers) × 64 MiB + 96 MiB)" : "")")
 
         let probe = try RawInitiator.session(portal: daemon.portal, isid: [0x80, 0xF0, 0, 0, 0, 1], initiator: "iqn.2026-11.dev.depot:fuzz-probe", target: Self.fuzzTarget)
         let operations = try HostileSession(probe).supportedOperations()

@@ -30,7 +30,7 @@ do {
         }
         try await NetworkFuzzer(
             depotd: depotd, seconds: number("--seconds", 600), seed: seed, workers: number("--workers", 3),
-            rssLimit: UInt64(number("--rss-limit", 256)) << 20
+            rssLimit: value("--rss-limit").flatMap(UInt64.init).map { $0 << 20 }
         ).run()
     default:
         FileHandle.standardError.write(Data("""

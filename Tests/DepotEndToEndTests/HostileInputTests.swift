@@ -133,7 +133,7 @@ import Testing
         // Memory: the hostile lengths may not turn into allocations. Reads are capped at
         // MAXIMUM TRANSFER LENGTH and data-out grows with what arrives.
         let after = peak(daemon)
-        #expect(after < before + (192 << 20), "depotd peak RSS \(before >> 20) → \(after >> 20) MiB")
+        #expect(after < before + (96 << 20), "depotd peak RSS \(before >> 20) → \(after >> 20) MiB")
         try bystander.verify("\(commands) hostile commands")
         print("hostile commands: \(commands) over \(ops.count) operations, outcomes \(outcomes), depotd peak \(before >> 20) → \(after >> 20) MiB")
     }
