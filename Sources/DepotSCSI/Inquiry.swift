@@ -37,7 +37,10 @@ enum Inquiry {
         d[0] = 0x00  // connected, direct-access block device
         d[2] = 0x06  // SPC-4
         d[3] = 0x12  // HISUP, response data format 2
-        d[5] = 0x30  // TPGS 11b: implicit and explicit ALUA (SPC-4 §5.16)
+        // TPGS 11b: implicit and explicit ALUA (SPC-4 §5.16); 3PC: third-party copy
+        // (EXTENDED COPY, VPD 8Fh) is supported (SPC-4 §6.6.2) — ESXi uses VAAI
+        // full copy only when it is set.
+        d[5] = 0x30 | 0x08
         d[4] = UInt8(d.count - 5)
         d[7] = 0x02  // CMDQUE
         d.replaceSubrange(8..<16, with: Array(vendor.utf8))

@@ -97,7 +97,17 @@ public actor TargetManager {
         if let lun = request.lun, !(0...16383).contains(lun) { throw .invalidArgument("LUN must be 0-16383, got \(lun)") }
         let wanted = request.lun
         _ = try catalog.write { db in
-            let used = Set(try TargetLUNRecord.filter(Column("targetId") == t.id!).fetchAll(db).map { Int($0.lun) })
+            let rows = try TargetLUNRecord.filter(Column("targetId") == t.id!).fetchAll(db)
+            // One volume is one LU: a second LUN of it on the same target would show an
+            // initiator two disks with one identity (VPD 83h) — multipath software would
+            // merge them, anything else would mount one disk twice. Across targets it is
+            // how multipath over targets works, and allowed.
+            if let existing = rows.first(where: { $0.volumeId == record.id! }) {
+                throw DepotError.conflict(
+                    "volume \(ref) is already LUN \(existing.lun) of \(t.iqn); a volume is mapped once per target "
+                        + "(map it on another target to reach it by more paths)")
+            }
+            let used = Set(rows.map { Int($0.lun) })
             let lun: Int
             if let wanted {
                 if used.contains(wanted) { throw DepotError.conflict("LUN \(wanted) of \(t.iqn) is already mapped") }

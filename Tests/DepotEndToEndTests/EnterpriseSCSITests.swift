@@ -341,8 +341,9 @@ import Testing
             _ = c.command([0, 0, 0, 0, 0, 0])
             paths.append(c)
         }
-        // Standard INQUIRY: TPGS 11b (implicit and explicit ALUA).
-        #expect(paths[0].command([0x12, 0, 0, 0, 96, 0], dataIn: 96)?.data[5] == 0x30)
+        // Standard INQUIRY: TPGS 11b (implicit and explicit ALUA) and 3PC (third-party
+        // copy: ESXi's VAAI full copy is used only with it).
+        #expect(paths[0].command([0x12, 0, 0, 0, 96, 0], dataIn: 96)?.data[5] == 0x38)
         // REPORT TARGET PORT GROUPS: two groups, active/optimized, relative ports 1 and 2.
         func groups(_ c: LibISCSIClient) -> [(state: UInt8, group: Int, port: Int)] {
             guard let r = c.command([0xA3, 0x0A, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024), r.good else { return [] }

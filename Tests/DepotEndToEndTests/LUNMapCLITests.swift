@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+
+/// A volume is one LU: mapping it twice on one target (two LUNs, one VPD
+/// 83h identity) is refused with where it already is; on another target it
+/// is allowed (multipath across targets).
+@Suite(.serialized) struct LUNMapCLITests {
+    @Test func aVolumeIsMappedOncePerTarget() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let a = "iqn.2026-11.dev.depot:map-a"
+        let b = "iqn.2026-11.dev.depot:map-b"
+        #expect(try daemon.depot(["volume", "create", "default/v", "--size", "16M"]).status == 0)
+        #expect(try daemon.depot(["target", "create", a, "--allow-any"]).status == 0)
+        #expect(try daemon.depot(["target", "create", b, "--allow-any"]).status == 0)
+        #expect(try daemon.depot(["target", "lun", "map", a, "default/v", "--lun", "1"]).status == 0)
+        var r = try daemon.depot(["target", "lun", "map", a, "default/v", "--lun", "2"])
+        #expect(r.status != 0 && r.stderr.contains("already LUN 1 of \(a)"), "\(r.stderr)")
+        r = try daemon.depot(["target", "lun", "map", a, "default/v"])
+        #expect(r.status != 0, "without --lun too")
+        #expect(try await daemon.client.target(a).luns.map(\.lun) == [1], "nothing was added")
+        r = try daemon.depot(["target", "lun", "map", b, "default/v"])
+        #expect(r.status == 0, "another target may map it: \(r.stderr)")
+    }
+}
