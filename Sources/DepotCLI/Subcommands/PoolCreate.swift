@@ -7,7 +7,7 @@ struct PoolCreate: AsyncParsableCommand {
 
     @Argument(help: "Pool name.") var name: String
     @Option(help: "Directory (default DATA/pools/NAME on the server).") var path: String?
-    @Option(help: "Capacity, e.g. 500G (default: the filesystem's size).") var capacity: String?
+    @Option(parsing: .unconditional, help: "Capacity, e.g. 500G (binary units: 500G = 500 GiB; default: the filesystem's size).") var capacity: String?
     @Option(name: .customLong("max-overcommit"), help: "Most provisioned/capacity allowed for thin volumes (default 20).")
     var maxOvercommit: Double?
     @Option(help: "Used percent that turns the pool to warning (default 75).") var warn: Double?

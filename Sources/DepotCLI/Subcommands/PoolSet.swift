@@ -4,7 +4,7 @@ import DepotCore
 struct PoolSet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "set", abstract: "Change a pool's capacity or thresholds.")
     @Argument(help: "Pool name.") var name: String
-    @Option(help: "Capacity, e.g. 500G.") var capacity: String?
+    @Option(parsing: .unconditional, help: "Capacity, e.g. 500G (binary units: 500G = 500 GiB).") var capacity: String?
     @Option(name: .customLong("max-overcommit"), help: "Most provisioned/capacity allowed for thin volumes.") var maxOvercommit: Double?
     @Option(help: "Warning threshold, percent used.") var warn: Double?
     @Option(help: "Critical threshold, percent used.") var critical: Double?

@@ -5,7 +5,9 @@ import Foundation
 struct VolumeCreate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a volume POOL/NAME.")
     @Argument(help: "POOL/NAME") var volume: String
-    @Option(help: "Virtual size, e.g. 10G, 1.5T, 512.") var size: String
+    // `.unconditional`: `--size -5G` reaches the size parser (and its message), not "missing value".
+    @Option(parsing: .unconditional, help: "Virtual size, e.g. 10G, 1.5T, 512 (bytes). Units are binary: 10G, 10GB and 10GiB are all 10 GiB; a size that is not a whole number of blocks is rounded up to one.")
+    var size: String
     @Option(help: "thin, thick or eager-zeroed.") var provisioning: String = "thin"
     @Option(name: .customLong("block-size"), help: "Logical block size: 512 or 4096.") var blockSize: UInt32 = 512
     @OptionGroup var global: GlobalOptions
@@ -24,7 +26,13 @@ struct VolumeCreate: AsyncParsableCommand {
             let ref = try parseVolumeRef(volume)
             let kind = Provisioning(rawValue: provisioning)!
             let client = try global.client()
-            let body = CreateVolumeRequest(name: ref.name, sizeBytes: try parseSize(size, option: "--size"), provisioning: kind, blockSize: blockSize)
+            let asked = try parseSize(size, option: "--size")
+            // 2.9T is not a whole number of blocks: round up to one and say so, rather than fail on a byte count.
+            let (rounded, roundedUp) = Self.wholeBlocks(asked, blockSize: UInt64(blockSize))
+            if roundedUp, !global.json {
+                print("note: \(size) is \(asked) bytes, not a whole number of \(blockSize)-byte blocks; rounded up to \(rounded) bytes (\(ByteSize.format(rounded)))")
+            }
+            let body = CreateVolumeRequest(name: ref.name, sizeBytes: rounded, provisioning: kind, blockSize: blockSize)
             let created: VolumeInfo
             if kind == .eagerZeroed && !global.json {
                 created = try await ProgressBar.whileRunning(label: "zeroing \(ref)", poll: {
@@ -34,8 +42,16 @@ struct VolumeCreate: AsyncParsableCommand {
                 created = try await client.createVolume(pool: ref.pool, body)
             }
             if global.json { try Output.json(created) } else {
-                print("volume \(ref) created: \(ByteSize.format(created.sizeBytes)) \(created.provisioning.rawValue)")
+                print("volume \(ref) created: \(ByteSize.format(created.sizeBytes)) (\(created.sizeBytes) bytes) \(created.provisioning.rawValue)")
             }
         }
+    }
+
+    /// `bytes` rounded up to a multiple of `blockSize`, and whether that changed it.
+    static func wholeBlocks(_ bytes: UInt64, blockSize: UInt64) -> (UInt64, Bool) {
+        let remainder = bytes % blockSize
+        guard remainder != 0 else { return (bytes, false) }
+        let (up, overflow) = bytes.addingReportingOverflow(blockSize - remainder)
+        return overflow ? (bytes, false) : (up, true)
     }
 }

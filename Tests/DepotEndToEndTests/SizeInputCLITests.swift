@@ -1,0 +1,28 @@
+import DepotCore
+import Foundation
+import Testing
+
+/// Sizes as administrators type them: a negative size is called negative
+/// (not a missing value), a size that is not whole blocks is rounded up and
+/// said so, binary units are named in the answer.
+@Suite(.serialized) struct SizeInputCLITests {
+    @Test func negativeFractionalAndDecimalLookingSizes() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        var r = try daemon.depot(["pool", "create", "silver", "--capacity", "-5G"])
+        #expect(r.status != 0 && r.stderr.contains("positive") && !r.stderr.contains("Missing value"), "\(r.stderr)")
+        r = try daemon.depot(["volume", "create", "default/a", "--size", "-1G"])
+        #expect(r.status != 0 && r.stderr.contains("positive") && !r.stderr.contains("Missing value"), "\(r.stderr)")
+        // 1.3M = 1,363,148 bytes: not whole 512-byte blocks; rounded up to 1,363,456 and said so.
+        r = try daemon.depot(["volume", "create", "default/a", "--size", "1.3M"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("rounded up to 1363456 bytes"), "\(r.stdout)")
+        #expect(try await daemon.client.volume(VolumeRef(pool: "default", name: "a")).sizeBytes == 1_363_456)
+        // 10MB is binary, and the answer says so.
+        r = try daemon.depot(["volume", "create", "default/b", "--size", "10MB"])
+        #expect(r.status == 0 && r.stdout.contains("10 MiB (10485760 bytes)"), "\(r.stdout)")
+        r = try daemon.depot(["volume", "create", "--help"])
+        #expect(r.stdout.contains("binary"), "\(r.stdout)")
+    }
+}
