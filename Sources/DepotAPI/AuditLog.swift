@@ -48,7 +48,13 @@ struct AuditMiddleware: RouterMiddleware {
         let mutating: Set<HTTPRequest.Method> = [.post, .put, .patch, .delete]
         guard mutating.contains(request.method) else { return try await next(request, context) }
         let action = "\(request.method.rawValue) \(request.uri.path)"
-        let object = Self.object(from: request.uri.path)
+        var object = Self.object(from: request.uri.path)
+        var request = request
+        if request.method == .post, object.hasSuffix("*") {
+            // A create names its object in the body: the entry says `pool silver`,
+            // not `pool *`. The body is small JSON, read once and kept for the route.
+            if let body = try? await request.collectBody(upTo: 1 << 20) { object = Self.created(object, body: body) }
+        }
         let time = Timestamp.now()
         do {
             let response = try await next(request, context)
@@ -63,6 +69,16 @@ struct AuditMiddleware: RouterMiddleware {
             await log.append(.init(time: time, client: context.client, action: action, object: object, outcome: "error: \(error)", status: 500))
             throw error
         }
+    }
+
+    /// `pool *` → `pool silver` from a create's body (`name`, `iqn` or `pool`);
+    /// unchanged when the body names nothing.
+    static func created(_ object: String, body: ByteBuffer) -> String {
+        struct Names: Decodable { var name: String?; var iqn: String?; var pool: String? }
+        guard let names = try? JSONDecoder().decode(Names.self, from: Data(body.readableBytesView)),
+            let name = names.name ?? names.iqn ?? names.pool
+        else { return object }
+        return String(object.dropLast()) + name
     }
 
     /// `/v1/pools/p1/volumes/v1` → `volume p1/v1`; `/v1/pools/p1` → `pool p1`.

@@ -187,6 +187,8 @@ import Testing
         #expect(entries[0].action == "POST /v1/pools" && entries[0].outcome == "ok")
         #expect(entries[1].outcome.hasPrefix("conflict:"))
         #expect(entries[3].object == "pool m")
+        // Creates name what they create, refused ones too.
+        #expect(entries.map(\.object) == ["pool m", "pool m", "volume m/v", "pool m"])
         #expect(!entries[0].time.isEmpty && !entries[0].client.isEmpty)
     }
 }
