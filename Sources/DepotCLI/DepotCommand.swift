@@ -13,19 +13,31 @@ public struct DepotCommand: AsyncParsableCommand {
 }
 
 /// Runs a subcommand body, turning API and client failures into
-/// `error: MESSAGE` on stderr and exit status 1.
-func reportingFailures(_ body: () async throws -> Void) async throws {
+/// `error: MESSAGE` on stderr and exit status 1 — or, with `--json`, into
+/// `{"error":{"code":…,"message":…,"status":…}}` on stderr, so a script
+/// reading JSON gets JSON for failures too.
+func reportingFailures(json: Bool = false, _ body: () async throws -> Void) async throws {
+    func fail(code: String, message: String, status: Int?) -> ExitCode {
+        if json {
+            struct Body: Encodable { var code: String; var message: String; var status: Int? }
+            struct Wrapper: Encodable { var error: Body }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let data = (try? encoder.encode(Wrapper(error: Body(code: code, message: message, status: status)))) ?? Data()
+            FileHandle.standardError.write(data + Data("\n".utf8))
+        } else {
+            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        }
+        return ExitCode(1)
+    }
     do {
         try await body()
     } catch let failure as DepotClient.Failure {
-        FileHandle.standardError.write(Data("error: \(failure.message)\n".utf8))
-        throw ExitCode(1)
+        throw fail(code: failure.code, message: failure.message, status: failure.status)
     } catch let failure as CLIFailure {
-        FileHandle.standardError.write(Data("error: \(failure.description)\n".utf8))
-        throw ExitCode(1)
+        throw fail(code: "client", message: failure.description, status: nil)
     } catch let error as DepotError {
-        FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-        throw ExitCode(1)
+        throw fail(code: error.code.rawValue, message: error.message, status: nil)
     }
 }
 

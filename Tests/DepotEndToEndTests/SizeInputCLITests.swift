@@ -25,4 +25,18 @@ import Testing
         r = try daemon.depot(["volume", "create", "--help"])
         #expect(r.stdout.contains("binary"), "\(r.stdout)")
     }
+
+    /// With --json a failure is JSON on stderr too, with the exit status.
+    @Test func jsonErrorsAreJSON() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let r = try daemon.depot(["volume", "show", "default/nope", "--json"])
+        #expect(r.status == 1)
+        struct Failure: Decodable { struct Body: Decodable { var code: String; var message: String; var status: Int? }; var error: Body }
+        let failure = try JSONDecoder().decode(Failure.self, from: Data(r.stderr.utf8))
+        #expect(failure.error.status == 404 && failure.error.message.contains("not found"), "\(r.stderr)")
+        let plain = try daemon.depot(["volume", "show", "default/nope"])
+        #expect(plain.status == 1 && plain.stderr.hasPrefix("error: "), "\(plain.stderr)")
+    }
 }

@@ -13,7 +13,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw CLIFailure("cannot read \(file)")
             }

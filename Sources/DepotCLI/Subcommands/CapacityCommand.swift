@@ -6,7 +6,7 @@ struct CapacityCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let report = try await global.client().capacity()
             if global.json { try Output.json(report) } else { print(Output.poolTable(report.pools)) }
         }

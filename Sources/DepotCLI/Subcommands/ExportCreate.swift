@@ -56,7 +56,7 @@ struct ExportCreate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let export = try await global.client().createExport(CreateExportRequest(pool: pool, rules: try rules(), force: force))
             if global.json { try Output.json(export) } else {
                 for warning in export.warnings ?? [] { print("warning: \(warning)") }

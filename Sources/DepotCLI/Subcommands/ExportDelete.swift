@@ -8,7 +8,7 @@ struct ExportDelete: AsyncParsableCommand {
     func validate() throws { try validateName(pool, kind: "pool") }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             try await global.client().deleteExport(pool)
             if global.json { try Output.json(["deleted": pool]) } else { print("export of pool \(pool) deleted") }
         }

@@ -6,7 +6,7 @@ struct ExportListCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let exports = try await global.client().exports()
             if global.json { try Output.json(ExportList(exports: exports)) } else {
                 print(Output.table(["POOL", "PATH", "PSEUDO", "FSID", "CLIENTS"], exports.map { e in

@@ -6,7 +6,7 @@ struct ExportPublish: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let report = try await global.client().publishExports()
             if global.json { try Output.json(report) } else {
                 for file in report.files { print("wrote \(file)") }

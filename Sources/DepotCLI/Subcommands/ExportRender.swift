@@ -12,7 +12,7 @@ struct ExportRender: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             print(try await global.client().renderExport(pool, format: format), terminator: "")
         }
     }

@@ -8,7 +8,7 @@ struct ExportShow: AsyncParsableCommand {
     func validate() throws { try validateName(pool, kind: "pool") }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let e = try await global.client().export(pool)
             if global.json { try Output.json(e) } else {
                 print(Output.table(["FIELD", "VALUE"], [["pool", e.pool], ["path", e.path], ["pseudo", e.pseudo], ["fsid", "\(e.fsid)"],

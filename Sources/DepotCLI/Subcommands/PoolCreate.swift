@@ -21,7 +21,7 @@ struct PoolCreate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let absolute = path.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
             let body = CreatePoolRequest(
                 name: name, path: absolute, capacityBytes: try capacity.map { try parseSize($0, option: "--capacity") },

@@ -9,7 +9,7 @@ struct PoolDelete: AsyncParsableCommand {
     func validate() throws { try validateName(name, kind: "pool") }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             try await global.client().deletePool(name, force: force)
             if global.json { try Output.json(["deleted": name]) } else { print("pool \(name) deleted") }
         }

@@ -6,7 +6,7 @@ struct PoolListCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let pools = try await global.client().pools()
             if global.json { try Output.json(PoolList(pools: pools)) } else { print(Output.poolTable(pools)) }
         }

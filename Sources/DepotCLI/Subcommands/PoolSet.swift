@@ -20,7 +20,7 @@ struct PoolSet: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let body = UpdatePoolRequest(
                 capacityBytes: try capacity.map { try parseSize($0, option: "--capacity") }, maxOvercommit: maxOvercommit,
                 warnPercent: warn, criticalPercent: critical, reservedPercent: reserved)

@@ -8,7 +8,7 @@ struct PoolShow: AsyncParsableCommand {
     func validate() throws { try validateName(name, kind: "pool") }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let pool = try await global.client().pool(name)
             if global.json { try Output.json(pool) } else { print(Output.poolDetail(pool)) }
         }

@@ -7,7 +7,7 @@ struct SessionListCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let sessions = try await global.client().sessions()
             if global.json { try Output.json(SessionList(sessions: sessions)) } else {
                 print(Output.table(

@@ -12,7 +12,7 @@ struct TargetACLRemove: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let t = try await global.client().removeACL(iqn, initiator: initiator)
             if global.json { try Output.json(t) } else { print("\(initiator) removed from \(t.iqn)") }
         }

@@ -8,7 +8,7 @@ struct TargetCHAPClear: AsyncParsableCommand {
     func validate() throws { try validateIQN(iqn) }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let t = try await global.client().clearCHAP(iqn)
             if global.json { try Output.json(t) } else { print("CHAP cleared on \(t.iqn)") }
         }

@@ -18,7 +18,7 @@ struct TargetCHAPSet: AsyncParsableCommand {
     var request: CHAPRequest { CHAPRequest(user: user, secret: secret, mutualUser: mutualUser, mutualSecret: mutualSecret) }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let t = try await global.client().setCHAP(iqn, request)
             if global.json { try Output.json(t) } else { print("CHAP required on \(t.iqn)\(t.mutualChap ? " (mutual)" : "")") }
         }

@@ -11,7 +11,7 @@ struct TargetCreate: AsyncParsableCommand {
     func validate() throws { try validateIQN(iqn) }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let t = try await global.client().createTarget(CreateTargetRequest(iqn: iqn, alias: alias, allowAnyInitiator: allowAny))
             if global.json { try Output.json(t) } else { print("target \(t.iqn) created") }
         }

@@ -9,7 +9,7 @@ struct TargetDelete: AsyncParsableCommand {
     func validate() throws { try validateIQN(iqn) }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             try await global.client().deleteTarget(iqn, force: force)
             if global.json { try Output.json(["deleted": iqn]) } else { print("target \(iqn) deleted") }
         }

@@ -16,7 +16,7 @@ struct TargetLUNMap: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let t = try await global.client().mapLUN(iqn, MapLUNRequest(volume: volume, lun: lun, readOnly: readOnly))
             if global.json { try Output.json(t) } else {
                 let mapped = t.luns.last { $0.volume == volume }

@@ -9,7 +9,7 @@ struct TargetLUNUnmap: AsyncParsableCommand {
     func validate() throws { try validateIQN(iqn) }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let t = try await global.client().unmapLUN(iqn, lun: lun)
             if global.json { try Output.json(t) } else { print("LUN \(lun) of \(t.iqn) unmapped") }
         }

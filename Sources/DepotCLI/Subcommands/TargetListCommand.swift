@@ -6,7 +6,7 @@ struct TargetListCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let targets = try await global.client().targets()
             if global.json { try Output.json(TargetList(targets: targets)) } else {
                 print(Output.table(["TARGET", "LUNS", "ACCESS"], targets.map { t in

@@ -9,7 +9,7 @@ struct TargetPortalGroupList: AsyncParsableCommand {
     func validate() throws { try validateIQN(iqn) }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let groups = try await global.client().portalGroups(iqn)
             if global.json { return try Output.json(PortalGroupList(portalGroups: groups)) }
             print(Output.table(["GROUP", "PORTAL", "STATE"], groups.map { ["\($0.group)", $0.portal, $0.state.rawValue] }, rightAligned: [0]))

@@ -18,7 +18,7 @@ struct TargetPortalGroupSetState: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let groups = try await global.client().setPortalGroupState(iqn, group: group, state: state)
             if global.json { return try Output.json(PortalGroupList(portalGroups: groups)) }
             print("portal group \(group) of \(iqn) is now \(state.rawValue)")

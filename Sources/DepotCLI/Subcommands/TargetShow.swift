@@ -8,7 +8,7 @@ struct TargetShow: AsyncParsableCommand {
     func validate() throws { try validateIQN(iqn) }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let t = try await global.client().target(iqn)
             if global.json { try Output.json(t) } else { print(Output.targetDetail(t)) }
         }

@@ -22,7 +22,7 @@ struct VolumeCreate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let ref = try parseVolumeRef(volume)
             let kind = Provisioning(rawValue: provisioning)!
             let client = try global.client()

@@ -8,7 +8,7 @@ struct VolumeDelete: AsyncParsableCommand {
     func validate() throws { _ = try parseVolumeRef(volume) }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let ref = try parseVolumeRef(volume)
             try await global.client().deleteVolume(ref)
             if global.json { try Output.json(["deleted": ref.description]) } else { print("volume \(ref) deleted") }

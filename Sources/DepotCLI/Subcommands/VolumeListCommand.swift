@@ -9,7 +9,7 @@ struct VolumeListCommand: AsyncParsableCommand {
     func validate() throws { if let pool { try validateName(pool, kind: "pool") } }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let volumes = try await global.client().volumes(pool: pool)
             if global.json { try Output.json(VolumeList(volumes: volumes)) } else { print(Output.volumeTable(volumes)) }
         }

@@ -22,7 +22,7 @@ struct VolumeResize: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let ref = try parseVolumeRef(volume)
             let client = try global.client()
             let change = try ByteSize.parseChange(size)

@@ -8,7 +8,7 @@ struct VolumeShow: AsyncParsableCommand {
     func validate() throws { _ = try parseVolumeRef(volume) }
 
     func run() async throws {
-        try await reportingFailures {
+        try await reportingFailures(json: global.json) {
             let info = try await global.client().volume(try parseVolumeRef(volume))
             if global.json { try Output.json(info) } else { print(Output.volumeDetail(info)) }
         }
