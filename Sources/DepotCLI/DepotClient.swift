@@ -8,10 +8,14 @@ import FoundationNetworking
 public struct DepotClient: Sendable {
     public let baseURL: URL
     public let token: String?
+    /// Where the token came from and where else the CLI looked, for the
+    /// message when depotd refuses it.
+    public var tokenOrigin: String?
 
-    public init(baseURL: URL, token: String?) {
+    public init(baseURL: URL, token: String?, tokenOrigin: String? = nil) {
         self.baseURL = baseURL
         self.token = token
+        self.tokenOrigin = tokenOrigin
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -52,7 +56,8 @@ public struct DepotClient: Sendable {
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
             if let body = try? JSONDecoder().decode(ErrorBody.self, from: data) {
-                throw Failure(status: status, code: body.error.code, message: body.error.message)
+                let hint = status == 401 ? tokenOrigin.map { "; \($0)" } ?? "" : ""
+                throw Failure(status: status, code: body.error.code, message: body.error.message + hint)
             }
             throw Failure(status: status, code: "http_\(status)", message: "depotd answered HTTP \(status): \(String(decoding: data, as: UTF8.self))")
         }

@@ -27,11 +27,20 @@ public struct GlobalOptions: ParsableArguments {
         guard let url = URL(string: urlText), url.scheme != nil else {
             throw CLIFailure("DEPOT_API must be a URL such as http://127.0.0.1:8640, got '\(urlText)'")
         }
-        var resolved = token ?? env["DEPOT_TOKEN"]
-        if resolved == nil, let text = try? String(contentsOfFile: "./depot-data/api-token", encoding: .utf8) {
-            resolved = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        return DepotClient(baseURL: url, token: resolved)
+        let file = "./depot-data/api-token"
+        let fileText = try? String(contentsOfFile: file, encoding: .utf8)
+        let resolved = token ?? env["DEPOT_TOKEN"] ?? fileText?.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Where it looked, in order, for the message when depotd refuses the token.
+        let used = token != nil ? "--token" : env["DEPOT_TOKEN"] != nil ? "$DEPOT_TOKEN" : fileText != nil ? file : nil
+        let looked = [
+            "--token (\(token == nil ? "not given" : "given"))",
+            "$DEPOT_TOKEN (\(env["DEPOT_TOKEN"] == nil ? "not set" : "set"))",
+            "\(file) (\(fileText == nil ? "not there" : "read"))",
+        ].joined(separator: ", ")
+        let origin = (used.map { "the token sent was from \($0)" } ?? "no token was found")
+            + "; the CLI looks at \(looked). The daemon's token is DATA/api-token (DATA is depotd's --data): "
+            + "pass --token, set DEPOT_TOKEN, or run depot where depot-data/ is"
+        return DepotClient(baseURL: url, token: resolved, tokenOrigin: origin)
     }
 }
 

@@ -39,4 +39,17 @@ import Testing
         let plain = try daemon.depot(["volume", "show", "default/nope"])
         #expect(plain.status == 1 && plain.stderr.hasPrefix("error: "), "\(plain.stderr)")
     }
+
+    /// A refused token says where the CLI looked and what to do.
+    @Test func tokenErrorsSayWhereTheCLILooked() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let empty = (daemon.data as NSString).deletingLastPathComponent
+        var r = try Daemon.run(try Binaries.path("depot"), ["pool", "list", "--api", daemon.url], cwd: empty)
+        #expect(r.status != 0 && r.stderr.contains("no token was found") && r.stderr.contains("$DEPOT_TOKEN (not set)")
+            && r.stderr.contains("./depot-data/api-token (not there)"), "\(r.stderr)")
+        r = try Daemon.run(try Binaries.path("depot"), ["pool", "list", "--api", daemon.url, "--token", "wrong"], cwd: empty)
+        #expect(r.status != 0 && r.stderr.contains("invalid bearer token") && r.stderr.contains("from --token"), "\(r.stderr)")
+    }
 }
