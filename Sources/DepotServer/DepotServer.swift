@@ -17,6 +17,9 @@ import ServiceLifecycle
 /// services, run as one `ServiceGroup` that SIGTERM and SIGINT stop gracefully.
 public enum DepotServer {
     public static func run(_ config: DepotConfiguration, logger: Logger) async throws {
+        // A taken address is named by its option before anything opens or listens.
+        try ListenerProbe.check(config.api, option: "--api")
+        for portal in config.portals { try ListenerProbe.check(portal, option: "--portal") }
         let data = try DataDirectory(root: config.dataDirectory)
         try data.create()
         let lockFD = try data.lock()

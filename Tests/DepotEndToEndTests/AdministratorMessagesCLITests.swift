@@ -2,10 +2,12 @@ import DepotCore
 import Foundation
 import Testing
 
-/// Sizes as administrators type them: a negative size is called negative
-/// (not a missing value), a size that is not whole blocks is rounded up and
-/// said so, binary units are named in the answer.
-@Suite(.serialized) struct SizeInputCLITests {
+/// What an administrator reads on day one (issue 21's messages): sizes as
+/// they are typed (a negative size called negative, not a missing value; a
+/// size that is not whole blocks rounded up and said so; binary units named),
+/// JSON failures with --json, token errors that say where the CLI looked,
+/// bind errors that name the address.
+@Suite(.serialized) struct AdministratorMessagesCLITests {
     @Test func negativeFractionalAndDecimalLookingSizes() async throws {
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
@@ -51,5 +53,20 @@ import Testing
             && r.stderr.contains("./depot-data/api-token (not there)"), "\(r.stderr)")
         r = try Daemon.run(try Binaries.path("depot"), ["pool", "list", "--api", daemon.url, "--token", "wrong"], cwd: empty)
         #expect(r.status != 0 && r.stderr.contains("invalid bearer token") && r.stderr.contains("from --token"), "\(r.stderr)")
+    }
+
+    /// A taken address is named by its option, before depotd opens anything.
+    @Test func bindErrorsNameTheAddress() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let taken = try #require(URL(string: daemon.url)?.port)
+        let other = (daemon.data as NSString).deletingLastPathComponent + "/other"
+        var r = try Daemon.run(try Binaries.path("depotd"), ["--data", other, "--api", "127.0.0.1:\(taken)", "--portal", "127.0.0.1:0"])
+        #expect(r.status == 1 && r.stderr.contains("--api 127.0.0.1:\(taken): address already in use"), "\(r.stderr.suffix(600))")
+        #expect(!FileManager.default.fileExists(atPath: other + "/catalog.sqlite"), "nothing was opened")
+        let portal = try #require(daemon.portal.split(separator: ":").last)
+        r = try Daemon.run(try Binaries.path("depotd"), ["--data", other, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:\(portal)"])
+        #expect(r.status == 1 && r.stderr.contains("--portal 127.0.0.1:\(portal): address already in use"), "\(r.stderr.suffix(600))")
     }
 }
