@@ -8,9 +8,15 @@ import Prometheus
 
 /// Builds the REST API: `/health` open, everything else behind the bearer token.
 public enum DepotAPI {
+    /// Where the daemon runs, for `GET /v1/status` (set by the server as its listeners bind).
+    public typealias Whereabouts = @Sendable () -> (dataDirectory: String, api: String, portals: [String])
+
     public static func router(
-        storage: StorageManager, exports: ExportManager, targets: TargetManager, token: String, audit: AuditLog, registry: PrometheusCollectorRegistry
+        storage: StorageManager, exports: ExportManager, targets: TargetManager, token: String, audit: AuditLog, registry: PrometheusCollectorRegistry,
+        whereabouts: @escaping Whereabouts = { ("", "", []) }
     ) -> Router<DepotRequestContext> {
+        let started = ContinuousClock.now
+        let startedAt = Timestamp.now()
         let router = Router(context: DepotRequestContext.self)
         router.add(middleware: AuditMiddleware(log: audit))
         router.add(middleware: ErrorMiddleware())
@@ -28,6 +34,17 @@ public enum DepotAPI {
         VolumeRoutes(storage: storage, targets: targets).register(on: v1)
         v1.get("reconcile") { _, _ -> ReconcileReportResponse in
             ReconcileReportResponse(report: await storage.lastReconcile)
+        }
+        v1.get("status") { _, _ -> DaemonStatus in
+            let place = whereabouts()
+            let report = await storage.lastReconcile
+            let findings = report.missingVolumes.count + report.unknownFiles.count + report.rolledBackCreates.count + report.finishedDeletes.count
+                + report.repairedIntents.count + report.sizeMismatches.count + report.missingPoolDirectories.count
+            let pools = try await storage.listPools().map { DaemonStatus.PoolState(name: $0.name, state: $0.state, usedPercent: $0.usedPercent) }
+            return DaemonStatus(
+                version: DepotVersion.current, startedAt: startedAt, uptimeSeconds: Int((ContinuousClock.now - started).components.seconds),
+                dataDirectory: place.dataDirectory, api: place.api, portals: place.portals, pools: pools, sessions: targets.sessions().count,
+                reconcileFindings: findings)
         }
         return router
     }

@@ -6,4 +6,5 @@ extension VolumeInfo: ResponseEncodable {}
 extension CapacityReport: ResponseEncodable {}
 extension PoolList: ResponseEncodable {}
 extension VolumeList: ResponseEncodable {}
+extension DaemonStatus: ResponseEncodable {}
 extension DepotCore.ErrorBody: ResponseEncodable {}

@@ -152,4 +152,5 @@ public struct DepotClient: Sendable {
         try decode(PortalGroupList.self, try await send("PUT", "/v1/targets/\(iqn)/portal-groups/\(group)", body: SetPortalGroupStateRequest(state: state))).portalGroups
     }
     public func capacity() async throws -> CapacityReport { try await get("/v1/capacity", as: CapacityReport.self) }
+    public func status() async throws -> DaemonStatus { try await get("/v1/status", as: DaemonStatus.self) }
 }

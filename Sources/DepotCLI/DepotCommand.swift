@@ -7,7 +7,11 @@ public struct DepotCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "depot",
         abstract: "Manage a Depot datastore server: pools, volumes, capacity.",
-        subcommands: [PoolCommand.self, VolumeCommand.self, TargetCommand.self, SessionCommand.self, ExportCommand.self, CapacityCommand.self, ApplyCommand.self])
+        version: DepotVersion.current,
+        subcommands: [
+            PoolCommand.self, VolumeCommand.self, TargetCommand.self, SessionCommand.self, ExportCommand.self, CapacityCommand.self, ApplyCommand.self,
+            StatusCommand.self, VersionCommand.self,
+        ])
 
     public init() {}
 }

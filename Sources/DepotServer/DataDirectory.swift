@@ -73,6 +73,11 @@ public struct DataDirectory: Sendable {
         try? (portals.joined(separator: "\n") + "\n").write(toFile: portalsPath, atomically: true, encoding: .utf8)
     }
 
+    /// The API URL as last written (nil before the API is up).
+    var apiURL: String? {
+        (try? String(contentsOfFile: apiURLPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     func writeAPIURL(_ url: String) {
         try? (url + "\n").write(toFile: apiURLPath, atomically: true, encoding: .utf8)
     }

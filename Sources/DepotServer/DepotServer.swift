@@ -67,7 +67,10 @@ public enum DepotServer {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
-        let router = DepotAPI.router(storage: storage, exports: exports, targets: targets, token: token, audit: AuditLog(path: data.auditPath), registry: registry)
+        let root = data.root
+        let router = DepotAPI.router(
+            storage: storage, exports: exports, targets: targets, token: token, audit: AuditLog(path: data.auditPath), registry: registry,
+            whereabouts: { (root, data.apiURL ?? "", targets.directory.portals) })
         let api = DepotAPI.application(router: router, host: config.api.host, port: config.api.port, logger: logger) { host, port in
             let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
             data.writeAPIURL(url)

@@ -7,7 +7,8 @@ import Logging
 struct DepotdCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "depotd",
-        abstract: "Depot datastore daemon: pools, volumes, capacity, REST API.")
+        abstract: "Depot datastore daemon: pools, volumes, capacity, REST API.",
+        version: DepotVersion.current)
 
     @Option(name: .long, help: "Data directory (catalog, token, pools).")
     var data: String = "./depot-data"

@@ -25,6 +25,17 @@ import Yams
         return Set(try #require(object).keys)
     }
 
+    @Test func statusFieldsMatchTheDocument() throws {
+        let status = DaemonStatus(
+            version: "v", startedAt: "t", uptimeSeconds: 1, dataDirectory: "/d", api: "http://a", portals: ["p"],
+            pools: [.init(name: "p", state: .ok, usedPercent: 1)], sessions: 0, reconcileFindings: 0)
+        let documented = try schema("DaemonStatus")
+        #expect(Set(try #require(documented["required"] as? [String])) == (try keys(status)))
+        #expect(Set(try #require(documented["properties"] as? [String: Any]).keys) == (try keys(status)))
+        let paths = try #require(try Self.document["paths"] as? [String: Any])
+        #expect(paths["/v1/status"] != nil)
+    }
+
     @Test func poolAndVolumeFieldsMatchTheDocument() throws {
         let figures = CapacityFigures(capacityBytes: 1, usedBytes: 0, provisionedBytes: 0, filesystemAvailableBytes: 1, thresholds: .defaults)
         let pool = PoolInfo(name: "p", path: "/p", capacityExplicit: true, figures: figures, volumeCount: 0)

@@ -69,4 +69,23 @@ import Testing
         r = try Daemon.run(try Binaries.path("depotd"), ["--data", other, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:\(portal)"])
         #expect(r.status == 1 && r.stderr.contains("--portal 127.0.0.1:\(portal): address already in use"), "\(r.stderr.suffix(600))")
     }
+
+    /// `depot status`, `depot version`, `--version` of both binaries, `GET /v1/status`.
+    @Test func statusAndVersion() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let status = try await daemon.client.status()
+        #expect(status.version == DepotVersion.current && status.api == daemon.url && status.portals == [daemon.portal], "\(status)")
+        #expect(status.dataDirectory.hasSuffix("/data") && status.pools.map(\.name) == ["default"] && status.sessions == 0)
+        var r = try daemon.depot(["status"])
+        #expect(r.status == 0 && r.stdout.contains("depotd \(DepotVersion.current)") && r.stdout.contains(daemon.portal)
+            && r.stdout.contains("default ok"), "\(r.stdout)\(r.stderr)")
+        r = try daemon.depot(["version"])
+        #expect(r.status == 0 && r.stdout.contains("depot \(DepotVersion.current)") && r.stdout.contains("depotd \(DepotVersion.current) at \(daemon.url)"), "\(r.stdout)")
+        r = try daemon.depot(["--version"])
+        #expect(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == DepotVersion.current, "\(r.stdout)")
+        r = try Daemon.run(try Binaries.path("depotd"), ["--version"])
+        #expect(r.status == 0 && r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == DepotVersion.current, "\(r.stdout)")
+    }
 }
