@@ -44,7 +44,8 @@ struct TargetRoutes {
         group.put("targets/:iqn/portal-groups/:group") { request, context -> PortalGroupList in
             let body = try await request.decode(as: SetPortalGroupStateRequest.self, context: context)
             guard let group = Int(try context.parameters.require("group")) else { throw DepotError.invalidArgument("portal group must be a number") }
-            return PortalGroupList(portalGroups: try await targets.setPortalGroupState(try context.parameters.require("iqn"), group: group, state: body.state))
+            return PortalGroupList(portalGroups: try await targets.setPortalGroupState(
+                try context.parameters.require("iqn"), group: group, state: body.state, force: body.force ?? false))
         }
         group.post("targets/:iqn/acls") { request, context -> EditedResponse<TargetInfo> in
             let body = try await request.decode(as: ACLRequest.self, context: context)

@@ -148,8 +148,8 @@ public struct DepotClient: Sendable {
     public func portalGroups(_ iqn: String) async throws -> [PortalGroupInfo] {
         try await get("/v1/targets/\(iqn)/portal-groups", as: PortalGroupList.self).portalGroups
     }
-    public func setPortalGroupState(_ iqn: String, group: Int, state: PortalGroupState) async throws -> [PortalGroupInfo] {
-        try decode(PortalGroupList.self, try await send("PUT", "/v1/targets/\(iqn)/portal-groups/\(group)", body: SetPortalGroupStateRequest(state: state))).portalGroups
+    public func setPortalGroupState(_ iqn: String, group: Int, state: PortalGroupState, force: Bool = false) async throws -> [PortalGroupInfo] {
+        try decode(PortalGroupList.self, try await send("PUT", "/v1/targets/\(iqn)/portal-groups/\(group)", body: SetPortalGroupStateRequest(state: state, force: force ? true : nil))).portalGroups
     }
     public func capacity() async throws -> CapacityReport { try await get("/v1/capacity", as: CapacityReport.self) }
     public func status() async throws -> DaemonStatus { try await get("/v1/status", as: DaemonStatus.self) }

@@ -182,5 +182,10 @@ public struct PortalGroupList: Codable, Sendable {
 
 public struct SetPortalGroupStateRequest: Codable, Sendable {
     public var state: PortalGroupState
-    public init(state: PortalGroupState) { self.state = state }
+    /// Allows a state that leaves the target with no active portal group.
+    public var force: Bool?
+    public init(state: PortalGroupState, force: Bool? = nil) {
+        self.state = state
+        self.force = force
+    }
 }

@@ -245,11 +245,21 @@ public actor TargetManager {
 
     /// `depot target portal-group set-state`: stored, then every nexus of the
     /// target's LUs is told (ASYMMETRIC ACCESS STATE CHANGED).
-    public func setPortalGroupState(_ iqn: String, group: Int, state: PortalGroupState) async throws(DepotError) -> [PortalGroupInfo] {
+    public func setPortalGroupState(_ iqn: String, group: Int, state: PortalGroupState, force: Bool = false) async throws(DepotError) -> [PortalGroupInfo] {
         let t = try requireTarget(iqn)
         let count = directory.portals.count
         guard group >= 1, group <= count else {
             throw .invalidArgument("portal group \(group) does not exist (this daemon has \(count) portal\(count == 1 ? "" : "s"), groups 1...\(count))")
+        }
+        // Maintenance moves initiators to the other paths; with no active path left
+        // every initiator loses I/O to the target's LUNs, so that needs saying so.
+        if !force, state == .standby || state == .unavailable {
+            let after = try portalGroups(iqn).map { $0.group == group ? state : $0.state }
+            if !after.contains(where: { $0 == .activeOptimized || $0 == .activeNonOptimized }) {
+                throw .conflict(
+                    "setting portal group \(group) of \(t.iqn) to \(state.rawValue) leaves it no active portal group: every initiator would lose "
+                        + "I/O to its LUNs until one is active again; nothing was changed (force to do it anyway)")
+            }
         }
         try read { try catalog.setPortalGroupState(targetId: t.id!, groupId: group, state: state.rawValue) }
         try await rebuild()
@@ -261,7 +271,8 @@ public actor TargetManager {
     public func setPortalGroupStates(_ iqn: String, _ states: [UInt16: UInt8]) async throws {
         for (group, code) in states.sorted(by: { $0.key < $1.key }) {
             guard let state = PortalGroupState(code: code) else { continue }
-            _ = try await setPortalGroupState(iqn, group: Int(group), state: state)
+            // The initiator asked for these states itself (SPC-4 §6.42).
+            _ = try await setPortalGroupState(iqn, group: Int(group), state: state, force: true)
         }
     }
 

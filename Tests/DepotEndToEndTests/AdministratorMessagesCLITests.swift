@@ -88,4 +88,15 @@ import Testing
         r = try Daemon.run(try Binaries.path("depotd"), ["--version"])
         #expect(r.status == 0 && r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == DepotVersion.current, "\(r.stdout)")
     }
+
+    /// Mutual CHAP is offered, not imposed (RFC 7143 §12.1.3): the answer says so.
+    @Test func mutualCHAPSaysTheInitiatorDecides() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let iqn = "iqn.2026-11.dev.depot:mutual"
+        #expect(try daemon.depot(["target", "create", iqn, "--allow-any"]).status == 0)
+        let r = try daemon.depot(["target", "chap", "set", iqn, "--user", "u", "--secret", "secret-123456", "--mutual-user", "t", "--mutual-secret", "other-1234567"])
+        #expect(r.status == 0 && r.stdout.contains("(mutual)") && r.stdout.contains("cannot be forced"), "\(r.stdout)\(r.stderr)")
+    }
 }

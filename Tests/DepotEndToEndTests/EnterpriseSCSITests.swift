@@ -383,6 +383,15 @@ import Testing
         #expect(r.status != 0 && r.stderr.contains("does not exist"), "\(r.stderr)")
         r = try daemon.depot(["target", "portal-group", "set-state", iqn, "1", "sleepy"])
         #expect(r.status != 0)
+        // Standby on group 1 too would leave no active path: refused without --force, nothing changed.
+        r = try daemon.depot(["target", "portal-group", "set-state", iqn, "1", "standby"])
+        #expect(r.status != 0 && r.stderr.contains("no active portal group") && r.stderr.contains("nothing was changed"), "\(r.stderr)")
+        #expect(groups(paths[0]).map(\.state) == [0, 2])
+        r = try daemon.depot(["target", "portal-group", "set-state", iqn, "1", "standby", "--force"])
+        #expect(r.status == 0 && r.stdout.contains("warning: \(iqn) has no active portal group"), "\(r.stdout)\(r.stderr)")
+        #expect(try daemon.depot(["target", "portal-group", "set-state", iqn, "1", "active-optimized"]).status == 0)
+        _ = paths[0].command([0, 0, 0, 0, 0, 0])  // ASYMMETRIC ACCESS STATE CHANGED, twice over
+        _ = paths[0].command([0, 0, 0, 0, 0, 0])
 
         // SET TARGET PORT GROUPS from the initiator (explicit ALUA): group 2 active/non-optimized.
         let list: [UInt8] = [0, 0, 0, 0, 0x01, 0, 0, 2]

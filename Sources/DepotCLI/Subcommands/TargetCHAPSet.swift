@@ -20,7 +20,13 @@ struct TargetCHAPSet: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures(json: global.json) {
             let t = try await global.client().setCHAP(iqn, request)
-            if global.json { try Output.json(t) } else { print("CHAP required on \(t.iqn)\(t.mutualChap ? " (mutual)" : "")") }
+            if global.json { try Output.json(t) } else {
+                print("CHAP required on \(t.iqn)\(t.mutualChap ? " (mutual)" : "")")
+                // RFC 7143 §12.1.3: the initiator decides whether to authenticate the target.
+                if t.mutualChap {
+                    print("note: mutual credentials let initiators verify this target; whether they do is the initiator's choice (it cannot be forced)")
+                }
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ struct TargetPortalGroupSetState: AsyncParsableCommand {
     @Argument(help: "Target name.") var iqn: String
     @Argument(help: "Portal group number (1 = first --portal of depotd).") var group: Int
     @Argument(help: "active-optimized, active-non-optimized, standby or unavailable.") var state: PortalGroupState
+    @Flag(help: "Allow a state that leaves the target no active portal group (every initiator loses I/O).") var force = false
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -19,9 +20,12 @@ struct TargetPortalGroupSetState: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures(json: global.json) {
-            let groups = try await global.client().setPortalGroupState(iqn, group: group, state: state)
+            let groups = try await global.client().setPortalGroupState(iqn, group: group, state: state, force: force)
             if global.json { return try Output.json(PortalGroupList(portalGroups: groups)) }
             print("portal group \(group) of \(iqn) is now \(state.rawValue)")
+            if !groups.contains(where: { $0.state == .activeOptimized || $0.state == .activeNonOptimized }) {
+                print("warning: \(iqn) has no active portal group: initiators cannot do I/O to its LUNs until one is active again")
+            }
         }
     }
 }
