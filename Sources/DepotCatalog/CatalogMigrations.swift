@@ -94,6 +94,13 @@ enum CatalogMigrations {
                 t.primaryKey(["targetId", "groupId"])
             }
         }
+        migrator.registerMigration("2026-12-01-pool-created-directory") { db in
+            // Whether Depot made the pool's directory; pools from before are taken as made by it,
+            // as their deletion always assumed.
+            try db.alter(table: "pool") { t in
+                t.add(column: "createdDirectory", .boolean).notNull().defaults(to: true)
+            }
+        }
         return migrator
     }
 }

@@ -15,10 +15,15 @@ public struct PoolRecord: Codable, Sendable, Equatable, FetchableRecord, Mutable
     public var criticalPercent: Double
     public var reservedPercent: Double
     public var createdAt: String
+    /// Depot made the pool's directory (it did not exist before), so deleting
+    /// the pool may remove it; a directory the administrator gave is left.
+    public var createdDirectory: Bool
 
     public init(
-        id: Int64? = nil, name: String, path: String, capacityBytes: Int64?, thresholds: CapacityThresholds, createdAt: String
+        id: Int64? = nil, name: String, path: String, capacityBytes: Int64?, thresholds: CapacityThresholds, createdAt: String,
+        createdDirectory: Bool = true
     ) {
+        self.createdDirectory = createdDirectory
         self.id = id
         self.name = name
         self.path = path

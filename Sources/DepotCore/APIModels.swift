@@ -97,11 +97,15 @@ public struct CreatePoolRequest: Codable, Sendable {
     public var warnPercent: Double?
     public var criticalPercent: Double?
     public var reservedPercent: Double?
+    /// Create missing parent directories of `path` (refused otherwise, so a
+    /// mistyped path does not become a new directory tree).
+    public var createParents: Bool?
 
     public init(
         name: String, path: String? = nil, capacityBytes: UInt64? = nil, maxOvercommit: Double? = nil,
-        warnPercent: Double? = nil, criticalPercent: Double? = nil, reservedPercent: Double? = nil
+        warnPercent: Double? = nil, criticalPercent: Double? = nil, reservedPercent: Double? = nil, createParents: Bool? = nil
     ) {
+        self.createParents = createParents
         self.name = name
         self.path = path
         self.capacityBytes = capacityBytes

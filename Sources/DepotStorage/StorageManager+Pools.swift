@@ -29,7 +29,16 @@ extension StorageManager {
             throw .conflict("path '\(path)' overlaps pool '\(other.name)' at '\(other.path)'")
         }
         // Directory first: a crash before the row leaves only an empty directory.
-        try await runIO {
+        // A given path's parent must exist unless createParents says otherwise: a
+        // typo must not become a directory tree.
+        let explicit = request.path != nil
+        let createParents = request.createParents ?? false
+        let existed: Bool = try await runIO {
+            let existed = FileManager.default.fileExists(atPath: path)
+            let parent = (path as NSString).deletingLastPathComponent
+            if explicit, !existed, !createParents, !FileManager.default.fileExists(atPath: parent) {
+                throw DepotError.unprocessable("the parent of pool path '\(path)', '\(parent)', does not exist; create it, or pass createParents (--create-parents)")
+            }
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             } catch {
@@ -39,10 +48,11 @@ extension StorageManager {
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
                 throw DepotError.unprocessable("pool path '\(path)' is not a directory")
             }
+            return existed
         }
         let record = PoolRecord(
             name: request.name, path: path, capacityBytes: capacity.map { Int64($0) },
-            thresholds: thresholds, createdAt: Timestamp.now())
+            thresholds: thresholds, createdAt: Timestamp.now(), createdDirectory: !existed)
         let inserted = try catalog.insertPool(record)
         logger.info("pool created", metadata: ["pool": "\(inserted.name)", "path": "\(path)"])
         return poolInfo(inserted, usage: [])
@@ -73,9 +83,11 @@ extension StorageManager {
         }
         try catalog.deletePool(id: pool.id!)
         let path = pool.path
+        let made = pool.createdDirectory
         let leftovers: [String] = try await runIO {
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-            if entries.isEmpty { rmdir(path) }
+            // Only a directory Depot made goes, and only empty; one the administrator gave stays.
+            if entries.isEmpty, made { rmdir(path) }
             return entries
         }
         if !leftovers.isEmpty {

@@ -10,7 +10,7 @@ import Testing
 
     @Test func migratesAndRecordsMigrationNames() throws {
         let catalog = try Catalog.inMemory()
-        #expect(try catalog.appliedMigrations == ["2026-11-25-pools-volumes", "2026-11-25-exports", "2026-11-25-iscsi-targets", "2026-11-25-target-chap", "2026-11-25-persistent-reservations", "2026-11-26-portal-groups"])
+        #expect(try catalog.appliedMigrations == ["2026-11-25-pools-volumes", "2026-11-25-exports", "2026-11-25-iscsi-targets", "2026-11-25-target-chap", "2026-11-25-persistent-reservations", "2026-11-26-portal-groups", "2026-12-01-pool-created-directory"])
     }
 
     @Test func fileCatalogUsesWALAndMode0600() throws {

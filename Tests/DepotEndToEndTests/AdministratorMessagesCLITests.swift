@@ -99,4 +99,19 @@ import Testing
         let r = try daemon.depot(["target", "chap", "set", iqn, "--user", "u", "--secret", "secret-123456", "--mutual-user", "t", "--mutual-secret", "other-1234567"])
         #expect(r.status == 0 && r.stdout.contains("(mutual)") && r.stdout.contains("cannot be forced"), "\(r.stdout)\(r.stderr)")
     }
+
+    /// A pool path is the daemon's: relative is refused by the CLI, a missing parent by the daemon unless --create-parents.
+    @Test func poolPathsAreAbsoluteAndParentsExplicit() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        var r = try daemon.depot(["pool", "create", "rel", "--path", "relative/dir"])
+        #expect(r.status != 0 && r.stderr.contains("must be absolute"), "\(r.stderr)")
+        let base = (daemon.data as NSString).deletingLastPathComponent
+        r = try daemon.depot(["pool", "create", "deep", "--path", base + "/no/such/parent"])
+        #expect(r.status != 0 && r.stderr.contains("--create-parents"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: base + "/no"))
+        r = try daemon.depot(["pool", "create", "deep", "--path", base + "/no/such/parent", "--create-parents"])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
 }

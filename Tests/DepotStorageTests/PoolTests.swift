@@ -20,10 +20,27 @@ import Testing
         await #expect(throws: DepotError.self) { try await f.storage.createPool(CreatePoolRequest(name: "Q")) }
         await #expect(throws: DepotError.self) { try await f.storage.createPool(CreatePoolRequest(name: "q", warnPercent: 90, criticalPercent: 80)) }
         await #expect(throws: DepotError.conflict("pool 'p' already exists")) { try await f.storage.createPool(CreatePoolRequest(name: "p")) }
-        let custom = try await f.storage.createPool(CreatePoolRequest(name: "q", path: f.root + "/elsewhere/q", capacityBytes: 1 << 30))
+        // A missing parent is refused (a typo must not become a directory tree) unless asked for.
+        await #expect(throws: DepotError.self) { try await f.storage.createPool(CreatePoolRequest(name: "q", path: f.root + "/elsewhere/q")) }
+        #expect(!FileManager.default.fileExists(atPath: f.root + "/elsewhere"))
+        let custom = try await f.storage.createPool(CreatePoolRequest(name: "q", path: f.root + "/elsewhere/q", capacityBytes: 1 << 30, createParents: true))
         #expect(custom.capacityExplicit && custom.capacityBytes == 1 << 30)
         #expect(FileManager.default.fileExists(atPath: f.root + "/elsewhere/q"))
         #expect(try await f.storage.listPools().map(\.name) == ["p", "q"])
+    }
+
+    /// Deleting a pool removes only a directory Depot made; one the administrator gave stays.
+    @Test func deletionKeepsADirectoryTheAdministratorGave() async throws {
+        let f = try StorageFixture()
+        defer { f.cleanup() }
+        let given = f.root + "/mnt-ssd"
+        try FileManager.default.createDirectory(atPath: given, withIntermediateDirectories: true)
+        _ = try await f.storage.createPool(CreatePoolRequest(name: "g", path: given))
+        try await f.storage.deletePool("g", force: false)
+        #expect(FileManager.default.fileExists(atPath: given), "the given directory is kept")
+        _ = try await f.storage.createPool(CreatePoolRequest(name: "m", path: f.root + "/made"))
+        try await f.storage.deletePool("m", force: false)
+        #expect(!FileManager.default.fileExists(atPath: f.root + "/made"), "the one Depot made goes")
     }
 
     @Test func deletingANonEmptyPoolNeedsForceAndKeepsUnknownFiles() async throws {
