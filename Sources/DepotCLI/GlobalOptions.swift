@@ -13,6 +13,9 @@ public struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Print the API's JSON objects instead of tables.")
     var json = false
 
+    @Flag(name: .long, help: "No progress output (off a terminal it is a line every few seconds).")
+    var quiet = false
+
     public init() {}
 
     public func validate() throws {

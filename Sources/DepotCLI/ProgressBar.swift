@@ -1,19 +1,39 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// A progress bar on stderr while a long call runs, fed by polling.
+/// Progress on stderr while a long call runs, fed by polling: a bar redrawn
+/// with carriage returns on a terminal; off one (a log file, a pipe) a plain
+/// line every few seconds, so logs hold lines, not `^M` runs; nothing with
+/// `--quiet`.
 enum ProgressBar {
+    enum Style: Sendable { case bar, lines, quiet }
+
+    static func style(quiet: Bool) -> Style { quiet ? .quiet : isatty(STDERR_FILENO) == 1 ? .bar : .lines }
+
     static func whileRunning<T: Sendable>(
-        label: String, poll: @escaping @Sendable () async -> Double?, _ work: @escaping @Sendable () async throws -> T
+        label: String, style: Style, lineEvery: Duration = .seconds(5), poll: @escaping @Sendable () async -> Double?,
+        _ work: @escaping @Sendable () async throws -> T
     ) async throws -> T {
+        guard style != .quiet else { return try await work() }
         let drawer = Task {
             var last = -1
+            var lastLine = ContinuousClock.now
             while !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(250))
-                guard !Task.isCancelled, let fraction = await poll() else { continue }
-                let percent = Int(fraction * 100)
-                if percent != last {
+                guard !Task.isCancelled, let fraction = await poll(), fraction.isFinite else { continue }
+                let percent = Int(max(0, min(fraction, 1)) * 100)
+                switch style {
+                case .bar where percent != last:
                     draw(label: label, percent: percent)
                     last = percent
+                case .lines where percent != last && ContinuousClock.now - lastLine >= lineEvery:
+                    FileHandle.standardError.write(Data("\(label): \(percent)%\n".utf8))
+                    last = percent
+                    lastLine = .now
+                default:
+                    break
                 }
             }
         }
@@ -21,12 +41,16 @@ enum ProgressBar {
         do {
             let result = try await work()
             drawer.cancel()
-            draw(label: label, percent: 100)
-            FileHandle.standardError.write(Data("\n".utf8))
+            if style == .bar {
+                draw(label: label, percent: 100)
+                FileHandle.standardError.write(Data("\n".utf8))
+            } else {
+                FileHandle.standardError.write(Data("\(label): done\n".utf8))
+            }
             return result
         } catch {
             drawer.cancel()
-            FileHandle.standardError.write(Data("\n".utf8))
+            if style == .bar { FileHandle.standardError.write(Data("\n".utf8)) }
             throw error
         }
     }

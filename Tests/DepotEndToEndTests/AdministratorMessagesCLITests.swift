@@ -114,4 +114,15 @@ import Testing
         r = try daemon.depot(["pool", "create", "deep", "--path", base + "/no/such/parent", "--create-parents"])
         #expect(r.status == 0, "\(r.stderr)")
     }
+
+    /// Off a terminal progress is plain lines; --quiet prints none.
+    @Test func progressOffATerminalIsLinesAndQuietIsSilent() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        var r = try daemon.depot(["volume", "create", "default/ez", "--size", "64M", "--provisioning", "eager-zeroed"])
+        #expect(r.status == 0 && r.stderr.contains("zeroing default/ez: done") && !r.stderr.contains("\r"), "\(r.stderr.debugDescription)")
+        r = try daemon.depot(["volume", "create", "default/ez2", "--size", "64M", "--provisioning", "eager-zeroed", "--quiet"])
+        #expect(r.status == 0 && r.stderr.isEmpty, "\(r.stderr.debugDescription)")
+    }
 }

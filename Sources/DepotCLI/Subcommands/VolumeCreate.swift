@@ -35,7 +35,7 @@ struct VolumeCreate: AsyncParsableCommand {
             let body = CreateVolumeRequest(name: ref.name, sizeBytes: rounded, provisioning: kind, blockSize: blockSize)
             let created: VolumeInfo
             if kind == .eagerZeroed && !global.json {
-                created = try await ProgressBar.whileRunning(label: "zeroing \(ref)", poll: {
+                created = try await ProgressBar.whileRunning(label: "zeroing \(ref)", style: ProgressBar.style(quiet: global.quiet), poll: {
                     try? await client.volume(ref).progress
                 }) { try await client.createVolume(pool: ref.pool, body) }
             } else {
