@@ -35,6 +35,13 @@ public struct ApplySpec: Decodable, Sendable, Equatable {
 
     public var pools: [Pool]
 
+    /// Parses a file's text with strict keys (`ApplyKeys`): an unknown key is
+    /// an error naming `file` and the line.
+    public static func parse(yaml: String, file: String) throws -> ApplySpec {
+        try ApplyKeys.check(yaml: yaml, file: file)
+        return try parse(yaml: yaml)
+    }
+
     public static func parse(yaml: String) throws -> ApplySpec {
         do {
             return try YAMLDecoder().decode(ApplySpec.self, from: yaml)

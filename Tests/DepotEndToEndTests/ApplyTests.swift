@@ -65,9 +65,47 @@ import Testing
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }
         #expect(!files.isEmpty)
         for name in files {
-            let spec = try ApplySpec.parse(yaml: try String(contentsOfFile: dir + "/" + name, encoding: .utf8))
+            let spec = try ApplySpec.parse(yaml: try String(contentsOfFile: dir + "/" + name, encoding: .utf8), file: name)
             #expect(!spec.pools.isEmpty, "\(name)")
             #expect(try !ApplyPlanner.plan(spec: spec, pools: [], volumes: []).isEmpty, "\(name)")
         }
+    }
+
+    /// A misspelled key is an error naming the key, the file, the line and the
+    /// nearest valid key (it used to be ignored and a default planned); the
+    /// dry run's JSON carries a real boolean.
+    @Test func unknownKeysAreErrorsWithTheLine() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let file = (daemon.data as NSString).deletingLastPathComponent + "/typo.yaml"
+        try """
+            pools:
+              - name: gold
+                volumes:
+                  - name: vm1
+                    size: 1G
+                    provisoning: thick
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        var r = try daemon.depot(["apply", "-f", file, "--dry-run"])
+        #expect(r.status != 0 && r.stderr.contains("\(file):6: unknown key 'provisoning' in volume 'gold/vm1' (did you mean 'provisioning'?)"), "\(r.stderr)")
+        try """
+            pools:
+              - name: gold
+                volumes:
+                  - name: vm1
+                    size: 1G
+                    blocksize: 4096
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        r = try daemon.depot(["apply", "-f", file])
+        #expect(r.status != 0 && r.stderr.contains(":6: unknown key 'blocksize'") && r.stderr.contains("did you mean 'blockSize'"), "\(r.stderr)")
+        #expect(try await daemon.client.pools().map(\.name) == ["default"], "nothing was created")
+        try """
+            pools:
+              - name: gold
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        r = try daemon.depot(["apply", "-f", file, "--dry-run", "--json"])
+        struct Plan: Decodable { var plan: [String]; var dryRun: Bool }
+        #expect(try JSONDecoder().decode(Plan.self, from: Data(r.stdout.utf8)).dryRun == true, "\(r.stdout)")
     }
 }

@@ -17,11 +17,12 @@ struct ApplyCommand: AsyncParsableCommand {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw CLIFailure("cannot read \(file)")
             }
-            let spec = try ApplySpec.parse(yaml: text)
+            let spec = try ApplySpec.parse(yaml: text, file: file)
             let client = try global.client()
             let steps = try ApplyPlanner.plan(spec: spec, pools: try await client.pools(), volumes: try await client.volumes(pool: nil))
             if global.json {
-                try Output.json(["plan": steps.map(\.description), "dryRun": dryRun ? ["true"] : ["false"]])
+                struct Plan: Encodable { var plan: [String]; var dryRun: Bool }
+                try Output.json(Plan(plan: steps.map(\.description), dryRun: dryRun))
             } else {
                 print(steps.isEmpty ? "plan: nothing to do" : "plan:\n" + steps.map { "  + \($0)" }.joined(separator: "\n"))
             }
