@@ -108,4 +108,46 @@ import Testing
         struct Plan: Decodable { var plan: [String]; var dryRun: Bool }
         #expect(try JSONDecoder().decode(Plan.self, from: Data(r.stdout.utf8)).dryRun == true, "\(r.stdout)")
     }
+
+    /// The plan is checked as a whole before anything is done (a 30 MiB thick
+    /// volume in a 20 MiB pool fails the dry run too), and a failure part way
+    /// undoes what that run created, saying what.
+    @Test func thePlanMustFitAndAFailureRollsBack() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let file = (daemon.data as NSString).deletingLastPathComponent + "/fit.yaml"
+        try """
+            pools:
+              - name: small
+                capacity: 20M
+                volumes:
+                  - name: first
+                    size: 8M
+                  - name: big
+                    size: 30M
+                    provisioning: thick
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        var r = try daemon.depot(["apply", "-f", file, "--dry-run"])
+        #expect(r.status != 0 && r.stderr.contains("does not fit") && r.stderr.contains("small/big"), "\(r.stderr)")
+        r = try daemon.depot(["apply", "-f", file])
+        #expect(r.status != 0 && r.stderr.contains("nothing was done"), "\(r.stderr)")
+        #expect(try await daemon.client.pools().map(\.name) == ["default"])
+        // A new pool on the filesystem's size: only depotd can check it, so the failure
+        // comes part way, and what the run created is undone.
+        try """
+            pools:
+              - name: silver
+                volumes:
+                  - name: a
+                    size: 1M
+                  - name: b
+                    size: 64T
+                    provisioning: thick
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        r = try daemon.depot(["apply", "-f", file])
+        #expect(r.status != 0 && r.stderr.contains("undone: volume silver/a, pool silver"), "\(r.stderr)")
+        #expect(try await daemon.client.pools().map(\.name) == ["default"])
+        #expect(try await daemon.client.volumes(pool: nil).isEmpty)
+    }
 }

@@ -19,31 +19,52 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             let spec = try ApplySpec.parse(yaml: text, file: file)
             let client = try global.client()
-            let steps = try ApplyPlanner.plan(spec: spec, pools: try await client.pools(), volumes: try await client.volumes(pool: nil))
+            let pools = try await client.pools()
+            let steps = try ApplyPlanner.plan(spec: spec, pools: pools, volumes: try await client.volumes(pool: nil))
             if global.json {
                 struct Plan: Encodable { var plan: [String]; var dryRun: Bool }
                 try Output.json(Plan(plan: steps.map(\.description), dryRun: dryRun))
             } else {
                 print(steps.isEmpty ? "plan: nothing to do" : "plan:\n" + steps.map { "  + \($0)" }.joined(separator: "\n"))
             }
+            // The plan as a whole must fit before anything is done, dry run or not.
+            try ApplyAdmission.check(steps, pools: pools)
             guard !dryRun else { return }
-            for step in steps {
-                switch step {
-                case .createPool(let request):
-                    var r = request
-                    if let p = r.path, !p.hasPrefix("/") {
-                        let base = (URL(fileURLWithPath: file).deletingLastPathComponent().path)
-                        r.path = base + "/" + p
+            // What this run created, newest first: undone if a later step fails.
+            var created: [(undo: () async throws -> Void, what: String)] = []
+            do {
+                for step in steps {
+                    switch step {
+                    case .createPool(let request):
+                        var r = request
+                        if let p = r.path, !p.hasPrefix("/") {
+                            let base = (URL(fileURLWithPath: file).deletingLastPathComponent().path)
+                            r.path = base + "/" + p
+                        }
+                        _ = try await client.createPool(r)
+                        created.insert(({ try await client.deletePool(r.name, force: false) }, "pool \(r.name)"), at: 0)
+                    case .updatePool(let name, let request, _):
+                        _ = try await client.updatePool(name, request)
+                    case .createVolume(let pool, let request):
+                        _ = try await client.createVolume(pool: pool, request)
+                        let ref = VolumeRef(pool: pool, name: request.name)
+                        created.insert(({ try await client.deleteVolume(ref) }, "volume \(ref)"), at: 0)
+                    case .growVolume(let ref, _, let to):
+                        _ = try await client.updateVolume(ref, UpdateVolumeRequest(sizeBytes: to))
                     }
-                    _ = try await client.createPool(r)
-                case .updatePool(let name, let request, _):
-                    _ = try await client.updatePool(name, request)
-                case .createVolume(let pool, let request):
-                    _ = try await client.createVolume(pool: pool, request)
-                case .growVolume(let ref, _, let to):
-                    _ = try await client.updateVolume(ref, UpdateVolumeRequest(sizeBytes: to))
+                    if !global.json { print("done: \(step)") }
                 }
-                if !global.json { print("done: \(step)") }
+            } catch {
+                // Roll back what this run created; pool updates and grows stay (they
+                // lose nothing) and are said so.
+                var undone: [String] = []
+                var kept: [String] = []
+                for (undo, what) in created {
+                    do { try await undo(); undone.append(what) } catch { kept.append("\(what) (\(error))") }
+                }
+                let message = "\(error)" + (undone.isEmpty ? "" : "; undone: " + undone.joined(separator: ", "))
+                    + (kept.isEmpty ? "" : "; could not undo: " + kept.joined(separator: ", "))
+                throw CLIFailure(message)
             }
             if !global.json && !steps.isEmpty { print("applied \(steps.count) change(s)") }
         }
