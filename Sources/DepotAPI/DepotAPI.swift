@@ -31,7 +31,7 @@ public enum DepotAPI {
         PoolRoutes(storage: storage, exports: exports).register(on: v1)
         ExportRoutes(exports: exports).register(on: v1)
         TargetRoutes(targets: targets).register(on: v1)
-        VolumeRoutes(storage: storage, targets: targets).register(on: v1)
+        VolumeRoutes(storage: storage, targets: targets, exports: exports).register(on: v1)
         v1.get("reconcile") { _, _ -> ReconcileReportResponse in
             ReconcileReportResponse(report: await storage.lastReconcile)
         }

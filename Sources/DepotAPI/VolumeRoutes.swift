@@ -1,4 +1,5 @@
 import DepotCore
+import DepotExports
 import DepotStorage
 import DepotTargets
 import Hummingbird
@@ -7,6 +8,7 @@ import Hummingbird
 struct VolumeRoutes {
     let storage: StorageManager
     let targets: TargetManager
+    let exports: ExportManager
 
     func register(on group: RouterGroup<DepotRequestContext>) {
         group.get("volumes") { request, _ -> VolumeList in
@@ -21,7 +23,12 @@ struct VolumeRoutes {
             return EditedResponse(status: .created, response: info)
         }
         group.get("pools/:pool/volumes/:name") { _, context -> VolumeInfo in
-            try await storage.volume(try ref(context))
+            let ref = try ref(context)
+            var info = try await storage.volume(ref)
+            // Where it is served: its LUNs, and whether its pool is exported.
+            info.luns = try await targets.lunMaps(of: ref)
+            info.exported = (try? await exports.show(ref.pool)) != nil
+            return info
         }
         group.patch("pools/:pool/volumes/:name") { request, context -> VolumeInfo in
             let body = try await request.decode(as: UpdateVolumeRequest.self, context: context)

@@ -86,11 +86,17 @@ enum Output {
     }
 
     static func volumeDetail(_ v: VolumeInfo) -> String {
-        table(["FIELD", "VALUE"], [
+        var rows: [[String]] = [
             ["volume", "\(v.pool)/\(v.name)"], ["size", "\(ByteSize.format(v.sizeBytes)) (\(v.sizeBytes) bytes)"],
             ["allocated", "\(ByteSize.format(v.allocatedBytes)) (\(v.allocatedBytes) bytes)"],
             ["provisioning", v.provisioning.rawValue], ["block size", "\(v.blockSize)"], ["state", v.state.rawValue],
             ["uuid", v.uuid], ["path", v.path], ["created", v.createdAt],
-        ])
+        ]
+        if let luns = v.luns {
+            let text: [String] = luns.map { lun in "\(lun.target) LUN \(lun.lun)" + (lun.readOnly ? " (read-only)" : "") }
+            rows.append(["luns", text.isEmpty ? "none" : text.joined(separator: ", ")])
+        }
+        if let exported = v.exported { rows.append(["nfs export", exported ? "its pool \(v.pool) is exported" : "no"]) }
+        return table(["FIELD", "VALUE"], rows)
     }
 }

@@ -91,6 +91,16 @@ extension Catalog {
         }
     }
 
+    /// The same with each map's read-only flag (`volume show`).
+    public func lunMaps(volumeId: Int64) throws -> [(iqn: String, lun: Int64, readOnly: Bool)] {
+        try reader.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT target.iqn, target_lun.lun, target_lun.readOnly FROM target_lun JOIN target ON target.id = target_lun.targetId
+                WHERE target_lun.volumeId = ? ORDER BY target.iqn, target_lun.lun
+                """, arguments: [volumeId]).map { (iqn: $0[0], lun: $0[1], readOnly: $0[2]) }
+        }
+    }
+
     /// Inserts, updates or deletes one target-side record in one transaction.
     public func write<T>(_ body: @Sendable (Database) throws -> T) throws(DepotError) -> T {
         do {

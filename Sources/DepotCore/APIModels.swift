@@ -63,6 +63,10 @@ public struct VolumeInfo: Codable, Sendable, Equatable {
     public var createdAt: String
     /// Fraction of eager zeroing done while `state` is `creating`.
     public var progress: Double?
+    /// Where the volume is served (one volume's GET only): its LUNs, and
+    /// whether its pool is NFS-exported.
+    public var luns: [VolumeLUN]?
+    public var exported: Bool?
 
     public init(
         pool: String, name: String, sizeBytes: UInt64, allocatedBytes: UInt64, provisioning: Provisioning,
@@ -78,6 +82,18 @@ public struct VolumeInfo: Codable, Sendable, Equatable {
         self.uuid = uuid
         self.path = path
         self.createdAt = createdAt
+    }
+}
+
+/// One LUN a volume is mapped as.
+public struct VolumeLUN: Codable, Sendable, Equatable {
+    public var target: String
+    public var lun: Int
+    public var readOnly: Bool
+    public init(target: String, lun: Int, readOnly: Bool) {
+        self.target = target
+        self.lun = lun
+        self.readOnly = readOnly
     }
 }
 

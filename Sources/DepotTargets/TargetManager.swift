@@ -123,6 +123,14 @@ public actor TargetManager {
         return try show(iqn)
     }
 
+    /// The LUNs `ref` is mapped as, on every target.
+    public func lunMaps(of ref: VolumeRef) throws(DepotError) -> [VolumeLUN] {
+        guard let pool = try read({ try catalog.pool(named: ref.pool) }),
+              let record = try read({ try catalog.volume(poolId: pool.id!, name: ref.name) })
+        else { return [] }
+        return try read { try catalog.lunMaps(volumeId: record.id!) }.map { VolumeLUN(target: $0.iqn, lun: Int($0.lun), readOnly: $0.readOnly) }
+    }
+
     public func unmap(_ iqn: String, lun: Int) async throws(DepotError) -> TargetInfo {
         let t = try requireTarget(iqn)
         let removed = try catalog.write { db in

@@ -48,6 +48,8 @@ import Yams
         let volumeSchema = try schema("Volume")
         #expect(Set(try #require(volumeSchema["required"] as? [String])) == (try keys(volume)))
         volume.progress = 0.5
+        volume.luns = [VolumeLUN(target: "iqn.x", lun: 0, readOnly: false)]
+        volume.exported = true
         #expect(Set(try #require(volumeSchema["properties"] as? [String: Any]).keys) == (try keys(volume)))
     }
 

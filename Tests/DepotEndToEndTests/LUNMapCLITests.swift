@@ -1,3 +1,4 @@
+import DepotCore
 import Foundation
 import Testing
 
@@ -20,7 +21,12 @@ import Testing
         r = try daemon.depot(["target", "lun", "map", a, "default/v"])
         #expect(r.status != 0, "without --lun too")
         #expect(try await daemon.client.target(a).luns.map(\.lun) == [1], "nothing was added")
-        r = try daemon.depot(["target", "lun", "map", b, "default/v"])
+        r = try daemon.depot(["target", "lun", "map", b, "default/v", "--read-only"])
         #expect(r.status == 0, "another target may map it: \(r.stderr)")
+        // `volume show` says where the volume is served.
+        r = try daemon.depot(["volume", "show", "default/v"])
+        #expect(r.stdout.contains("\(a) LUN 1") && r.stdout.contains("\(b) LUN 0 (read-only)") && r.stdout.contains("nfs export"), "\(r.stdout)")
+        let info = try await daemon.client.volume(VolumeRef(pool: "default", name: "v"))
+        #expect(info.luns == [VolumeLUN(target: a, lun: 1, readOnly: false), VolumeLUN(target: b, lun: 0, readOnly: true)] && info.exported == false)
     }
 }
