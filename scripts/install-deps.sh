@@ -20,6 +20,7 @@ PACKAGES=(
   qemu-system-x86     # PXE/iPXE diskless boot test (TCG)
   ipxe-qemu           # iPXE ROMs for QEMU's NICs
   perl                # test helper: starts children with a clean signal mask
+  systemd             # systemd-analyze verify of contrib/systemd/depotd.service
 )
 
 missing=()
