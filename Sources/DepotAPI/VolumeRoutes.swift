@@ -48,8 +48,8 @@ struct VolumeRoutes {
             }
             return info
         }
-        group.delete("pools/:pool/volumes/:name") { _, context -> Response in
-            try await storage.deleteVolume(try ref(context))
+        group.delete("pools/:pool/volumes/:name") { request, context -> Response in
+            try await storage.deleteVolume(try ref(context), force: try QueryFlag.parse(request, "force"))
             return Response(status: .noContent)
         }
     }

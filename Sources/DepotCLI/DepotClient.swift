@@ -109,7 +109,9 @@ public struct DepotClient: Sendable {
     public func updateVolume(_ ref: VolumeRef, _ body: UpdateVolumeRequest) async throws -> VolumeInfo {
         try await patch("/v1/pools/\(ref.pool)/volumes/\(ref.name)", body, as: VolumeInfo.self)
     }
-    public func deleteVolume(_ ref: VolumeRef) async throws { try await delete("/v1/pools/\(ref.pool)/volumes/\(ref.name)") }
+    public func deleteVolume(_ ref: VolumeRef, force: Bool = false) async throws {
+        try await delete("/v1/pools/\(ref.pool)/volumes/\(ref.name)\(force ? "?force=true" : "")")
+    }
     public func exports() async throws -> [ExportInfo] { try await get("/v1/exports", as: ExportList.self).exports }
     public func export(_ pool: String) async throws -> ExportInfo { try await get("/v1/exports/\(pool)", as: ExportInfo.self) }
     public func createExport(_ body: CreateExportRequest) async throws -> ExportInfo { try await post("/v1/exports", body, as: ExportInfo.self) }

@@ -92,6 +92,9 @@ enum Output {
             ["provisioning", v.provisioning.rawValue], ["block size", "\(v.blockSize)"], ["state", v.state.rawValue],
             ["uuid", v.uuid], ["path", v.path], ["created", v.createdAt],
         ]
+        if let progress = v.progress, progress.isFinite {
+            rows.append(["progress", "\(Int(max(0, min(progress, 1)) * 100)) % zeroed (cancel: depot volume delete \(v.pool)/\(v.name) --force)"])
+        }
         if let luns = v.luns {
             let text: [String] = luns.map { lun in "\(lun.target) LUN \(lun.lun)" + (lun.readOnly ? " (read-only)" : "") }
             rows.append(["luns", text.isEmpty ? "none" : text.joined(separator: ", ")])

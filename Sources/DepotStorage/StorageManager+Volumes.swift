@@ -59,10 +59,13 @@ extension StorageManager {
         busy.insert(id)
         if provisioning.reservesSpace { inflightReservations[pool.id!, default: 0] += request.sizeBytes }
         progress[id] = 0
+        let cancel = CancelFlag()
+        cancels[id] = cancel
         defer {
             busy.remove(id)
             if provisioning.reservesSpace { inflightReservations[pool.id!, default: 0] -= request.sizeBytes }
             progress[id] = nil
+            cancels[id] = nil
         }
 
         // 2. The file, off the actor. 3. The row becomes `ready`.
@@ -70,9 +73,9 @@ extension StorageManager {
         let size = request.sizeBytes
         do {
             try await runIO { [self] in
-                try VolumeFile.create(path: path, size: size, provisioning: provisioning) { fraction in
+                try VolumeFile.create(path: path, size: size, provisioning: provisioning, progress: { fraction in
                     Task { await self.setProgress(id, fraction) }
-                }
+                }, cancelled: { cancel.isSet })
             }
             record.state = VolumeState.ready.rawValue
             try catalog.updateVolume(record)
@@ -175,8 +178,22 @@ extension StorageManager {
         return info(record, pool: pool)
     }
 
-    public func deleteVolume(_ ref: VolumeRef) async throws(DepotError) {
+    /// Deletes a volume. `force` also cancels a create still running (eager
+    /// zeroing): the create stops between chunks, removes its file and row,
+    /// and this returns once they are gone.
+    public func deleteVolume(_ ref: VolumeRef, force: Bool = false) async throws(DepotError) {
         var (pool, record) = try requireVolume(ref)
+        if force, record.volumeState == .creating, let cancel = cancels[record.id!] {
+            cancel.cancel()
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline, cancels[record.id!] != nil {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            guard cancels[record.id!] == nil else { throw .conflict("volume '\(ref)': the create did not stop within 60 s") }
+            logger.info("volume create cancelled by a forced delete", metadata: ["volume": "\(ref)"])
+            if try read({ try catalog.volume(poolId: pool.id!, name: ref.name) }) == nil { return }
+            (pool, record) = try requireVolume(ref)
+        }
         try requireIdle(record, ref)
         let mapped = try read { try catalog.mappings(volumeId: record.id!) }
         if !mapped.isEmpty {

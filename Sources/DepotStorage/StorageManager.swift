@@ -24,6 +24,8 @@ public actor StorageManager {
     var inflightReservations: [Int64: UInt64] = [:]
     /// Eager-zeroing progress per volume id, 0...1.
     var progress: [Int64: Double] = [:]
+    /// Creates that a forced delete may cancel, by volume id.
+    var cancels: [Int64: CancelFlag] = [:]
     /// Volumes with a mutation under way; a second one is refused (409).
     var busy: Set<Int64> = []
     public internal(set) var lastReconcile = ReconcileReport()
@@ -127,4 +129,12 @@ public actor StorageManager {
             throw .internalError("I/O engine: \(error)")
         }
     }
+}
+
+/// Set once to stop a long operation; read from the I/O thread that runs it.
+final class CancelFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set = false
+    var isSet: Bool { lock.withLock { set } }
+    func cancel() { lock.withLock { set = true } }
 }

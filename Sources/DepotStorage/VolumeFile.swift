@@ -18,7 +18,7 @@ public enum VolumeFile {
     ///   is called with the fraction done.
     public static func create(
         path: String, size: UInt64, provisioning: Provisioning,
-        progress: @Sendable (Double) -> Void = { _ in }
+        progress: @Sendable (Double) -> Void = { _ in }, cancelled: @Sendable () -> Bool = { false }
     ) throws(DepotError) {
         let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw posixError("create \(path)") }
@@ -34,7 +34,7 @@ public enum VolumeFile {
             try reserve(fd: fd, offset: 0, length: size, path: path)
         case .eagerZeroed:
             try reserve(fd: fd, offset: 0, length: size, path: path)
-            try writeZeros(fd: fd, from: 0, to: size, path: path, progress: progress)
+            try writeZeros(fd: fd, from: 0, to: size, path: path, progress: progress, cancelled: cancelled)
         }
         guard fsync(fd) == 0 else { throw posixError("fsync \(path)") }
         try syncDirectory(of: path)
@@ -140,7 +140,8 @@ public enum VolumeFile {
     }
 
     static func writeZeros(
-        fd: Int32, from start: UInt64, to end: UInt64, path: String, progress: @Sendable (Double) -> Void
+        fd: Int32, from start: UInt64, to end: UInt64, path: String, progress: @Sendable (Double) -> Void,
+        cancelled: @Sendable () -> Bool = { false }
     ) throws(DepotError) {
         let chunk = 1 << 20
         let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
@@ -149,6 +150,8 @@ public enum VolumeFile {
         var offset = start
         var lastReported = 0.0
         while offset < end {
+            // A create cancelled by `volume delete --force` stops between chunks; the caller removes the file.
+            if cancelled() { throw DepotError.conflict("cancelled by a forced delete") }
             let want = Int(min(UInt64(chunk), end - offset))
             let written = pwrite(fd, zeros.baseAddress, want, off_t(offset))
             guard written > 0 else { throw posixError("zero \(path)") }

@@ -125,4 +125,30 @@ import Testing
         r = try daemon.depot(["volume", "create", "default/ez2", "--size", "64M", "--provisioning", "eager-zeroed", "--quiet"])
         #expect(r.status == 0 && r.stderr.isEmpty, "\(r.stderr.debugDescription)")
     }
+
+    /// A long create can be followed (`volume show` shows its progress) and
+    /// cancelled from another shell (`volume delete --force`): nothing is left.
+    @Test func aLongCreateShowsProgressAndAForcedDeleteCancelsIt() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let cli = try daemon.depotAsync(["volume", "create", "default/big", "--size", "8G", "--provisioning", "eager-zeroed"])
+        defer { if cli.isRunning { cli.terminate() } }
+        var shown = ""
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let r = try daemon.depot(["volume", "show", "default/big"])
+            if r.status == 0, r.stdout.contains("% zeroed") { shown = r.stdout; break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(shown.contains("creating") && shown.contains("volume delete default/big --force"), "volume show during the create: \(shown)")
+        var r = try daemon.depot(["volume", "delete", "default/big"])
+        #expect(r.status != 0 && r.stderr.contains("busy"), "without --force a create is not interrupted: \(r.stderr)")
+        r = try daemon.depot(["volume", "delete", "default/big", "--force"])
+        #expect(r.status == 0, "\(r.stderr)")
+        cli.waitUntilExit()
+        #expect(cli.terminationStatus != 0, "the create reports it did not finish")
+        #expect(try await daemon.client.volumes(pool: "default").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: daemon.data + "/pools/default/big.img"))
+    }
 }

@@ -3,6 +3,7 @@ import ArgumentParser
 struct VolumeDelete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a volume and its file.")
     @Argument(help: "POOL/NAME") var volume: String
+    @Flag(help: "Also cancel a create still running (eager zeroing); it stops and leaves nothing.") var force = false
     @OptionGroup var global: GlobalOptions
 
     func validate() throws { _ = try parseVolumeRef(volume) }
@@ -10,7 +11,7 @@ struct VolumeDelete: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures(json: global.json) {
             let ref = try parseVolumeRef(volume)
-            try await global.client().deleteVolume(ref)
+            try await global.client().deleteVolume(ref, force: force)
             if global.json { try Output.json(["deleted": ref.description]) } else { print("volume \(ref) deleted") }
         }
     }
