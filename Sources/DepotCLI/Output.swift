@@ -30,19 +30,32 @@ enum Output {
         if pool.state != .ok { flags.append(pool.state.rawValue.uppercased()) }
         if pool.overprovisioned { flags.append("OVERPROVISIONED") }
         if pool.overcommitRatio > pool.maxOvercommit { flags.append("OVER-MAX-OVERCOMMIT") }
+        if pool.exceedsFilesystem { flags.append("EXCEEDS-FILESYSTEM") }
         return flags.isEmpty ? "-" : flags.joined(separator: ",")
     }
 
     static func poolTable(_ pools: [PoolInfo]) -> String {
         table(
-            ["NAME", "CAPACITY", "USED", "PROVISIONED", "FREE", "USED%", "OVERCOMMIT", "STATE", "FLAGS", "VOLUMES"],
+            ["NAME", "CAPACITY", "USED", "PROVISIONED", "FREE", "FS-FREE", "USED%", "OVERCOMMIT", "STATE", "FLAGS", "VOLUMES"],
             pools.map { p in
                 [
                     p.name, ByteSize.format(p.capacityBytes), ByteSize.format(p.usedBytes), ByteSize.format(p.provisionedBytes),
-                    ByteSize.format(p.freeBytes), percent(p.usedPercent), ratio(p.overcommitRatio), p.state.rawValue, flags(p),
-                    "\(p.volumeCount)",
+                    ByteSize.format(p.freeBytes), ByteSize.format(p.filesystemFreeBytes), percent(p.usedPercent), ratio(p.overcommitRatio),
+                    p.state.rawValue, flags(p), "\(p.volumeCount)",
                 ]
-            }, rightAligned: [1, 2, 3, 4, 5, 6, 9])
+            }, rightAligned: [1, 2, 3, 4, 5, 6, 7, 10]) + sharingNotes(pools)
+    }
+
+    /// Pools on one filesystem share its free space: said under the table.
+    static func sharingNotes(_ pools: [PoolInfo]) -> String {
+        var seen = Set<String>()
+        var notes: [String] = []
+        for p in pools where !p.sharesFilesystemWith.isEmpty && !seen.contains(p.name) {
+            let group = ([p.name] + p.sharesFilesystemWith).sorted()
+            seen.formUnion(group)
+            notes.append("\nnote: pools \(group.joined(separator: ", ")) share one filesystem (\(ByteSize.format(p.filesystemFreeBytes)) free): their FREE is the same space, counted once")
+        }
+        return notes.joined()
     }
 
     static func volumeTable(_ volumes: [VolumeInfo]) -> String {
@@ -78,6 +91,9 @@ enum Output {
             ["capacity", "\(ByteSize.format(p.capacityBytes)) (\(p.capacityBytes) bytes\(p.capacityExplicit ? "" : ", filesystem size"))"],
             ["used", "\(ByteSize.format(p.usedBytes)) (\(percent(p.usedPercent)))"],
             ["provisioned", ByteSize.format(p.provisionedBytes)], ["free", ByteSize.format(p.freeBytes)],
+            ["filesystem", "\(ByteSize.format(p.filesystemBytes)), \(ByteSize.format(p.filesystemFreeBytes)) free"
+                + (p.sharesFilesystemWith.isEmpty ? "" : " (shared with pools \(p.sharesFilesystemWith.joined(separator: ", ")))")
+                + (p.exceedsFilesystem ? "; the capacity exceeds what it can give" : "")],
             ["overcommit", "\(ratio(p.overcommitRatio)) of max \(ratio(p.maxOvercommit))"],
             ["state", p.state.rawValue], ["overprovisioned", p.overprovisioned ? "yes" : "no"],
             ["thresholds", "warn \(percent(p.warnPercent)), critical \(percent(p.criticalPercent)), reserved \(percent(p.reservedPercent))"],

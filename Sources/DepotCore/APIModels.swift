@@ -19,8 +19,26 @@ public struct PoolInfo: Codable, Sendable, Equatable {
     public var criticalPercent: Double
     public var reservedPercent: Double
     public var volumeCount: Int
+    /// The filesystem under the pool, beside Depot's own accounting: its size
+    /// and what it still has (statvfs), so the two can be compared.
+    public var filesystemBytes: UInt64
+    public var filesystemFreeBytes: UInt64
+    /// The capacity is more than the filesystem can give (used + its free space).
+    public var exceedsFilesystem: Bool
+    /// Other pools on the same filesystem: their free space is this pool's too.
+    public var sharesFilesystemWith: [String]
+    /// Said once, in the answer to a create or update (e.g. a capacity beyond the filesystem).
+    public var warnings: [String]?
 
-    public init(name: String, path: String, capacityExplicit: Bool, figures: CapacityFigures, volumeCount: Int) {
+    public init(
+        name: String, path: String, capacityExplicit: Bool, figures: CapacityFigures, volumeCount: Int, filesystemBytes: UInt64 = 0,
+        filesystemFreeBytes: UInt64 = 0, sharesFilesystemWith: [String] = []
+    ) {
+        self.filesystemBytes = filesystemBytes
+        self.filesystemFreeBytes = filesystemFreeBytes
+        let (canGive, overflow) = figures.usedBytes.addingReportingOverflow(filesystemFreeBytes)
+        self.exceedsFilesystem = !overflow && figures.capacityBytes > canGive
+        self.sharesFilesystemWith = sharesFilesystemWith
         self.name = name
         self.path = path
         self.capacityBytes = figures.capacityBytes
@@ -139,11 +157,14 @@ public struct UpdatePoolRequest: Codable, Sendable {
     public var warnPercent: Double?
     public var criticalPercent: Double?
     public var reservedPercent: Double?
+    /// Allows a capacity below the bytes the pool's volumes already use.
+    public var force: Bool?
 
     public init(
         capacityBytes: UInt64? = nil, maxOvercommit: Double? = nil, warnPercent: Double? = nil,
-        criticalPercent: Double? = nil, reservedPercent: Double? = nil
+        criticalPercent: Double? = nil, reservedPercent: Double? = nil, force: Bool? = nil
     ) {
+        self.force = force
         self.capacityBytes = capacityBytes
         self.maxOvercommit = maxOvercommit
         self.warnPercent = warnPercent

@@ -6,7 +6,8 @@ extension StorageManager {
     public func listPools() throws(DepotError) -> [PoolInfo] {
         let pools = try read { try catalog.pools() }
         let usage = Dictionary(grouping: try read { try catalog.volumeUsage() }, by: \.poolId)
-        return pools.map { poolInfo($0, usage: usage[$0.id!] ?? []) }
+        let sharing = Self.sharing(pools)
+        return pools.map { poolInfo($0, usage: usage[$0.id!] ?? [], sharing: sharing[$0.name] ?? []) }
     }
 
     public func pool(_ name: String) throws(DepotError) -> PoolInfo {
@@ -55,16 +56,35 @@ extension StorageManager {
             thresholds: thresholds, createdAt: Timestamp.now(), createdDirectory: !existed)
         let inserted = try catalog.insertPool(record)
         logger.info("pool created", metadata: ["pool": "\(inserted.name)", "path": "\(path)"])
-        return poolInfo(inserted, usage: [])
+        var info = try poolInfo(inserted)
+        if info.exceedsFilesystem { info.warnings = [Self.exceedsWarning(info)] }
+        return info
+    }
+
+    static func exceedsWarning(_ info: PoolInfo) -> String {
+        "capacity \(ByteSize.format(info.capacityBytes)) is more than the filesystem under \(info.path) can give "
+            + "(\(ByteSize.format(info.usedBytes)) used + \(ByteSize.format(info.filesystemFreeBytes)) free): the pool will be flagged EXCEEDS-FILESYSTEM "
+            + "and its free space is the filesystem's"
     }
 
     public func updatePool(_ name: String, _ request: UpdatePoolRequest) throws(DepotError) -> PoolInfo {
         guard !request.isEmpty else { throw .invalidArgument("nothing to change") }
         var pool = try requirePool(name)
         pool.thresholds = try request.thresholds(over: pool.thresholds)
-        if let capacity = try request.validatedCapacity() { pool.capacityBytes = Int64(capacity) }
+        if let capacity = try request.validatedCapacity() {
+            // Below what the volumes already use, the pool would be over 100 % at once.
+            let used = try figures(for: pool).usedBytes
+            if capacity < used, !(request.force ?? false) {
+                throw .conflict(
+                    "capacity \(ByteSize.format(capacity)) is below the \(ByteSize.format(used)) the volumes of pool '\(name)' already use; "
+                        + "nothing was changed (force to set it anyway)")
+            }
+            pool.capacityBytes = Int64(capacity)
+        }
         try catalog.updatePool(pool)
-        return try poolInfo(pool)
+        var info = try poolInfo(pool)
+        if request.capacityBytes != nil, info.exceedsFilesystem { info.warnings = [Self.exceedsWarning(info)] }
+        return info
     }
 
     /// Deletes a pool. With volumes it is refused (409) unless `force`, which

@@ -58,14 +58,32 @@ public actor StorageManager {
         figures(for: pool, usage: try read { try catalog.volumeUsage(poolId: pool.id!) })
     }
 
-    func poolInfo(_ pool: PoolRecord, usage: [VolumeUsage]) -> PoolInfo {
-        PoolInfo(
+    func poolInfo(_ pool: PoolRecord, usage: [VolumeUsage], sharing: [String] = []) -> PoolInfo {
+        let fs = try? FilesystemInfo.of(path: pool.path)
+        return PoolInfo(
             name: pool.name, path: pool.path, capacityExplicit: pool.capacityBytes != nil,
-            figures: figures(for: pool, usage: usage), volumeCount: usage.count)
+            figures: figures(for: pool, usage: usage), volumeCount: usage.count, filesystemBytes: fs?.totalBytes ?? 0,
+            filesystemFreeBytes: fs?.availableBytes ?? 0, sharesFilesystemWith: sharing)
     }
 
     func poolInfo(_ pool: PoolRecord) throws(DepotError) -> PoolInfo {
-        poolInfo(pool, usage: try read { try catalog.volumeUsage(poolId: pool.id!) })
+        let all = try read { try catalog.pools() }
+        return poolInfo(pool, usage: try read { try catalog.volumeUsage(poolId: pool.id!) }, sharing: Self.sharing(all)[pool.name] ?? [])
+    }
+
+    /// For each pool, the other pools on the same filesystem (same st_dev).
+    static func sharing(_ pools: [PoolRecord]) -> [String: [String]] {
+        var byDevice: [UInt64: [String]] = [:]
+        for pool in pools {
+            var st = stat()
+            guard stat(pool.path, &st) == 0 else { continue }
+            byDevice[UInt64(st.st_dev), default: []].append(pool.name)
+        }
+        var result: [String: [String]] = [:]
+        for names in byDevice.values where names.count > 1 {
+            for name in names { result[name] = names.filter { $0 != name }.sorted() }
+        }
+        return result
     }
 
     /// Every pool with its figures and flags (`GET /v1/capacity`).

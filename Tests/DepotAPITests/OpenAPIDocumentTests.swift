@@ -38,9 +38,10 @@ import Yams
 
     @Test func poolAndVolumeFieldsMatchTheDocument() throws {
         let figures = CapacityFigures(capacityBytes: 1, usedBytes: 0, provisionedBytes: 0, filesystemAvailableBytes: 1, thresholds: .defaults)
-        let pool = PoolInfo(name: "p", path: "/p", capacityExplicit: true, figures: figures, volumeCount: 0)
+        var pool = PoolInfo(name: "p", path: "/p", capacityExplicit: true, figures: figures, volumeCount: 0)
         let poolSchema = try schema("Pool")
         #expect(Set(try #require(poolSchema["required"] as? [String])) == (try keys(pool)))
+        pool.warnings = ["w"]
         #expect(Set(try #require(poolSchema["properties"] as? [String: Any]).keys) == (try keys(pool)))
 
         var volume = VolumeInfo(pool: "p", name: "v", sizeBytes: 512, allocatedBytes: 0, provisioning: .thin, blockSize: 512,

@@ -33,7 +33,10 @@ struct PoolCreate: AsyncParsableCommand {
                 maxOvercommit: maxOvercommit, warnPercent: warn, criticalPercent: critical, reservedPercent: reserved,
                 createParents: createParents ? true : nil)
             let pool = try await global.client().createPool(body)
-            if global.json { try Output.json(pool) } else { print("pool \(pool.name) created at \(pool.path)") }
+            if global.json { try Output.json(pool) } else {
+                print("pool \(pool.name) created at \(pool.path)")
+                for warning in pool.warnings ?? [] { print("warning: \(warning)") }
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ struct PoolSet: AsyncParsableCommand {
     @Option(help: "Warning threshold, percent used.") var warn: Double?
     @Option(help: "Critical threshold, percent used.") var critical: Double?
     @Option(help: "Percent of capacity kept back from thick volumes.") var reserved: Double?
+    @Flag(help: "Allow a capacity below what the pool's volumes already use.") var force = false
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -23,9 +24,12 @@ struct PoolSet: AsyncParsableCommand {
         try await reportingFailures(json: global.json) {
             let body = UpdatePoolRequest(
                 capacityBytes: try capacity.map { try parseSize($0, option: "--capacity") }, maxOvercommit: maxOvercommit,
-                warnPercent: warn, criticalPercent: critical, reservedPercent: reserved)
+                warnPercent: warn, criticalPercent: critical, reservedPercent: reserved, force: force ? true : nil)
             let pool = try await global.client().updatePool(name, body)
-            if global.json { try Output.json(pool) } else { print(Output.poolDetail(pool)) }
+            if global.json { try Output.json(pool) } else {
+                print(Output.poolDetail(pool))
+                for warning in pool.warnings ?? [] { print("warning: \(warning)") }
+            }
         }
     }
 }
