@@ -25,6 +25,13 @@ struct ExportRoutes {
         group.get("exports/:pool") { _, context -> ExportInfo in
             try await exports.show(try context.parameters.require("pool"))
         }
+        group.put("exports/:pool") { request, context -> ExportInfo in
+            var body = try await request.decode(as: CreateExportRequest.self, context: context)
+            let pool = try context.parameters.require("pool")
+            guard body.pool.isEmpty || body.pool == pool else { throw DepotError.invalidArgument("the body names pool '\(body.pool)', the path '\(pool)'") }
+            body.pool = pool
+            return try await exports.update(body)
+        }
         group.delete("exports/:pool") { _, context -> Response in
             try await exports.delete(try context.parameters.require("pool"))
             return Response(status: .noContent)

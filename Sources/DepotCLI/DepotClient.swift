@@ -116,6 +116,9 @@ public struct DepotClient: Sendable {
     public func export(_ pool: String) async throws -> ExportInfo { try await get("/v1/exports/\(pool)", as: ExportInfo.self) }
     public func createExport(_ body: CreateExportRequest) async throws -> ExportInfo { try await post("/v1/exports", body, as: ExportInfo.self) }
     public func deleteExport(_ pool: String) async throws { try await delete("/v1/exports/\(pool)") }
+    public func updateExport(_ body: CreateExportRequest) async throws -> ExportInfo {
+        try decode(ExportInfo.self, try await send("PUT", "/v1/exports/\(body.pool)", body: body))
+    }
     public func renderExport(_ pool: String, format: String) async throws -> String {
         String(decoding: try await send("GET", "/v1/exports/\(pool)/render?format=\(format)"), as: UTF8.self)
     }

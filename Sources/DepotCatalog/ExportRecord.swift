@@ -44,7 +44,7 @@ extension Catalog {
         do {
             return try writer.write { db in
                 if try ExportRecord.filter(Column("poolId") == record.poolId).fetchCount(db) > 0 {
-                    throw DepotError.conflict("pool '\(poolName)' is already exported; delete the export to change it")
+                    throw DepotError.conflict("pool '\(poolName)' is already exported; change it with depot export set (PUT /v1/exports/\(poolName))")
                 }
                 var copy = record
                 try copy.insert(db)
@@ -52,6 +52,20 @@ extension Catalog {
             }
         } catch let error as DepotError {
             throw error
+        } catch {
+            throw .internalError("catalog error: \(error)")
+        }
+    }
+
+    /// Replaces an export's rules; false when the pool is not exported.
+    public func updateExport(poolId: Int64, rulesJSON: String) throws(DepotError) -> Bool {
+        do {
+            return try writer.write { db in
+                guard var record = try ExportRecord.filter(Column("poolId") == poolId).fetchOne(db) else { return false }
+                record.rules = rulesJSON
+                try record.update(db)
+                return true
+            }
         } catch {
             throw .internalError("catalog error: \(error)")
         }

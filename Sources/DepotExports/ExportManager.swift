@@ -38,6 +38,43 @@ public actor ExportManager {
         return try info(record, export)
     }
 
+    /// Replaces an export's rules (`depot export set`): validated as a create
+    /// is, published at once; if publishing fails the old rules come back.
+    public func update(_ request: CreateExportRequest) throws(DepotError) -> ExportInfo {
+        let pool = try requirePool(request.pool)
+        guard let before = try read({ try catalog.export(poolId: pool.id!) }) else { throw .notFound("pool '\(pool.name)' is not exported") }
+        let rules = try ExportRules.validate(request.rules, force: request.force ?? false)
+        var warnings = try Self.warnings(pool, rules, catalog: catalog)
+        let json: String
+        do { json = String(decoding: try JSONEncoder().encode(rules), as: UTF8.self) } catch { throw .internalError("cannot encode rules: \(error)") }
+        _ = try catalog.updateExport(poolId: pool.id!, rulesJSON: json)
+        do {
+            warnings += try publishAll().warnings
+        } catch {
+            _ = try? catalog.updateExport(poolId: pool.id!, rulesJSON: before.rules)
+            throw error
+        }
+        var result = try show(pool.name)
+        result.warnings = warnings
+        logger.info("export changed", metadata: ["pool": "\(pool.name)", "rules": "\(rules.count)"])
+        return result
+    }
+
+    /// What an operator should hear about rules before they are published.
+    static func warnings(_ pool: PoolRecord, _ rules: [ExportRule], catalog: Catalog) throws(DepotError) -> [String] {
+        var warnings: [String] = []
+        if rules.contains(where: { $0.client == "*" && $0.access == .rw }) {
+            warnings.append("every host may write to pool '\(pool.name)' ('*' rw)")
+        }
+        // File and block access to the same images corrupts them unless one side is idle.
+        for volume in try DepotError.fromCatalog({ try catalog.volumes(poolId: pool.id!) }) {
+            for (iqn, lun) in try DepotError.fromCatalog({ try catalog.mappings(volumeId: volume.id!) }) {
+                warnings.append("volume \(pool.name)/\(volume.name) is also LUN \(lun) of \(iqn): NFS clients and iSCSI initiators would share its image")
+            }
+        }
+        return warnings
+    }
+
     public func create(_ request: CreateExportRequest) throws(DepotError) -> ExportInfo {
         let pool = try requirePool(request.pool)
         let rules = try ExportRules.validate(request.rules, force: request.force ?? false)

@@ -151,4 +151,30 @@ import Testing
         #expect(try await daemon.client.volumes(pool: "default").isEmpty)
         #expect(!FileManager.default.fileExists(atPath: daemon.data + "/pools/default/big.img"))
     }
+
+    /// An export can be edited (`export set`), publish says when no NFS server
+    /// was told, and `export render --json` is JSON.
+    @Test func exportsCanBeEditedAndSayWhoWasTold() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        #expect(try daemon.depot(["export", "create", "default", "--client", "10.0.0.0/24"]).status == 0)
+        var r = try daemon.depot(["export", "create", "default", "--client", "10.0.1.0/24"])
+        #expect(r.status != 0 && r.stderr.contains("depot export set"), "\(r.stderr)")
+        r = try daemon.depot(["export", "set", "default", "--client", "10.0.1.0/24", "--client", "192.168.1.7,ro", "--squash", "all"])
+        #expect(r.status == 0 && r.stdout.contains("2 rule(s)"), "\(r.stdout)\(r.stderr)")
+        let export = try await daemon.client.export("default")
+        #expect(export.rules.map(\.client) == ["192.168.1.7", "10.0.1.0/24"] || export.rules.map(\.client) == ["10.0.1.0/24", "192.168.1.7"], "\(export.rules)")
+        #expect(export.rules.allSatisfy { $0.squash == .all })
+        // The same validation as a create: '*' with no_root_squash needs --force.
+        r = try daemon.depot(["export", "set", "default", "--client", "*", "--squash", "none"])
+        #expect(r.status != 0, "\(r.stdout)")
+        #expect(try await daemon.client.export("default").rules.count == 2, "a refused set changes nothing")
+        r = try daemon.depot(["export", "render", "default", "--json"])
+        struct Rendered: Decodable { var pool: String; var format: String; var text: String }
+        let rendered = try JSONDecoder().decode(Rendered.self, from: Data(r.stdout.utf8))
+        #expect(rendered.pool == "default" && rendered.text.contains("10.0.1.0/24"), "\(r.stdout)")
+        r = try daemon.depot(["export", "publish"])
+        #expect(r.status == 0 && r.stdout.contains("no NFS server was told to reload"), "\(r.stdout)")
+    }
 }

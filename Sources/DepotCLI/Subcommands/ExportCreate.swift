@@ -11,56 +11,39 @@ struct ExportCreate: AsyncParsableCommand {
             """)
 
     @Argument(help: "Pool name.") var pool: String
-    @Option(help: "Client rule; repeat for several.") var client: [String] = []
-    @Flag(help: "Read-only (default read-write).") var ro = false
-    @Option(help: "none, root or all (default root).") var squash: String = "root"
-    @Option(help: "Anonymous uid for squashed users.") var anonuid: Int?
-    @Option(help: "Anonymous gid for squashed users.") var anongid: Int?
-    @Flag(help: "Allow squash none (no_root_squash) for '*'.") var force = false
+    @OptionGroup var options: ExportRuleOptions
     @OptionGroup var global: GlobalOptions
 
-    func validate() throws {
-        try validateName(pool, kind: "pool")
-        guard !client.isEmpty else { throw ValidationError("give at least one --client") }
-        _ = try rules()
-    }
-
-    func rules() throws -> [ExportRule] {
-        guard let defaultSquash = ExportSquash(rawValue: squash) else {
-            throw ValidationError("--squash must be none, root or all, got '\(squash)'")
-        }
-        return try client.map { spec in
-            let parts = spec.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-            guard let host = parts.first, !host.isEmpty else { throw ValidationError("empty --client") }
-            var rule = ExportRule(client: host, access: ro ? .ro : .rw, squash: defaultSquash, anonuid: anonuid, anongid: anongid)
-            for option in parts.dropFirst() {
-                let kv = option.split(separator: "=", maxSplits: 1).map(String.init)
-                switch (kv[0], kv.count == 2 ? kv[1] : nil) {
-                case ("ro", nil): rule.access = .ro
-                case ("rw", nil): rule.access = .rw
-                case ("squash", let v?):
-                    guard let s = ExportSquash(rawValue: v) else { throw ValidationError("squash must be none, root or all in '\(spec)'") }
-                    rule.squash = s
-                case ("anonuid", let v?):
-                    guard let n = Int(v) else { throw ValidationError("anonuid must be a number in '\(spec)'") }
-                    rule.anonuid = n
-                case ("anongid", let v?):
-                    guard let n = Int(v) else { throw ValidationError("anongid must be a number in '\(spec)'") }
-                    rule.anongid = n
-                default:
-                    throw ValidationError("unknown client option '\(option)' in '\(spec)' (use ro, rw, squash=, anonuid=, anongid=)")
-                }
-            }
-            return rule
-        }
-    }
+    func validate() throws { try validateName(pool, kind: "pool") }
 
     func run() async throws {
         try await reportingFailures(json: global.json) {
-            let export = try await global.client().createExport(CreateExportRequest(pool: pool, rules: try rules(), force: force))
+            let export = try await global.client().createExport(CreateExportRequest(pool: pool, rules: try options.rules(), force: options.force))
             if global.json { try Output.json(export) } else {
                 for warning in export.warnings ?? [] { print("warning: \(warning)") }
                 print("pool \(pool) exported at \(export.path) (pseudo \(export.pseudo), fsid \(export.fsid))")
+            }
+        }
+    }
+}
+
+struct ExportSet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set", abstract: "Replace an export's client rules and publish (validated as a create is).",
+        discussion: "The rules given replace the export's rules as a whole; the same --client syntax as export create.")
+
+    @Argument(help: "Pool name.") var pool: String
+    @OptionGroup var options: ExportRuleOptions
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws { try validateName(pool, kind: "pool") }
+
+    func run() async throws {
+        try await reportingFailures(json: global.json) {
+            let export = try await global.client().updateExport(CreateExportRequest(pool: pool, rules: try options.rules(), force: options.force))
+            if global.json { try Output.json(export) } else {
+                for warning in export.warnings ?? [] { print("warning: \(warning)") }
+                print("export of pool \(pool) now has \(export.rules.count) rule(s): " + export.rules.map { "\($0.client) \($0.access.rawValue)" }.joined(separator: ", "))
             }
         }
     }

@@ -13,6 +13,9 @@ struct ExportPublish: AsyncParsableCommand {
                 for file in report.removedFiles { print("removed \(file)") }
                 for reload in report.reloads { print("reload: \(reload)") }
                 for warning in report.warnings { print("warning: \(warning)") }
+                if report.reloads.isEmpty {
+                    print("note: no NFS server was told to reload (no exportfs on this machine, no --ganesha-pidfile given to depotd): the files are written, a running server reads them when reloaded")
+                }
             }
         }
     }

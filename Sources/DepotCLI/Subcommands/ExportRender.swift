@@ -13,7 +13,13 @@ struct ExportRender: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures(json: global.json) {
-            print(try await global.client().renderExport(pool, format: format), terminator: "")
+            let text = try await global.client().renderExport(pool, format: format)
+            if global.json {
+                struct Rendered: Encodable { var pool: String; var format: String; var text: String }
+                try Output.json(Rendered(pool: pool, format: format, text: text))
+            } else {
+                print(text, terminator: "")
+            }
         }
     }
 }
