@@ -96,8 +96,14 @@ import Testing
         try await daemon.start()
         let iqn = "iqn.2026-11.dev.depot:mutual"
         #expect(try daemon.depot(["target", "create", iqn, "--allow-any"]).status == 0)
-        let r = try daemon.depot(["target", "chap", "set", iqn, "--user", "u", "--secret", "secret-123456", "--mutual-user", "t", "--mutual-secret", "other-1234567"])
+        let dir = (daemon.data as NSString).deletingLastPathComponent
+        try "secret-123456\n".write(toFile: dir + "/secret", atomically: true, encoding: .utf8)
+        try "other-1234567\n".write(toFile: dir + "/mutual", atomically: true, encoding: .utf8)
+        var r = try daemon.depot(["target", "chap", "set", iqn, "--user", "u", "--secret-file", dir + "/secret", "--mutual-user", "t", "--mutual-secret-file", dir + "/mutual"])
         #expect(r.status == 0 && r.stdout.contains("(mutual)") && r.stdout.contains("cannot be forced"), "\(r.stdout)\(r.stderr)")
+        // Off a terminal with no secret given, nothing is asked and nothing set.
+        r = try daemon.depot(["target", "chap", "set", iqn, "--user", "u"])
+        #expect(r.status != 0 && r.stderr.contains("--secret-file"), "\(r.stderr)")
     }
 
     /// A pool path is the daemon's: relative is refused by the CLI, a missing parent by the daemon unless --create-parents.
