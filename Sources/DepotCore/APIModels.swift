@@ -117,7 +117,13 @@ public struct VolumeLUN: Codable, Sendable, Equatable {
 
 public struct CapacityReport: Codable, Sendable, Equatable {
     public var pools: [PoolInfo]
-    public init(pools: [PoolInfo]) { self.pools = pools }
+    /// Seconds since the volume files were last re-read: used and allocated
+    /// bytes written over iSCSI show from the next rescan on.
+    public var rescannedSecondsAgo: Int?
+    public init(pools: [PoolInfo], rescannedSecondsAgo: Int? = nil) {
+        self.pools = pools
+        self.rescannedSecondsAgo = rescannedSecondsAgo
+    }
 }
 
 public struct PoolList: Codable, Sendable { public var pools: [PoolInfo]; public init(pools: [PoolInfo]) { self.pools = pools } }

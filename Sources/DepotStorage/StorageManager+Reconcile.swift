@@ -101,6 +101,7 @@ extension StorageManager {
             }
         }
         lastReconcile = report
+        lastRescan = .now  // every file was just read
         if report.isClean {
             logger.info("reconcile: catalog and files agree", metadata: ["pools": "\(pools.count)"])
         } else {

@@ -15,8 +15,13 @@ extension StorageManager {
         }
     }
 
+    /// One volume, its allocated bytes read from the file now (one stat):
+    /// writes made over iSCSI show at once here, in lists at the next rescan.
     public func volume(_ ref: VolumeRef) throws(DepotError) -> VolumeInfo {
         let (pool, volume) = try requireVolume(ref)
+        if volume.volumeState == .ready, let status = VolumeFile.status(path: pool.path + "/" + volume.fileName) {
+            allocated[volume.id!] = status.allocatedBytes
+        }
         return info(volume, pool: pool)
     }
 

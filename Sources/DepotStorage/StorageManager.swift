@@ -24,6 +24,8 @@ public actor StorageManager {
     var inflightReservations: [Int64: UInt64] = [:]
     /// Eager-zeroing progress per volume id, 0...1.
     var progress: [Int64: Double] = [:]
+    /// When every volume file was last re-read (the figures' age).
+    var lastRescan: ContinuousClock.Instant?
     /// Creates that a forced delete may cancel, by volume id.
     var cancels: [Int64: CancelFlag] = [:]
     /// Volumes with a mutation under way; a second one is refused (409).
@@ -88,7 +90,9 @@ public actor StorageManager {
 
     /// Every pool with its figures and flags (`GET /v1/capacity`).
     public func capacity() throws(DepotError) -> CapacityReport {
-        CapacityReport(pools: try listPools())
+        var report = CapacityReport(pools: try listPools())
+        report.rescannedSecondsAgo = lastRescan.map { Int((ContinuousClock.now - $0).components.seconds) }
+        return report
     }
 
     /// Re-reads st_blocks of every volume file; returns how many changed.
@@ -110,6 +114,7 @@ public actor StorageManager {
             changed += 1
         }
         for id in allocated.keys where !known.contains(id) { allocated[id] = nil }
+        lastRescan = .now
         return changed
     }
 

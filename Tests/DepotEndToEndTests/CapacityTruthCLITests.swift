@@ -1,4 +1,5 @@
 import DepotCore
+import DepotInitiator
 import Foundation
 import Testing
 
@@ -33,5 +34,25 @@ import Testing
         #expect(r.status == 0 && lowered == 4 << 20, "\(r.stderr)")
         r = try daemon.depot(["pool", "show", "silver"])
         #expect(r.stdout.contains("filesystem") && r.stdout.contains("shared with pools default"), "\(r.stdout)")
+    }
+
+    /// Blocks written over iSCSI show in `volume show` at once (it reads the
+    /// file), and `depot capacity` says how old its figures are.
+    @Test func writesOverISCSIShowAtOnceInVolumeShow() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start(defaults: true)  // the 30 s rescan: no rescan during the test
+        let iqn = "iqn.2026-11.dev.depot:alloc"
+        #expect(try daemon.depot(["volume", "create", "default/t", "--size", "64M"]).status == 0)
+        #expect(try daemon.depot(["target", "create", iqn, "--allow-any"]).status == 0)
+        #expect(try daemon.depot(["target", "lun", "map", iqn, "default/t"]).status == 0)
+        let raw = try RawInitiator.session(portal: daemon.portal, isid: [0x80, 7, 7, 7, 7, 7], initiator: "iqn.2026-11.dev.depot:alloc-i", target: iqn)
+        let block = [UInt8](repeating: 0x5A, count: 65536)
+        for k in 0..<16 { #expect(try raw.writeBlocks(lba: UInt32(k * 128), block, immediate: 65536) == 0) }
+        #expect(try raw.run([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]).status == 0)  // SYNCHRONIZE CACHE: on disk
+        let info = try await daemon.client.volume(VolumeRef(pool: "default", name: "t"))
+        #expect(info.allocatedBytes >= 1 << 20, "allocated \(info.allocatedBytes) right after 1 MiB written")
+        let r = try daemon.depot(["capacity"])
+        #expect(r.stdout.contains("as of the last rescan"), "\(r.stdout)")
     }
 }
