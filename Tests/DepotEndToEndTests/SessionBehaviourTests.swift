@@ -303,6 +303,10 @@ import Testing
         }
         var r = try daemon.depot(["session", "list"])
         #expect(r.stdout.contains(Self.initiator), "\(r.stdout)")
+        // The default table fits 120 columns; --wide has the negotiated parameters.
+        #expect(r.stdout.split(separator: "\n").allSatisfy { $0.count <= 120 }, "\(r.stdout)")
+        let wide = try daemon.depot(["session", "list", "--wide"])
+        #expect(wide.stdout.contains("MaxBurstLength=") && wide.stdout.contains("ISID"), "\(wide.stdout)")
         // Dead: stop answering. The target closes the connection within interval + timeout.
         let start = ContinuousClock.now
         while let pdu = try raw.receive() {
