@@ -3,12 +3,14 @@ import DepotCore
 import DepotServer
 import Logging
 
-@main
 struct DepotdCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "depotd",
         abstract: "Depot datastore daemon: pools, volumes, capacity, REST API.",
         version: DepotVersion.current)
+
+    @Option(name: .long, help: "YAML file of settings: keys are these flags without dashes (api: 127.0.0.1:8640, portal: [a:3260, b:3260]); flags given here override it.")
+    var config: String?
 
     @Option(name: .long, help: "Data directory (catalog, token, pools).")
     var data: String = "./depot-data"

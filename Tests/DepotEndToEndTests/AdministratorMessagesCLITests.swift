@@ -183,4 +183,44 @@ import Testing
         r = try daemon.depot(["export", "publish"])
         #expect(r.status == 0 && r.stdout.contains("no NFS server was told to reload"), "\(r.stdout)")
     }
+
+    /// `depotd --config FILE`: every flag as a key, flags on the command line
+    /// override the file, an unknown key is named.
+    @Test func depotdReadsAConfigFileThatFlagsOverride() async throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("depot-config-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let config = base + "/depotd.yaml"
+        try """
+            data: \(base)/data
+            api: 127.0.0.1:0
+            portal: [127.0.0.1:0, 127.0.0.1:0]
+            sanitize-rate: -1
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        // The file's sanitize-rate is invalid: the flag given overrides it, so depotd starts.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try Binaries.path("depotd"))
+        p.arguments = ["--config", config, "--sanitize-rate", "5", "--log-level", "warning"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+        var portals: [Substring] = []
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline, p.isRunning {
+            if let text = try? String(contentsOfFile: base + "/data/iscsi.portals", encoding: .utf8), !text.isEmpty {
+                portals = text.split(separator: "\n")
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(portals.count == 2, "two portals from the file's list: \(portals)")
+        #expect(FileManager.default.fileExists(atPath: base + "/data/api.url"))
+        // Without the override the file's value is refused; an unknown key is named.
+        var r = try Daemon.run(try Binaries.path("depotd"), ["--config", config, "--data", base + "/other"])
+        #expect(r.status != 0 && r.stderr.contains("--sanitize-rate"), "\(r.stderr.suffix(400))")
+        try "api: 127.0.0.1:0\nportals: 127.0.0.1:0\n".write(toFile: config, atomically: true, encoding: .utf8)
+        r = try Daemon.run(try Binaries.path("depotd"), ["--config", config])
+        #expect(r.status != 0 && r.stderr.contains(":2: unknown key 'portals'"), "\(r.stderr)")
+    }
 }
