@@ -81,8 +81,11 @@ import Testing
         let volume = try await daemon.client.createVolume(pool: "nfs", CreateVolumeRequest(name: "disk", sizeBytes: 8 << 20))
         let payload = try #require(FileHandle(forReadingAtPath: "/dev/urandom")).readData(ofLength: 8 << 20)
         try payload.write(to: URL(fileURLWithPath: volume.path))
-        var r = try daemon.depot(["export", "create", "nfs", "--client", "127.0.0.1", "--squash", "none"])
+        // The default export: the client named gets root access (as ESXi and Proxmox need
+        // to read and write root's 0600 volume files), '*' would not.
+        var r = try daemon.depot(["export", "create", "nfs", "--client", "127.0.0.1"])
         #expect(r.status == 0, "\(r.stderr)")
+        #expect(try await daemon.client.export("nfs").rules.map(\.squash) == [.none])
         let poolPath = try await daemon.client.pool("nfs").path
 
         // Ganesha's own config includes the file depotd publishes.
@@ -121,6 +124,14 @@ import Testing
         r = try Daemon.run(nfsCp, ["\(url)/disk.img", copy])
         #expect(r.status == 0, "nfs-cp: \(r.stderr)")
         #expect(FileManager.default.contents(atPath: copy) == payload, "nfs-cp copy differs")
+        // ...and writes it: new bytes copied in over NFS land in the volume file.
+        let fresh = try #require(FileHandle(forReadingAtPath: "/dev/urandom")).readData(ofLength: 8 << 20)
+        try fresh.write(to: URL(fileURLWithPath: work + "/fresh.img"))
+        // (QEMU writes into the existing image: convert -n, as a hypervisor would.)
+        r = try Daemon.run(qemuImg, ["convert", "-n", "-f", "raw", "-O", "raw", work + "/fresh.img", "\(url)/disk.img"])
+        #expect(r.status == 0, "qemu-img into the export: \(r.stdout) \(r.stderr)")
+        #expect(FileManager.default.contents(atPath: volume.path) == fresh, "the volume file holds what was written over NFS")
+        try payload.write(to: URL(fileURLWithPath: volume.path))
         // QEMU's NFS block driver reads the same image.
         let qcopy = work + "/qemu.img"
         r = try Daemon.run(qemuImg, ["convert", "-f", "raw", "-O", "raw", "\(url)/disk.img", qcopy])
