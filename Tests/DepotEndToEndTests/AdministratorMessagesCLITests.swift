@@ -130,6 +130,11 @@ import Testing
         #expect(r.status == 0 && r.stderr.contains("zeroing default/ez: done") && !r.stderr.contains("\r"), "\(r.stderr.debugDescription)")
         r = try daemon.depot(["volume", "create", "default/ez2", "--size", "64M", "--provisioning", "eager-zeroed", "--quiet"])
         #expect(r.status == 0 && r.stderr.isEmpty, "\(r.stderr.debugDescription)")
+        // apply shows the same progress while it zeroes.
+        let file = (daemon.data as NSString).deletingLastPathComponent + "/ez.yaml"
+        try "pools:\n  - name: default\n    volumes:\n      - name: ez3\n        size: 64M\n        provisioning: eager-zeroed\n".write(toFile: file, atomically: true, encoding: .utf8)
+        r = try daemon.depot(["apply", "-f", file])
+        #expect(r.status == 0 && r.stderr.contains("zeroing default/ez3: done"), "\(r.stdout)\(r.stderr)")
     }
 
     /// A long create can be followed (`volume show` shows its progress) and
