@@ -28,7 +28,7 @@ enum ApplyAdmission {
                 figures[r.name] = CapacityFigures(capacityBytes: capacity, usedBytes: 0, provisionedBytes: 0, filesystemAvailableBytes: capacity, thresholds: thresholds)
             case .updatePool(let name, let r, _):
                 guard var f = figures[name] else { continue }
-                if let c = r.capacityBytes { f.capacityBytes = c; f.filesystemAvailableBytes = max(f.filesystemAvailableBytes, 0) }
+                if let c = r.capacityBytes { f.capacityBytes = c }
                 if let v = r.maxOvercommit { f.thresholds.maxOvercommit = v }
                 if let v = r.reservedPercent { f.thresholds.reservedPercent = v }
                 figures[name] = f
