@@ -37,9 +37,7 @@ public enum DepotAPI {
         }
         v1.get("status") { _, _ -> DaemonStatus in
             let place = whereabouts()
-            let report = await storage.lastReconcile
-            let findings = report.missingVolumes.count + report.unknownFiles.count + report.rolledBackCreates.count + report.finishedDeletes.count
-                + report.repairedIntents.count + report.sizeMismatches.count + report.missingPoolDirectories.count
+            let findings = await storage.lastReconcile.findingCount
             let pools = try await storage.listPools().map { DaemonStatus.PoolState(name: $0.name, state: $0.state, usedPercent: $0.usedPercent) }
             return DaemonStatus(
                 version: DepotVersion.current, startedAt: startedAt, uptimeSeconds: Int((ContinuousClock.now - started).components.seconds),

@@ -1,3 +1,4 @@
+import DepotCore
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -60,5 +61,16 @@ enum ProgressBar {
         let filled = width * max(0, min(percent, 100)) / 100
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)%".utf8))
+    }
+}
+
+extension DepotClient {
+    /// Creates a volume; an eager-zeroed one shows its zeroing progress while
+    /// it runs (`volume create` and `apply` alike), unless `json`.
+    func createVolume(_ ref: VolumeRef, _ body: CreateVolumeRequest, json: Bool, quiet: Bool) async throws -> VolumeInfo {
+        guard body.provisioning == .eagerZeroed, !json else { return try await createVolume(pool: ref.pool, body) }
+        return try await ProgressBar.whileRunning(label: "zeroing \(ref)", style: ProgressBar.style(quiet: quiet), poll: {
+            try? await self.volume(ref).progress
+        }) { try await self.createVolume(pool: ref.pool, body) }
     }
 }

@@ -83,12 +83,7 @@ extension Catalog {
 
     /// Targets and LUNs that map a volume (a mapped volume is not deleted).
     public func mappings(volumeId: Int64) throws -> [(String, Int64)] {
-        try reader.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT target.iqn, target_lun.lun FROM target_lun JOIN target ON target.id = target_lun.targetId
-                WHERE target_lun.volumeId = ? ORDER BY target.iqn, target_lun.lun
-                """, arguments: [volumeId]).map { ($0[0], $0[1]) }
-        }
+        try lunMaps(volumeId: volumeId).map { ($0.iqn, $0.lun) }
     }
 
     /// The same with each map's read-only flag (`volume show`).

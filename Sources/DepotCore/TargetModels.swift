@@ -146,6 +146,9 @@ public enum PortalGroupState: String, Codable, Sendable, CaseIterable {
     case standby
     case unavailable
 
+    /// Serves I/O (active/optimized or active/non-optimized, SPC-4 §5.16.2).
+    public var isActive: Bool { self == .activeOptimized || self == .activeNonOptimized }
+
     /// ASYMMETRIC ACCESS STATE code (SPC-4 table 167).
     public var code: UInt8 {
         switch self {

@@ -78,16 +78,7 @@ public actor ExportManager {
     public func create(_ request: CreateExportRequest) throws(DepotError) -> ExportInfo {
         let pool = try requirePool(request.pool)
         let rules = try ExportRules.validate(request.rules, force: request.force ?? false)
-        var warnings: [String] = []
-        if rules.contains(where: { $0.client == "*" && $0.access == .rw }) {
-            warnings.append("every host may write to pool '\(pool.name)' ('*' rw)")
-        }
-        // File and block access to the same images corrupts them unless one side is idle.
-        for volume in try read({ try catalog.volumes(poolId: pool.id!) }) {
-            for (iqn, lun) in try read({ try catalog.mappings(volumeId: volume.id!) }) {
-                warnings.append("volume \(pool.name)/\(volume.name) is also LUN \(lun) of \(iqn): NFS clients and iSCSI initiators would share its image")
-            }
-        }
+        var warnings = try Self.warnings(pool, rules, catalog: catalog)
         let record: ExportRecord
         do {
             record = try ExportRecord(poolId: pool.id!, fsid: Self.fsid(poolId: pool.id!), rules: rules, createdAt: Timestamp.now())

@@ -288,16 +288,22 @@ extension RawInitiator {
             let (pdu, _) = try receive(until: { $0.initiatorTaskTag == tag })
             if pdu.opcodeByte == 0x21 { return pdu.bhs[3] }
             guard pdu.opcodeByte == 0x31 else { continue }
-            let start = Int(pdu.u32(40))
-            let end = start + Int(pdu.u32(44))
-            var offset = start
-            var dataSN: UInt32 = 0
-            while offset < end {
-                let stop = min(offset + 262_144, end)
-                try dataOut(for: pdu, bytes: Array(bytes[offset..<stop]), dataSN: dataSN, offset: UInt32(offset), final: stop == end)
-                dataSN += 1
-                offset = stop
-            }
+            try answer(r2t: pdu, pieces: 262_144) { Array(bytes[$0]) }
+        }
+    }
+
+    /// Answers an R2T with the bytes it asks for (`bytes` of each range of the
+    /// whole transfer), in Data-Out PDUs of at most `pieces` bytes, DataSN from 0.
+    public func answer(r2t: ISCSIPDU, pieces: Int, bytes: (Range<Int>) throws -> [UInt8]) throws {
+        let start = Int(r2t.u32(40))
+        let end = start + Int(r2t.u32(44))
+        var offset = start
+        var dataSN: UInt32 = 0
+        while offset < end {
+            let stop = min(offset + pieces, end)
+            try dataOut(for: r2t, bytes: try bytes(offset..<stop), dataSN: dataSN, offset: UInt32(truncatingIfNeeded: offset), final: stop == end)
+            dataSN &+= 1
+            offset = stop
         }
     }
 

@@ -19,8 +19,11 @@ public struct ReconcileReport: Codable, Sendable, Equatable {
 
     public init() {}
 
-    public var isClean: Bool {
-        missingVolumes.isEmpty && unknownFiles.isEmpty && rolledBackCreates.isEmpty && finishedDeletes.isEmpty
-            && repairedIntents.isEmpty && sizeMismatches.isEmpty && missingPoolDirectories.isEmpty
+    /// How many things the reconcile reported, all kinds together.
+    public var findingCount: Int {
+        missingVolumes.count + unknownFiles.count + rolledBackCreates.count + finishedDeletes.count + repairedIntents.count
+            + sizeMismatches.count + missingPoolDirectories.count
     }
+
+    public var isClean: Bool { findingCount == 0 }
 }

@@ -43,7 +43,11 @@ public actor StorageManager {
 
     /// Figures for one pool from the catalog, the allocation cache and statvfs.
     func figures(for pool: PoolRecord, usage: [VolumeUsage]) -> CapacityFigures {
-        let fs = try? FilesystemInfo.of(path: pool.path)
+        figures(for: pool, usage: usage, fs: try? FilesystemInfo.of(path: pool.path))
+    }
+
+    /// The same with the pool's filesystem already read by the caller (one statvfs, not two).
+    func figures(for pool: PoolRecord, usage: [VolumeUsage], fs: FilesystemInfo?) -> CapacityFigures {
         let capacity = pool.capacityBytes.map { UInt64($0) } ?? fs?.totalBytes ?? 0
         var used: UInt64 = inflightReservations[pool.id!] ?? 0
         var provisioned: UInt64 = 0
@@ -64,7 +68,7 @@ public actor StorageManager {
         let fs = try? FilesystemInfo.of(path: pool.path)
         return PoolInfo(
             name: pool.name, path: pool.path, capacityExplicit: pool.capacityBytes != nil,
-            figures: figures(for: pool, usage: usage), volumeCount: usage.count, filesystemBytes: fs?.totalBytes ?? 0,
+            figures: figures(for: pool, usage: usage, fs: fs), volumeCount: usage.count, filesystemBytes: fs?.totalBytes ?? 0,
             filesystemFreeBytes: fs?.availableBytes ?? 0, sharesFilesystemWith: sharing)
     }
 

@@ -263,7 +263,7 @@ public actor TargetManager {
         // every initiator loses I/O to the target's LUNs, so that needs saying so.
         if !force, state == .standby || state == .unavailable {
             let after = try portalGroups(iqn).map { $0.group == group ? state : $0.state }
-            if !after.contains(where: { $0 == .activeOptimized || $0 == .activeNonOptimized }) {
+            if !after.contains(where: \.isActive) {
                 throw .conflict(
                     "setting portal group \(group) of \(t.iqn) to \(state.rawValue) leaves it no active portal group: every initiator would lose "
                         + "I/O to its LUNs until one is active again; nothing was changed (force to do it anyway)")

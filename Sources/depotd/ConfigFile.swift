@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Yams
 
@@ -51,10 +52,10 @@ enum ConfigFile {
 @main
 enum DepotdMain {
     static func main() async {
-        let known: Set<String> = [
-            "data", "api", "portal", "log-level", "rescan-interval", "nop-interval", "nop-timeout", "sanitize-rate", "inline-write-max",
-            "exports-dir", "ganesha-config", "ganesha-pidfile",
-        ]
+        // The keys are the command's own long options, read from its help (one list, not a copy to keep in step).
+        let help = DepotdCommand.helpMessage(columns: 1000)
+        let names = help.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "-") }).filter { $0.hasPrefix("--") && $0.count > 2 }
+        let known = Set(names.map { String($0.dropFirst(2)) }).subtracting(["help", "version", "config"])
         do {
             let arguments = try ConfigFile.expand(Array(CommandLine.arguments.dropFirst()), known: known)
             await DepotdCommand.main(arguments)

@@ -47,14 +47,7 @@ struct ApplyCommand: AsyncParsableCommand {
                         _ = try await client.updatePool(name, request)
                     case .createVolume(let pool, let request):
                         let ref = VolumeRef(pool: pool, name: request.name)
-                        if request.provisioning == .eagerZeroed, !global.json {
-                            // Zeroing takes a while: the same progress as volume create.
-                            _ = try await ProgressBar.whileRunning(label: "zeroing \(ref)", style: ProgressBar.style(quiet: global.quiet), poll: {
-                                try? await client.volume(ref).progress
-                            }) { try await client.createVolume(pool: pool, request) }
-                        } else {
-                            _ = try await client.createVolume(pool: pool, request)
-                        }
+                        _ = try await client.createVolume(ref, request, json: global.json, quiet: global.quiet)
                         created.insert(({ try await client.deleteVolume(ref) }, "volume \(ref)"), at: 0)
                     case .growVolume(let ref, _, let to):
                         _ = try await client.updateVolume(ref, UpdateVolumeRequest(sizeBytes: to))

@@ -23,7 +23,7 @@ struct TargetPortalGroupSetState: AsyncParsableCommand {
             let groups = try await global.client().setPortalGroupState(iqn, group: group, state: state, force: force)
             if global.json { return try Output.json(PortalGroupList(portalGroups: groups)) }
             print("portal group \(group) of \(iqn) is now \(state.rawValue)")
-            if !groups.contains(where: { $0.state == .activeOptimized || $0.state == .activeNonOptimized }) {
+            if !groups.contains(where: \.state.isActive) {
                 print("warning: \(iqn) has no active portal group: initiators cannot do I/O to its LUNs until one is active again")
             }
         }

@@ -33,14 +33,7 @@ struct VolumeCreate: AsyncParsableCommand {
                 print("note: \(size) is \(asked) bytes, not a whole number of \(blockSize)-byte blocks; rounded up to \(rounded) bytes (\(ByteSize.format(rounded)))")
             }
             let body = CreateVolumeRequest(name: ref.name, sizeBytes: rounded, provisioning: kind, blockSize: blockSize)
-            let created: VolumeInfo
-            if kind == .eagerZeroed && !global.json {
-                created = try await ProgressBar.whileRunning(label: "zeroing \(ref)", style: ProgressBar.style(quiet: global.quiet), poll: {
-                    try? await client.volume(ref).progress
-                }) { try await client.createVolume(pool: ref.pool, body) }
-            } else {
-                created = try await client.createVolume(pool: ref.pool, body)
-            }
+            let created = try await client.createVolume(ref, body, json: global.json, quiet: global.quiet)
             if global.json { try Output.json(created) } else {
                 print("volume \(ref) created: \(ByteSize.format(created.sizeBytes)) (\(created.sizeBytes) bytes) \(created.provisioning.rawValue)")
             }

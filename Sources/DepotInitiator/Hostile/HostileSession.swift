@@ -112,14 +112,7 @@ public final class HostileSession {
                 offset: wrong == 0 ? UInt32.random(in: 0...UInt32.max, using: &rng) : UInt32(truncatingIfNeeded: offset), final: true)
             return
         }
-        var at = offset
-        var dataSN: UInt32 = 0
-        while at < offset + length {
-            let n = min(65536, offset + length - at)
-            try raw.dataOut(for: r2t, bytes: noiseBytes(n, at: at), dataSN: dataSN, offset: UInt32(truncatingIfNeeded: at), final: at + n == offset + length)
-            dataSN &+= 1
-            at += n
-        }
+        try raw.answer(r2t: r2t, pieces: 65536) { noiseBytes($0.count, at: $0.lowerBound) }
     }
 
     /// REPORT SUPPORTED OPERATION CODES, all commands: the target's dispatch table.
