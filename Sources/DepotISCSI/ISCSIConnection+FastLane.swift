@@ -160,14 +160,25 @@ extension ISCSIConnection {
                 out.setInteger(crc, at: at + 48, endianness: .little)
             }
             channel.write(out, promise: nil)
+            fastLaneQueued += 1
         }
         fastLaneWrote = true
     }
 
-    /// Flushes what the fast lane queued (end of a read batch).
+    /// Flushes what the fast lane queued (end of a read batch). Until the
+    /// socket has taken the batch (one promise on an empty write after it:
+    /// writes complete in order) its commands count as in flight.
     func flushFastLane() {
         guard fastLaneWrote else { return }
         fastLaneWrote = false
-        channel.flush()
+        let batch = lock.withLock {
+            let n = fastLaneQueued
+            fastLaneQueued = 0
+            fastLaneUnsent += n
+            return n
+        }
+        let sent = channel.eventLoop.makePromise(of: Void.self)
+        sent.futureResult.whenComplete { _ in self.lock.withLock { self.fastLaneUnsent -= batch } }
+        channel.writeAndFlush(channel.allocator.buffer(capacity: 0), promise: sent)
     }
 }

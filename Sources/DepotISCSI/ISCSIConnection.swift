@@ -69,6 +69,10 @@ final class ISCSIConnection: @unchecked Sendable {
     var flushScheduled = false
     /// The fast lane wrote answers that the end of the read batch flushes (reader-only).
     var fastLaneWrote = false
+    /// Fast-lane answers queued in this read batch, and those flushed but not
+    /// yet taken by the socket: commands the target still holds (under `lock`).
+    var fastLaneQueued = 0
+    var fastLaneUnsent = 0
     var pingSent: ContinuousClock.Instant?
 
     /// Commands a session may have queued (RFC 7143 §4.2.2.1 command window).
@@ -161,7 +165,7 @@ final class ISCSIConnection: @unchecked Sendable {
                 commandsInFlight: 0, loggedInAt: .now),
             close: { channel.close(promise: nil) },
             requestLogout: { seconds in connection.requestLogout(within: seconds) },
-            commandsInFlight: { connection.lock.withLock { connection.tasks.count } },
+            commandsInFlight: { connection.lock.withLock { connection.tasks.count + connection.fastLaneQueued + connection.fastLaneUnsent } },
             nexus: nexus, abortTasks: { lu in await connection.abortTasks(on: lu) })
     }
 

@@ -31,11 +31,16 @@ public final class RawInitiator {
     public var maxCmdSN: UInt32 = 0
 
     /// Connects to `portal` ("host:port"); reads time out after `timeout` seconds.
-    public init(portal: String, isid: [UInt8] = [0x80, 0x12, 0x34, 0x56, 0x78, 0x9A], timeout: Int = 10, digests: Bool = false) throws {
+    /// `receiveBuffer` fixes the socket's receive buffer (SO_RCVBUF, no autotuning): a small
+    /// one makes answers the test does not read back up into the target.
+    public init(
+        portal: String, isid: [UInt8] = [0x80, 0x12, 0x34, 0x56, 0x78, 0x9A], timeout: Int = 10, digests: Bool = false, receiveBuffer: Int32? = nil
+    ) throws {
         let parts = portal.split(separator: ":")
         guard parts.count == 2, let port = UInt16(parts[1]) else { throw InitiatorError("bad portal \(portal)") }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw InitiatorError("socket failed") }
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian

@@ -1,3 +1,4 @@
+import DepotCore
 import DepotISCSI
 import DepotInitiator
 import NIOCore
@@ -18,8 +19,8 @@ import Testing
     }
 
     /// Logs in and takes the POWER ON unit attention every new nexus meets first.
-    func loggedIn(_ daemon: Daemon, isid: [UInt8] = [0x80, 1, 2, 3, 4, 5]) throws -> RawInitiator {
-        let raw = try RawInitiator(portal: daemon.portal, isid: isid)
+    func loggedIn(_ daemon: Daemon, isid: [UInt8] = [0x80, 1, 2, 3, 4, 5], receiveBuffer: Int32? = nil) throws -> RawInitiator {
+        let raw = try RawInitiator(portal: daemon.portal, isid: isid, receiveBuffer: receiveBuffer)
         let login = try raw.login(initiator: Self.initiator, target: Self.iqn)
         try #require(login.bhs[36] == 0, "login status \(login.bhs[36])/\(login.bhs[37])")
         let tag = try raw.command([0, 0, 0, 0, 0, 0])
@@ -317,6 +318,45 @@ import Testing
         r = try daemon.depot(["session", "list"])
         #expect(!r.stdout.contains(Self.initiator), "dead session still listed: \(r.stdout)")
         #expect(daemon.log.contains("did not answer a NOP-In ping"))
+    }
+
+    /// #21 item 12: the fast lane's commands count in INFLIGHT until the socket
+    /// has taken their answers (they were never counted before).
+    @Test func fastLaneCommandsCountAsInFlightUntilTheSocketTakesTheirAnswers() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        // A 32 KiB receive buffer that the test does not read from: the kernel takes
+        // at most its 4 MiB send buffer and this, the rest waits in the target.
+        let raw = try loggedIn(daemon, receiveBuffer: 32768)
+        let block = [UInt8](repeating: 0x5A, count: 262_144)
+        for k in 0..<24 { #expect(try raw.writeBlocks(lba: UInt32(k * 512), block) == 0) }  // in the page cache
+        func inFlight() throws -> Int {
+            let r = try daemon.depot(["session", "list", "--json"])
+            let sessions = try JSONDecoder().decode(SessionList.self, from: Data(r.stdout.utf8)).sessions
+            return try #require(sessions.first { $0.initiator == Self.initiator }).commandsInFlight
+        }
+        #expect(try inFlight() == 0)
+        let fastBefore = try commandCounts(daemon).fast
+        // 24 reads of 256 KiB (6 MiB of answers), sent at once and not read.
+        var tags: [UInt32] = []
+        for k in 0..<24 { tags.append(try raw.command(RawInitiator.read10(lba: UInt32(k * 512), blocks: 512), read: 262_144)) }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try commandCounts(daemon).fast - fastBefore == 24, "all 24 reads took the fast lane")
+        let held = try inFlight()
+        // ≥ 6 MiB − 4 MiB − 32 KiB still in the target: at least 7 answers.
+        #expect(held >= 7 && held <= 24, "INFLIGHT \(held) with 24 fast-lane reads unanswered on the wire")
+        // Read every answer: the count falls back to 0.
+        var answered: Set<UInt32> = []
+        while answered.count < 24 {
+            let (pdu, _) = try raw.receive(until: { $0.opcodeByte == 0x25 && $0.bhs[1] & 0x01 != 0 })
+            answered.insert(pdu.initiatorTaskTag)
+            #expect(pdu.bhs[3] == 0 && pdu.data == block)
+        }
+        #expect(answered == Set(tags))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try inFlight() == 0)
     }
 
     @Test func reusedISIDReinstatesTheSession() async throws {

@@ -5,9 +5,10 @@ struct SessionListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "Initiator, target, peer, TSIH, commands held, age; --wide adds portal, ISID and negotiated parameters.",
         discussion: """
-            INFLIGHT counts the commands the target holds for the session (waiting for data, for a flush, or \
-            running). Plain reads and writes of the fast lane are answered as they are read, so an initiator \
-            can have many commands on the wire while INFLIGHT is 0.
+            INFLIGHT counts the commands the target holds for the session: received and not yet answered \
+            (waiting for data, for a flush, or running), or answered with the answer not yet taken by the \
+            socket. Commands still in the kernel's buffers, either way, are on the wire and not counted, so \
+            a fast initiator on a fast link can have more in flight than INFLIGHT shows.
             """)
     @Flag(help: "Every column: portal, ISID and the negotiated parameters too (about 230 columns).") var wide = false
     @OptionGroup var global: GlobalOptions
