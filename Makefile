@@ -3,7 +3,7 @@ SWIFT ?= swift
 DATA ?= ./depot-data
 API ?= 127.0.0.1:8640
 
-.PHONY: all deps build release run test bench bench-control bench-scale fuzz-net clean
+.PHONY: all deps build release run test man bench bench-control bench-scale fuzz-net clean
 
 all: build
 
@@ -31,6 +31,11 @@ test: deps
 	@echo "fuzz-net smoke: 60 s with the fixed seed, then 60 s with a random one"
 	.build/debug/depot-bench fuzz-net --depotd .build/debug/depotd --seconds 60 --seed 1
 	.build/debug/depot-bench fuzz-net --depotd .build/debug/depotd --seconds 60 --seed random
+
+# Man pages from the binaries' own help (a test checks Docs/man/ is current).
+man: build
+	.build/debug/depot help-all --man > Docs/man/depot.1
+	.build/debug/depotd --manual > Docs/man/depotd.8
 
 # Black-box network fuzzer (not part of `make test`, which runs a 2 × 60 s
 # smoke of it): hostile traffic of every kind against a release depotd while

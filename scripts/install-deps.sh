@@ -21,6 +21,8 @@ PACKAGES=(
   ipxe-qemu           # iPXE ROMs for QEMU's NICs
   perl                # test helper: starts children with a clean signal mask
   systemd             # systemd-analyze verify of contrib/systemd/depotd.service
+  man-db              # man -l: the man pages in Docs/man render without warnings
+  groff-base          # its roff formatter
 )
 
 missing=()

@@ -10,7 +10,7 @@ public struct DepotCommand: AsyncParsableCommand {
         version: DepotVersion.current,
         subcommands: [
             PoolCommand.self, VolumeCommand.self, TargetCommand.self, SessionCommand.self, ExportCommand.self, CapacityCommand.self, ApplyCommand.self,
-            StatusCommand.self, VersionCommand.self,
+            StatusCommand.self, VersionCommand.self, HelpAllCommand.self,
         ])
 
     public init() {}

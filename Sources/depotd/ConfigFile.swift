@@ -48,20 +48,3 @@ enum ConfigFile {
         return fromFile + rest
     }
 }
-
-@main
-enum DepotdMain {
-    static func main() async {
-        // The keys are the command's own long options, read from its help (one list, not a copy to keep in step).
-        let help = DepotdCommand.helpMessage(columns: 1000)
-        let names = help.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "-") }).filter { $0.hasPrefix("--") && $0.count > 2 }
-        let known = Set(names.map { String($0.dropFirst(2)) }).subtracting(["help", "version", "config"])
-        do {
-            let arguments = try ConfigFile.expand(Array(CommandLine.arguments.dropFirst()), known: known)
-            await DepotdCommand.main(arguments)
-        } catch {
-            FileHandle.standardError.write(Data("depotd: \(error)\n".utf8))
-            exit(64)
-        }
-    }
-}

@@ -9,6 +9,18 @@ struct DepotdCommand: AsyncParsableCommand {
         abstract: "Depot datastore daemon: pools, volumes, capacity, REST API.",
         version: DepotVersion.current)
 
+    /// The man page's DESCRIPTION (`depotd --manual`).
+    static let manualDescription = """
+        depotd is the Depot datastore daemon: it keeps storage pools and their thin and thick volumes in a SQLite \
+        catalog under the data directory, serves volumes as iSCSI LUNs from a target inside the daemon, publishes \
+        NFS export configurations (exports(5) and NFS-Ganesha), tracks capacity, and answers the REST API that \
+        the depot CLI uses. Run with no flags it starts on embedded defaults: data in ./depot-data, the API on \
+        127.0.0.1:8640 with a bearer token in DATA/api-token, an iSCSI portal on 127.0.0.1:3260.
+
+        Every flag can also be a key of the --config file. SIGTERM asks iSCSI sessions to log out, then stops. \
+        contrib/systemd/depotd.service runs it as a hardened service.
+        """
+
     @Option(name: .long, help: "YAML file of settings: keys are these flags without dashes (api: 127.0.0.1:8640, portal: [a:3260, b:3260]); flags given here override it.")
     var config: String?
 
