@@ -103,8 +103,8 @@ enum Output {
 
     static func volumeDetail(_ v: VolumeInfo) -> String {
         var rows: [[String]] = [
-            ["volume", "\(v.pool)/\(v.name)"], ["size", "\(ByteSize.format(v.sizeBytes)) (\(v.sizeBytes) bytes)"],
-            ["allocated", "\(ByteSize.format(v.allocatedBytes)) (\(v.allocatedBytes) bytes)"],
+            ["volume", "\(v.pool)/\(v.name)"], ["size", "\(ByteSize.describe(v.sizeBytes))"],
+            ["allocated", "\(ByteSize.describe(v.allocatedBytes))"],
             ["provisioning", v.provisioning.rawValue], ["block size", "\(v.blockSize)"], ["state", v.state.rawValue],
             ["uuid", v.uuid], ["path", v.path], ["created", v.createdAt],
         ]

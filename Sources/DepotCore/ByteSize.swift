@@ -109,6 +109,12 @@ public enum ByteSize {
         if rounded == rounded.rounded() { return "\(Int(rounded)) \(names[index])" }
         return "\(Int(rounded)).\(Int((rounded * 10).rounded()) % 10) \(names[index])"
     }
+
+    /// A byte count for a message: human units, then the exact count
+    /// (`4 GiB (4294967296 bytes)`; `512 bytes` alone below a KiB).
+    public static func describe(_ bytes: UInt64) -> String {
+        bytes < 1024 ? "\(bytes) bytes" : "\(format(bytes)) (\(bytes) bytes)"
+    }
 }
 
 extension String {

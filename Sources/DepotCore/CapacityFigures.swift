@@ -59,9 +59,9 @@ public struct CapacityFigures: Sendable, Equatable {
             let usable = freeBytes > reservedBytes ? freeBytes - reservedBytes : 0
             guard size <= usable else {
                 throw .insufficientSpace(
-                    "pool '\(pool)' cannot reserve \(ByteSize.format(size)) (\(size) bytes) for a \(provisioning.rawValue) volume: "
-                        + "free \(ByteSize.format(freeBytes)) (\(freeBytes) bytes) less reserve \(ByteSize.format(reservedBytes)) "
-                        + "(\(reservedBytes) bytes) leaves \(ByteSize.format(usable)) (\(usable) bytes)")
+                    "pool '\(pool)' cannot reserve \(ByteSize.describe(size)) for a \(provisioning.rawValue) volume: "
+                        + "free \(ByteSize.describe(freeBytes)) less reserve \(ByteSize.format(reservedBytes)) "
+                        + "(\(reservedBytes) bytes) leaves \(ByteSize.describe(usable))")
             }
         } else {
             // Both figures are the caller's: their sum may not fit 64 bits, which is
@@ -70,9 +70,9 @@ public struct CapacityFigures: Sendable, Equatable {
             let after = capacityBytes == 0 || overflow ? Double.infinity : Double(total) / Double(capacityBytes)
             guard after <= thresholds.maxOvercommit else {
                 throw .insufficientSpace(
-                    "pool '\(pool)' would be overcommitted \(Self.ratio(after))x with \(ByteSize.format(size)) (\(size) bytes) more: "
-                        + "provisioned \(ByteSize.format(provisionedBytes)) (\(provisionedBytes) bytes) of capacity "
-                        + "\(ByteSize.format(capacityBytes)) (\(capacityBytes) bytes), max overcommit \(Self.ratio(thresholds.maxOvercommit))x")
+                    "pool '\(pool)' would be overcommitted \(Self.ratio(after))x with \(ByteSize.describe(size)) more: "
+                        + "provisioned \(ByteSize.describe(provisionedBytes)) of capacity "
+                        + "\(ByteSize.describe(capacityBytes)), max overcommit \(Self.ratio(thresholds.maxOvercommit))x")
             }
         }
     }

@@ -26,7 +26,7 @@ extension PoolSettings {
     public func validatedCapacity() throws(DepotError) -> UInt64? {
         guard let capacity = capacityBytes else { return nil }
         guard capacity > 0, capacity <= UInt64(Int64.max) else {
-            throw .invalidArgument("capacity must be between 1 byte and \(Int64.max) bytes")
+            throw .invalidArgument("capacity must be between 1 byte and \(ByteSize.describe(UInt64(Int64.max)))")
         }
         return capacity
     }

@@ -84,7 +84,7 @@ extension StorageManager {
                     }
                     if status.sizeBytes != UInt64(volume.sizeBytes) {
                         report.sizeMismatches.append(
-                            "\(pool.name)/\(volume.name): catalog \(volume.sizeBytes) bytes, file \(status.sizeBytes) bytes")
+                            "\(pool.name)/\(volume.name): catalog \(ByteSize.describe(UInt64(volume.sizeBytes))), file \(ByteSize.describe(status.sizeBytes))")
                     }
                 } else {
                     allocated[volume.id!] = nil

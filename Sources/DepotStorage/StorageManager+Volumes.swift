@@ -134,8 +134,8 @@ extension StorageManager {
             let lastWritten = try await runIO { try VolumeFile.lastNonZeroEnd(path: path, from: newSize, blockSize: blockSize) }
             if let lastWritten {
                 throw .conflict(
-                    "cannot shrink '\(ref)' to \(newSize) bytes: data is written up to byte \(lastWritten) "
-                        + "(block \(lastWritten / blockSize - 1)); the smallest safe size is \(lastWritten) bytes")
+                    "cannot shrink '\(ref)' to \(ByteSize.describe(newSize)): data is written up to byte \(lastWritten) "
+                        + "(block \(lastWritten / blockSize - 1)); the smallest safe size is \(ByteSize.describe(lastWritten))")
             }
         }
         // Intent, file, commit: reconcile finishes whichever step a crash cut.
@@ -231,9 +231,9 @@ extension StorageManager {
 
     static func validateSize(_ size: UInt64, blockSize: UInt32) throws(DepotError) {
         guard size > 0 else { throw .invalidArgument("size must be greater than zero") }
-        guard size <= UInt64(Int64.max) else { throw .invalidArgument("size too large: \(size) bytes") }
+        guard size <= UInt64(Int64.max) else { throw .invalidArgument("size too large: \(ByteSize.describe(size)); at most 8 EiB") }
         guard size % UInt64(blockSize) == 0 else {
-            throw .invalidArgument("size \(size) is not a multiple of the block size \(blockSize)")
+            throw .invalidArgument("size \(ByteSize.describe(size)) is not a multiple of the block size \(blockSize) bytes")
         }
     }
 }

@@ -40,6 +40,9 @@ import Testing
         #expect(ByteSize.format(1536) == "1.5 KiB")
         #expect(ByteSize.format(10 << 30) == "10 GiB")
         #expect(ByteSize.format(3 << 39) == "1.5 TiB")
+        #expect(ByteSize.describe(512) == "512 bytes")
+        #expect(ByteSize.describe(4 << 30) == "4 GiB (4294967296 bytes)")
+        #expect(ByteSize.describe(UInt64.max).hasPrefix("16 EiB ("))
     }
 
     /// `+N` / `-N` are changes of the current size; a plain size never carries a sign.

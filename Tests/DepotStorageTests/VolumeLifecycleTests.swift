@@ -84,7 +84,9 @@ import Testing
             Issue.record("shrank below written data")
         } catch {
             #expect(error.code == .conflict)
-            #expect(error.message.contains("\((3 << 20) + 512)"))
+            // Both sizes in human units, with the exact count (#21 item 14).
+            #expect(error.message.contains("to 2 MiB (2097152 bytes)"), "\(error.message)")
+            #expect(error.message.contains("smallest safe size is 3 MiB (\((3 << 20) + 512) bytes)"), "\(error.message)")
         }
         let shrunk = try await f.storage.resizeVolume(ref, sizeBytes: (3 << 20) + 512, force: true)
         #expect(shrunk.sizeBytes == (3 << 20) + 512)

@@ -35,7 +35,7 @@ struct VolumeCreate: AsyncParsableCommand {
             let body = CreateVolumeRequest(name: ref.name, sizeBytes: rounded, provisioning: kind, blockSize: blockSize)
             let created = try await client.createVolume(ref, body, json: global.json, quiet: global.quiet)
             if global.json { try Output.json(created) } else {
-                print("volume \(ref) created: \(ByteSize.format(created.sizeBytes)) (\(created.sizeBytes) bytes) \(created.provisioning.rawValue)")
+                print("volume \(ref) created: \(ByteSize.describe(created.sizeBytes)) \(created.provisioning.rawValue)")
             }
         }
     }
