@@ -258,6 +258,74 @@ import Testing
         other.logout()
     }
 
+    /// #21 item 18: every bit and page ESXi (VAAI: ATS, Clone, Zero, Delete) and
+    /// Windows (ODX, thin provisioning) read before they use an offload, as the
+    /// standards place them — one failing line names what a host would turn off.
+    @Test func everySignalESXiAndWindowsReadBeforeUsingOffloadsIsSet() async throws {
+        let daemon = try await daemon(volumes: [["v"]])
+        defer { daemon.cleanup() }
+        let c = try login(daemon, Self.hostA)
+        _ = c.command([0, 0, 0, 0, 0, 0])
+        func u16(_ d: [UInt8], _ at: Int) -> Int { d.count >= at + 2 ? Int(d[at]) << 8 | Int(d[at + 1]) : -1 }
+        func u32(_ d: [UInt8], _ at: Int) -> Int { d.count >= at + 4 ? u16(d, at) << 16 | u16(d, at + 2) : -1 }
+        // Standard INQUIRY 3PC (SPC-4 §6.6.2): ESXi's Clone (XCOPY), Windows ODX.
+        let inquiry = try #require(c.command([0x12, 0, 0, 0, 96, 0], dataIn: 96))
+        #expect(inquiry.data.count > 5 && inquiry.data[5] & 0x08 != 0, "3PC")
+        // Supported VPD pages (SPC-4 §7.8.16): third-party copy, block limits, logical block provisioning.
+        let pages = try #require(c.command([0x12, 1, 0x00, 0, 255, 0], dataIn: 255)).data.dropFirst(4)
+        for page: UInt8 in [0x80, 0x83, 0x8F, 0xB0, 0xB2] { #expect(pages.contains(page), "VPD \(String(page, radix: 16))h listed") }
+        // Block Limits (SBC-3 §6.6.4): ATS needs MAXIMUM COMPARE AND WRITE LENGTH ≥ 1; Delete
+        // needs MAXIMUM UNMAP LBA COUNT and BLOCK DESCRIPTOR COUNT; Windows reads OPTIMAL UNMAP GRANULARITY.
+        let limits = try #require(c.command([0x12, 1, 0xB0, 0, 64, 0], dataIn: 64)).data
+        #expect(limits.count >= 64 && limits[5] >= 1, "MAXIMUM COMPARE AND WRITE LENGTH \(limits.count > 5 ? limits[5] : 0)")
+        #expect(u32(limits, 20) > 0 && u32(limits, 24) > 0, "MAXIMUM UNMAP LBA COUNT \(u32(limits, 20)), DESCRIPTORS \(u32(limits, 24))")
+        #expect(u32(limits, 28) > 0, "OPTIMAL UNMAP GRANULARITY")
+        #expect(u32(limits, 8) > 0, "MAXIMUM TRANSFER LENGTH")
+        // Logical Block Provisioning (SBC-3 §6.6.7): LBPU (UNMAP), LBPWS and LBPWS10 (WRITE SAME with UNMAP), thin.
+        let provisioning = try #require(c.command([0x12, 1, 0xB2, 0, 8, 0], dataIn: 8)).data
+        #expect(provisioning.count >= 7 && provisioning[5] & 0xE0 == 0xE0, "LBPU LBPWS LBPWS10 \(provisioning)")
+        #expect(provisioning.count >= 7 && provisioning[6] & 0x07 == 0x02, "PROVISIONING TYPE thin")
+        // READ CAPACITY(16) LBPME (SBC-3 §5.16.2): without it neither host unmaps.
+        let capacity = try #require(c.command([0x9E, 0x10] + [UInt8](repeating: 0, count: 8) + [0, 0, 0, 32, 0, 0], dataIn: 32)).data
+        #expect(capacity.count >= 15 && capacity[14] & 0x80 != 0, "LBPME")
+        // REPORT SUPPORTED OPERATION CODES (SPC-4 §6.35), all commands: each offload's command and service action.
+        let report = try #require(c.command([0xA3, 0x0C, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0], dataIn: 65536)).data
+        var supported: Set<[Int]> = []
+        var at = 4
+        while at + 8 <= report.count {
+            supported.insert(report[at + 5] & 0x01 != 0 ? [Int(report[at]), u16(report, at + 2)] : [Int(report[at])])
+            at += 8 + (report[at + 5] & 0x02 != 0 ? 12 : 0)
+        }
+        let needed: [(String, [Int])] = [
+            ("COMPARE AND WRITE (ATS)", [0x89]), ("WRITE SAME(16) (Zero)", [0x93]), ("WRITE SAME(10)", [0x41]), ("UNMAP (Delete)", [0x42]),
+            ("EXTENDED COPY LID1 (Clone)", [0x83, 0x00]), ("RECEIVE COPY RESULTS: OPERATING PARAMETERS", [0x84, 0x03]),
+            ("POPULATE TOKEN (ODX)", [0x83, 0x10]), ("WRITE USING TOKEN (ODX)", [0x83, 0x11]), ("RECEIVE ROD TOKEN INFORMATION", [0x84, 0x07]),
+        ]
+        for (name, code) in needed { #expect(supported.contains(code), "\(name) reported") }
+        // RECEIVE COPY RESULTS operating parameters (SPC-4 §6.22.4): ESXi's XCOPY uses the
+        // block→block segment (02h) and the identification CSCD descriptor (E4h).
+        let operating = try #require(c.command([0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024))
+        // IMPLEMENTED DESCRIPTOR LIST LENGTH at byte 43, the type codes from byte 44.
+        let implemented = operating.data.count > 43 ? Array(operating.data[44..<min(operating.data.count, 44 + Int(operating.data[43]))]) : []
+        #expect(operating.good && implemented.contains(0x02) && implemented.contains(0xE4), "descriptor codes \(implemented)")
+        #expect(u16(operating.data, 8) >= 2 && u16(operating.data, 10) >= 1 && u32(operating.data, 16) > 0, "CSCD/segment counts, segment length")
+        // Third-Party Copy VPD (SPC-4 §7.8.17): supported commands, Block Device ROD Token
+        // Limits (SBC-3 §6.6.6, Windows ODX reads it), supported ROD types.
+        let tpc = try #require(c.command([0x12, 1, 0x8F, 0x04, 0x00, 0], dataIn: 1024)).data
+        var descriptors: [Int: [UInt8]] = [:]
+        at = 4
+        while at + 4 <= tpc.count {
+            let length = u16(tpc, at + 2)
+            descriptors[u16(tpc, at)] = Array(tpc[(at + 4)..<min(tpc.count, at + 4 + length)])
+            at += 4 + length
+        }
+        #expect(descriptors[0x0001] != nil && descriptors[0x0000] != nil && descriptors[0x0108] != nil, "descriptors \(descriptors.keys.sorted())")
+        if let rod = descriptors[0x0000] {
+            #expect(u16(rod, 6) > 0 && rod.count >= 28 && rod[16..<24].contains { $0 != 0 }, "MAXIMUM RANGE DESCRIPTORS, MAXIMUM TOKEN TRANSFER SIZE")
+        }
+        c.logout()
+    }
+
     @Test func unmapGivesSpaceBackAndThePoolSignalsThresholdAndExhaustion() async throws {
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
