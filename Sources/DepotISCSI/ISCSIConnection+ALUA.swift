@@ -6,8 +6,7 @@ import DepotSCSI
 /// and group; commands through a standby or unavailable group are refused
 /// with NOT READY, except the few SPC-4 §5.16.2.4 keeps open.
 extension ISCSIConnection {
-    /// The caller holds `lock`.
-    func aluaRefusalLocked(_ cdb: [UInt8]) -> SCSIResult? {
+    func aluaRefusal(_ cdb: [UInt8]) -> SCSIResult? {
         let state = portalGroupStates[portalGroup] ?? 0
         let opcode = cdb[0]
         let maintenance = (opcode == 0xA3 || opcode == 0xA4) && cdb[1] & 0x1F == 0x0A
@@ -62,8 +61,8 @@ extension ISCSIConnection {
         do {
             try await directory.setPortalGroups(targetName, states)
             // The unit attention is for every nexus but this one (SPC-4 §5.16.2.6).
-            lock.withLock {
-                let luns = lunChangesLocked()
+            confined {
+                let luns = lunChanges()
                 for (number, lu) in luns {
                     guard let cursor = eventCursors[ObjectIdentifier(lu)] else { continue }
                     let (next, senses) = lu.events(after: cursor, for: nexus)

@@ -16,7 +16,7 @@ extension ISCSIConnection {
     /// Serves the SCSI Command PDU at the front of `buffer` if it qualifies,
     /// consuming it; false leaves `buffer` as it was.
     func fastLane(_ buffer: inout ByteBuffer) -> Bool {
-        guard inFullFeature else { return false }
+        guard machine.isFullFeature else { return false }
         let headerDigest = params.headerDigest ? 4 : 0
         let dataDigest = params.dataDigest
         let consumed = buffer.withUnsafeReadableBytes { raw -> Int in
@@ -99,11 +99,10 @@ extension ISCSIConnection {
     /// answers WRITE ERROR.
     private func answerWhenStable(_ lu: LogicalUnit, header: [UInt8], lun: UInt16, cmdSN: UInt32) {
         let task = ISCSITask(command: ISCSIPDU(bhs: header), lun: lun, eventLoop: channel.eventLoop, dataOutFollows: false)
-        lock.withLock {
-            acceptLocked(cmdSN: cmdSN)
-            tasks[task.tag] = task
-            commandsInFlight += 1
-        }
+        machine.acceptFastLane(cmdSN: cmdSN)
+        tasks[task.tag] = task
+        machine.windowedTaskStarted()
+        publishInFlight()
         launch(task) {
             var result = SCSIResult.ok()
             do { try await lu.device.flush() } catch { result = lu.check(.writeError) }
@@ -117,15 +116,13 @@ extension ISCSIConnection {
     /// with no unit attention pending or announced for this nexus, and the
     /// portal group is active. Nothing changes here but the keepalive clock.
     private func fastLaneUnit(lun: UInt16, tag: UInt32, cmdSN: UInt32) -> LogicalUnit? {
-        lock.withLock {
-            heardLocked()
-            guard cmdSN == expCmdSN, inWindowLocked(cmdSN), tasks[tag] == nil else { return nil }
-            let luns = lunChangesLocked()
-            guard let lu = luns[lun], unitAttentions[lun]?.isEmpty ?? true, eventCursors[ObjectIdentifier(lu)] == lu.eventCursor,
-                (portalGroupStates[portalGroup] ?? 0) <= 1  // active/optimized or active/non-optimized
-            else { return nil }
-            return lu
-        }
+        heard()
+        guard machine.admitsFastLane(cmdSN: cmdSN), tasks[tag] == nil else { return nil }
+        let luns = lunChanges()
+        guard let lu = luns[lun], unitAttentions[lun]?.isEmpty ?? true, eventCursors[ObjectIdentifier(lu)] == lu.eventCursor,
+            (portalGroupStates[portalGroup] ?? 0) <= 1  // active/optimized or active/non-optimized
+        else { return nil }
+        return lu
     }
 
     /// BHS of a target PDU: opcode, flags, zero response and status, data
@@ -144,24 +141,23 @@ extension ISCSIConnection {
         out.writeRepeatingByte(0, count: 24 + headerDigest)  // StatSN … residual count, header digest
     }
 
-    /// Accepts the command (ExpCmdSN), stamps StatSN, ExpCmdSN and MaxCmdSN
-    /// and queues the answer, in the same critical section as every other
-    /// PDU so StatSN leaves in order; the read batch's end flushes it.
+    /// The machine accepts the command (ExpCmdSN) and stamps StatSN, ExpCmdSN
+    /// and MaxCmdSN; the answer is queued in the same turn of the event loop
+    /// as every other PDU is, so StatSN leaves in order; the read batch's end
+    /// flushes it.
     private func answerFastLane(_ out: inout ByteBuffer, cmdSN: UInt32, headerDigest: Bool) {
         let at = out.readerIndex
-        lock.withLock {
-            acceptLocked(cmdSN: cmdSN)
-            out.setInteger(statSN, at: at + 24)
-            statSN &+= 1
-            out.setInteger(expCmdSN, at: at + 28)
-            out.setInteger(maxCmdSN, at: at + 32)
-            if headerDigest {
-                let crc = out.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<48])) }
-                out.setInteger(crc, at: at + 48, endianness: .little)
-            }
-            channel.write(out, promise: nil)
-            fastLaneQueued += 1
+        machine.acceptFastLane(cmdSN: cmdSN)
+        let sequence = machine.stampStatus()
+        out.setInteger(sequence.statSN, at: at + 24)
+        out.setInteger(sequence.expCmdSN, at: at + 28)
+        out.setInteger(sequence.maxCmdSN, at: at + 32)
+        if headerDigest {
+            let crc = out.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<48])) }
+            out.setInteger(crc, at: at + 48, endianness: .little)
         }
+        channel.write(out, promise: nil)
+        fastLaneQueued += 1
         fastLaneWrote = true
     }
 
@@ -171,14 +167,15 @@ extension ISCSIConnection {
     func flushFastLane() {
         guard fastLaneWrote else { return }
         fastLaneWrote = false
-        let batch = lock.withLock {
-            let n = fastLaneQueued
-            fastLaneQueued = 0
-            fastLaneUnsent += n
-            return n
-        }
+        let batch = fastLaneQueued
+        fastLaneQueued = 0
+        fastLaneUnsent += batch
+        publishInFlight()
         let sent = channel.eventLoop.makePromise(of: Void.self)
-        sent.futureResult.whenComplete { _ in self.lock.withLock { self.fastLaneUnsent -= batch } }
+        sent.futureResult.whenComplete { _ in
+            self.fastLaneUnsent -= batch
+            self.publishInFlight()
+        }
         channel.writeAndFlush(channel.allocator.buffer(capacity: 0), promise: sent)
     }
 }

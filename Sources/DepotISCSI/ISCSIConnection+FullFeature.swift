@@ -2,51 +2,59 @@ import DepotSCSI
 import NIOCore
 
 extension ISCSIConnection {
-    /// One PDU of the full feature phase, on the event loop, in arrival order.
-    /// SCSI commands, task management and logout continue as tasks; the
-    /// rest is answered here.
+    /// Every PDU, on the event loop, in arrival order: the state machine says
+    /// what it means in this phase. Login Requests are negotiated as tasks
+    /// (the frame handler decodes nothing more until each is answered); full
+    /// feature PDUs are delivered in CmdSN order; a violation ends the connection.
     func received(_ pdu: ISCSIPDU) {
+        channel.eventLoop.preconditionInEventLoop()
         heard()
-        guard pdu.opcode != .dataOut, !pdu.immediate else { return deliver(pdu) }
-        let cmdSN = pdu.u32(24)
-        let (inWindow, inOrder) = lock.withLock { (inWindowLocked(cmdSN), cmdSN == expCmdSN) }
-        // A command outside [ExpCmdSN, MaxCmdSN] is silently ignored (RFC 7143 §4.2.2.1).
-        guard inWindow else {
-            logger.debug("command outside the CmdSN window ignored", metadata: ["cmdSN": "\(cmdSN)"])
+        let action: ConnectionStateMachine.Action
+        do {
+            action = try machine.receive(pdu)
+        } catch {
+            logger.warning("protocol violation: closing the connection", metadata: ["why": "\(error.description)"])
+            machine.close()
+            channel.close(promise: nil)
             return
         }
-        // Non-immediate commands are delivered in CmdSN order (RFC 7143 §4.2.2.1): one
-        // that arrives ahead of a gap waits until the gap is filled.
-        guard inOrder else {
-            heldForOrder[cmdSN] = pdu
-            return
-        }
-        deliver(pdu)
-        deliverHeld()
+        perform(action)
     }
 
-    /// Delivers the commands held for a CmdSN gap that is now filled.
+    func perform(_ action: ConnectionStateMachine.Action) {
+        switch action {
+        case .negotiate(let request):
+            spawn { await self.negotiate(request) }
+        case .deliver(let deliveries):
+            for delivery in deliveries { deliver(delivery.pdu, expCmdSN: delivery.expCmdSN) }
+        case .reject(let refused, let reason):
+            reject(refused, reason: reason)
+        case .none:
+            break
+        }
+    }
+
+    /// Delivers the commands held for a CmdSN gap the fast lane has filled.
     func deliverHeld() {
-        while !heldForOrder.isEmpty, let next = lock.withLock({ heldForOrder.removeValue(forKey: expCmdSN) }) {
-            deliver(next)
-        }
+        for delivery in machine.releaseHeld() { deliver(delivery.pdu, expCmdSN: delivery.expCmdSN) }
     }
 
-    private func deliver(_ pdu: ISCSIPDU) {
+    /// One full feature PDU the machine has accepted; `expCmdSN` is ExpCmdSN before it.
+    private func deliver(_ pdu: ISCSIPDU, expCmdSN: UInt32) {
         switch pdu.opcode {
         case .scsiCommand:
             ISCSIMetrics.generalCommands.increment()
             let task = ISCSITask(command: pdu, lun: Self.lunNumber(pdu.lun), eventLoop: channel.eventLoop)
-            let (duplicate, full) = lock.withLock { () -> (Bool, Bool) in
-                acceptLocked(pdu)
-                // An Initiator Task Tag names one task at a time (RFC 7143 §11.2.1.8).
-                guard tasks[task.tag] == nil else { return (true, false) }
+            // An Initiator Task Tag names one task at a time (RFC 7143 §11.2.1.8).
+            let duplicate = tasks[task.tag] != nil
+            if !duplicate {
                 tasks[task.tag] = task
-                if task.windowed { commandsInFlight += 1 }
-                // Immediate commands are outside the CmdSN window (RFC 7143 §3.2.2.1),
-                // so nothing else bounds them: past the limit they get TASK SET FULL.
-                return (false, !task.windowed && tasks.count > Self.maxTasks)
+                if task.windowed { machine.windowedTaskStarted() }
+                publishInFlight()
             }
+            // Immediate commands are outside the CmdSN window (RFC 7143 §3.2.2.1),
+            // so nothing else bounds them: past the limit they get TASK SET FULL.
+            let full = !duplicate && !task.windowed && tasks.count > Self.maxTasks
             if duplicate {
                 task.ended.succeed()  // never ran
                 reject(pdu, reason: 0x04)
@@ -63,7 +71,7 @@ extension ISCSIConnection {
             launch(task) { try? await self.run(task) }
         case .dataOut:
             // Data-Out goes to the task that solicited it; none is a protocol error (RFC 7143 §11.7).
-            let routed = lock.withLock { () -> Bool? in
+            let routed = { () -> Bool? in
                 guard let task = tasks[pdu.initiatorTaskTag], let sink = task.dataOutSink else { return false }
                 // A task holds at most `ISCSITask.dataOutBacklog` PDUs and two bursts of
                 // bytes it has not taken: more is data nobody solicited, sent faster
@@ -72,7 +80,7 @@ extension ISCSIConnection {
                 if case .dropped = sink.yield(pdu) { return nil }
                 task.queuedDataOut += pdu.data.count
                 return true
-            }
+            }()
             switch routed {
             case true: break
             case false: reject(pdu, reason: 0x04)
@@ -81,7 +89,6 @@ extension ISCSIConnection {
                 channel.close(promise: nil)
             }
         case .nopOut:
-            accept(pdu)
             // A NOP-Out with a real ITT is a ping: answer with NOP-In, echoing data (RFC 7143 §11.18).
             // ITT 0xffffffff is the answer to our ping (or a bare CmdSN update): nothing to send.
             guard pdu.initiatorTaskTag != 0xFFFF_FFFF else { return }
@@ -91,31 +98,25 @@ extension ISCSIConnection {
             r.initiatorTaskTag = pdu.initiatorTaskTag
             r.put32(0xFFFF_FFFF, 20)
             r.data = pdu.data
-            lock.withLock { _ = sendLocked([(r, .status)]) }
+            post([(r, .status)])
         case .textRequest:
-            accept(pdu)
             text(pdu)
         case .taskManagementRequest:
             // Selected and marked aborted in one critical section: a task still in the
             // table has not answered, and now never will.
-            let affected = lock.withLock { () -> TaskManagement.Outcome in
-                defer { acceptLocked(pdu) }
-                let outcome = TaskManagement.select(pdu, tasks: tasks, expCmdSN: expCmdSN)
-                if outcome.response == .functionComplete, outcome.function != nil, lunExists(pdu, outcome) {
-                    for task in outcome.tasks {
-                        task.aborted = true
-                        task.stopDataOutLocked()
-                    }
+            let affected = TaskManagement.select(pdu, tasks: tasks, expCmdSN: expCmdSN)
+            if affected.response == .functionComplete, affected.function != nil, lunExists(pdu, affected) {
+                for task in affected.tasks {
+                    task.aborted = true
+                    task.stopDataOut()
                 }
-                return outcome
             }
             spawn { try? await self.manage(pdu, affected) }
         case .logoutRequest:
-            accept(pdu)
             // Logout closes the session (RFC 7143 §11.14): commands still waiting for
             // data are aborted, the rest finish and answer before the Logout Response;
             // the connection closes once it is written.
-            let running = lock.withLock { Array(tasks.values) }
+            let running = Array(tasks.values)
             for task in running where task.dataOutSink != nil { abort(task) }
             spawn {
                 for task in running { try? await task.ended.futureResult.get() }
@@ -155,7 +156,7 @@ extension ISCSIConnection {
         r.initiatorTaskTag = pdu.initiatorTaskTag
         r.put32(0xFFFF_FFFF, 20)
         r.data = TextKeys.encode(answers)
-        lock.withLock { _ = sendLocked([(r, .status)]) }
+        post([(r, .status)])
     }
 
     /// LUN field (SAM-5 §4.7): peripheral (00b) and flat (01b) addressing.

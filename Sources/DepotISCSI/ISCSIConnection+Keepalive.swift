@@ -15,7 +15,7 @@ extension ISCSIConnection {
             try? await Task.sleep(for: tick)
             if Task.isCancelled { return }
             let now = ContinuousClock.now
-            let (quiet, outstanding) = lock.withLock { (now - lastHeard, pingSent) }
+            let (quiet, outstanding) = confined { (now - lastHeard, pingSent) }
             if let outstanding, now - outstanding >= keepalive.timeout {
                 logger.warning("initiator did not answer a NOP-In ping: closing the connection", metadata: ["quiet": "\(quiet)"])
                 try? await channel.close()
@@ -27,22 +27,25 @@ extension ISCSIConnection {
             ping.flags = 0x80
             ping.initiatorTaskTag = 0xFFFF_FFFF
             ping.put32(pingTag, 20)
-            lock.withLock {
+            confined {
                 pingSent = now
-                sendLocked([(ping, .peek)])
+                post([(ping, .peek)])
             }
         }
     }
 
     /// Async Message, AsyncEvent 1 (RFC 7143 §11.9.1): the target asks the
-    /// initiator to log out within `seconds` (Parameter3).
+    /// initiator to log out within `seconds` (Parameter3). On the event loop:
+    /// shutdown calls it through `eventLoop.execute`, so it is stamped and
+    /// written in order with every other answer.
     func requestLogout(within seconds: Int) {
+        guard machine.isFullFeature else { return }
         var message = ISCSIPDU(opcode: .asyncMessage)
         message.flags = 0x80
         message.initiatorTaskTag = 0xFFFF_FFFF
         message.put32(0xFFFF_FFFF, 20)
         message.bhs[36] = 1
         message.put16(UInt16(clamping: seconds), 42)
-        lock.withLock { _ = sendLocked([(message, .status)]) }
+        post([(message, .status)])
     }
 }

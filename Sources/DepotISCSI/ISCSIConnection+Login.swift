@@ -2,24 +2,44 @@ import DepotSCSI
 import NIOCore
 
 extension ISCSIConnection {
-    /// Login phase (RFC 7143 §6.3): security stage with AuthMethod=None, then
-    /// operational negotiation, then full feature phase.
-    func login(_ pdu: ISCSIPDU) async throws {
-        guard pdu.opcode == .loginRequest else {
-            // Only Login PDUs before the full feature phase (RFC 7143 §6.3): drop the connection.
-            logger.warning("non-login PDU during login", metadata: ["opcode": "\(pdu.opcodeByte)"])
-            throw Closing.loginFailed
+    enum Closing: Error { case loginFailed }
+
+    /// One login step, as a task on the event loop: the answer is sent, the
+    /// machine told how the step ended, then the frame handler decodes what
+    /// follows — with the digests, nexus and phase this answer settled.
+    func negotiate(_ request: ISCSIPDU) async {
+        let outcome: ConnectionStateMachine.LoginOutcome
+        do {
+            outcome = try await login(request)
+        } catch {
+            outcome = .refused
         }
+        machine.loginStepEnded(outcome)
+        switch outcome {
+        case .refused:
+            channel.close(promise: nil)
+        case .fullFeature:
+            registerSession()
+            logger.info("session logged in", metadata: ["maxRecvDataSegmentLength": "\(params.initiatorMaxRecvDataSegmentLength)"])
+            if keepalive.interval != nil { pinger = spawn { await self.keepPeerAlive() } }
+            frames.resume()
+        case .stay, .operational:
+            frames.resume()
+        }
+    }
+
+    /// Login phase (RFC 7143 §6.3): security stage (AuthMethod None or CHAP),
+    /// then operational negotiation, then full feature phase. Answers one
+    /// Login Request and says how the step ended; a refusal is answered
+    /// with its status and throws.
+    private func login(_ pdu: ISCSIPDU) async throws -> ConnectionStateMachine.LoginOutcome {
         let transit = pdu.flags & 0x80 != 0
         let csg = (pdu.flags >> 2) & 0x3
         var nsg = pdu.flags & 0x3
         let keys = TextKeys.parse(pdu.data)
         let first = initiatorName.isEmpty
         if first {
-            lock.withLock {
-                statSN = pdu.u32(28)
-                expCmdSN = pdu.u32(24)
-            }
+            // (The machine took StatSN and CmdSN from this first request.)
             isid = Array(pdu.bhs[8..<14])
         }
         var answers: [(String, String)] = []
@@ -131,22 +151,19 @@ extension ISCSIConnection {
             let replaced = await directory.sessions.reinstate(initiator: initiatorName, isid: isidText, target: targetName)
             if replaced > 0 { logger.info("session reinstated", metadata: ["replaced": "\(replaced)"]) }
         }
-        // Digests start with the first PDU after the final login response (RFC 7143 §13.1):
-        // the initiator sends nothing before it has read this response.
-        if transitNow && nsg == 3 {
-            digests.enable(header: params.headerDigest, data: params.dataDigest)
-            // From the next PDU on, PDUs come straight to `received(_:)`.
-            frames.attach(self)
+        guard transitNow, nsg == 3 else {
+            try await send(r)
+            return transitNow ? .operational : .stay
         }
+        // The final answer. Before it is sent, everything the next PDU needs is
+        // settled: the nexus named, its power-on unit attentions established, the
+        // digests the decoder applies from the next PDU on (RFC 7143 §13.1). The
+        // frame handler decodes nothing until the machine is in full feature phase.
+        let nexus = nameNexus()
+        establishPowerOnAttentions()
+        digests.enable(header: params.headerDigest, data: params.dataDigest)
         try await send(r)
-        if transitNow && nsg == 3 {
-            nameNexus()
-            // The LUN map this nexus starts with is no change to report.
-            establishPowerOnAttentions()
-            inFullFeature = true
-            registerSession()
-            logger.info("session logged in", metadata: ["maxRecvDataSegmentLength": "\(params.initiatorMaxRecvDataSegmentLength)"])
-        }
+        return .fullFeature(nexus: nexus)
     }
 
     /// ISID as hex, as the session list shows it.
@@ -157,11 +174,8 @@ extension ISCSIConnection {
     /// each; a nexus that logs in later meets it on its first command. The
     /// directory remembers which nexuses have been told, per volume.
     func establishPowerOnAttentions() {
-        let luns = lunChanges()
-        lock.withLock {
-            for (number, lu) in luns where directory.firstContact(volume: lu.uuid, nexus: nexus) {
-                unitAttentions[number, default: []].insert(.powerOnReset, at: 0)
-            }
+        for (number, lu) in lunChanges() where directory.firstContact(volume: lu.uuid, nexus: nexus) {
+            unitAttentions[number, default: []].insert(.powerOnReset, at: 0)
         }
     }
 

@@ -20,7 +20,7 @@ extension ISCSIConnection {
         if isWrite, wanted > Self.maxDataOut {
             // More than MAXIMUM TRANSFER LENGTH (VPD B0h): refused before any buffer is
             // allocated for it, with INVALID FIELD IN CDB (SBC-3 §6.6.3).
-            lock.withLock { task.stopDataOutLocked() }
+            task.stopDataOut()
             try await respond(task, result: .check(SCSISense(key: SCSISense.illegalRequest, asc: 0x24, ascq: 0x00)), expected: expected, isWrite: true, needed: nil)
             return
         }
@@ -41,13 +41,13 @@ extension ISCSIConnection {
                 dataPhaseError = error
             }
         }
-        lock.withLock { task.stopDataOutLocked() }
+        confined { task.stopDataOut() }
         if dataPhaseError {
             // ABORTED COMMAND / DATA PHASE ERROR: nothing was written (SPC-4 §4.5.6).
             try await respond(task, result: .check(SCSISense(key: 0x0B, asc: 0x4B, ascq: 0x00)), expected: expected, isWrite: true, needed: nil)
             return
         }
-        if lock.withLock({ task.aborted }) { return }
+        if confined({ task.aborted }) { return }
         let result = await execute(lunBytes: pdu.lun, cdb: cdb, dataOut: dataOut)
         try await respond(task, result: result, expected: expected, isWrite: isWrite, needed: needed)
     }
@@ -74,12 +74,12 @@ extension ISCSIConnection {
             r2t.put32(r2tsn, 36)
             r2t.put32(UInt32(offset), 40)
             r2t.put32(UInt32(length), 44)
-            let ttt: UInt32? = try await lock.withLock { () -> EventLoopFuture<UInt32>? in
+            let ttt: UInt32? = try await confined { () -> EventLoopFuture<UInt32>? in
                 if task.aborted { return nil }
                 let ttt = nextTransferTag
                 nextTransferTag = nextTransferTag &+ 1 == 0xFFFF_FFFF ? 1 : nextTransferTag &+ 1
                 r2t.put32(ttt, 20)
-                return sendLocked([(r2t, .peek)]).map { ttt }
+                return write([(r2t, .peek)]).map { ttt }
             }?.get()
             guard let ttt else { return nil }
             r2tsn += 1
@@ -87,7 +87,7 @@ extension ISCSIConnection {
             var dataSN: UInt32 = 0
             burst: while received < length {
                 guard let next = await incoming.next() else { return nil }
-                lock.withLock { task.queuedDataOut -= next.data.count }
+                confined { task.queuedDataOut -= next.data.count }
                 guard next.u32(20) == ttt else {
                     // Data-Out for a transfer this task did not solicit (RFC 7143 §11.7.4).
                     try await reject(next, reason: 0x04).get()
@@ -129,24 +129,20 @@ extension ISCSIConnection {
 
     func logicalUnit(_ lunBytes: [UInt8]) -> LogicalUnit? {
         guard let number = Self.lunNumber(lunBytes) else { return nil }
-        return lock.withLock { lunChangesLocked()[number] }
+        return confined { lunChanges()[number] }
     }
 
     /// Compares the target's LUN map with what this nexus saw last and queues
     /// REPORTED LUNS DATA HAS CHANGED (map changes) and CAPACITY DATA HAS
     /// CHANGED (a LUN's size changed) unit attentions.
     func lunChanges() -> [UInt16: LogicalUnit] {
-        lock.withLock { lunChangesLocked() }
-    }
-
-    /// The caller holds `lock`.
-    func lunChangesLocked() -> [UInt16: LogicalUnit] {
+        channel.eventLoop.preconditionInEventLoop()
         guard let targetName, let (generation, luns, states) = directory.luns(of: targetName, ifChangedSince: lunsGeneration) else { return self.luns }
         self.luns = luns
         portalGroupStates = states
         lunsGeneration = generation
         let now = luns.mapValues { (ObjectIdentifier($0), $0.device.sizeBytes) }
-        if inFullFeature, !seenLUNs.isEmpty || !now.isEmpty {
+        if machine.isFullFeature, !seenLUNs.isEmpty || !now.isEmpty {
             if Set(now.keys) != Set(seenLUNs.keys) || now.contains(where: { seenLUNs[$0.key] != nil && seenLUNs[$0.key]!.0 != $0.value.0 && seenLUNs[$0.key]!.1 == $0.value.1 }) {
                 for lun in now.keys where !(unitAttentions[lun]?.contains(.reportedLUNsChanged) ?? false) {
                     unitAttentions[lun, default: []].append(.reportedLUNsChanged)
@@ -162,7 +158,7 @@ extension ISCSIConnection {
     }
 
     func execute(lunBytes: [UInt8], cdb: [UInt8], dataOut: [UInt8]) async -> SCSIResult {
-        switch lock.withLock({ routeLocked(lunBytes: lunBytes, cdb: cdb) }) {
+        switch confined({ route(lunBytes: lunBytes, cdb: cdb) }) {
         case .answered(let result): return result
         case .logicalUnit(let lu):
             // SET TARGET PORT GROUPS is the target's, with its parameter list.
@@ -178,9 +174,9 @@ extension ISCSIConnection {
     }
 
     /// What the transport answers itself (REPORT LUNS, a pending unit
-    /// attention, an absent LUN) and which LU runs the rest; the caller holds `lock`.
-    func routeLocked(lunBytes: [UInt8], cdb: [UInt8]) -> Route {
-        let luns = lunChangesLocked()
+    /// attention, an absent LUN) and which LU runs the rest.
+    func route(lunBytes: [UInt8], cdb: [UInt8]) -> Route {
+        let luns = lunChanges()
         if cdb[0] == 0xA0 {
             // REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED for this nexus (SPC-4 §6.33).
             for lun in unitAttentions.keys { unitAttentions[lun]?.removeAll { $0 == .reportedLUNsChanged } }
@@ -205,7 +201,7 @@ extension ISCSIConnection {
             }
         }
         if let number = Self.lunNumber(lunBytes), luns[number] != nil {
-            if let refusal = aluaRefusalLocked(cdb) { return .answered(refusal) }
+            if let refusal = aluaRefusal(cdb) { return .answered(refusal) }
             if cdb[0] == 0xA3, cdb[1] & 0x1F == 0x0A { return .answered(reportTargetPortGroups(cdb)) }
         }
         guard let number = Self.lunNumber(lunBytes), let lu = luns[number] else {
@@ -318,11 +314,11 @@ extension ISCSIConnection {
         // Large answers wait until written (back-pressure on a slow reader);
         // small ones are only queued, sparing the task a suspension.
         let large = data.readableBytes > 65_536
-        let written = lock.withLock { () -> EventLoopFuture<Void>? in
-            retireLocked(task)
+        let written = confined { () -> EventLoopFuture<Void>? in
+            retire(task)
             if task.aborted { return nil }
-            if large { return sendLocked(pdus) }
-            postLocked(pdus)
+            if large { return write(pdus) }
+            post(pdus)
             return nil
         }
         try await written?.get()

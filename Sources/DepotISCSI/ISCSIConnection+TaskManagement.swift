@@ -23,7 +23,7 @@ enum TaskManagement {
         var tasks: [ISCSITask]
     }
 
-    /// The caller holds the connection's lock; `expCmdSN` is the value before
+    /// On the connection's event loop; `expCmdSN` is the value before
     /// the request itself was accepted.
     static func select(_ pdu: ISCSIPDU, tasks: [UInt32: ISCSITask], expCmdSN: UInt32) -> Outcome {
         let lun = ISCSIConnection.lunNumber(pdu.lun)
@@ -56,10 +56,10 @@ enum TaskManagement {
 
 extension ISCSIConnection {
     /// False when a LUN-addressed function names a LUN that is not mapped;
-    /// the caller holds `lock`.
+    /// on the event loop.
     func lunExists(_ pdu: ISCSIPDU, _ outcome: TaskManagement.Outcome) -> Bool {
         guard let function = outcome.function, [.abortTaskSet, .clearTaskSet, .logicalUnitReset].contains(function) else { return true }
-        return Self.lunNumber(pdu.lun).flatMap { lunChangesLocked()[$0] } != nil
+        return Self.lunNumber(pdu.lun).flatMap { lunChanges()[$0] } != nil
     }
 
     /// Carries out a task management request. The affected tasks were marked
@@ -70,7 +70,7 @@ extension ISCSIConnection {
         var response = outcome.response
         let target = targetName.flatMap { directory.target($0) }
         let lun = Self.lunNumber(pdu.lun)
-        if !lock.withLock({ lunExists(pdu, outcome) }) { response = .lunDoesNotExist }
+        if !confined({ lunExists(pdu, outcome) }) { response = .lunDoesNotExist }
         if response == .functionComplete {
             for task in outcome.tasks { try? await task.ended.futureResult.get() }
             switch outcome.function {

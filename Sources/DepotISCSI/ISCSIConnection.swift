@@ -1,24 +1,26 @@
 import DepotSCSI
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// One iSCSI connection (one connection per session: MaxConnections=1,
-/// ErrorRecoveryLevel=0). The login is an async loop over the channel's
-/// inbound PDUs; from the full feature phase on, `ISCSIFrameHandler` hands
-/// each PDU to `received(_:)` on the event loop as it is decoded, in arrival
-/// order, and each SCSI command runs as its own task on that event loop, so
+/// ErrorRecoveryLevel=0). `ISCSIFrameHandler` hands every PDU to
+/// `received(_:)` on the event loop, in arrival order; the protocol's rules
+/// (login phases, the command window, StatSN) are `ConnectionStateMachine`'s,
+/// and each SCSI command runs as its own task on the same event loop, so
 /// commands overlap, a slow command never holds up the next, and task
 /// management can reach a running task.
 ///
-/// Login-phase state is touched only by the reader. What command tasks share
-/// (sequence numbers, the task table, unit attentions) sits behind `lock`, and
-/// every PDU leaves through `send`, which stamps and queues under the same lock
-/// so StatSN goes out in order (RFC 7143 §4.2.2.2).
+/// Everything mutable here belongs to the event loop: the frame handler,
+/// the tasks (`EventLoopTaskExecutor`) and every callback run there, and
+/// `confined` checks it at each access (a `preconditionFailure` otherwise).
+/// Work from other threads — shutdown's logout request, another session's
+/// PREEMPT AND ABORT, the session list — reaches the connection through
+/// `eventLoop.execute`/`submit`, never by touching its state. So a PDU is
+/// stamped and written in one turn of the loop, and StatSN leaves in order
+/// (RFC 7143 §4.2.2.2).
 final class ISCSIConnection: @unchecked Sendable {
-    typealias Inbound = NIOAsyncChannelInboundStream<ISCSIPDU>.AsyncIterator
-
-    enum Closing: Error { case loginFailed }
+    typealias Stamp = StatusSequencer.Stamp
 
     let directory: TargetDirectory
     let portals: [String]
@@ -26,9 +28,11 @@ final class ISCSIConnection: @unchecked Sendable {
     var logger: Logger
     let keepalive: Keepalive
 
-    // Reader-only (login, then read-only for command tasks).
+    /// The protocol's state: phase, command window, StatSN.
+    var machine = ConnectionStateMachine(queueDepth: ISCSIConnection.queueDepth)
+
+    // Login negotiation (ISCSIConnection+Login.swift).
     var params = NegotiatedParameters()
-    var inFullFeature = false
     var discovery = false
     var initiatorName = ""
     var targetName: String?
@@ -40,16 +44,7 @@ final class ISCSIConnection: @unchecked Sendable {
     /// ISID from the login: with the initiator name it names the I_T nexus.
     var isid: [UInt8] = []
 
-    /// Non-immediate commands that arrived ahead of a CmdSN gap, by CmdSN (reader-only).
-    var heldForOrder: [UInt32: ISCSIPDU] = [:]
-
-    // Shared: only under `lock`.
-    let lock = NIOLock()
-    var statSN: UInt32 = 0
-    var expCmdSN: UInt32 = 0
-    /// Non-immediate commands accepted and not yet answered; they close the
-    /// CmdSN window so at most `queueDepth` are queued at once.
-    var commandsInFlight = 0
+    /// Tasks by Initiator Task Tag, until answered or aborted.
     var tasks: [UInt32: ISCSITask] = [:]
     var nextTransferTag: UInt32 = 1
     /// The LUN map as this nexus last saw it (LU identity and size), and unit
@@ -65,15 +60,18 @@ final class ISCSIConnection: @unchecked Sendable {
     var portalGroupStates: [UInt16: UInt8] = [:]
     /// When a PDU last arrived, and whether a NOP-In ping is waiting for its answer.
     var lastHeard = ContinuousClock.now
-    /// A flush is queued on the event loop for what `sendLocked` wrote.
+    var pingSent: ContinuousClock.Instant?
+    /// A flush is queued on the event loop for what `write` queued.
     var flushScheduled = false
-    /// The fast lane wrote answers that the end of the read batch flushes (reader-only).
+    /// The fast lane wrote answers that the end of the read batch flushes.
     var fastLaneWrote = false
     /// Fast-lane answers queued in this read batch, and those flushed but not
-    /// yet taken by the socket: commands the target still holds (under `lock`).
+    /// yet taken by the socket: commands the target still holds.
     var fastLaneQueued = 0
     var fastLaneUnsent = 0
-    var pingSent: ContinuousClock.Instant?
+    /// What `depot session list` reads from other threads: tasks and
+    /// fast-lane answers held (`publishInFlight`).
+    let inFlightGauge = Atomic<Int>(0)
 
     /// Commands a session may have queued (RFC 7143 §4.2.2.1 command window).
     static let queueDepth = 128
@@ -87,12 +85,17 @@ final class ISCSIConnection: @unchecked Sendable {
     /// twice).
     let buffers = BufferBudget(limit: ISCSIConnection.maxDataOut)
 
-    /// The I_T nexus (SAM-5 §4.6.2): initiator port name (name + ISID) and target.
-    /// Set once as the login enters full feature phase; commands read it often.
+    /// The I_T nexus (SAM-5 §4.6.2): initiator port name (name + ISID) and
+    /// target, named as the login's final step is answered; empty before.
     private(set) var nexus = ""
 
-    func nameNexus() {
+    func nameNexus() -> String {
         nexus = "\(initiatorName.lowercased()),i,0x\(isidText)|\(targetName ?? "")"
+        defer { makeCopyTargets() }
+        return nexus
+    }
+
+    private func makeCopyTargets() {
         let directory = self.directory
         let initiator = initiatorName
         copyTargets = { directory.copyTarget($0, for: initiator) }
@@ -164,26 +167,25 @@ final class ISCSIConnection: @unchecked Sendable {
                 isid: isidText, tsih: tsih, parameters: parameters,
                 commandsInFlight: 0, loggedInAt: .now),
             close: { channel.close(promise: nil) },
-            requestLogout: { seconds in connection.requestLogout(within: seconds) },
-            commandsInFlight: { connection.lock.withLock { connection.tasks.count + connection.fastLaneQueued + connection.fastLaneUnsent } },
+            requestLogout: { seconds in channel.eventLoop.execute { connection.requestLogout(within: seconds) } },
+            commandsInFlight: { connection.inFlightGauge.load(ordering: .relaxed) },
             nexus: nexus, abortTasks: { lu in await connection.abortTasks(on: lu) })
     }
 
-    /// Logs in from `inbound`; after that the inbound sequence stays empty
-    /// (the frame handler takes the PDUs) until the channel closes. Then
-    /// every task is aborted and awaited.
-    func run(inbound: inout Inbound) async throws {
+    /// Commands held now, for the session list on other threads.
+    func publishInFlight() {
+        inFlightGauge.store(tasks.count + fastLaneQueued + fastLaneUnsent, ordering: .relaxed)
+    }
+
+    /// Serves the connection until the channel closes: the frame handler
+    /// hands every PDU to `received(_:)`, so `inbound` only says when the
+    /// channel is gone (or fails). Then every task is aborted and awaited,
+    /// and the nexus's reservations are released.
+    func run(inbound: inout NIOAsyncChannelInboundStream<ISCSIPDU>.AsyncIterator) async throws {
+        confined { frames.attach(self) }
+        defer { releaseNexus() }
         do {
-            while let pdu = try await inbound.next() {
-                heard()
-                if inFullFeature {
-                    received(pdu)
-                } else {
-                    try await login(pdu)
-                    if inFullFeature, keepalive.interval != nil { pinger = spawn { await self.keepPeerAlive() } }
-                }
-            }
-        } catch Closing.loginFailed {
+            while try await inbound.next() != nil {}
         } catch {
             await end()
             throw error
@@ -193,19 +195,26 @@ final class ISCSIConnection: @unchecked Sendable {
 
     /// The peer is gone or logged out: nothing more can arrive for a task.
     private func end() async {
-        frames.detach()
-        abortAll()
-        pinger?.cancel()
-        for task in lock.withLock({ Array(tasks.values) }) { try? await task.ended.futureResult.get() }
+        let all = confined { () -> [ISCSITask] in
+            frames.detach()
+            machine.close()
+            pinger?.cancel()
+            return Array(tasks.values)
+        }
+        for task in all { abort(task) }
+        for task in all { try? await task.ended.futureResult.get() }
+    }
+
+    /// Checks that the caller is on the connection's event loop, where all of
+    /// its state lives; anything else is a bug here, not the peer's.
+    @inline(__always)
+    func confined<T>(_ body: () throws -> T) rethrows -> T {
+        channel.eventLoop.preconditionInEventLoop()
+        return try body()
     }
 
     /// Any PDU is a sign of life (keepalive).
     func heard() {
-        lock.withLock { heardLocked() }
-    }
-
-    /// The caller holds `lock`.
-    func heardLocked() {
         lastHeard = .now
         pingSent = nil
     }
@@ -222,96 +231,46 @@ final class ISCSIConnection: @unchecked Sendable {
     func launch(_ task: ISCSITask, _ work: @escaping @Sendable () async -> Void) {
         let runner = spawn {
             await work()
-            self.lock.withLock { self.retireLocked(task) }
+            self.confined { self.retire(task) }
             task.ended.succeed()
         }
-        lock.withLock {
+        confined {
             task.runner = runner
             if task.aborted { runner.cancel() }
         }
     }
 
-    /// Marks every task aborted and ends their Data-Out waits.
-    func abortAll() {
-        let all = lock.withLock { Array(tasks.values) }
-        for task in all { abort(task) }
-    }
+    // MARK: Sending
 
-    // MARK: Sequence numbers
-
-    var maxCmdSN: UInt32 { expCmdSN &+ UInt32(Self.queueDepth - 1) &- UInt32(min(commandsInFlight, Self.queueDepth)) }
-
-    /// Whether a non-immediate command's CmdSN is inside [ExpCmdSN, MaxCmdSN]
-    /// (RFC 7143 §4.2.2.1); the caller holds `lock`.
-    func inWindowLocked(_ cmdSN: UInt32) -> Bool {
-        let offset = Int64(Int32(bitPattern: cmdSN &- expCmdSN))
-        return offset >= 0 && offset < Int64(Self.queueDepth - min(commandsInFlight, Self.queueDepth))
-    }
-
-    /// Non-immediate commands advance ExpCmdSN (RFC 7143 §4.2.2.1); the caller holds `lock`.
-    func acceptLocked(_ pdu: ISCSIPDU) {
-        if !pdu.immediate { acceptLocked(cmdSN: pdu.u32(24)) }
-    }
-
-    /// The same for a non-immediate command with `cmdSN`.
-    func acceptLocked(cmdSN: UInt32) {
-        expCmdSN = cmdSN &+ 1
-    }
-
-    func accept(_ pdu: ISCSIPDU) { lock.withLock { acceptLocked(pdu) } }
-
-    /// How a PDU's sequence fields are filled.
-    enum Stamp {
-        /// A status-bearing PDU: StatSN assigned and advanced.
-        case status
-        /// R2T, NOP-In ping: StatSN is the next one, not advanced.
-        case peek
-        /// Data-In without status: ExpCmdSN and MaxCmdSN only.
-        case window
-    }
-
-    /// The caller holds `lock`.
-    func stampLocked(_ pdu: inout ISCSIPDU, _ stamp: Stamp) {
-        if inFullFeature {
-            pdu.headerDigest = params.headerDigest
-            pdu.dataDigest = params.dataDigest
-        }
-        switch stamp {
-        case .status:
-            pdu.put32(statSN, 24)
-            statSN &+= 1
-        case .peek:
-            pdu.put32(statSN, 24)
-        case .window:
-            break
-        }
-        pdu.put32(expCmdSN, 28)
-        pdu.put32(maxCmdSN, 32)
-    }
-
-    /// Stamps and queues PDUs in order; the caller holds `lock`. The flush is
-    /// left to the end of the event loop's current batch of work, so the
-    /// responses of commands that finish together leave in one write(2)
-    /// instead of one each.
-    /// The PDUs are framed here into one buffer, written as is (no
-    /// per-PDU trip through an encoder handler).
+    /// Stamps (the machine's StatSN, ExpCmdSN, MaxCmdSN) and queues PDUs in
+    /// order. The flush is left to the end of the event loop's current batch
+    /// of work, so the responses of commands that finish together leave in
+    /// one write(2) instead of one each. The PDUs are framed here into one
+    /// buffer, written as is (no per-PDU trip through an encoder handler).
     @discardableResult
-    func sendLocked(_ pdus: [(ISCSIPDU, Stamp)]) -> EventLoopFuture<Void> {
+    func write(_ pdus: [(ISCSIPDU, Stamp)]) -> EventLoopFuture<Void> {
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        writeLocked(pdus, promise: promise)
+        frameAndWrite(pdus, promise: promise)
         return promise.futureResult
     }
 
-    /// Like `sendLocked`, for small answers nobody waits on: no promise.
-    func postLocked(_ pdus: [(ISCSIPDU, Stamp)]) {
-        writeLocked(pdus, promise: nil)
+    /// Like `write`, for small answers nobody waits on: no promise.
+    func post(_ pdus: [(ISCSIPDU, Stamp)]) {
+        frameAndWrite(pdus, promise: nil)
     }
 
-    private func writeLocked(_ pdus: [(ISCSIPDU, Stamp)], promise: EventLoopPromise<Void>?) {
+    private func frameAndWrite(_ pdus: [(ISCSIPDU, Stamp)], promise: EventLoopPromise<Void>?) {
+        channel.eventLoop.preconditionInEventLoop()
+        // Digests apply from the first PDU after the final Login Response (RFC 7143 §13.1).
+        let digested = machine.nexus != nil
         var buffer = channel.allocator.buffer(capacity: pdus.reduce(0) { $0 + 56 + $1.0.ahs.count + $1.0.data.count + 8 })
         for (pdu, stamp) in pdus {
             var pdu = pdu
-            stampLocked(&pdu, stamp)
+            if digested {
+                pdu.headerDigest = params.headerDigest
+                pdu.dataDigest = params.dataDigest
+            }
+            machine.stamp(&pdu, stamp)
             if let bulk = pdu.bulk, bulk.readableBytes >= 8192 {
                 // Large read data goes out as its own buffer (gathered by writev), not copied.
                 ISCSIFrameEncoder.frameHeader(pdu, into: &buffer)
@@ -327,7 +286,7 @@ final class ISCSIConnection: @unchecked Sendable {
         if !flushScheduled {
             flushScheduled = true
             channel.eventLoop.execute {
-                self.lock.withLock { self.flushScheduled = false }
+                self.flushScheduled = false
                 self.channel.flush()
             }
         }
@@ -335,7 +294,7 @@ final class ISCSIConnection: @unchecked Sendable {
 
     /// Sends and waits until the last PDU is written (back-pressure).
     func send(_ pdus: [(ISCSIPDU, Stamp)]) async throws {
-        try await lock.withLock { sendLocked(pdus) }.get()
+        try await write(pdus).get()
     }
 
     func send(_ pdu: ISCSIPDU, _ stamp: Stamp = .status) async throws {
@@ -350,19 +309,6 @@ final class ISCSIConnection: @unchecked Sendable {
         r.bhs[2] = reason
         r.initiatorTaskTag = 0xFFFF_FFFF
         r.data = pdu.bhs
-        return lock.withLock { sendLocked([(r, .status)]) }
-    }
-}
-
-/// NOP-In pings (RFC 7143 §11.19) for a connection that has gone quiet, and
-/// how long an unanswered one is allowed before the peer counts as dead.
-/// `interval` nil turns pinging off.
-public struct Keepalive: Sendable {
-    public var interval: Duration?
-    public var timeout: Duration
-
-    public init(interval: Duration? = .seconds(5), timeout: Duration = .seconds(90)) {
-        self.interval = interval
-        self.timeout = timeout
+        return write([(r, .status)])
     }
 }

@@ -123,10 +123,7 @@ public struct ISCSITargetService: Service {
                     localAddress: underlying.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?", portalGroup: portalGroup,
                     peerAddress: underlying.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
                     digests: accepted.digests, keepalive: keepalive, frames: accepted.frames)
-                defer {
-                    connection.releaseNexus()
-                    directory.sessions.remove(connection.sessionID)
-                }
+                defer { directory.sessions.remove(connection.sessionID) }
                 try await withTaskExecutorPreference(EventLoopTaskExecutor(underlying.eventLoop)) {
                     try await connection.run(inbound: &iterator)
                 }

@@ -3,8 +3,7 @@ import NIOCore
 
 /// One SCSI command from its SCSI Command PDU until its status is sent or
 /// it is aborted (RFC 7143 §4.4.1: a task is named by its Initiator Task Tag).
-/// `aborted` and the Data-Out continuation change only under the
-/// connection's lock.
+/// Like the connection's state, it is touched only on the connection's event loop.
 final class ISCSITask: @unchecked Sendable {
     let command: ISCSIPDU
     let tag: UInt32
@@ -24,7 +23,7 @@ final class ISCSITask: @unchecked Sendable {
         // wait on something that outlives the command (SANITIZE) stop waiting.
         didSet { if aborted { runner?.cancel() } }
     }
-    /// The Swift task running the command (set under the connection's lock).
+    /// The Swift task running the command.
     var runner: Task<Void, Never>?
     /// Succeeds when the task has ended, answered or not.
     let ended: EventLoopPromise<Void>
@@ -54,11 +53,11 @@ final class ISCSITask: @unchecked Sendable {
     /// Data-Out bytes a task may have waiting: two bursts. A task asks for
     /// one burst at a time, so more is data nobody solicited.
     static let dataOutBacklogBytes = 2 * NegotiatedParameters.targetMaxBurstLength
-    /// Bytes routed to `dataOut` and not yet taken (under the connection's lock).
+    /// Bytes routed to `dataOut` and not yet taken.
     var queuedDataOut = 0
 
-    /// Ends the Data-Out stream; the caller holds the connection's lock.
-    func stopDataOutLocked() {
+    /// Ends the Data-Out stream.
+    func stopDataOut() {
         dataOutSink?.finish()
         dataOutSink = nil
     }
@@ -67,40 +66,42 @@ final class ISCSITask: @unchecked Sendable {
 extension ISCSIConnection {
     /// Ends a task's Data-Out stream (it will not solicit any).
     func abortDataOut(_ task: ISCSITask) {
-        lock.withLock { task.stopDataOutLocked() }
+        confined { task.stopDataOut() }
     }
 
     /// Aborts one task: no response will be sent for it and any wait for
     /// Data-Out ends.
     func abort(_ task: ISCSITask) {
-        lock.withLock {
+        confined {
             task.aborted = true
-            task.stopDataOutLocked()
+            task.stopDataOut()
         }
     }
 
     /// Aborts this session's tasks on `lu` (no status is sent for them) and
-    /// waits until they have ended.
+    /// waits until they have ended. Called from other sessions' tasks (PREEMPT
+    /// AND ABORT): the choice is made on this connection's event loop.
     func abortTasks(on lu: LogicalUnit) async {
-        let chosen = lock.withLock { () -> [ISCSITask] in
-            let luns = lunChangesLocked()
-            let chosen = tasks.values.filter { task in task.lun.flatMap { luns[$0] } === lu }
+        let chosen = (try? await channel.eventLoop.submit { () -> [ISCSITask] in
+            let luns = self.lunChanges()
+            let chosen = self.tasks.values.filter { task in task.lun.flatMap { luns[$0] } === lu }
             for task in chosen {
                 task.aborted = true
-                task.stopDataOutLocked()
+                task.stopDataOut()
             }
             return chosen
-        }
+        }.get()) ?? []
         for task in chosen { try? await task.ended.futureResult.get() }
     }
 
     /// Removes an ended task from the table, reopening its slot in the
-    /// command window; the caller holds `lock`.
-    func retireLocked(_ task: ISCSITask) {
+    /// command window.
+    func retire(_ task: ISCSITask) {
         if tasks[task.tag] === task {
             tasks[task.tag] = nil
-            if task.windowed { commandsInFlight -= 1 }
+            if task.windowed { machine.windowedTaskEnded() }
+            publishInFlight()
         }
-        task.stopDataOutLocked()
+        task.stopDataOut()
     }
 }
