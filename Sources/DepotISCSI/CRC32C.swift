@@ -21,17 +21,3 @@ public enum CRC32C {
     /// (RFC 3720 Appendix B.4 gives 32 zero bytes → aa 36 91 8a).
     static func wire(_ crc: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: crc >> (8 * UInt32($0))) } }
 }
-
-import NIOConcurrencyHelpers
-
-/// Which digests a connection uses; switched on by the login when the full
-/// feature phase starts, read by the frame decoder for every PDU.
-public final class DigestSettings: Sendable {
-    private let state = NIOLockedValueBox<(header: Bool, data: Bool)>((false, false))
-
-    public init() {}
-
-    public var current: (header: Bool, data: Bool) { state.withLockedValue { $0 } }
-
-    public func enable(header: Bool, data: Bool) { state.withLockedValue { $0 = (header, data) } }
-}

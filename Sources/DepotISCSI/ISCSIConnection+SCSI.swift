@@ -262,7 +262,7 @@ extension ISCSIConnection {
         let pdu = task.command
         if result.status != SCSIResult.good {
             logger.debug("command not GOOD", metadata: [
-                "opcode": "\(String(pdu.bhs[32], radix: 16))", "status": "\(result.status)",
+                "operation": "\(LogicalUnit.operationName(pdu.bhs[32]))", "status": "\(result.status)",
                 "sense": "\(result.sense.map { String(format: "%02x/%02x/%02x", $0.key, $0.asc, $0.ascq) } ?? "-")"])
         }
         // Read data stays in the buffer it was read into; Data-In PDUs carry slices of it.

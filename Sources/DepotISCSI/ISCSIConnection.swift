@@ -87,10 +87,10 @@ final class ISCSIConnection: @unchecked Sendable {
 
     /// The I_T nexus (SAM-5 §4.6.2): initiator port name (name + ISID) and
     /// target, named as the login's final step is answered; empty before.
-    private(set) var nexus = ""
+    private(set) var nexus = ITNexus.none
 
-    func nameNexus() -> String {
-        nexus = "\(initiatorName.lowercased()),i,0x\(isidText)|\(targetName ?? "")"
+    func nameNexus() -> ITNexus {
+        nexus = ITNexus(initiator: initiatorName, isid: isidText, target: targetName ?? "")
         defer { makeCopyTargets() }
         return nexus
     }
@@ -109,7 +109,7 @@ final class ISCSIConnection: @unchecked Sendable {
 
     /// Reservations die with the nexus.
     func releaseNexus() {
-        guard !nexus.isEmpty, let target = targetName.flatMap({ directory.target($0) }) else { return }
+        guard nexus != .none, let target = targetName.flatMap({ directory.target($0) }) else { return }
         for lu in target.luns.values { lu.nexusLost(nexus) }
     }
 

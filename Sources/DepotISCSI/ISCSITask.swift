@@ -7,7 +7,6 @@ import NIOCore
 final class ISCSITask: @unchecked Sendable {
     let command: ISCSIPDU
     let tag: UInt32
-    let cmdSN: UInt32
     let lun: UInt16?
     /// Counts against the command window (non-immediate commands do).
     let windowed: Bool
@@ -33,7 +32,6 @@ final class ISCSITask: @unchecked Sendable {
     init(command: ISCSIPDU, lun: UInt16?, eventLoop: any EventLoop, dataOutFollows: Bool? = nil) {
         self.command = command
         self.tag = command.initiatorTaskTag
-        self.cmdSN = command.u32(24)
         self.lun = lun
         self.windowed = !command.immediate
         if dataOutFollows ?? (command.flags & 0x20 != 0 && command.data.count < Int(command.u32(20))) {

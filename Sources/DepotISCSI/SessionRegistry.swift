@@ -24,7 +24,7 @@ public final class SessionRegistry: Sendable {
         let requestLogout: @Sendable (Int) -> Void
         let commandsInFlight: @Sendable () -> Int
         /// The session's I_T nexus, and a way to abort its tasks on one LU.
-        let nexus: String
+        let nexus: ITNexus
         let abortTasks: @Sendable (LogicalUnit) async -> Void
     }
 
@@ -43,7 +43,7 @@ public final class SessionRegistry: Sendable {
 
     func register(
         _ snapshot: SessionSnapshot, close: @escaping @Sendable () -> Void, requestLogout: @escaping @Sendable (Int) -> Void = { _ in },
-        commandsInFlight: @escaping @Sendable () -> Int = { 0 }, nexus: String = "",
+        commandsInFlight: @escaping @Sendable () -> Int = { 0 }, nexus: ITNexus = .none,
         abortTasks: @escaping @Sendable (LogicalUnit) async -> Void = { _ in }
     ) {
         let entry = Entry(
@@ -102,7 +102,7 @@ public final class SessionRegistry: Sendable {
 
     /// Aborts the tasks on `lu` of every session whose nexus `chosen` accepts
     /// and returns once they have ended (PREEMPT AND ABORT, SPC-4 §5.12.11.2.5).
-    func abortTasks(on lu: LogicalUnit, where chosen: @Sendable (String) -> Bool) async {
+    func abortTasks(on lu: LogicalUnit, where chosen: @Sendable (ITNexus) -> Bool) async {
         let aborters = entries.withLockedValue { $0.values.filter { chosen($0.nexus) }.map(\.abortTasks) }
         for abort in aborters { await abort(lu) }
     }

@@ -43,7 +43,7 @@ public final class TargetDirectory: Sendable {
     /// volume the oldest are forgotten (a forgotten nexus meets 29h/00h once
     /// more, which initiators retry on), so a peer inventing ISIDs cannot grow
     /// the daemon without end.
-    private let poweredOnNexuses = NIOLockedValueBox<[UUID: (seen: Set<String>, order: [String])]>([:])
+    private let poweredOnNexuses = NIOLockedValueBox<[UUID: (seen: Set<ITNexus>, order: [ITNexus])]>([:])
     static let contactsKept = 4096
 
     public init() {}
@@ -95,7 +95,7 @@ public final class TargetDirectory: Sendable {
 
     /// True the first time `nexus` meets the LU of `volume` since the daemon
     /// started (or since a cold reset of a target mapping it).
-    func firstContact(volume: UUID, nexus: String) -> Bool {
+    func firstContact(volume: UUID, nexus: ITNexus) -> Bool {
         poweredOnNexuses.withLockedValue { all in
             var entry = all[volume] ?? ([], [])
             guard entry.seen.insert(nexus).inserted else { return false }

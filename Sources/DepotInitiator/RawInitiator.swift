@@ -143,8 +143,13 @@ public final class RawInitiator {
     }
 
     /// Login straight to full feature phase (security stage with AuthMethod=None, then operational).
-    public func login(initiator: String, target: String, tsih: UInt16 = 0, chap: (user: String, secret: String)? = nil, sessionType: String = "Normal") throws -> ISCSIPDU {
-        func request(csg: UInt8, nsg: UInt8, transit: Bool = true, keys: [(String, String)]) throws -> ISCSIPDU {
+    /// `pipelined` PDUs go out in the same write as the final Login Request, framed with the
+    /// digests that request asks for, without waiting for its answer (a hostile or eager initiator).
+    public func login(
+        initiator: String, target: String, tsih: UInt16 = 0, chap: (user: String, secret: String)? = nil, sessionType: String = "Normal",
+        pipelined: [ISCSIPDU] = []
+    ) throws -> ISCSIPDU {
+        func request(csg: UInt8, nsg: UInt8, transit: Bool = true, keys: [(String, String)], pipelined: [ISCSIPDU] = []) throws -> ISCSIPDU {
             var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
             pdu.bhs[0] = 0x43
             pdu.bhs[1] = (transit ? 0x80 : 0) | (csg << 2) | nsg
@@ -154,7 +159,18 @@ public final class RawInitiator {
             pdu.put32(cmdSN, 24)
             pdu.put32(expStatSN, 28)
             pdu.data = Array(keys.map { "\($0.0)=\($0.1)" }.joined(separator: "\0").utf8) + [0]
-            try send(pdu)
+            if pipelined.isEmpty {
+                try send(pdu)
+            } else {
+                var out = ByteBufferAllocator().buffer(capacity: 4096)
+                ISCSIFrameEncoder.frame(pdu, into: &out)
+                for var next in pipelined {
+                    next.headerDigest = digests
+                    next.dataDigest = digests
+                    ISCSIFrameEncoder.frame(next, into: &out)
+                }
+                try sendRaw(out.readBytes(length: out.readableBytes) ?? [])
+            }
             guard let r = try receive() else { throw InitiatorError("closed during login") }
             return r
         }
@@ -181,7 +197,7 @@ public final class RawInitiator {
             keys: [
                 ("HeaderDigest", digests ? "CRC32C" : "None"), ("DataDigest", digests ? "CRC32C" : "None"), ("InitialR2T", "Yes"),
                 ("ImmediateData", "Yes"), ("MaxRecvDataSegmentLength", "262144"),
-            ])
+            ], pipelined: pipelined)
         // Digests start with the first PDU after the final login response (RFC 7143 §13.1).
         let text = String(decoding: last.data, as: UTF8.self)
         if last.bhs[36] == 0, text.contains("HeaderDigest=CRC32C"), text.contains("DataDigest=CRC32C") {
@@ -197,6 +213,15 @@ public final class RawInitiator {
         _ cdb: [UInt8], read: Int = 0, write: Int = 0, data: [UInt8] = [], lun: UInt8 = 0, tag: UInt32? = nil, cmdSN explicit: UInt32? = nil,
         corruptDataDigest: Bool = false
     ) throws -> UInt32 {
+        let pdu = commandPDU(cdb, read: read, write: write, data: data, lun: lun, tag: tag, cmdSN: explicit)
+        try send(pdu, corruptDataDigest: corruptDataDigest)
+        return pdu.initiatorTaskTag
+    }
+
+    /// A SCSI Command PDU, not sent; its tag and CmdSN are taken as `command` would.
+    public func commandPDU(
+        _ cdb: [UInt8], read: Int = 0, write: Int = 0, data: [UInt8] = [], lun: UInt8 = 0, tag: UInt32? = nil, cmdSN explicit: UInt32? = nil
+    ) -> ISCSIPDU {
         var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x01
         pdu.bhs[1] = 0x80 | (read > 0 ? 0x40 : 0) | (write > 0 ? 0x20 : 0) | 0x01  // F, R, W, SIMPLE
@@ -210,8 +235,7 @@ public final class RawInitiator {
         if explicit == nil { cmdSN &+= 1 }
         pdu.bhs.replaceSubrange(32..<(32 + cdb.count), with: cdb)
         pdu.data = data
-        try send(pdu, corruptDataDigest: corruptDataDigest)
-        return itt
+        return pdu
     }
 
     /// Data-Out answering an R2T.

@@ -12,7 +12,7 @@ extension SCSISense {
 /// is gone (SPC-4 §6.18.3).
 final class CopyResults: Sendable {
     struct Key: Hashable {
-        let nexus: String
+        let nexus: ITNexus
         let listID: UInt32
     }
 
@@ -56,7 +56,7 @@ final class CopyResults: Sendable {
         records.withLockedValue { r in (r.running.contains(key), r.done.removeValue(forKey: key)) }
     }
 
-    func forget(nexus: String) {
+    func forget(nexus: ITNexus) {
         records.withLockedValue { r in r.done = r.done.filter { $0.key.nexus != nexus } }
     }
 

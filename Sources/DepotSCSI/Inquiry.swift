@@ -91,11 +91,11 @@ enum Inquiry {
         // WSNZ clear: WRITE SAME with 0 blocks runs to the end of the medium.
         b[1] = CompareAndWrite.maxBlocks  // MAXIMUM COMPARE AND WRITE LENGTH (page byte 5)
         if lu.device.canUnmap {
-            b.put32(UInt32(Provisioning.maxUnmapBytes / UInt64(bs)), at: 16)  // MAXIMUM UNMAP LBA COUNT
-            b.put32(UInt32(Provisioning.maxDescriptors), at: 20)             // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+            b.put32(UInt32(LogicalBlockProvisioning.maxUnmapBytes / UInt64(bs)), at: 16)  // MAXIMUM UNMAP LBA COUNT
+            b.put32(UInt32(LogicalBlockProvisioning.maxDescriptors), at: 20)             // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
             b.put32(max(1, 4096 / bs), at: 24)                              // OPTIMAL UNMAP GRANULARITY
         }
-        b.put64(MoreOperations.maxWriteSameBytes / UInt64(bs), at: 32)  // MAXIMUM WRITE SAME LENGTH (page bytes 36-43)
+        b.put64(BlockOperations.maxWriteSameBytes / UInt64(bs), at: 32)  // MAXIMUM WRITE SAME LENGTH (page bytes 36-43)
         b.put32(WriteAtomic.maxBlocks, at: 40)  // MAXIMUM ATOMIC TRANSFER LENGTH (page bytes 44-47)
         b.put32(1, at: 44)                      // ATOMIC ALIGNMENT
         b.put32(1, at: 48)                      // ATOMIC TRANSFER LENGTH GRANULARITY

@@ -11,7 +11,7 @@ public final class LogicalUnit: Sendable {
     public let uuid: UUID
     public let name: String
     /// The I_T nexus holding an SPC-2 reservation, if any.
-    private let reservation = NIOLockedValueBox<String?>(nil)
+    private let reservation = NIOLockedValueBox<ITNexus?>(nil)
     /// Current mode parameters MODE SELECT may change (shared by every I_T
     /// nexus; not saveable, so they return to defaults when the LU is rebuilt).
     let mode = NIOLockedValueBox(ModeParameters())
@@ -131,16 +131,16 @@ public final class LogicalUnit: Sendable {
     /// SELECT, persistent reservation changes): a sequence each nexus reads
     /// from its own cursor, every event naming the nexuses it is for. Only
     /// the latest `keptEvents` are kept.
-    private let events = NIOLockedValueBox<(next: UInt64, recent: [(seq: UInt64, sense: SCSISense, audience: @Sendable (String) -> Bool)])>((1, []))
+    private let events = NIOLockedValueBox<(next: UInt64, recent: [(seq: UInt64, sense: SCSISense, audience: @Sendable (ITNexus) -> Bool)])>((1, []))
     static let keptEvents = 32
 
     /// Establishes `sense` as a unit attention for every nexus except `origin`.
-    public func announce(_ sense: SCSISense, except origin: String?) {
+    public func announce(_ sense: SCSISense, except origin: ITNexus?) {
         announce(sense) { $0 != origin }
     }
 
     /// Establishes `sense` for the nexuses `audience` accepts.
-    func announce(_ sense: SCSISense, to audience: @escaping @Sendable (String) -> Bool) {
+    func announce(_ sense: SCSISense, to audience: @escaping @Sendable (ITNexus) -> Bool) {
         events.withLockedValue { state in
             state.recent.append((state.next, sense, audience))
             state.next += 1
@@ -152,7 +152,10 @@ public final class LogicalUnit: Sendable {
     public var eventCursor: UInt64 { events.withLockedValue { $0.next } }
 
     /// Events after `cursor` meant for `nexus`, and the new cursor.
-    public func events(after cursor: UInt64, for nexus: String) -> (cursor: UInt64, senses: [SCSISense]) {
+    /// The name of a CDB's operation, for logs ("WRITE(16)").
+    public static func operationName(_ opcode: UInt8) -> String { SCSIOperations.name(of: opcode) }
+
+    public func events(after cursor: UInt64, for nexus: ITNexus) -> (cursor: UInt64, senses: [SCSISense]) {
         events.withLockedValue { state in
             // Almost always nothing new: no allocation then.
             if state.next == cursor { return (cursor, []) }
@@ -169,18 +172,18 @@ public final class LogicalUnit: Sendable {
     public struct CommandContext: Sendable {
         /// Finds an LU by NAA designator among those the nexus may reach.
         public typealias CopyTargets = @Sendable ([UInt8]) -> LogicalUnit?
-        public var nexus = ""
+        public var nexus = ITNexus.none
         /// The target portal group (and relative target port) the command came through.
         public var portalGroup: UInt16 = 1
         public var copyTargets: CopyTargets = { _ in nil }
         /// Aborts the tasks on an LU of the nexuses the predicate accepts, and waits for them.
-        public typealias AbortTasks = @Sendable (LogicalUnit, @escaping @Sendable (String) -> Bool) async -> Void
+        public typealias AbortTasks = @Sendable (LogicalUnit, @escaping @Sendable (ITNexus) -> Bool) async -> Void
         public var abortTasks: AbortTasks = { _, _ in }
     }
 
     /// I_T nexus loss (SAM-5 §6.3.4): its SPC-2 reservation and its copy
     /// results go; persistent reservations stay.
-    public func nexusLost(_ nexus: String) {
+    public func nexusLost(_ nexus: ITNexus) {
         clearReservation(heldBy: nexus)
         copyResults.forget(nexus: nexus)
     }
@@ -189,7 +192,7 @@ public final class LogicalUnit: Sendable {
     var reservationHeld: Bool { reservation.withLockedValue { $0 != nil } }
 
     /// Drops a reservation: LUN reset, target reset, or the holder's nexus gone.
-    public func clearReservation(heldBy nexus: String? = nil) {
+    public func clearReservation(heldBy nexus: ITNexus? = nil) {
         reservation.withLockedValue { holder in
             if nexus == nil || holder == nexus { holder = nil }
         }
@@ -197,7 +200,7 @@ public final class LogicalUnit: Sendable {
 
     /// Runs one command for I_T nexus `nexus`. `dataOut` holds what the initiator sent.
     public func execute(
-        cdb bytes: [UInt8], dataOut: [UInt8], nexus: String = "", portalGroup: UInt16 = 1, copyTargets: CommandContext.CopyTargets? = nil,
+        cdb bytes: [UInt8], dataOut: [UInt8], nexus: ITNexus = .none, portalGroup: UInt16 = 1, copyTargets: CommandContext.CopyTargets? = nil,
         abortTasks: CommandContext.AbortTasks? = nil
     ) async -> SCSIResult {
         guard let opcode = bytes.first else { return check(.invalidOpcode) }

@@ -77,7 +77,7 @@ enum ModePages {
     /// MODE SELECT (SPC-4 §6.9, §6.10): the parameter list must carry pages as
     /// MODE SENSE reports them; only the bits the changeable mask shows may
     /// differ. Nothing changes unless the whole list is valid.
-    static func select(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8], ten: Bool, nexus: String) async throws -> SCSIResult {
+    static func select(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8], ten: Bool, nexus: ITNexus) async throws -> SCSIResult {
         // PF=1 (pages are in the standard format); SP=1 would save, which is not supported.
         guard cdb[1] & 0x10 != 0 else { return .check(.invalidField(byte: 1, bit: 4)) }
         guard cdb[1] & 0x01 == 0 else { return .check(.invalidField(byte: 1, bit: 0)) }

@@ -274,7 +274,7 @@ enum Offload {
 
     /// RECEIVE ROD TOKEN INFORMATION (SBC-3 §5.16): the outcome of POPULATE
     /// TOKEN (with the token) or WRITE USING TOKEN for a list identifier.
-    static func receiveTokenInformation(_ lu: LogicalUnit, _ cdb: CDB, nexus: String) -> SCSIResult {
+    static func receiveTokenInformation(_ lu: LogicalUnit, _ cdb: CDB, nexus: ITNexus) -> SCSIResult {
         let allocation = Int(cdb.u32(10))
         let (running, status) = lu.copyResults.take(CopyResults.Key(nexus: nexus, listID: cdb.u32(2)))
         guard !running, let status, status.action == 0x10 || status.action == 0x11 else { return .check(.invalidField(byte: 2)) }

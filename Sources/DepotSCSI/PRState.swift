@@ -104,24 +104,6 @@ public enum PRAccess: Sendable {
     case write
 }
 
-/// The I_T nexus as the iSCSI transport names it: "iqn,i,0xISID|target".
-struct ITNexus: Equatable {
-    let initiator: String
-    let isid: String
-    let target: String
-
-    init(_ name: String) {
-        let halves = name.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false)
-        let port = halves.first.map(String.init) ?? ""
-        target = halves.count > 1 ? String(halves[1]) : ""
-        if let range = port.range(of: ",i,0x", options: .caseInsensitive) {
-            initiator = String(port[..<range.lowerBound]).lowercased()
-            isid = String(port[range.upperBound...]).lowercased()
-        } else {
-            initiator = port.lowercased()
-            isid = ""
-        }
-    }
-
+extension ITNexus {
     var registration: PRRegistration { PRRegistration(initiator: initiator, isid: isid, target: target, key: 0) }
 }

@@ -26,17 +26,17 @@ public final class PersistentReservations: Sendable {
     /// Whether any persistent reservation is in force (one atomic load).
     var inForce: Bool { reserved.load(ordering: .acquiring) }
 
-    func conflicts(_ access: PRAccess, from nexus: String) -> Bool {
+    func conflicts(_ access: PRAccess, from nexus: ITNexus) -> Bool {
         guard reserved.load(ordering: .acquiring) else { return false }
         return state.withLockedValue { state in
-            state.reservation != nil && state.conflicts(access, from: ITNexus(nexus))
+            state.reservation != nil && state.conflicts(access, from: nexus)
         }
     }
 
     /// Whether another nexus holds a persistent reservation (RESERVE(6)/(10)
     /// then conflicts: SPC-4 §5.12.3).
-    func reservedByOther(than nexus: String) -> Bool {
-        state.withLockedValue { $0.reservation != nil && !$0.isHolder(ITNexus(nexus)) }
+    func reservedByOther(than nexus: ITNexus) -> Bool {
+        state.withLockedValue { $0.reservation != nil && !$0.isHolder(nexus) }
     }
 
     func report(_ cdb: CDB) -> SCSIResult {
@@ -46,7 +46,7 @@ public final class PersistentReservations: Sendable {
     /// One PERSISTENT RESERVE OUT: the transition and, when it is to persist,
     /// the catalog write happen under the lock on the thread pool, so stored
     /// states follow each other in the order they were made.
-    func out(_ cdb: CDB, _ data: [UInt8], from nexus: String) async throws -> (SCSIResult, [PRAttention]) {
+    func out(_ cdb: CDB, _ data: [UInt8], from nexus: ITNexus) async throws -> (SCSIResult, [PRAttention]) {
         let request: PROutRequest
         do { request = try PROutRequest.parse(cdb, data) } catch { return (error.result, []) }
         let persist = self.persist
@@ -54,7 +54,7 @@ public final class PersistentReservations: Sendable {
             try state.withLockedValue { current -> (SCSIResult, [PRAttention]) in
                 var next = current
                 let attentions: [PRAttention]
-                do { attentions = try next.apply(request, from: ITNexus(nexus)) } catch let refusal as PRFailure { return (refusal.result, []) }
+                do { attentions = try next.apply(request, from: nexus) } catch let refusal as PRFailure { return (refusal.result, []) }
                 if next != current, let persist, next.aptpl || current.aptpl {
                     try persist(next.aptpl && !next.isEmpty ? next : nil)
                 }

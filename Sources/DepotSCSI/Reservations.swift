@@ -17,16 +17,14 @@ enum Reservations {
             // PREEMPT AND ABORT: the preempted nexuses' tasks on the LU end before GOOD
             // (SPC-4 §5.12.11.2.5), so nothing a fenced node had in flight lands after it.
             if cdb[1] & 0x1F == 0x05, result.status == SCSIResult.good, let preempted = attentions.first(where: { $0.sense == .registrationsPreempted })?.to {
-                await LogicalUnit.context.abortTasks(lu) { name in
-                    let other = ITNexus(name)
-                    return name != nexus && preempted.contains { $0.matches(other) }
+                await LogicalUnit.context.abortTasks(lu) { other in
+                    other != nexus && preempted.contains { $0.matches(other) }
                 }
             }
             for attention in attentions where !attention.to.isEmpty {
                 let to = attention.to
-                lu.announce(attention.sense) { name in
-                    let other = ITNexus(name)
-                    return name != nexus && to.contains { $0.matches(other) }
+                lu.announce(attention.sense) { other in
+                    other != nexus && to.contains { $0.matches(other) }
                 }
             }
             return result

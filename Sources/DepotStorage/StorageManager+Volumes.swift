@@ -25,12 +25,6 @@ extension StorageManager {
         return info(volume, pool: pool)
     }
 
-    /// The backing file of a ready volume, for the layers that serve it.
-    public func volumeFilePath(_ ref: VolumeRef) throws(DepotError) -> String {
-        let (pool, volume) = try requireVolume(ref)
-        return pool.path + "/" + volume.fileName
-    }
-
     func info(_ v: VolumeRecord, pool: PoolRecord) -> VolumeInfo {
         var result = VolumeInfo(
             pool: pool.name, name: v.name, sizeBytes: UInt64(v.sizeBytes), allocatedBytes: allocated[v.id!] ?? 0,

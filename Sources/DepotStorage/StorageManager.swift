@@ -125,11 +125,6 @@ public actor StorageManager {
     /// Allocated bytes per volume id as the last rescan saw them.
     public func allocations() -> [Int64: UInt64] { allocated }
 
-    /// Called by data paths (later: the iSCSI backstore) after they grew a file.
-    public func noteAllocation(volumeId: Int64, allocatedBytes: UInt64) {
-        allocated[volumeId] = allocatedBytes
-    }
-
     // MARK: Helpers
 
     func requirePool(_ name: String) throws(DepotError) -> PoolRecord {

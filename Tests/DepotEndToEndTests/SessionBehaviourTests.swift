@@ -359,6 +359,68 @@ import Testing
         #expect(try inFlight() == 0)
     }
 
+    /// #20, the login window: a command pipelined right behind the final Login
+    /// Request — in the same write, framed with the digests that request asks for —
+    /// is decoded only once the answer is settled: with those digests, in full
+    /// feature phase, for the named nexus (so its first command meets the nexus's
+    /// power-on unit attention), answered after the Login Response.
+    @Test func aCommandPipelinedBehindTheFinalLoginRequestRunsInFullFeaturePhase() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        for digests in [false, true] {
+            let raw = try RawInitiator(portal: daemon.portal, isid: [0x80, 9, 9, 9, 9, digests ? 1 : 0], digests: digests)
+            // Login Requests are immediate: the command takes the CmdSN they carry.
+            let tur = raw.commandPDU([0, 0, 0, 0, 0, 0], cmdSN: raw.cmdSN)
+            let login = try raw.login(initiator: Self.initiator, target: Self.iqn, pipelined: [tur])
+            raw.cmdSN &+= 1
+            try #require(login.bhs[36] == 0 && login.flags & 0x83 == 0x83, "final Login Response (digests \(digests)): \(login.bhs[36])/\(login.bhs[37])")
+            let (response, skipped) = try raw.receive(until: { $0.initiatorTaskTag == tur.initiatorTaskTag })
+            #expect(skipped.isEmpty, "nothing before the command's answer: \(skipped.map(\.opcodeByte))")
+            #expect(response.opcodeByte == 0x21 && response.u32(24) == login.u32(24) &+ 1, "SCSI Response right after the Login Response in StatSN")
+            let sense = Array(response.data.dropFirst(2))
+            #expect(response.bhs[3] == 0x02 && sense.count >= 14 && sense[12] == 0x29 && sense[13] == 0x00,
+                "the nexus's first command meets POWER ON (29h/00h), digests \(digests): status \(response.bhs[3]) \(sense.prefix(14))")
+            #expect(try raw.readBlocks(lba: 0, length: 4096)?.count == 4096, "the session goes on (digests \(digests))")
+            #expect(try raw.logout()?.bhs[2] == 0)
+        }
+    }
+
+    /// #20: after a Logout Request the initiator must not send new requests on
+    /// the connection (RFC 7143 §11.14); one that does is rejected (04h) and
+    /// never runs, and the Logout Response still comes.
+    @Test func aCommandAfterTheLogoutRequestIsRejectedNotRun() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        let raw = try loggedIn(daemon)
+        #expect(try raw.writeBlocks(lba: 64, [UInt8](repeating: 0x11, count: 4096)) == 0)
+        var logout = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+        logout.bhs[0] = 0x46  // immediate Logout Request, close the session
+        logout.bhs[1] = 0x80
+        logout.initiatorTaskTag = 0x7000
+        logout.put32(raw.cmdSN, 24)
+        logout.put32(raw.expStatSN, 28)
+        let late = raw.commandPDU(RawInitiator.write10(lba: 64, blocks: 8), write: 4096, data: [UInt8](repeating: 0x22, count: 4096))
+        var out = ByteBufferAllocator().buffer(capacity: 8192)
+        ISCSIFrameEncoder.frame(logout, into: &out)
+        ISCSIFrameEncoder.frame(late, into: &out)
+        try raw.sendRaw(out.readBytes(length: out.readableBytes) ?? [])
+        var answers: [ISCSIPDU] = []
+        while let pdu = try raw.receive() { answers.append(pdu) }
+        let reject = answers.first { $0.opcodeByte == 0x3F }
+        // The Reject carries the late command's header: opcode and Initiator Task Tag.
+        #expect(reject?.bhs[2] == 0x04 && reject.map { Array($0.data.prefix(48)) }.map { $0[0] & 0x3F == 0x01 && Array($0[16..<20]) == Array(late.bhs[16..<20]) } == true,
+            "Reject 04h carrying the late command: \(reject.map { Array($0.data.prefix(20)) } ?? [])")
+        #expect(answers.contains { $0.opcodeByte == 0x26 && $0.bhs[2] == 0 }, "Logout Response: \(answers.map(\.opcodeByte))")
+        #expect(!answers.contains { $0.opcodeByte == 0x21 && $0.initiatorTaskTag == late.initiatorTaskTag }, "the late write never ran")
+        // The data is the first write's.
+        let check = try loggedIn(daemon, isid: [0x80, 4, 4, 4, 4, 4])
+        #expect(try check.readBlocks(lba: 64, length: 4096) == [UInt8](repeating: 0x11, count: 4096))
+    }
+
     @Test func reusedISIDReinstatesTheSession() async throws {
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
@@ -383,6 +445,46 @@ import Testing
         let fourth = try RawInitiator(portal: daemon.portal, isid: [0x80, 6, 6, 6, 6, 6])
         let refused = try fourth.login(initiator: Self.initiator, target: Self.iqn, tsih: login.u16(14))
         #expect(refused.bhs[36] == 0x02 && refused.bhs[37] == 0x0A, "status \(refused.bhs[36])/\(refused.bhs[37])")
+    }
+
+    /// #20, StatSN order with a sender on another thread: shutdown's logout
+    /// request (Async Message) is sent while reads and their answers are in
+    /// flight; every status-bearing PDU on the wire, the Async Message
+    /// included, carries the next StatSN (RFC 7143 §4.2.2.2).
+    @Test func theShutdownLogoutRequestKeepsStatSNInOrderWithResponsesInFlight() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        let raw = try loggedIn(daemon)
+        let pid = try #require(daemon.pid)
+        var statSNs: [UInt32] = []
+        var asyncAt: Int?
+        var burst = 0
+        // Bursts of 32 reads (fast lane and, for the 64 KiB ones, the general path);
+        // SIGTERM after the second; on until the Async Message and four more bursts.
+        while burst < 200, asyncAt.map({ burst < $0 + 4 }) ?? true {
+            var waiting: Set<UInt32> = []
+            for k in 0..<32 {
+                let length = k % 4 == 3 ? 65536 : 4096
+                waiting.insert(try raw.command(RawInitiator.read10(lba: UInt32((burst * 32 + k) % 256 * 128), blocks: UInt16(length / 512)), read: length))
+            }
+            if burst == 1 { kill(pid, SIGTERM) }
+            while !waiting.isEmpty {
+                guard let pdu = try raw.receive() else { break }
+                let status = pdu.opcodeByte == 0x21 || pdu.opcodeByte == 0x32 || (pdu.opcodeByte == 0x25 && pdu.flags & 0x01 != 0)
+                if status { statSNs.append(pdu.u32(24)) }
+                if pdu.opcodeByte == 0x32, asyncAt == nil { asyncAt = burst }
+                if status, pdu.opcodeByte != 0x32 { waiting.remove(pdu.initiatorTaskTag) }
+            }
+            burst += 1
+        }
+        #expect(asyncAt != nil, "the logout request came")
+        #expect(statSNs.count > 100)
+        let gaps = zip(statSNs, statSNs.dropFirst()).enumerated().filter { $0.element.1 != $0.element.0 &+ 1 }
+        #expect(gaps.isEmpty, "StatSN out of order at \(gaps.prefix(5).map { "#\($0.offset): \($0.element.0) then \($0.element.1)" })")
+        _ = try? raw.logout()
+        _ = try? await daemon.terminate()
     }
 
     @Test func shutdownAsksSessionsToLogOut() async throws {

@@ -51,7 +51,7 @@ import Testing
             let lu = LogicalUnit(device: try FileBlockDevice(path: path, blockSize: blockSize, readOnly: false, thin: true), uuid: UUID(), name: "p", readOnly: false)
             for cdb in HostileCDBs.variants(op, random: 8, using: &rng) {
                 for length in [0, 1, blockSize, 2 * blockSize + 3, Int.random(in: 0...(1 << 20), using: &rng)] {
-                    let result = await lu.execute(cdb: cdb, dataOut: Array(noise.prefix(length)), nexus: "n\(commands % 3)")
+                    let result = await lu.execute(cdb: cdb, dataOut: Array(noise.prefix(length)), nexus: ITNexus("n\(commands % 3)"))
                     check(result, "\(op) cdb \(cdb) data-out \(length)")
                     commands += 1
                 }

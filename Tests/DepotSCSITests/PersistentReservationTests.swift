@@ -6,9 +6,9 @@ import Testing
 /// PERSISTENT RESERVE IN/OUT (SPC-4 §5.12) on a logical unit over a real
 /// volume file, from several I_T nexuses (no transport).
 @Suite struct PersistentReservationTests {
-    static let a = "iqn.2026-11.test:a,i,0x230000000001|iqn.2026-11.dev.depot:t"
-    static let b = "iqn.2026-11.test:b,i,0x230000000002|iqn.2026-11.dev.depot:t"
-    static let c = "iqn.2026-11.test:c,i,0x230000000003|iqn.2026-11.dev.depot:t"
+    static let a: ITNexus = "iqn.2026-11.test:a,i,0x230000000001|iqn.2026-11.dev.depot:t"
+    static let b: ITNexus = "iqn.2026-11.test:b,i,0x230000000002|iqn.2026-11.dev.depot:t"
+    static let c: ITNexus = "iqn.2026-11.test:c,i,0x230000000003|iqn.2026-11.dev.depot:t"
     let path: String
     let saved = NIOLockedValueBox<[PRState?]>([])
 
@@ -25,7 +25,7 @@ import Testing
     static func key(_ k: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: k >> (56 - 8 * $0)) } }
 
     /// PERSISTENT RESERVE OUT with the basic 24-byte parameter list (plus `extra`).
-    func out(_ lu: LogicalUnit, _ nexus: String, action: UInt8, type: UInt8 = 0, key: UInt64 = 0, sark: UInt64 = 0,
+    func out(_ lu: LogicalUnit, _ nexus: ITNexus, action: UInt8, type: UInt8 = 0, key: UInt64 = 0, sark: UInt64 = 0,
              flags: UInt8 = 0, extra: [UInt8] = []) async -> SCSIResult {
         var list = Self.key(key) + Self.key(sark) + [0, 0, 0, 0, flags, 0, 0, 0] + extra
         if !extra.isEmpty { list.replaceSubrange(24..<24, with: [0, 0, 0, UInt8(extra.count)]) }
@@ -40,11 +40,11 @@ import Testing
         return r.dataIn
     }
 
-    func write(_ lu: LogicalUnit, _ nexus: String) async -> UInt8 {
+    func write(_ lu: LogicalUnit, _ nexus: ITNexus) async -> UInt8 {
         await lu.execute(cdb: [0x2A, 0, 0, 0, 0, 1, 0, 0, 1, 0], dataOut: [UInt8](repeating: 7, count: 512), nexus: nexus).status
     }
 
-    func read(_ lu: LogicalUnit, _ nexus: String) async -> UInt8 {
+    func read(_ lu: LogicalUnit, _ nexus: ITNexus) async -> UInt8 {
         await lu.execute(cdb: [0x28, 0, 0, 0, 0, 1, 0, 0, 1, 0], dataOut: [], nexus: nexus).status
     }
 

@@ -1,3 +1,5 @@
+import DepotSCSI
+
 /// One iSCSI connection's protocol state (RFC 7143 §6 login phases, §4.2.2
 /// sequencing, §11.14 logout) as a value the connection owns on its event
 /// loop. PDUs go in through `receive(_:)`; what the connection must do comes
@@ -63,7 +65,7 @@ struct ConnectionStateMachine {
         /// The response transits to the operational stage.
         case operational
         /// The final response: full feature phase, for this nexus.
-        case fullFeature(nexus: String)
+        case fullFeature(nexus: ITNexus)
         /// The login was refused (status class 02h/03h sent): the connection ends.
         case refused
     }
@@ -98,7 +100,7 @@ struct ConnectionStateMachine {
     }
 
     /// The I_T nexus, once in full feature phase (or logging out of it).
-    var nexus: String? {
+    var nexus: ITNexus? {
         switch state {
         case .fullFeature(let full): return full.nexus
         case .loggingOut(let out): return out.nexus

@@ -1,10 +1,12 @@
+import DepotSCSI
+
 /// The full feature phase (RFC 7143 §4.2.2): non-immediate commands are
 /// delivered in CmdSN order and only inside the window; immediate commands
 /// and Data-Out are delivered as they come.
 struct FullFeatureState {
     /// The I_T nexus this session's commands run for (SAM-5 §4.6.2), named
     /// before the first full feature PDU can be decoded.
-    let nexus: String
+    let nexus: ITNexus
 
     func receive(_ pdu: ISCSIPDU, window: inout CommandWindow) -> ConnectionStateMachine.Action {
         // Data-Out carries no CmdSN; an immediate command is delivered at once and

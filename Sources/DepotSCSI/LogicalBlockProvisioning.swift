@@ -1,6 +1,6 @@
 /// Logical block provisioning (SBC-3 §4.7): UNMAP, WRITE SAME with UNMAP,
 /// GET LBA STATUS, over a backstore that can deallocate (thin volumes).
-enum Provisioning {
+enum LogicalBlockProvisioning {
     static let all: [SCSIOperation] = [
         .init(opcode: 0x42, name: "UNMAP", cdbLength: 10) { lu, cdb, data in try await unmap(lu, cdb, data) },
     ]
