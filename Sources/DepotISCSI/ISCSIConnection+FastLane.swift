@@ -40,7 +40,7 @@ extension ISCSIConnection {
             let padded = (dataLength + 3) & ~3
             let dataAt = 48 + headerDigest
             let total = dataAt + padded + (dataDigest && dataLength > 0 ? 4 : 0)
-            guard raw.count >= total, let lun = Self.lunNumber(raw[8], raw[9]) else { return 0 }
+            guard raw.count >= total, let lun = ReportLUNs.number(raw[8], raw[9]) else { return 0 }
             // A digest that does not match is the decoder's to report (it ends the connection, §7.8).
             if headerDigest > 0, !Self.digestMatches(raw, 0..<48) { return 0 }
             if dataDigest, dataLength > 0, !Self.digestMatches(raw, dataAt..<(dataAt + padded)) { return 0 }
@@ -118,11 +118,8 @@ extension ISCSIConnection {
     private func fastLaneUnit(lun: UInt16, tag: UInt32, cmdSN: UInt32) -> LogicalUnit? {
         heard()
         guard machine.admitsFastLane(cmdSN: cmdSN), tasks[tag] == nil else { return nil }
-        let luns = lunChanges()
-        guard let lu = luns[lun], unitAttentions[lun]?.isEmpty ?? true, eventCursors[ObjectIdentifier(lu)] == lu.eventCursor,
-            (portalGroupStates[portalGroup] ?? 0) <= 1  // active/optimized or active/non-optimized
-        else { return nil }
-        return lu
+        refreshLUNs()
+        return scsi?.unitWithoutChecks(lun)
     }
 
     /// BHS of a target PDU: opcode, flags, zero response and status, data

@@ -44,7 +44,7 @@ extension ISCSIConnection {
         switch pdu.opcode {
         case .scsiCommand:
             ISCSIMetrics.generalCommands.increment()
-            let task = ISCSITask(command: pdu, lun: Self.lunNumber(pdu.lun), eventLoop: channel.eventLoop)
+            let task = ISCSITask(command: pdu, lun: ReportLUNs.number(pdu.lun), eventLoop: channel.eventLoop)
             // An Initiator Task Tag names one task at a time (RFC 7143 §11.2.1.8).
             let duplicate = tasks[task.tag] != nil
             if !duplicate {
@@ -157,21 +157,5 @@ extension ISCSIConnection {
         r.put32(0xFFFF_FFFF, 20)
         r.data = TextKeys.encode(answers)
         post([(r, .status)])
-    }
-
-    /// LUN field (SAM-5 §4.7): peripheral (00b) and flat (01b) addressing.
-    static func lunNumber(_ bytes: [UInt8]) -> UInt16? { lunNumber(bytes[0], bytes[1]) }
-
-    /// The same from the field's first two bytes.
-    static func lunNumber(_ first: UInt8, _ second: UInt8) -> UInt16? {
-        switch first >> 6 {
-        case 0: return first == 0 ? UInt16(second) : nil
-        case 1: return UInt16(first & 0x3F) << 8 | UInt16(second)
-        default: return nil
-        }
-    }
-
-    static func lunField(_ lun: UInt16) -> [UInt8] {
-        lun < 256 ? [0, UInt8(lun), 0, 0, 0, 0, 0, 0] : [0x40 | UInt8(lun >> 8), UInt8(truncatingIfNeeded: lun), 0, 0, 0, 0, 0, 0]
     }
 }

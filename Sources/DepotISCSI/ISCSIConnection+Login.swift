@@ -174,8 +174,8 @@ extension ISCSIConnection {
     /// each; a nexus that logs in later meets it on its first command. The
     /// directory remembers which nexuses have been told, per volume.
     func establishPowerOnAttentions() {
-        for (number, lu) in lunChanges() where directory.firstContact(volume: lu.uuid, nexus: nexus) {
-            unitAttentions[number, default: []].insert(.powerOnReset, at: 0)
+        for (number, lu) in refreshLUNs() where directory.firstContact(volume: lu.uuid, nexus: nexus) {
+            scsi?.establish(.powerOnReset, on: number, first: true)
         }
     }
 

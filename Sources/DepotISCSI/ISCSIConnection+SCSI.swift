@@ -13,7 +13,7 @@ extension ISCSIConnection {
         let cdb = Array(pdu.bhs[32..<48])
         var dataOut: [UInt8] = []
         // What the CDB itself transfers; differences from the expected length are residuals (§11.4.5.1).
-        let unit = logicalUnit(pdu.lun)
+        let unit = confined { scsi?.unit(ReportLUNs.number(pdu.lun)) }
         let needed = unit?.dataOutLength(cdb: cdb)
         let wanted = min(expected, needed ?? expected)
         var dataPhaseError = false
@@ -127,111 +127,26 @@ extension ISCSIConnection {
         return dataPhaseError
     }
 
-    func logicalUnit(_ lunBytes: [UInt8]) -> LogicalUnit? {
-        guard let number = Self.lunNumber(lunBytes) else { return nil }
-        return confined { lunChanges()[number] }
-    }
-
-    /// Compares the target's LUN map with what this nexus saw last and queues
-    /// REPORTED LUNS DATA HAS CHANGED (map changes) and CAPACITY DATA HAS
-    /// CHANGED (a LUN's size changed) unit attentions.
-    func lunChanges() -> [UInt16: LogicalUnit] {
+    /// The target's LUN map, given to the nexus's SCSI side when the
+    /// directory has a newer one (a map or size change, an ALUA state change).
+    @discardableResult
+    func refreshLUNs() -> [UInt16: LogicalUnit] {
         channel.eventLoop.preconditionInEventLoop()
-        guard let targetName, let (generation, luns, states) = directory.luns(of: targetName, ifChangedSince: lunsGeneration) else { return self.luns }
-        self.luns = luns
-        portalGroupStates = states
-        lunsGeneration = generation
-        let now = luns.mapValues { (ObjectIdentifier($0), $0.device.sizeBytes) }
-        if machine.isFullFeature, !seenLUNs.isEmpty || !now.isEmpty {
-            if Set(now.keys) != Set(seenLUNs.keys) || now.contains(where: { seenLUNs[$0.key] != nil && seenLUNs[$0.key]!.0 != $0.value.0 && seenLUNs[$0.key]!.1 == $0.value.1 }) {
-                for lun in now.keys where !(unitAttentions[lun]?.contains(.reportedLUNsChanged) ?? false) {
-                    unitAttentions[lun, default: []].append(.reportedLUNsChanged)
-                }
-            }
-            for (lun, value) in now where seenLUNs[lun] != nil && seenLUNs[lun]!.1 != value.1 {
-                unitAttentions[lun, default: []].append(.capacityChanged)
-            }
+        guard let scsi else { return [:] }
+        if let targetName, let (generation, luns, states) = directory.luns(of: targetName, ifChangedSince: lunsGeneration) {
+            lunsGeneration = generation
+            scsi.update(luns: luns, portalGroupStates: states, portalGroups: directory.portals.count, reportChanges: machine.isFullFeature)
         }
-        seenLUNs = now
-        for lu in luns.values where eventCursors[ObjectIdentifier(lu)] == nil { eventCursors[ObjectIdentifier(lu)] = lu.eventCursor }
-        return luns
+        return scsi.luns
     }
 
+    /// One command through the nexus's SCSI side (every check, then the LU).
     func execute(lunBytes: [UInt8], cdb: [UInt8], dataOut: [UInt8]) async -> SCSIResult {
-        switch confined({ route(lunBytes: lunBytes, cdb: cdb) }) {
-        case .answered(let result): return result
-        case .logicalUnit(let lu):
-            // SET TARGET PORT GROUPS is the target's, with its parameter list.
-            if cdb[0] == 0xA4, cdb[1] & 0x1F == 0x0A { return await setTargetPortGroups(cdb: cdb, dataOut: dataOut) }
-            return await lu.execute(
-                cdb: cdb, dataOut: dataOut, nexus: nexus, portalGroup: portalGroup, copyTargets: copyTargets, abortTasks: abortTasks)
-        }
-    }
-
-    enum Route {
-        case answered(SCSIResult)
-        case logicalUnit(LogicalUnit)
-    }
-
-    /// What the transport answers itself (REPORT LUNS, a pending unit
-    /// attention, an absent LUN) and which LU runs the rest.
-    func route(lunBytes: [UInt8], cdb: [UInt8]) -> Route {
-        let luns = lunChanges()
-        if cdb[0] == 0xA0 {
-            // REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED for this nexus (SPC-4 §6.33).
-            for lun in unitAttentions.keys { unitAttentions[lun]?.removeAll { $0 == .reportedLUNsChanged } }
-            return .answered(reportLUNs(luns, cdb: cdb))
-        }
-        if let number = Self.lunNumber(lunBytes), let lu = luns[number], let cursor = eventCursors[ObjectIdentifier(lu)] {
-            // Unit attentions other nexuses established on this LU (LUN RESET, MODE SELECT).
-            let (next, senses) = lu.events(after: cursor, for: nexus)
-            eventCursors[ObjectIdentifier(lu)] = next
-            for sense in senses where !(unitAttentions[number]?.contains(sense) ?? false) { unitAttentions[number, default: []].append(sense) }
-        }
-        if let number = Self.lunNumber(lunBytes), let lu = luns[number], let pending = unitAttentions[number], let first = pending.first {
-            // INQUIRY and REPORT LUNS never report a unit attention; REQUEST SENSE returns it as data (SAM-5 §5.14).
-            if cdb[0] == 0x03 {
-                unitAttentions[number]?.removeFirst()
-                let descriptor = cdb[1] & 0x01 != 0
-                return .answered(.ok((descriptor ? first.descriptorFormat : first.fixedFormat).allocated(Int(cdb[4]))))
-            }
-            if cdb[0] != 0x12 {
-                unitAttentions[number]?.removeFirst()
-                return .answered(lu.check(first))
-            }
-        }
-        if let number = Self.lunNumber(lunBytes), luns[number] != nil {
-            if let refusal = aluaRefusal(cdb) { return .answered(refusal) }
-            if cdb[0] == 0xA3, cdb[1] & 0x1F == 0x0A { return .answered(reportTargetPortGroups(cdb)) }
-        }
-        guard let number = Self.lunNumber(lunBytes), let lu = luns[number] else {
-            if cdb[0] == 0x12 {
-                // INQUIRY to an absent LUN: peripheral qualifier 011b, type 1Fh (SPC-4 §6.6.2).
-                var d = [UInt8](repeating: 0, count: 36)
-                d[0] = 0x7F
-                d[2] = 0x06
-                d[3] = 0x12
-                d[4] = 31
-                let allocation = Int(cdb[3]) << 8 | Int(cdb[4])
-                return .answered(.ok(Array(d.prefix(allocation))))
-            }
-            if cdb[0] == 0x03 { return .answered(.ok(SCSISense.logicalUnitNotSupported.fixedFormat)) }
-            return .answered(.check(.logicalUnitNotSupported))
-        }
-        return .logicalUnit(lu)
-    }
-
-    /// REPORT LUNS (SPC-4 §6.33), answered by the target for any LUN.
-    func reportLUNs(_ luns: [UInt16: LogicalUnit], cdb: [UInt8]) -> SCSIResult {
-        guard cdb[2] <= 0x02 else { return .check(.invalidField(byte: 2)) }
-        let allocation = Int(cdb[6]) << 24 | Int(cdb[7]) << 16 | Int(cdb[8]) << 8 | Int(cdb[9])
-        guard allocation >= 16 else { return .check(.invalidField(byte: 6)) }
-        let numbers = luns.keys.sorted()
-        var d = [UInt8](repeating: 0, count: 8)
-        let length = UInt32(numbers.count * 8)
-        for k in 0..<4 { d[k] = UInt8(truncatingIfNeeded: length >> (24 - 8 * k)) }
-        for n in numbers { d += Self.lunField(n) }
-        return .ok(Array(d.prefix(allocation)))
+        guard let scsi = confined({ () -> SCSINexus? in
+            refreshLUNs()
+            return scsi
+        }) else { return .check(.logicalUnitNotSupported) }
+        return await scsi.execute(lun: ReportLUNs.number(lunBytes), cdb: cdb, dataOut: dataOut)
     }
 
     /// The residual flags and count (RFC 7143 §11.4.5) when the command

@@ -26,7 +26,7 @@ enum TaskManagement {
     /// On the connection's event loop; `expCmdSN` is the value before
     /// the request itself was accepted.
     static func select(_ pdu: ISCSIPDU, tasks: [UInt32: ISCSITask], expCmdSN: UInt32) -> Outcome {
-        let lun = ISCSIConnection.lunNumber(pdu.lun)
+        let lun = ReportLUNs.number(pdu.lun)
         guard let function = Function(rawValue: pdu.flags & 0x7F) else { return Outcome(function: nil, response: .notSupported, tasks: []) }
         switch function {
         case .abortTask:
@@ -59,7 +59,7 @@ extension ISCSIConnection {
     /// on the event loop.
     func lunExists(_ pdu: ISCSIPDU, _ outcome: TaskManagement.Outcome) -> Bool {
         guard let function = outcome.function, [.abortTaskSet, .clearTaskSet, .logicalUnitReset].contains(function) else { return true }
-        return Self.lunNumber(pdu.lun).flatMap { lunChanges()[$0] } != nil
+        return ReportLUNs.number(pdu.lun).flatMap { refreshLUNs()[$0] } != nil
     }
 
     /// Carries out a task management request. The affected tasks were marked
@@ -69,7 +69,7 @@ extension ISCSIConnection {
     func manage(_ pdu: ISCSIPDU, _ outcome: TaskManagement.Outcome) async throws {
         var response = outcome.response
         let target = targetName.flatMap { directory.target($0) }
-        let lun = Self.lunNumber(pdu.lun)
+        let lun = ReportLUNs.number(pdu.lun)
         if !confined({ lunExists(pdu, outcome) }) { response = .lunDoesNotExist }
         if response == .functionComplete {
             for task in outcome.tasks { try? await task.ended.futureResult.get() }

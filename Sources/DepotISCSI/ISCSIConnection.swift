@@ -47,17 +47,11 @@ final class ISCSIConnection: @unchecked Sendable {
     /// Tasks by Initiator Task Tag, until answered or aborted.
     var tasks: [UInt32: ISCSITask] = [:]
     var nextTransferTag: UInt32 = 1
-    /// The LUN map as this nexus last saw it (LU identity and size), and unit
-    /// attentions waiting per LUN (SPC-4 §5.14: established per I_T nexus).
-    var seenLUNs: [UInt16: (ObjectIdentifier, UInt64)] = [:]
-    var unitAttentions: [UInt16: [SCSISense]] = [:]
-    /// Per LU, where this nexus reads the LU's announced unit attentions from.
-    var eventCursors: [ObjectIdentifier: UInt64] = [:]
-    /// The target's LUN map as of directory generation `lunsGeneration`.
-    var luns: [UInt16: LogicalUnit] = [:]
+    /// The SCSI side of the nexus (LUN inventory, unit attentions, ALUA),
+    /// made when the nexus is named; and the directory generation of the LUN
+    /// map it was last given.
+    private(set) var scsi: SCSINexus?
     var lunsGeneration: UInt64 = 0
-    /// The target's ALUA access states by portal group, with the LUN map.
-    var portalGroupStates: [UInt16: UInt8] = [:]
     /// When a PDU last arrived, and whether a NOP-In ping is waiting for its answer.
     var lastHeard = ContinuousClock.now
     var pingSent: ContinuousClock.Instant?
@@ -89,23 +83,30 @@ final class ISCSIConnection: @unchecked Sendable {
     /// target, named as the login's final step is answered; empty before.
     private(set) var nexus = ITNexus.none
 
+    /// Names the nexus and makes its SCSI side: what copy commands of this
+    /// nexus may name, how PREEMPT AND ABORT reaches other sessions, where
+    /// SET TARGET PORT GROUPS is stored — once per connection, not per command.
     func nameNexus() -> ITNexus {
         nexus = ITNexus(initiator: initiatorName, isid: isidText, target: targetName ?? "")
-        defer { makeCopyTargets() }
-        return nexus
-    }
-
-    private func makeCopyTargets() {
         let directory = self.directory
         let initiator = initiatorName
-        copyTargets = { directory.copyTarget($0, for: initiator) }
+        let target = targetName
+        let sessions = directory.sessions
+        let logger = self.logger
+        scsi = SCSINexus(
+            nexus: nexus, portalGroup: portalGroup, copyTargets: { directory.copyTarget($0, for: initiator) },
+            abortTasks: { lu, chosen in await sessions.abortTasks(on: lu, where: chosen) },
+            storePortalGroups: { states in
+                guard let target else { throw TargetDirectory.PortalGroupError.notStored }
+                do {
+                    try await directory.setPortalGroups(target, states)
+                } catch {
+                    logger.error("SET TARGET PORT GROUPS could not be stored", metadata: ["error": "\(error)"])
+                    throw error
+                }
+            })
+        return nexus
     }
-
-    /// What copy commands of this nexus may name (set with the nexus), and
-    /// how PREEMPT AND ABORT reaches other sessions: made once per
-    /// connection, not per command.
-    private(set) var copyTargets: LogicalUnit.CommandContext.CopyTargets = { _ in nil }
-    let abortTasks: LogicalUnit.CommandContext.AbortTasks
 
     /// Reservations die with the nexus.
     func releaseNexus() {
@@ -143,8 +144,6 @@ final class ISCSIConnection: @unchecked Sendable {
         self.sessionID = Int(tsih)
         self.localAddress = localAddress
         self.portalGroup = portalGroup
-        let sessions = directory.sessions
-        self.abortTasks = { lu, chosen in await sessions.abortTasks(on: lu, where: chosen) }
         self.peerAddress = peerAddress
         self.channel = channel
         self.keepalive = keepalive

@@ -81,7 +81,7 @@ extension ISCSIConnection {
     /// AND ABORT): the choice is made on this connection's event loop.
     func abortTasks(on lu: LogicalUnit) async {
         let chosen = (try? await channel.eventLoop.submit { () -> [ISCSITask] in
-            let luns = self.lunChanges()
+            let luns = self.refreshLUNs()
             let chosen = self.tasks.values.filter { task in task.lun.flatMap { luns[$0] } === lu }
             for task in chosen {
                 task.aborted = true

@@ -1,4 +1,5 @@
 @testable import DepotISCSI
+import DepotSCSI
 import DepotInitiator
 import NIOCore
 import Testing
@@ -79,7 +80,7 @@ import Testing
             let pdu = ISCSIPDU(bhs: rng.bytes(48))
             let outcome = TaskManagement.select(pdu, tasks: [:], expCmdSN: UInt32.random(in: 0...UInt32.max, using: &rng))
             #expect(outcome.tasks.isEmpty)
-            #expect(ISCSIConnection.lunNumber(pdu.lun).map { $0 < 16384 } ?? true)
+            #expect(ReportLUNs.number(pdu.lun).map { $0 < 16384 } ?? true)
         }
     }
 }
