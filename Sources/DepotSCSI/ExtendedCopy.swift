@@ -14,7 +14,7 @@ enum ExtendedCopy {
     static let implementedDescriptors: [UInt8] = [0x02, 0xE4]
 
     static let all: [SCSIOperation] = [
-        .init(opcode: 0x83, name: "THIRD-PARTY COPY OUT", cdbLength: 16, needsContext: true) { lu, cdb, data in
+        .init(opcode: 0x83, name: "THIRD-PARTY COPY OUT", cdbLength: 16, serviceActions: [0x00, 0x01, 0x10, 0x11], needsContext: true) { lu, cdb, data in
             switch cdb[1] & 0x1F {
             case 0x00, 0x01: return try await extendedCopy(lu, cdb, data)
             case 0x10: return try await Offload.populateToken(lu, cdb, data)
@@ -22,7 +22,7 @@ enum ExtendedCopy {
             default: return .check(.invalidField(byte: 1, bit: 4))
             }
         },
-        .init(opcode: 0x84, name: "THIRD-PARTY COPY IN", cdbLength: 16, needsContext: true) { lu, cdb, _ in
+        .init(opcode: 0x84, name: "THIRD-PARTY COPY IN", cdbLength: 16, serviceActions: [0x00, 0x03, 0x04, 0x05, 0x07], needsContext: true) { lu, cdb, _ in
             CopyResults.receive(lu, cdb)
         },
     ]

@@ -191,6 +191,15 @@ public final class LogicalUnit: Sendable {
     /// Whether any nexus holds an SPC-2 reservation.
     var reservationHeld: Bool { reservation.withLockedValue { $0 != nil } }
 
+    /// Takes the SPC-2 reservation for `nexus`; false when another holds it.
+    func reserve(for nexus: ITNexus) -> Bool {
+        reservation.withLockedValue { current in
+            if let current, current != nexus { return false }
+            current = nexus
+            return true
+        }
+    }
+
     /// Drops a reservation: LUN reset, target reset, or the holder's nexus gone.
     public func clearReservation(heldBy nexus: ITNexus? = nil) {
         reservation.withLockedValue { holder in
@@ -220,25 +229,6 @@ public final class LogicalUnit: Sendable {
         }
         if op.access != .unrestricted, persistentReservations.conflicts(op.access, from: nexus) {
             return SCSIResult(status: Reservations.conflict, sense: nil, dataIn: [])
-        }
-        switch opcode {
-        case 0x16, 0x56:
-            // Third-party and extent reservations are not supported (SPC-2 §7.21).
-            if cdb[1] & 0x13 != 0 { return check(.invalidField(byte: 1)) }
-            // Not while another nexus holds a persistent reservation (SPC-4 §5.12.3).
-            if persistentReservations.reservedByOther(than: nexus) { return SCSIResult(status: Reservations.conflict, sense: nil, dataIn: []) }
-            let taken = reservation.withLockedValue { current -> Bool in
-                if let current, current != nexus { return false }
-                current = nexus
-                return true
-            }
-            return taken ? .ok() : SCSIResult(status: Reservations.conflict, sense: nil, dataIn: [])
-        case 0x17, 0x57:
-            // Releasing a reservation one does not hold is a no-op with GOOD status (SPC-2 §7.17).
-            clearReservation(heldBy: nexus)
-            return .ok()
-        default:
-            break
         }
         var result: SCSIResult
         do {

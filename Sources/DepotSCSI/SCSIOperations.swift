@@ -5,6 +5,9 @@ struct SCSIOperation: Sendable {
     let opcode: UInt8
     let name: String
     let cdbLength: Int
+    /// The service actions this opcode implements (SPC-4 §4.2.5.4), nil when
+    /// its CDB has none: REPORT SUPPORTED OPERATION CODES lists them.
+    let serviceActions: [UInt16]?
     /// Allowed while another I_T nexus holds an SPC-2 reservation (SPC-2 §5.5.1).
     let allowedUnderReservation: Bool
     let handler: @Sendable (LogicalUnit, CDB, [UInt8]) async throws -> SCSIResult
@@ -13,8 +16,9 @@ struct SCSIOperation: Sendable {
     /// How it fares under a persistent reservation held by another nexus.
     let access: PRAccess
 
-    init(opcode: UInt8, name: String, cdbLength: Int, allowedUnderReservation: Bool = false, needsContext: Bool = false,
+    init(opcode: UInt8, name: String, cdbLength: Int, serviceActions: [UInt16]? = nil, allowedUnderReservation: Bool = false, needsContext: Bool = false,
          access: PRAccess = .write, handler: @escaping @Sendable (LogicalUnit, CDB, [UInt8]) async throws -> SCSIResult) {
+        self.serviceActions = serviceActions
         self.needsContext = needsContext
         self.access = access
         self.opcode = opcode
@@ -50,7 +54,7 @@ enum SCSIOperations {
                 d.put32(UInt32(lu.device.blockSize), at: 4)
                 return .ok(d)
             },
-            .init(opcode: 0x9E, name: "SERVICE ACTION IN(16)", cdbLength: 16, allowedUnderReservation: true, access: .unrestricted) { lu, cdb, _ in
+            .init(opcode: 0x9E, name: "SERVICE ACTION IN(16)", cdbLength: 16, serviceActions: [0x10], allowedUnderReservation: true, access: .unrestricted) { lu, cdb, _ in
                 if cdb[1] & 0x1F == 0x12, lu.device.canUnmap { return try await LogicalBlockProvisioning.getLBAStatus(lu, cdb) }
                 guard cdb[1] & 0x1F == 0x10 else { return .check(.invalidField(byte: 1, bit: 4)) }
                 // READ CAPACITY(16) (SBC-3 §5.16).

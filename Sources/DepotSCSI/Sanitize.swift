@@ -11,7 +11,7 @@ import Synchronization
 /// a file volume leaves nothing of the old data readable through the LU.
 public enum Sanitize {
     static let all: [SCSIOperation] = [
-        .init(opcode: 0x48, name: "SANITIZE", cdbLength: 10) { lu, cdb, data in try await run(lu, cdb, data) }
+        .init(opcode: 0x48, name: "SANITIZE", cdbLength: 10, serviceActions: serviceActions) { lu, cdb, data in try await run(lu, cdb, data) }
     ]
 
     /// Bytes per second an overwrite may write (0: no limit); the daemon sets it.

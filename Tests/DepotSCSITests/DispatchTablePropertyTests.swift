@@ -14,7 +14,7 @@ import Testing
 
     static var operations: [HostileCDBs.Operation] {
         SCSIOperations.table.values.sorted { $0.opcode < $1.opcode }.flatMap { op in
-            (SupportedOperationCodes.serviceActions[op.opcode].map { $0.map { Optional($0) } } ?? [nil]).map {
+            (SupportedOperationCodes.serviceActions(of: op.opcode).map { $0.map { Optional($0) } } ?? [nil]).map {
                 HostileCDBs.Operation(opcode: op.opcode, serviceAction: $0, cdbLength: op.cdbLength)
             }
         }
