@@ -67,7 +67,6 @@ let package = Package(
             name: "DepotTargets",
             dependencies: [
                 "DepotCore", "DepotCatalog", "DepotStorage", "DepotISCSI", "DepotSCSI",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -38,13 +38,10 @@ struct VolumeRoutes {
             }
             var info = try await storage.volume(current)
             if let size = body.sizeBytes {
-                info = try await storage.resizeVolume(current, sizeBytes: size, force: body.force ?? false)
-                // Mapped LUNs pick up the new size (and their sessions a unit attention).
-                try await targets.rebuild()
+                info = try await targets.resizeVolume(current, sizeBytes: size, force: body.force ?? false)
             }
             if let name = body.name {
-                info = try await storage.renameVolume(current, to: name)
-                try await targets.rebuild()
+                info = try await targets.renameVolume(current, to: name)
             }
             return info
         }

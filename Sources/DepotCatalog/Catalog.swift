@@ -178,15 +178,5 @@ public final class Catalog: Sendable {
         }
     }
 
-    private func translate<T>(_ body: () throws -> T) throws(DepotError) -> T {
-        do {
-            return try body()
-        } catch let error as DepotError {
-            throw error
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            throw .conflict("catalog constraint: \(error.message ?? "\(error)")")
-        } catch {
-            throw .internalError("catalog error: \(error)")
-        }
-    }
+    private func translate<T>(_ body: () throws -> T) throws(DepotError) -> T { try DepotError.fromCatalog(body) }
 }

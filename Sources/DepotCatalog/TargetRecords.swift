@@ -96,16 +96,77 @@ extension Catalog {
         }
     }
 
-    /// Inserts, updates or deletes one target-side record in one transaction.
-    public func write<T>(_ body: @Sendable (Database) throws -> T) throws(DepotError) -> T {
-        do {
-            return try writer.write(body)
-        } catch let error as DepotError {
-            throw error
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            throw .conflict("catalog constraint: \(error.message ?? "\(error)")")
-        } catch {
-            throw .internalError("catalog error: \(error)")
+    /// One transaction over the target-side records, failures translated.
+    private func write<T>(_ body: @Sendable (Database) throws -> T) throws(DepotError) -> T {
+        try DepotError.fromCatalog { try writer.write(body) }
+    }
+
+    /// Adds a target; its IQN must be new.
+    public func insertTarget(_ record: TargetRecord) throws(DepotError) {
+        try write { db in
+            if try TargetRecord.filter(Column("iqn") == record.iqn).fetchCount(db) > 0 { throw DepotError.conflict("target \(record.iqn) already exists") }
+            var copy = record
+            try copy.insert(db)
         }
+    }
+
+    /// Stores a target's changed fields (alias, CHAP).
+    public func updateTarget(_ record: TargetRecord) throws(DepotError) {
+        try write { db in try record.update(db) }
+    }
+
+    /// Deletes a target with its LUN maps and ACL (cascade).
+    public func deleteTarget(id: Int64) throws(DepotError) {
+        _ = try write { db in try TargetRecord.deleteOne(db, key: id) }
+    }
+
+    /// Maps a volume as a LUN of a target, at `lun` or the first free one, and
+    /// returns the LUN. One volume is one LU: a second LUN of it on the same
+    /// target would show an initiator two disks with one identity (VPD 83h) —
+    /// multipath software would merge them, anything else would mount one disk
+    /// twice. Across targets it is how multipath over targets works, and allowed.
+    /// `volumeName` and `targetIQN` are for the messages.
+    public func mapLUN(targetId: Int64, volumeId: Int64, lun wanted: Int?, readOnly: Bool, volumeName: String, targetIQN: String) throws(DepotError) -> Int {
+        try write { db in
+            let rows = try TargetLUNRecord.filter(Column("targetId") == targetId).fetchAll(db)
+            if let existing = rows.first(where: { $0.volumeId == volumeId }) {
+                throw DepotError.conflict(
+                    "volume \(volumeName) is already LUN \(existing.lun) of \(targetIQN); a volume is mapped once per target "
+                        + "(map it on another target to reach it by more paths)")
+            }
+            let used = Set(rows.map { Int($0.lun) })
+            let lun: Int
+            if let wanted {
+                if used.contains(wanted) { throw DepotError.conflict("LUN \(wanted) of \(targetIQN) is already mapped") }
+                lun = wanted
+            } else {
+                guard let free = (0...16383).first(where: { !used.contains($0) }) else { throw DepotError.conflict("no free LUN on \(targetIQN)") }
+                lun = free
+            }
+            var row = TargetLUNRecord(targetId: targetId, lun: Int64(lun), volumeId: volumeId, readOnly: readOnly)
+            try row.insert(db)
+            return lun
+        }
+    }
+
+    /// Removes a LUN map; false when the LUN was not mapped.
+    public func unmapLUN(targetId: Int64, lun: Int) throws(DepotError) -> Bool {
+        try write { db in try TargetLUNRecord.filter(Column("targetId") == targetId && Column("lun") == lun).deleteAll(db) } > 0
+    }
+
+    /// Allows an initiator on a target; it must not be there yet.
+    public func addACL(targetId: Int64, initiator: String, targetIQN: String) throws(DepotError) {
+        try write { db in
+            if try TargetACLRecord.filter(Column("targetId") == targetId && Column("initiator") == initiator).fetchCount(db) > 0 {
+                throw DepotError.conflict("\(initiator) is already allowed on \(targetIQN)")
+            }
+            var row = TargetACLRecord(targetId: targetId, initiator: initiator)
+            try row.insert(db)
+        }
+    }
+
+    /// Removes an initiator from a target's ACL; false when it was not there.
+    public func removeACL(targetId: Int64, initiator: String) throws(DepotError) -> Bool {
+        try write { db in try TargetACLRecord.filter(Column("targetId") == targetId && Column("initiator") == initiator).deleteAll(db) } > 0
     }
 }

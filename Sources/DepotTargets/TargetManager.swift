@@ -4,7 +4,6 @@ import DepotISCSI
 import DepotSCSI
 import DepotStorage
 import Foundation
-import GRDB
 import Logging
 
 /// iSCSI targets, LUN maps and ACLs: stored in the catalog, pushed to the
@@ -51,11 +50,7 @@ public actor TargetManager {
             throw .invalidArgument("alias must be at most 255 bytes without NUL")
         }
         let record = TargetRecord(iqn: iqn, alias: request.alias, allowAny: request.allowAnyInitiator ?? false, createdAt: Timestamp.now())
-        _ = try catalog.write { db in
-            if try TargetRecord.filter(Column("iqn") == iqn).fetchCount(db) > 0 { throw DepotError.conflict("target \(iqn) already exists") }
-            var copy = record
-            try copy.insert(db)
-        }
+        try catalog.insertTarget(record)
         try await rebuild()
         logger.info("target created", metadata: ["iqn": "\(iqn)"])
         return try show(iqn)
@@ -81,7 +76,7 @@ public actor TargetManager {
             }
             directory.sessions.closeSessions(of: t.iqn)
         }
-        _ = try catalog.write { db in try TargetRecord.deleteOne(db, key: t.id!) }
+        try catalog.deleteTarget(id: t.id!)
         try await rebuild()
         logger.info("target deleted", metadata: ["iqn": "\(t.iqn)"])
     }
@@ -95,32 +90,25 @@ public actor TargetManager {
               let record = try read({ try catalog.volume(poolId: pool.id!, name: ref.name) })
         else { throw .notFound("volume '\(ref)' not found") }
         if let lun = request.lun, !(0...16383).contains(lun) { throw .invalidArgument("LUN must be 0-16383, got \(lun)") }
-        let wanted = request.lun
-        _ = try catalog.write { db in
-            let rows = try TargetLUNRecord.filter(Column("targetId") == t.id!).fetchAll(db)
-            // One volume is one LU: a second LUN of it on the same target would show an
-            // initiator two disks with one identity (VPD 83h) — multipath software would
-            // merge them, anything else would mount one disk twice. Across targets it is
-            // how multipath over targets works, and allowed.
-            if let existing = rows.first(where: { $0.volumeId == record.id! }) {
-                throw DepotError.conflict(
-                    "volume \(ref) is already LUN \(existing.lun) of \(t.iqn); a volume is mapped once per target "
-                        + "(map it on another target to reach it by more paths)")
-            }
-            let used = Set(rows.map { Int($0.lun) })
-            let lun: Int
-            if let wanted {
-                if used.contains(wanted) { throw DepotError.conflict("LUN \(wanted) of \(t.iqn) is already mapped") }
-                lun = wanted
-            } else {
-                guard let free = (0...16383).first(where: { !used.contains($0) }) else { throw DepotError.conflict("no free LUN") }
-                lun = free
-            }
-            var row = TargetLUNRecord(targetId: t.id!, lun: Int64(lun), volumeId: record.id!, readOnly: request.readOnly ?? false)
-            try row.insert(db)
-        }
+        _ = try catalog.mapLUN(
+            targetId: t.id!, volumeId: record.id!, lun: request.lun, readOnly: request.readOnly ?? false, volumeName: "\(ref)", targetIQN: t.iqn)
         try await rebuild()
         return try show(iqn)
+    }
+
+    /// Resizes a volume, then gives its LUNs the new size (and their sessions
+    /// CAPACITY DATA HAS CHANGED): storage and the LUN map change together here.
+    public func resizeVolume(_ ref: VolumeRef, sizeBytes: UInt64, force: Bool) async throws(DepotError) -> VolumeInfo {
+        let info = try await storage.resizeVolume(ref, sizeBytes: sizeBytes, force: force)
+        try await rebuild()
+        return info
+    }
+
+    /// Renames a volume, then rebuilds the LUN map that names it.
+    public func renameVolume(_ ref: VolumeRef, to name: String) async throws(DepotError) -> VolumeInfo {
+        let info = try await storage.renameVolume(ref, to: name)
+        try await rebuild()
+        return info
     }
 
     /// The LUNs `ref` is mapped as, on every target.
@@ -133,10 +121,7 @@ public actor TargetManager {
 
     public func unmap(_ iqn: String, lun: Int) async throws(DepotError) -> TargetInfo {
         let t = try requireTarget(iqn)
-        let removed = try catalog.write { db in
-            try TargetLUNRecord.filter(Column("targetId") == t.id! && Column("lun") == lun).deleteAll(db)
-        }
-        guard removed > 0 else { throw .notFound("LUN \(lun) of \(t.iqn) is not mapped") }
+        guard try catalog.unmapLUN(targetId: t.id!, lun: lun) else { throw .notFound("LUN \(lun) of \(t.iqn) is not mapped") }
         try await rebuild()
         return try show(iqn)
     }
@@ -144,13 +129,7 @@ public actor TargetManager {
     public func addACL(_ iqn: String, initiator: String) async throws(DepotError) -> TargetInfo {
         let t = try requireTarget(iqn)
         let name = try ISCSIName.validate(initiator)
-        _ = try catalog.write { db in
-            if try TargetACLRecord.filter(Column("targetId") == t.id! && Column("initiator") == name).fetchCount(db) > 0 {
-                throw DepotError.conflict("\(name) is already allowed on \(t.iqn)")
-            }
-            var row = TargetACLRecord(targetId: t.id!, initiator: name)
-            try row.insert(db)
-        }
+        try catalog.addACL(targetId: t.id!, initiator: name, targetIQN: t.iqn)
         try await rebuild()
         return try show(iqn)
     }
@@ -158,10 +137,7 @@ public actor TargetManager {
     public func removeACL(_ iqn: String, initiator: String) async throws(DepotError) -> TargetInfo {
         let t = try requireTarget(iqn)
         let name = try ISCSIName.validate(initiator)
-        let removed = try catalog.write { db in
-            try TargetACLRecord.filter(Column("targetId") == t.id! && Column("initiator") == name).deleteAll(db)
-        }
-        guard removed > 0 else { throw .notFound("\(name) is not in the ACL of \(t.iqn)") }
+        guard try catalog.removeACL(targetId: t.id!, initiator: name) else { throw .notFound("\(name) is not in the ACL of \(t.iqn)") }
         try await rebuild()
         return try show(iqn)
     }
@@ -174,8 +150,7 @@ public actor TargetManager {
         t.chapSecret = request.secret
         t.mutualUser = request.mutualUser
         t.mutualSecret = request.mutualSecret
-        let row = t
-        _ = try catalog.write { db in try row.update(db) }
+        try catalog.updateTarget(t)
         try await rebuild()
         logger.info("CHAP set", metadata: ["iqn": "\(t.iqn)", "mutual": "\(request.mutualSecret != nil)"])
         return try show(iqn)
@@ -187,8 +162,7 @@ public actor TargetManager {
         t.chapSecret = nil
         t.mutualUser = nil
         t.mutualSecret = nil
-        let row = t
-        _ = try catalog.write { db in try row.update(db) }
+        try catalog.updateTarget(t)
         try await rebuild()
         return try show(iqn)
     }

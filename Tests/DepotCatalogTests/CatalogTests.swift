@@ -59,3 +59,25 @@ import Testing
         #expect(throws: DepotError.self) { try catalog.insertVolume(other, poolName: "a") }
     }
 }
+
+/// #20: the catalog owns its queries — no module but DepotCatalog imports
+/// GRDB, and the catalog's writer is not reachable from outside it.
+@Suite struct CatalogOwnershipTests {
+    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Sources")
+
+    @Test func onlyTheCatalogImportsGRDB() throws {
+        let files = try #require(FileManager.default.enumerator(at: Self.sources, includingPropertiesForKeys: nil)).compactMap { $0 as? URL }
+            .filter { $0.pathExtension == "swift" }
+        #expect(files.count > 50)
+        for file in files where !file.path.contains("/DepotCatalog/") {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            #expect(!text.contains("import GRDB"), "\(file.lastPathComponent) imports GRDB")
+        }
+        for file in files where file.path.contains("/DepotCatalog/") {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            #expect(!text.contains("public func write") && !text.contains("public let writer") && !text.contains("public var writer"),
+                "\(file.lastPathComponent) exposes the writer")
+        }
+    }
+}
