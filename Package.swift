@@ -137,7 +137,10 @@ let package = Package(
         .testTarget(name: "DepotCatalogTests", dependencies: ["DepotCatalog", "DepotCore"]),
         .testTarget(
             name: "DepotISCSITests",
-            dependencies: ["DepotISCSI", "DepotSCSI", "DepotInitiator", "CDepotPosix", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "DepotISCSI", "DepotSCSI", "DepotInitiator", "CDepotPosix", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
         ),
         .testTarget(name: "DepotExportsTests", dependencies: ["DepotExports", "DepotCatalog", "DepotCore"]),
         .testTarget(name: "DepotStorageTests", dependencies: ["DepotStorage", "DepotCatalog", "DepotCore"]),

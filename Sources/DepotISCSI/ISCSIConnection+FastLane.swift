@@ -55,7 +55,7 @@ extension ISCSIConnection {
             if isWrite {
                 guard lu.writeNow(transfer, from: UnsafeRawBufferPointer(rebasing: raw[dataAt..<(dataAt + expected)])) else { return 0 }
                 if transfer.durable {
-                    answerWhenStable(lu, header: Array(UnsafeRawBufferPointer(rebasing: raw[0..<48])), lun: lun, cmdSN: cmdSN)
+                    answerWhenStable(lu, header: Array(UnsafeRawBufferPointer(rebasing: raw[0..<48])), cmdSN: cmdSN)
                     return total
                 }
                 // SCSI Response, GOOD, no residual (RFC 7143 §11.4).
@@ -97,8 +97,8 @@ extension ISCSIConnection {
     /// the connection) and is answered GOOD once a flush that started after
     /// the write has returned (group commit, `FlushGroup`); a failed flush
     /// answers WRITE ERROR.
-    private func answerWhenStable(_ lu: LogicalUnit, header: [UInt8], lun: UInt16, cmdSN: UInt32) {
-        let task = ISCSITask(command: ISCSIPDU(bhs: header), lun: lun, eventLoop: channel.eventLoop, dataOutFollows: false)
+    private func answerWhenStable(_ lu: LogicalUnit, header: [UInt8], cmdSN: UInt32) {
+        let task = ISCSITask(command: SCSICommand(ISCSIFrame(bhs: header)), eventLoop: channel.eventLoop, dataOutFollows: false)
         machine.acceptFastLane(cmdSN: cmdSN)
         tasks[task.tag] = task
         machine.windowedTaskStarted()
@@ -106,7 +106,7 @@ extension ISCSIConnection {
         launch(task) {
             var result = SCSIResult.ok()
             do { try await lu.device.flush() } catch { result = lu.check(.writeError) }
-            let length = Int(task.command.u32(20))
+            let length = Int(task.command.expectedLength)
             try? await self.respond(task, result: result, expected: length, isWrite: true, needed: length)
         }
     }

@@ -6,7 +6,7 @@ extension ISCSIConnection {
     /// what it means in this phase. Login Requests are negotiated as tasks
     /// (the frame handler decodes nothing more until each is answered); full
     /// feature PDUs are delivered in CmdSN order; a violation ends the connection.
-    func received(_ pdu: ISCSIPDU) {
+    func received(_ pdu: ISCSIFrame) {
         channel.eventLoop.preconditionInEventLoop()
         heard()
         let action: ConnectionStateMachine.Action
@@ -40,11 +40,11 @@ extension ISCSIConnection {
     }
 
     /// One full feature PDU the machine has accepted; `expCmdSN` is ExpCmdSN before it.
-    private func deliver(_ pdu: ISCSIPDU, expCmdSN: UInt32) {
-        switch pdu.opcode {
-        case .scsiCommand:
+    private func deliver(_ pdu: ISCSIFrame, expCmdSN: UInt32) {
+        switch ISCSIPDU(pdu) {
+        case .scsiCommand(let command):
             ISCSIMetrics.generalCommands.increment()
-            let task = ISCSITask(command: pdu, lun: ReportLUNs.number(pdu.lun), eventLoop: channel.eventLoop)
+            let task = ISCSITask(command: command, eventLoop: channel.eventLoop)
             // An Initiator Task Tag names one task at a time (RFC 7143 §11.2.1.8).
             let duplicate = tasks[task.tag] != nil
             if !duplicate {
@@ -64,15 +64,15 @@ extension ISCSIConnection {
                 launch(task) {
                     self.abortDataOut(task)
                     try? await self.respond(task, result: SCSIResult(status: SCSIResult.taskSetFull, sense: nil, dataIn: []),
-                        expected: Int(pdu.u32(20)), isWrite: pdu.flags & 0x20 != 0, needed: nil)
+                        expected: Int(command.expectedLength), isWrite: command.write, needed: nil)
                 }
                 return
             }
             launch(task) { try? await self.run(task) }
-        case .dataOut:
+        case .dataOut(let data):
             // Data-Out goes to the task that solicited it; none is a protocol error (RFC 7143 §11.7).
             let routed = { () -> Bool? in
-                guard let task = tasks[pdu.initiatorTaskTag], let sink = task.dataOutSink else { return false }
+                guard let task = tasks[data.tag], let sink = task.dataOutSink else { return false }
                 // A task holds at most `ISCSITask.dataOutBacklog` PDUs and two bursts of
                 // bytes it has not taken: more is data nobody solicited, sent faster
                 // than it can be refused.
@@ -88,31 +88,29 @@ extension ISCSIConnection {
                 logger.warning("Data-Out flood beyond what was solicited: closing the connection")
                 channel.close(promise: nil)
             }
-        case .nopOut:
+        case .nopOut(let nop):
             // A NOP-Out with a real ITT is a ping: answer with NOP-In, echoing data (RFC 7143 §11.18).
             // ITT 0xffffffff is the answer to our ping (or a bare CmdSN update): nothing to send.
-            guard pdu.initiatorTaskTag != 0xFFFF_FFFF else { return }
-            var r = ISCSIPDU(opcode: .nopIn)
-            r.flags = 0x80
-            r.lun = pdu.lun
-            r.initiatorTaskTag = pdu.initiatorTaskTag
-            r.put32(0xFFFF_FFFF, 20)
-            r.data = pdu.data
-            post([(r, .status)])
-        case .textRequest:
-            text(pdu)
-        case .taskManagementRequest:
-            // Selected and marked aborted in one critical section: a task still in the
+            guard nop.isPing else { return }
+            var answer = NOPIn()
+            answer.lun = nop.lun
+            answer.tag = nop.tag
+            answer.data = nop.data
+            post([(answer.frame, .status)])
+        case .textRequest(let request):
+            text(request)
+        case .taskManagementRequest(let request):
+            // Selected and marked aborted in one turn of the loop: a task still in the
             // table has not answered, and now never will.
-            let affected = TaskManagement.select(pdu, tasks: tasks, expCmdSN: expCmdSN)
-            if affected.response == .functionComplete, affected.function != nil, lunExists(pdu, affected) {
+            let affected = TaskManagement.select(request, tasks: tasks, expCmdSN: expCmdSN)
+            if affected.response == .functionComplete, affected.function != nil, lunExists(request, affected) {
                 for task in affected.tasks {
                     task.aborted = true
                     task.stopDataOut()
                 }
             }
-            spawn { try? await self.manage(pdu, affected) }
-        case .logoutRequest:
+            spawn { try? await self.manage(request, affected) }
+        case .logoutRequest(let request):
             // Logout closes the session (RFC 7143 §11.14): commands still waiting for
             // data are aborted, the rest finish and answer before the Logout Response;
             // the connection closes once it is written.
@@ -123,25 +121,27 @@ extension ISCSIConnection {
                 // The nexus ends here: its reservation is released before the initiator
                 // hears the session is closed, so its next command elsewhere finds it gone.
                 self.releaseNexus()
-                var r = ISCSIPDU(opcode: .logoutResponse)
-                r.flags = 0x80
-                r.initiatorTaskTag = pdu.initiatorTaskTag
-                try? await self.send(r)
+                var response = LogoutResponse()
+                response.tag = request.tag
+                try? await self.send(response.frame)
                 self.logger.info("session logged out")
                 try? await self.channel.close()
             }
         case .loginRequest:
+            // A Login Request in full feature phase would add a connection (MaxConnections=1).
             reject(pdu, reason: 0x04)
-        default:
+        case .snackRequest, .nopIn, .scsiResponse, .taskManagementResponse, .loginResponse, .textResponse, .dataIn, .logoutResponse, .r2t,
+            .asyncMessage, .reject, .unknown:
+            // SNACK needs ErrorRecoveryLevel > 0; the rest are not initiator PDUs (§11.17.1: 05h).
             reject(pdu, reason: 0x05)
         }
     }
 
     /// SendTargets (RFC 7143 §12.3; Appendix C): the targets this initiator may
     /// log into, each with every portal.
-    func text(_ pdu: ISCSIPDU) {
+    func text(_ request: TextRequest) {
         var answers: [(String, String)] = []
-        for (key, value) in TextKeys.parse(pdu.data) where key == "SendTargets" {
+        for (key, value) in TextKeys.parse(request.data) where key == "SendTargets" {
             let wanted = value == "All" ? nil : value.lowercased()
             for target in directory.all where target.admits(initiatorName) {
                 if let wanted, wanted != target.iqn { continue }
@@ -151,11 +151,9 @@ extension ISCSIConnection {
                 for (index, portal) in portals.enumerated() { answers.append(("TargetAddress", "\(portal),\(index + 1)")) }
             }
         }
-        var r = ISCSIPDU(opcode: .textResponse)
-        r.flags = 0x80
-        r.initiatorTaskTag = pdu.initiatorTaskTag
-        r.put32(0xFFFF_FFFF, 20)
-        r.data = TextKeys.encode(answers)
-        post([(r, .status)])
+        var response = TextResponse()
+        response.tag = request.tag
+        response.data = TextKeys.encode(answers)
+        post([(response.frame, .status)])
     }
 }

@@ -23,13 +23,11 @@ extension ISCSIConnection {
             }
             guard outstanding == nil, quiet >= interval else { continue }
             pingTag = pingTag &+ 1 == 0xFFFF_FFFF ? 1 : pingTag &+ 1
-            var ping = ISCSIPDU(opcode: .nopIn)
-            ping.flags = 0x80
-            ping.initiatorTaskTag = 0xFFFF_FFFF
-            ping.put32(pingTag, 20)
+            var ping = NOPIn()
+            ping.transferTag = pingTag
             confined {
                 pingSent = now
-                post([(ping, .peek)])
+                post([(ping.frame, .peek)])
             }
         }
     }
@@ -40,12 +38,9 @@ extension ISCSIConnection {
     /// written in order with every other answer.
     func requestLogout(within seconds: Int) {
         guard machine.isFullFeature else { return }
-        var message = ISCSIPDU(opcode: .asyncMessage)
-        message.flags = 0x80
-        message.initiatorTaskTag = 0xFFFF_FFFF
-        message.put32(0xFFFF_FFFF, 20)
-        message.bhs[36] = 1
-        message.put16(UInt16(clamping: seconds), 42)
-        post([(message, .status)])
+        var message = AsyncMessage()
+        message.event = 1
+        message.parameter3 = UInt16(clamping: seconds)
+        post([(message.frame, .status)])
     }
 }

@@ -7,7 +7,7 @@ extension ISCSIConnection {
     /// One login step, as a task on the event loop: the answer is sent, the
     /// machine told how the step ended, then the frame handler decodes what
     /// follows — with the digests, nexus and phase this answer settled.
-    func negotiate(_ request: ISCSIPDU) async {
+    func negotiate(_ request: ISCSIFrame) async {
         let outcome: ConnectionStateMachine.LoginOutcome
         do {
             outcome = try await login(request)
@@ -32,28 +32,29 @@ extension ISCSIConnection {
     /// then operational negotiation, then full feature phase. Answers one
     /// Login Request and says how the step ended; a refusal is answered
     /// with its status and throws.
-    private func login(_ pdu: ISCSIPDU) async throws -> ConnectionStateMachine.LoginOutcome {
-        let transit = pdu.flags & 0x80 != 0
-        let csg = (pdu.flags >> 2) & 0x3
-        var nsg = pdu.flags & 0x3
-        let keys = TextKeys.parse(pdu.data)
+    private func login(_ frame: ISCSIFrame) async throws -> ConnectionStateMachine.LoginOutcome {
+        let request = LoginRequest(frame)
+        let transit = request.transit
+        let csg = request.currentStage
+        var nsg = request.nextStage
+        let keys = TextKeys.parse(request.data)
         let first = initiatorName.isEmpty
         if first {
             // (The machine took StatSN and CmdSN from this first request.)
-            isid = Array(pdu.bhs[8..<14])
+            isid = request.isid
         }
         var answers: [(String, String)] = []
 
         func fail(_ detail: UInt8, _ why: String) async throws -> Never {
             logger.info("login refused", metadata: ["initiator": "\(initiatorName)", "target": "\(targetName ?? "-")", "why": "\(why)"])
-            var r = response(pdu, transit: false, csg: csg, nsg: 0)
-            r.bhs[36] = 0x02
-            r.bhs[37] = detail
-            try await send(r)
+            var r = LoginResponse(answering: request, transit: false, nextStage: 0)
+            r.statusClass = 0x02
+            r.statusDetail = detail
+            try await send(r.frame)
             throw Closing.loginFailed
         }
 
-        if pdu.flags & 0x40 != 0 { try await fail(0x00, "continued text in login is not supported") }
+        if request.continues { try await fail(0x00, "continued text in login is not supported") }
         if first {
             guard let name = keys.first(where: { $0.0 == "InitiatorName" })?.1, !name.isEmpty else {
                 try await fail(0x07, "InitiatorName missing")
@@ -62,7 +63,7 @@ extension ISCSIConnection {
             // One connection per session (MaxConnections=1): a login naming an existing
             // session by TSIH would add a connection, which is refused (RFC 7143 §11.13.5:
             // 02/0A session does not exist; ErrorRecoveryLevel 0 reinstates sessions instead).
-            if pdu.u16(14) != 0 { try await fail(0x0A, "adding a connection to session \(pdu.u16(14)) is not supported") }
+            if request.tsih != 0 { try await fail(0x0A, "adding a connection to session \(request.tsih) is not supported") }
             let sessionType = keys.first(where: { $0.0 == "SessionType" })?.1 ?? "Normal"
             discovery = sessionType == "Discovery"
             if !discovery {
@@ -142,8 +143,8 @@ extension ISCSIConnection {
         if transit && nsg == 2 { nsg = 1 }
         // No transit out of the security stage before authentication (RFC 7143 §6.3).
         let transitNow = transit && authenticated
-        var r = response(pdu, transit: transitNow, csg: csg, nsg: transitNow ? nsg : 0)
-        if transitNow && nsg == 3 { r.put16(tsih, 14) }
+        var r = LoginResponse(answering: request, transit: transitNow, nextStage: nsg)
+        if transitNow && nsg == 3 { r.tsih = tsih }
         r.data = TextKeys.encode(answers)
         if transitNow && nsg == 3, !discovery, let targetName {
             // Session reinstatement (RFC 7143 §6.3.5): a leading login with the ISID of a
@@ -152,7 +153,7 @@ extension ISCSIConnection {
             if replaced > 0 { logger.info("session reinstated", metadata: ["replaced": "\(replaced)"]) }
         }
         guard transitNow, nsg == 3 else {
-            try await send(r)
+            try await send(r.frame)
             return transitNow ? .operational : .stay
         }
         // The final answer. Before it is sent, everything the next PDU needs is
@@ -162,7 +163,7 @@ extension ISCSIConnection {
         let nexus = nameNexus()
         establishPowerOnAttentions()
         digests.enable(header: params.headerDigest, data: params.dataDigest)
-        try await send(r)
+        try await send(r.frame)
         return .fullFeature(nexus: nexus)
     }
 
@@ -177,16 +178,5 @@ extension ISCSIConnection {
         for (number, lu) in refreshLUNs() where directory.firstContact(volume: lu.uuid, nexus: nexus) {
             scsi?.establish(.powerOnReset, on: number, first: true)
         }
-    }
-
-    private func response(_ request: ISCSIPDU, transit: Bool, csg: UInt8, nsg: UInt8) -> ISCSIPDU {
-        var r = ISCSIPDU(opcode: .loginResponse)
-        r.flags = (transit ? 0x80 : 0) | (csg << 2) | nsg
-        r.bhs[2] = 0x00  // Version-max
-        r.bhs[3] = 0x00  // Version-active
-        r.bhs.replaceSubrange(8..<14, with: request.bhs[8..<14])  // ISID
-        r.put16(request.u16(14), 14)
-        r.initiatorTaskTag = request.initiatorTaskTag
-        return r
     }
 }

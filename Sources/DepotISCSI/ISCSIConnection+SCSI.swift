@@ -7,13 +7,13 @@ extension ISCSIConnection {
     /// data, then R2T/Data-Out bursts), run it on the LU, answer with Data-In
     /// and status, unless the task was aborted meanwhile (`launch` retires it).
     func run(_ task: ISCSITask) async throws {
-        let pdu = task.command
-        let expected = Int(pdu.u32(20))
-        let isWrite = pdu.flags & 0x20 != 0
-        let cdb = Array(pdu.bhs[32..<48])
+        let command = task.command
+        let expected = Int(command.expectedLength)
+        let isWrite = command.write
+        let cdb = command.cdb
         var dataOut: [UInt8] = []
         // What the CDB itself transfers; differences from the expected length are residuals (§11.4.5.1).
-        let unit = confined { scsi?.unit(ReportLUNs.number(pdu.lun)) }
+        let unit = confined { scsi?.unit(task.lun) }
         let needed = unit?.dataOutLength(cdb: cdb)
         let wanted = min(expected, needed ?? expected)
         var dataPhaseError = false
@@ -33,8 +33,8 @@ extension ISCSIConnection {
             // actually arrives: untouched pages cost no memory, so a command header
             // that promises 32 MiB and sends nothing costs nothing (a zero-filled
             // buffer would have cost the 32 MiB at once), and no burst copies it.
-            let immediate = min(pdu.data.count, wanted)
-            dataOut = immediate == pdu.data.count ? pdu.data : Array(pdu.data[0..<immediate])
+            let immediate = min(command.data.count, wanted)
+            dataOut = immediate == command.data.count ? command.data : Array(command.data[0..<immediate])
             if immediate < wanted {
                 dataOut.reserveCapacity(wanted)
                 guard let error = try await solicit(task, into: &dataOut, wanted: wanted) else { return }
@@ -48,7 +48,7 @@ extension ISCSIConnection {
             return
         }
         if confined({ task.aborted }) { return }
-        let result = await execute(lunBytes: pdu.lun, cdb: cdb, dataOut: dataOut)
+        let result = await execute(lun: task.lun, cdb: cdb, dataOut: dataOut)
         try await respond(task, result: result, expected: expected, isWrite: isWrite, needed: needed)
     }
 
@@ -60,48 +60,47 @@ extension ISCSIConnection {
     /// MaxBurstLength at a time (MaxOutstandingR2T=1). Returns whether a data
     /// phase error was seen, or nil when the task was aborted.
     private func solicit(_ task: ISCSITask, into dataOut: inout [UInt8], wanted: Int) async throws -> Bool? {
-        let pdu = task.command
         guard var incoming = task.dataOut?.makeAsyncIterator() else { return nil }
         var offset = dataOut.count
         var r2tsn: UInt32 = 0
         var dataPhaseError = false
         while offset < wanted {
             let length = min(params.maxBurstLength, wanted - offset)
-            var r2t = ISCSIPDU(opcode: .r2t)
-            r2t.flags = 0x80
-            r2t.lun = pdu.lun
-            r2t.initiatorTaskTag = task.tag
-            r2t.put32(r2tsn, 36)
-            r2t.put32(UInt32(offset), 40)
-            r2t.put32(UInt32(length), 44)
+            var r2t = R2T()
+            r2t.lun = task.command.lun
+            r2t.tag = task.tag
+            r2t.r2tSN = r2tsn
+            r2t.offset = UInt32(offset)
+            r2t.length = UInt32(length)
             let ttt: UInt32? = try await confined { () -> EventLoopFuture<UInt32>? in
                 if task.aborted { return nil }
                 let ttt = nextTransferTag
                 nextTransferTag = nextTransferTag &+ 1 == 0xFFFF_FFFF ? 1 : nextTransferTag &+ 1
-                r2t.put32(ttt, 20)
-                return write([(r2t, .peek)]).map { ttt }
+                r2t.transferTag = ttt
+                return write([(r2t.frame, .peek)]).map { ttt }
             }?.get()
             guard let ttt else { return nil }
             r2tsn += 1
             var received = 0
             var dataSN: UInt32 = 0
             burst: while received < length {
-                guard let next = await incoming.next() else { return nil }
+                guard let frame = await incoming.next() else { return nil }
+                let next = DataOut(frame)
                 confined { task.queuedDataOut -= next.data.count }
-                guard next.u32(20) == ttt else {
+                guard next.transferTag == ttt else {
                     // Data-Out for a transfer this task did not solicit (RFC 7143 §11.7.4).
-                    try await reject(next, reason: 0x04).get()
+                    try await reject(frame, reason: 0x04).get()
                     continue
                 }
                 // DataSN counts the Data-Out PDUs of this sequence from 0 (§11.7.5).
-                if next.u32(36) != dataSN {
+                if next.dataSN != dataSN {
                     dataPhaseError = true
-                    try await reject(next, reason: 0x04).get()
+                    try await reject(frame, reason: 0x04).get()
                     if next.final { break burst }
                     continue
                 }
                 dataSN &+= 1
-                let at = Int(next.u32(40))
+                let at = Int(next.offset)
                 guard at == offset + received, next.data.count <= length - received else {
                     // Data beyond what the R2T asked for (RFC 7143 §11.7.5), or not
                     // where the burst has got to: with DataPDUInOrder=Yes the PDUs
@@ -109,7 +108,7 @@ extension ISCSIConnection {
                     // gap or overlay (§13.19). The PDU is rejected; nothing of the
                     // command is written (data phase error).
                     dataPhaseError = true
-                    try await reject(next, reason: 0x09).get()
+                    try await reject(frame, reason: 0x09).get()
                     if next.final { break burst }
                     continue
                 }
@@ -141,12 +140,12 @@ extension ISCSIConnection {
     }
 
     /// One command through the nexus's SCSI side (every check, then the LU).
-    func execute(lunBytes: [UInt8], cdb: [UInt8], dataOut: [UInt8]) async -> SCSIResult {
+    func execute(lun: UInt16?, cdb: [UInt8], dataOut: [UInt8]) async -> SCSIResult {
         guard let scsi = confined({ () -> SCSINexus? in
             refreshLUNs()
             return scsi
         }) else { return .check(.logicalUnitNotSupported) }
-        return await scsi.execute(lun: ReportLUNs.number(lunBytes), cdb: cdb, dataOut: dataOut)
+        return await scsi.execute(lun: lun, cdb: cdb, dataOut: dataOut)
     }
 
     /// The residual flags and count (RFC 7143 §11.4.5) when the command
@@ -174,10 +173,10 @@ extension ISCSIConnection {
     /// command window reopens in the MaxCmdSN this very response carries, and
     /// an abort either happened before (nothing is sent) or finds no task.
     func respond(_ task: ISCSITask, result: SCSIResult, expected: Int, isWrite: Bool, needed: Int?) async throws {
-        let pdu = task.command
+        let command = task.command
         if result.status != SCSIResult.good {
             logger.debug("command not GOOD", metadata: [
-                "operation": "\(LogicalUnit.operationName(pdu.bhs[32]))", "status": "\(result.status)",
+                "operation": "\(LogicalUnit.operationName(command.cdb[0]))", "status": "\(result.status)",
                 "sense": "\(result.sense.map { String(format: "%02x/%02x/%02x", $0.key, $0.asc, $0.ascq) } ?? "-")"])
         }
         // Read data stays in the buffer it was read into; Data-In PDUs carry slices of it.
@@ -190,7 +189,7 @@ extension ISCSIConnection {
             (residualFlag, residual) = Self.residual(needed: data.readableBytes, expected: expected)
             if data.readableBytes > expected, let cut = data.getSlice(at: data.readerIndex, length: expected) { data = cut }
         }
-        var pdus: [(ISCSIPDU, Stamp)] = []
+        var pdus: [(ISCSIFrame, Stamp)] = []
         if result.status == SCSIResult.good, data.readableBytes > 0 {
             let chunk = max(512, params.initiatorMaxRecvDataSegmentLength)
             var offset = 0
@@ -198,33 +197,36 @@ extension ISCSIConnection {
             while offset < data.readableBytes {
                 let end = min(offset + chunk, data.readableBytes)
                 let last = end == data.readableBytes
-                var d = ISCSIPDU(opcode: .dataIn)
-                d.lun = pdu.lun
-                d.initiatorTaskTag = pdu.initiatorTaskTag
-                d.put32(0xFFFF_FFFF, 20)
-                d.put32(dataSN, 36)
-                d.put32(UInt32(offset), 40)
-                d.bulk = data.getSlice(at: data.readerIndex + offset, length: end - offset)
+                var d = DataIn()
+                d.lun = command.lun
+                d.tag = command.tag
+                d.dataSN = dataSN
+                d.offset = UInt32(offset)
+                // The last PDU ends the sequence and carries the status (§11.7.3).
+                d.final = last
+                d.carriesStatus = last
+                d.status = result.status
                 if last {
-                    d.flags = 0x80 | 0x01 | residualFlag  // F, S
-                    d.bhs[3] = result.status
-                    d.put32(residual, 44)
+                    d.overflow = residualFlag & 0x04 != 0
+                    d.underflow = residualFlag & 0x02 != 0
+                    d.residual = residual
                 }
-                pdus.append((d, last ? .status : .window))
+                var frame = d.frame
+                frame.bulk = data.getSlice(at: data.readerIndex + offset, length: end - offset)
+                pdus.append((frame, last ? .status : .window))
                 dataSN += 1
                 offset = end
             }
         } else {
-            var r = ISCSIPDU(opcode: .scsiResponse)
-            r.flags = 0x80 | residualFlag
-            r.bhs[2] = 0x00  // command completed at target
-            r.bhs[3] = result.status
-            r.initiatorTaskTag = pdu.initiatorTaskTag
-            r.put32(residual, 44)
-            if let bytes = result.senseBytes {
-                r.data = [UInt8(bytes.count >> 8), UInt8(bytes.count & 0xFF)] + bytes
-            }
-            pdus.append((r, .status))
+            var r = SCSIResponse()
+            r.response = 0x00  // command completed at target
+            r.status = result.status
+            r.tag = command.tag
+            r.overflow = residualFlag & 0x04 != 0
+            r.underflow = residualFlag & 0x02 != 0
+            r.residual = residual
+            r.sense = result.senseBytes ?? []
+            pdus.append((r.frame, .status))
         }
         // Large answers wait until written (back-pressure on a slow reader);
         // small ones are only queued, sparing the task a suspension.

@@ -25,19 +25,19 @@ enum TaskManagement {
 
     /// On the connection's event loop; `expCmdSN` is the value before
     /// the request itself was accepted.
-    static func select(_ pdu: ISCSIPDU, tasks: [UInt32: ISCSITask], expCmdSN: UInt32) -> Outcome {
-        let lun = ReportLUNs.number(pdu.lun)
-        guard let function = Function(rawValue: pdu.flags & 0x7F) else { return Outcome(function: nil, response: .notSupported, tasks: []) }
+    static func select(_ request: TaskManagementRequest, tasks: [UInt32: ISCSITask], expCmdSN: UInt32) -> Outcome {
+        let lun = ReportLUNs.number(request.lun)
+        guard let function = Function(rawValue: request.function) else { return Outcome(function: nil, response: .notSupported, tasks: []) }
         switch function {
         case .abortTask:
-            let referenced = pdu.u32(20)
+            let referenced = request.referencedTag
             if let task = tasks[referenced] { return Outcome(function: function, response: .functionComplete, tasks: [task]) }
             // Not found (§11.6.1 b, c): a RefCmdSN inside the window and before this
             // request's CmdSN names a command not yet received, which is now considered
             // received and done; any other RefCmdSN names a task that already ended.
-            let refCmdSN = pdu.u32(32)
+            let refCmdSN = request.refCmdSN
             let sinceExpected = Int32(bitPattern: refCmdSN &- expCmdSN)
-            let beforeRequest = Int32(bitPattern: pdu.u32(24) &- refCmdSN)
+            let beforeRequest = Int32(bitPattern: request.cmdSN &- refCmdSN)
             let pending = sinceExpected >= 0 && beforeRequest > 0
             return Outcome(function: function, response: pending ? .functionComplete : .taskDoesNotExist, tasks: [])
         case .abortTaskSet, .clearTaskSet, .logicalUnitReset:
@@ -57,20 +57,20 @@ enum TaskManagement {
 extension ISCSIConnection {
     /// False when a LUN-addressed function names a LUN that is not mapped;
     /// on the event loop.
-    func lunExists(_ pdu: ISCSIPDU, _ outcome: TaskManagement.Outcome) -> Bool {
+    func lunExists(_ request: TaskManagementRequest, _ outcome: TaskManagement.Outcome) -> Bool {
         guard let function = outcome.function, [.abortTaskSet, .clearTaskSet, .logicalUnitReset].contains(function) else { return true }
-        return ReportLUNs.number(pdu.lun).flatMap { refreshLUNs()[$0] } != nil
+        return ReportLUNs.number(request.lun).flatMap { refreshLUNs()[$0] } != nil
     }
 
     /// Carries out a task management request. The affected tasks were marked
     /// aborted when the request was read; they have ended before the response
     /// goes out, so no response of an aborted task can follow it (RFC 7143
     /// §11.6: the response is sent once every affected task has been terminated).
-    func manage(_ pdu: ISCSIPDU, _ outcome: TaskManagement.Outcome) async throws {
+    func manage(_ request: TaskManagementRequest, _ outcome: TaskManagement.Outcome) async throws {
         var response = outcome.response
         let target = targetName.flatMap { directory.target($0) }
-        let lun = ReportLUNs.number(pdu.lun)
-        if !confined({ lunExists(pdu, outcome) }) { response = .lunDoesNotExist }
+        let lun = ReportLUNs.number(request.lun)
+        if !confined({ lunExists(request, outcome) }) { response = .lunDoesNotExist }
         if response == .functionComplete {
             for task in outcome.tasks { try? await task.ended.futureResult.get() }
             switch outcome.function {
@@ -97,11 +97,10 @@ extension ISCSIConnection {
                 break
             }
         }
-        var r = ISCSIPDU(opcode: .taskManagementResponse)
-        r.flags = 0x80
-        r.initiatorTaskTag = pdu.initiatorTaskTag
-        r.bhs[2] = response.rawValue
-        try await send(r)
+        var answer = TaskManagementResponse()
+        answer.tag = request.tag
+        answer.response = response.rawValue
+        try await send(answer.frame)
         if outcome.function == .targetColdReset, response == .functionComplete, let targetName {
             // TARGET COLD RESET: after the response the target terminates all of its
             // TCP connections to all initiators (RFC 7143 §11.5.1), this one included,

@@ -180,7 +180,7 @@ final class ISCSIConnection: @unchecked Sendable {
     /// hands every PDU to `received(_:)`, so `inbound` only says when the
     /// channel is gone (or fails). Then every task is aborted and awaited,
     /// and the nexus's reservations are released.
-    func run(inbound: inout NIOAsyncChannelInboundStream<ISCSIPDU>.AsyncIterator) async throws {
+    func run(inbound: inout NIOAsyncChannelInboundStream<ISCSIFrame>.AsyncIterator) async throws {
         confined { frames.attach(self) }
         defer { releaseNexus() }
         do {
@@ -247,18 +247,18 @@ final class ISCSIConnection: @unchecked Sendable {
     /// one write(2) instead of one each. The PDUs are framed here into one
     /// buffer, written as is (no per-PDU trip through an encoder handler).
     @discardableResult
-    func write(_ pdus: [(ISCSIPDU, Stamp)]) -> EventLoopFuture<Void> {
+    func write(_ pdus: [(ISCSIFrame, Stamp)]) -> EventLoopFuture<Void> {
         let promise = channel.eventLoop.makePromise(of: Void.self)
         frameAndWrite(pdus, promise: promise)
         return promise.futureResult
     }
 
     /// Like `write`, for small answers nobody waits on: no promise.
-    func post(_ pdus: [(ISCSIPDU, Stamp)]) {
+    func post(_ pdus: [(ISCSIFrame, Stamp)]) {
         frameAndWrite(pdus, promise: nil)
     }
 
-    private func frameAndWrite(_ pdus: [(ISCSIPDU, Stamp)], promise: EventLoopPromise<Void>?) {
+    private func frameAndWrite(_ pdus: [(ISCSIFrame, Stamp)], promise: EventLoopPromise<Void>?) {
         channel.eventLoop.preconditionInEventLoop()
         // Digests apply from the first PDU after the final Login Response (RFC 7143 §13.1).
         let digested = machine.nexus != nil
@@ -292,22 +292,17 @@ final class ISCSIConnection: @unchecked Sendable {
     }
 
     /// Sends and waits until the last PDU is written (back-pressure).
-    func send(_ pdus: [(ISCSIPDU, Stamp)]) async throws {
+    func send(_ pdus: [(ISCSIFrame, Stamp)]) async throws {
         try await write(pdus).get()
     }
 
-    func send(_ pdu: ISCSIPDU, _ stamp: Stamp = .status) async throws {
+    func send(_ pdu: ISCSIFrame, _ stamp: Stamp = .status) async throws {
         try await send([(pdu, stamp)])
     }
 
     /// Reject (RFC 7143 §11.17) carrying the offending header.
     @discardableResult
-    func reject(_ pdu: ISCSIPDU, reason: UInt8) -> EventLoopFuture<Void> {
-        var r = ISCSIPDU(opcode: .reject)
-        r.flags = 0x80
-        r.bhs[2] = reason
-        r.initiatorTaskTag = 0xFFFF_FFFF
-        r.data = pdu.bhs
-        return write([(r, .status)])
+    func reject(_ pdu: ISCSIFrame, reason: UInt8) -> EventLoopFuture<Void> {
+        write([(Reject(reason: reason, rejecting: pdu).frame, .status)])
     }
 }

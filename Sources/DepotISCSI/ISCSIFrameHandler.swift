@@ -13,7 +13,7 @@ import NIOCore
 /// waits for a Login Response; more than `maxWaitingBytes` ends the connection.
 final class ISCSIFrameHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
-    typealias InboundOut = ISCSIPDU
+    typealias InboundOut = ISCSIFrame
 
     private var decoder: ISCSIFrameDecoder
     /// Received bytes not yet framed (nil when there are none).
@@ -75,7 +75,7 @@ final class ISCSIFrameHandler: ChannelInboundHandler, @unchecked Sendable {
                 return
             }
             if connection.fastLane(&pending!) { continue }
-            let pdu: ISCSIPDU?
+            let pdu: ISCSIFrame?
             do {
                 pdu = try decoder.decode(buffer: &pending!)
             } catch {

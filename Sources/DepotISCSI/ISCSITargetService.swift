@@ -54,7 +54,7 @@ public struct ISCSITargetService: Service {
                         try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
                         try channel.pipeline.syncOperations.addHandler(frames)
                         return Accepted(
-                            channel: try NIOAsyncChannel<ISCSIPDU, ByteBuffer>(wrappingChannelSynchronously: channel), digests: digests, frames: frames)
+                            channel: try NIOAsyncChannel<ISCSIFrame, ByteBuffer>(wrappingChannelSynchronously: channel), digests: digests, frames: frames)
                     }
                 }
             let port = server.channel.localAddress?.port ?? portal.port
@@ -104,7 +104,7 @@ public struct ISCSITargetService: Service {
 
     /// A new connection with the digest switch its frame decoder reads.
     struct Accepted: Sendable {
-        let channel: NIOAsyncChannel<ISCSIPDU, ByteBuffer>
+        let channel: NIOAsyncChannel<ISCSIFrame, ByteBuffer>
         let digests: DigestSettings
         let frames: ISCSIFrameHandler
     }

@@ -5,15 +5,15 @@ import NIOCore
 /// it is aborted (RFC 7143 §4.4.1: a task is named by its Initiator Task Tag).
 /// Like the connection's state, it is touched only on the connection's event loop.
 final class ISCSITask: @unchecked Sendable {
-    let command: ISCSIPDU
+    let command: SCSICommand
     let tag: UInt32
     let lun: UInt16?
     /// Counts against the command window (non-immediate commands do).
     let windowed: Bool
     /// Data-Out PDUs the reader routes here while the task solicits data
     /// (made only for writes whose data does not all come with the command).
-    let dataOut: AsyncStream<ISCSIPDU>?
-    private(set) var dataOutSink: AsyncStream<ISCSIPDU>.Continuation?
+    let dataOut: AsyncStream<ISCSIFrame>?
+    private(set) var dataOutSink: AsyncStream<ISCSIFrame>.Continuation?
     /// Set by ABORT TASK, the task-set functions, resets and connection loss:
     /// the task then ends without sending a response (SAM-5 §7.2: no status
     /// is returned for an aborted task).
@@ -27,15 +27,15 @@ final class ISCSITask: @unchecked Sendable {
     /// Succeeds when the task has ended, answered or not.
     let ended: EventLoopPromise<Void>
 
-    /// `dataOutFollows` nil: decided from the PDU (W bit and less immediate
-    /// data than the expected transfer length: R2Ts will follow).
-    init(command: ISCSIPDU, lun: UInt16?, eventLoop: any EventLoop, dataOutFollows: Bool? = nil) {
+    /// `dataOutFollows` nil: decided from the command (W bit and less
+    /// immediate data than the expected transfer length: R2Ts will follow).
+    init(command: SCSICommand, eventLoop: any EventLoop, dataOutFollows: Bool? = nil) {
         self.command = command
-        self.tag = command.initiatorTaskTag
-        self.lun = lun
+        self.tag = command.tag
+        self.lun = ReportLUNs.number(command.lun)
         self.windowed = !command.immediate
-        if dataOutFollows ?? (command.flags & 0x20 != 0 && command.data.count < Int(command.u32(20))) {
-            let (stream, sink) = AsyncStream<ISCSIPDU>.makeStream(bufferingPolicy: .bufferingOldest(Self.dataOutBacklog))
+        if dataOutFollows ?? (command.write && command.data.count < Int(command.expectedLength)) {
+            let (stream, sink) = AsyncStream<ISCSIFrame>.makeStream(bufferingPolicy: .bufferingOldest(Self.dataOutBacklog))
             self.dataOut = stream
             self.dataOutSink = sink
         } else {

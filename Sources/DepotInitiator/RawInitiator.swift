@@ -82,7 +82,7 @@ public final class RawInitiator {
     }
 
     /// Sends one PDU; `corruptDataDigest` flips a bit of its data digest.
-    public func send(_ pdu: ISCSIPDU, corruptDataDigest: Bool = false) throws {
+    public func send(_ pdu: ISCSIFrame, corruptDataDigest: Bool = false) throws {
         var pdu = pdu
         pdu.headerDigest = digestsOn
         pdu.dataDigest = digestsOn
@@ -99,7 +99,7 @@ public final class RawInitiator {
     }
 
     /// The next PDU, or nil when the target closed the connection. Throws on timeout.
-    public func receive() throws -> ISCSIPDU? {
+    public func receive() throws -> ISCSIFrame? {
         while true {
             if let pdu = try decoder.decode(buffer: &buffer) {
                 if [0x21, 0x22, 0x23, 0x24, 0x26, 0x3F, 0x32].contains(pdu.opcodeByte) || (pdu.opcodeByte == 0x25 && pdu.flags & 0x01 != 0)
@@ -133,8 +133,8 @@ public final class RawInitiator {
     }
 
     /// Receives until a PDU matches; others are returned in `skipped`.
-    public func receive(until match: (ISCSIPDU) -> Bool) throws -> (ISCSIPDU, skipped: [ISCSIPDU]) {
-        var skipped: [ISCSIPDU] = []
+    public func receive(until match: (ISCSIFrame) -> Bool) throws -> (ISCSIFrame, skipped: [ISCSIFrame]) {
+        var skipped: [ISCSIFrame] = []
         while true {
             guard let pdu = try receive() else { throw InitiatorError("connection closed; skipped \(skipped.map(\.opcodeByte))") }
             if match(pdu) { return (pdu, skipped) }
@@ -147,10 +147,10 @@ public final class RawInitiator {
     /// digests that request asks for, without waiting for its answer (a hostile or eager initiator).
     public func login(
         initiator: String, target: String, tsih: UInt16 = 0, chap: (user: String, secret: String)? = nil, sessionType: String = "Normal",
-        pipelined: [ISCSIPDU] = []
-    ) throws -> ISCSIPDU {
-        func request(csg: UInt8, nsg: UInt8, transit: Bool = true, keys: [(String, String)], pipelined: [ISCSIPDU] = []) throws -> ISCSIPDU {
-            var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+        pipelined: [ISCSIFrame] = []
+    ) throws -> ISCSIFrame {
+        func request(csg: UInt8, nsg: UInt8, transit: Bool = true, keys: [(String, String)], pipelined: [ISCSIFrame] = []) throws -> ISCSIFrame {
+            var pdu = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
             pdu.bhs[0] = 0x43
             pdu.bhs[1] = (transit ? 0x80 : 0) | (csg << 2) | nsg
             pdu.bhs.replaceSubrange(8..<14, with: isid)
@@ -221,8 +221,8 @@ public final class RawInitiator {
     /// A SCSI Command PDU, not sent; its tag and CmdSN are taken as `command` would.
     public func commandPDU(
         _ cdb: [UInt8], read: Int = 0, write: Int = 0, data: [UInt8] = [], lun: UInt8 = 0, tag: UInt32? = nil, cmdSN explicit: UInt32? = nil
-    ) -> ISCSIPDU {
-        var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+    ) -> ISCSIFrame {
+        var pdu = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x01
         pdu.bhs[1] = 0x80 | (read > 0 ? 0x40 : 0) | (write > 0 ? 0x20 : 0) | 0x01  // F, R, W, SIMPLE
         pdu.bhs[9] = lun
@@ -239,8 +239,8 @@ public final class RawInitiator {
     }
 
     /// Data-Out answering an R2T.
-    public func dataOut(for r2t: ISCSIPDU, bytes: [UInt8], dataSN: UInt32 = 0, offset: UInt32? = nil, final: Bool = true, corrupt: Bool = false) throws {
-        var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+    public func dataOut(for r2t: ISCSIFrame, bytes: [UInt8], dataSN: UInt32 = 0, offset: UInt32? = nil, final: Bool = true, corrupt: Bool = false) throws {
+        var pdu = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x05
         pdu.bhs[1] = final ? 0x80 : 0
         pdu.initiatorTaskTag = r2t.initiatorTaskTag
@@ -254,7 +254,7 @@ public final class RawInitiator {
 
     /// Task management request (RFC 7143 §11.5), sent immediate.
     public func taskManagement(function: UInt8, referencedTag: UInt32 = 0xFFFF_FFFF, refCmdSN: UInt32 = 0, lun: UInt8 = 0) throws -> UInt32 {
-        var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+        var pdu = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x42
         pdu.bhs[1] = 0x80 | function
         pdu.bhs[9] = lun
@@ -270,8 +270,8 @@ public final class RawInitiator {
     }
 
     /// NOP-Out answering a target's NOP-In ping (RFC 7143 §11.18).
-    public func answer(ping: ISCSIPDU) throws {
-        var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+    public func answer(ping: ISCSIFrame) throws {
+        var pdu = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x40
         pdu.bhs[1] = 0x80
         pdu.initiatorTaskTag = 0xFFFF_FFFF
@@ -281,8 +281,8 @@ public final class RawInitiator {
         try send(pdu)
     }
 
-    public func logout() throws -> ISCSIPDU? {
-        var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+    public func logout() throws -> ISCSIFrame? {
+        var pdu = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x46
         pdu.bhs[1] = 0x80
         pdu.initiatorTaskTag = nextTag
@@ -323,7 +323,7 @@ extension RawInitiator {
 
     /// Answers an R2T with the bytes it asks for (`bytes` of each range of the
     /// whole transfer), in Data-Out PDUs of at most `pieces` bytes, DataSN from 0.
-    public func answer(r2t: ISCSIPDU, pieces: Int, bytes: (Range<Int>) throws -> [UInt8]) throws {
+    public func answer(r2t: ISCSIFrame, pieces: Int, bytes: (Range<Int>) throws -> [UInt8]) throws {
         let start = Int(r2t.u32(40))
         let end = start + Int(r2t.u32(44))
         var offset = start

@@ -191,7 +191,7 @@ import Testing
         _ = try stalled.command(RawInitiator.write10(lba: 0, blocks: 2048), write: 1 << 20)
         _ = try stalled.receive(until: { $0.opcodeByte == 0x31 })
         let half = try RawInitiator(portal: daemon.portal, isid: [0x80, 0xD, 0xD, 0xD, 0xD, 0xD])
-        var partial = ISCSIPDU(opcode: .loginRequest)
+        var partial = ISCSIFrame(opcode: .loginRequest)
         partial.bhs[0] = 0x43
         var framed = ByteBufferAllocator().buffer(capacity: 64)
         ISCSIFrameEncoder.frame(partial, into: &framed)
@@ -397,7 +397,7 @@ import Testing
         try setUp(daemon)
         let raw = try loggedIn(daemon)
         #expect(try raw.writeBlocks(lba: 64, [UInt8](repeating: 0x11, count: 4096)) == 0)
-        var logout = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+        var logout = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
         logout.bhs[0] = 0x46  // immediate Logout Request, close the session
         logout.bhs[1] = 0x80
         logout.initiatorTaskTag = 0x7000
@@ -408,7 +408,7 @@ import Testing
         ISCSIFrameEncoder.frame(logout, into: &out)
         ISCSIFrameEncoder.frame(late, into: &out)
         try raw.sendRaw(out.readBytes(length: out.readableBytes) ?? [])
-        var answers: [ISCSIPDU] = []
+        var answers: [ISCSIFrame] = []
         while let pdu = try raw.receive() { answers.append(pdu) }
         let reject = answers.first { $0.opcodeByte == 0x3F }
         // The Reject carries the late command's header: opcode and Initiator Task Tag.

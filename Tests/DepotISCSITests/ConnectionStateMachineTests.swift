@@ -6,8 +6,8 @@ import Testing
 /// task: every phase transition, every refusal, the command window and the
 /// StatSN sequencer (RFC 7143 §4.2.2, §6, §11.14).
 @Suite struct ConnectionStateMachineTests {
-    static func login(csg: UInt8, nsg: UInt8, transit: Bool = true, cmdSN: UInt32 = 10, expStatSN: UInt32 = 500) -> ISCSIPDU {
-        var pdu = ISCSIPDU(opcode: .loginRequest)
+    static func login(csg: UInt8, nsg: UInt8, transit: Bool = true, cmdSN: UInt32 = 10, expStatSN: UInt32 = 500) -> ISCSIFrame {
+        var pdu = ISCSIFrame(opcode: .loginRequest)
         pdu.bhs[0] |= 0x40
         pdu.flags = (transit ? 0x80 : 0) | csg << 2 | nsg
         pdu.put32(cmdSN, 24)
@@ -15,8 +15,8 @@ import Testing
         return pdu
     }
 
-    static func command(cmdSN: UInt32, tag: UInt32 = 1, immediate: Bool = false) -> ISCSIPDU {
-        var pdu = ISCSIPDU(opcode: .scsiCommand)
+    static func command(cmdSN: UInt32, tag: UInt32 = 1, immediate: Bool = false) -> ISCSIFrame {
+        var pdu = ISCSIFrame(opcode: .scsiCommand)
         if immediate { pdu.bhs[0] |= 0x40 }
         pdu.flags = 0x80
         pdu.initiatorTaskTag = tag
@@ -24,8 +24,8 @@ import Testing
         return pdu
     }
 
-    static func pdu(_ opcode: ISCSIPDU.Opcode, cmdSN: UInt32 = 0, tag: UInt32 = 1, immediate: Bool = true) -> ISCSIPDU {
-        var pdu = ISCSIPDU(opcode: opcode)
+    static func pdu(_ opcode: ISCSIFrame.Opcode, cmdSN: UInt32 = 0, tag: UInt32 = 1, immediate: Bool = true) -> ISCSIFrame {
+        var pdu = ISCSIFrame(opcode: opcode)
         if immediate { pdu.bhs[0] |= 0x40 }
         pdu.flags = 0x80
         pdu.initiatorTaskTag = tag
@@ -79,7 +79,7 @@ import Testing
     @Test func anythingButALoginRequestBeforeFullFeatureEndsTheConnection() throws {
         var first = ConnectionStateMachine(queueDepth: 8)
         #expect(throws: ConnectionStateMachine.Violation.self) { try first.receive(Self.command(cmdSN: 1)) }
-        for opcode: ISCSIPDU.Opcode in [.scsiCommand, .nopOut, .textRequest, .dataOut, .logoutRequest, .taskManagementRequest, .snackRequest] {
+        for opcode: ISCSIFrame.Opcode in [.scsiCommand, .nopOut, .textRequest, .dataOut, .logoutRequest, .taskManagementRequest, .snackRequest] {
             var m = ConnectionStateMachine(queueDepth: 8)
             _ = try m.receive(Self.login(csg: 0, nsg: 1))
             m.loginStepEnded(.operational)
@@ -150,13 +150,13 @@ import Testing
 
     @Test func statSNAdvancesOnlyForStatus() throws {
         var m = try Self.fullFeature(depth: 8)
-        var pdu = ISCSIPDU(opcode: .scsiResponse)
+        var pdu = ISCSIFrame(opcode: .scsiResponse)
         m.stamp(&pdu, .status)
         #expect(pdu.u32(24) == 500 && pdu.u32(28) == 10 && pdu.u32(32) == 17)
-        var r2t = ISCSIPDU(opcode: .r2t)
+        var r2t = ISCSIFrame(opcode: .r2t)
         m.stamp(&r2t, .peek)
         #expect(r2t.u32(24) == 501, "R2T carries the next StatSN without taking it")
-        var data = ISCSIPDU(opcode: .dataIn)
+        var data = ISCSIFrame(opcode: .dataIn)
         data.put32(0xABCD, 24)
         m.stamp(&data, .window)
         #expect(data.u32(24) == 0xABCD, "Data-In without status has no StatSN")

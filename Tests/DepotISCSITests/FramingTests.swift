@@ -31,8 +31,8 @@ import Testing
         if !CRC32C.hardware { print("note: no SSE4.2 here; both paths are the table") }
     }
 
-    func pdu() -> ISCSIPDU {
-        var p = ISCSIPDU(opcode: .scsiCommand)
+    func pdu() -> ISCSIFrame {
+        var p = ISCSIFrame(opcode: .scsiCommand)
         p.flags = 0x80
         p.initiatorTaskTag = 0x1234_5678
         p.data = Array("hello, depot".utf8) + [1, 2, 3]  // 15 bytes: one byte of padding
@@ -40,7 +40,7 @@ import Testing
     }
 
     /// Encodes, then decodes one byte at a time: a PDU comes out only when all of it is there.
-    func roundTrip(_ original: ISCSIPDU, header: Bool, data: Bool) throws -> ISCSIPDU? {
+    func roundTrip(_ original: ISCSIFrame, header: Bool, data: Bool) throws -> ISCSIFrame? {
         var p = original
         p.headerDigest = header
         p.dataDigest = data
@@ -52,7 +52,7 @@ import Testing
         settings.enable(header: header, data: data)
         var decoder = ISCSIFrameDecoder(maxDataSegmentLength: 8192, digests: settings)
         var buffer = ByteBuffer()
-        var decoded: ISCSIPDU?
+        var decoded: ISCSIFrame?
         for byte in wire.readableBytesView {
             buffer.writeInteger(byte)
             if let out = try decoder.decode(buffer: &buffer) {

@@ -77,8 +77,8 @@ import Testing
     @Test func taskManagementSelectionTakesRandomRequests() {
         var rng = SeededRandom(seed: 0x7A5C)
         for _ in 0..<5000 {
-            let pdu = ISCSIPDU(bhs: rng.bytes(48))
-            let outcome = TaskManagement.select(pdu, tasks: [:], expCmdSN: UInt32.random(in: 0...UInt32.max, using: &rng))
+            let pdu = ISCSIFrame(bhs: rng.bytes(48))
+            let outcome = TaskManagement.select(TaskManagementRequest(pdu), tasks: [:], expCmdSN: UInt32.random(in: 0...UInt32.max, using: &rng))
             #expect(outcome.tasks.isEmpty)
             #expect(ReportLUNs.number(pdu.lun).map { $0 < 16384 } ?? true)
         }

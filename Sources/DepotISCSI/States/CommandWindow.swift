@@ -10,7 +10,7 @@ struct CommandWindow {
     /// window, so at most `depth` are queued.
     private(set) var inFlight = 0
     /// Commands ahead of a gap, by CmdSN; delivered once the gap is filled.
-    private var held: [UInt32: ISCSIPDU] = [:]
+    private var held: [UInt32: ISCSIFrame] = [:]
 
     init(expCmdSN: UInt32, depth: Int) {
         precondition(depth >= 1, "a window holds at least one command")
@@ -34,8 +34,8 @@ struct CommandWindow {
     /// says it is silently ignored, as is a second copy of a held CmdSN).
     enum Admission: Equatable { case accepted, held, ignored }
 
-    mutating func admit(_ pdu: ISCSIPDU) -> Admission {
-        let cmdSN = pdu.u32(24)
+    mutating func admit(_ pdu: ISCSIFrame) -> Admission {
+        let cmdSN = pdu.cmdSN
         guard contains(cmdSN) else { return .ignored }
         guard cmdSN == expCmdSN else {
             guard held[cmdSN] == nil else { return .ignored }
@@ -53,7 +53,7 @@ struct CommandWindow {
     }
 
     /// The held command that is next in order now, accepted; nil when the gap is still open.
-    mutating func nextHeld() -> ISCSIPDU? {
+    mutating func nextHeld() -> ISCSIFrame? {
         guard let next = held.removeValue(forKey: expCmdSN) else { return nil }
         expCmdSN &+= 1
         return next

@@ -43,18 +43,18 @@ struct ConnectionStateMachine {
         /// CHAP, session reinstatement), then call `loginStepEnded`. No PDU
         /// after it may be decoded before that: its digests, and whether it
         /// belongs to the full feature phase, depend on the answer.
-        case negotiate(ISCSIPDU)
+        case negotiate(ISCSIFrame)
         /// Handle these full feature PDUs in this order. `expCmdSN` is the
         /// value before the PDU was accepted (task management's RefCmdSN rule).
         case deliver([Delivery])
         /// Nothing to do: held for a CmdSN gap, or ignored as §4.2.2.1 says.
         case none
         /// Reject (§11.17) with this reason; the connection stays.
-        case reject(ISCSIPDU, reason: UInt8)
+        case reject(ISCSIFrame, reason: UInt8)
     }
 
     struct Delivery {
-        let pdu: ISCSIPDU
+        let pdu: ISCSIFrame
         let expCmdSN: UInt32
     }
 
@@ -114,13 +114,13 @@ struct ConnectionStateMachine {
 
     // MARK: PDUs in
 
-    mutating func receive(_ pdu: ISCSIPDU) throws(Violation) -> Action {
+    mutating func receive(_ pdu: ISCSIFrame) throws(Violation) -> Action {
         switch state {
         case .awaitingLogin:
             guard pdu.opcode == .loginRequest else { throw Violation(description: "a \(Self.name(pdu)) before any Login Request") }
             // The first Login Request sets the sequence numbers (RFC 7143 §11.12.8, §11.13.4).
-            sequencer = StatusSequencer(expStatSN: pdu.u32(28))
-            window = CommandWindow(expCmdSN: pdu.u32(24), depth: depth)
+            sequencer = StatusSequencer(expStatSN: pdu.expStatSN)
+            window = CommandWindow(expCmdSN: pdu.cmdSN, depth: depth)
             var login = LoginState()
             let action = try login.receive(pdu)
             state = Self.stage(of: pdu) == 1 ? .operational(login) : .security(login)
@@ -204,7 +204,7 @@ struct ConnectionStateMachine {
     // MARK: PDUs out
 
     /// Fills StatSN (as `stamp` says), ExpCmdSN and MaxCmdSN of a target PDU.
-    mutating func stamp(_ pdu: inout ISCSIPDU, _ stamp: StatusSequencer.Stamp) {
+    mutating func stamp(_ pdu: inout ISCSIFrame, _ stamp: StatusSequencer.Stamp) {
         if let statSN = sequencer.take(stamp) { pdu.put32(statSN, 24) }
         pdu.put32(window.expCmdSN, 28)
         pdu.put32(window.maxCmdSN, 32)
@@ -217,7 +217,7 @@ struct ConnectionStateMachine {
 
     // MARK: Helpers
 
-    static func stage(of login: ISCSIPDU) -> UInt8 { (login.flags >> 2) & 0x3 }
+    static func stage(of login: ISCSIFrame) -> UInt8 { (login.flags >> 2) & 0x3 }
 
     private static func isOperational(_ state: State) -> Bool {
         switch state {
@@ -226,7 +226,7 @@ struct ConnectionStateMachine {
         }
     }
 
-    static func name(_ pdu: ISCSIPDU) -> String {
+    static func name(_ pdu: ISCSIFrame) -> String {
         pdu.opcode.map { "\($0)" } ?? "PDU with opcode 0x\(String(pdu.opcodeByte, radix: 16))"
     }
 }

@@ -8,7 +8,7 @@ struct FullFeatureState {
     /// before the first full feature PDU can be decoded.
     let nexus: ITNexus
 
-    func receive(_ pdu: ISCSIPDU, window: inout CommandWindow) -> ConnectionStateMachine.Action {
+    func receive(_ pdu: ISCSIFrame, window: inout CommandWindow) -> ConnectionStateMachine.Action {
         // Data-Out carries no CmdSN; an immediate command is delivered at once and
         // does not advance ExpCmdSN (§3.2.2.1).
         guard pdu.opcode != .dataOut, pdu.opcode != .snackRequest, !pdu.immediate else {

@@ -8,7 +8,7 @@ import DepotSCSI
 struct LoggingOutState {
     let nexus: ITNexus
 
-    func receive(_ pdu: ISCSIPDU) -> ConnectionStateMachine.Action {
+    func receive(_ pdu: ISCSIFrame) -> ConnectionStateMachine.Action {
         if pdu.opcode == .nopOut, pdu.initiatorTaskTag == 0xFFFF_FFFF { return .none }
         return .reject(pdu, reason: 0x04)
     }

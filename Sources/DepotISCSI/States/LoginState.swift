@@ -5,7 +5,7 @@ struct LoginState {
     /// A Login Request is being negotiated; its answer is not yet sent.
     private(set) var stepInProgress = false
 
-    mutating func receive(_ pdu: ISCSIPDU) throws(ConnectionStateMachine.Violation) -> ConnectionStateMachine.Action {
+    mutating func receive(_ pdu: ISCSIFrame) throws(ConnectionStateMachine.Violation) -> ConnectionStateMachine.Action {
         // Only Login PDUs are allowed before the full feature phase (RFC 7143 §6.3);
         // "the target MUST" drop the connection otherwise.
         guard pdu.opcode == .loginRequest else {

@@ -42,8 +42,8 @@ public enum HostilePDUs {
 
     /// A PDU of a random opcode with random flags and fields; the sequence
     /// numbers near the session's, far from them, or random.
-    public static func pdu(cmdSN: UInt32, expStatSN: UInt32, tags: [UInt32], using rng: inout SeededRandom) -> ISCSIPDU {
-        var pdu = ISCSIPDU(bhs: rng.bytes(48))
+    public static func pdu(cmdSN: UInt32, expStatSN: UInt32, tags: [UInt32], using rng: inout SeededRandom) -> ISCSIFrame {
+        var pdu = ISCSIFrame(bhs: rng.bytes(48))
         let opcode = rng.oneIn(8) ? UInt8.random(in: 0...0x3F, using: &rng) : rng.pick(opcodes)
         pdu.bhs[0] = opcode | (rng.oneIn(3) ? 0x40 : 0) | (rng.oneIn(16) ? 0x80 : 0)
         pdu.bhs[4] = 0  // the framing lies are `framing`'s

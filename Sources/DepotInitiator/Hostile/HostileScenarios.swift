@@ -60,7 +60,7 @@ public struct HostileScenarios {
             case .discovery:
                 guard try loggedIn(raw, initiator: initiator, discovery: true) else { break }
                 for _ in 0..<steps {
-                    var text = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+                    var text = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
                     text.bhs[0] = 0x04 | (rng.oneIn(3) ? 0x40 : 0)
                     text.bhs[1] = rng.oneIn(4) ? UInt8.random(in: 0...255, using: &rng) : 0x80
                     text.initiatorTaskTag = UInt32.random(in: 0...UInt32.max, using: &rng)
@@ -102,7 +102,7 @@ public struct HostileScenarios {
                 try dataOut(raw, session, steps: steps, using: &rng, report: &report)
             case .logout:
                 guard try loggedIn(raw, initiator: initiator) else { break }
-                var logout = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+                var logout = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
                 logout.bhs[0] = 0x46
                 logout.bhs[1] = 0x80 | (rng.oneIn(3) ? UInt8.random(in: 0...0x7F, using: &rng) : 0)
                 logout.initiatorTaskTag = 0x7777
@@ -146,7 +146,7 @@ public struct HostileScenarios {
 
     func login(_ raw: RawInitiator, _ session: HostileSession, initiator: String, steps: Int, using rng: inout SeededRandom, report: inout Report) throws {
         for step in 0..<steps {
-            var pdu = ISCSIPDU(bhs: rng.bytes(48))
+            var pdu = ISCSIFrame(bhs: rng.bytes(48))
             if rng.oneIn(5) {
                 // Not a Login PDU during login: SCSI Command (SPDK #3927), Data-Out, Text, NOP-Out, garbage.
                 pdu.bhs[0] = rng.pick([0x01, 0x41, 0x05, 0x04, 0x00, 0x02, 0x06, 0x10, UInt8.random(in: 0...0x3F, using: &rng)])
@@ -203,26 +203,26 @@ public struct HostileScenarios {
                 // A write that needs an R2T, aborted, then its Data-Out anyway.
                 let tag = try raw.command(RawInitiator.write10(lba: UInt32.random(in: 0..<2048, using: &rng), blocks: 16), write: 8192)
                 let abort = try raw.taskManagement(function: 1, referencedTag: tag, refCmdSN: raw.cmdSN &- 1)
-                var r2t = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+                var r2t = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
                 r2t.initiatorTaskTag = tag
                 r2t.put32(UInt32.random(in: 0...UInt32.max, using: &rng), 20)
                 try raw.dataOut(for: r2t, bytes: rng.bytes(8192), offset: 0)
                 _ = abort
             case 1:
                 // Data-Out for a tag nobody used.
-                var r2t = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+                var r2t = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
                 r2t.initiatorTaskTag = UInt32.random(in: 0...UInt32.max, using: &rng)
                 r2t.put32(UInt32.random(in: 0...UInt32.max, using: &rng), 20)
                 try raw.dataOut(for: r2t, bytes: rng.bytes(Int.random(in: 0...8192, using: &rng)), offset: UInt32.random(in: 0...UInt32.max, using: &rng))
             case 2:
                 // A completed read, then Data-Out for it.
                 let tag = try raw.command(RawInitiator.read10(lba: 0, blocks: 1), read: 512)
-                var r2t = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+                var r2t = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
                 r2t.initiatorTaskTag = tag
                 try raw.dataOut(for: r2t, bytes: rng.bytes(512))
             case 3:
                 // SNACK (ErrorRecoveryLevel 0: not supported).
-                var snack = ISCSIPDU(bhs: rng.bytes(48))
+                var snack = ISCSIFrame(bhs: rng.bytes(48))
                 snack.bhs[0] = 0x10
                 snack.bhs[4] = 0
                 snack.data = []

@@ -41,7 +41,7 @@ public final class HostileSession {
         case closed
     }
 
-    func note(_ pdu: ISCSIPDU, _ what: String) {
+    func note(_ pdu: ISCSIFrame, _ what: String) {
         answers[pdu.opcodeByte, default: 0] += 1
         if let problem = AnswerCheck.problem(pdu) { problems.append("\(what): \(problem)") }
     }
@@ -55,7 +55,7 @@ public final class HostileSession {
         cdb: [UInt8], flags: UInt8, expected: UInt32, immediate: [UInt8], lun: UInt8 = 0, immediateBit: Bool = false,
         lieInDataOut: Bool = false, rng: inout SeededRandom, what: String
     ) throws -> Outcome {
-        var pdu = ISCSIPDU(bhs: [UInt8](repeating: 0, count: 48))
+        var pdu = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x01 | (immediateBit ? 0x40 : 0)
         pdu.bhs[1] = 0x80 | (flags & 0x67)
         pdu.bhs[9] = lun
@@ -72,7 +72,7 @@ public final class HostileSession {
         try raw.send(pdu)
         var r2ts = 0
         while true {
-            let next: ISCSIPDU?
+            let next: ISCSIFrame?
             do { next = try raw.receive() } catch { return .silent }
             guard let next else { return .closed }
             note(next, what)
@@ -100,7 +100,7 @@ public final class HostileSession {
     }
 
     /// Data-Out for an R2T: the bytes asked for in PDUs of at most 64 KiB, or one wrong PDU.
-    func answer(_ r2t: ISCSIPDU, lie: Bool, rng: inout SeededRandom) throws {
+    func answer(_ r2t: ISCSIFrame, lie: Bool, rng: inout SeededRandom) throws {
         let offset = Int(r2t.u32(40))
         let length = Int(r2t.u32(44))
         if lie {

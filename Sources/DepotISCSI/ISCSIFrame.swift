@@ -1,8 +1,11 @@
 import NIOCore
 
-/// One iSCSI PDU (RFC 7143 §11): the 48-byte Basic Header Segment, any
-/// additional header segments, and the data segment (padding removed).
-public struct ISCSIPDU: Sendable, Equatable {
+/// One iSCSI PDU as framed (RFC 7143 §11): the 48-byte Basic Header Segment,
+/// any additional header segments, and the data segment (padding removed).
+/// The target reads and writes PDUs through their typed form, `ISCSIPDU`;
+/// the frame is what the codec and the test initiators (which also craft
+/// hostile bytes) handle.
+public struct ISCSIFrame: Sendable, Equatable {
     public var bhs: [UInt8]
     public var ahs: [UInt8]
     public var data: [UInt8]
@@ -44,6 +47,10 @@ public struct ISCSIPDU: Sendable, Equatable {
     public var flags: UInt8 { get { bhs[1] } set { bhs[1] = newValue } }
 
     public var initiatorTaskTag: UInt32 { get { u32(16) } set { put32(newValue, 16) } }
+    /// CmdSN and ExpStatSN of an initiator PDU (bytes 24 and 28 in every
+    /// initiator BHS that has them, RFC 7143 §11.2.1).
+    public var cmdSN: UInt32 { u32(24) }
+    public var expStatSN: UInt32 { u32(28) }
     public var lun: [UInt8] { get { Array(bhs[8..<16]) } set { bhs.replaceSubrange(8..<16, with: newValue) } }
 
     public func u16(_ at: Int) -> UInt16 { UInt16(bhs[at]) << 8 | UInt16(bhs[at + 1]) }
@@ -56,7 +63,7 @@ public struct ISCSIPDU: Sendable, Equatable {
 /// data segment padded to 4 bytes, data digest. Digests follow the shared
 /// `DigestSettings`, off until the login turns them on.
 public struct ISCSIFrameDecoder: NIOSingleStepByteToMessageDecoder {
-    public typealias InboundOut = ISCSIPDU
+    public typealias InboundOut = ISCSIFrame
     public let maxDataSegmentLength: Int
     let digests: DigestSettings
 
@@ -65,9 +72,9 @@ public struct ISCSIFrameDecoder: NIOSingleStepByteToMessageDecoder {
         self.digests = digests
     }
 
-    public enum FramingError: Error { case dataSegmentTooLong(Int), headerDigestMismatch, dataDigestMismatch }
+    public enum FramingError: Error, Equatable { case dataSegmentTooLong(Int), headerDigestMismatch, dataDigestMismatch }
 
-    public mutating func decode(buffer: inout ByteBuffer) throws -> ISCSIPDU? {
+    public mutating func decode(buffer: inout ByteBuffer) throws -> ISCSIFrame? {
         guard buffer.readableBytes >= 48, let header = buffer.getBytes(at: buffer.readerIndex, length: 48) else { return nil }
         let (useHeader, useData) = digests.current
         let ahsLength = Int(header[4]) * 4
@@ -88,32 +95,32 @@ public struct ISCSIFrameDecoder: NIOSingleStepByteToMessageDecoder {
             guard buffer.readBytes(length: 4) == CRC32C.wire(CRC32C.checksum(withPadding)) else { throw FramingError.dataDigestMismatch }
         }
         // Block-sized data has no padding: the bytes read are the segment, not copied again.
-        return ISCSIPDU(bhs: header, ahs: ahs, data: padded == dataLength ? withPadding : Array(withPadding.prefix(dataLength)))
+        return ISCSIFrame(bhs: header, ahs: ahs, data: padded == dataLength ? withPadding : Array(withPadding.prefix(dataLength)))
     }
 
-    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ISCSIPDU? {
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ISCSIFrame? {
         try decode(buffer: &buffer)
     }
 }
 
 public struct ISCSIFrameEncoder: MessageToByteEncoder {
-    public typealias OutboundIn = ISCSIPDU
+    public typealias OutboundIn = ISCSIFrame
 
     public init() {}
 
-    public func encode(data pdu: ISCSIPDU, out: inout ByteBuffer) throws {
+    public func encode(data pdu: ISCSIFrame, out: inout ByteBuffer) throws {
         Self.frame(pdu, into: &out)
     }
 
     /// Appends one framed PDU (lengths filled in, padding, digests as the PDU asks).
-    public static func frame(_ pdu: ISCSIPDU, into out: inout ByteBuffer) {
+    public static func frame(_ pdu: ISCSIFrame, into out: inout ByteBuffer) {
         frameHeader(pdu, into: &out)
         if let bulk = pdu.bulk { out.writeImmutableBuffer(bulk) } else { out.writeBytes(pdu.data) }
         frameTrailer(pdu, into: &out)
     }
 
     /// BHS (with the lengths filled in), AHS, header digest.
-    public static func frameHeader(_ pdu: ISCSIPDU, into out: inout ByteBuffer) {
+    public static func frameHeader(_ pdu: ISCSIFrame, into out: inout ByteBuffer) {
         var bhs = pdu.bhs
         let length = pdu.dataSegmentLength
         bhs[4] = UInt8(pdu.ahs.count / 4)
@@ -126,7 +133,7 @@ public struct ISCSIFrameEncoder: MessageToByteEncoder {
     }
 
     /// What follows the data segment: padding to 4 bytes, data digest.
-    public static func frameTrailer(_ pdu: ISCSIPDU, into out: inout ByteBuffer) {
+    public static func frameTrailer(_ pdu: ISCSIFrame, into out: inout ByteBuffer) {
         let length = pdu.dataSegmentLength
         let pad = (4 - length % 4) % 4
         if pad > 0 { out.writeRepeatingByte(0, count: pad) }
