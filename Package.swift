@@ -123,7 +123,7 @@ let package = Package(
             dependencies: ["DepotCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // A blocking PDU-level initiator for end-to-end tests and benchmarks.
-        .target(name: "DepotInitiator", dependencies: ["DepotISCSI", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "DepotInitiator", dependencies: ["DepotISCSI", "DepotSCSI", .product(name: "NIOCore", package: "swift-nio")]),
         // Benchmarks (`make bench-control`, `make bench-scale`); not part of `make test`.
         .executableTarget(name: "depot-bench", dependencies: ["DepotCLI", "DepotCore", "DepotInitiator"]),
         // C libraries enter through one system-library module each (DESIGN.md).

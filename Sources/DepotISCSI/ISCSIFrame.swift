@@ -1,3 +1,4 @@
+import DepotSCSI
 import NIOCore
 
 /// One iSCSI PDU as framed (RFC 7143 §11): the 48-byte Basic Header Segment,
@@ -53,10 +54,11 @@ public struct ISCSIFrame: Sendable, Equatable {
     public var expStatSN: UInt32 { u32(28) }
     public var lun: [UInt8] { get { Array(bhs[8..<16]) } set { bhs.replaceSubrange(8..<16, with: newValue) } }
 
-    public func u16(_ at: Int) -> UInt16 { UInt16(bhs[at]) << 8 | UInt16(bhs[at + 1]) }
-    public func u32(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 << 8 | UInt32(bhs[at + $1]) } }
-    public mutating func put16(_ v: UInt16, _ at: Int) { bhs[at] = UInt8(v >> 8); bhs[at + 1] = UInt8(truncatingIfNeeded: v) }
-    public mutating func put32(_ v: UInt32, _ at: Int) { for k in 0..<4 { bhs[at + k] = UInt8(truncatingIfNeeded: v >> (24 - 8 * k)) } }
+    /// BHS fields (big-endian, DepotSCSI's helpers).
+    public func u16(_ at: Int) -> UInt16 { bhs.u16(at: at) }
+    public func u32(_ at: Int) -> UInt32 { bhs.u32(at: at) }
+    public mutating func put16(_ v: UInt16, _ at: Int) { bhs.put16(v, at: at) }
+    public mutating func put32(_ v: UInt32, _ at: Int) { bhs.put32(v, at: at) }
 }
 
 /// Framing (RFC 7143 §11.2): BHS, AHS (TotalAHSLength words), header digest,
@@ -78,7 +80,7 @@ public struct ISCSIFrameDecoder: NIOSingleStepByteToMessageDecoder {
         guard buffer.readableBytes >= 48, let header = buffer.getBytes(at: buffer.readerIndex, length: 48) else { return nil }
         let (useHeader, useData) = digests.current
         let ahsLength = Int(header[4]) * 4
-        let dataLength = Int(header[5]) << 16 | Int(header[6]) << 8 | Int(header[7])
+        let dataLength = Int(header.u24(at: 5))
         guard dataLength <= maxDataSegmentLength else { throw FramingError.dataSegmentTooLong(dataLength) }
         let padded = (dataLength + 3) & ~3
         let headerDigestLength = useHeader ? 4 : 0

@@ -153,7 +153,7 @@ enum ExtendedCopy {
         let designator = Array(p.bytes[(at + 8)..<(at + 8 + designatorLength)])
         guard let lu = LogicalUnit.context.copyTargets(designator) else { return nil }
         // DISK BLOCK LENGTH must be the LU's.
-        let blockLength = Int(p[at + 29]) << 16 | Int(p[at + 30]) << 8 | Int(p[at + 31])
+        let blockLength = Int(p.u24(at + 29))
         return blockLength == lu.device.blockSize ? lu : nil
     }
 

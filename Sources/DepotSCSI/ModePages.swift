@@ -87,12 +87,12 @@ enum ModePages {
         let list = Array(data[0..<length])
         let headerLength = ten ? 8 : 4
         guard list.count >= headerLength else { return .check(.parameterListLengthError) }
-        let descriptorLength = ten ? Int(list[6]) << 8 | Int(list[7]) : Int(list[3])
+        let descriptorLength = ten ? Int(list.u16(at: 6)) : Int(list[3])
         // Block descriptor: none, or one saying what READ CAPACITY says (SBC-3 §6.4.2).
         var at = headerLength
         if descriptorLength > 0 {
             guard descriptorLength == 8, list.count >= at + 8 else { return .check(.invalidParameter(byte: ten ? 6 : 3)) }
-            let blockLength = Int(list[at + 5]) << 16 | Int(list[at + 6]) << 8 | Int(list[at + 7])
+            let blockLength = Int(list.u24(at: at + 5))
             guard blockLength == lu.device.blockSize else { return .check(.invalidParameter(byte: at + 5)) }
             at += 8
         }

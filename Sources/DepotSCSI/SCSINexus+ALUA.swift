@@ -47,7 +47,7 @@ extension SCSINexus {
         var states: [UInt16: UInt8] = [:]
         for at in stride(from: 4, to: length, by: 4) {
             let state = dataOut[at] & 0x0F
-            let group = UInt16(dataOut[at + 2]) << 8 | UInt16(dataOut[at + 3])
+            let group = dataOut.u16(at: at + 2)
             // Only the four states an initiator may ask for, of groups that exist.
             guard state <= 0x3 else { return .check(.invalidParameter(byte: at)) }
             guard group >= 1, Int(group) <= portalGroupCount else { return .check(.invalidParameter(byte: at + 2)) }

@@ -1,3 +1,5 @@
+import DepotSCSI
+
 /// SCSI Command (RFC 7143 §11.3).
 public struct SCSICommand: Sendable, Equatable {
     public var immediate = false
@@ -68,7 +70,7 @@ public struct SCSIResponse: Sendable, Equatable {
         overflow = frame.flags & 0x04 != 0
         underflow = frame.flags & 0x02 != 0
         residual = frame.u32(44)
-        let length = frame.data.count >= 2 ? Int(frame.data[0]) << 8 | Int(frame.data[1]) : 0
+        let length = Int(frame.data.u16(at: 0))
         sense = Array(frame.data.dropFirst(2).prefix(length))
     }
 

@@ -1,3 +1,4 @@
+import DepotSCSI
 import DepotISCSI
 
 /// Whether a PDU from the target is well formed (RFC 7143 §11): the
@@ -18,7 +19,7 @@ public enum AnswerCheck {
             guard statuses.contains(pdu.bhs[3]) else { return "SCSI status \(pdu.bhs[3])" }
             if !pdu.data.isEmpty {
                 guard pdu.data.count >= 2 else { return "sense data shorter than its length field" }
-                let senseLength = Int(pdu.data[0]) << 8 | Int(pdu.data[1])
+                let senseLength = Int(pdu.data.u16(at: 0))
                 guard pdu.data.count >= 2 + senseLength else { return "sense length \(senseLength) beyond the segment" }
                 if senseLength > 0 {
                     let code = pdu.data[2] & 0x7F

@@ -1,3 +1,4 @@
+import DepotSCSI
 /// CDBs for the property tests over the dispatch table: for an opcode (and
 /// service action) of `cdbLength` bytes, every field at zero, each byte at its
 /// maximum alone, the 2-, 4- and 8-byte fields at their maximum, every byte
@@ -24,13 +25,13 @@ public enum HostileCDBs {
     /// then 8-byte descriptors (20 with RCTD).
     public static func operations(from data: [UInt8]) -> [Operation] {
         guard data.count >= 4 else { return [] }
-        let length = Int(data[0]) << 24 | Int(data[1]) << 16 | Int(data[2]) << 8 | Int(data[3])
+        let length = Int(data.u32(at: 0))
         var at = 4
         var out: [Operation] = []
         while at + 8 <= min(data.count, 4 + length) {
             let flags = data[at + 5]
-            let sa = UInt16(data[at + 2]) << 8 | UInt16(data[at + 3])
-            out.append(Operation(opcode: data[at], serviceAction: flags & 0x01 != 0 ? sa : nil, cdbLength: Int(data[at + 6]) << 8 | Int(data[at + 7])))
+            let sa = data.u16(at: at + 2)
+            out.append(Operation(opcode: data[at], serviceAction: flags & 0x01 != 0 ? sa : nil, cdbLength: Int(data.u16(at: at + 6))))
             at += flags & 0x02 != 0 ? 20 : 8
         }
         return out
