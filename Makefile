@@ -3,7 +3,7 @@ SWIFT ?= swift
 DATA ?= ./depot-data
 API ?= 127.0.0.1:8640
 
-.PHONY: all deps build release run test man bench bench-control bench-scale fuzz-net clean
+.PHONY: all deps build release run test man bench bench-before bench-control bench-scale fuzz-net clean
 
 all: build
 
@@ -64,6 +64,15 @@ bench: deps
 	$(SWIFT) build -c release --product depot
 	@command -v tgtd >/dev/null || apt-get install -y tgt
 	./scripts/bench.sh
+
+# This tree's depotd beside an earlier commit's (BEFORE=ref, default HEAD~1),
+# built into .build-before/, in one iscsi-bench run: the gate for changes to
+# the data path (every row >= 0.97 of before). Not a test.
+BEFORE ?= HEAD~1
+bench-before: deps
+	$(SWIFT) build -c release --product depotd
+	$(SWIFT) build -c release --product depot
+	BEFORE=$(BEFORE) ./scripts/bench-before.sh
 
 # Scale benchmark (not a test): 64 idle sessions (RSS), 256 sessions to 256
 # targets logging in at once, then a verified 64-session QD32 soak.
