@@ -3,7 +3,7 @@ SWIFT ?= swift
 DATA ?= ./depot-data
 API ?= 127.0.0.1:8640
 
-.PHONY: all deps build release run test man bench bench-before bench-control bench-scale fuzz-net clean
+.PHONY: all deps build release run test format man bench bench-before bench-control bench-scale fuzz-net clean
 
 all: build
 
@@ -25,12 +25,18 @@ run: release
 # parallel, then the end-to-end tests (real depotd, Ganesha, QEMU, libiscsi)
 # one at a time, so they do not starve each other on a 2-core machine.
 test: deps
+	@echo "swift format lint (.swift-format: 120 columns); 'make format' fixes it"
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip DepotEndToEndTests
 	$(SWIFT) test --skip-build --filter DepotEndToEndTests --no-parallel
 	@echo "fuzz-net smoke: 60 s with the fixed seed, then 60 s with a random one"
 	.build/debug/depot-bench fuzz-net --depotd .build/debug/depotd --seconds 60 --seed 1
 	.build/debug/depot-bench fuzz-net --depotd .build/debug/depotd --seconds 60 --seed random
+
+# Formats the tree as `make test` checks it (swift-format from the toolchain).
+format:
+	$(SWIFT) format format --in-place --recursive Sources Tests Package.swift
 
 # Man pages from the binaries' own help (a test checks Docs/man/ is current).
 man: build

@@ -123,7 +123,9 @@ let package = Package(
             dependencies: ["DepotCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // A blocking PDU-level initiator for end-to-end tests and benchmarks.
-        .target(name: "DepotInitiator", dependencies: ["DepotISCSI", "DepotSCSI", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(
+            name: "DepotInitiator",
+            dependencies: ["DepotISCSI", "DepotSCSI", .product(name: "NIOCore", package: "swift-nio")]),
         // Benchmarks (`make bench-control`, `make bench-scale`); not part of `make test`.
         .executableTarget(name: "depot-bench", dependencies: ["DepotCLI", "DepotCore", "DepotInitiator"]),
         // C libraries enter through one system-library module each (DESIGN.md).
@@ -138,7 +140,8 @@ let package = Package(
         .testTarget(
             name: "DepotISCSITests",
             dependencies: [
-                "DepotISCSI", "DepotSCSI", "DepotInitiator", "CDepotPosix", .product(name: "NIOCore", package: "swift-nio"),
+                "DepotISCSI", "DepotSCSI", "DepotInitiator", "CDepotPosix",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
@@ -156,9 +159,14 @@ let package = Package(
         .testTarget(
             name: "DepotEndToEndTests",
             dependencies: [
-                "DepotCore", "DepotCLI", "CLibISCSI", "DepotISCSI", "DepotInitiator", .product(name: "NIOCore", package: "swift-nio"),
+                "DepotCore", "DepotCLI", "CLibISCSI", "DepotISCSI", "DepotInitiator",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "DepotSCSITests", dependencies: ["DepotSCSI", "DepotInitiator", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]),
+        .testTarget(
+            name: "DepotSCSITests",
+            dependencies: [
+                "DepotSCSI", "DepotInitiator", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
     ]
 )

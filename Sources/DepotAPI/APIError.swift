@@ -35,7 +35,9 @@ struct APIError: HTTPResponseError {
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = DepotRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as APIError {
@@ -43,12 +45,17 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch let error as DepotError {
             throw APIError(error)
         } catch let error as HTTPError {
-            throw APIError(status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
+            throw APIError(
+                status: error.status, code: Self.code(for: error.status),
+                message: error.body ?? error.status.reasonPhrase)
         } catch is DecodingError {
-            throw APIError(status: .badRequest, code: DepotError.Code.invalidArgument.rawValue, message: "request body is not valid JSON for this call")
+            throw APIError(
+                status: .badRequest, code: DepotError.Code.invalidArgument.rawValue,
+                message: "request body is not valid JSON for this call")
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(error)"])
-            throw APIError(status: .internalServerError, code: DepotError.Code.internalError.rawValue, message: "\(error)")
+            throw APIError(
+                status: .internalServerError, code: DepotError.Code.internalError.rawValue, message: "\(error)")
         }
     }
 

@@ -44,7 +44,9 @@ struct AuditMiddleware: RouterMiddleware {
     typealias Context = DepotRequestContext
     let log: AuditLog
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         let mutating: Set<HTTPRequest.Method> = [.post, .put, .patch, .delete]
         guard mutating.contains(request.method) else { return try await next(request, context) }
         let action = "\(request.method.rawValue) \(request.uri.path)"
@@ -58,15 +60,22 @@ struct AuditMiddleware: RouterMiddleware {
         let time = Timestamp.now()
         do {
             let response = try await next(request, context)
-            await log.append(.init(time: time, client: context.client, action: action, object: object, outcome: "ok", status: Int(response.status.code)))
+            await log.append(
+                .init(
+                    time: time, client: context.client, action: action, object: object, outcome: "ok",
+                    status: Int(response.status.code)))
             return response
         } catch let error as APIError {
-            await log.append(.init(
-                time: time, client: context.client, action: action, object: object,
-                outcome: "\(error.code): \(error.message)", status: Int(error.status.code)))
+            await log.append(
+                .init(
+                    time: time, client: context.client, action: action, object: object,
+                    outcome: "\(error.code): \(error.message)", status: Int(error.status.code)))
             throw error
         } catch {
-            await log.append(.init(time: time, client: context.client, action: action, object: object, outcome: "error: \(error)", status: 500))
+            await log.append(
+                .init(
+                    time: time, client: context.client, action: action, object: object, outcome: "error: \(error)",
+                    status: 500))
             throw error
         }
     }
@@ -74,7 +83,11 @@ struct AuditMiddleware: RouterMiddleware {
     /// `pool *` → `pool silver` from a create's body (`name`, `iqn` or `pool`);
     /// unchanged when the body names nothing.
     static func created(_ object: String, body: ByteBuffer) -> String {
-        struct Names: Decodable { var name: String?; var iqn: String?; var pool: String? }
+        struct Names: Decodable {
+            var name: String?
+            var iqn: String?
+            var pool: String?
+        }
         guard let names = try? JSONDecoder().decode(Names.self, from: Data(body.readableBytesView)),
             let name = names.name ?? names.iqn ?? names.pool
         else { return object }
@@ -89,7 +102,9 @@ struct AuditMiddleware: RouterMiddleware {
         if parts.count >= 3, parts[1] == "pools" { return "pool \(parts[2])" }
         if parts.count >= 3, parts[1] == "exports" { return parts[2] == "publish" ? "exports" : "export \(parts[2])" }
         if parts.count >= 2, parts[1] == "exports" { return "export *" }
-        if parts.count >= 3, parts[1] == "targets" { return "target \(parts[2])" + (parts.count >= 5 ? " \(parts[3]) \(parts[4])" : "") }
+        if parts.count >= 3, parts[1] == "targets" {
+            return "target \(parts[2])" + (parts.count >= 5 ? " \(parts[3]) \(parts[4])" : "")
+        }
         if parts.count >= 2, parts[1] == "targets" { return "target *" }
         if parts.count >= 2, parts[1] == "pools" { return "pool *" }
         return path

@@ -6,13 +6,15 @@ struct BearerAuthMiddleware: RouterMiddleware {
     typealias Context = DepotRequestContext
     let token: String
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         guard let header = request.headers[.authorization] else {
             throw APIError(DepotError.unauthorized("missing bearer token (Authorization: Bearer ...)"))
         }
         let prefix = "Bearer "
         guard header.count > prefix.count, header.lowercased().hasPrefix(prefix.lowercased()),
-              Self.constantTimeEqual(Array(header.utf8.dropFirst(prefix.utf8.count)), Array(token.utf8))
+            Self.constantTimeEqual(Array(header.utf8.dropFirst(prefix.utf8.count)), Array(token.utf8))
         else {
             throw APIError(DepotError.unauthorized("invalid bearer token"))
         }

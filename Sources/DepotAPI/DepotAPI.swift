@@ -12,7 +12,8 @@ public enum DepotAPI {
     public typealias Whereabouts = @Sendable () -> (dataDirectory: String, api: String, portals: [String])
 
     public static func router(
-        storage: StorageManager, exports: ExportManager, targets: TargetManager, token: String, audit: AuditLog, registry: PrometheusCollectorRegistry,
+        storage: StorageManager, exports: ExportManager, targets: TargetManager, token: String, audit: AuditLog,
+        registry: PrometheusCollectorRegistry,
         whereabouts: @escaping Whereabouts = { ("", "", []) }
     ) -> Router<DepotRequestContext> {
         let started = ContinuousClock.now
@@ -23,7 +24,8 @@ public enum DepotAPI {
         router.get("health") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+            return Response(
+                status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
         let secured = router.group().add(middleware: BearerAuthMiddleware(token: token))
         MetricsRoute(storage: storage, metrics: PoolMetrics(registry: registry)).register(on: secured)
@@ -38,10 +40,14 @@ public enum DepotAPI {
         v1.get("status") { _, _ -> DaemonStatus in
             let place = whereabouts()
             let findings = await storage.lastReconcile.findingCount
-            let pools = try await storage.listPools().map { DaemonStatus.PoolState(name: $0.name, state: $0.state, usedPercent: $0.usedPercent) }
+            let pools = try await storage.listPools().map {
+                DaemonStatus.PoolState(name: $0.name, state: $0.state, usedPercent: $0.usedPercent)
+            }
             return DaemonStatus(
-                version: DepotVersion.current, startedAt: startedAt, uptimeSeconds: Int((ContinuousClock.now - started).components.seconds),
-                dataDirectory: place.dataDirectory, api: place.api, portals: place.portals, pools: pools, sessions: targets.sessions().count,
+                version: DepotVersion.current, startedAt: startedAt,
+                uptimeSeconds: Int((ContinuousClock.now - started).components.seconds),
+                dataDirectory: place.dataDirectory, api: place.api, portals: place.portals, pools: pools,
+                sessions: targets.sessions().count,
                 reconcileFindings: findings)
         }
         return router

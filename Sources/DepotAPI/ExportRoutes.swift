@@ -28,7 +28,9 @@ struct ExportRoutes {
         group.put("exports/:pool") { request, context -> ExportInfo in
             var body = try await request.decode(as: CreateExportRequest.self, context: context)
             let pool = try context.parameters.require("pool")
-            guard body.pool.isEmpty || body.pool == pool else { throw DepotError.invalidArgument("the body names pool '\(body.pool)', the path '\(pool)'") }
+            guard body.pool.isEmpty || body.pool == pool else {
+                throw DepotError.invalidArgument("the body names pool '\(body.pool)', the path '\(pool)'")
+            }
             body.pool = pool
             return try await exports.update(body)
         }

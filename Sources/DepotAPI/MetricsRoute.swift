@@ -27,24 +27,33 @@ final class PoolMetrics: Sendable {
             }
             for pool in pools {
                 let labels = [("pool", pool.name)]
-                func gauge(_ name: String, _ help: String, _ value: Double, extra: [(String, String)] = []) -> Prometheus.Gauge {
+                func gauge(_ name: String, _ help: String, _ value: Double, extra: [(String, String)] = [])
+                    -> Prometheus.Gauge
+                {
                     let g = registry.makeGauge(name: name, labels: labels + extra, help: help)
                     g.set(value)
                     return g
                 }
                 var all = [
                     gauge("depot_pool_capacity_bytes", "Pool capacity in bytes", Double(pool.capacityBytes)),
-                    gauge("depot_pool_used_bytes", "Bytes allocated by the pool's volume files", Double(pool.usedBytes)),
-                    gauge("depot_pool_provisioned_bytes", "Sum of the pool's virtual volume sizes", Double(pool.provisionedBytes)),
+                    gauge(
+                        "depot_pool_used_bytes", "Bytes allocated by the pool's volume files", Double(pool.usedBytes)),
+                    gauge(
+                        "depot_pool_provisioned_bytes", "Sum of the pool's virtual volume sizes",
+                        Double(pool.provisionedBytes)),
                     gauge("depot_pool_free_bytes", "Free bytes in the pool", Double(pool.freeBytes)),
                     gauge("depot_pool_overcommit_ratio", "Provisioned bytes over capacity", pool.overcommitRatio),
                     gauge("depot_pool_used_percent", "Used bytes as a percentage of capacity", pool.usedPercent),
-                    gauge("depot_pool_overprovisioned", "1 when provisioned exceeds capacity", pool.overprovisioned ? 1 : 0),
+                    gauge(
+                        "depot_pool_overprovisioned", "1 when provisioned exceeds capacity",
+                        pool.overprovisioned ? 1 : 0),
                     gauge("depot_pool_volumes", "Number of volumes in the pool", Double(pool.volumeCount)),
                 ]
                 for state in [CapacityState.ok, .warning, .critical] {
-                    all.append(gauge("depot_pool_state", "1 for the pool's current capacity state", pool.state == state ? 1 : 0,
-                                     extra: [("state", state.rawValue)]))
+                    all.append(
+                        gauge(
+                            "depot_pool_state", "1 for the pool's current capacity state", pool.state == state ? 1 : 0,
+                            extra: [("state", state.rawValue)]))
                 }
                 known[pool.name] = Gauges(all: all)
             }
@@ -61,7 +70,9 @@ struct MetricsRoute {
             metrics.refresh(try await storage.listPools())
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
+            return Response(
+                status: .ok, headers: headers,
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
         }
     }
 }

@@ -17,18 +17,24 @@ struct TargetRoutes {
             let body = try await request.decode(as: CreateTargetRequest.self, context: context)
             return EditedResponse(status: .created, response: try await targets.create(body))
         }
-        group.get("targets/:iqn") { _, context -> TargetInfo in try await targets.show(try context.parameters.require("iqn")) }
+        group.get("targets/:iqn") { _, context -> TargetInfo in
+            try await targets.show(try context.parameters.require("iqn"))
+        }
         group.get("sessions") { _, _ -> SessionList in SessionList(sessions: targets.sessions()) }
         group.delete("targets/:iqn") { request, context -> Response in
-            try await targets.delete(try context.parameters.require("iqn"), force: try QueryFlag.parse(request, "force"))
+            try await targets.delete(
+                try context.parameters.require("iqn"), force: try QueryFlag.parse(request, "force"))
             return Response(status: .noContent)
         }
         group.post("targets/:iqn/luns") { request, context -> EditedResponse<TargetInfo> in
             let body = try await request.decode(as: MapLUNRequest.self, context: context)
-            return EditedResponse(status: .created, response: try await targets.map(try context.parameters.require("iqn"), body))
+            return EditedResponse(
+                status: .created, response: try await targets.map(try context.parameters.require("iqn"), body))
         }
         group.delete("targets/:iqn/luns/:lun") { _, context -> TargetInfo in
-            guard let lun = Int(try context.parameters.require("lun")) else { throw DepotError.invalidArgument("LUN must be a number") }
+            guard let lun = Int(try context.parameters.require("lun")) else {
+                throw DepotError.invalidArgument("LUN must be a number")
+            }
             return try await targets.unmap(try context.parameters.require("iqn"), lun: lun)
         }
         group.put("targets/:iqn/chap") { request, context -> TargetInfo in
@@ -43,16 +49,22 @@ struct TargetRoutes {
         }
         group.put("targets/:iqn/portal-groups/:group") { request, context -> PortalGroupList in
             let body = try await request.decode(as: SetPortalGroupStateRequest.self, context: context)
-            guard let group = Int(try context.parameters.require("group")) else { throw DepotError.invalidArgument("portal group must be a number") }
-            return PortalGroupList(portalGroups: try await targets.setPortalGroupState(
-                try context.parameters.require("iqn"), group: group, state: body.state, force: body.force ?? false))
+            guard let group = Int(try context.parameters.require("group")) else {
+                throw DepotError.invalidArgument("portal group must be a number")
+            }
+            return PortalGroupList(
+                portalGroups: try await targets.setPortalGroupState(
+                    try context.parameters.require("iqn"), group: group, state: body.state, force: body.force ?? false))
         }
         group.post("targets/:iqn/acls") { request, context -> EditedResponse<TargetInfo> in
             let body = try await request.decode(as: ACLRequest.self, context: context)
-            return EditedResponse(status: .created, response: try await targets.addACL(try context.parameters.require("iqn"), initiator: body.initiator))
+            return EditedResponse(
+                status: .created,
+                response: try await targets.addACL(try context.parameters.require("iqn"), initiator: body.initiator))
         }
         group.delete("targets/:iqn/acls/:initiator") { _, context -> TargetInfo in
-            try await targets.removeACL(try context.parameters.require("iqn"), initiator: try context.parameters.require("initiator"))
+            try await targets.removeACL(
+                try context.parameters.require("iqn"), initiator: try context.parameters.require("initiator"))
         }
     }
 }

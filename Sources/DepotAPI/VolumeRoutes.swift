@@ -12,7 +12,9 @@ struct VolumeRoutes {
 
     func register(on group: RouterGroup<DepotRequestContext>) {
         group.get("volumes") { request, _ -> VolumeList in
-            VolumeList(volumes: try await storage.listVolumes(pool: request.uri.queryParameters.get("pool").map { String($0) }))
+            VolumeList(
+                volumes: try await storage.listVolumes(pool: request.uri.queryParameters.get("pool").map { String($0) })
+            )
         }
         group.get("pools/:pool/volumes") { _, context -> VolumeList in
             VolumeList(volumes: try await storage.listVolumes(pool: try context.parameters.require("pool")))

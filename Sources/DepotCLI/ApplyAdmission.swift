@@ -14,7 +14,9 @@ enum ApplyAdmission {
             figures[pool.name] = CapacityFigures(
                 capacityBytes: pool.capacityBytes, usedBytes: pool.usedBytes, provisionedBytes: pool.provisionedBytes,
                 filesystemAvailableBytes: pool.freeBytes,
-                thresholds: CapacityThresholds(maxOvercommit: pool.maxOvercommit, warnPercent: pool.warnPercent, criticalPercent: pool.criticalPercent, reservedPercent: pool.reservedPercent))
+                thresholds: CapacityThresholds(
+                    maxOvercommit: pool.maxOvercommit, warnPercent: pool.warnPercent,
+                    criticalPercent: pool.criticalPercent, reservedPercent: pool.reservedPercent))
         }
         var sizes: [String: UInt64] = [:]  // current size of each planned grow's volume
         var problems: [String] = []
@@ -25,7 +27,9 @@ enum ApplyAdmission {
                 var thresholds = CapacityThresholds.defaults
                 if let v = r.maxOvercommit { thresholds.maxOvercommit = v }
                 if let v = r.reservedPercent { thresholds.reservedPercent = v }
-                figures[r.name] = CapacityFigures(capacityBytes: capacity, usedBytes: 0, provisionedBytes: 0, filesystemAvailableBytes: capacity, thresholds: thresholds)
+                figures[r.name] = CapacityFigures(
+                    capacityBytes: capacity, usedBytes: 0, provisionedBytes: 0, filesystemAvailableBytes: capacity,
+                    thresholds: thresholds)
             case .updatePool(let name, let r, _):
                 guard var f = figures[name] else { continue }
                 if let c = r.capacityBytes { f.capacityBytes = c }
@@ -33,7 +37,9 @@ enum ApplyAdmission {
                 if let v = r.reservedPercent { f.thresholds.reservedPercent = v }
                 figures[name] = f
             case .createVolume(let pool, let r):
-                admit(pool: pool, size: r.sizeBytes, provisioning: r.provisioning ?? .thin, what: "create volume \(pool)/\(r.name)")
+                admit(
+                    pool: pool, size: r.sizeBytes, provisioning: r.provisioning ?? .thin,
+                    what: "create volume \(pool)/\(r.name)")
             case .growVolume(let ref, let from, let to):
                 let current = sizes[ref.description] ?? from
                 sizes[ref.description] = to

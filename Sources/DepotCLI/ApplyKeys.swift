@@ -5,7 +5,9 @@ import Yams
 /// not a default silently planned.
 enum ApplyKeys {
     static let top: Set<String> = ["pools"]
-    static let pool: Set<String> = ["name", "path", "capacity", "maxOvercommit", "warnPercent", "criticalPercent", "reservedPercent", "volumes"]
+    static let pool: Set<String> = [
+        "name", "path", "capacity", "maxOvercommit", "warnPercent", "criticalPercent", "reservedPercent", "volumes",
+    ]
     static let volume: Set<String> = ["name", "size", "provisioning", "blockSize"]
 
     /// Throws for the first unknown key of `yaml` (read from `file`).
@@ -28,8 +30,11 @@ enum ApplyKeys {
             guard let name = key.string, !allowed.contains(name) else { continue }
             let line = key.mark.map { ":\($0.line)" } ?? ""
             let nearest = allowed.min { distance($0, name) < distance($1, name) }
-            let hint = nearest.map { distance($0, name) <= max(2, name.count / 3) ? " (did you mean '\($0)'?)" : "" } ?? ""
-            throw CLIFailure("\(file)\(line): unknown key '\(name)' in \(what)\(hint); valid keys: \(allowed.sorted().joined(separator: ", "))")
+            let hint =
+                nearest.map { distance($0, name) <= max(2, name.count / 3) ? " (did you mean '\($0)'?)" : "" } ?? ""
+            throw CLIFailure(
+                "\(file)\(line): unknown key '\(name)' in \(what)\(hint); valid keys: \(allowed.sorted().joined(separator: ", "))"
+            )
         }
     }
 

@@ -17,7 +17,8 @@ public enum ApplyPlanner {
             case .updatePool(let name, _, let changes):
                 return "update pool \(name): \(changes.joined(separator: ", "))"
             case .createVolume(let pool, let r):
-                return "create volume \(pool)/\(r.name) \(ByteSize.format(r.sizeBytes)) \((r.provisioning ?? .thin).rawValue) block \(r.blockSize ?? 512)"
+                return
+                    "create volume \(pool)/\(r.name) \(ByteSize.format(r.sizeBytes)) \((r.provisioning ?? .thin).rawValue) block \(r.blockSize ?? 512)"
             case .growVolume(let ref, let from, let to):
                 return "resize volume \(ref) \(ByteSize.format(from)) -> \(ByteSize.format(to))"
             }
@@ -31,8 +32,14 @@ public enum ApplyPlanner {
         var problems: [String] = []
         var seenPools = Set<String>()
         for pool in spec.pools {
-            do { try ObjectName.validate(pool.name, kind: "pool") } catch { problems.append(error.message); continue }
-            guard seenPools.insert(pool.name).inserted else { problems.append("pool \(pool.name) is declared twice"); continue }
+            do { try ObjectName.validate(pool.name, kind: "pool") } catch {
+                problems.append(error.message)
+                continue
+            }
+            guard seenPools.insert(pool.name).inserted else {
+                problems.append("pool \(pool.name) is declared twice")
+                continue
+            }
             if let current = pools.first(where: { $0.name == pool.name }) {
                 var update = UpdatePoolRequest()
                 var changes: [String] = []
@@ -40,7 +47,9 @@ public enum ApplyPlanner {
                     update.capacityBytes = c
                     changes.append("capacity \(ByteSize.format(current.capacityBytes)) -> \(ByteSize.format(c))")
                 }
-                func check(_ want: Double?, _ have: Double, _ label: String, _ set: (inout UpdatePoolRequest, Double) -> Void) {
+                func check(
+                    _ want: Double?, _ have: Double, _ label: String, _ set: (inout UpdatePoolRequest, Double) -> Void
+                ) {
                     if let want, want != have {
                         set(&update, want)
                         changes.append("\(label) \(have) -> \(want)")
@@ -51,25 +60,40 @@ public enum ApplyPlanner {
                 check(pool.criticalPercent, current.criticalPercent, "criticalPercent") { $0.criticalPercent = $1 }
                 check(pool.reservedPercent, current.reservedPercent, "reservedPercent") { $0.reservedPercent = $1 }
                 if let path = pool.path, path != current.path {
-                    problems.append("pool \(pool.name) is at \(current.path), the file says \(path); a pool cannot move")
+                    problems.append(
+                        "pool \(pool.name) is at \(current.path), the file says \(path); a pool cannot move")
                 }
                 if !changes.isEmpty { steps.append(.updatePool(pool.name, update, changes: changes)) }
             } else {
-                steps.append(.createPool(CreatePoolRequest(
-                    name: pool.name, path: pool.path, capacityBytes: pool.capacity?.bytes, maxOvercommit: pool.maxOvercommit,
-                    warnPercent: pool.warnPercent, criticalPercent: pool.criticalPercent, reservedPercent: pool.reservedPercent)))
+                steps.append(
+                    .createPool(
+                        CreatePoolRequest(
+                            name: pool.name, path: pool.path, capacityBytes: pool.capacity?.bytes,
+                            maxOvercommit: pool.maxOvercommit,
+                            warnPercent: pool.warnPercent, criticalPercent: pool.criticalPercent,
+                            reservedPercent: pool.reservedPercent)))
             }
             var seenVolumes = Set<String>()
             for volume in pool.volumes ?? [] {
                 let ref = VolumeRef(pool: pool.name, name: volume.name)
-                do { try ObjectName.validate(volume.name, kind: "volume") } catch { problems.append(error.message); continue }
-                guard seenVolumes.insert(volume.name).inserted else { problems.append("volume \(ref) is declared twice"); continue }
+                do { try ObjectName.validate(volume.name, kind: "volume") } catch {
+                    problems.append(error.message)
+                    continue
+                }
+                guard seenVolumes.insert(volume.name).inserted else {
+                    problems.append("volume \(ref) is declared twice")
+                    continue
+                }
                 if let current = volumes.first(where: { $0.pool == pool.name && $0.name == volume.name }) {
                     if let p = volume.provisioning, p != current.provisioning {
-                        problems.append("volume \(ref) is \(current.provisioning.rawValue), the file says \(p.rawValue); provisioning cannot change")
+                        problems.append(
+                            "volume \(ref) is \(current.provisioning.rawValue), the file says \(p.rawValue); provisioning cannot change"
+                        )
                     }
                     if let b = volume.blockSize, b != current.blockSize {
-                        problems.append("volume \(ref) has block size \(current.blockSize), the file says \(b); block size cannot change")
+                        problems.append(
+                            "volume \(ref) has block size \(current.blockSize), the file says \(b); block size cannot change"
+                        )
                     }
                     if volume.size.bytes > current.sizeBytes {
                         steps.append(.growVolume(ref, from: current.sizeBytes, to: volume.size.bytes))
@@ -79,8 +103,12 @@ public enum ApplyPlanner {
                                 + "apply never shrinks (use depot volume resize --force)")
                     }
                 } else {
-                    steps.append(.createVolume(pool: pool.name, CreateVolumeRequest(
-                        name: volume.name, sizeBytes: volume.size.bytes, provisioning: volume.provisioning, blockSize: volume.blockSize)))
+                    steps.append(
+                        .createVolume(
+                            pool: pool.name,
+                            CreateVolumeRequest(
+                                name: volume.name, sizeBytes: volume.size.bytes, provisioning: volume.provisioning,
+                                blockSize: volume.blockSize)))
                 }
             }
         }
@@ -94,6 +122,7 @@ public enum ApplyPlanner {
 extension CreatePoolRequest: Equatable {
     public static func == (a: CreatePoolRequest, b: CreatePoolRequest) -> Bool {
         a.name == b.name && a.path == b.path && a.capacityBytes == b.capacityBytes && a.maxOvercommit == b.maxOvercommit
-            && a.warnPercent == b.warnPercent && a.criticalPercent == b.criticalPercent && a.reservedPercent == b.reservedPercent
+            && a.warnPercent == b.warnPercent && a.criticalPercent == b.criticalPercent
+            && a.reservedPercent == b.reservedPercent
     }
 }

@@ -74,7 +74,11 @@ public struct SizeValue: Decodable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text: String
-        if let number = try? container.decode(UInt64.self) { text = String(number) } else { text = try container.decode(String.self) }
+        if let number = try? container.decode(UInt64.self) {
+            text = String(number)
+        } else {
+            text = try container.decode(String.self)
+        }
         do { bytes = try ByteSize.parse(text) } catch {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: error.message)
         }

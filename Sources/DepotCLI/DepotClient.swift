@@ -1,7 +1,7 @@
 import DepotCore
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The CLI's side of the REST API. Subcommands call it; tests can drive it.
@@ -34,7 +34,9 @@ public struct DepotClient: Sendable {
 
     /// Sends one request; any non-2xx answer becomes a `Failure` carrying the
     /// API's error code and message.
-    public func send(_ method: String, _ path: String, body: (some Encodable)? = Optional<String>.none) async throws -> Data {
+    public func send(_ method: String, _ path: String, body: (some Encodable)? = Optional<String>.none) async throws
+        -> Data
+    {
         guard let url = URL(string: path, relativeTo: baseURL) else {
             throw Failure(status: nil, code: "invalid_argument", message: "bad API path \(path)")
         }
@@ -51,7 +53,9 @@ public struct DepotClient: Sendable {
         do {
             (data, response) = try await Self.session.data(for: request)
         } catch {
-            throw Failure(status: nil, code: "unreachable", message: "cannot reach depotd at \(baseURL.absoluteString): \(error.localizedDescription)")
+            throw Failure(
+                status: nil, code: "unreachable",
+                message: "cannot reach depotd at \(baseURL.absoluteString): \(error.localizedDescription)")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
@@ -59,7 +63,9 @@ public struct DepotClient: Sendable {
                 let hint = status == 401 ? tokenOrigin.map { "; \($0)" } ?? "" : ""
                 throw Failure(status: status, code: body.error.code, message: body.error.message + hint)
             }
-            throw Failure(status: status, code: "http_\(status)", message: "depotd answered HTTP \(status): \(String(decoding: data, as: UTF8.self))")
+            throw Failure(
+                status: status, code: "http_\(status)",
+                message: "depotd answered HTTP \(status): \(String(decoding: data, as: UTF8.self))")
         }
         return data
     }
@@ -92,11 +98,15 @@ public struct DepotClient: Sendable {
 
     public func pools() async throws -> [PoolInfo] { try await get("/v1/pools", as: PoolList.self).pools }
     public func pool(_ name: String) async throws -> PoolInfo { try await get("/v1/pools/\(name)", as: PoolInfo.self) }
-    public func createPool(_ body: CreatePoolRequest) async throws -> PoolInfo { try await post("/v1/pools", body, as: PoolInfo.self) }
+    public func createPool(_ body: CreatePoolRequest) async throws -> PoolInfo {
+        try await post("/v1/pools", body, as: PoolInfo.self)
+    }
     public func updatePool(_ name: String, _ body: UpdatePoolRequest) async throws -> PoolInfo {
         try await patch("/v1/pools/\(name)", body, as: PoolInfo.self)
     }
-    public func deletePool(_ name: String, force: Bool) async throws { try await delete("/v1/pools/\(name)\(force ? "?force=true" : "")") }
+    public func deletePool(_ name: String, force: Bool) async throws {
+        try await delete("/v1/pools/\(name)\(force ? "?force=true" : "")")
+    }
     public func volumes(pool: String?) async throws -> [VolumeInfo] {
         try await get(pool.map { "/v1/pools/\($0)/volumes" } ?? "/v1/volumes", as: VolumeList.self).volumes
     }
@@ -113,8 +123,12 @@ public struct DepotClient: Sendable {
         try await delete("/v1/pools/\(ref.pool)/volumes/\(ref.name)\(force ? "?force=true" : "")")
     }
     public func exports() async throws -> [ExportInfo] { try await get("/v1/exports", as: ExportList.self).exports }
-    public func export(_ pool: String) async throws -> ExportInfo { try await get("/v1/exports/\(pool)", as: ExportInfo.self) }
-    public func createExport(_ body: CreateExportRequest) async throws -> ExportInfo { try await post("/v1/exports", body, as: ExportInfo.self) }
+    public func export(_ pool: String) async throws -> ExportInfo {
+        try await get("/v1/exports/\(pool)", as: ExportInfo.self)
+    }
+    public func createExport(_ body: CreateExportRequest) async throws -> ExportInfo {
+        try await post("/v1/exports", body, as: ExportInfo.self)
+    }
     public func deleteExport(_ pool: String) async throws { try await delete("/v1/exports/\(pool)") }
     public func updateExport(_ body: CreateExportRequest) async throws -> ExportInfo {
         try decode(ExportInfo.self, try await send("PUT", "/v1/exports/\(body.pool)", body: body))
@@ -126,12 +140,18 @@ public struct DepotClient: Sendable {
         try decode(PublishReport.self, try await send("POST", "/v1/exports/publish"))
     }
     public func targets() async throws -> [TargetInfo] { try await get("/v1/targets", as: TargetList.self).targets }
-    public func target(_ iqn: String) async throws -> TargetInfo { try await get("/v1/targets/\(iqn)", as: TargetInfo.self) }
-    public func createTarget(_ body: CreateTargetRequest) async throws -> TargetInfo { try await post("/v1/targets", body, as: TargetInfo.self) }
+    public func target(_ iqn: String) async throws -> TargetInfo {
+        try await get("/v1/targets/\(iqn)", as: TargetInfo.self)
+    }
+    public func createTarget(_ body: CreateTargetRequest) async throws -> TargetInfo {
+        try await post("/v1/targets", body, as: TargetInfo.self)
+    }
     public func deleteTarget(_ iqn: String, force: Bool = false) async throws {
         try await delete("/v1/targets/\(iqn)\(force ? "?force=true" : "")")
     }
-    public func sessions() async throws -> [SessionInfo] { try await get("/v1/sessions", as: SessionList.self).sessions }
+    public func sessions() async throws -> [SessionInfo] {
+        try await get("/v1/sessions", as: SessionList.self).sessions
+    }
     public func mapLUN(_ iqn: String, _ body: MapLUNRequest) async throws -> TargetInfo {
         try await post("/v1/targets/\(iqn)/luns", body, as: TargetInfo.self)
     }
@@ -153,8 +173,15 @@ public struct DepotClient: Sendable {
     public func portalGroups(_ iqn: String) async throws -> [PortalGroupInfo] {
         try await get("/v1/targets/\(iqn)/portal-groups", as: PortalGroupList.self).portalGroups
     }
-    public func setPortalGroupState(_ iqn: String, group: Int, state: PortalGroupState, force: Bool = false) async throws -> [PortalGroupInfo] {
-        try decode(PortalGroupList.self, try await send("PUT", "/v1/targets/\(iqn)/portal-groups/\(group)", body: SetPortalGroupStateRequest(state: state, force: force ? true : nil))).portalGroups
+    public func setPortalGroupState(_ iqn: String, group: Int, state: PortalGroupState, force: Bool = false)
+        async throws -> [PortalGroupInfo]
+    {
+        try decode(
+            PortalGroupList.self,
+            try await send(
+                "PUT", "/v1/targets/\(iqn)/portal-groups/\(group)",
+                body: SetPortalGroupStateRequest(state: state, force: force ? true : nil))
+        ).portalGroups
     }
     public func capacity() async throws -> CapacityReport { try await get("/v1/capacity", as: CapacityReport.self) }
     public func status() async throws -> DaemonStatus { try await get("/v1/status", as: DaemonStatus.self) }

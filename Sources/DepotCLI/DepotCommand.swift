@@ -9,7 +9,8 @@ public struct DepotCommand: AsyncParsableCommand {
         abstract: "Manage a Depot datastore server: pools, volumes, capacity.",
         version: DepotVersion.current,
         subcommands: [
-            PoolCommand.self, VolumeCommand.self, TargetCommand.self, SessionCommand.self, ExportCommand.self, CapacityCommand.self, ApplyCommand.self,
+            PoolCommand.self, VolumeCommand.self, TargetCommand.self, SessionCommand.self, ExportCommand.self,
+            CapacityCommand.self, ApplyCommand.self,
             StatusCommand.self, VersionCommand.self, HelpAllCommand.self,
         ])
 
@@ -23,11 +24,16 @@ public struct DepotCommand: AsyncParsableCommand {
 func reportingFailures(json: Bool = false, _ body: () async throws -> Void) async throws {
     func fail(code: String, message: String, status: Int?) -> ExitCode {
         if json {
-            struct Body: Encodable { var code: String; var message: String; var status: Int? }
+            struct Body: Encodable {
+                var code: String
+                var message: String
+                var status: Int?
+            }
             struct Wrapper: Encodable { var error: Body }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            let data = (try? encoder.encode(Wrapper(error: Body(code: code, message: message, status: status)))) ?? Data()
+            let data =
+                (try? encoder.encode(Wrapper(error: Body(code: code, message: message, status: status)))) ?? Data()
             FileHandle.standardError.write(data + Data("\n".utf8))
         } else {
             FileHandle.standardError.write(Data("error: \(message)\n".utf8))

@@ -40,7 +40,8 @@ public struct GlobalOptions: ParsableArguments {
             "$DEPOT_TOKEN (\(env["DEPOT_TOKEN"] == nil ? "not set" : "set"))",
             "\(file) (\(fileText == nil ? "not there" : "read"))",
         ].joined(separator: ", ")
-        let origin = (used.map { "the token sent was from \($0)" } ?? "no token was found")
+        let origin =
+            (used.map { "the token sent was from \($0)" } ?? "no token was found")
             + "; the CLI looks at \(looked). The daemon's token is DATA/api-token (DATA is depotd's --data): "
             + "pass --token, set DEPOT_TOKEN, or run depot where depot-data/ is"
         return DepotClient(baseURL: url, token: resolved, tokenOrigin: origin)

@@ -36,11 +36,16 @@ enum Output {
 
     static func poolTable(_ pools: [PoolInfo]) -> String {
         table(
-            ["NAME", "CAPACITY", "USED", "PROVISIONED", "FREE", "FS-FREE", "USED%", "OVERCOMMIT", "STATE", "FLAGS", "VOLUMES"],
+            [
+                "NAME", "CAPACITY", "USED", "PROVISIONED", "FREE", "FS-FREE", "USED%", "OVERCOMMIT", "STATE", "FLAGS",
+                "VOLUMES",
+            ],
             pools.map { p in
                 [
-                    p.name, ByteSize.format(p.capacityBytes), ByteSize.format(p.usedBytes), ByteSize.format(p.provisionedBytes),
-                    ByteSize.format(p.freeBytes), ByteSize.format(p.filesystemFreeBytes), percent(p.usedPercent), ratio(p.overcommitRatio),
+                    p.name, ByteSize.format(p.capacityBytes), ByteSize.format(p.usedBytes),
+                    ByteSize.format(p.provisionedBytes),
+                    ByteSize.format(p.freeBytes), ByteSize.format(p.filesystemFreeBytes), percent(p.usedPercent),
+                    ratio(p.overcommitRatio),
                     p.state.rawValue, flags(p), "\(p.volumeCount)",
                 ]
             }, rightAligned: [1, 2, 3, 4, 5, 6, 7, 10]) + sharingNotes(pools)
@@ -53,7 +58,9 @@ enum Output {
         for p in pools where !p.sharesFilesystemWith.isEmpty && !seen.contains(p.name) {
             let group = ([p.name] + p.sharesFilesystemWith).sorted()
             seen.formUnion(group)
-            notes.append("\nnote: pools \(group.joined(separator: ", ")) share one filesystem (\(ByteSize.format(p.filesystemFreeBytes)) free): their FREE is the same space, counted once")
+            notes.append(
+                "\nnote: pools \(group.joined(separator: ", ")) share one filesystem (\(ByteSize.format(p.filesystemFreeBytes)) free): their FREE is the same space, counted once"
+            )
         }
         return notes.joined()
     }
@@ -62,19 +69,33 @@ enum Output {
         table(
             ["VOLUME", "SIZE", "ALLOCATED", "PROVISIONING", "BLOCK", "STATE"],
             volumes.map { v in
-                ["\(v.pool)/\(v.name)", ByteSize.format(v.sizeBytes), ByteSize.format(v.allocatedBytes), v.provisioning.rawValue,
-                 "\(v.blockSize)", v.state.rawValue]
+                [
+                    "\(v.pool)/\(v.name)", ByteSize.format(v.sizeBytes), ByteSize.format(v.allocatedBytes),
+                    v.provisioning.rawValue,
+                    "\(v.blockSize)", v.state.rawValue,
+                ]
             }, rightAligned: [1, 2, 4])
     }
 
     static func targetDetail(_ t: TargetInfo) -> String {
-        var out = table(["FIELD", "VALUE"], [
-            ["iqn", t.iqn], ["alias", t.alias ?? "-"],
-            ["access", t.allowAnyInitiator ? "any initiator" : (t.initiators.isEmpty ? "nobody (add an ACL)" : t.initiators.joined(separator: ", "))],
-            ["chap", t.chapUser.map { "user \($0)" + (t.mutualChap ? ", mutual" : "") } ?? "none"],
-            ["created", t.createdAt],
-        ])
-        out += "\n\n" + table(["LUN", "VOLUME", "MODE"], t.luns.map { ["\($0.lun)", $0.volume, $0.readOnly ? "ro" : "rw"] }, rightAligned: [0])
+        var out = table(
+            ["FIELD", "VALUE"],
+            [
+                ["iqn", t.iqn], ["alias", t.alias ?? "-"],
+                [
+                    "access",
+                    t.allowAnyInitiator
+                        ? "any initiator"
+                        : (t.initiators.isEmpty ? "nobody (add an ACL)" : t.initiators.joined(separator: ", ")),
+                ],
+                ["chap", t.chapUser.map { "user \($0)" + (t.mutualChap ? ", mutual" : "") } ?? "none"],
+                ["created", t.createdAt],
+            ])
+        out +=
+            "\n\n"
+            + table(
+                ["LUN", "VOLUME", "MODE"], t.luns.map { ["\($0.lun)", $0.volume, $0.readOnly ? "ro" : "rw"] },
+                rightAligned: [0])
         return out
     }
 
@@ -86,19 +107,31 @@ enum Output {
     }
 
     static func poolDetail(_ p: PoolInfo) -> String {
-        table(["FIELD", "VALUE"], [
-            ["name", p.name], ["path", p.path],
-            ["capacity", "\(ByteSize.format(p.capacityBytes)) (\(p.capacityBytes) bytes\(p.capacityExplicit ? "" : ", filesystem size"))"],
-            ["used", "\(ByteSize.format(p.usedBytes)) (\(percent(p.usedPercent)))"],
-            ["provisioned", ByteSize.format(p.provisionedBytes)], ["free", ByteSize.format(p.freeBytes)],
-            ["filesystem", "\(ByteSize.format(p.filesystemBytes)), \(ByteSize.format(p.filesystemFreeBytes)) free"
-                + (p.sharesFilesystemWith.isEmpty ? "" : " (shared with pools \(p.sharesFilesystemWith.joined(separator: ", ")))")
-                + (p.exceedsFilesystem ? "; the capacity exceeds what it can give" : "")],
-            ["overcommit", "\(ratio(p.overcommitRatio)) of max \(ratio(p.maxOvercommit))"],
-            ["state", p.state.rawValue], ["overprovisioned", p.overprovisioned ? "yes" : "no"],
-            ["thresholds", "warn \(percent(p.warnPercent)), critical \(percent(p.criticalPercent)), reserved \(percent(p.reservedPercent))"],
-            ["volumes", "\(p.volumeCount)"],
-        ])
+        table(
+            ["FIELD", "VALUE"],
+            [
+                ["name", p.name], ["path", p.path],
+                [
+                    "capacity",
+                    "\(ByteSize.format(p.capacityBytes)) (\(p.capacityBytes) bytes\(p.capacityExplicit ? "" : ", filesystem size"))",
+                ],
+                ["used", "\(ByteSize.format(p.usedBytes)) (\(percent(p.usedPercent)))"],
+                ["provisioned", ByteSize.format(p.provisionedBytes)], ["free", ByteSize.format(p.freeBytes)],
+                [
+                    "filesystem",
+                    "\(ByteSize.format(p.filesystemBytes)), \(ByteSize.format(p.filesystemFreeBytes)) free"
+                        + (p.sharesFilesystemWith.isEmpty
+                            ? "" : " (shared with pools \(p.sharesFilesystemWith.joined(separator: ", ")))")
+                        + (p.exceedsFilesystem ? "; the capacity exceeds what it can give" : ""),
+                ],
+                ["overcommit", "\(ratio(p.overcommitRatio)) of max \(ratio(p.maxOvercommit))"],
+                ["state", p.state.rawValue], ["overprovisioned", p.overprovisioned ? "yes" : "no"],
+                [
+                    "thresholds",
+                    "warn \(percent(p.warnPercent)), critical \(percent(p.criticalPercent)), reserved \(percent(p.reservedPercent))",
+                ],
+                ["volumes", "\(p.volumeCount)"],
+            ])
     }
 
     static func volumeDetail(_ v: VolumeInfo) -> String {
@@ -109,13 +142,19 @@ enum Output {
             ["uuid", v.uuid], ["path", v.path], ["created", v.createdAt],
         ]
         if let progress = v.progress, progress.isFinite {
-            rows.append(["progress", "\(Int(max(0, min(progress, 1)) * 100)) % zeroed (cancel: depot volume delete \(v.pool)/\(v.name) --force)"])
+            rows.append([
+                "progress",
+                "\(Int(max(0, min(progress, 1)) * 100)) % zeroed (cancel: depot volume delete \(v.pool)/\(v.name) --force)",
+            ])
         }
         if let luns = v.luns {
-            let text: [String] = luns.map { lun in "\(lun.target) LUN \(lun.lun)" + (lun.readOnly ? " (read-only)" : "") }
+            let text: [String] = luns.map { lun in "\(lun.target) LUN \(lun.lun)" + (lun.readOnly ? " (read-only)" : "")
+            }
             rows.append(["luns", text.isEmpty ? "none" : text.joined(separator: ", ")])
         }
-        if let exported = v.exported { rows.append(["nfs export", exported ? "its pool \(v.pool) is exported" : "no"]) }
+        if let exported = v.exported {
+            rows.append(["nfs export", exported ? "its pool \(v.pool) is exported" : "no"])
+        }
         return table(["FIELD", "VALUE"], rows)
     }
 }

@@ -1,7 +1,7 @@
 import DepotCore
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Progress on stderr while a long call runs, fed by polling: a bar redrawn
@@ -67,10 +67,14 @@ enum ProgressBar {
 extension DepotClient {
     /// Creates a volume; an eager-zeroed one shows its zeroing progress while
     /// it runs (`volume create` and `apply` alike), unless `json`.
-    func createVolume(_ ref: VolumeRef, _ body: CreateVolumeRequest, json: Bool, quiet: Bool) async throws -> VolumeInfo {
+    func createVolume(_ ref: VolumeRef, _ body: CreateVolumeRequest, json: Bool, quiet: Bool) async throws -> VolumeInfo
+    {
         guard body.provisioning == .eagerZeroed, !json else { return try await createVolume(pool: ref.pool, body) }
-        return try await ProgressBar.whileRunning(label: "zeroing \(ref)", style: ProgressBar.style(quiet: quiet), poll: {
-            try? await self.volume(ref).progress
-        }) { try await self.createVolume(pool: ref.pool, body) }
+        return try await ProgressBar.whileRunning(
+            label: "zeroing \(ref)", style: ProgressBar.style(quiet: quiet),
+            poll: {
+                try? await self.volume(ref).progress
+            }
+        ) { try await self.createVolume(pool: ref.pool, body) }
     }
 }

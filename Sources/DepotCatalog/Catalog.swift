@@ -113,7 +113,9 @@ public final class Catalog: Sendable {
     /// crash of the daemon but may be lost with the host's power. That is
     /// enough for the `creating` intent, which protects nothing acknowledged;
     /// the `ready` commit that follows is FULL and makes both durable.
-    public func insertVolume(_ record: VolumeRecord, poolName: String, durable: Bool = true) throws(DepotError) -> VolumeRecord {
+    public func insertVolume(_ record: VolumeRecord, poolName: String, durable: Bool = true) throws(DepotError)
+        -> VolumeRecord
+    {
         try translate {
             try writer.writeWithoutTransaction { db in
                 if !durable { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
@@ -141,7 +143,9 @@ public final class Catalog: Sendable {
     }
 
     /// Writes a rename intent; refused when the new name is taken in the pool.
-    public func beginRename(volumeId: Int64, poolId: Int64, poolName: String, newName: String) throws(DepotError) -> VolumeRecord {
+    public func beginRename(volumeId: Int64, poolId: Int64, poolName: String, newName: String) throws(DepotError)
+        -> VolumeRecord
+    {
         try translate {
             try writer.write { db in
                 let taken = try VolumeRecord.filter(
@@ -167,13 +171,16 @@ public final class Catalog: Sendable {
     // MARK: Settings
 
     public func setting(_ key: String) throws -> String? {
-        try writer.read { db in try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key]) }
+        try writer.read { db in
+            try String.fetchOne(db, sql: "SELECT value FROM setting WHERE key = ?", arguments: [key])
+        }
     }
 
     public func setSetting(_ key: String, _ value: String) throws {
         try writer.write { db in
             try db.execute(
-                sql: "INSERT INTO setting(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                sql:
+                    "INSERT INTO setting(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 arguments: [key, value])
         }
     }

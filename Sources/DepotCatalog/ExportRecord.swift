@@ -44,7 +44,9 @@ extension Catalog {
         do {
             return try writer.write { db in
                 if try ExportRecord.filter(Column("poolId") == record.poolId).fetchCount(db) > 0 {
-                    throw DepotError.conflict("pool '\(poolName)' is already exported; change it with depot export set (PUT /v1/exports/\(poolName))")
+                    throw DepotError.conflict(
+                        "pool '\(poolName)' is already exported; change it with depot export set (PUT /v1/exports/\(poolName))"
+                    )
                 }
                 var copy = record
                 try copy.insert(db)
@@ -61,7 +63,9 @@ extension Catalog {
     public func updateExport(poolId: Int64, rulesJSON: String) throws(DepotError) -> Bool {
         do {
             return try writer.write { db in
-                guard var record = try ExportRecord.filter(Column("poolId") == poolId).fetchOne(db) else { return false }
+                guard var record = try ExportRecord.filter(Column("poolId") == poolId).fetchOne(db) else {
+                    return false
+                }
                 record.rules = rulesJSON
                 try record.update(db)
                 return true

@@ -6,7 +6,9 @@ import GRDB
 extension Catalog {
     public func persistentReservations() throws -> [Int64: String] {
         try reader.read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT volumeId, state FROM persistent_reservation").map { ($0[0], $0[1]) })
+            Dictionary(
+                uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT volumeId, state FROM persistent_reservation")
+                    .map { ($0[0], $0[1]) })
         }
     }
 

@@ -20,7 +20,8 @@ public struct PoolRecord: Codable, Sendable, Equatable, FetchableRecord, Mutable
     public var createdDirectory: Bool
 
     public init(
-        id: Int64? = nil, name: String, path: String, capacityBytes: Int64?, thresholds: CapacityThresholds, createdAt: String,
+        id: Int64? = nil, name: String, path: String, capacityBytes: Int64?, thresholds: CapacityThresholds,
+        createdAt: String,
         createdDirectory: Bool = true
     ) {
         self.createdDirectory = createdDirectory

@@ -89,10 +89,13 @@ extension Catalog {
     /// The same with each map's read-only flag (`volume show`).
     public func lunMaps(volumeId: Int64) throws -> [(iqn: String, lun: Int64, readOnly: Bool)] {
         try reader.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT target.iqn, target_lun.lun, target_lun.readOnly FROM target_lun JOIN target ON target.id = target_lun.targetId
-                WHERE target_lun.volumeId = ? ORDER BY target.iqn, target_lun.lun
-                """, arguments: [volumeId]).map { (iqn: $0[0], lun: $0[1], readOnly: $0[2]) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT target.iqn, target_lun.lun, target_lun.readOnly FROM target_lun JOIN target ON target.id = target_lun.targetId
+                    WHERE target_lun.volumeId = ? ORDER BY target.iqn, target_lun.lun
+                    """, arguments: [volumeId]
+            ).map { (iqn: $0[0], lun: $0[1], readOnly: $0[2]) }
         }
     }
 
@@ -104,7 +107,9 @@ extension Catalog {
     /// Adds a target; its IQN must be new.
     public func insertTarget(_ record: TargetRecord) throws(DepotError) {
         try write { db in
-            if try TargetRecord.filter(Column("iqn") == record.iqn).fetchCount(db) > 0 { throw DepotError.conflict("target \(record.iqn) already exists") }
+            if try TargetRecord.filter(Column("iqn") == record.iqn).fetchCount(db) > 0 {
+                throw DepotError.conflict("target \(record.iqn) already exists")
+            }
             var copy = record
             try copy.insert(db)
         }
@@ -126,7 +131,9 @@ extension Catalog {
     /// multipath software would merge them, anything else would mount one disk
     /// twice. Across targets it is how multipath over targets works, and allowed.
     /// `volumeName` and `targetIQN` are for the messages.
-    public func mapLUN(targetId: Int64, volumeId: Int64, lun wanted: Int?, readOnly: Bool, volumeName: String, targetIQN: String) throws(DepotError) -> Int {
+    public func mapLUN(
+        targetId: Int64, volumeId: Int64, lun wanted: Int?, readOnly: Bool, volumeName: String, targetIQN: String
+    ) throws(DepotError) -> Int {
         try write { db in
             let rows = try TargetLUNRecord.filter(Column("targetId") == targetId).fetchAll(db)
             if let existing = rows.first(where: { $0.volumeId == volumeId }) {
@@ -137,10 +144,14 @@ extension Catalog {
             let used = Set(rows.map { Int($0.lun) })
             let lun: Int
             if let wanted {
-                if used.contains(wanted) { throw DepotError.conflict("LUN \(wanted) of \(targetIQN) is already mapped") }
+                if used.contains(wanted) {
+                    throw DepotError.conflict("LUN \(wanted) of \(targetIQN) is already mapped")
+                }
                 lun = wanted
             } else {
-                guard let free = (0...16383).first(where: { !used.contains($0) }) else { throw DepotError.conflict("no free LUN on \(targetIQN)") }
+                guard let free = (0...16383).first(where: { !used.contains($0) }) else {
+                    throw DepotError.conflict("no free LUN on \(targetIQN)")
+                }
                 lun = free
             }
             var row = TargetLUNRecord(targetId: targetId, lun: Int64(lun), volumeId: volumeId, readOnly: readOnly)
@@ -151,13 +162,17 @@ extension Catalog {
 
     /// Removes a LUN map; false when the LUN was not mapped.
     public func unmapLUN(targetId: Int64, lun: Int) throws(DepotError) -> Bool {
-        try write { db in try TargetLUNRecord.filter(Column("targetId") == targetId && Column("lun") == lun).deleteAll(db) } > 0
+        try write { db in
+            try TargetLUNRecord.filter(Column("targetId") == targetId && Column("lun") == lun).deleteAll(db)
+        } > 0
     }
 
     /// Allows an initiator on a target; it must not be there yet.
     public func addACL(targetId: Int64, initiator: String, targetIQN: String) throws(DepotError) {
         try write { db in
-            if try TargetACLRecord.filter(Column("targetId") == targetId && Column("initiator") == initiator).fetchCount(db) > 0 {
+            if try TargetACLRecord.filter(Column("targetId") == targetId && Column("initiator") == initiator)
+                .fetchCount(db) > 0
+            {
                 throw DepotError.conflict("\(initiator) is already allowed on \(targetIQN)")
             }
             var row = TargetACLRecord(targetId: targetId, initiator: initiator)
@@ -167,6 +182,8 @@ extension Catalog {
 
     /// Removes an initiator from a target's ACL; false when it was not there.
     public func removeACL(targetId: Int64, initiator: String) throws(DepotError) -> Bool {
-        try write { db in try TargetACLRecord.filter(Column("targetId") == targetId && Column("initiator") == initiator).deleteAll(db) } > 0
+        try write { db in
+            try TargetACLRecord.filter(Column("targetId") == targetId && Column("initiator") == initiator).deleteAll(db)
+        } > 0
     }
 }

@@ -20,7 +20,8 @@ extension Catalog {
                 arguments = [poolId]
             }
             return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-                VolumeUsage(id: row[0], poolId: row[1], provisionedBytes: row[2], deleting: (row[3] as String) == "deleting")
+                VolumeUsage(
+                    id: row[0], poolId: row[1], provisionedBytes: row[2], deleting: (row[3] as String) == "deleting")
             }
         }
     }

@@ -31,7 +31,8 @@ public struct PoolInfo: Codable, Sendable, Equatable {
     public var warnings: [String]?
 
     public init(
-        name: String, path: String, capacityExplicit: Bool, figures: CapacityFigures, volumeCount: Int, filesystemBytes: UInt64 = 0,
+        name: String, path: String, capacityExplicit: Bool, figures: CapacityFigures, volumeCount: Int,
+        filesystemBytes: UInt64 = 0,
         filesystemFreeBytes: UInt64 = 0, sharesFilesystemWith: [String] = []
     ) {
         self.filesystemBytes = filesystemBytes
@@ -126,8 +127,14 @@ public struct CapacityReport: Codable, Sendable, Equatable {
     }
 }
 
-public struct PoolList: Codable, Sendable { public var pools: [PoolInfo]; public init(pools: [PoolInfo]) { self.pools = pools } }
-public struct VolumeList: Codable, Sendable { public var volumes: [VolumeInfo]; public init(volumes: [VolumeInfo]) { self.volumes = volumes } }
+public struct PoolList: Codable, Sendable {
+    public var pools: [PoolInfo]
+    public init(pools: [PoolInfo]) { self.pools = pools }
+}
+public struct VolumeList: Codable, Sendable {
+    public var volumes: [VolumeInfo]
+    public init(volumes: [VolumeInfo]) { self.volumes = volumes }
+}
 
 public struct CreatePoolRequest: Codable, Sendable {
     public var name: String
@@ -143,7 +150,8 @@ public struct CreatePoolRequest: Codable, Sendable {
 
     public init(
         name: String, path: String? = nil, capacityBytes: UInt64? = nil, maxOvercommit: Double? = nil,
-        warnPercent: Double? = nil, criticalPercent: Double? = nil, reservedPercent: Double? = nil, createParents: Bool? = nil
+        warnPercent: Double? = nil, criticalPercent: Double? = nil, reservedPercent: Double? = nil,
+        createParents: Bool? = nil
     ) {
         self.createParents = createParents
         self.name = name
@@ -179,7 +187,8 @@ public struct UpdatePoolRequest: Codable, Sendable {
     }
 
     public var isEmpty: Bool {
-        capacityBytes == nil && maxOvercommit == nil && warnPercent == nil && criticalPercent == nil && reservedPercent == nil
+        capacityBytes == nil && maxOvercommit == nil && warnPercent == nil && criticalPercent == nil
+            && reservedPercent == nil
     }
 }
 

@@ -28,16 +28,19 @@ public enum ByteSize {
         }
         let unit = unitPart.lowercased()
         guard let shift = units.first(where: { $0.suffixes.contains(unit) })?.shift else {
-            throw .invalidArgument("unknown size unit '\(unitPart)' in '\(text)' (use B, K, M, G, T, P, optionally with iB)")
+            throw .invalidArgument(
+                "unknown size unit '\(unitPart)' in '\(text)' (use B, K, M, G, T, P, optionally with iB)")
         }
         if numberPart.hasPrefix("-") { throw .invalidArgument("size must be positive, got '\(text)'") }
         // A sign is not silently dropped: '+1G' given where a size is wanted is
         // a relative size in the wrong place (only `volume resize` takes +N / -N).
-        if numberPart.hasPrefix("+") { throw .invalidArgument("a size has no sign, got '\(text)' (only volume resize takes +N or -N)") }
+        if numberPart.hasPrefix("+") {
+            throw .invalidArgument("a size has no sign, got '\(text)' (only volume resize takes +N or -N)")
+        }
         let digits = numberPart
         let pieces = digits.split(separator: ".", omittingEmptySubsequences: false)
         guard !digits.isEmpty, pieces.count <= 2, pieces.allSatisfy({ $0.allSatisfy(\.isNumber) }),
-              !(pieces.first?.isEmpty ?? true) || (pieces.count == 2 && !pieces[1].isEmpty)
+            !(pieces.first?.isEmpty ?? true) || (pieces.count == 2 && !pieces[1].isEmpty)
         else { throw .invalidArgument("not a size: '\(text)'") }
         let multiplier: UInt64 = 1 << shift
         guard let whole = UInt64(pieces[0].isEmpty ? "0" : pieces[0]) else {
@@ -76,11 +79,14 @@ public enum ByteSize {
             case .absolute(let size): return size
             case .grow(let by):
                 let (size, overflow) = current.addingReportingOverflow(by)
-                guard !overflow, size <= UInt64(Int64.max) else { throw .invalidArgument("growing \(ByteSize.format(current)) by \(ByteSize.format(by)) is too large") }
+                guard !overflow, size <= UInt64(Int64.max) else {
+                    throw .invalidArgument("growing \(ByteSize.format(current)) by \(ByteSize.format(by)) is too large")
+                }
                 return size
             case .shrink(let by):
                 guard by < current else {
-                    throw .invalidArgument("cannot shrink \(ByteSize.format(current)) by \(ByteSize.format(by)): nothing would be left")
+                    throw .invalidArgument(
+                        "cannot shrink \(ByteSize.format(current)) by \(ByteSize.format(by)): nothing would be left")
                 }
                 return current - by
             }

@@ -72,7 +72,8 @@ public struct CapacityFigures: Sendable, Equatable {
                 throw .insufficientSpace(
                     "pool '\(pool)' would be overcommitted \(Self.ratio(after))x with \(ByteSize.describe(size)) more: "
                         + "provisioned \(ByteSize.describe(provisionedBytes)) of capacity "
-                        + "\(ByteSize.describe(capacityBytes)), max overcommit \(Self.ratio(thresholds.maxOvercommit))x")
+                        + "\(ByteSize.describe(capacityBytes)), max overcommit \(Self.ratio(thresholds.maxOvercommit))x"
+                )
             }
         }
     }
@@ -96,7 +97,8 @@ public struct CapacityThresholds: Sendable, Equatable, Codable {
     public var reservedPercent: Double
 
     /// Cinder's 20.0 over-subscription; vSphere's 75 % warning and 85 % alert.
-    public static let defaults = CapacityThresholds(maxOvercommit: 20.0, warnPercent: 75, criticalPercent: 85, reservedPercent: 0)
+    public static let defaults = CapacityThresholds(
+        maxOvercommit: 20.0, warnPercent: 75, criticalPercent: 85, reservedPercent: 0)
 
     public init(maxOvercommit: Double, warnPercent: Double, criticalPercent: Double, reservedPercent: Double) {
         self.maxOvercommit = maxOvercommit
@@ -115,7 +117,8 @@ public struct CapacityThresholds: Sendable, Equatable, Codable {
             }
         }
         guard warnPercent <= criticalPercent else {
-            throw .invalidArgument("warn percent (\(warnPercent)) must not exceed critical percent (\(criticalPercent))")
+            throw .invalidArgument(
+                "warn percent (\(warnPercent)) must not exceed critical percent (\(criticalPercent))")
         }
     }
 }

@@ -30,7 +30,8 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     public var reconcileFindings: Int
 
     public init(
-        version: String, startedAt: String, uptimeSeconds: Int, dataDirectory: String, api: String, portals: [String], pools: [PoolState],
+        version: String, startedAt: String, uptimeSeconds: Int, dataDirectory: String, api: String, portals: [String],
+        pools: [PoolState],
         sessions: Int, reconcileFindings: Int
     ) {
         self.version = version

@@ -22,7 +22,10 @@ public struct ExportRule: Codable, Sendable, Equatable {
     public var anonuid: Int?
     public var anongid: Int?
 
-    public init(client: String, access: ExportAccess = .rw, squash: ExportSquash = .root, anonuid: Int? = nil, anongid: Int? = nil) {
+    public init(
+        client: String, access: ExportAccess = .rw, squash: ExportSquash = .root, anonuid: Int? = nil,
+        anongid: Int? = nil
+    ) {
         self.client = client
         self.access = access
         self.squash = squash
@@ -44,7 +47,10 @@ public struct ExportInfo: Codable, Sendable, Equatable {
     /// Guardrail notices given when the export was made (not stored).
     public var warnings: [String]?
 
-    public init(pool: String, path: String, fsid: Int, pseudo: String, rules: [ExportRule], createdAt: String, warnings: [String]? = nil) {
+    public init(
+        pool: String, path: String, fsid: Int, pseudo: String, rules: [ExportRule], createdAt: String,
+        warnings: [String]? = nil
+    ) {
         self.pool = pool
         self.path = path
         self.fsid = fsid

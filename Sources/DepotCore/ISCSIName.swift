@@ -14,19 +14,23 @@ public enum ISCSIName {
         }
         if lower.hasPrefix("naa.") {
             let digits = lower.dropFirst(4)
-            guard digits.count == 16 || digits.count == 32, digits.allSatisfy(hex.contains) else { throw bad("naa. takes 16 or 32 hex digits") }
+            guard digits.count == 16 || digits.count == 32, digits.allSatisfy(hex.contains) else {
+                throw bad("naa. takes 16 or 32 hex digits")
+            }
             return lower
         }
         guard lower.hasPrefix("iqn.") else { throw bad("use iqn.YYYY-MM.reversed.domain[:suffix], eui. or naa.") }
         let rest = Array(lower.dropFirst(4))
         guard rest.count > 8, rest[4] == "-", rest[7] == ".",
-              rest[0..<4].allSatisfy(\.isNumber), rest[5..<7].allSatisfy(\.isNumber),
-              let month = Int(String(rest[5..<7])), (1...12).contains(month)
+            rest[0..<4].allSatisfy(\.isNumber), rest[5..<7].allSatisfy(\.isNumber),
+            let month = Int(String(rest[5..<7])), (1...12).contains(month)
         else { throw bad("iqn. must be followed by a date YYYY-MM and a dot") }
         let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-.:")
         guard rest[8...].allSatisfy(allowed.contains) else { throw bad("only a-z, 0-9, '-', '.', ':' are allowed") }
         let authority = rest[8...].prefix { $0 != ":" }
-        guard !authority.isEmpty, authority.first != ".", authority.last != "." else { throw bad("naming authority missing") }
+        guard !authority.isEmpty, authority.first != ".", authority.last != "." else {
+            throw bad("naming authority missing")
+        }
         return lower
     }
 }

@@ -10,14 +10,17 @@ public enum ObjectName {
         let bytes = Array(name.utf8)
         guard let first = bytes.first, bytes.count <= maxLength else { return false }
         guard isLowerAlnum(first) else { return false }
-        return bytes.dropFirst().allSatisfy { isLowerAlnum($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+        return bytes.dropFirst().allSatisfy {
+            isLowerAlnum($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
+        }
     }
 
     /// Throws `invalidArgument` naming the rule when `name` breaks it.
     public static func validate(_ name: String, kind: String) throws(DepotError) {
         guard isValid(name) else {
             throw .invalidArgument(
-                "invalid \(kind) name '\(name)': use 1-63 characters from a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+                "invalid \(kind) name '\(name)': use 1-63 characters from a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+            )
         }
     }
 

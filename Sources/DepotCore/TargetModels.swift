@@ -118,7 +118,8 @@ public struct SessionInfo: Codable, Sendable, Equatable {
     public var connectedSeconds: Int
 
     public init(
-        initiator: String, target: String?, portal: String, peer: String, isid: String, tsih: Int, parameters: [String: String],
+        initiator: String, target: String?, portal: String, peer: String, isid: String, tsih: Int,
+        parameters: [String: String],
         commandsInFlight: Int, connectedSeconds: Int
     ) {
         self.initiator = initiator

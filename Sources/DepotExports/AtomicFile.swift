@@ -1,7 +1,7 @@
 import DepotCore
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Replaces a file so that readers see the old or the new content, never a

@@ -1,6 +1,6 @@
 import DepotCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A parsed export client: the forms exports(5) and Ganesha's `Clients`
@@ -14,7 +14,9 @@ public enum ClientSpec: Equatable, Sendable {
 
     public static func parse(_ text: String) throws(DepotError) -> ClientSpec {
         if text == "*" { return .anyone }
-        guard !text.isEmpty, text.utf8.count <= 253 else { throw .invalidArgument("export client is empty or too long") }
+        guard !text.isEmpty, text.utf8.count <= 253 else {
+            throw .invalidArgument("export client is empty or too long")
+        }
         var addressPart = Substring(text)
         var prefix: Int?
         if let slash = text.firstIndex(of: "/") {
@@ -50,7 +52,9 @@ public enum ClientSpec: Equatable, Sendable {
         }
     }
 
-    private static func network(_ family: Int32, _ bytes: [UInt8], _ prefix: Int, _ text: String) throws(DepotError) -> ClientSpec {
+    private static func network(_ family: Int32, _ bytes: [UInt8], _ prefix: Int, _ text: String) throws(DepotError)
+        -> ClientSpec
+    {
         guard prefix >= 0, prefix <= bytes.count * 8 else {
             throw .invalidArgument("export client '\(text)': prefix length must be 0-\(bytes.count * 8)")
         }

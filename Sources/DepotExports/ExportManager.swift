@@ -42,11 +42,15 @@ public actor ExportManager {
     /// is, published at once; if publishing fails the old rules come back.
     public func update(_ request: CreateExportRequest) throws(DepotError) -> ExportInfo {
         let pool = try requirePool(request.pool)
-        guard let before = try read({ try catalog.export(poolId: pool.id!) }) else { throw .notFound("pool '\(pool.name)' is not exported") }
+        guard let before = try read({ try catalog.export(poolId: pool.id!) }) else {
+            throw .notFound("pool '\(pool.name)' is not exported")
+        }
         let rules = try ExportRules.validate(request.rules, force: request.force ?? false)
         var warnings = try Self.warnings(pool, rules, catalog: catalog)
         let json: String
-        do { json = String(decoding: try JSONEncoder().encode(rules), as: UTF8.self) } catch { throw .internalError("cannot encode rules: \(error)") }
+        do { json = String(decoding: try JSONEncoder().encode(rules), as: UTF8.self) } catch {
+            throw .internalError("cannot encode rules: \(error)")
+        }
         _ = try catalog.updateExport(poolId: pool.id!, rulesJSON: json)
         do {
             warnings += try publishAll().warnings
@@ -69,7 +73,9 @@ public actor ExportManager {
         // File and block access to the same images corrupts them unless one side is idle.
         for volume in try DepotError.fromCatalog({ try catalog.volumes(poolId: pool.id!) }) {
             for (iqn, lun) in try DepotError.fromCatalog({ try catalog.mappings(volumeId: volume.id!) }) {
-                warnings.append("volume \(pool.name)/\(volume.name) is also LUN \(lun) of \(iqn): NFS clients and iSCSI initiators would share its image")
+                warnings.append(
+                    "volume \(pool.name)/\(volume.name) is also LUN \(lun) of \(iqn): NFS clients and iSCSI initiators would share its image"
+                )
             }
         }
         return warnings
@@ -81,7 +87,8 @@ public actor ExportManager {
         var warnings = try Self.warnings(pool, rules, catalog: catalog)
         let record: ExportRecord
         do {
-            record = try ExportRecord(poolId: pool.id!, fsid: Self.fsid(poolId: pool.id!), rules: rules, createdAt: Timestamp.now())
+            record = try ExportRecord(
+                poolId: pool.id!, fsid: Self.fsid(poolId: pool.id!), rules: rules, createdAt: Timestamp.now())
         } catch {
             throw .internalError("cannot encode rules: \(error)")
         }
@@ -127,14 +134,19 @@ public actor ExportManager {
 
     func info(_ pool: PoolRecord, _ record: ExportRecord) throws(DepotError) -> ExportInfo {
         let rules: [ExportRule]
-        do { rules = try record.decodedRules() } catch { throw .internalError("export rules of '\(pool.name)' unreadable: \(error)") }
-        return ExportInfo(pool: pool.name, path: pool.path, fsid: Int(record.fsid), pseudo: Self.pseudo(pool.name), rules: rules,
-                          createdAt: record.createdAt)
+        do { rules = try record.decodedRules() } catch {
+            throw .internalError("export rules of '\(pool.name)' unreadable: \(error)")
+        }
+        return ExportInfo(
+            pool: pool.name, path: pool.path, fsid: Int(record.fsid), pseudo: Self.pseudo(pool.name), rules: rules,
+            createdAt: record.createdAt)
     }
 
     func requirePool(_ name: String) throws(DepotError) -> PoolRecord {
         try ObjectName.validate(name, kind: "pool")
-        guard let pool = try read({ try catalog.pool(named: name) }) else { throw .notFound("pool '\(name)' not found") }
+        guard let pool = try read({ try catalog.pool(named: name) }) else {
+            throw .notFound("pool '\(name)' not found")
+        }
         return pool
     }
 

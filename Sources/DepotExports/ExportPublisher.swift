@@ -2,7 +2,7 @@ import DepotCore
 import Foundation
 import Logging
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where published files go and how NFS servers are told to re-read them.
@@ -16,13 +16,17 @@ public struct ExportPublisherConfiguration: Sendable {
     /// `exportfs`, run with `-ra` after a publish when it exists.
     public var exportfsPath: String?
 
-    public init(exportsDirectory: String, ganeshaConfig: String, ganeshaPidFile: String? = nil, exportfsPath: String? = nil) {
+    public init(
+        exportsDirectory: String, ganeshaConfig: String, ganeshaPidFile: String? = nil, exportfsPath: String? = nil
+    ) {
         self.exportsDirectory = exportsDirectory
         self.ganeshaConfig = ganeshaConfig
         self.ganeshaPidFile = ganeshaPidFile
-        self.exportfsPath = exportfsPath ?? ["/usr/sbin/exportfs", "/sbin/exportfs"].first {
-            FileManager.default.isExecutableFile(atPath: $0)
-        }
+        self.exportfsPath =
+            exportfsPath
+            ?? ["/usr/sbin/exportfs", "/sbin/exportfs"].first {
+                FileManager.default.isExecutableFile(atPath: $0)
+            }
     }
 }
 
@@ -46,8 +50,14 @@ public struct ExportPublisher: Sendable {
         var report = PublishReport()
         var kernelFiles: [(String, String)] = []
         for export in exports {
-            for problem in Self.pathProblems(export.path) { report.warnings.append("pool '\(export.pool)': \(problem)") }
-            kernelFiles.append((configuration.exportsDirectory + "/" + Self.prefix + export.pool + Self.suffix, try ExportRenderers.kernel(export)))
+            for problem in Self.pathProblems(export.path) {
+                report.warnings.append("pool '\(export.pool)': \(problem)")
+            }
+            kernelFiles.append(
+                (
+                    configuration.exportsDirectory + "/" + Self.prefix + export.pool + Self.suffix,
+                    try ExportRenderers.kernel(export)
+                ))
         }
         let ganesha = try ExportRenderers.ganesha(exports)
 
@@ -66,9 +76,11 @@ public struct ExportPublisher: Sendable {
 
         report.reloads.append(contentsOf: reloadKernel())
         report.reloads.append(contentsOf: reloadGanesha(&report))
-        logger.info("exports published", metadata: [
-            "exports": "\(exports.count)", "reloads": "\(report.reloads)", "warnings": "\(report.warnings)",
-        ])
+        logger.info(
+            "exports published",
+            metadata: [
+                "exports": "\(exports.count)", "reloads": "\(report.reloads)", "warnings": "\(report.warnings)",
+            ])
         return report
     }
 
@@ -76,12 +88,16 @@ public struct ExportPublisher: Sendable {
     /// report it), but the operator hears about it here first.
     static func pathProblems(_ path: String) -> [String] {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { return ["path \(path) does not exist"] }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            return ["path \(path) does not exist"]
+        }
         return isDir.boolValue ? [] : ["path \(path) is not a directory"]
     }
 
     func reloadKernel() -> [String] {
-        guard let exportfs = configuration.exportfsPath, FileManager.default.isExecutableFile(atPath: exportfs) else { return [] }
+        guard let exportfs = configuration.exportfsPath, FileManager.default.isExecutableFile(atPath: exportfs) else {
+            return []
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exportfs)
         p.arguments = ["-ra"]
@@ -92,7 +108,9 @@ public struct ExportPublisher: Sendable {
             try p.run()
             let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             p.waitUntilExit()
-            return [p.terminationStatus == 0 ? "exportfs -ra: ok" : "exportfs -ra: exit \(p.terminationStatus): \(text)"]
+            return [
+                p.terminationStatus == 0 ? "exportfs -ra: ok" : "exportfs -ra: exit \(p.terminationStatus): \(text)"
+            ]
         } catch {
             return ["exportfs -ra: cannot run: \(error)"]
         }
@@ -101,7 +119,7 @@ public struct ExportPublisher: Sendable {
     func reloadGanesha(_ report: inout PublishReport) -> [String] {
         guard let pidFile = configuration.ganeshaPidFile else { return [] }
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
         else {
             report.warnings.append("ganesha pid file \(pidFile) is missing or unreadable; Ganesha was not told")
             return []

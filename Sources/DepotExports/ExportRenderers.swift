@@ -4,9 +4,12 @@ import DepotCore
 /// their file syntax could not carry safely.
 public enum ExportRenderers {
     static func checkPath(_ path: String) throws(DepotError) {
-        guard path.hasPrefix("/"), !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\"" || $0 == "\\" || $0.value == 0x7F })
+        guard path.hasPrefix("/"),
+            !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\"" || $0 == "\\" || $0.value == 0x7F })
         else {
-            throw .unprocessable("export path '\(path)' cannot be written to an exports file (quotes, backslashes or control characters)")
+            throw .unprocessable(
+                "export path '\(path)' cannot be written to an exports file (quotes, backslashes or control characters)"
+            )
         }
     }
 
@@ -58,7 +61,8 @@ public enum ExportRenderers {
                 """
             for rule in export.rules {
                 var fields = [
-                    "Clients = \(rule.client)", "Access_Type = \(rule.access == .rw ? "RW" : "RO")", "Squash = \(rule.squash.ganeshaValue)",
+                    "Clients = \(rule.client)", "Access_Type = \(rule.access == .rw ? "RW" : "RO")",
+                    "Squash = \(rule.squash.ganeshaValue)",
                 ]
                 if let uid = rule.anonuid { fields.append("Anonymous_Uid = \(uid)") }
                 if let gid = rule.anongid { fields.append("Anonymous_Gid = \(gid)") }

@@ -19,7 +19,8 @@ public enum ExportRules {
                 throw .invalidArgument("anonuid/anongid must be 0-4294967294, got \(id)")
             }
             if spec == .anyone, rule.squash == .none, !force {
-                throw .conflict("squash none (no_root_squash) for '*' gives root on every host; use --force if that is meant")
+                throw .conflict(
+                    "squash none (no_root_squash) for '*' gives root on every host; use --force if that is meant")
             }
             for (other, otherSpec) in parsed {
                 if spec == otherSpec {

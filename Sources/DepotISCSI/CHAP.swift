@@ -74,7 +74,9 @@ enum CHAP {
 /// CHAP's computation for initiators outside this module (the test and
 /// benchmark initiators): the same code the target checks with.
 public enum CHAPResponse {
-    public static func md5(id: UInt8, secret: String, challenge: [UInt8]) -> [UInt8] { CHAP.response(id: id, secret: secret, challenge: challenge) }
+    public static func md5(id: UInt8, secret: String, challenge: [UInt8]) -> [UInt8] {
+        CHAP.response(id: id, secret: secret, challenge: challenge)
+    }
     public static func decode(_ text: String) -> [UInt8]? { CHAP.decode(text) }
     public static func hex(_ bytes: [UInt8]) -> String { CHAP.hex(bytes) }
 }

@@ -13,7 +13,9 @@ public enum CRC32C {
     }
 
     public static func checksum<C: Collection>(_ bytes: C, seed: UInt32 = 0) -> UInt32 where C.Element == UInt8 {
-        if let crc = bytes.withContiguousStorageIfAvailable({ checksum(UnsafeRawBufferPointer($0), seed: seed) }) { return crc }
+        if let crc = bytes.withContiguousStorageIfAvailable({ checksum(UnsafeRawBufferPointer($0), seed: seed) }) {
+            return crc
+        }
         return checksum(Array(bytes), seed: seed)
     }
 

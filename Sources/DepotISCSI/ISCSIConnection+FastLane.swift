@@ -53,27 +53,37 @@ extension ISCSIConnection {
             else { return 0 }
             var out: ByteBuffer
             if isWrite {
-                guard lu.writeNow(transfer, from: UnsafeRawBufferPointer(rebasing: raw[dataAt..<(dataAt + expected)])) else { return 0 }
+                guard lu.writeNow(transfer, from: UnsafeRawBufferPointer(rebasing: raw[dataAt..<(dataAt + expected)]))
+                else { return 0 }
                 if transfer.durable {
                     answerWhenStable(lu, header: Array(UnsafeRawBufferPointer(rebasing: raw[0..<48])), cmdSN: cmdSN)
                     return total
                 }
                 // SCSI Response, GOOD, no residual (RFC 7143 §11.4).
                 out = channel.allocator.buffer(capacity: 48 + headerDigest)
-                Self.writeFastHeader(&out, opcode: 0x21, flags: 0x80, dataLength: 0, lun: 0, tag: tag, transferTag: 0, headerDigest: headerDigest)
+                Self.writeFastHeader(
+                    &out, opcode: 0x21, flags: 0x80, dataLength: 0, lun: 0, tag: tag, transferTag: 0,
+                    headerDigest: headerDigest)
             } else {
                 // One Data-In PDU with the status (§11.7.4); more than the initiator
                 // takes in one PDU, or a peer not reading (4 MiB queued: the channel's
                 // high water mark), is the general path's. Block-sized data needs no padding.
-                guard expected <= params.initiatorMaxRecvDataSegmentLength, expected % 4 == 0, channel.isWritable else { return 0 }
+                guard expected <= params.initiatorMaxRecvDataSegmentLength, expected % 4 == 0, channel.isWritable else {
+                    return 0
+                }
                 out = channel.allocator.buffer(capacity: 48 + headerDigest + expected + (dataDigest ? 4 : 0))
-                Self.writeFastHeader(&out, opcode: 0x25, flags: 0x81, dataLength: expected, lun: lunField, tag: tag, transferTag: 0xFFFF_FFFF, headerDigest: headerDigest)
+                Self.writeFastHeader(
+                    &out, opcode: 0x25, flags: 0x81, dataLength: expected, lun: lunField, tag: tag,
+                    transferTag: 0xFFFF_FFFF, headerDigest: headerDigest)
                 let read = out.writeWithUnsafeMutableBytes(minimumWritableBytes: expected) { space in
-                    lu.readNow(transfer, into: UnsafeMutableRawBufferPointer(rebasing: space[0..<expected])) ? expected : 0
+                    lu.readNow(transfer, into: UnsafeMutableRawBufferPointer(rebasing: space[0..<expected]))
+                        ? expected : 0
                 }
                 guard read == expected else { return 0 }
                 if dataDigest {
-                    let crc = out.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(48 + headerDigest)...])) }
+                    let crc = out.withUnsafeReadableBytes {
+                        CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[(48 + headerDigest)...]))
+                    }
                     out.writeInteger(crc, endianness: .little)
                 }
             }
@@ -89,7 +99,8 @@ extension ISCSIConnection {
 
     /// Whether the CRC32C of `range` equals the 4 bytes after it (least significant first).
     private static func digestMatches(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) -> Bool {
-        CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[range])) == raw.loadUnaligned(fromByteOffset: range.upperBound, as: UInt32.self).littleEndian
+        CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[range]))
+            == raw.loadUnaligned(fromByteOffset: range.upperBound, as: UInt32.self).littleEndian
     }
 
     /// A durable write the lane has written: it becomes a task like any other
@@ -98,7 +109,8 @@ extension ISCSIConnection {
     /// the write has returned (group commit, `FlushGroup`); a failed flush
     /// answers WRITE ERROR.
     private func answerWhenStable(_ lu: LogicalUnit, header: [UInt8], cmdSN: UInt32) {
-        let task = ISCSITask(command: SCSICommand(ISCSIFrame(bhs: header)), eventLoop: channel.eventLoop, dataOutFollows: false)
+        let task = ISCSITask(
+            command: SCSICommand(ISCSIFrame(bhs: header)), eventLoop: channel.eventLoop, dataOutFollows: false)
         machine.acceptFastLane(cmdSN: cmdSN)
         tasks[task.tag] = task
         machine.windowedTaskStarted()
@@ -126,7 +138,8 @@ extension ISCSIConnection {
     /// segment length, LUN, tags; the sequence numbers are stamped later.
     /// Room for the header digest is left after the BHS when it is on.
     private static func writeFastHeader(
-        _ out: inout ByteBuffer, opcode: UInt8, flags: UInt8, dataLength: Int, lun: UInt64, tag: UInt32, transferTag: UInt32, headerDigest: Int
+        _ out: inout ByteBuffer, opcode: UInt8, flags: UInt8, dataLength: Int, lun: UInt64, tag: UInt32,
+        transferTag: UInt32, headerDigest: Int
     ) {
         out.writeInteger(opcode)
         out.writeInteger(flags)

@@ -63,7 +63,8 @@ extension ISCSIConnection {
             if full {
                 launch(task) {
                     self.abortDataOut(task)
-                    try? await self.respond(task, result: SCSIResult(status: SCSIResult.taskSetFull, sense: nil, dataIn: []),
+                    try? await self.respond(
+                        task, result: SCSIResult(status: SCSIResult.taskSetFull, sense: nil, dataIn: []),
                         expected: Int(command.expectedLength), isWrite: command.write, needed: nil)
                 }
                 return
@@ -130,7 +131,8 @@ extension ISCSIConnection {
         case .loginRequest:
             // A Login Request in full feature phase would add a connection (MaxConnections=1).
             reject(pdu, reason: 0x04)
-        case .snackRequest, .nopIn, .scsiResponse, .taskManagementResponse, .loginResponse, .textResponse, .dataIn, .logoutResponse, .r2t,
+        case .snackRequest, .nopIn, .scsiResponse, .taskManagementResponse, .loginResponse, .textResponse, .dataIn,
+            .logoutResponse, .r2t,
             .asyncMessage, .reject, .unknown:
             // SNACK needs ErrorRecoveryLevel > 0; the rest are not initiator PDUs (§11.17.1: 05h).
             reject(pdu, reason: 0x05)
@@ -148,7 +150,9 @@ extension ISCSIConnection {
                 if value.isEmpty, !discovery, target.iqn != targetName { continue }
                 answers.append(("TargetName", target.iqn))
                 // Each portal is a target portal group of its own, numbered from 1.
-                for (index, portal) in portals.enumerated() { answers.append(("TargetAddress", "\(portal),\(index + 1)")) }
+                for (index, portal) in portals.enumerated() {
+                    answers.append(("TargetAddress", "\(portal),\(index + 1)"))
+                }
             }
         }
         var response = TextResponse()

@@ -17,7 +17,8 @@ extension ISCSIConnection {
             let now = ContinuousClock.now
             let (quiet, outstanding) = confined { (now - lastHeard, pingSent) }
             if let outstanding, now - outstanding >= keepalive.timeout {
-                logger.warning("initiator did not answer a NOP-In ping: closing the connection", metadata: ["quiet": "\(quiet)"])
+                logger.warning(
+                    "initiator did not answer a NOP-In ping: closing the connection", metadata: ["quiet": "\(quiet)"])
                 try? await channel.close()
                 return
             }

@@ -20,7 +20,9 @@ extension ISCSIConnection {
             channel.close(promise: nil)
         case .fullFeature:
             registerSession()
-            logger.info("session logged in", metadata: ["maxRecvDataSegmentLength": "\(params.initiatorMaxRecvDataSegmentLength)"])
+            logger.info(
+                "session logged in",
+                metadata: ["maxRecvDataSegmentLength": "\(params.initiatorMaxRecvDataSegmentLength)"])
             if keepalive.interval != nil { pinger = spawn { await self.keepPeerAlive() } }
             frames.resume()
         case .stay, .operational:
@@ -46,7 +48,9 @@ extension ISCSIConnection {
         var answers: [(String, String)] = []
 
         func fail(_ detail: UInt8, _ why: String) async throws -> Never {
-            logger.info("login refused", metadata: ["initiator": "\(initiatorName)", "target": "\(targetName ?? "-")", "why": "\(why)"])
+            logger.info(
+                "login refused",
+                metadata: ["initiator": "\(initiatorName)", "target": "\(targetName ?? "-")", "why": "\(why)"])
             var r = LoginResponse(answering: request, transit: false, nextStage: 0)
             r.statusClass = 0x02
             r.statusDetail = detail
@@ -63,11 +67,15 @@ extension ISCSIConnection {
             // One connection per session (MaxConnections=1): a login naming an existing
             // session by TSIH would add a connection, which is refused (RFC 7143 §11.13.5:
             // 02/0A session does not exist; ErrorRecoveryLevel 0 reinstates sessions instead).
-            if request.tsih != 0 { try await fail(0x0A, "adding a connection to session \(request.tsih) is not supported") }
+            if request.tsih != 0 {
+                try await fail(0x0A, "adding a connection to session \(request.tsih) is not supported")
+            }
             let sessionType = keys.first(where: { $0.0 == "SessionType" })?.1 ?? "Normal"
             discovery = sessionType == "Discovery"
             if !discovery {
-                guard let wanted = keys.first(where: { $0.0 == "TargetName" })?.1 else { try await fail(0x07, "TargetName missing") }
+                guard let wanted = keys.first(where: { $0.0 == "TargetName" })?.1 else {
+                    try await fail(0x07, "TargetName missing")
+                }
                 // 02/03: target not found; 02/02: authorization failure (RFC 7143 §11.13.5).
                 guard let target = directory.target(wanted) else { try await fail(0x03, "no target \(wanted)") }
                 guard target.admits(initiatorName) else { try await fail(0x02, "initiator not in the ACL") }
@@ -84,7 +92,9 @@ extension ISCSIConnection {
         case 0:
             if let chap {
                 if let methods = key("AuthMethod") {
-                    guard methods.split(separator: ",").contains("CHAP") else { try await fail(0x01, "target requires CHAP") }
+                    guard methods.split(separator: ",").contains("CHAP") else {
+                        try await fail(0x01, "target requires CHAP")
+                    }
                     answers.append(("AuthMethod", "CHAP"))
                 }
                 if let algorithms = key("CHAP_A") {
@@ -104,21 +114,30 @@ extension ISCSIConnection {
                     }
                     let expected = CHAP.response(id: chapIdentifier, secret: chap.secret, challenge: challenge)
                     let nameOK = CHAP.constantTimeEqual(Array(name.utf8), Array(chap.user.utf8))
-                    guard CHAP.constantTimeEqual(response, expected) && nameOK else { try await fail(0x01, "CHAP authentication failed") }
+                    guard CHAP.constantTimeEqual(response, expected) && nameOK else {
+                        try await fail(0x01, "CHAP authentication failed")
+                    }
                     if let idText = key("CHAP_I"), let challengeText = key("CHAP_C") {
                         // Mutual CHAP: the target answers the initiator's challenge.
                         guard let mutualUser = chap.mutualUser, let mutualSecret = chap.mutualSecret else {
                             try await fail(0x01, "initiator asked for mutual CHAP, none is configured")
                         }
-                        guard let id = UInt8(idText), let theirs = CHAP.decode(challengeText), !theirs.isEmpty, theirs != challenge else {
+                        guard let id = UInt8(idText), let theirs = CHAP.decode(challengeText), !theirs.isEmpty,
+                            theirs != challenge
+                        else {
                             try await fail(0x01, "bad mutual CHAP challenge")
                         }
-                        answers += [("CHAP_N", mutualUser), ("CHAP_R", CHAP.hex(CHAP.response(id: id, secret: mutualSecret, challenge: theirs)))]
+                        answers += [
+                            ("CHAP_N", mutualUser),
+                            ("CHAP_R", CHAP.hex(CHAP.response(id: id, secret: mutualSecret, challenge: theirs))),
+                        ]
                     }
                     authenticated = true
                 }
             } else if let methods = key("AuthMethod") {
-                guard methods.split(separator: ",").contains("None") else { try await fail(0x01, "no acceptable AuthMethod") }
+                guard methods.split(separator: ",").contains("None") else {
+                    try await fail(0x01, "no acceptable AuthMethod")
+                }
                 answers.append(("AuthMethod", "None"))
                 authenticated = true
             } else {
@@ -149,7 +168,8 @@ extension ISCSIConnection {
         if transitNow && nsg == 3, !discovery, let targetName {
             // Session reinstatement (RFC 7143 §6.3.5): a leading login with the ISID of a
             // live session of this initiator and target replaces that session.
-            let replaced = await directory.sessions.reinstate(initiator: initiatorName, isid: isidText, target: targetName)
+            let replaced = await directory.sessions.reinstate(
+                initiator: initiatorName, isid: isidText, target: targetName)
             if replaced > 0 { logger.info("session reinstated", metadata: ["replaced": "\(replaced)"]) }
         }
         guard transitNow, nsg == 3 else {

@@ -21,7 +21,9 @@ extension ISCSIConnection {
             // More than MAXIMUM TRANSFER LENGTH (VPD B0h): refused before any buffer is
             // allocated for it, with INVALID FIELD IN CDB (SBC-3 §6.6.3).
             task.stopDataOut()
-            try await respond(task, result: .check(SCSISense(key: SCSISense.illegalRequest, asc: 0x24, ascq: 0x00)), expected: expected, isWrite: true, needed: nil)
+            try await respond(
+                task, result: .check(SCSISense(key: SCSISense.illegalRequest, asc: 0x24, ascq: 0x00)),
+                expected: expected, isWrite: true, needed: nil)
             return
         }
         // The buffers this command may make (data-out it collects, data-in it reads)
@@ -44,7 +46,9 @@ extension ISCSIConnection {
         confined { task.stopDataOut() }
         if dataPhaseError {
             // ABORTED COMMAND / DATA PHASE ERROR: nothing was written (SPC-4 §4.5.6).
-            try await respond(task, result: .check(SCSISense(key: 0x0B, asc: 0x4B, ascq: 0x00)), expected: expected, isWrite: true, needed: nil)
+            try await respond(
+                task, result: .check(SCSISense(key: 0x0B, asc: 0x4B, ascq: 0x00)), expected: expected, isWrite: true,
+                needed: nil)
             return
         }
         if confined({ task.aborted }) { return }
@@ -132,19 +136,25 @@ extension ISCSIConnection {
     func refreshLUNs() -> [UInt16: LogicalUnit] {
         channel.eventLoop.preconditionInEventLoop()
         guard let scsi else { return [:] }
-        if let targetName, let (generation, luns, states) = directory.luns(of: targetName, ifChangedSince: lunsGeneration) {
+        if let targetName,
+            let (generation, luns, states) = directory.luns(of: targetName, ifChangedSince: lunsGeneration)
+        {
             lunsGeneration = generation
-            scsi.update(luns: luns, portalGroupStates: states, portalGroups: directory.portals.count, reportChanges: machine.isFullFeature)
+            scsi.update(
+                luns: luns, portalGroupStates: states, portalGroups: directory.portals.count,
+                reportChanges: machine.isFullFeature)
         }
         return scsi.luns
     }
 
     /// One command through the nexus's SCSI side (every check, then the LU).
     func execute(lun: UInt16?, cdb: [UInt8], dataOut: [UInt8]) async -> SCSIResult {
-        guard let scsi = confined({ () -> SCSINexus? in
-            refreshLUNs()
-            return scsi
-        }) else { return .check(.logicalUnitNotSupported) }
+        guard
+            let scsi = confined({ () -> SCSINexus? in
+                refreshLUNs()
+                return scsi
+            })
+        else { return .check(.logicalUnitNotSupported) }
         return await scsi.execute(lun: lun, cdb: cdb, dataOut: dataOut)
     }
 
@@ -175,9 +185,12 @@ extension ISCSIConnection {
     func respond(_ task: ISCSITask, result: SCSIResult, expected: Int, isWrite: Bool, needed: Int?) async throws {
         let command = task.command
         if result.status != SCSIResult.good {
-            logger.debug("command not GOOD", metadata: [
-                "operation": "\(LogicalUnit.operationName(command.cdb[0]))", "status": "\(result.status)",
-                "sense": "\(result.sense.map { String(format: "%02x/%02x/%02x", $0.key, $0.asc, $0.ascq) } ?? "-")"])
+            logger.debug(
+                "command not GOOD",
+                metadata: [
+                    "operation": "\(LogicalUnit.operationName(command.cdb[0]))", "status": "\(result.status)",
+                    "sense": "\(result.sense.map { String(format: "%02x/%02x/%02x", $0.key, $0.asc, $0.ascq) } ?? "-")",
+                ])
         }
         // Read data stays in the buffer it was read into; Data-In PDUs carry slices of it.
         var data = result.bulk ?? ByteBuffer(bytes: result.dataIn)
@@ -187,7 +200,9 @@ extension ISCSIConnection {
             (residualFlag, residual) = Self.residual(needed: needed, expected: expected)
         } else if !isWrite {
             (residualFlag, residual) = Self.residual(needed: data.readableBytes, expected: expected)
-            if data.readableBytes > expected, let cut = data.getSlice(at: data.readerIndex, length: expected) { data = cut }
+            if data.readableBytes > expected, let cut = data.getSlice(at: data.readerIndex, length: expected) {
+                data = cut
+            }
         }
         var pdus: [(ISCSIFrame, Stamp)] = []
         if result.status == SCSIResult.good, data.readableBytes > 0 {

@@ -27,11 +27,15 @@ enum TaskManagement {
     /// the request itself was accepted.
     static func select(_ request: TaskManagementRequest, tasks: [UInt32: ISCSITask], expCmdSN: UInt32) -> Outcome {
         let lun = ReportLUNs.number(request.lun)
-        guard let function = Function(rawValue: request.function) else { return Outcome(function: nil, response: .notSupported, tasks: []) }
+        guard let function = Function(rawValue: request.function) else {
+            return Outcome(function: nil, response: .notSupported, tasks: [])
+        }
         switch function {
         case .abortTask:
             let referenced = request.referencedTag
-            if let task = tasks[referenced] { return Outcome(function: function, response: .functionComplete, tasks: [task]) }
+            if let task = tasks[referenced] {
+                return Outcome(function: function, response: .functionComplete, tasks: [task])
+            }
             // Not found (§11.6.1 b, c): a RefCmdSN inside the window and before this
             // request's CmdSN names a command not yet received, which is now considered
             // received and done; any other RefCmdSN names a task that already ended.
@@ -41,7 +45,8 @@ enum TaskManagement {
             let pending = sinceExpected >= 0 && beforeRequest > 0
             return Outcome(function: function, response: pending ? .functionComplete : .taskDoesNotExist, tasks: [])
         case .abortTaskSet, .clearTaskSet, .logicalUnitReset:
-            return Outcome(function: function, response: .functionComplete, tasks: tasks.values.filter { $0.lun == lun })
+            return Outcome(
+                function: function, response: .functionComplete, tasks: tasks.values.filter { $0.lun == lun })
         case .targetWarmReset, .targetColdReset:
             return Outcome(function: function, response: .functionComplete, tasks: Array(tasks.values))
         case .clearACA:
@@ -58,7 +63,8 @@ extension ISCSIConnection {
     /// False when a LUN-addressed function names a LUN that is not mapped;
     /// on the event loop.
     func lunExists(_ request: TaskManagementRequest, _ outcome: TaskManagement.Outcome) -> Bool {
-        guard let function = outcome.function, [.abortTaskSet, .clearTaskSet, .logicalUnitReset].contains(function) else { return true }
+        guard let function = outcome.function, [.abortTaskSet, .clearTaskSet, .logicalUnitReset].contains(function)
+        else { return true }
         return ReportLUNs.number(request.lun).flatMap { refreshLUNs()[$0] } != nil
     }
 

@@ -130,7 +130,8 @@ final class ISCSIConnection: @unchecked Sendable {
     var pinger: Task<Void, Never>?
 
     init(
-        directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger, channel: any Channel, localAddress: String = "", portalGroup: UInt16 = 1,
+        directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger, channel: any Channel,
+        localAddress: String = "", portalGroup: UInt16 = 1,
         peerAddress: String = "", digests: DigestSettings = DigestSettings(), keepalive: Keepalive = Keepalive(),
         frames: ISCSIFrameHandler
     ) {
@@ -154,7 +155,9 @@ final class ISCSIConnection: @unchecked Sendable {
             "MaxRecvDataSegmentLength(initiator)": "\(params.initiatorMaxRecvDataSegmentLength)",
             "MaxRecvDataSegmentLength(target)": "\(NegotiatedParameters.targetMaxRecvDataSegmentLength)",
             "MaxBurstLength": "\(params.maxBurstLength)", "FirstBurstLength": "\(params.firstBurstLength)",
-            "ImmediateData": params.immediateData ? "Yes" : "No", "InitialR2T": "Yes", "HeaderDigest": params.headerDigest ? "CRC32C" : "None", "DataDigest": params.dataDigest ? "CRC32C" : "None",
+            "ImmediateData": params.immediateData ? "Yes" : "No", "InitialR2T": "Yes",
+            "HeaderDigest": params.headerDigest ? "CRC32C" : "None",
+            "DataDigest": params.dataDigest ? "CRC32C" : "None",
             "MaxOutstandingR2T": "1", "ErrorRecoveryLevel": "0", "MaxConnections": "1",
             "AuthMethod": targetName.flatMap { directory.target($0) }?.chap == nil || discovery ? "None" : "CHAP",
         ]
@@ -162,7 +165,8 @@ final class ISCSIConnection: @unchecked Sendable {
         let connection = self
         directory.sessions.register(
             SessionSnapshot(
-                id: sessionID, initiator: initiatorName, target: discovery ? nil : targetName, portal: localAddress, peer: peerAddress,
+                id: sessionID, initiator: initiatorName, target: discovery ? nil : targetName, portal: localAddress,
+                peer: peerAddress,
                 isid: isidText, tsih: tsih, parameters: parameters,
                 commandsInFlight: 0, loggedInAt: .now),
             close: { channel.close(promise: nil) },
@@ -262,7 +266,8 @@ final class ISCSIConnection: @unchecked Sendable {
         channel.eventLoop.preconditionInEventLoop()
         // Digests apply from the first PDU after the final Login Response (RFC 7143 §13.1).
         let digested = machine.nexus != nil
-        var buffer = channel.allocator.buffer(capacity: pdus.reduce(0) { $0 + 56 + $1.0.ahs.count + $1.0.data.count + 8 })
+        var buffer = channel.allocator.buffer(
+            capacity: pdus.reduce(0) { $0 + 56 + $1.0.ahs.count + $1.0.data.count + 8 })
         for (pdu, stamp) in pdus {
             var pdu = pdu
             if digested {

@@ -45,14 +45,23 @@ public struct ISCSIFrame: Sendable, Equatable {
     public var opcode: Opcode? { Opcode(rawValue: opcodeByte) }
     public var immediate: Bool { bhs[0] & 0x40 != 0 }
     public var final: Bool { bhs[1] & 0x80 != 0 }
-    public var flags: UInt8 { get { bhs[1] } set { bhs[1] = newValue } }
+    public var flags: UInt8 {
+        get { bhs[1] }
+        set { bhs[1] = newValue }
+    }
 
-    public var initiatorTaskTag: UInt32 { get { u32(16) } set { put32(newValue, 16) } }
+    public var initiatorTaskTag: UInt32 {
+        get { u32(16) }
+        set { put32(newValue, 16) }
+    }
     /// CmdSN and ExpStatSN of an initiator PDU (bytes 24 and 28 in every
     /// initiator BHS that has them, RFC 7143 §11.2.1).
     public var cmdSN: UInt32 { u32(24) }
     public var expStatSN: UInt32 { u32(28) }
-    public var lun: [UInt8] { get { Array(bhs[8..<16]) } set { bhs.replaceSubrange(8..<16, with: newValue) } }
+    public var lun: [UInt8] {
+        get { Array(bhs[8..<16]) }
+        set { bhs.replaceSubrange(8..<16, with: newValue) }
+    }
 
     /// BHS fields (big-endian, DepotSCSI's helpers).
     public func u16(_ at: Int) -> UInt16 { bhs.u16(at: at) }
@@ -74,10 +83,14 @@ public struct ISCSIFrameDecoder: NIOSingleStepByteToMessageDecoder {
         self.digests = digests
     }
 
-    public enum FramingError: Error, Equatable { case dataSegmentTooLong(Int), headerDigestMismatch, dataDigestMismatch }
+    public enum FramingError: Error, Equatable {
+        case dataSegmentTooLong(Int), headerDigestMismatch, dataDigestMismatch
+    }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> ISCSIFrame? {
-        guard buffer.readableBytes >= 48, let header = buffer.getBytes(at: buffer.readerIndex, length: 48) else { return nil }
+        guard buffer.readableBytes >= 48, let header = buffer.getBytes(at: buffer.readerIndex, length: 48) else {
+            return nil
+        }
         let (useHeader, useData) = digests.current
         let ahsLength = Int(header[4]) * 4
         let dataLength = Int(header.u24(at: 5))
@@ -85,19 +98,26 @@ public struct ISCSIFrameDecoder: NIOSingleStepByteToMessageDecoder {
         let padded = (dataLength + 3) & ~3
         let headerDigestLength = useHeader ? 4 : 0
         let dataDigestLength = useData && dataLength > 0 ? 4 : 0
-        guard buffer.readableBytes >= 48 + ahsLength + headerDigestLength + padded + dataDigestLength else { return nil }
+        guard buffer.readableBytes >= 48 + ahsLength + headerDigestLength + padded + dataDigestLength else {
+            return nil
+        }
         buffer.moveReaderIndex(forwardBy: 48)
         let ahs = buffer.readBytes(length: ahsLength) ?? []
         if useHeader {
             // A header digest error at ErrorRecoveryLevel 0 ends the connection (RFC 7143 §7.8).
-            guard buffer.readBytes(length: 4) == CRC32C.wire(CRC32C.checksum(header + ahs)) else { throw FramingError.headerDigestMismatch }
+            guard buffer.readBytes(length: 4) == CRC32C.wire(CRC32C.checksum(header + ahs)) else {
+                throw FramingError.headerDigestMismatch
+            }
         }
         let withPadding = buffer.readBytes(length: padded) ?? []
         if dataDigestLength > 0 {
-            guard buffer.readBytes(length: 4) == CRC32C.wire(CRC32C.checksum(withPadding)) else { throw FramingError.dataDigestMismatch }
+            guard buffer.readBytes(length: 4) == CRC32C.wire(CRC32C.checksum(withPadding)) else {
+                throw FramingError.dataDigestMismatch
+            }
         }
         // Block-sized data has no padding: the bytes read are the segment, not copied again.
-        return ISCSIFrame(bhs: header, ahs: ahs, data: padded == dataLength ? withPadding : Array(withPadding.prefix(dataLength)))
+        return ISCSIFrame(
+            bhs: header, ahs: ahs, data: padded == dataLength ? withPadding : Array(withPadding.prefix(dataLength)))
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ISCSIFrame? {

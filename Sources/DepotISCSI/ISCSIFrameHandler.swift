@@ -28,7 +28,9 @@ final class ISCSIFrameHandler: ChannelInboundHandler, @unchecked Sendable {
     static let maxWaitingBytes = 1 << 20
 
     struct SentWhileWaiting: Error, CustomStringConvertible {
-        var description: String { "more than \(ISCSIFrameHandler.maxWaitingBytes) bytes sent while a Login Response was pending" }
+        var description: String {
+            "more than \(ISCSIFrameHandler.maxWaitingBytes) bytes sent while a Login Response was pending"
+        }
     }
 
     init(decoder: ISCSIFrameDecoder) {
@@ -67,7 +69,9 @@ final class ISCSIFrameHandler: ChannelInboundHandler, @unchecked Sendable {
     private func process(_ context: ChannelHandlerContext) {
         while !failed, pending != nil {
             guard let connection, !connection.machine.isNegotiating else {
-                if let waiting = pending?.readableBytes, waiting > Self.maxWaitingBytes { fail(context, SentWhileWaiting()) }
+                if let waiting = pending?.readableBytes, waiting > Self.maxWaitingBytes {
+                    fail(context, SentWhileWaiting())
+                }
                 return
             }
             if connection.machine.isClosed {

@@ -46,15 +46,18 @@ public struct ISCSITargetService: Service {
                 .bind(host: portal.host, port: portal.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let digests = DigestSettings()
-                        let frames = ISCSIFrameHandler(decoder: ISCSIFrameDecoder(
-                            maxDataSegmentLength: NegotiatedParameters.targetMaxRecvDataSegmentLength, digests: digests))
+                        let frames = ISCSIFrameHandler(
+                            decoder: ISCSIFrameDecoder(
+                                maxDataSegmentLength: NegotiatedParameters.targetMaxRecvDataSegmentLength,
+                                digests: digests))
                         // A peer that sends without reading its answers (rejects,
                         // NOP-Ins, responses) is not read from while 4 MiB of answers
                         // wait for it: the answers queued per connection stay bounded.
                         try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
                         try channel.pipeline.syncOperations.addHandler(frames)
                         return Accepted(
-                            channel: try NIOAsyncChannel<ISCSIFrame, ByteBuffer>(wrappingChannelSynchronously: channel), digests: digests, frames: frames)
+                            channel: try NIOAsyncChannel<ISCSIFrame, ByteBuffer>(wrappingChannelSynchronously: channel),
+                            digests: digests, frames: frames)
                     }
                 }
             let port = server.channel.localAddress?.port ?? portal.port
@@ -74,7 +77,9 @@ public struct ISCSITargetService: Service {
             group.addTask {
                 guard (try? await gracefulShutdown()) != nil else { return }
                 let asked = await directory.sessions.logoutAll(within: 2)
-                if asked > 0 { logger.info("asked sessions to log out before shutdown", metadata: ["sessions": "\(asked)"]) }
+                if asked > 0 {
+                    logger.info("asked sessions to log out before shutdown", metadata: ["sessions": "\(asked)"])
+                }
             }
             _ = await group.next()
             group.cancelAll()
@@ -91,7 +96,9 @@ public struct ISCSITargetService: Service {
                                 for try await connection in inbound {
                                     let sessionHandle = directory.sessions.nextTSIH()
                                     connections.addTask {
-                                        await self.serve(connection, tsih: sessionHandle, portals: advertised, portalGroup: UInt16(index + 1))
+                                        await self.serve(
+                                            connection, tsih: sessionHandle, portals: advertised,
+                                            portalGroup: UInt16(index + 1))
                                     }
                                 }
                             }
@@ -120,7 +127,8 @@ public struct ISCSITargetService: Service {
                 let underlying = channel.channel
                 let connection = ISCSIConnection(
                     directory: directory, portals: portals, tsih: tsih, logger: log, channel: underlying,
-                    localAddress: underlying.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?", portalGroup: portalGroup,
+                    localAddress: underlying.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
+                    portalGroup: portalGroup,
                     peerAddress: underlying.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
                     digests: accepted.digests, keepalive: keepalive, frames: accepted.frames)
                 defer { directory.sessions.remove(connection.sessionID) }

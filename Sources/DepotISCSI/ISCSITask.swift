@@ -35,7 +35,8 @@ final class ISCSITask: @unchecked Sendable {
         self.lun = ReportLUNs.number(command.lun)
         self.windowed = !command.immediate
         if dataOutFollows ?? (command.write && command.data.count < Int(command.expectedLength)) {
-            let (stream, sink) = AsyncStream<ISCSIFrame>.makeStream(bufferingPolicy: .bufferingOldest(Self.dataOutBacklog))
+            let (stream, sink) = AsyncStream<ISCSIFrame>.makeStream(
+                bufferingPolicy: .bufferingOldest(Self.dataOutBacklog))
             self.dataOut = stream
             self.dataOutSink = sink
         } else {
@@ -80,15 +81,16 @@ extension ISCSIConnection {
     /// waits until they have ended. Called from other sessions' tasks (PREEMPT
     /// AND ABORT): the choice is made on this connection's event loop.
     func abortTasks(on lu: LogicalUnit) async {
-        let chosen = (try? await channel.eventLoop.submit { () -> [ISCSITask] in
-            let luns = self.refreshLUNs()
-            let chosen = self.tasks.values.filter { task in task.lun.flatMap { luns[$0] } === lu }
-            for task in chosen {
-                task.aborted = true
-                task.stopDataOut()
-            }
-            return chosen
-        }.get()) ?? []
+        let chosen =
+            (try? await channel.eventLoop.submit { () -> [ISCSITask] in
+                let luns = self.refreshLUNs()
+                let chosen = self.tasks.values.filter { task in task.lun.flatMap { luns[$0] } === lu }
+                for task in chosen {
+                    task.aborted = true
+                    task.stopDataOut()
+                }
+                return chosen
+            }.get()) ?? []
         for task in chosen { try? await task.ended.futureResult.get() }
     }
 

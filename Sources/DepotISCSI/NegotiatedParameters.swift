@@ -21,7 +21,9 @@ struct NegotiatedParameters: Sendable {
         switch key {
         case "HeaderDigest", "DataDigest":
             // The first value of the initiator's list that we support wins (RFC 7143 §6.2.1, §13.1).
-            guard let choice = value.split(separator: ",").first(where: { $0 == "None" || $0 == "CRC32C" }) else { return "Reject" }
+            guard let choice = value.split(separator: ",").first(where: { $0 == "None" || $0 == "CRC32C" }) else {
+                return "Reject"
+            }
             if key == "HeaderDigest" { headerDigest = choice == "CRC32C" } else { dataDigest = choice == "CRC32C" }
             return String(choice)
         case "MaxRecvDataSegmentLength":

@@ -42,12 +42,14 @@ public final class SessionRegistry: Sendable {
     public init() {}
 
     func register(
-        _ snapshot: SessionSnapshot, close: @escaping @Sendable () -> Void, requestLogout: @escaping @Sendable (Int) -> Void = { _ in },
+        _ snapshot: SessionSnapshot, close: @escaping @Sendable () -> Void,
+        requestLogout: @escaping @Sendable (Int) -> Void = { _ in },
         commandsInFlight: @escaping @Sendable () -> Int = { 0 }, nexus: ITNexus = .none,
         abortTasks: @escaping @Sendable (LogicalUnit) async -> Void = { _ in }
     ) {
         let entry = Entry(
-            snapshot: snapshot, close: close, requestLogout: requestLogout, commandsInFlight: commandsInFlight, nexus: nexus, abortTasks: abortTasks)
+            snapshot: snapshot, close: close, requestLogout: requestLogout, commandsInFlight: commandsInFlight,
+            nexus: nexus, abortTasks: abortTasks)
         entries.withLockedValue { $0[snapshot.id] = entry }
     }
 
@@ -57,7 +59,8 @@ public final class SessionRegistry: Sendable {
     func reinstate(initiator: String, isid: String, target: String) async -> Int {
         let old = entries.withLockedValue { entries in
             entries.values.filter {
-                $0.snapshot.initiator.lowercased() == initiator.lowercased() && $0.snapshot.isid == isid && $0.snapshot.target == target
+                $0.snapshot.initiator.lowercased() == initiator.lowercased() && $0.snapshot.isid == isid
+                    && $0.snapshot.target == target
             }
         }
         for entry in old { entry.close() }

@@ -56,7 +56,8 @@ public final class TargetDirectory: Sendable {
         }
         // A changed access state is told to every nexus of the target's LUs
         // (SPC-4 §5.16.2.6: ASYMMETRIC ACCESS STATE CHANGED).
-        for target in definitions where before[target.iqn].map({ $0.portalGroupStates != target.portalGroupStates }) ?? false {
+        for target in definitions
+        where before[target.iqn].map({ $0.portalGroupStates != target.portalGroupStates }) ?? false {
             for lu in target.luns.values { lu.announce(.asymmetricAccessStateChanged, except: nil) }
         }
     }
@@ -72,7 +73,9 @@ public final class TargetDirectory: Sendable {
     public typealias PortalGroupWriter = @Sendable (_ iqn: String, _ states: [UInt16: UInt8]) async throws -> Void
     private let portalGroupWriter = NIOLockedValueBox<PortalGroupWriter?>(nil)
 
-    public func onSetPortalGroups(_ writer: @escaping PortalGroupWriter) { portalGroupWriter.withLockedValue { $0 = writer } }
+    public func onSetPortalGroups(_ writer: @escaping PortalGroupWriter) {
+        portalGroupWriter.withLockedValue { $0 = writer }
+    }
 
     func setPortalGroups(_ iqn: String, _ states: [UInt16: UInt8]) async throws {
         guard let writer = portalGroupWriter.withLockedValue({ $0 }) else { throw PortalGroupError.notStored }
@@ -87,9 +90,12 @@ public final class TargetDirectory: Sendable {
 
     /// The LUN map of `iqn` when the directory has moved past `generation`
     /// (bumped by every `replace`): a connection re-reads its map only then.
-    func luns(of iqn: String, ifChangedSince generation: UInt64) -> (generation: UInt64, luns: [UInt16: LogicalUnit], portalGroups: [UInt16: UInt8])? {
+    func luns(of iqn: String, ifChangedSince generation: UInt64) -> (
+        generation: UInt64, luns: [UInt16: LogicalUnit], portalGroups: [UInt16: UInt8]
+    )? {
         targets.withLockedValue { state in
-            state.generation == generation ? nil : (state.generation, state.byName[iqn]?.luns ?? [:], state.byName[iqn]?.portalGroupStates ?? [:])
+            state.generation == generation
+                ? nil : (state.generation, state.byName[iqn]?.luns ?? [:], state.byName[iqn]?.portalGroupStates ?? [:])
         }
     }
 

@@ -4,7 +4,10 @@ public enum TextKeys {
     public static func parse(_ data: [UInt8]) -> [(String, String)] {
         data.split(separator: 0, omittingEmptySubsequences: true).compactMap { pair in
             guard let eq = pair.firstIndex(of: UInt8(ascii: "=")) else { return nil }
-            return (String(decoding: pair[pair.startIndex..<eq], as: UTF8.self), String(decoding: pair[(eq + 1)...], as: UTF8.self))
+            return (
+                String(decoding: pair[pair.startIndex..<eq], as: UTF8.self),
+                String(decoding: pair[(eq + 1)...], as: UTF8.self)
+            )
         }
     }
 

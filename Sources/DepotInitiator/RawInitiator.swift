@@ -2,7 +2,7 @@ import DepotISCSI
 import Foundation
 import NIOCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why the raw initiator gave up.
@@ -34,19 +34,24 @@ public final class RawInitiator {
     /// `receiveBuffer` fixes the socket's receive buffer (SO_RCVBUF, no autotuning): a small
     /// one makes answers the test does not read back up into the target.
     public init(
-        portal: String, isid: [UInt8] = [0x80, 0x12, 0x34, 0x56, 0x78, 0x9A], timeout: Int = 10, digests: Bool = false, receiveBuffer: Int32? = nil
+        portal: String, isid: [UInt8] = [0x80, 0x12, 0x34, 0x56, 0x78, 0x9A], timeout: Int = 10, digests: Bool = false,
+        receiveBuffer: Int32? = nil
     ) throws {
         let parts = portal.split(separator: ":")
         guard parts.count == 2, let port = UInt16(parts[1]) else { throw InitiatorError("bad portal \(portal)") }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw InitiatorError("socket failed") }
-        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
         inet_pton(AF_INET, String(parts[0]), &addr.sin_addr)
         let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard ok == 0 else {
             close(fd)
@@ -92,7 +97,9 @@ public final class RawInitiator {
         if corruptDataDigest { bytes[bytes.count - 1] ^= 0x01 }
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + done, bytes.count - done, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + done, bytes.count - done, Int32(MSG_NOSIGNAL))
+            }
             guard n > 0 else { throw InitiatorError("send failed: \(String(cString: strerror(errno)))") }
             done += n
         }
@@ -102,7 +109,8 @@ public final class RawInitiator {
     public func receive() throws -> ISCSIFrame? {
         while true {
             if let pdu = try decoder.decode(buffer: &buffer) {
-                if [0x21, 0x22, 0x23, 0x24, 0x26, 0x3F, 0x32].contains(pdu.opcodeByte) || (pdu.opcodeByte == 0x25 && pdu.flags & 0x01 != 0)
+                if [0x21, 0x22, 0x23, 0x24, 0x26, 0x3F, 0x32].contains(pdu.opcodeByte)
+                    || (pdu.opcodeByte == 0x25 && pdu.flags & 0x01 != 0)
                     || (pdu.opcodeByte == 0x20 && pdu.initiatorTaskTag != 0xFFFF_FFFF)
                 {
                     expStatSN = pdu.u32(24) &+ 1
@@ -136,7 +144,9 @@ public final class RawInitiator {
     public func receive(until match: (ISCSIFrame) -> Bool) throws -> (ISCSIFrame, skipped: [ISCSIFrame]) {
         var skipped: [ISCSIFrame] = []
         while true {
-            guard let pdu = try receive() else { throw InitiatorError("connection closed; skipped \(skipped.map(\.opcodeByte))") }
+            guard let pdu = try receive() else {
+                throw InitiatorError("connection closed; skipped \(skipped.map(\.opcodeByte))")
+            }
             if match(pdu) { return (pdu, skipped) }
             skipped.append(pdu)
         }
@@ -146,10 +156,13 @@ public final class RawInitiator {
     /// `pipelined` PDUs go out in the same write as the final Login Request, framed with the
     /// digests that request asks for, without waiting for its answer (a hostile or eager initiator).
     public func login(
-        initiator: String, target: String, tsih: UInt16 = 0, chap: (user: String, secret: String)? = nil, sessionType: String = "Normal",
+        initiator: String, target: String, tsih: UInt16 = 0, chap: (user: String, secret: String)? = nil,
+        sessionType: String = "Normal",
         pipelined: [ISCSIFrame] = []
     ) throws -> ISCSIFrame {
-        func request(csg: UInt8, nsg: UInt8, transit: Bool = true, keys: [(String, String)], pipelined: [ISCSIFrame] = []) throws -> ISCSIFrame {
+        func request(
+            csg: UInt8, nsg: UInt8, transit: Bool = true, keys: [(String, String)], pipelined: [ISCSIFrame] = []
+        ) throws -> ISCSIFrame {
             var pdu = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
             pdu.bhs[0] = 0x43
             pdu.bhs[1] = (transit ? 0x80 : 0) | (csg << 2) | nsg
@@ -174,7 +187,10 @@ public final class RawInitiator {
             guard let r = try receive() else { throw InitiatorError("closed during login") }
             return r
         }
-        let names = [("InitiatorName", initiator)] + (sessionType == "Discovery" ? [] : [("TargetName", target)]) + [("SessionType", sessionType)]
+        let names =
+            [("InitiatorName", initiator)] + (sessionType == "Discovery" ? [] : [("TargetName", target)]) + [
+                ("SessionType", sessionType)
+            ]
         if let chap {
             // CHAP (RFC 7143 §12.1.3): offer it, ask for MD5, answer the challenge.
             let offer = try request(csg: 0, nsg: 0, transit: false, keys: names + [("AuthMethod", "CHAP")])
@@ -195,7 +211,8 @@ public final class RawInitiator {
         let last = try request(
             csg: 1, nsg: 3,
             keys: [
-                ("HeaderDigest", digests ? "CRC32C" : "None"), ("DataDigest", digests ? "CRC32C" : "None"), ("InitialR2T", "Yes"),
+                ("HeaderDigest", digests ? "CRC32C" : "None"), ("DataDigest", digests ? "CRC32C" : "None"),
+                ("InitialR2T", "Yes"),
                 ("ImmediateData", "Yes"), ("MaxRecvDataSegmentLength", "262144"),
             ], pipelined: pipelined)
         // Digests start with the first PDU after the final login response (RFC 7143 §13.1).
@@ -210,7 +227,8 @@ public final class RawInitiator {
     /// A SCSI Command PDU; returns its ITT. Immediate data goes in the data segment.
     @discardableResult
     public func command(
-        _ cdb: [UInt8], read: Int = 0, write: Int = 0, data: [UInt8] = [], lun: UInt8 = 0, tag: UInt32? = nil, cmdSN explicit: UInt32? = nil,
+        _ cdb: [UInt8], read: Int = 0, write: Int = 0, data: [UInt8] = [], lun: UInt8 = 0, tag: UInt32? = nil,
+        cmdSN explicit: UInt32? = nil,
         corruptDataDigest: Bool = false
     ) throws -> UInt32 {
         let pdu = commandPDU(cdb, read: read, write: write, data: data, lun: lun, tag: tag, cmdSN: explicit)
@@ -220,7 +238,8 @@ public final class RawInitiator {
 
     /// A SCSI Command PDU, not sent; its tag and CmdSN are taken as `command` would.
     public func commandPDU(
-        _ cdb: [UInt8], read: Int = 0, write: Int = 0, data: [UInt8] = [], lun: UInt8 = 0, tag: UInt32? = nil, cmdSN explicit: UInt32? = nil
+        _ cdb: [UInt8], read: Int = 0, write: Int = 0, data: [UInt8] = [], lun: UInt8 = 0, tag: UInt32? = nil,
+        cmdSN explicit: UInt32? = nil
     ) -> ISCSIFrame {
         var pdu = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x01
@@ -239,7 +258,10 @@ public final class RawInitiator {
     }
 
     /// Data-Out answering an R2T.
-    public func dataOut(for r2t: ISCSIFrame, bytes: [UInt8], dataSN: UInt32 = 0, offset: UInt32? = nil, final: Bool = true, corrupt: Bool = false) throws {
+    public func dataOut(
+        for r2t: ISCSIFrame, bytes: [UInt8], dataSN: UInt32 = 0, offset: UInt32? = nil, final: Bool = true,
+        corrupt: Bool = false
+    ) throws {
         var pdu = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x05
         pdu.bhs[1] = final ? 0x80 : 0
@@ -253,7 +275,9 @@ public final class RawInitiator {
     }
 
     /// Task management request (RFC 7143 §11.5), sent immediate.
-    public func taskManagement(function: UInt8, referencedTag: UInt32 = 0xFFFF_FFFF, refCmdSN: UInt32 = 0, lun: UInt8 = 0) throws -> UInt32 {
+    public func taskManagement(
+        function: UInt8, referencedTag: UInt32 = 0xFFFF_FFFF, refCmdSN: UInt32 = 0, lun: UInt8 = 0
+    ) throws -> UInt32 {
         var pdu = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
         pdu.bhs[0] = 0x42
         pdu.bhs[1] = 0x80 | function
@@ -295,8 +319,11 @@ public final class RawInitiator {
     }
 
     public static func read10(lba: UInt32, blocks: UInt16) -> [UInt8] {
-        [0x28, 0, UInt8(lba >> 24), UInt8(truncatingIfNeeded: lba >> 16), UInt8(truncatingIfNeeded: lba >> 8), UInt8(truncatingIfNeeded: lba), 0,
-         UInt8(blocks >> 8), UInt8(truncatingIfNeeded: blocks), 0]
+        [
+            0x28, 0, UInt8(lba >> 24), UInt8(truncatingIfNeeded: lba >> 16), UInt8(truncatingIfNeeded: lba >> 8),
+            UInt8(truncatingIfNeeded: lba), 0,
+            UInt8(blocks >> 8), UInt8(truncatingIfNeeded: blocks), 0,
+        ]
     }
 
     public static func write10(lba: UInt32, blocks: UInt16) -> [UInt8] {
@@ -312,7 +339,9 @@ extension RawInitiator {
     /// MaxRecvDataSegmentLength. Returns the SCSI status.
     public func writeBlocks(lba: UInt32, _ bytes: [UInt8], immediate: Int = 4096) throws -> UInt8 {
         let first = min(immediate, bytes.count)
-        let tag = try command(RawInitiator.write10(lba: lba, blocks: UInt16(bytes.count / 512)), write: bytes.count, data: Array(bytes[0..<first]))
+        let tag = try command(
+            RawInitiator.write10(lba: lba, blocks: UInt16(bytes.count / 512)), write: bytes.count,
+            data: Array(bytes[0..<first]))
         while true {
             let (pdu, _) = try receive(until: { $0.initiatorTaskTag == tag })
             if pdu.opcodeByte == 0x21 { return pdu.bhs[3] }
@@ -330,7 +359,9 @@ extension RawInitiator {
         var dataSN: UInt32 = 0
         while offset < end {
             let stop = min(offset + pieces, end)
-            try dataOut(for: r2t, bytes: try bytes(offset..<stop), dataSN: dataSN, offset: UInt32(truncatingIfNeeded: offset), final: stop == end)
+            try dataOut(
+                for: r2t, bytes: try bytes(offset..<stop), dataSN: dataSN, offset: UInt32(truncatingIfNeeded: offset),
+                final: stop == end)
             dataSN &+= 1
             offset = stop
         }
@@ -346,16 +377,22 @@ extension RawInitiator {
 extension RawInitiator {
     /// A logged-in session past its first TEST UNIT READY (which meets the
     /// power-on unit attention a new nexus gets); throws unless the login succeeds.
-    public static func session(portal: String, isid: [UInt8], initiator: String, target: String, timeout: Int = 10) throws -> RawInitiator {
+    public static func session(portal: String, isid: [UInt8], initiator: String, target: String, timeout: Int = 10)
+        throws -> RawInitiator
+    {
         let raw = try RawInitiator(portal: portal, isid: isid, timeout: timeout)
         let login = try raw.login(initiator: initiator, target: target)
-        guard login.bhs[36] == 0 else { throw InitiatorError("login to \(target): status \(login.bhs[36])/\(login.bhs[37])") }
+        guard login.bhs[36] == 0 else {
+            throw InitiatorError("login to \(target): status \(login.bhs[36])/\(login.bhs[37])")
+        }
         _ = try raw.run([0, 0, 0, 0, 0, 0])
         return raw
     }
 
     /// Runs one command whose data-out fits as immediate data: status, sense, data-in.
-    public func run(_ cdb: [UInt8], read: Int = 0, data: [UInt8] = [], tag: UInt32? = nil) throws -> (status: UInt8, sense: [UInt8], dataIn: [UInt8]) {
+    public func run(_ cdb: [UInt8], read: Int = 0, data: [UInt8] = [], tag: UInt32? = nil) throws -> (
+        status: UInt8, sense: [UInt8], dataIn: [UInt8]
+    ) {
         let tag = try command(cdb, read: read, write: data.count, data: data, tag: tag)
         var dataIn: [UInt8] = []
         while true {

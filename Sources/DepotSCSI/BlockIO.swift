@@ -8,7 +8,9 @@ enum BlockIO {
 
     /// VERIFY with BYTCHK=1 compares the data-out with the medium and answers
     /// MISCOMPARE with the offset of the first differing byte (SBC-3 §5.30).
-    static func verify(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32, data: [UInt8]) async throws -> SCSIResult {
+    static func verify(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32, data: [UInt8]) async throws
+        -> SCSIResult
+    {
         if let refusal = protection(cdb) { return refusal }
         if let refusal = try check(lu, lba: lba, count: count) { return refusal }
         let bytchk = (cdb[1] >> 1) & 0x3
@@ -21,7 +23,8 @@ enum BlockIO {
         let medium = try await lu.device.readBuffer(offset: lba * bs, length: Int(UInt64(count) * bs))
         let differs: Int? = medium.withUnsafeReadableBytes { raw in
             let common = min(raw.count, data.count)
-            return data.withUnsafeBytes { out in (0..<common).first { raw[$0] != out[$0] } } ?? (data.count < raw.count ? data.count : nil)
+            return data.withUnsafeBytes { out in (0..<common).first { raw[$0] != out[$0] } }
+                ?? (data.count < raw.count ? data.count : nil)
         }
         if let first = differs {
             return .check(SCSISense(key: 0x0E, asc: 0x1D, ascq: 0x00, information: UInt32(truncatingIfNeeded: first)))
@@ -77,7 +80,8 @@ enum BlockIO {
     /// of the LU's size, chosen by the peer.
     static func checkTransfer(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32) throws -> SCSIResult? {
         if let refusal = try check(lu, lba: lba, count: count) { return refusal }
-        return bytes(count, lu.device.blockSize) > maxTransferBytes ? .check(.invalidField(byte: lengthField(cdb.opcode))) : nil
+        return bytes(count, lu.device.blockSize) > maxTransferBytes
+            ? .check(.invalidField(byte: lengthField(cdb.opcode))) : nil
     }
 
     /// `blocks` × `blockSize` in bytes, saturating (no trap for any peer value).
@@ -103,7 +107,9 @@ enum BlockIO {
         return .ok(bulk: try await lu.device.readBuffer(offset: lba * bs, length: Int(UInt64(count) * bs)))
     }
 
-    static func write(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws -> SCSIResult {
+    static func write(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws
+        -> SCSIResult
+    {
         if lu.writeProtected { return .check(.writeProtected) }
         if let refusal = try checkTransfer(lu, cdb, lba: lba, count: count) { return refusal }
         guard count > 0 else { return .ok() }

@@ -4,7 +4,8 @@ enum BlockOperations {
     static let all: [SCSIOperation] = [
         .init(opcode: 0x2E, name: "WRITE AND VERIFY(10)", cdbLength: 10) { lu, cdb, data in
             if let refusal = BlockIO.protection(cdb) { return refusal }
-            return try await BlockIO.write(lu, cdb, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, fua: true)
+            return try await BlockIO.write(
+                lu, cdb, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, fua: true)
         },
         .init(opcode: 0xAE, name: "WRITE AND VERIFY(12)", cdbLength: 12) { lu, cdb, data in
             if let refusal = BlockIO.protection(cdb) { return refusal }
@@ -20,11 +21,13 @@ enum BlockOperations {
         },
         .init(opcode: 0x41, name: "WRITE SAME(10)", cdbLength: 10) { lu, cdb, data in
             if let refusal = BlockIO.protection(cdb) { return refusal }
-            return try await writeSame(lu, cdb, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, ndob: false)
+            return try await writeSame(
+                lu, cdb, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7)), data: data, ndob: false)
         },
         .init(opcode: 0x93, name: "WRITE SAME(16)", cdbLength: 16) { lu, cdb, data in
             if let refusal = BlockIO.protection(cdb) { return refusal }
-            return try await writeSame(lu, cdb, lba: cdb.u64(2), count: cdb.u32(10), data: data, ndob: cdb[1] & 0x01 != 0)
+            return try await writeSame(
+                lu, cdb, lba: cdb.u64(2), count: cdb.u32(10), data: data, ndob: cdb[1] & 0x01 != 0)
         },
         .init(opcode: 0x34, name: "PRE-FETCH(10)", cdbLength: 10, access: .read) { lu, cdb, _ in
             try BlockIO.check(lu, lba: UInt64(cdb.u32(2)), count: UInt32(cdb.u16(7))) ?? .ok()
@@ -46,7 +49,9 @@ enum BlockOperations {
     static let maxWriteSameBytes: UInt64 = 32 << 20
 
     /// ORWRITE (SBC-3 §5.9): medium = medium OR data-out.
-    static func orWrite(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool) async throws -> SCSIResult {
+    static func orWrite(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count: UInt32, data: [UInt8], fua: Bool)
+        async throws -> SCSIResult
+    {
         if lu.writeProtected { return .check(.writeProtected) }
         if let refusal = try BlockIO.checkTransfer(lu, cdb, lba: lba, count: count) { return refusal }
         guard count > 0 else { return .ok() }
@@ -65,7 +70,9 @@ enum BlockOperations {
     /// NDOB) written to every block of the range. NUMBER OF LOGICAL BLOCKS 0
     /// means up to the end of the medium (WSNZ is clear in VPD B0h), within
     /// MAXIMUM WRITE SAME LENGTH like any other count.
-    static func writeSame(_ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count requested: UInt32, data: [UInt8], ndob: Bool) async throws -> SCSIResult {
+    static func writeSame(
+        _ lu: LogicalUnit, _ cdb: CDB, lba: UInt64, count requested: UInt32, data: [UInt8], ndob: Bool
+    ) async throws -> SCSIResult {
         if lu.writeProtected { return .check(.writeProtected) }
         let unmapBit = cdb[1] & 0x08 != 0
         let countByte = cdb.opcode == 0x41 ? 7 : 10
@@ -82,7 +89,9 @@ enum BlockOperations {
         let whole = lu.blockCount - lba
         let count = requested == 0 ? UInt32(clamping: whole) : requested
         if let refusal = try BlockIO.check(lu, lba: lba, count: count) { return refusal }
-        if UInt64(requested == 0 ? whole : UInt64(count)) * UInt64(bs) > maxWriteSameBytes { return .check(.invalidField(byte: countByte)) }
+        if UInt64(requested == 0 ? whole : UInt64(count)) * UInt64(bs) > maxWriteSameBytes {
+            return .check(.invalidField(byte: countByte))
+        }
         guard count > 0 else { return .ok() }
         let block: [UInt8] = ndob ? [UInt8](repeating: 0, count: bs) : data
         // With UNMAP the range is deallocated and reads back as zeros (LBPRZ), as

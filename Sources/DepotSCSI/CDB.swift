@@ -24,9 +24,16 @@ extension Array where Element == UInt8 {
     public func u64(at i: Int) -> UInt64 { (0..<8).reduce(0) { $0 << 8 | UInt64(byte(i + $1)) } }
     private func byte(_ i: Int) -> UInt8 { i >= 0 && i < count ? self[i] : 0 }
 
-    public mutating func put16(_ v: UInt16, at i: Int) { self[i] = UInt8(v >> 8); self[i + 1] = UInt8(truncatingIfNeeded: v) }
-    public mutating func put32(_ v: UInt32, at i: Int) { for k in 0..<4 { self[i + k] = UInt8(truncatingIfNeeded: v >> (24 - 8 * k)) } }
-    public mutating func put64(_ v: UInt64, at i: Int) { for k in 0..<8 { self[i + k] = UInt8(truncatingIfNeeded: v >> (56 - 8 * k)) } }
+    public mutating func put16(_ v: UInt16, at i: Int) {
+        self[i] = UInt8(v >> 8)
+        self[i + 1] = UInt8(truncatingIfNeeded: v)
+    }
+    public mutating func put32(_ v: UInt32, at i: Int) {
+        for k in 0..<4 { self[i + k] = UInt8(truncatingIfNeeded: v >> (24 - 8 * k)) }
+    }
+    public mutating func put64(_ v: UInt64, at i: Int) {
+        for k in 0..<8 { self[i + k] = UInt8(truncatingIfNeeded: v >> (56 - 8 * k)) }
+    }
 
     /// Truncated to the initiator's ALLOCATION LENGTH (SPC-4 §4.2.5.6).
     public func allocated(_ length: Int) -> [UInt8] { count > length ? Array(self[0..<length]) : self }

@@ -150,11 +150,11 @@ final class CopyResults: Sendable {
         // Block Device ROD Token Limits (0000h, SBC-3 §6.6.6).
         var limits = [UInt8](repeating: 0, count: 32)
         // Body offsets: descriptor byte − 4.
-        limits.put16(UInt16(Offload.maxRanges), at: 6)            // MAXIMUM RANGE DESCRIPTORS
-        limits.put32(Offload.maxInactivity, at: 8)                 // MAXIMUM INACTIVITY TIMEOUT (s)
-        limits.put32(Offload.defaultInactivity, at: 12)            // DEFAULT INACTIVITY TIMEOUT (s)
-        limits.put64(Offload.maxTokenBytes / 512, at: 16)          // MAXIMUM TOKEN TRANSFER SIZE (blocks)
-        limits.put64((8 << 20) / 512, at: 24)                      // OPTIMAL TRANSFER COUNT (blocks)
+        limits.put16(UInt16(Offload.maxRanges), at: 6)  // MAXIMUM RANGE DESCRIPTORS
+        limits.put32(Offload.maxInactivity, at: 8)  // MAXIMUM INACTIVITY TIMEOUT (s)
+        limits.put32(Offload.defaultInactivity, at: 12)  // DEFAULT INACTIVITY TIMEOUT (s)
+        limits.put64(Offload.maxTokenBytes / 512, at: 16)  // MAXIMUM TOKEN TRANSFER SIZE (blocks)
+        limits.put64((8 << 20) / 512, at: 24)  // OPTIMAL TRANSFER COUNT (blocks)
         page += descriptor(0x0000, limits)
         // Supported ROD Types (0108h): change-vulnerable point in time copy, block device zero.
         var types = [UInt8](repeating: 0, count: 4)

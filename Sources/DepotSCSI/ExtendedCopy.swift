@@ -14,7 +14,10 @@ enum ExtendedCopy {
     static let implementedDescriptors: [UInt8] = [0x02, 0xE4]
 
     static let all: [SCSIOperation] = [
-        .init(opcode: 0x83, name: "THIRD-PARTY COPY OUT", cdbLength: 16, serviceActions: [0x00, 0x01, 0x10, 0x11], needsContext: true) { lu, cdb, data in
+        .init(
+            opcode: 0x83, name: "THIRD-PARTY COPY OUT", cdbLength: 16, serviceActions: [0x00, 0x01, 0x10, 0x11],
+            needsContext: true
+        ) { lu, cdb, data in
             switch cdb[1] & 0x1F {
             case 0x00, 0x01: return try await extendedCopy(lu, cdb, data)
             case 0x10: return try await Offload.populateToken(lu, cdb, data)
@@ -22,15 +25,22 @@ enum ExtendedCopy {
             default: return .check(.invalidField(byte: 1, bit: 4))
             }
         },
-        .init(opcode: 0x84, name: "THIRD-PARTY COPY IN", cdbLength: 16, serviceActions: [0x00, 0x03, 0x04, 0x05, 0x07], needsContext: true) { lu, cdb, _ in
+        .init(
+            opcode: 0x84, name: "THIRD-PARTY COPY IN", cdbLength: 16, serviceActions: [0x00, 0x03, 0x04, 0x05, 0x07],
+            needsContext: true
+        ) { lu, cdb, _ in
             CopyResults.receive(lu, cdb)
         },
     ]
 
     struct Failure: Error {
         let sense: SCSISense
-        static func illegal(_ asc: UInt8, _ ascq: UInt8) -> Failure { Failure(sense: SCSISense(key: SCSISense.illegalRequest, asc: asc, ascq: ascq)) }
-        static func aborted(_ asc: UInt8, _ ascq: UInt8) -> Failure { Failure(sense: SCSISense(key: copyAborted, asc: asc, ascq: ascq)) }
+        static func illegal(_ asc: UInt8, _ ascq: UInt8) -> Failure {
+            Failure(sense: SCSISense(key: SCSISense.illegalRequest, asc: asc, ascq: ascq))
+        }
+        static func aborted(_ asc: UInt8, _ ascq: UInt8) -> Failure {
+            Failure(sense: SCSISense(key: copyAborted, asc: asc, ascq: ascq))
+        }
         static let listLength = Failure(sense: .parameterListLengthError)
         static let unreachable = aborted(0x0D, 0x02)  // COPY TARGET DEVICE NOT REACHABLE
     }
@@ -48,7 +58,8 @@ enum ExtendedCopy {
         let inlineLength: @Sendable (CDB) -> Int
 
         static let lid1 = Layout(
-            header: 16, listID: { UInt32($0[0]) }, targetsLength: { Int($0.u16(2)) }, segmentsLength: { Int($0.u32(8)) },
+            header: 16, listID: { UInt32($0[0]) }, targetsLength: { Int($0.u16(2)) },
+            segmentsLength: { Int($0.u32(8)) },
             inlineLength: { Int($0.u32(12)) })
         static let lid4 = Layout(
             header: 48, listID: { $0.u32(20) }, targetsLength: { Int($0.u16(42)) }, segmentsLength: { Int($0.u16(44)) },
@@ -86,16 +97,26 @@ enum ExtendedCopy {
                 bytes += try await copy(segment, targets: targets)
                 processed += 1
             }
-            if let record { lu.copyResults.finish(record, CopyResults.Status(failed: nil, segments: processed, bytes: bytes, action: lid4 ? 0x01 : 0x00)) }
+            if let record {
+                lu.copyResults.finish(
+                    record,
+                    CopyResults.Status(failed: nil, segments: processed, bytes: bytes, action: lid4 ? 0x01 : 0x00))
+            }
             return .ok()
         } catch let failure as Failure {
             if let record {
-                lu.copyResults.finish(record, CopyResults.Status(failed: failure.sense, segments: processed, bytes: bytes, action: lid4 ? 0x01 : 0x00))
+                lu.copyResults.finish(
+                    record,
+                    CopyResults.Status(
+                        failed: failure.sense, segments: processed, bytes: bytes, action: lid4 ? 0x01 : 0x00))
             }
             return .check(failure.sense)
         } catch {
             if let record {
-                lu.copyResults.finish(record, CopyResults.Status(failed: .writeError, segments: processed, bytes: bytes, action: lid4 ? 0x01 : 0x00))
+                lu.copyResults.finish(
+                    record,
+                    CopyResults.Status(
+                        failed: .writeError, segments: processed, bytes: bytes, action: lid4 ? 0x01 : 0x00))
             }
             throw error
         }
@@ -115,9 +136,12 @@ enum ExtendedCopy {
         let targetLength = layout.targetsLength(p)
         let segmentLength = layout.segmentsLength(p)
         let inlineLength = layout.inlineLength(p)
-        guard start + targetLength + segmentLength + inlineLength <= length, targetLength % 32 == 0 else { throw .listLength }
+        guard start + targetLength + segmentLength + inlineLength <= length, targetLength % 32 == 0 else {
+            throw .listLength
+        }
         guard targetLength + segmentLength <= maxDescriptorListLength else { throw .listLength }
-        guard targetLength / 32 <= maxTargetDescriptors else { throw .illegal(0x26, 0x06) }  // TOO MANY TARGET DESCRIPTORS
+        // TOO MANY TARGET DESCRIPTORS
+        guard targetLength / 32 <= maxTargetDescriptors else { throw .illegal(0x26, 0x06) }
         guard inlineLength == 0 else { throw .illegal(0x26, 0x0B) }  // INLINE DATA LENGTH EXCEEDED
         var targets: [LogicalUnit?] = []
         for at in stride(from: start, to: start + targetLength, by: 32) {
@@ -132,10 +156,12 @@ enum ExtendedCopy {
             let bodyLength = Int(p.u16(at + 2))
             guard type == 0x02 else { throw .illegal(0x26, 0x09) }  // UNSUPPORTED SEGMENT DESCRIPTOR TYPE CODE
             guard bodyLength == 0x18, at + 4 + bodyLength <= end else { throw .listLength }
-            segments.append(Segment(
-                source: Int(p.u16(at + 4)), destination: Int(p.u16(at + 6)), blocks: UInt64(p.u16(at + 10)),
-                sourceLBA: p.u64(at + 12), destinationLBA: p.u64(at + 20)))
-            guard segments.count <= maxSegmentDescriptors else { throw .illegal(0x26, 0x08) }  // TOO MANY SEGMENT DESCRIPTORS
+            segments.append(
+                Segment(
+                    source: Int(p.u16(at + 4)), destination: Int(p.u16(at + 6)), blocks: UInt64(p.u16(at + 10)),
+                    sourceLBA: p.u64(at + 12), destinationLBA: p.u64(at + 20)))
+            // TOO MANY SEGMENT DESCRIPTORS
+            guard segments.count <= maxSegmentDescriptors else { throw .illegal(0x26, 0x08) }
             at += 4 + bodyLength
         }
         return (targets, segments)
@@ -160,9 +186,11 @@ enum ExtendedCopy {
     /// One block→block segment (SPC-4 §6.4.6.5); returns the bytes copied.
     static func copy(_ s: Segment, targets: [LogicalUnit?]) async throws -> UInt64 {
         guard s.source < targets.count, s.destination < targets.count,
-              let source = targets[s.source], let destination = targets[s.destination] else { throw Failure.unreachable }
+            let source = targets[s.source], let destination = targets[s.destination]
+        else { throw Failure.unreachable }
         guard s.blocks > 0 else { return 0 }
         if destination.writeProtected { throw Failure.aborted(0x27, 0x00) }
-        return try await Offload.copyBlocks(from: source, at: s.sourceLBA, to: destination, at: s.destinationLBA, blocks: s.blocks)
+        return try await Offload.copyBlocks(
+            from: source, at: s.sourceLBA, to: destination, at: s.destinationLBA, blocks: s.blocks)
     }
 }

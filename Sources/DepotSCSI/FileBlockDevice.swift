@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A volume file as a block device. Reads the page cache can serve at once
@@ -25,7 +25,9 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
     /// Whether writes still try RWF_NOWAIT (false once the filesystem refused it).
     var triesNowaitWrites: Bool { nowaitWrites.load(ordering: .relaxed) }
 
-    public init(path: String, blockSize: Int, readOnly: Bool, thin: Bool = false, pool: NIOThreadPool = .singleton) throws {
+    public init(path: String, blockSize: Int, readOnly: Bool, thin: Bool = false, pool: NIOThreadPool = .singleton)
+        throws
+    {
         let fd = open(path, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
         guard fd >= 0 else { throw BlockDeviceError.io("open \(path): \(String(cString: strerror(errno)))") }
         var st = stat()
@@ -72,7 +74,8 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
         let fd = self.fd
         var buffer = ByteBufferAllocator().buffer(capacity: length)
         let inPlace = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
-            length > 0 && readNow(offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length])) ? length : 0
+            length > 0 && readNow(offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]))
+                ? length : 0
         }
         if inPlace == length { return buffer }
         // The page cache did not have it: this buffer goes before the pool makes its own.
@@ -88,7 +91,9 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
                     done += n
                 }
                 // Past the end of a file that shrank: zeros.
-                if done < length { (raw.baseAddress! + done).initializeMemory(as: UInt8.self, repeating: 0, count: length - done) }
+                if done < length {
+                    (raw.baseAddress! + done).initializeMemory(as: UInt8.self, repeating: 0, count: length - done)
+                }
                 return length
             }
             return buffer
@@ -152,9 +157,12 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
         try await pool.runIfActive {
             var done = 0
             while done < bytes.count {
-                let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done)) }
+                let n = bytes.withUnsafeBytes {
+                    pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+                }
                 if n < 0 {
-                    throw errno == ENOSPC ? BlockDeviceError.noSpace : BlockDeviceError.io("write: \(String(cString: strerror(errno)))")
+                    throw errno == ENOSPC
+                        ? BlockDeviceError.noSpace : BlockDeviceError.io("write: \(String(cString: strerror(errno)))")
                 }
                 done += n
             }
@@ -180,7 +188,8 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
                 throw BlockDeviceError.io("punch hole: \(String(cString: strerror(errno)))")
             }
             guard depot_fallocate(fd, 0, off_t(offset), off_t(length)) == 0 else {
-                throw errno == ENOSPC ? BlockDeviceError.noSpace : BlockDeviceError.io("fallocate: \(String(cString: strerror(errno)))")
+                throw errno == ENOSPC
+                    ? BlockDeviceError.noSpace : BlockDeviceError.io("fallocate: \(String(cString: strerror(errno)))")
             }
         }
     }
@@ -206,7 +215,9 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
         let fd = self.fd
         try await flushes.flush {
             try await self.pool.runIfActive {
-                guard fdatasync(fd) == 0 else { throw BlockDeviceError.io("fdatasync: \(String(cString: strerror(errno)))") }
+                guard fdatasync(fd) == 0 else {
+                    throw BlockDeviceError.io("fdatasync: \(String(cString: strerror(errno)))")
+                }
             }
         }
     }

@@ -43,7 +43,8 @@ final class FlushGroup: Sendable {
             let covered = state.withLockedValue { $0.requested }
             var failure: (any Error)?
             do { try await sync() } catch { failure = error }
-            let (finished, next) = state.withLockedValue { s -> ([CheckedContinuation<Turn, Never>], CheckedContinuation<Turn, Never>?) in
+            let (finished, next) = state.withLockedValue {
+                s -> ([CheckedContinuation<Turn, Never>], CheckedContinuation<Turn, Never>?) in
                 let finished = s.waiting.filter { $0.number <= covered }.map(\.turn)
                 s.waiting.removeAll { $0.number <= covered }
                 guard !s.waiting.isEmpty else {

@@ -22,7 +22,8 @@ public struct ITNexus: Hashable, Sendable, CustomStringConvertible, ExpressibleB
         let port = halves.first.map(String.init) ?? ""
         let target = halves.count > 1 ? String(halves[1]) : ""
         if let range = port.range(of: ",i,0x", options: .caseInsensitive) {
-            self.init(initiator: String(port[..<range.lowerBound]), isid: String(port[range.upperBound...]), target: target)
+            self.init(
+                initiator: String(port[..<range.lowerBound]), isid: String(port[range.upperBound...]), target: target)
         } else {
             self.init(initiator: port, isid: "", target: target)
         }

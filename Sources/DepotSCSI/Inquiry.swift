@@ -86,19 +86,19 @@ enum Inquiry {
     static func blockLimits(_ lu: LogicalUnit) -> [UInt8] {
         var b = [UInt8](repeating: 0, count: 0x3C)
         let bs = UInt32(lu.device.blockSize)
-        b.put32(UInt32(BlockIO.maxTransferBytes) / bs, at: 4)   // MAXIMUM TRANSFER LENGTH (page bytes 8-11)
-        b.put32((1 << 20) / bs, at: 8)    // OPTIMAL TRANSFER LENGTH (page bytes 12-15)
+        b.put32(UInt32(BlockIO.maxTransferBytes) / bs, at: 4)  // MAXIMUM TRANSFER LENGTH (page bytes 8-11)
+        b.put32((1 << 20) / bs, at: 8)  // OPTIMAL TRANSFER LENGTH (page bytes 12-15)
         // WSNZ clear: WRITE SAME with 0 blocks runs to the end of the medium.
         b[1] = CompareAndWrite.maxBlocks  // MAXIMUM COMPARE AND WRITE LENGTH (page byte 5)
         if lu.device.canUnmap {
             b.put32(UInt32(LogicalBlockProvisioning.maxUnmapBytes / UInt64(bs)), at: 16)  // MAXIMUM UNMAP LBA COUNT
-            b.put32(UInt32(LogicalBlockProvisioning.maxDescriptors), at: 20)             // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
-            b.put32(max(1, 4096 / bs), at: 24)                              // OPTIMAL UNMAP GRANULARITY
+            b.put32(UInt32(LogicalBlockProvisioning.maxDescriptors), at: 20)  // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+            b.put32(max(1, 4096 / bs), at: 24)  // OPTIMAL UNMAP GRANULARITY
         }
         b.put64(BlockOperations.maxWriteSameBytes / UInt64(bs), at: 32)  // MAXIMUM WRITE SAME LENGTH (page bytes 36-43)
         b.put32(WriteAtomic.maxBlocks, at: 40)  // MAXIMUM ATOMIC TRANSFER LENGTH (page bytes 44-47)
-        b.put32(1, at: 44)                      // ATOMIC ALIGNMENT
-        b.put32(1, at: 48)                      // ATOMIC TRANSFER LENGTH GRANULARITY
+        b.put32(1, at: 44)  // ATOMIC ALIGNMENT
+        b.put32(1, at: 48)  // ATOMIC TRANSFER LENGTH GRANULARITY
         return b
     }
 

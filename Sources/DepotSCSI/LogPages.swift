@@ -22,7 +22,8 @@ enum LogPages {
             let space = lu.poolSpace.withLockedValue { $0 }
             // SCOPE 10b: the available resources are shared with the pool's other
             // volumes; 01b: the used ones are this LU's own.
-            body = parameter(0x0001, UInt32(clamping: (space?.availableBytes ?? 0) / unit), scope: 0x02)
+            body =
+                parameter(0x0001, UInt32(clamping: (space?.availableBytes ?? 0) / unit), scope: 0x02)
                 + parameter(0x0002, UInt32(clamping: ((space?.allocatedBytes ?? 0) + unit - 1) / unit), scope: 0x01)
         default:
             return .check(.invalidField(byte: 2, bit: 5))

@@ -2,7 +2,7 @@
 /// GET LBA STATUS, over a backstore that can deallocate (thin volumes).
 enum LogicalBlockProvisioning {
     static let all: [SCSIOperation] = [
-        .init(opcode: 0x42, name: "UNMAP", cdbLength: 10) { lu, cdb, data in try await unmap(lu, cdb, data) },
+        .init(opcode: 0x42, name: "UNMAP", cdbLength: 10) { lu, cdb, data in try await unmap(lu, cdb, data) }
     ]
 
     /// Most blocks one UNMAP or WRITE SAME may deallocate, and descriptors per UNMAP (VPD B0h).
@@ -20,7 +20,9 @@ enum LogicalBlockProvisioning {
         guard parameterLength >= 8, data.count >= 8 else { return .check(.parameterListLengthError) }
         let p = CDB(data)
         let descriptorsLength = Int(p.u16(2))
-        guard descriptorsLength % 16 == 0, 8 + descriptorsLength <= data.count else { return .check(.parameterListLengthError) }
+        guard descriptorsLength % 16 == 0, 8 + descriptorsLength <= data.count else {
+            return .check(.parameterListLengthError)
+        }
         guard descriptorsLength / 16 <= maxDescriptors else { return .check(.invalidField(byte: 7)) }
         let bs = UInt64(lu.device.blockSize)
         var ranges: [(UInt64, UInt64)] = []
@@ -32,7 +34,11 @@ enum LogicalBlockProvisioning {
             if count > 0 { ranges.append((lba * bs, UInt64(count) * bs)) }
         }
         for (offset, length) in ranges {
-            if anchor { try await lu.anchor(offset: offset, length: length) } else { try await lu.unmap(offset: offset, length: length) }
+            if anchor {
+                try await lu.anchor(offset: offset, length: length)
+            } else {
+                try await lu.unmap(offset: offset, length: length)
+            }
         }
         return .ok()
     }

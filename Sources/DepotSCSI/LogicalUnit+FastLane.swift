@@ -40,13 +40,16 @@ extension LogicalUnit {
         guard !sanitizeActive, !reservationHeld, !persistentReservations.inForce else { return nil }
         var durable = false
         if isWrite {
-            guard !readOnly, !spaceExhausted.load(ordering: .relaxed), liveTokens.load(ordering: .relaxed) == 0 else { return nil }
+            guard !readOnly, !spaceExhausted.load(ordering: .relaxed), liveTokens.load(ordering: .relaxed) == 0 else {
+                return nil
+            }
             let (protected, writeBack) = mode.withLockedValue { ($0.softwareWriteProtect, $0.writeCacheEnabled) }
             guard !protected else { return nil }
             durable = cdb[1] & 0x08 != 0 || !writeBack
         }
         let blockSize = UInt64(device.blockSize)
-        return PlainTransfer(isWrite: isWrite, durable: durable, offset: lba * blockSize, length: Int(count * blockSize))
+        return PlainTransfer(
+            isWrite: isWrite, durable: durable, offset: lba * blockSize, length: Int(count * blockSize))
     }
 
     /// Reads a plain transfer into `into` if the page cache holds it.

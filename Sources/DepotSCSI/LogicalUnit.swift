@@ -19,7 +19,10 @@ public final class LogicalUnit: Sendable {
     /// Persistent reservations (SPC-4 §5.12) of the volume behind the LU.
     public let persistentReservations: PersistentReservations
 
-    public init(device: any BlockDevice, uuid: UUID, name: String, readOnly: Bool, persistentReservations: PersistentReservations = PersistentReservations()) {
+    public init(
+        device: any BlockDevice, uuid: UUID, name: String, readOnly: Bool,
+        persistentReservations: PersistentReservations = PersistentReservations()
+    ) {
         self.persistentReservations = persistentReservations
         self.device = device
         self.uuid = uuid
@@ -34,7 +37,9 @@ public final class LogicalUnit: Sendable {
 
     func write(offset: UInt64, bytes: [UInt8]) async throws {
         if spaceExhausted.load(ordering: .relaxed) { try await checkSpace(offset: offset, length: UInt64(bytes.count)) }
-        if liveTokens.load(ordering: .relaxed) > 0 { Offload.noteWrite(self, offset: offset, length: UInt64(bytes.count)) }
+        if liveTokens.load(ordering: .relaxed) > 0 {
+            Offload.noteWrite(self, offset: offset, length: UInt64(bytes.count))
+        }
         try await writeGate.shared { try await device.write(offset: offset, bytes: bytes) }
     }
 
@@ -131,7 +136,9 @@ public final class LogicalUnit: Sendable {
     /// SELECT, persistent reservation changes): a sequence each nexus reads
     /// from its own cursor, every event naming the nexuses it is for. Only
     /// the latest `keptEvents` are kept.
-    private let events = NIOLockedValueBox<(next: UInt64, recent: [(seq: UInt64, sense: SCSISense, audience: @Sendable (ITNexus) -> Bool)])>((1, []))
+    private let events = NIOLockedValueBox<
+        (next: UInt64, recent: [(seq: UInt64, sense: SCSISense, audience: @Sendable (ITNexus) -> Bool)])
+    >((1, []))
     static let keptEvents = 32
 
     /// Establishes `sense` as a unit attention for every nexus except `origin`.
@@ -165,7 +172,9 @@ public final class LogicalUnit: Sendable {
 
     /// CHECK CONDITION with the sense in the format D_SENSE selects (SPC-4 §7.5.7).
     public func check(_ sense: SCSISense) -> SCSIResult {
-        SCSIResult(status: SCSIResult.checkCondition, sense: sense, dataIn: [], descriptorSense: mode.withLockedValue { $0.descriptorSense })
+        SCSIResult(
+            status: SCSIResult.checkCondition, sense: sense, dataIn: [],
+            descriptorSense: mode.withLockedValue { $0.descriptorSense })
     }
 
     /// What a command's handler may know of its caller.
@@ -209,7 +218,8 @@ public final class LogicalUnit: Sendable {
 
     /// Runs one command for I_T nexus `nexus`. `dataOut` holds what the initiator sent.
     public func execute(
-        cdb bytes: [UInt8], dataOut: [UInt8], nexus: ITNexus = .none, portalGroup: UInt16 = 1, copyTargets: CommandContext.CopyTargets? = nil,
+        cdb bytes: [UInt8], dataOut: [UInt8], nexus: ITNexus = .none, portalGroup: UInt16 = 1,
+        copyTargets: CommandContext.CopyTargets? = nil,
         abortTasks: CommandContext.AbortTasks? = nil
     ) async -> SCSIResult {
         guard let opcode = bytes.first else { return check(.invalidOpcode) }
@@ -234,7 +244,8 @@ public final class LogicalUnit: Sendable {
         do {
             if op.needsContext {
                 let context = CommandContext(
-                    nexus: nexus, portalGroup: portalGroup, copyTargets: copyTargets ?? { [self] in $0 == self.naaDesignator ? self : nil },
+                    nexus: nexus, portalGroup: portalGroup,
+                    copyTargets: copyTargets ?? { [self] in $0 == self.naaDesignator ? self : nil },
                     abortTasks: abortTasks ?? { _, _ in })
                 result = try await LogicalUnit.$context.withValue(context) { try await op.handler(self, cdb, dataOut) }
             } else {

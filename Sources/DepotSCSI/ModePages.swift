@@ -35,7 +35,8 @@ enum ModePages {
         case 0x08: pages = caching(values, changeable: changeable)
         case 0x0A: pages = control(values, changeable: changeable)
         case 0x1C: pages = exceptions()
-        case 0x3F: pages = caching(values, changeable: changeable) + control(values, changeable: changeable) + exceptions()
+        case 0x3F:
+            pages = caching(values, changeable: changeable) + control(values, changeable: changeable) + exceptions()
         default: return .check(.invalidField(byte: 2, bit: 5))
         }
         // DEVICE-SPECIFIC PARAMETER (SBC-3 §6.4.1): WP, and DPOFUA since DPO and FUA are honoured.
@@ -63,7 +64,8 @@ enum ModePages {
         p[1] = 0x0A
         if changeable || values.descriptorSense { p[2] = 0x04 }
         if !changeable { p[3] = 0x10 }  // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering
-        if changeable || values.softwareWriteProtect { p[4] = 0x08 }  // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering
+        // QUEUE ALGORITHM MODIFIER 1: unrestricted reordering
+        if changeable || values.softwareWriteProtect { p[4] = 0x08 }
         return p
     }
 
@@ -77,7 +79,9 @@ enum ModePages {
     /// MODE SELECT (SPC-4 §6.9, §6.10): the parameter list must carry pages as
     /// MODE SENSE reports them; only the bits the changeable mask shows may
     /// differ. Nothing changes unless the whole list is valid.
-    static func select(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8], ten: Bool, nexus: ITNexus) async throws -> SCSIResult {
+    static func select(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8], ten: Bool, nexus: ITNexus) async throws
+        -> SCSIResult
+    {
         // PF=1 (pages are in the standard format); SP=1 would save, which is not supported.
         guard cdb[1] & 0x10 != 0 else { return .check(.invalidField(byte: 1, bit: 4)) }
         guard cdb[1] & 0x01 == 0 else { return .check(.invalidField(byte: 1, bit: 0)) }
@@ -91,7 +95,9 @@ enum ModePages {
         // Block descriptor: none, or one saying what READ CAPACITY says (SBC-3 §6.4.2).
         var at = headerLength
         if descriptorLength > 0 {
-            guard descriptorLength == 8, list.count >= at + 8 else { return .check(.invalidParameter(byte: ten ? 6 : 3)) }
+            guard descriptorLength == 8, list.count >= at + 8 else {
+                return .check(.invalidParameter(byte: ten ? 6 : 3))
+            }
             let blockLength = Int(list.u24(at: at + 5))
             guard blockLength == lu.device.blockSize else { return .check(.invalidParameter(byte: at + 5)) }
             at += 8

@@ -50,7 +50,9 @@ enum Offload {
         let end = (offset + length + bs - 1) / bs
         store.withLockedValue { tokens in
             for token in tokens.values where token.source === lu && !token.cancelled {
-                if token.ranges.contains(where: { $0.lba < end && first < $0.lba + $0.blocks }) { token.cancelled = true }
+                if token.ranges.contains(where: { $0.lba < end && first < $0.lba + $0.blocks }) {
+                    token.cancelled = true
+                }
             }
             recount(lu, in: tokens)
         }
@@ -68,7 +70,8 @@ enum Offload {
     static func ranges(_ p: CDB, at start: Int, length: Int, lu: LogicalUnit) throws(ExtendedCopy.Failure) -> [Range] {
         // The descriptors lie inside the parameter list that arrived (SBC-3 §5.13.2.1).
         guard length % 16 == 0, start + length <= p.bytes.count else { throw .listLength }
-        guard length / 16 <= maxRanges else { throw .illegal(0x26, 0x00) }  // TOO MANY... as INVALID FIELD IN PARAMETER LIST
+        // TOO MANY... as INVALID FIELD IN PARAMETER LIST
+        guard length / 16 <= maxRanges else { throw .illegal(0x26, 0x00) }
         var ranges: [Range] = []
         for at in stride(from: start, to: start + length, by: 16) {
             let range = Range(lba: p.u64(at), blocks: UInt64(p.u32(at + 8)))
@@ -81,7 +84,9 @@ enum Offload {
 
     /// The parameter list of a token command (LIST IDENTIFIER in CDB bytes
     /// 6-9, PARAMETER LIST LENGTH in 10-13) and its copy record, marked running.
-    static func begin(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8], minimum: Int) -> Result<(CDB, CopyResults.Key), PRFailure> {
+    static func begin(_ lu: LogicalUnit, _ cdb: CDB, _ data: [UInt8], minimum: Int) -> Result<
+        (CDB, CopyResults.Key), PRFailure
+    > {
         let length = Int(cdb.u32(10))
         guard length >= minimum, data.count >= length else { return .failure(.parameterListLength) }
         let key = CopyResults.Key(nexus: LogicalUnit.context.nexus, listID: cdb.u32(6))
@@ -97,28 +102,39 @@ enum Offload {
         case .failure(let refusal): return refusal.result
         }
         do {
-            if p[2] & 0x01 != 0 { throw ExtendedCopy.Failure(sense: .invalidParameter(byte: 2, bit: 0)) }  // IMMED: not offered
+            // IMMED: not offered
+            if p[2] & 0x01 != 0 { throw ExtendedCopy.Failure(sense: .invalidParameter(byte: 2, bit: 0)) }
             let rodType = p[2] & 0x02 != 0 ? p.u32(8) : 0
             guard rodType == 0 || rodType == 0x0080_0000 || rodType == changeVulnerable else {
-                throw ExtendedCopy.Failure(sense: SCSISense(key: SCSISense.illegalRequest, asc: 0x23, ascq: 0x01))  // UNSUPPORTED TOKEN TYPE
+                // UNSUPPORTED TOKEN TYPE
+                throw ExtendedCopy.Failure(sense: SCSISense(key: SCSISense.illegalRequest, asc: 0x23, ascq: 0x01))
             }
             let timeout = p.u32(4)
             guard timeout <= maxInactivity else { throw ExtendedCopy.Failure(sense: .invalidParameter(byte: 4)) }
             let ranges = try ranges(p, at: 16, length: Int(p.u16(14)), lu: lu)
             let blocks = ranges.reduce(0) { $0 + $1.blocks }
-            guard blocks * UInt64(lu.device.blockSize) <= maxTokenBytes else { throw ExtendedCopy.Failure(sense: .invalidParameter(byte: 14)) }
+            guard blocks * UInt64(lu.device.blockSize) <= maxTokenBytes else {
+                throw ExtendedCopy.Failure(sense: .invalidParameter(byte: 14))
+            }
             let token = Token(
                 bytes: makeToken(lu, bytes: blocks * UInt64(lu.device.blockSize)), source: lu, ranges: ranges,
                 inactivity: .seconds(Int(timeout == 0 ? defaultInactivity : timeout)))
             store.withLockedValue { tokens in
                 // Expired ones go first; past the bound, the oldest.
                 let now = ContinuousClock.now
-                tokens = tokens.filter { !$0.value.cancelled && now - $0.value.lastUse < $0.value.inactivity && $0.value.source != nil }
-                if tokens.count >= tokensKept, let oldest = tokens.min(by: { $0.value.lastUse < $1.value.lastUse }) { tokens[oldest.key] = nil }
+                tokens = tokens.filter {
+                    !$0.value.cancelled && now - $0.value.lastUse < $0.value.inactivity && $0.value.source != nil
+                }
+                if tokens.count >= tokensKept, let oldest = tokens.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                    tokens[oldest.key] = nil
+                }
                 tokens[token.bytes] = token
                 recount(lu, in: tokens)
             }
-            lu.copyResults.finish(key, CopyResults.Status(failed: nil, segments: ranges.count, bytes: 0, action: 0x10, token: token.bytes, blocks: blocks))
+            lu.copyResults.finish(
+                key,
+                CopyResults.Status(
+                    failed: nil, segments: ranges.count, bytes: 0, action: 0x10, token: token.bytes, blocks: blocks))
             return .ok()
         } catch let failure as ExtendedCopy.Failure {
             lu.copyResults.finish(key, CopyResults.Status(failed: failure.sense, segments: 0, bytes: 0, action: 0x10))
@@ -170,13 +186,18 @@ enum Offload {
                 }
             } else {
                 let (source, ranges) = try redeem(tokenBytes)
-                guard source.device.blockSize == lu.device.blockSize else { throw ExtendedCopy.Failure(sense: SCSISense(key: SCSISense.illegalRequest, asc: 0x23, ascq: 0x00)) }
+                guard source.device.blockSize == lu.device.blockSize else {
+                    throw ExtendedCopy.Failure(sense: SCSISense(key: SCSISense.illegalRequest, asc: 0x23, ascq: 0x00))
+                }
                 written = try await copy(from: source, ranges, skipping: offsetIntoROD, to: lu, destination)
             }
-            lu.copyResults.finish(key, CopyResults.Status(failed: nil, segments: destination.count, bytes: 0, action: 0x11, blocks: written))
+            lu.copyResults.finish(
+                key,
+                CopyResults.Status(failed: nil, segments: destination.count, bytes: 0, action: 0x11, blocks: written))
             return .ok()
         } catch let failure as ExtendedCopy.Failure {
-            lu.copyResults.finish(key, CopyResults.Status(failed: failure.sense, segments: 0, bytes: 0, action: 0x11, blocks: written))
+            lu.copyResults.finish(
+                key, CopyResults.Status(failed: failure.sense, segments: 0, bytes: 0, action: 0x11, blocks: written))
             return .check(failure.sense)
         }
     }
@@ -186,7 +207,8 @@ enum Offload {
     static func redeem(_ bytes: [UInt8]) throws(ExtendedCopy.Failure) -> (LogicalUnit, [Range]) {
         let found = store.withLockedValue { tokens -> (LogicalUnit, [Range])? in
             guard let token = tokens[bytes], !token.cancelled, ContinuousClock.now - token.lastUse < token.inactivity,
-                  let source = token.source else { return nil }
+                let source = token.source
+            else { return nil }
             token.lastUse = .now
             return (source, token.ranges)
         }
@@ -200,11 +222,17 @@ enum Offload {
 
     /// Copies the token's blocks after `skip` into the destination ranges in
     /// order; returns the blocks written.
-    static func copy(from source: LogicalUnit, _ sourceRanges: [Range], skipping skip: UInt64, to lu: LogicalUnit, _ destination: [Range]) async throws -> UInt64 {
+    static func copy(
+        from source: LogicalUnit, _ sourceRanges: [Range], skipping skip: UInt64, to lu: LogicalUnit,
+        _ destination: [Range]
+    ) async throws -> UInt64 {
         var pieces: [Range] = []
         var toSkip = skip
         for r in sourceRanges {
-            if toSkip >= r.blocks { toSkip -= r.blocks; continue }
+            if toSkip >= r.blocks {
+                toSkip -= r.blocks
+                continue
+            }
             pieces.append(Range(lba: r.lba + toSkip, blocks: r.blocks - toSkip))
             toSkip = 0
         }
@@ -242,7 +270,10 @@ enum Offload {
     /// The copy engine behind EXTENDED COPY and WRITE USING TOKEN: 1 MiB at a
     /// time; unallocated source extents become deallocated destination
     /// extents where the destination is thin, so clones stay thin.
-    static func copyBlocks(from source: LogicalUnit, at sourceLBA: UInt64, to destination: LogicalUnit, at destinationLBA: UInt64, blocks: UInt64) async throws -> UInt64 {
+    static func copyBlocks(
+        from source: LogicalUnit, at sourceLBA: UInt64, to destination: LogicalUnit, at destinationLBA: UInt64,
+        blocks: UInt64
+    ) async throws -> UInt64 {
         let bs = UInt64(source.device.blockSize)
         guard bs == UInt64(destination.device.blockSize) else { throw ExtendedCopy.Failure.aborted(0x00, 0x00) }
         for (lu, lba) in [(source, sourceLBA), (destination, destinationLBA)] {
@@ -277,7 +308,9 @@ enum Offload {
     static func receiveTokenInformation(_ lu: LogicalUnit, _ cdb: CDB, nexus: ITNexus) -> SCSIResult {
         let allocation = Int(cdb.u32(10))
         let (running, status) = lu.copyResults.take(CopyResults.Key(nexus: nexus, listID: cdb.u32(2)))
-        guard !running, let status, status.action == 0x10 || status.action == 0x11 else { return .check(.invalidField(byte: 2)) }
+        guard !running, let status, status.action == 0x10 || status.action == 0x11 else {
+            return .check(.invalidField(byte: 2))
+        }
         // TRANSFER COUNT UNITS F1h: logical blocks.
         var d = CopyResults.lid4Status(status, units: 0xF1, count: status.blocks)
         if let token = status.token {

@@ -54,7 +54,9 @@ public final class PersistentReservations: Sendable {
             try state.withLockedValue { current -> (SCSIResult, [PRAttention]) in
                 var next = current
                 let attentions: [PRAttention]
-                do { attentions = try next.apply(request, from: nexus) } catch let refusal as PRFailure { return (refusal.result, []) }
+                do { attentions = try next.apply(request, from: nexus) } catch let refusal as PRFailure {
+                    return (refusal.result, [])
+                }
                 if next != current, let persist, next.aptpl || current.aptpl {
                     try persist(next.aptpl && !next.isEmpty ? next : nil)
                 }

@@ -33,7 +33,8 @@ struct PROutRequest {
             guard ports.count == 1 else { throw .invalidParameter(byte: 24) }
             return PROutRequest(
                 action: action, scope: cdb[2] >> 4, typeCode: cdb[2] & 0x0F, key: p.u64(0), serviceActionKey: p.u64(8),
-                specifyInitiatorPorts: false, allTargetPorts: false, aptpl: p[17] & 0x01 != 0, unregister: p[17] & 0x02 != 0, ports: ports)
+                specifyInitiatorPorts: false, allTargetPorts: false, aptpl: p[17] & 0x01 != 0,
+                unregister: p[17] & 0x02 != 0, ports: ports)
         }
         // Basic parameter list (SPC-4 §6.17.3, table 200).
         let specify = p[20] & 0x08 != 0
@@ -48,7 +49,8 @@ struct PROutRequest {
         }
         return PROutRequest(
             action: action, scope: cdb[2] >> 4, typeCode: cdb[2] & 0x0F, key: p.u64(0), serviceActionKey: p.u64(8),
-            specifyInitiatorPorts: specify, allTargetPorts: p[20] & 0x04 != 0, aptpl: p[20] & 0x01 != 0, unregister: false, ports: ports)
+            specifyInitiatorPorts: specify, allTargetPorts: p[20] & 0x04 != 0, aptpl: p[20] & 0x01 != 0,
+            unregister: false, ports: ports)
     }
 
     /// iSCSI TransportIDs (SPC-4 §7.6.4.6): format 00b names an initiator,
@@ -60,14 +62,19 @@ struct PROutRequest {
             let format = p[at] >> 6
             guard p[at] & 0x0F == 0x05, format <= 1 else { throw .invalidParameter(byte: at) }
             let additional = Int(p.u16(at + 2))
-            guard additional >= 20, additional % 4 == 0, at + 4 + additional <= start + length else { throw .invalidParameter(byte: at + 2) }
+            guard additional >= 20, additional % 4 == 0, at + 4 + additional <= start + length else {
+                throw .invalidParameter(byte: at + 2)
+            }
             let bytes = p.bytes[(at + 4)..<(at + 4 + additional)].prefix { $0 != 0 }
             let text = String(decoding: bytes, as: UTF8.self).lowercased()
             if format == 0 {
                 ports.append(PRRegistration(initiator: text, isid: nil, target: nil, key: 0))
             } else {
                 guard let range = text.range(of: ",i,0x") else { throw .invalidParameter(byte: at + 4) }
-                ports.append(PRRegistration(initiator: String(text[..<range.lowerBound]), isid: String(text[range.upperBound...]), target: nil, key: 0))
+                ports.append(
+                    PRRegistration(
+                        initiator: String(text[..<range.lowerBound]), isid: String(text[range.upperBound...]),
+                        target: nil, key: 0))
             }
             at += 4 + additional
         }
@@ -81,8 +88,12 @@ struct PRFailure: Error {
 
     static let conflict = PRFailure(result: SCSIResult(status: Reservations.conflict, sense: nil, dataIn: []))
     static let parameterListLength = PRFailure(result: .check(.parameterListLengthError))
-    static func invalidField(byte: Int, bit: Int? = nil) -> PRFailure { PRFailure(result: .check(.invalidField(byte: byte, bit: bit))) }
-    static func invalidParameter(byte: Int, bit: Int? = nil) -> PRFailure { PRFailure(result: .check(.invalidParameter(byte: byte, bit: bit))) }
+    static func invalidField(byte: Int, bit: Int? = nil) -> PRFailure {
+        PRFailure(result: .check(.invalidField(byte: byte, bit: bit)))
+    }
+    static func invalidParameter(byte: Int, bit: Int? = nil) -> PRFailure {
+        PRFailure(result: .check(.invalidParameter(byte: byte, bit: bit)))
+    }
 }
 
 /// A unit attention a transition establishes for some registrants.
@@ -120,7 +131,9 @@ extension PRState {
             guard let reservation, isHolder(nexus) else { return [] }
             let type = try Self.type(r)
             // Scope or type other than the reservation's (SPC-4 §5.12.11.2.2).
-            guard type == reservation.type else { throw PRFailure(result: .check(.invalidReleaseOfPersistentReservation)) }
+            guard type == reservation.type else {
+                throw PRFailure(result: .check(.invalidReleaseOfPersistentReservation))
+            }
             self.reservation = nil
             // Registrants-only and all-registrants releases are told to the other registrants.
             guard type.registrantsOnly || type.allRegistrants else { return [] }
@@ -145,7 +158,9 @@ extension PRState {
     }
 
     /// REGISTER and REGISTER AND IGNORE EXISTING KEY (SPC-4 §5.12.7).
-    private mutating func register(_ r: PROutRequest, from nexus: ITNexus, own: PRRegistration?) throws(PRFailure) -> [PRAttention] {
+    private mutating func register(_ r: PROutRequest, from nexus: ITNexus, own: PRRegistration?) throws(PRFailure)
+        -> [PRAttention]
+    {
         var attentions: [PRAttention] = []
         if let own {
             if r.action == .register, own.key != r.key { throw .conflict }
@@ -161,11 +176,19 @@ extension PRState {
             if r.action == .register, r.key != 0 { throw .conflict }
             // Unregistering what is not registered changes nothing (SPC-4 §5.12.7).
             if r.serviceActionKey == 0 { return [] }
-            var adding = [PRRegistration(initiator: nexus.initiator, isid: nexus.isid, target: r.allTargetPorts ? nil : nexus.target, key: r.serviceActionKey)]
+            var adding = [
+                PRRegistration(
+                    initiator: nexus.initiator, isid: nexus.isid, target: r.allTargetPorts ? nil : nexus.target,
+                    key: r.serviceActionKey)
+            ]
             for port in r.ports {
-                let added = PRRegistration(initiator: port.initiator, isid: port.isid, target: r.allTargetPorts ? nil : nexus.target, key: r.serviceActionKey)
+                let added = PRRegistration(
+                    initiator: port.initiator, isid: port.isid, target: r.allTargetPorts ? nil : nexus.target,
+                    key: r.serviceActionKey)
                 // A port named twice, or one already registered (SPC-4 §6.17.3).
-                if adding.contains(where: { $0.sameNexus(added) }) || registrations.contains(where: { $0.sameNexus(added) }) {
+                if adding.contains(where: { $0.sameNexus(added) })
+                    || registrations.contains(where: { $0.sameNexus(added) })
+                {
                     throw .invalidParameter(byte: 28)
                 }
                 adding.append(added)
@@ -178,7 +201,9 @@ extension PRState {
     }
 
     /// PREEMPT and PREEMPT AND ABORT (SPC-4 §5.12.11.2.4).
-    private mutating func preempt(_ r: PROutRequest, from nexus: ITNexus, own: PRRegistration) throws(PRFailure) -> [PRAttention] {
+    private mutating func preempt(_ r: PROutRequest, from nexus: ITNexus, own: PRRegistration) throws(PRFailure)
+        -> [PRAttention]
+    {
         let sark = r.serviceActionKey
         var removed: [PRRegistration]
         if let reservation, reservation.type.allRegistrants {
@@ -210,12 +235,15 @@ extension PRState {
 
     /// REGISTER AND MOVE (SPC-4 §5.12.8): the holder hands its reservation to
     /// another initiator port on the same target port.
-    private mutating func move(_ r: PROutRequest, from nexus: ITNexus, own: PRRegistration?) throws(PRFailure) -> [PRAttention] {
+    private mutating func move(_ r: PROutRequest, from nexus: ITNexus, own: PRRegistration?) throws(PRFailure)
+        -> [PRAttention]
+    {
         guard let own, own.key == r.key else { throw .conflict }
         guard let reservation, !reservation.type.allRegistrants, reservation.holder == own else { throw .conflict }
         guard r.serviceActionKey != 0 else { throw .invalidParameter(byte: 8) }
         let port = r.ports[0]
-        var destination = PRRegistration(initiator: port.initiator, isid: port.isid, target: nexus.target, key: r.serviceActionKey)
+        var destination = PRRegistration(
+            initiator: port.initiator, isid: port.isid, target: nexus.target, key: r.serviceActionKey)
         guard !destination.matches(nexus) else { throw .invalidParameter(byte: 24) }
         if let i = registrations.firstIndex(where: { $0.sameNexus(destination) }) {
             registrations[i].key = r.serviceActionKey

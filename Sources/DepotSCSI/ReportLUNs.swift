@@ -27,6 +27,8 @@ public enum ReportLUNs {
 
     /// The LUN field for `lun`: peripheral below 256, flat above.
     public static func field(_ lun: UInt16) -> [UInt8] {
-        lun < 256 ? [0, UInt8(lun), 0, 0, 0, 0, 0, 0] : [0x40 | UInt8(lun >> 8), UInt8(truncatingIfNeeded: lun), 0, 0, 0, 0, 0, 0]
+        lun < 256
+            ? [0, UInt8(lun), 0, 0, 0, 0, 0, 0]
+            : [0x40 | UInt8(lun >> 8), UInt8(truncatingIfNeeded: lun), 0, 0, 0, 0, 0, 0]
     }
 }

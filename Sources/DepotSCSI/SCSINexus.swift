@@ -45,7 +45,9 @@ public final class SCSINexus {
     /// nexus: REPORTED LUNS DATA HAS CHANGED (LUNs added, removed, or a LUN
     /// now a different LU of the same size) and CAPACITY DATA HAS CHANGED (a
     /// LUN's size). The first map, given at login, is no change.
-    public func update(luns: [UInt16: LogicalUnit], portalGroupStates: [UInt16: UInt8], portalGroups: Int, reportChanges: Bool) {
+    public func update(
+        luns: [UInt16: LogicalUnit], portalGroupStates: [UInt16: UInt8], portalGroups: Int, reportChanges: Bool
+    ) {
         self.luns = luns
         self.portalGroupStates = portalGroupStates
         portalGroupCount = max(1, portalGroups)
@@ -60,14 +62,20 @@ public final class SCSINexus {
             }
         }
         seen = now
-        for lu in luns.values where cursors[ObjectIdentifier(lu)] == nil { cursors[ObjectIdentifier(lu)] = lu.eventCursor }
+        for lu in luns.values where cursors[ObjectIdentifier(lu)] == nil {
+            cursors[ObjectIdentifier(lu)] = lu.eventCursor
+        }
     }
 
     /// Establishes `sense` on `lun` unless it is already pending; `first`
     /// puts it ahead of the others (POWER ON at login).
     public func establish(_ sense: SCSISense, on lun: UInt16, first: Bool = false) {
         guard !(attentions[lun]?.contains(sense) ?? false) else { return }
-        if first { attentions[lun, default: []].insert(sense, at: 0) } else { attentions[lun, default: []].append(sense) }
+        if first {
+            attentions[lun, default: []].insert(sense, at: 0)
+        } else {
+            attentions[lun, default: []].append(sense)
+        }
     }
 
     /// The LU at `lun`, if mapped.
@@ -93,7 +101,9 @@ public final class SCSINexus {
         case .setTargetPortGroups:
             return await setTargetPortGroups(cdb: cdb, dataOut: dataOut)
         case .logicalUnit(let lu):
-            return await lu.execute(cdb: cdb, dataOut: dataOut, nexus: nexus, portalGroup: portalGroup, copyTargets: copyTargets, abortTasks: abortTasks)
+            return await lu.execute(
+                cdb: cdb, dataOut: dataOut, nexus: nexus, portalGroup: portalGroup, copyTargets: copyTargets,
+                abortTasks: abortTasks)
         }
     }
 
@@ -129,7 +139,8 @@ public final class SCSINexus {
             if opcode == 0x03 {
                 attentions[number]?.removeFirst()
                 let descriptor = cdb.count > 1 && cdb[1] & 0x01 != 0
-                return .answered(.ok((descriptor ? first.descriptorFormat : first.fixedFormat).allocated(Int(CDB(cdb)[4]))))
+                return .answered(
+                    .ok((descriptor ? first.descriptorFormat : first.fixedFormat).allocated(Int(CDB(cdb)[4]))))
             }
             if opcode != 0x12 {
                 attentions[number]?.removeFirst()

@@ -11,7 +11,10 @@ public struct SCSISense: Sendable, Equatable {
     public var bitPointer: UInt8?
     public var information: UInt32?
 
-    public init(key: UInt8, asc: UInt8, ascq: UInt8, fieldPointer: UInt16? = nil, bitPointer: UInt8? = nil, information: UInt32? = nil) {
+    public init(
+        key: UInt8, asc: UInt8, ascq: UInt8, fieldPointer: UInt16? = nil, bitPointer: UInt8? = nil,
+        information: UInt32? = nil
+    ) {
         self.key = key
         self.asc = asc
         self.ascq = ascq
@@ -53,14 +56,18 @@ public struct SCSISense: Sendable, Equatable {
 
     /// INVALID FIELD IN CDB with the byte (and bit) that is wrong.
     public static func invalidField(byte: Int, bit: Int? = nil) -> SCSISense {
-        SCSISense(key: illegalRequest, asc: 0x24, ascq: 0x00, fieldPointer: UInt16(clamping: byte), bitPointer: bit.map { UInt8(clamping: $0 & 0x7) })
+        SCSISense(
+            key: illegalRequest, asc: 0x24, ascq: 0x00, fieldPointer: UInt16(clamping: byte),
+            bitPointer: bit.map { UInt8(clamping: $0 & 0x7) })
     }
 
     /// INVALID FIELD IN PARAMETER LIST, pointing at the byte (C/D=0). The
     /// FIELD POINTER is 16 bits (SPC-4 §4.5.2.4.2) while a parameter list may
     /// be 32 MiB: a byte beyond 65535 is reported as 65535, never a trap.
     public static func invalidParameter(byte: Int, bit: Int? = nil) -> SCSISense {
-        var sense = SCSISense(key: illegalRequest, asc: 0x26, ascq: 0x00, fieldPointer: UInt16(clamping: byte), bitPointer: bit.map { UInt8(clamping: $0 & 0x7) })
+        var sense = SCSISense(
+            key: illegalRequest, asc: 0x26, ascq: 0x00, fieldPointer: UInt16(clamping: byte),
+            bitPointer: bit.map { UInt8(clamping: $0 & 0x7) })
         sense.inParameterList = true
         return sense
     }
@@ -75,7 +82,10 @@ public struct SCSISense: Sendable, Equatable {
         if let progress { return [0x80, UInt8(progress >> 8), UInt8(truncatingIfNeeded: progress)] }
         guard let field = fieldPointer else { return nil }
         let cd: UInt8 = inParameterList ? 0 : 0x40
-        return [0x80 | cd | (bitPointer != nil ? 0x08 | (bitPointer! & 0x7) : 0), UInt8(field >> 8), UInt8(truncatingIfNeeded: field)]
+        return [
+            0x80 | cd | (bitPointer != nil ? 0x08 | (bitPointer! & 0x7) : 0), UInt8(field >> 8),
+            UInt8(truncatingIfNeeded: field),
+        ]
     }
 
     /// Descriptor format (SPC-4 §4.5.2): information descriptor (00h) and
@@ -96,7 +106,10 @@ public struct SCSISense: Sendable, Equatable {
         b[0] = 0x70 | (information != nil ? 0x80 : 0)
         b[2] = key & 0x0F
         if let info = information {
-            b[3] = UInt8(info >> 24); b[4] = UInt8(truncatingIfNeeded: info >> 16); b[5] = UInt8(truncatingIfNeeded: info >> 8); b[6] = UInt8(truncatingIfNeeded: info)
+            b[3] = UInt8(info >> 24)
+            b[4] = UInt8(truncatingIfNeeded: info >> 16)
+            b[5] = UInt8(truncatingIfNeeded: info >> 8)
+            b[6] = UInt8(truncatingIfNeeded: info)
         }
         b[7] = 10
         b[12] = asc
@@ -143,5 +156,7 @@ public struct SCSIResult: Sendable {
         result.bulk = bulk
         return result
     }
-    public static func check(_ sense: SCSISense) -> SCSIResult { SCSIResult(status: checkCondition, sense: sense, dataIn: []) }
+    public static func check(_ sense: SCSISense) -> SCSIResult {
+        SCSIResult(status: checkCondition, sense: sense, dataIn: [])
+    }
 }

@@ -11,7 +11,9 @@ import Synchronization
 /// a file volume leaves nothing of the old data readable through the LU.
 public enum Sanitize {
     static let all: [SCSIOperation] = [
-        .init(opcode: 0x48, name: "SANITIZE", cdbLength: 10, serviceActions: serviceActions) { lu, cdb, data in try await run(lu, cdb, data) }
+        .init(opcode: 0x48, name: "SANITIZE", cdbLength: 10, serviceActions: serviceActions) { lu, cdb, data in
+            try await run(lu, cdb, data)
+        }
     ]
 
     /// Bytes per second an overwrite may write (0: no limit); the daemon sets it.
@@ -48,7 +50,9 @@ public enum Sanitize {
             invert = p[0] & 0x80 != 0
             let patternLength = Int(p.u16(2))
             guard passes > 0 else { return .check(.invalidParameter(byte: 0)) }
-            guard patternLength > 0, patternLength <= bs, patternLength == length - 4 else { return .check(.invalidField(byte: 7)) }
+            guard patternLength > 0, patternLength <= bs, patternLength == length - 4 else {
+                return .check(.invalidField(byte: 7))
+            }
             pattern = Array(data[4..<(4 + patternLength)])
         } else if length != 0 {
             return .check(.invalidField(byte: 7))
@@ -75,7 +79,9 @@ public enum Sanitize {
         return .ok()
     }
 
-    static func overwrite(_ lu: LogicalUnit, pattern: [UInt8], passes: Int, invert: Bool, progress: Progress) async throws {
+    static func overwrite(_ lu: LogicalUnit, pattern: [UInt8], passes: Int, invert: Bool, progress: Progress)
+        async throws
+    {
         let bs = lu.device.blockSize
         let chunkBlocks = max(1, (1 << 20) / bs)
         let total = lu.blockCount
@@ -91,7 +97,9 @@ public enum Sanitize {
             var lba: UInt64 = 0
             while lba < total {
                 let n = min(UInt64(chunkBlocks), total - lba)
-                try await lu.write(offset: lba * UInt64(bs), bytes: n == UInt64(chunkBlocks) ? chunk : Array(chunk.prefix(Int(n) * bs)))
+                try await lu.write(
+                    offset: lba * UInt64(bs), bytes: n == UInt64(chunkBlocks) ? chunk : Array(chunk.prefix(Int(n) * bs))
+                )
                 lba += n
                 written += n * UInt64(bs)
                 progress.state.withLockedValue { $0.done += n }

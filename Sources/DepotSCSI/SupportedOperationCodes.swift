@@ -3,13 +3,19 @@ enum SupportedOperationCodes {
     /// MAINTENANCE IN carries REPORT SUPPORTED OPERATION CODES (0Ch); MAINTENANCE
     /// OUT reaches an LU only for service actions it does not have.
     static let all: [SCSIOperation] = [
-        .init(opcode: 0xA3, name: "MAINTENANCE IN", cdbLength: 12, serviceActions: [0x0A, 0x0C], allowedUnderReservation: true, access: .unrestricted) { _, cdb, _ in
+        .init(
+            opcode: 0xA3, name: "MAINTENANCE IN", cdbLength: 12, serviceActions: [0x0A, 0x0C],
+            allowedUnderReservation: true, access: .unrestricted
+        ) { _, cdb, _ in
             guard cdb[1] & 0x1F == 0x0C else { return .check(.invalidField(byte: 1, bit: 4)) }
             return SupportedOperationCodes.report(cdb)
         },
         // REPORT / SET TARGET PORT GROUPS (MAINTENANCE IN/OUT 0Ah) are answered by
         // the transport, which owns the portal groups; an LU reached otherwise has none.
-        .init(opcode: 0xA4, name: "MAINTENANCE OUT", cdbLength: 12, serviceActions: [0x0A], allowedUnderReservation: true, access: .unrestricted) { _, _, _ in
+        .init(
+            opcode: 0xA4, name: "MAINTENANCE OUT", cdbLength: 12, serviceActions: [0x0A], allowedUnderReservation: true,
+            access: .unrestricted
+        ) { _, _, _ in
             .check(.invalidField(byte: 1, bit: 4))
         },
     ]
@@ -45,7 +51,9 @@ enum SupportedOperationCodes {
             // Option 1 names an opcode without service actions, option 2 one with them (SPC-4 §6.35.2).
             let hasServiceActions = serviceActions(of: opcode) != nil
             if options == 1 && hasServiceActions { return .check(.invalidField(byte: 2, bit: 2)) }
-            if options == 2 && !hasServiceActions && SCSIOperations.table[opcode] != nil { return .check(.invalidField(byte: 2, bit: 2)) }
+            if options == 2 && !hasServiceActions && SCSIOperations.table[opcode] != nil {
+                return .check(.invalidField(byte: 2, bit: 2))
+            }
             var d = [UInt8](repeating: 0, count: 4)
             d[1] = rctd ? 0x80 : 0
             let supported = SCSIOperations.table[opcode].flatMap { op in

@@ -76,7 +76,8 @@ final class WriteGate: Sendable {
     }
 
     private func leaveExclusive() {
-        let (next, released) = state.withLockedValue { s -> (CheckedContinuation<Void, Never>?, [CheckedContinuation<Void, Never>]) in
+        let (next, released) = state.withLockedValue {
+            s -> (CheckedContinuation<Void, Never>?, [CheckedContinuation<Void, Never>]) in
             if !s.waitingExclusive.isEmpty { return (s.waitingExclusive.removeFirst(), []) }
             s.exclusive = false
             let released = s.waitingShared

@@ -1,7 +1,7 @@
 import DepotCore
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The layout of `--data DIR`: catalog, token, audit log, pools, lock.
@@ -25,7 +25,8 @@ public struct DataDirectory: Sendable {
 
     func create() throws(DepotError) {
         do {
-            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try FileManager.default.createDirectory(atPath: poolsPath, withIntermediateDirectories: true)
         } catch {
             throw .invalidArgument("cannot create data directory '\(root)': \(error.localizedDescription)")

@@ -28,9 +28,11 @@ public enum DepotServer {
         let catalog = try Catalog.open(path: data.catalogPath)
         let journal = try catalog.journalMode
         let migrations = try catalog.appliedMigrations
-        logger.info("catalog open", metadata: [
-            "path": "\(data.catalogPath)", "journal": "\(journal)", "migrations": "\(migrations)",
-        ])
+        logger.info(
+            "catalog open",
+            metadata: [
+                "path": "\(data.catalogPath)", "journal": "\(journal)", "migrations": "\(migrations)",
+            ])
 
         let storage = StorageManager(catalog: catalog, poolsDirectory: data.poolsPath, logger: logger)
         try await storage.reconcile()
@@ -47,7 +49,9 @@ public enum DepotServer {
         do {
             try await exports.publishAll()
         } catch {
-            logger.error("exports could not be published at start; previous files left in place", metadata: ["error": "\(error)"])
+            logger.error(
+                "exports could not be published at start; previous files left in place", metadata: ["error": "\(error)"]
+            )
         }
 
         Sanitize.bytesPerSecond.store(config.sanitizeBytesPerSecond, ordering: .relaxed)
@@ -56,7 +60,8 @@ public enum DepotServer {
         try await targets.rebuild()
         targets.directory.onSetPortalGroups { iqn, states in try await targets.setPortalGroupStates(iqn, states) }
         let iscsi = ISCSITargetService(
-            directory: targets.directory, portals: config.portals.map { .init(host: $0.host, port: $0.port) }, logger: logger,
+            directory: targets.directory, portals: config.portals.map { .init(host: $0.host, port: $0.port) },
+            logger: logger,
             keepalive: Keepalive(interval: config.nopInterval, timeout: config.nopTimeout)
         ) { bound in
             data.writePortals(bound)
@@ -69,9 +74,11 @@ public enum DepotServer {
 
         let root = data.root
         let router = DepotAPI.router(
-            storage: storage, exports: exports, targets: targets, token: token, audit: AuditLog(path: data.auditPath), registry: registry,
+            storage: storage, exports: exports, targets: targets, token: token, audit: AuditLog(path: data.auditPath),
+            registry: registry,
             whereabouts: { (root, data.apiURL ?? "", targets.directory.portals) })
-        let api = DepotAPI.application(router: router, host: config.api.host, port: config.api.port, logger: logger) { host, port in
+        let api = DepotAPI.application(router: router, host: config.api.host, port: config.api.port, logger: logger) {
+            host, port in
             let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
             data.writeAPIURL(url)
             logger.info("API listening", metadata: ["url": "\(url)"])
@@ -79,9 +86,11 @@ public enum DepotServer {
         let monitor = CapacityMonitor(storage: storage, interval: config.rescanInterval, logger: logger) {
             await targets.refreshSpace()
         }
-        logger.info("depotd starting", metadata: [
-            "data": "\(data.root)", "api": "\(config.api)", "portals": "\(config.portals.map(\.description))",
-        ])
+        logger.info(
+            "depotd starting",
+            metadata: [
+                "data": "\(data.root)", "api": "\(config.api)", "portals": "\(config.portals.map(\.description))",
+            ])
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: api), .init(service: iscsi), .init(service: monitor)],

@@ -20,7 +20,9 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
             host = text[text.index(after: text.startIndex)..<close]
             portText = text[text.index(close, offsetBy: 2)...]
         } else {
-            guard let colon = text.lastIndex(of: ":") else { throw .invalidArgument("expected HOST:PORT, got '\(text)'") }
+            guard let colon = text.lastIndex(of: ":") else {
+                throw .invalidArgument("expected HOST:PORT, got '\(text)'")
+            }
             host = text[..<colon]
             portText = text[text.index(after: colon)...]
         }

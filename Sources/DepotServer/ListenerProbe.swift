@@ -1,7 +1,7 @@
 import DepotCore
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Checks before anything starts that every address depotd will listen on
@@ -17,7 +17,8 @@ enum ListenerProbe {
         var list: UnsafeMutablePointer<addrinfo>?
         let found = getaddrinfo(address.host, String(address.port), &hints, &list)
         guard found == 0, let first = list else {
-            throw .invalidArgument("\(option) \(address): cannot resolve \(address.host): \(String(cString: gai_strerror(found)))")
+            throw .invalidArgument(
+                "\(option) \(address): cannot resolve \(address.host): \(String(cString: gai_strerror(found)))")
         }
         defer { freeaddrinfo(list) }
         let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)

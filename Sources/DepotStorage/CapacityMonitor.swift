@@ -10,7 +10,10 @@ public struct CapacityMonitor: Service {
     /// Runs after every rescan (the iSCSI target passes the figures on to its LUs).
     let afterRescan: @Sendable () async -> Void
 
-    public init(storage: StorageManager, interval: Duration, logger: Logger, afterRescan: @escaping @Sendable () async -> Void = {}) {
+    public init(
+        storage: StorageManager, interval: Duration, logger: Logger,
+        afterRescan: @escaping @Sendable () async -> Void = {}
+    ) {
         self.afterRescan = afterRescan
         self.storage = storage
         self.interval = interval

@@ -1,6 +1,6 @@
 import DepotCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// statvfs(3) figures for the filesystem under a pool directory.

@@ -21,7 +21,8 @@ public struct ReconcileReport: Codable, Sendable, Equatable {
 
     /// How many things the reconcile reported, all kinds together.
     public var findingCount: Int {
-        missingVolumes.count + unknownFiles.count + rolledBackCreates.count + finishedDeletes.count + repairedIntents.count
+        missingVolumes.count + unknownFiles.count + rolledBackCreates.count + finishedDeletes.count
+            + repairedIntents.count
             + sizeMismatches.count + missingPoolDirectories.count
     }
 

@@ -38,7 +38,9 @@ extension StorageManager {
             let existed = FileManager.default.fileExists(atPath: path)
             let parent = (path as NSString).deletingLastPathComponent
             if explicit, !existed, !createParents, !FileManager.default.fileExists(atPath: parent) {
-                throw DepotError.unprocessable("the parent of pool path '\(path)', '\(parent)', does not exist; create it, or pass createParents (--create-parents)")
+                throw DepotError.unprocessable(
+                    "the parent of pool path '\(path)', '\(parent)', does not exist; create it, or pass createParents (--create-parents)"
+                )
             }
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -111,8 +113,9 @@ extension StorageManager {
             return entries
         }
         if !leftovers.isEmpty {
-            logger.warning("pool directory kept: it holds files Depot does not own",
-                           metadata: ["pool": "\(name)", "path": "\(path)", "files": "\(leftovers.sorted())"])
+            logger.warning(
+                "pool directory kept: it holds files Depot does not own",
+                metadata: ["pool": "\(name)", "path": "\(path)", "files": "\(leftovers.sorted())"])
         }
         logger.info("pool deleted", metadata: ["pool": "\(name)"])
     }

@@ -5,7 +5,9 @@ import Foundation
 extension StorageManager {
     /// First start: the `default` pool at `DATA/pools/default`.
     public func ensureDefaultPool() async throws(DepotError) {
-        if try read({ try catalog.pool(named: "default") }) == nil, try read({ try catalog.setting("defaultPoolCreated") }) == nil {
+        if try read({ try catalog.pool(named: "default") }) == nil,
+            try read({ try catalog.setting("defaultPoolCreated") }) == nil
+        {
             _ = try await createPool(CreatePoolRequest(name: "default"))
             try read { try catalog.setSetting("defaultPoolCreated", Timestamp.now()) }
         }
@@ -64,7 +66,8 @@ extension StorageManager {
                         let from = actual!
                         let kind = volume.provisioningKind
                         try await runIO {
-                            try VolumeFile.resize(path: path2, from: min(from, UInt64(pending)), to: UInt64(pending), provisioning: kind)
+                            try VolumeFile.resize(
+                                path: path2, from: min(from, UInt64(pending)), to: UInt64(pending), provisioning: kind)
                         }
                         volume.sizeBytes = pending
                         report.repairedIntents.append("\(pool.name)/\(volume.name): resize to \(pending) finished")
@@ -84,7 +87,8 @@ extension StorageManager {
                     }
                     if status.sizeBytes != UInt64(volume.sizeBytes) {
                         report.sizeMismatches.append(
-                            "\(pool.name)/\(volume.name): catalog \(ByteSize.describe(UInt64(volume.sizeBytes))), file \(ByteSize.describe(status.sizeBytes))")
+                            "\(pool.name)/\(volume.name): catalog \(ByteSize.describe(UInt64(volume.sizeBytes))), file \(ByteSize.describe(status.sizeBytes))"
+                        )
                     }
                 } else {
                     allocated[volume.id!] = nil
@@ -105,12 +109,14 @@ extension StorageManager {
         if report.isClean {
             logger.info("reconcile: catalog and files agree", metadata: ["pools": "\(pools.count)"])
         } else {
-            logger.warning("reconcile found drift", metadata: [
-                "missingVolumes": "\(report.missingVolumes)", "unknownFiles": "\(report.unknownFiles)",
-                "rolledBackCreates": "\(report.rolledBackCreates)", "finishedDeletes": "\(report.finishedDeletes)",
-                "repairedIntents": "\(report.repairedIntents)", "sizeMismatches": "\(report.sizeMismatches)",
-                "missingPoolDirectories": "\(report.missingPoolDirectories)",
-            ])
+            logger.warning(
+                "reconcile found drift",
+                metadata: [
+                    "missingVolumes": "\(report.missingVolumes)", "unknownFiles": "\(report.unknownFiles)",
+                    "rolledBackCreates": "\(report.rolledBackCreates)", "finishedDeletes": "\(report.finishedDeletes)",
+                    "repairedIntents": "\(report.repairedIntents)", "sizeMismatches": "\(report.sizeMismatches)",
+                    "missingPoolDirectories": "\(report.missingPoolDirectories)",
+                ])
         }
         return report
     }

@@ -34,7 +34,9 @@ extension StorageManager {
         return result
     }
 
-    public func createVolume(pool poolName: String, _ request: CreateVolumeRequest) async throws(DepotError) -> VolumeInfo {
+    public func createVolume(pool poolName: String, _ request: CreateVolumeRequest) async throws(DepotError)
+        -> VolumeInfo
+    {
         let pool = try requirePool(poolName)
         try ObjectName.validate(request.name, kind: "volume")
         let provisioning = request.provisioning ?? .thin
@@ -72,9 +74,11 @@ extension StorageManager {
         let size = request.sizeBytes
         do {
             try await runIO { [self] in
-                try VolumeFile.create(path: path, size: size, provisioning: provisioning, progress: { fraction in
-                    Task { await self.setProgress(id, fraction) }
-                }, cancelled: { cancel.isSet })
+                try VolumeFile.create(
+                    path: path, size: size, provisioning: provisioning,
+                    progress: { fraction in
+                        Task { await self.setProgress(id, fraction) }
+                    }, cancelled: { cancel.isSet })
             }
             record.state = VolumeState.ready.rawValue
             try catalog.updateVolume(record)
@@ -82,14 +86,17 @@ extension StorageManager {
             // Undo in reverse order; the file goes first so no orphan survives the row.
             _ = try? await runIO { try VolumeFile.remove(path: path) }
             try? catalog.deleteVolume(id: id)
-            logger.warning("volume create failed", metadata: ["volume": "\(poolName)/\(request.name)", "error": "\(error)"])
+            logger.warning(
+                "volume create failed", metadata: ["volume": "\(poolName)/\(request.name)", "error": "\(error)"])
             throw error
         }
         allocated[id] = VolumeFile.status(path: path)?.allocatedBytes ?? 0
         progress[id] = nil
-        logger.info("volume created", metadata: [
-            "volume": "\(poolName)/\(request.name)", "size": "\(size)", "provisioning": "\(provisioning.rawValue)",
-        ])
+        logger.info(
+            "volume created",
+            metadata: [
+                "volume": "\(poolName)/\(request.name)", "size": "\(size)", "provisioning": "\(provisioning.rawValue)",
+            ])
         return info(record, pool: pool)
     }
 
@@ -99,7 +106,9 @@ extension StorageManager {
 
     /// Grows freely (subject to admission); shrinks only with `force`, and
     /// never below the last block holding non-zero data.
-    public func resizeVolume(_ ref: VolumeRef, sizeBytes newSize: UInt64, force: Bool) async throws(DepotError) -> VolumeInfo {
+    public func resizeVolume(_ ref: VolumeRef, sizeBytes newSize: UInt64, force: Bool) async throws(DepotError)
+        -> VolumeInfo
+    {
         var (pool, record) = try requireVolume(ref)
         try requireIdle(record, ref)
         let blockSize = UInt64(record.blockSize)
@@ -114,7 +123,8 @@ extension StorageManager {
             guard force else {
                 throw .conflict(
                     "shrinking '\(ref)' from \(ByteSize.format(oldSize)) to \(ByteSize.format(newSize)) would discard its last "
-                        + "\(ByteSize.format(oldSize - newSize)); nothing was changed (a shrink must be asked for with force)")
+                        + "\(ByteSize.format(oldSize - newSize)); nothing was changed (a shrink must be asked for with force)"
+                )
             }
         }
         busy.insert(record.id!)
@@ -125,18 +135,23 @@ extension StorageManager {
             inflightReservations[pool.id!, default: 0] -= reservation
         }
         if newSize < oldSize {
-            let lastWritten = try await runIO { try VolumeFile.lastNonZeroEnd(path: path, from: newSize, blockSize: blockSize) }
+            let lastWritten = try await runIO {
+                try VolumeFile.lastNonZeroEnd(path: path, from: newSize, blockSize: blockSize)
+            }
             if let lastWritten {
                 throw .conflict(
                     "cannot shrink '\(ref)' to \(ByteSize.describe(newSize)): data is written up to byte \(lastWritten) "
-                        + "(block \(lastWritten / blockSize - 1)); the smallest safe size is \(ByteSize.describe(lastWritten))")
+                        + "(block \(lastWritten / blockSize - 1)); the smallest safe size is \(ByteSize.describe(lastWritten))"
+                )
             }
         }
         // Intent, file, commit: reconcile finishes whichever step a crash cut.
         record.pendingSizeBytes = Int64(newSize)
         try catalog.updateVolume(record)
         do {
-            try await runIO { try VolumeFile.resize(path: path, from: oldSize, to: newSize, provisioning: provisioning) }
+            try await runIO {
+                try VolumeFile.resize(path: path, from: oldSize, to: newSize, provisioning: provisioning)
+            }
         } catch {
             record.pendingSizeBytes = nil
             _ = try? await runIO { try VolumeFile.resize(path: path, from: newSize, to: oldSize, provisioning: .thin) }
@@ -158,7 +173,8 @@ extension StorageManager {
         if newName == ref.name { return info(current, pool: pool) }
         busy.insert(current.id!)
         defer { busy.remove(current.id!) }
-        var record = try catalog.beginRename(volumeId: current.id!, poolId: pool.id!, poolName: ref.pool, newName: newName)
+        var record = try catalog.beginRename(
+            volumeId: current.id!, poolId: pool.id!, poolName: ref.pool, newName: newName)
         let from = pool.path + "/" + record.fileName
         let newFile = VolumeRecord.fileName(for: newName)
         let to = pool.path + "/" + newFile
@@ -188,7 +204,9 @@ extension StorageManager {
             while ContinuousClock.now < deadline, cancels[record.id!] != nil {
                 try? await Task.sleep(for: .milliseconds(20))
             }
-            guard cancels[record.id!] == nil else { throw .conflict("volume '\(ref)': the create did not stop within 60 s") }
+            guard cancels[record.id!] == nil else {
+                throw .conflict("volume '\(ref)': the create did not stop within 60 s")
+            }
             logger.info("volume create cancelled by a forced delete", metadata: ["volume": "\(ref)"])
             if try read({ try catalog.volume(poolId: pool.id!, name: ref.name) }) == nil { return }
             (pool, record) = try requireVolume(ref)
@@ -196,8 +214,9 @@ extension StorageManager {
         try requireIdle(record, ref)
         let mapped = try read { try catalog.mappings(volumeId: record.id!) }
         if !mapped.isEmpty {
-            throw .conflict("volume '\(ref)' is mapped as " + mapped.map { "LUN \($0.1) of \($0.0)" }.joined(separator: ", ")
-                + "; unmap it first")
+            throw .conflict(
+                "volume '\(ref)' is mapped as " + mapped.map { "LUN \($0.1) of \($0.0)" }.joined(separator: ", ")
+                    + "; unmap it first")
         }
         busy.insert(record.id!)
         defer { busy.remove(record.id!) }
@@ -225,9 +244,12 @@ extension StorageManager {
 
     static func validateSize(_ size: UInt64, blockSize: UInt32) throws(DepotError) {
         guard size > 0 else { throw .invalidArgument("size must be greater than zero") }
-        guard size <= UInt64(Int64.max) else { throw .invalidArgument("size too large: \(ByteSize.describe(size)); at most 8 EiB") }
+        guard size <= UInt64(Int64.max) else {
+            throw .invalidArgument("size too large: \(ByteSize.describe(size)); at most 8 EiB")
+        }
         guard size % UInt64(blockSize) == 0 else {
-            throw .invalidArgument("size \(ByteSize.describe(size)) is not a multiple of the block size \(blockSize) bytes")
+            throw .invalidArgument(
+                "size \(ByteSize.describe(size)) is not a multiple of the block size \(blockSize) bytes")
         }
     }
 }

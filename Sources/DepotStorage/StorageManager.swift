@@ -68,13 +68,16 @@ public actor StorageManager {
         let fs = try? FilesystemInfo.of(path: pool.path)
         return PoolInfo(
             name: pool.name, path: pool.path, capacityExplicit: pool.capacityBytes != nil,
-            figures: figures(for: pool, usage: usage, fs: fs), volumeCount: usage.count, filesystemBytes: fs?.totalBytes ?? 0,
+            figures: figures(for: pool, usage: usage, fs: fs), volumeCount: usage.count,
+            filesystemBytes: fs?.totalBytes ?? 0,
             filesystemFreeBytes: fs?.availableBytes ?? 0, sharesFilesystemWith: sharing)
     }
 
     func poolInfo(_ pool: PoolRecord) throws(DepotError) -> PoolInfo {
         let all = try read { try catalog.pools() }
-        return poolInfo(pool, usage: try read { try catalog.volumeUsage(poolId: pool.id!) }, sharing: Self.sharing(all)[pool.name] ?? [])
+        return poolInfo(
+            pool, usage: try read { try catalog.volumeUsage(poolId: pool.id!) },
+            sharing: Self.sharing(all)[pool.name] ?? [])
     }
 
     /// For each pool, the other pools on the same filesystem (same st_dev).

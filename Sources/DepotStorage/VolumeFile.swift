@@ -2,7 +2,7 @@ import CDepotPosix
 import DepotCore
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// POSIX operations on one volume file. Every call blocks: run them on the
@@ -44,7 +44,9 @@ public enum VolumeFile {
 
     /// Changes a file's size. Growing a thick or eager-zeroed file reserves
     /// (and for eager-zeroed zero-writes) the new range.
-    public static func resize(path: String, from oldSize: UInt64, to newSize: UInt64, provisioning: Provisioning) throws(DepotError) {
+    public static func resize(path: String, from oldSize: UInt64, to newSize: UInt64, provisioning: Provisioning)
+        throws(DepotError)
+    {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw posixError("open \(path)") }
         defer { close(fd) }
@@ -88,7 +90,8 @@ public enum VolumeFile {
     /// data, or nil when that whole range reads as zeros. Walks data extents
     /// with SEEK_DATA/SEEK_HOLE and reads only those, so holes and unwritten
     /// (fallocated) extents cost nothing.
-    public static func lastNonZeroEnd(path: String, from start: UInt64, blockSize: UInt64) throws(DepotError) -> UInt64? {
+    public static func lastNonZeroEnd(path: String, from start: UInt64, blockSize: UInt64) throws(DepotError) -> UInt64?
+    {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw posixError("open \(path)") }
         defer { close(fd) }
@@ -129,12 +132,16 @@ public enum VolumeFile {
         guard length > 0 else { return }
         if depot_fallocate(fd, 0, off_t(offset), off_t(length)) == 0 { return }
         let err = errno
-        if err == ENOSPC { throw .insufficientSpace("filesystem has no room to reserve \(ByteSize.format(length)) for \(path)") }
+        if err == ENOSPC {
+            throw .insufficientSpace("filesystem has no room to reserve \(ByteSize.format(length)) for \(path)")
+        }
         guard err == EOPNOTSUPP else { throw posixError("reserve \(path)", err) }
         // Filesystems without fallocate: glibc's emulation writes every block.
         let rc = posix_fallocate(fd, off_t(offset), off_t(length))
         guard rc == 0 else {
-            if rc == ENOSPC { throw .insufficientSpace("filesystem has no room to reserve \(ByteSize.format(length)) for \(path)") }
+            if rc == ENOSPC {
+                throw .insufficientSpace("filesystem has no room to reserve \(ByteSize.format(length)) for \(path)")
+            }
             throw posixError("reserve \(path)", rc)
         }
     }

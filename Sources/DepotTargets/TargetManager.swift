@@ -40,8 +40,10 @@ public actor TargetManager {
 
     public func show(_ iqn: String) throws(DepotError) -> TargetInfo {
         let t = try requireTarget(iqn)
-        return info(t, luns: try read { try catalog.luns(targetId: t.id!) }, acls: try read { try catalog.acls(targetId: t.id!) },
-                    volumes: try volumeNames())
+        return info(
+            t, luns: try read { try catalog.luns(targetId: t.id!) },
+            acls: try read { try catalog.acls(targetId: t.id!) },
+            volumes: try volumeNames())
     }
 
     public func create(_ request: CreateTargetRequest) async throws(DepotError) -> TargetInfo {
@@ -49,7 +51,8 @@ public actor TargetManager {
         if let alias = request.alias, alias.utf8.count > 255 || alias.contains("\0") {
             throw .invalidArgument("alias must be at most 255 bytes without NUL")
         }
-        let record = TargetRecord(iqn: iqn, alias: request.alias, allowAny: request.allowAnyInitiator ?? false, createdAt: Timestamp.now())
+        let record = TargetRecord(
+            iqn: iqn, alias: request.alias, allowAny: request.allowAnyInitiator ?? false, createdAt: Timestamp.now())
         try catalog.insertTarget(record)
         try await rebuild()
         logger.info("target created", metadata: ["iqn": "\(iqn)"])
@@ -59,7 +62,8 @@ public actor TargetManager {
     public nonisolated func sessions() -> [SessionInfo] {
         directory.sessions.all.map { s in
             SessionInfo(
-                initiator: s.initiator, target: s.target, portal: s.portal, peer: s.peer, isid: s.isid, tsih: Int(s.tsih),
+                initiator: s.initiator, target: s.target, portal: s.portal, peer: s.peer, isid: s.isid,
+                tsih: Int(s.tsih),
                 parameters: s.parameters, commandsInFlight: s.commandsInFlight,
                 connectedSeconds: Int((ContinuousClock.now - s.loggedInAt).components.seconds))
         }
@@ -72,7 +76,9 @@ public actor TargetManager {
         let live = directory.sessions.all.filter { $0.target == t.iqn }
         if !live.isEmpty {
             guard force else {
-                throw .conflict("target \(t.iqn) has \(live.count) session(s) logged in (\(live.map(\.initiator).joined(separator: ", "))); use --force")
+                throw .conflict(
+                    "target \(t.iqn) has \(live.count) session(s) logged in (\(live.map(\.initiator).joined(separator: ", "))); use --force"
+                )
             }
             directory.sessions.closeSessions(of: t.iqn)
         }
@@ -87,11 +93,14 @@ public actor TargetManager {
         let volume = try await storage.volume(ref)
         guard volume.state == .ready else { throw .conflict("volume \(ref) is \(volume.state.rawValue), not ready") }
         guard let pool = try read({ try catalog.pool(named: ref.pool) }),
-              let record = try read({ try catalog.volume(poolId: pool.id!, name: ref.name) })
+            let record = try read({ try catalog.volume(poolId: pool.id!, name: ref.name) })
         else { throw .notFound("volume '\(ref)' not found") }
-        if let lun = request.lun, !(0...16383).contains(lun) { throw .invalidArgument("LUN must be 0-16383, got \(lun)") }
+        if let lun = request.lun, !(0...16383).contains(lun) {
+            throw .invalidArgument("LUN must be 0-16383, got \(lun)")
+        }
         _ = try catalog.mapLUN(
-            targetId: t.id!, volumeId: record.id!, lun: request.lun, readOnly: request.readOnly ?? false, volumeName: "\(ref)", targetIQN: t.iqn)
+            targetId: t.id!, volumeId: record.id!, lun: request.lun, readOnly: request.readOnly ?? false,
+            volumeName: "\(ref)", targetIQN: t.iqn)
         try await rebuild()
         return try show(iqn)
     }
@@ -114,14 +123,18 @@ public actor TargetManager {
     /// The LUNs `ref` is mapped as, on every target.
     public func lunMaps(of ref: VolumeRef) throws(DepotError) -> [VolumeLUN] {
         guard let pool = try read({ try catalog.pool(named: ref.pool) }),
-              let record = try read({ try catalog.volume(poolId: pool.id!, name: ref.name) })
+            let record = try read({ try catalog.volume(poolId: pool.id!, name: ref.name) })
         else { return [] }
-        return try read { try catalog.lunMaps(volumeId: record.id!) }.map { VolumeLUN(target: $0.iqn, lun: Int($0.lun), readOnly: $0.readOnly) }
+        return try read { try catalog.lunMaps(volumeId: record.id!) }.map {
+            VolumeLUN(target: $0.iqn, lun: Int($0.lun), readOnly: $0.readOnly)
+        }
     }
 
     public func unmap(_ iqn: String, lun: Int) async throws(DepotError) -> TargetInfo {
         let t = try requireTarget(iqn)
-        guard try catalog.unmapLUN(targetId: t.id!, lun: lun) else { throw .notFound("LUN \(lun) of \(t.iqn) is not mapped") }
+        guard try catalog.unmapLUN(targetId: t.id!, lun: lun) else {
+            throw .notFound("LUN \(lun) of \(t.iqn) is not mapped")
+        }
         try await rebuild()
         return try show(iqn)
     }
@@ -137,7 +150,9 @@ public actor TargetManager {
     public func removeACL(_ iqn: String, initiator: String) async throws(DepotError) -> TargetInfo {
         let t = try requireTarget(iqn)
         let name = try ISCSIName.validate(initiator)
-        guard try catalog.removeACL(targetId: t.id!, initiator: name) else { throw .notFound("\(name) is not in the ACL of \(t.iqn)") }
+        guard try catalog.removeACL(targetId: t.id!, initiator: name) else {
+            throw .notFound("\(name) is not in the ACL of \(t.iqn)")
+        }
         try await rebuild()
         return try show(iqn)
     }
@@ -188,29 +203,40 @@ public actor TargetManager {
                 let key = "\(v.id!):\(row.readOnly):\(v.sizeBytes)"
                 used.insert(key)
                 do {
-                    let unit = try units[key] ?? LogicalUnit(
-                        device: FileBlockDevice(
-                            path: pool.path + "/" + v.fileName, blockSize: Int(v.blockSize), readOnly: row.readOnly,
-                            thin: v.provisioningKind == .thin),
-                        uuid: UUID(uuidString: v.uuid) ?? UUID(), name: "\(pool.name)/\(v.name)", readOnly: row.readOnly,
-                        persistentReservations: persistentReservations(volumeId: v.id!, saved: savedReservations[v.id!]))
+                    let unit =
+                        try units[key]
+                        ?? LogicalUnit(
+                            device: FileBlockDevice(
+                                path: pool.path + "/" + v.fileName, blockSize: Int(v.blockSize), readOnly: row.readOnly,
+                                thin: v.provisioningKind == .thin),
+                            uuid: UUID(uuidString: v.uuid) ?? UUID(), name: "\(pool.name)/\(v.name)",
+                            readOnly: row.readOnly,
+                            persistentReservations: persistentReservations(
+                                volumeId: v.id!, saved: savedReservations[v.id!]))
                     units[key] = unit
                     luns[UInt16(row.lun)] = unit
                 } catch {
-                    logger.error("cannot open LUN backstore", metadata: ["target": "\(t.iqn)", "lun": "\(row.lun)", "error": "\(error)"])
+                    logger.error(
+                        "cannot open LUN backstore",
+                        metadata: ["target": "\(t.iqn)", "lun": "\(row.lun)", "error": "\(error)"])
                 }
             }
             var chap: CHAPCredentials?
             if let user = t.chapUser, let secret = t.chapSecret {
-                chap = CHAPCredentials(user: user, secret: secret, mutualUser: t.mutualUser, mutualSecret: t.mutualSecret)
+                chap = CHAPCredentials(
+                    user: user, secret: secret, mutualUser: t.mutualUser, mutualSecret: t.mutualSecret)
             }
             var states: [UInt16: UInt8] = [:]
             for (group, name) in groupStates[t.id!] ?? [:] {
-                if let state = PortalGroupState(rawValue: name), let number = UInt16(exactly: group) { states[number] = state.code }
+                if let state = PortalGroupState(rawValue: name), let number = UInt16(exactly: group) {
+                    states[number] = state.code
+                }
             }
-            definitions.append(TargetDefinition(
-                iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny, initiators: Set((acls[t.id!] ?? []).map(\.initiator)), luns: luns,
-                chap: chap, portalGroupStates: states))
+            definitions.append(
+                TargetDefinition(
+                    iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny,
+                    initiators: Set((acls[t.id!] ?? []).map(\.initiator)), luns: luns,
+                    chap: chap, portalGroupStates: states))
         }
         for key in units.keys where !used.contains(key) { units[key] = nil }
         directory.replace(definitions)
@@ -221,17 +247,23 @@ public actor TargetManager {
         let t = try requireTarget(iqn)
         let states = try read { try catalog.portalGroupStates() }[t.id!] ?? [:]
         return directory.portals.enumerated().map { index, portal in
-            PortalGroupInfo(group: index + 1, portal: portal, state: states[index + 1].flatMap(PortalGroupState.init(rawValue:)) ?? .activeOptimized)
+            PortalGroupInfo(
+                group: index + 1, portal: portal,
+                state: states[index + 1].flatMap(PortalGroupState.init(rawValue:)) ?? .activeOptimized)
         }
     }
 
     /// `depot target portal-group set-state`: stored, then every nexus of the
     /// target's LUs is told (ASYMMETRIC ACCESS STATE CHANGED).
-    public func setPortalGroupState(_ iqn: String, group: Int, state: PortalGroupState, force: Bool = false) async throws(DepotError) -> [PortalGroupInfo] {
+    public func setPortalGroupState(_ iqn: String, group: Int, state: PortalGroupState, force: Bool = false)
+        async throws(DepotError) -> [PortalGroupInfo]
+    {
         let t = try requireTarget(iqn)
         let count = directory.portals.count
         guard group >= 1, group <= count else {
-            throw .invalidArgument("portal group \(group) does not exist (this daemon has \(count) portal\(count == 1 ? "" : "s"), groups 1...\(count))")
+            throw .invalidArgument(
+                "portal group \(group) does not exist (this daemon has \(count) portal\(count == 1 ? "" : "s"), groups 1...\(count))"
+            )
         }
         // Maintenance moves initiators to the other paths; with no active path left
         // every initiator loses I/O to the target's LUNs, so that needs saying so.
@@ -245,7 +277,8 @@ public actor TargetManager {
         }
         try read { try catalog.setPortalGroupState(targetId: t.id!, groupId: group, state: state.rawValue) }
         try await rebuild()
-        logger.info("portal group state set", metadata: ["iqn": "\(t.iqn)", "group": "\(group)", "state": "\(state.rawValue)"])
+        logger.info(
+            "portal group state set", metadata: ["iqn": "\(t.iqn)", "group": "\(group)", "state": "\(state.rawValue)"])
         return try portalGroups(iqn)
     }
 
@@ -265,14 +298,17 @@ public actor TargetManager {
             let report = try await storage.capacity()
             let allocated = await storage.allocations()
             let pools = Dictionary(uniqueKeysWithValues: try read { try catalog.pools() }.map { ($0.id!, $0.name) })
-            let volumes = Dictionary(uniqueKeysWithValues: try read { try catalog.volumes() }.map { ($0.id!, $0.poolId) })
+            let volumes = Dictionary(
+                uniqueKeysWithValues: try read { try catalog.volumes() }.map { ($0.id!, $0.poolId) })
             let byName = Dictionary(uniqueKeysWithValues: report.pools.map { ($0.name, $0) })
             for (key, unit) in units {
                 guard let volumeId = Int64(key.split(separator: ":")[0]), let poolId = volumes[volumeId],
-                      let name = pools[poolId], let pool = byName[name] else { continue }
-                unit.updateSpace(PoolSpace(
-                    availableBytes: pool.freeBytes, allocatedBytes: allocated[volumeId] ?? 0,
-                    softThresholdReached: pool.usedPercent >= pool.warnPercent))
+                    let name = pools[poolId], let pool = byName[name]
+                else { continue }
+                unit.updateSpace(
+                    PoolSpace(
+                        availableBytes: pool.freeBytes, allocatedBytes: allocated[volumeId] ?? 0,
+                        softThresholdReached: pool.usedPercent >= pool.warnPercent))
             }
         } catch {
             logger.error("capacity figures for the LUs could not be read", metadata: ["error": "\(error)"])
@@ -288,7 +324,9 @@ public actor TargetManager {
             do {
                 saved = try JSONDecoder().decode(PRState.self, from: Data(json.utf8))
             } catch {
-                logger.error("stored persistent reservations unreadable; the volume starts without them", metadata: ["volume": "\(volumeId)", "error": "\(error)"])
+                logger.error(
+                    "stored persistent reservations unreadable; the volume starts without them",
+                    metadata: ["volume": "\(volumeId)", "error": "\(error)"])
             }
         }
         let catalog = self.catalog
@@ -300,16 +338,22 @@ public actor TargetManager {
         return made
     }
 
-    func info(_ t: TargetRecord, luns: [TargetLUNRecord], acls: [TargetACLRecord], volumes: [Int64: String]) -> TargetInfo {
+    func info(_ t: TargetRecord, luns: [TargetLUNRecord], acls: [TargetACLRecord], volumes: [Int64: String])
+        -> TargetInfo
+    {
         TargetInfo(
             iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny, initiators: acls.map(\.initiator),
-            luns: luns.map { LUNInfo(lun: Int($0.lun), volume: volumes[$0.volumeId] ?? "?", readOnly: $0.readOnly) }, createdAt: t.createdAt,
+            luns: luns.map { LUNInfo(lun: Int($0.lun), volume: volumes[$0.volumeId] ?? "?", readOnly: $0.readOnly) },
+            createdAt: t.createdAt,
             chapUser: t.chapSecret == nil ? nil : t.chapUser, mutualChap: t.mutualSecret != nil)
     }
 
     func volumeNames() throws(DepotError) -> [Int64: String] {
         let pools = Dictionary(uniqueKeysWithValues: try read { try catalog.pools() }.map { ($0.id!, $0.name) })
-        return Dictionary(uniqueKeysWithValues: try read { try catalog.volumes() }.map { ($0.id!, "\(pools[$0.poolId] ?? "?")/\($0.name)") })
+        return Dictionary(
+            uniqueKeysWithValues: try read { try catalog.volumes() }.map {
+                ($0.id!, "\(pools[$0.poolId] ?? "?")/\($0.name)")
+            })
     }
 
     func requireTarget(_ iqn: String) throws(DepotError) -> TargetRecord {

@@ -31,11 +31,16 @@ struct ControlBenchmark {
         var creates: [Double] = []
         let createStart = ContinuousClock.now
         for i in 0..<count {
-            creates.append(try await timed { _ = try await client.createVolume(pool: "bench", CreateVolumeRequest(name: "v\(i)", sizeBytes: 1 << 30)) })
+            creates.append(
+                try await timed {
+                    _ = try await client.createVolume(
+                        pool: "bench", CreateVolumeRequest(name: "v\(i)", sizeBytes: 1 << 30))
+                })
         }
         let createTotal = seconds(ContinuousClock.now - createStart)
         rows.append(Row(name: "create thin 1 GiB (each)", samples: creates, goal: "", met: nil))
-        rows.append(Row(name: "create \(count) thin (total)", samples: [createTotal], goal: "< 10 s", met: createTotal < 10))
+        rows.append(
+            Row(name: "create \(count) thin (total)", samples: [createTotal], goal: "< 10 s", met: createTotal < 10))
 
         var lists: [Double] = []
         for _ in 0..<20 { lists.append(try await timed { _ = try await client.volumes(pool: "bench") }) }
@@ -48,23 +53,28 @@ struct ControlBenchmark {
         if let depot {
             var cli: [Double] = []
             for _ in 0..<10 {
-                cli.append(try await timed {
-                    let p = Process()
-                    p.executableURL = URL(fileURLWithPath: depot)
-                    p.arguments = ["capacity", "--api", url, "--token", token]
-                    p.standardOutput = FileHandle.nullDevice
-                    try p.run()
-                    p.waitUntilExit()
-                    guard p.terminationStatus == 0 else { throw BenchError("depot capacity failed") }
-                })
+                cli.append(
+                    try await timed {
+                        let p = Process()
+                        p.executableURL = URL(fileURLWithPath: depot)
+                        p.arguments = ["capacity", "--api", url, "--token", token]
+                        p.standardOutput = FileHandle.nullDevice
+                        try p.run()
+                        p.waitUntilExit()
+                        guard p.terminationStatus == 0 else { throw BenchError("depot capacity failed") }
+                    })
             }
-            rows.append(Row(name: "`depot capacity` (CLI process)", samples: cli, goal: "< 100 ms", met: percentile(cli, 0.5) < 0.1))
+            rows.append(
+                Row(
+                    name: "`depot capacity` (CLI process)", samples: cli, goal: "< 100 ms",
+                    met: percentile(cli, 0.5) < 0.1))
         }
 
         let pool = try await client.pool("bench")
         if pool.freeBytes > 12 << 30 {
             let t = try await timed {
-                _ = try await client.createVolume(pool: "bench", CreateVolumeRequest(name: "thick10g", sizeBytes: 10 << 30, provisioning: .thick))
+                _ = try await client.createVolume(
+                    pool: "bench", CreateVolumeRequest(name: "thick10g", sizeBytes: 10 << 30, provisioning: .thick))
             }
             rows.append(Row(name: "create thick 10 GiB", samples: [t], goal: "< 1 s", met: t < 1))
             try await client.deleteVolume(VolumeRef(pool: "bench", name: "thick10g"))
@@ -82,15 +92,20 @@ struct ControlBenchmark {
         let afterRSS = daemon.memory()
 
         print("")
-        print(pad("operation", 32) + lpad("n", 6) + lpad("p50", 10) + lpad("p95", 10) + lpad("max", 10) + "  goal        result")
+        print(
+            pad("operation", 32) + lpad("n", 6) + lpad("p50", 10) + lpad("p95", 10) + lpad("max", 10)
+                + "  goal        result")
         for row in rows {
             let verdict = row.met.map { $0 ? "met" : "MISSED" } ?? ""
-            print(pad(row.name, 32) + lpad("\(row.samples.count)", 6) + lpad(ms(percentile(row.samples, 0.5)), 10)
-                + lpad(ms(percentile(row.samples, 0.95)), 10) + lpad(ms(row.samples.max() ?? 0), 10) + "  " + pad(row.goal, 12) + verdict)
+            print(
+                pad(row.name, 32) + lpad("\(row.samples.count)", 6) + lpad(ms(percentile(row.samples, 0.5)), 10)
+                    + lpad(ms(percentile(row.samples, 0.95)), 10) + lpad(ms(row.samples.max() ?? 0), 10) + "  "
+                    + pad(row.goal, 12) + verdict)
         }
         print("")
-        print("depotd RSS: idle at start \(ByteSize.format(idleRSS)) (goal < 64 MiB: \(idleRSS < 64 << 20 ? "met" : "MISSED")), "
-              + "after \(count) creates+deletes \(ByteSize.format(busyRSS)), idle after \(ByteSize.format(afterRSS))")
+        print(
+            "depotd RSS: idle at start \(ByteSize.format(idleRSS)) (goal < 64 MiB: \(idleRSS < 64 << 20 ? "met" : "MISSED")), "
+                + "after \(count) creates+deletes \(ByteSize.format(busyRSS)), idle after \(ByteSize.format(afterRSS))")
     }
 
     func timed(_ body: () async throws -> Void) async throws -> Double {

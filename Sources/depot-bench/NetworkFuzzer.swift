@@ -34,7 +34,9 @@ struct NetworkFuzzer {
         defer { daemon.stop() }
         let client = daemon.client
         _ = try await client.createVolume(pool: "default", CreateVolumeRequest(name: "fuzz", sizeBytes: 16 << 20))
-        _ = try await client.createVolume(pool: "default", CreateVolumeRequest(name: "fuzz-thick", sizeBytes: 4 << 20, provisioning: .thick, blockSize: 4096))
+        _ = try await client.createVolume(
+            pool: "default",
+            CreateVolumeRequest(name: "fuzz-thick", sizeBytes: 4 << 20, provisioning: .thick, blockSize: 4096))
         _ = try await client.createVolume(pool: "default", CreateVolumeRequest(name: "healthy", sizeBytes: 64 << 20))
         _ = try await client.createTarget(CreateTargetRequest(iqn: Self.fuzzTarget, allowAnyInitiator: true))
         _ = try await client.mapLUN(Self.fuzzTarget, MapLUNRequest(volume: "default/fuzz"))
@@ -46,9 +48,13 @@ struct NetworkFuzzer {
         try await Task.sleep(for: .seconds(1))
         let idle = daemon.memory()
         let rssLimit = self.rssLimit ?? idle + UInt64(workers) * (64 << 20) + (96 << 20)
-        print("RSS limit: \(ByteSize.format(rssLimit))\(self.rssLimit == nil ? " (idle \(ByteSize.format(idle)) + \(workers) × 64 MiB + 96 MiB)" : "")")
+        print(
+            "RSS limit: \(ByteSize.format(rssLimit))\(self.rssLimit == nil ? " (idle \(ByteSize.format(idle)) + \(workers) × 64 MiB + 96 MiB)" : "")"
+        )
 
-        let probe = try RawInitiator.session(portal: daemon.portal, isid: [0x80, 0xF0, 0, 0, 0, 1], initiator: "iqn.2026-11.dev.depot:fuzz-probe", target: Self.fuzzTarget)
+        let probe = try RawInitiator.session(
+            portal: daemon.portal, isid: [0x80, 0xF0, 0, 0, 0, 1], initiator: "iqn.2026-11.dev.depot:fuzz-probe",
+            target: Self.fuzzTarget)
         let operations = try HostileSession(probe).supportedOperations()
         _ = try? probe.logout()
 
@@ -61,7 +67,9 @@ struct NetworkFuzzer {
         healthy.start()
         for w in 0..<workers {
             let thread = Thread {
-                Self.fuzzLoop(portal: portal, worker: w, seed: seed &+ UInt64(w) &* 0x9E37_79B9, operations: operations, state: state, until: deadline)
+                Self.fuzzLoop(
+                    portal: portal, worker: w, seed: seed &+ UInt64(w) &* 0x9E37_79B9, operations: operations,
+                    state: state, until: deadline)
             }
             thread.stackSize = 1 << 22
             thread.start()
@@ -86,16 +94,32 @@ struct NetworkFuzzer {
         let end = daemon.process.isRunning ? daemon.memory() : 0
         let hwm = daemon.process.isRunning ? daemon.memory("VmHWM") : 0
         let s = state.snapshot()
-        print("connections: \(s.connections) (\(s.byScenario.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))")
+        print(
+            "connections: \(s.connections) (\(s.byScenario.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))"
+        )
         print("hostile PDUs and commands sent: \(s.pdus); connections the target closed: \(s.closed)")
         print("malformed answers: \(s.problems.count)\(s.problems.isEmpty ? "" : "; first: \(s.problems.prefix(5))")")
-        print("healthy CHAP session: \(s.healthyOps) verified write+read pairs, \(s.healthyErrors) errors, \(s.healthyMismatches) mismatches\(s.firstHealthyError.map { "; first error: \($0)" } ?? "")")
-        print("depotd RSS: idle \(ByteSize.format(idle)), peak \(ByteSize.format(max(peak, hwm))), at the end \(ByteSize.format(end)); over time: \(samples.map { "\($0.0)s \($0.1 >> 20) MiB" }.joined(separator: ", "))")
+        print(
+            "healthy CHAP session: \(s.healthyOps) verified write+read pairs, \(s.healthyErrors) errors, \(s.healthyMismatches) mismatches\(s.firstHealthyError.map { "; first error: \($0)" } ?? "")"
+        )
+        print(
+            "depotd RSS: idle \(ByteSize.format(idle)), peak \(ByteSize.format(max(peak, hwm))), at the end \(ByteSize.format(end)); over time: \(samples.map { "\($0.0)s \($0.1 >> 20) MiB" }.joined(separator: ", "))"
+        )
         var failures: [String] = []
-        if died { failures.append("depotd DIED (\(daemon.process.terminationReason == .uncaughtSignal ? "signal" : "exit status") \(daemon.process.terminationStatus))") }
+        if died {
+            failures.append(
+                "depotd DIED (\(daemon.process.terminationReason == .uncaughtSignal ? "signal" : "exit status") \(daemon.process.terminationStatus))"
+            )
+        }
         if !s.problems.isEmpty { failures.append("\(s.problems.count) malformed answers") }
-        if s.healthyErrors > 0 || s.healthyMismatches > 0 || s.healthyOps == 0 { failures.append("the healthy session saw \(s.healthyErrors) errors, \(s.healthyMismatches) mismatches in \(s.healthyOps) pairs") }
-        if max(peak, hwm) > rssLimit { failures.append("RSS peak \(ByteSize.format(max(peak, hwm))) over the \(ByteSize.format(rssLimit)) limit") }
+        if s.healthyErrors > 0 || s.healthyMismatches > 0 || s.healthyOps == 0 {
+            failures.append(
+                "the healthy session saw \(s.healthyErrors) errors, \(s.healthyMismatches) mismatches in \(s.healthyOps) pairs"
+            )
+        }
+        if max(peak, hwm) > rssLimit {
+            failures.append("RSS peak \(ByteSize.format(max(peak, hwm))) over the \(ByteSize.format(rssLimit)) limit")
+        }
         if failures.isEmpty {
             print("fuzz-net: PASS (seed \(seed), \(seconds) s)")
             print("fuzz-net: 1 passed, 0 failed")
@@ -107,16 +131,24 @@ struct NetworkFuzzer {
     }
 
     /// One fuzzing thread: a new connection per scenario until the deadline.
-    static func fuzzLoop(portal: String, worker: Int, seed: UInt64, operations: [HostileCDBs.Operation], state: FuzzState, until deadline: ContinuousClock.Instant) {
+    static func fuzzLoop(
+        portal: String, worker: Int, seed: UInt64, operations: [HostileCDBs.Operation], state: FuzzState,
+        until deadline: ContinuousClock.Instant
+    ) {
         state.started()
         defer { state.finished() }
         var rng = SeededRandom(seed: seed)
         var n = 0
         while ContinuousClock.now < deadline, !state.stopped {
             let scenario = rng.pick(HostileScenarios.Scenario.allCases)
-            let scenarios = HostileScenarios(portal: portal, target: fuzzTarget, digests: rng.oneIn(3), chapTarget: healthyTarget)
-            let isid: [UInt8] = [0x80, UInt8(worker), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n), UInt8.random(in: 0...255, using: &rng)]
-            let report = scenarios.run(scenario, isid: isid, operations: operations, steps: Int.random(in: 5...60, using: &rng), using: &rng)
+            let scenarios = HostileScenarios(
+                portal: portal, target: fuzzTarget, digests: rng.oneIn(3), chapTarget: healthyTarget)
+            let isid: [UInt8] = [
+                0x80, UInt8(worker), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8),
+                UInt8(truncatingIfNeeded: n), UInt8.random(in: 0...255, using: &rng),
+            ]
+            let report = scenarios.run(
+                scenario, isid: isid, operations: operations, steps: Int.random(in: 5...60, using: &rng), using: &rng)
             state.record(scenario, report)
             n += 1
         }
@@ -131,7 +163,9 @@ struct NetworkFuzzer {
         do {
             let raw = try RawInitiator(portal: portal, isid: [0x80, 0xEE, 0, 0, 0, 1], timeout: 30)
             let login = try raw.login(initiator: healthyInitiator, target: healthyTarget, chap: chap)
-            guard login.bhs[36] == 0 else { throw InitiatorError("CHAP login refused: \(login.bhs[36])/\(login.bhs[37])") }
+            guard login.bhs[36] == 0 else {
+                throw InitiatorError("CHAP login refused: \(login.bhs[36])/\(login.bhs[37])")
+            }
             // The power-on unit attention every new nexus meets first.
             _ = try raw.run([0, 0, 0, 0, 0, 0])
             var round: UInt32 = 0

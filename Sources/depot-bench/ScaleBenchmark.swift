@@ -26,11 +26,14 @@ struct ScaleBenchmark {
         _ = try await client.createPool(CreatePoolRequest(name: "scale"))
         let setUpStart = ContinuousClock.now
         for i in 0..<max(targets, idle, soak) {
-            _ = try await client.createVolume(pool: "scale", CreateVolumeRequest(name: "v\(i)", sizeBytes: UInt64(Self.volumeBytes)))
+            _ = try await client.createVolume(
+                pool: "scale", CreateVolumeRequest(name: "v\(i)", sizeBytes: UInt64(Self.volumeBytes)))
             _ = try await client.createTarget(CreateTargetRequest(iqn: Self.iqn(i), allowAnyInitiator: true))
             _ = try await client.mapLUN(Self.iqn(i), MapLUNRequest(volume: "scale/v\(i)"))
         }
-        print("set-up: \(max(targets, idle, soak)) thin volumes, targets and LUN maps in \(format(ContinuousClock.now - setUpStart))")
+        print(
+            "set-up: \(max(targets, idle, soak)) thin volumes, targets and LUN maps in \(format(ContinuousClock.now - setUpStart))"
+        )
 
         // 1. Idle sessions.
         let idleRun = Storm(count: idle, portal: daemon.portal)
@@ -38,29 +41,39 @@ struct ScaleBenchmark {
         try await Task.sleep(for: .seconds(2))
         let idleRSS = daemon.memory()
         idleRun.logoutAll()
-        print("idle: \(idle) sessions logged in, depotd RSS \(ByteSize.format(idleRSS)) — goal < 96 MiB: \(idleRSS < 96 << 20 ? "met" : "MISSED")")
+        print(
+            "idle: \(idle) sessions logged in, depotd RSS \(ByteSize.format(idleRSS)) — goal < 96 MiB: \(idleRSS < 96 << 20 ? "met" : "MISSED")"
+        )
 
         // 2. Login storm.
         let storm = Storm(count: targets, portal: daemon.portal)
         let elapsed = try storm.run()
         let stormRSS = daemon.memory()
         storm.logoutAll()
-        print("storm: \(targets) sessions to \(targets) targets logged in at once in \(format(elapsed)) (depotd RSS \(ByteSize.format(stormRSS))) — goal < 5 s: \(elapsed < .seconds(5) ? "met" : "MISSED")")
+        print(
+            "storm: \(targets) sessions to \(targets) targets logged in at once in \(format(elapsed)) (depotd RSS \(ByteSize.format(stormRSS))) — goal < 5 s: \(elapsed < .seconds(5) ? "met" : "MISSED")"
+        )
 
         // 3. Soak.
         let result = try Soak(sessions: soak, depth: depth, seconds: seconds, portal: daemon.portal).run()
         let peak = daemon.memory("VmHWM")
         let verdict = result.errors == 0 && result.mismatches == 0 && result.completed > 0
-        print("soak: \(soak) sessions × QD\(depth), 4 KiB 50/50 read/write, \(seconds) s: \(result.completed) commands "
-            + "(\(result.completed / max(seconds, 1)) IOPS), \(result.reads) reads checked, \(result.errors) errors, \(result.mismatches) mismatches — goal zero errors and mismatches: \(verdict ? "met" : "MISSED")")
+        print(
+            "soak: \(soak) sessions × QD\(depth), 4 KiB 50/50 read/write, \(seconds) s: \(result.completed) commands "
+                + "(\(result.completed / max(seconds, 1)) IOPS), \(result.reads) reads checked, \(result.errors) errors, \(result.mismatches) mismatches — goal zero errors and mismatches: \(verdict ? "met" : "MISSED")"
+        )
         if let first = result.firstError { print("  first error: \(first)") }
-        print("depotd peak RSS over the run: \(ByteSize.format(peak)) — goal < 128 MiB: \(peak < 128 << 20 ? "met" : "MISSED")")
+        print(
+            "depotd peak RSS over the run: \(ByteSize.format(peak)) — goal < 128 MiB: \(peak < 128 << 20 ? "met" : "MISSED")"
+        )
         if !verdict { throw BenchError("soak failed") }
     }
 
     static func iqn(_ i: Int) -> String { "iqn.2026-11.dev.depot:scale\(i)" }
     static func initiator(_ i: Int) -> String { "iqn.2026-11.dev.depot:bench-initiator\(i)" }
-    static func isid(_ i: Int) -> [UInt8] { [0x80, 0x42, UInt8(i >> 16 & 0xFF), UInt8(i >> 8 & 0xFF), UInt8(i & 0xFF), 0x01] }
+    static func isid(_ i: Int) -> [UInt8] {
+        [0x80, 0x42, UInt8(i >> 16 & 0xFF), UInt8(i >> 8 & 0xFF), UInt8(i & 0xFF), 0x01]
+    }
 
     func format(_ d: Duration) -> String {
         String(format: "%.2f s", Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
@@ -96,7 +109,8 @@ final class Storm: @unchecked Sendable {
                 defer { done.leave() }
                 do {
                     let raw = try RawInitiator.session(
-                        portal: self.portal, isid: ScaleBenchmark.isid(i), initiator: ScaleBenchmark.initiator(i), target: ScaleBenchmark.iqn(i), timeout: 30)
+                        portal: self.portal, isid: ScaleBenchmark.isid(i), initiator: ScaleBenchmark.initiator(i),
+                        target: ScaleBenchmark.iqn(i), timeout: 30)
                     self.lock.withLock { self.sessions.append(raw) }
                 } catch {
                     self.lock.withLock { self.failures.append("session \(i): \(error)") }
@@ -110,7 +124,9 @@ final class Storm: @unchecked Sendable {
         for _ in 0..<count { go.signal() }
         done.wait()
         let elapsed = ContinuousClock.now - start
-        if let failure = failures.first { throw BenchError("\(failures.count) of \(count) logins failed; first: \(failure)") }
+        if let failure = failures.first {
+            throw BenchError("\(failures.count) of \(count) logins failed; first: \(failure)")
+        }
         return elapsed
     }
 
@@ -173,7 +189,10 @@ final class Soak: @unchecked Sendable {
     /// records naming session, slot, generation and a check word.
     static func pattern(session: Int, slot: Int, generation: UInt32) -> [UInt8] {
         guard generation > 0 else { return [UInt8](repeating: 0, count: 4096) }
-        let words: [UInt32] = [UInt32(session), UInt32(slot), generation, UInt32(session) &* 2_654_435_761 ^ UInt32(slot) &* 40503 ^ generation]
+        let words: [UInt32] = [
+            UInt32(session), UInt32(slot), generation,
+            UInt32(session) &* 2_654_435_761 ^ UInt32(slot) &* 40503 ^ generation,
+        ]
         var record: [UInt8] = []
         for w in words { record += [UInt8(w >> 24), UInt8(w >> 16 & 0xFF), UInt8(w >> 8 & 0xFF), UInt8(w & 0xFF)] }
         return Array((0..<256).map { _ in record }.joined())
@@ -198,7 +217,8 @@ final class Soak: @unchecked Sendable {
         var rng = SystemRandomNumberGenerator()
         do {
             let raw = try RawInitiator.session(
-                portal: portal, isid: ScaleBenchmark.isid(10_000 + index), initiator: ScaleBenchmark.initiator(index), target: ScaleBenchmark.iqn(index),
+                portal: portal, isid: ScaleBenchmark.isid(10_000 + index), initiator: ScaleBenchmark.initiator(index),
+                target: ScaleBenchmark.iqn(index),
                 timeout: 30)
             while true {
                 let running = ContinuousClock.now < deadline
@@ -210,7 +230,8 @@ final class Soak: @unchecked Sendable {
                     if Bool.random(using: &rng) {
                         let next = generation[slot] &+ 1
                         let tag = try raw.command(
-                            RawInitiator.write10(lba: lba, blocks: 8), write: 4096, data: Self.pattern(session: index, slot: slot, generation: next))
+                            RawInitiator.write10(lba: lba, blocks: 8), write: 4096,
+                            data: Self.pattern(session: index, slot: slot, generation: next))
                         inFlight[tag] = Op(slot: slot, write: true, generation: next)
                     } else {
                         let tag = try raw.command(RawInitiator.read10(lba: lba, blocks: 8), read: 4096)
@@ -251,7 +272,10 @@ final class Soak: @unchecked Sendable {
                     result.reads += 1
                     if op.data != Self.pattern(session: index, slot: op.slot, generation: op.generation) {
                         result.mismatches += 1
-                        if result.firstError == nil { result.firstError = "session \(index): slot \(op.slot) does not hold generation \(op.generation)" }
+                        if result.firstError == nil {
+                            result.firstError =
+                                "session \(index): slot \(op.slot) does not hold generation \(op.generation)"
+                        }
                     }
                 }
             }

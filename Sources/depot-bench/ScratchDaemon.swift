@@ -17,14 +17,16 @@ final class ScratchDaemon {
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         let data = scratch + "/data"
         process.executableURL = URL(fileURLWithPath: depotd)
-        process.arguments = ["--data", data, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:0", "--log-level", "warning"] + extra
+        process.arguments =
+            ["--data", data, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:0", "--log-level", "warning"] + extra
         process.standardError = FileHandle.nullDevice
         try process.run()
         var url = ""
         var portal = ""
         for _ in 0..<600 {
             if let text = try? String(contentsOfFile: data + "/api.url", encoding: .utf8),
-               let portals = try? String(contentsOfFile: data + "/iscsi.portals", encoding: .utf8), !portals.isEmpty {
+                let portals = try? String(contentsOfFile: data + "/iscsi.portals", encoding: .utf8), !portals.isEmpty
+            {
                 url = text.trimmingCharacters(in: .whitespacesAndNewlines)
                 portal = String(portals.split(separator: "\n").first ?? "")
                 break
@@ -37,7 +39,8 @@ final class ScratchDaemon {
         }
         self.url = url
         self.portal = portal
-        token = try String(contentsOfFile: data + "/api-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        token = try String(contentsOfFile: data + "/api-token", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         client = DepotClient(baseURL: URL(string: url)!, token: token)
     }
 
@@ -52,8 +55,8 @@ final class ScratchDaemon {
     /// VmRSS (current) or VmHWM (peak) from /proc/PID/status, in bytes.
     func memory(_ field: String = "VmRSS") -> UInt64 {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
-              let kb = UInt64(line.split(separator: " ").dropFirst().first ?? "")
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
+            let kb = UInt64(line.split(separator: " ").dropFirst().first ?? "")
         else { return 0 }
         return kb * 1024
     }

@@ -15,7 +15,9 @@ do {
     case "control":
         try await ControlBenchmark(
             depotd: depotd,
-            depot: value("--depot") ?? (FileManager.default.isExecutableFile(atPath: ".build/release/depot") ? ".build/release/depot" : nil),
+            depot: value("--depot")
+                ?? (FileManager.default.isExecutableFile(atPath: ".build/release/depot")
+                    ? ".build/release/depot" : nil),
             count: number("--count", 1000)
         ).run()
     case "scale":
@@ -33,12 +35,14 @@ do {
             rssLimit: value("--rss-limit").flatMap(UInt64.init).map { $0 << 20 }
         ).run()
     default:
-        FileHandle.standardError.write(Data("""
-            usage: depot-bench control --depotd PATH [--depot PATH] [--count N]
-                   depot-bench scale --depotd PATH [--targets N] [--idle N] [--soak N] [--depth N] [--seconds N]
-                   depot-bench fuzz-net --depotd PATH [--seconds N] [--seed N|random] [--workers N] [--rss-limit MIB]
+        FileHandle.standardError.write(
+            Data(
+                """
+                usage: depot-bench control --depotd PATH [--depot PATH] [--count N]
+                       depot-bench scale --depotd PATH [--targets N] [--idle N] [--soak N] [--depth N] [--seconds N]
+                       depot-bench fuzz-net --depotd PATH [--seconds N] [--seed N|random] [--workers N] [--rss-limit MIB]
 
-            """.utf8))
+                """.utf8))
         exit(64)
     }
 } catch {

@@ -15,7 +15,9 @@ enum ConfigFile {
 
     /// The command line with the file's settings put before it.
     static func expand(_ arguments: [String], known: Set<String>) throws -> [String] {
-        guard let at = arguments.firstIndex(where: { $0 == "--config" || $0.hasPrefix("--config=") }) else { return arguments }
+        guard let at = arguments.firstIndex(where: { $0 == "--config" || $0.hasPrefix("--config=") }) else {
+            return arguments
+        }
         let path: String
         var rest = arguments
         if arguments[at] == "--config" {
@@ -26,22 +28,32 @@ enum ConfigFile {
             path = String(arguments[at].dropFirst("--config=".count))
             rest.remove(at: at)
         }
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw Failure(description: "cannot read config file \(path)") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw Failure(description: "cannot read config file \(path)")
+        }
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch { throw Failure(description: "config file \(path): \(error)") }
-        guard let mapping = node?.mapping else { throw Failure(description: "config file \(path): expected a mapping of flag: value") }
-        let given = Set(rest.compactMap { $0.hasPrefix("--") ? String($0.dropFirst(2).split(separator: "=").first ?? "") : nil })
+        guard let mapping = node?.mapping else {
+            throw Failure(description: "config file \(path): expected a mapping of flag: value")
+        }
+        let given = Set(
+            rest.compactMap { $0.hasPrefix("--") ? String($0.dropFirst(2).split(separator: "=").first ?? "") : nil })
         var fromFile: [String] = []
         for (key, value) in mapping {
             guard let name = key.string else { continue }
             let line = key.mark.map { ":\($0.line)" } ?? ""
             guard known.contains(name) else {
-                throw Failure(description: "config file \(path)\(line): unknown key '\(name)'; keys are depotd's flags: \(known.sorted().joined(separator: ", "))")
+                throw Failure(
+                    description:
+                        "config file \(path)\(line): unknown key '\(name)'; keys are depotd's flags: \(known.sorted().joined(separator: ", "))"
+                )
             }
             if given.contains(name) { continue }  // the command line wins
             let values = value.sequence.map { Array($0) } ?? [value]
             for item in values {
-                guard let text = item.string else { throw Failure(description: "config file \(path)\(line): '\(name)' needs a value") }
+                guard let text = item.string else {
+                    throw Failure(description: "config file \(path)\(line): '\(name)' needs a value")
+                }
                 fromFile += ["--\(name)", text]
             }
         }

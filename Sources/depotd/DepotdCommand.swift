@@ -21,7 +21,11 @@ struct DepotdCommand: AsyncParsableCommand {
         contrib/systemd/depotd.service runs it as a hardened service.
         """
 
-    @Option(name: .long, help: "YAML file of settings: keys are these flags without dashes (api: 127.0.0.1:8640, portal: [a:3260, b:3260]); flags given here override it.")
+    @Option(
+        name: .long,
+        help:
+            "YAML file of settings: keys are these flags without dashes (api: 127.0.0.1:8640, portal: [a:3260, b:3260]); flags given here override it."
+    )
     var config: String?
 
     @Option(name: .long, help: "Data directory (catalog, token, pools).")
@@ -39,22 +43,36 @@ struct DepotdCommand: AsyncParsableCommand {
     @Option(name: .customLong("rescan-interval"), help: "Seconds between capacity rescans.")
     var rescanInterval: Double = 30
 
-    @Option(name: .customLong("nop-interval"), help: "Seconds of silence on an iSCSI connection before a NOP-In ping; 0 turns pings off.")
+    @Option(
+        name: .customLong("nop-interval"),
+        help: "Seconds of silence on an iSCSI connection before a NOP-In ping; 0 turns pings off.")
     var nopInterval: Double = 5
 
-    @Option(name: .customLong("nop-timeout"), help: "Seconds an unanswered NOP-In ping waits before the connection is closed as dead.")
+    @Option(
+        name: .customLong("nop-timeout"),
+        help: "Seconds an unanswered NOP-In ping waits before the connection is closed as dead.")
     var nopTimeout: Double = 90
 
-    @Option(name: .customLong("sanitize-rate"), help: "MiB/s a SANITIZE overwrite may write, sparing the pool's other volumes; 0: no limit.")
+    @Option(
+        name: .customLong("sanitize-rate"),
+        help: "MiB/s a SANITIZE overwrite may write, sparing the pool's other volumes; 0: no limit.")
     var sanitizeRate: Int = 128
 
-    @Option(name: .customLong("inline-write-max"), help: "KiB: buffered writes up to this size are made on the iSCSI event loop, not the I/O thread pool; 0: every write on the pool.")
+    @Option(
+        name: .customLong("inline-write-max"),
+        help:
+            "KiB: buffered writes up to this size are made on the iSCSI event loop, not the I/O thread pool; 0: every write on the pool."
+    )
     var inlineWriteMax: Int = 64
 
-    @Option(name: .customLong("exports-dir"), help: "Directory for per-pool exports(5) files (default DATA/exports.d; e.g. /etc/exports.d).")
+    @Option(
+        name: .customLong("exports-dir"),
+        help: "Directory for per-pool exports(5) files (default DATA/exports.d; e.g. /etc/exports.d).")
     var exportsDir: String?
 
-    @Option(name: .customLong("ganesha-config"), help: "File for NFS-Ganesha EXPORT blocks (default DATA/ganesha/depot-exports.conf).")
+    @Option(
+        name: .customLong("ganesha-config"),
+        help: "File for NFS-Ganesha EXPORT blocks (default DATA/ganesha/depot-exports.conf).")
     var ganeshaConfig: String?
 
     @Option(name: .customLong("ganesha-pidfile"), help: "Ganesha's pid file; depotd sends SIGHUP after each publish.")
@@ -68,7 +86,9 @@ struct DepotdCommand: AsyncParsableCommand {
         guard nopInterval >= 0 else { throw ValidationError("--nop-interval must be 0 (off) or positive") }
         guard nopTimeout > 0 else { throw ValidationError("--nop-timeout must be positive") }
         guard sanitizeRate >= 0 else { throw ValidationError("--sanitize-rate must be 0 (no limit) or positive") }
-        guard (0...1024).contains(inlineWriteMax) else { throw ValidationError("--inline-write-max must be 0 (off) to 1024 KiB") }
+        guard (0...1024).contains(inlineWriteMax) else {
+            throw ValidationError("--inline-write-max must be 0 (off) to 1024 KiB")
+        }
         do {
             _ = try HostPort(parsing: api)
             for p in portal { _ = try HostPort(parsing: p) }

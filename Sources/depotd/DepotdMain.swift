@@ -9,14 +9,18 @@ enum DepotdMain {
         if Array(CommandLine.arguments.dropFirst()) == ["--manual"] {
             print(
                 ManualPage.render(
-                    name: "depotd", section: 8, summary: DepotdCommand.configuration.abstract, version: DepotVersion.current,
-                    description: DepotdCommand.manualDescription, entries: [.init(name: "depotd", help: DepotdCommand.helpMessage(columns: 72))]),
+                    name: "depotd", section: 8, summary: DepotdCommand.configuration.abstract,
+                    version: DepotVersion.current,
+                    description: DepotdCommand.manualDescription,
+                    entries: [.init(name: "depotd", help: DepotdCommand.helpMessage(columns: 72))]),
                 terminator: "")
             return
         }
         // The keys are the command's own long options, read from its help (one list, not a copy to keep in step).
         let help = DepotdCommand.helpMessage(columns: 1000)
-        let names = help.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "-") }).filter { $0.hasPrefix("--") && $0.count > 2 }
+        let names = help.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "-") }).filter {
+            $0.hasPrefix("--") && $0.count > 2
+        }
         let known = Set(names.map { String($0.dropFirst(2)) }).subtracting(["help", "version", "config"])
         do {
             let arguments = try ConfigFile.expand(Array(CommandLine.arguments.dropFirst()), known: known)

@@ -33,11 +33,13 @@ import Testing
         let storage = StorageManager(catalog: catalog, poolsDirectory: root + "/pools", logger: logger)
         let publisher = ExportPublisher(
             configuration: ExportPublisherConfiguration(
-                exportsDirectory: root + "/exports.d", ganeshaConfig: root + "/ganesha/depot-exports.conf", exportfsPath: "/nonexistent"),
+                exportsDirectory: root + "/exports.d", ganeshaConfig: root + "/ganesha/depot-exports.conf",
+                exportfsPath: "/nonexistent"),
             logger: logger)
         let router = DepotAPI.router(
             storage: storage, exports: ExportManager(catalog: catalog, publisher: publisher, logger: logger),
-            targets: TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger), token: Self.token, audit: AuditLog(path: root + "/audit.log"), registry: PrometheusCollectorRegistry())
+            targets: TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger),
+            token: Self.token, audit: AuditLog(path: root + "/audit.log"), registry: PrometheusCollectorRegistry())
         let app = DepotAPI.application(router: router, host: "127.0.0.1", port: 0, logger: logger)
         return Env(root: root, storage: storage, app: app, auditPath: root + "/audit.log")
     }
@@ -65,11 +67,15 @@ import Testing
                 try await client.execute(uri: uri, method: .get, headers: [.authorization: "Bearer nope"]) { r throws in
                     #expect(r.status == .unauthorized)
                 }
-                try await client.execute(uri: uri, method: .get, headers: [.authorization: "Basic \(Self.token)"]) { r throws in
+                try await client.execute(uri: uri, method: .get, headers: [.authorization: "Basic \(Self.token)"]) {
+                    r throws in
                     #expect(r.status == .unauthorized)
                 }
             }
-            try await client.execute(uri: "/v1/pools", method: .post, headers: [.contentType: "application/json"], body: json(#"{"name":"p"}"#)) { r throws in
+            try await client.execute(
+                uri: "/v1/pools", method: .post, headers: [.contentType: "application/json"],
+                body: json(#"{"name":"p"}"#)
+            ) { r throws in
                 #expect(r.status == .unauthorized)
             }
         }
@@ -80,30 +86,46 @@ import Testing
         let env = try makeEnv()
         defer { try? FileManager.default.removeItem(atPath: env.root) }
         try await env.app.test(.router) { client in
-            try await client.execute(uri: "/v1/pools", method: .post, headers: auth, body: json(#"{"name":"gold","capacityBytes":1073741824,"maxOvercommit":2}"#)) { r throws in
+            try await client.execute(
+                uri: "/v1/pools", method: .post, headers: auth,
+                body: json(#"{"name":"gold","capacityBytes":1073741824,"maxOvercommit":2}"#)
+            ) { r throws in
                 #expect(r.status == .created)
                 let pool = try decode(PoolInfo.self, r.body)
-                #expect(pool.name == "gold" && pool.capacityBytes == 1 << 30 && pool.maxOvercommit == 2 && pool.state == .ok)
+                #expect(
+                    pool.name == "gold" && pool.capacityBytes == 1 << 30 && pool.maxOvercommit == 2 && pool.state == .ok
+                )
             }
-            try await client.execute(uri: "/v1/pools/gold/volumes", method: .post, headers: auth,
-                                     body: json(#"{"name":"vm1","sizeBytes":2147483648}"#)) { r throws in
+            try await client.execute(
+                uri: "/v1/pools/gold/volumes", method: .post, headers: auth,
+                body: json(#"{"name":"vm1","sizeBytes":2147483648}"#)
+            ) { r throws in
                 #expect(r.status == .created)
                 let v = try decode(VolumeInfo.self, r.body)
-                #expect(v.pool == "gold" && v.name == "vm1" && v.sizeBytes == 2 << 30 && v.provisioning == .thin && v.blockSize == 512 && v.state == .ready)
+                #expect(
+                    v.pool == "gold" && v.name == "vm1" && v.sizeBytes == 2 << 30 && v.provisioning == .thin
+                        && v.blockSize == 512 && v.state == .ready)
             }
             try await client.execute(uri: "/v1/capacity", method: .get, headers: auth) { r throws in
                 let report = try decode(CapacityReport.self, r.body)
                 let gold = try #require(report.pools.first { $0.name == "gold" })
                 #expect(gold.overprovisioned && gold.overcommitRatio == 2.0 && gold.provisionedBytes == 2 << 30)
             }
-            try await client.execute(uri: "/v1/pools/gold/volumes/vm1", method: .patch, headers: auth, body: json(#"{"name":"vm2"}"#)) { r throws in
+            try await client.execute(
+                uri: "/v1/pools/gold/volumes/vm1", method: .patch, headers: auth, body: json(#"{"name":"vm2"}"#)
+            ) { r throws in
                 #expect(r.status == .ok)
                 #expect(try decode(VolumeInfo.self, r.body).name == "vm2")
             }
-            try await client.execute(uri: "/v1/pools/gold/volumes/vm2", method: .patch, headers: auth, body: json(#"{"sizeBytes":1048576}"#)) { r throws in
+            try await client.execute(
+                uri: "/v1/pools/gold/volumes/vm2", method: .patch, headers: auth, body: json(#"{"sizeBytes":1048576}"#)
+            ) { r throws in
                 #expect(r.status == .conflict)
             }
-            try await client.execute(uri: "/v1/pools/gold/volumes/vm2", method: .patch, headers: auth, body: json(#"{"sizeBytes":1048576,"force":true}"#)) { r throws in
+            try await client.execute(
+                uri: "/v1/pools/gold/volumes/vm2", method: .patch, headers: auth,
+                body: json(#"{"sizeBytes":1048576,"force":true}"#)
+            ) { r throws in
                 #expect(r.status == .ok)
                 #expect(try decode(VolumeInfo.self, r.body).sizeBytes == 1 << 20)
             }
@@ -114,9 +136,15 @@ import Testing
                 #expect(r.status == .conflict)
                 #expect(try errorCode(r.body) == "conflict")
             }
-            try await client.execute(uri: "/v1/pools/gold/volumes/vm2", method: .delete, headers: auth) { r throws in #expect(r.status == .noContent) }
-            try await client.execute(uri: "/v1/pools/gold", method: .delete, headers: auth) { r throws in #expect(r.status == .noContent) }
-            try await client.execute(uri: "/v1/pools/gold", method: .get, headers: auth) { r throws in #expect(r.status == .notFound) }
+            try await client.execute(uri: "/v1/pools/gold/volumes/vm2", method: .delete, headers: auth) { r throws in
+                #expect(r.status == .noContent)
+            }
+            try await client.execute(uri: "/v1/pools/gold", method: .delete, headers: auth) { r throws in
+                #expect(r.status == .noContent)
+            }
+            try await client.execute(uri: "/v1/pools/gold", method: .get, headers: auth) { r throws in
+                #expect(r.status == .notFound)
+            }
         }
     }
 
@@ -131,10 +159,22 @@ import Testing
             (.post, "/v1/pools", #"not json"#, .badRequest, "invalid_argument"),
             (.post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":0}"#, .badRequest, "invalid_argument"),
             (.post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":-5}"#, .badRequest, "invalid_argument"),
-            (.post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":4096,"provisioning":"fat"}"#, .badRequest, "invalid_argument"),
-            (.post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":4096,"blockSize":520}"#, .badRequest, "invalid_argument"),
-            (.post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":2097152,"provisioning":"thick"}"#, HTTPResponse.Status(code: 507), "insufficient_space"),
-            (.post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":1099511627776}"#, HTTPResponse.Status(code: 507), "insufficient_space"),
+            (
+                .post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":4096,"provisioning":"fat"}"#, .badRequest,
+                "invalid_argument"
+            ),
+            (
+                .post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":4096,"blockSize":520}"#, .badRequest,
+                "invalid_argument"
+            ),
+            (
+                .post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":2097152,"provisioning":"thick"}"#,
+                HTTPResponse.Status(code: 507), "insufficient_space"
+            ),
+            (
+                .post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":1099511627776}"#,
+                HTTPResponse.Status(code: 507), "insufficient_space"
+            ),
             (.post, "/v1/pools/nope/volumes", #"{"name":"v","sizeBytes":4096}"#, .notFound, "not_found"),
             (.get, "/v1/pools/p/volumes/nope", nil, .notFound, "not_found"),
             (.get, "/v1/pools/..%2Fetc", nil, .badRequest, "invalid_argument"),
@@ -158,13 +198,19 @@ import Testing
         let env = try makeEnv()
         defer { try? FileManager.default.removeItem(atPath: env.root) }
         try await env.app.test(.router) { client in
-            try await client.execute(uri: "/v1/pools", method: .post, headers: auth, body: json(#"{"name":"m","capacityBytes":1048576}"#)) { r throws in
+            try await client.execute(
+                uri: "/v1/pools", method: .post, headers: auth, body: json(#"{"name":"m","capacityBytes":1048576}"#)
+            ) { r throws in
                 #expect(r.status == .created)
             }
-            try await client.execute(uri: "/v1/pools", method: .post, headers: auth, body: json(#"{"name":"m"}"#)) { r throws in
+            try await client.execute(uri: "/v1/pools", method: .post, headers: auth, body: json(#"{"name":"m"}"#)) {
+                r throws in
                 #expect(r.status == .conflict)
             }
-            try await client.execute(uri: "/v1/pools/m/volumes", method: .post, headers: auth, body: json(#"{"name":"v","sizeBytes":4194304}"#)) { r throws in
+            try await client.execute(
+                uri: "/v1/pools/m/volumes", method: .post, headers: auth,
+                body: json(#"{"name":"v","sizeBytes":4194304}"#)
+            ) { r throws in
                 #expect(r.status == .created)
             }
             try await client.execute(uri: "/metrics", method: .get, headers: auth) { r throws in
@@ -175,7 +221,9 @@ import Testing
                 #expect(text.contains(#"depot_pool_overprovisioned{pool="m"} 1"#))
                 #expect(text.contains(#"depot_pool_state{pool="m",state="ok"} 1"#))
             }
-            try await client.execute(uri: "/v1/pools/m?force=true", method: .delete, headers: auth) { r throws in #expect(r.status == .noContent) }
+            try await client.execute(uri: "/v1/pools/m?force=true", method: .delete, headers: auth) { r throws in
+                #expect(r.status == .noContent)
+            }
             try await client.execute(uri: "/metrics", method: .get, headers: auth) { r throws in
                 #expect(!String(buffer: r.body).contains(#"pool="m""#))
             }

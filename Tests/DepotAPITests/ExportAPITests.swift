@@ -9,7 +9,8 @@ extension APITests {
         let env = try makeEnv()
         defer { try? FileManager.default.removeItem(atPath: env.root) }
         _ = try await env.storage.createPool(CreatePoolRequest(name: "nfs1"))
-        let body = #"{"pool":"nfs1","rules":[{"client":"*","access":"ro","squash":"all","anonuid":65534,"anongid":65534},{"client":"10.0.0.0/24","access":"rw","squash":"root"}]}"#
+        let body =
+            #"{"pool":"nfs1","rules":[{"client":"*","access":"ro","squash":"all","anonuid":65534,"anongid":65534},{"client":"10.0.0.0/24","access":"rw","squash":"root"}]}"#
         try await env.app.test(.router) { client in
             try await client.execute(uri: "/v1/exports", method: .post, headers: auth, body: json(body)) { r throws in
                 #expect(r.status == .created)
@@ -20,11 +21,15 @@ extension APITests {
             try await client.execute(uri: "/v1/exports", method: .post, headers: auth, body: json(body)) { r throws in
                 #expect(r.status == .conflict)
             }
-            try await client.execute(uri: "/v1/exports/nfs1/render?format=ganesha", method: .get, headers: auth) { r throws in
+            try await client.execute(uri: "/v1/exports/nfs1/render?format=ganesha", method: .get, headers: auth) {
+                r throws in
                 let text = String(buffer: r.body)
-                #expect(text.contains("Pseudo = \"/depot/nfs1\";") && text.contains("CLIENT { Clients = *; Access_Type = RO; Squash = All_Squash"))
+                #expect(
+                    text.contains("Pseudo = \"/depot/nfs1\";")
+                        && text.contains("CLIENT { Clients = *; Access_Type = RO; Squash = All_Squash"))
             }
-            try await client.execute(uri: "/v1/exports/nfs1/render?format=xml", method: .get, headers: auth) { r throws in
+            try await client.execute(uri: "/v1/exports/nfs1/render?format=xml", method: .get, headers: auth) {
+                r throws in
                 #expect(r.status == .badRequest)
             }
             try await client.execute(uri: "/v1/pools/nfs1", method: .delete, headers: auth) { r throws in
@@ -35,8 +40,12 @@ extension APITests {
         let text = try String(contentsOfFile: kernelFile, encoding: .utf8)
         #expect(text.contains("10.0.0.0/24(rw,sync,no_subtree_check,root_squash,sec=sys,fsid="))
         try await env.app.test(.router) { client in
-            try await client.execute(uri: "/v1/exports/nfs1", method: .delete, headers: auth) { r throws in #expect(r.status == .noContent) }
-            try await client.execute(uri: "/v1/exports/nfs1", method: .get, headers: auth) { r throws in #expect(r.status == .notFound) }
+            try await client.execute(uri: "/v1/exports/nfs1", method: .delete, headers: auth) { r throws in
+                #expect(r.status == .noContent)
+            }
+            try await client.execute(uri: "/v1/exports/nfs1", method: .get, headers: auth) { r throws in
+                #expect(r.status == .notFound)
+            }
         }
         #expect(!FileManager.default.fileExists(atPath: kernelFile))
         let ganesha = try String(contentsOfFile: env.root + "/ganesha/depot-exports.conf", encoding: .utf8)
@@ -52,19 +61,28 @@ extension APITests {
             (#"{"pool":"nope","rules":[{"client":"*","access":"ro","squash":"root"}]}"#, .notFound),
             (#"{"pool":"nfs2","rules":[{"client":"host\"; rm -rf","access":"ro","squash":"root"}]}"#, .badRequest),
             (#"{"pool":"nfs2","rules":[{"client":"*","access":"rw","squash":"none"}]}"#, .conflict),
-            (#"{"pool":"nfs2","rules":[{"client":"10.0.0.0/8","access":"rw","squash":"root"},{"client":"10.1.2.3","access":"ro","squash":"root"}]}"#, .conflict),
+            (
+                #"{"pool":"nfs2","rules":[{"client":"10.0.0.0/8","access":"rw","squash":"root"},{"client":"10.1.2.3","access":"ro","squash":"root"}]}"#,
+                .conflict
+            ),
             (#"{"pool":"nfs2","rules":[{"client":"10.0.0.0/33","access":"rw","squash":"root"}]}"#, .badRequest),
-            (#"{"pool":"nfs2","rules":[{"client":"a","access":"rw","squash":"root"},{"client":"A","access":"ro","squash":"root"}]}"#, .conflict),
+            (
+                #"{"pool":"nfs2","rules":[{"client":"a","access":"rw","squash":"root"},{"client":"A","access":"ro","squash":"root"}]}"#,
+                .conflict
+            ),
             (#"{"pool":"nfs2","rules":[{"client":"*","access":"rwx","squash":"root"}]}"#, .badRequest),
         ]
         try await env.app.test(.router) { client in
             for (body, status) in cases {
-                try await client.execute(uri: "/v1/exports", method: .post, headers: auth, body: json(body)) { r throws in
+                try await client.execute(uri: "/v1/exports", method: .post, headers: auth, body: json(body)) {
+                    r throws in
                     #expect(r.status == status, "\(body)")
                 }
             }
-            try await client.execute(uri: "/v1/exports", method: .post, headers: auth,
-                                     body: json(#"{"pool":"nfs2","force":true,"rules":[{"client":"*","access":"rw","squash":"none"}]}"#)) { r throws in
+            try await client.execute(
+                uri: "/v1/exports", method: .post, headers: auth,
+                body: json(#"{"pool":"nfs2","force":true,"rules":[{"client":"*","access":"rw","squash":"none"}]}"#)
+            ) { r throws in
                 #expect(r.status == .created)
                 #expect(try decode(ExportInfo.self, r.body).warnings?.isEmpty == false)
             }

@@ -8,7 +8,8 @@ import Yams
 @Suite struct OpenAPIDocumentTests {
     static var document: [String: Any] {
         get throws {
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent()
             let text = try String(contentsOf: root.appendingPathComponent("Docs/openapi.yaml"), encoding: .utf8)
             return try #require(try Yams.load(yaml: text) as? [String: Any])
         }
@@ -37,15 +38,17 @@ import Yams
     }
 
     @Test func poolAndVolumeFieldsMatchTheDocument() throws {
-        let figures = CapacityFigures(capacityBytes: 1, usedBytes: 0, provisionedBytes: 0, filesystemAvailableBytes: 1, thresholds: .defaults)
+        let figures = CapacityFigures(
+            capacityBytes: 1, usedBytes: 0, provisionedBytes: 0, filesystemAvailableBytes: 1, thresholds: .defaults)
         var pool = PoolInfo(name: "p", path: "/p", capacityExplicit: true, figures: figures, volumeCount: 0)
         let poolSchema = try schema("Pool")
         #expect(Set(try #require(poolSchema["required"] as? [String])) == (try keys(pool)))
         pool.warnings = ["w"]
         #expect(Set(try #require(poolSchema["properties"] as? [String: Any]).keys) == (try keys(pool)))
 
-        var volume = VolumeInfo(pool: "p", name: "v", sizeBytes: 512, allocatedBytes: 0, provisioning: .thin, blockSize: 512,
-                                state: .ready, uuid: "u", path: "/p/v.img", createdAt: "t")
+        var volume = VolumeInfo(
+            pool: "p", name: "v", sizeBytes: 512, allocatedBytes: 0, provisioning: .thin, blockSize: 512,
+            state: .ready, uuid: "u", path: "/p/v.img", createdAt: "t")
         let volumeSchema = try schema("Volume")
         #expect(Set(try #require(volumeSchema["required"] as? [String])) == (try keys(volume)))
         volume.progress = 0.5
@@ -55,7 +58,8 @@ import Yams
     }
 
     @Test func exportFieldsMatchTheDocument() throws {
-        var export = ExportInfo(pool: "p", path: "/p", fsid: 101, pseudo: "/depot/p", rules: [ExportRule(client: "*")], createdAt: "t")
+        var export = ExportInfo(
+            pool: "p", path: "/p", fsid: 101, pseudo: "/depot/p", rules: [ExportRule(client: "*")], createdAt: "t")
         let exportSchema = try schema("Export")
         #expect(Set(try #require(exportSchema["required"] as? [String])) == (try keys(export)))
         export.warnings = ["w"]
@@ -65,18 +69,21 @@ import Yams
     }
 
     @Test func targetFieldsMatchTheDocument() throws {
-        let target = TargetInfo(iqn: "iqn.2026-11.x:y", alias: "a", allowAnyInitiator: false, initiators: [], luns: [],
-                                createdAt: "t", chapUser: "u", mutualChap: false)
+        let target = TargetInfo(
+            iqn: "iqn.2026-11.x:y", alias: "a", allowAnyInitiator: false, initiators: [], luns: [],
+            createdAt: "t", chapUser: "u", mutualChap: false)
         #expect(Set(try #require(try schema("Target")["properties"] as? [String: Any]).keys) == (try keys(target)))
     }
 
     @Test func everyIssueRouteIsDocumented() throws {
         let paths = try #require(try Self.document["paths"] as? [String: Any])
-        for path in ["/health", "/metrics", "/v1/pools", "/v1/pools/{pool}", "/v1/pools/{pool}/volumes",
-                     "/v1/pools/{pool}/volumes/{name}", "/v1/capacity", "/v1/volumes", "/v1/reconcile",
-                     "/v1/exports", "/v1/exports/publish", "/v1/exports/{pool}", "/v1/exports/{pool}/render",
-                     "/v1/targets", "/v1/targets/{iqn}", "/v1/targets/{iqn}/luns", "/v1/targets/{iqn}/luns/{lun}",
-                     "/v1/targets/{iqn}/acls", "/v1/targets/{iqn}/acls/{initiator}", "/v1/targets/{iqn}/chap"] {
+        for path in [
+            "/health", "/metrics", "/v1/pools", "/v1/pools/{pool}", "/v1/pools/{pool}/volumes",
+            "/v1/pools/{pool}/volumes/{name}", "/v1/capacity", "/v1/volumes", "/v1/reconcile",
+            "/v1/exports", "/v1/exports/publish", "/v1/exports/{pool}", "/v1/exports/{pool}/render",
+            "/v1/targets", "/v1/targets/{iqn}", "/v1/targets/{iqn}/luns", "/v1/targets/{iqn}/luns/{lun}",
+            "/v1/targets/{iqn}/acls", "/v1/targets/{iqn}/acls/{initiator}", "/v1/targets/{iqn}/chap",
+        ] {
             #expect(paths[path] != nil, "\(path) is not in Docs/openapi.yaml")
         }
     }

@@ -10,7 +10,11 @@ import Testing
 
     @Test func migratesAndRecordsMigrationNames() throws {
         let catalog = try Catalog.inMemory()
-        #expect(try catalog.appliedMigrations == ["2026-11-25-pools-volumes", "2026-11-25-exports", "2026-11-25-iscsi-targets", "2026-11-25-target-chap", "2026-11-25-persistent-reservations", "2026-11-26-portal-groups", "2026-12-01-pool-created-directory"])
+        #expect(
+            try catalog.appliedMigrations == [
+                "2026-11-25-pools-volumes", "2026-11-25-exports", "2026-11-25-iscsi-targets", "2026-11-25-target-chap",
+                "2026-11-25-persistent-reservations", "2026-11-26-portal-groups", "2026-12-01-pool-created-directory",
+            ])
     }
 
     @Test func fileCatalogUsesWALAndMode0600() throws {
@@ -26,7 +30,9 @@ import Testing
     @Test func duplicatePoolNamesAndPathsConflict() throws {
         let catalog = try Catalog.inMemory()
         _ = try catalog.insertPool(pool("a"))
-        #expect(throws: DepotError.conflict("pool 'a' already exists")) { try catalog.insertPool(pool("a", path: "/x")) }
+        #expect(throws: DepotError.conflict("pool 'a' already exists")) {
+            try catalog.insertPool(pool("a", path: "/x"))
+        }
         #expect(throws: DepotError.self) { try catalog.insertPool(pool("b", path: "/srv/a")) }
         #expect(try catalog.pools().map(\.name) == ["a"])
     }
@@ -34,8 +40,9 @@ import Testing
     @Test func volumesAreUniquePerPoolAndBlockPoolDeletion() throws {
         let catalog = try Catalog.inMemory()
         let p = try catalog.insertPool(pool("a"))
-        let v = VolumeRecord(poolId: p.id!, name: "v", uuid: "u1", fileName: "v.img", sizeBytes: 512, provisioning: .thin,
-                             blockSize: 512, state: .ready, createdAt: "t")
+        let v = VolumeRecord(
+            poolId: p.id!, name: "v", uuid: "u1", fileName: "v.img", sizeBytes: 512, provisioning: .thin,
+            blockSize: 512, state: .ready, createdAt: "t")
         let inserted = try catalog.insertVolume(v, poolName: "a")
         var dup = v
         dup.uuid = "u2"
@@ -50,12 +57,14 @@ import Testing
         let catalog = try Catalog.inMemory()
         let p = try catalog.insertPool(pool("a"))
         let v = try catalog.insertVolume(
-            VolumeRecord(poolId: p.id!, name: "v", uuid: "u1", fileName: "v.img", sizeBytes: 512, provisioning: .thin,
-                         blockSize: 512, state: .ready, createdAt: "t"), poolName: "a")
+            VolumeRecord(
+                poolId: p.id!, name: "v", uuid: "u1", fileName: "v.img", sizeBytes: 512, provisioning: .thin,
+                blockSize: 512, state: .ready, createdAt: "t"), poolName: "a")
         let pending = try catalog.beginRename(volumeId: v.id!, poolId: p.id!, poolName: "a", newName: "w")
         #expect(pending.pendingName == "w")
-        let other = VolumeRecord(poolId: p.id!, name: "w", uuid: "u2", fileName: "w.img", sizeBytes: 512, provisioning: .thin,
-                                 blockSize: 512, state: .ready, createdAt: "t")
+        let other = VolumeRecord(
+            poolId: p.id!, name: "w", uuid: "u2", fileName: "w.img", sizeBytes: 512, provisioning: .thin,
+            blockSize: 512, state: .ready, createdAt: "t")
         #expect(throws: DepotError.self) { try catalog.insertVolume(other, poolName: "a") }
     }
 }
@@ -63,11 +72,13 @@ import Testing
 /// #20: the catalog owns its queries — no module but DepotCatalog imports
 /// GRDB, and the catalog's writer is not reachable from outside it.
 @Suite struct CatalogOwnershipTests {
-    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
         .appendingPathComponent("Sources")
 
     @Test func onlyTheCatalogImportsGRDB() throws {
-        let files = try #require(FileManager.default.enumerator(at: Self.sources, includingPropertiesForKeys: nil)).compactMap { $0 as? URL }
+        let files = try #require(FileManager.default.enumerator(at: Self.sources, includingPropertiesForKeys: nil))
+            .compactMap { $0 as? URL }
             .filter { $0.pathExtension == "swift" }
         #expect(files.count > 50)
         for file in files where !file.path.contains("/DepotCatalog/") {
@@ -76,7 +87,9 @@ import Testing
         }
         for file in files where file.path.contains("/DepotCatalog/") {
             let text = try String(contentsOf: file, encoding: .utf8)
-            #expect(!text.contains("public func write") && !text.contains("public let writer") && !text.contains("public var writer"),
+            #expect(
+                !text.contains("public func write") && !text.contains("public let writer")
+                    && !text.contains("public var writer"),
                 "\(file.lastPathComponent) exposes the writer")
         }
     }

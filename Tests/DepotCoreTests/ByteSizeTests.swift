@@ -4,7 +4,8 @@ import Testing
 @Suite struct ByteSizeTests {
     static let good: [(String, UInt64)] = [
         ("512", 512), ("1K", 1024), ("10G", 10_737_418_240), ("10GiB", 10_737_418_240), ("10gb", 10_737_418_240),
-        ("1.5T", 1_649_267_441_664), ("0.5M", 524_288), ("4096B", 4096), (" 2M ", 2_097_152), ("1P", 1_125_899_906_842_624),
+        ("1.5T", 1_649_267_441_664), ("0.5M", 524_288), ("4096B", 4096), (" 2M ", 2_097_152),
+        ("1P", 1_125_899_906_842_624),
     ]
 
     @Test(arguments: good)
@@ -12,7 +13,9 @@ import Testing
         #expect(try ByteSize.parse(text) == bytes)
     }
 
-    @Test(arguments: ["", "0", "0G", "-1G", "-5", "1Q", "G", "1.2.3G", "abc", "1 X", "99999999999P", "1e9", ".", "1..5G"])
+    @Test(arguments: [
+        "", "0", "0G", "-1G", "-5", "1Q", "G", "1.2.3G", "abc", "1 X", "99999999999P", "1e9", ".", "1..5G",
+    ])
     func rejectsBadSizes(text: String) {
         #expect(throws: DepotError.self) { try ByteSize.parse(text) }
     }

@@ -2,10 +2,13 @@
 import Testing
 
 @Suite struct CapacityFiguresTests {
-    func figures(capacity: UInt64 = 100 << 30, used: UInt64 = 0, provisioned: UInt64 = 0, fsAvail: UInt64 = .max,
-                 thresholds: CapacityThresholds = .defaults) -> CapacityFigures {
-        CapacityFigures(capacityBytes: capacity, usedBytes: used, provisionedBytes: provisioned,
-                        filesystemAvailableBytes: fsAvail, thresholds: thresholds)
+    func figures(
+        capacity: UInt64 = 100 << 30, used: UInt64 = 0, provisioned: UInt64 = 0, fsAvail: UInt64 = .max,
+        thresholds: CapacityThresholds = .defaults
+    ) -> CapacityFigures {
+        CapacityFigures(
+            capacityBytes: capacity, usedBytes: used, provisionedBytes: provisioned,
+            filesystemAvailableBytes: fsAvail, thresholds: thresholds)
     }
 
     @Test func derivedFigures() {
@@ -44,7 +47,9 @@ import Testing
             Issue.record("admitted beyond free less reserve")
         } catch {
             #expect(error.code == .insufficientSpace)
-            #expect(error.message.contains("500 bytes") && error.message.contains("100 bytes") && error.message.contains("400 bytes"))
+            #expect(
+                error.message.contains("500 bytes") && error.message.contains("100 bytes")
+                    && error.message.contains("400 bytes"))
         }
     }
 
@@ -59,15 +64,29 @@ import Testing
             Issue.record("admitted beyond max overcommit")
         } catch {
             #expect(error.code == .insufficientSpace)
-            #expect(error.message.contains("2.00x") && error.message.contains("1500 bytes") && error.message.contains("1000 bytes"))
+            #expect(
+                error.message.contains("2.00x") && error.message.contains("1500 bytes")
+                    && error.message.contains("1000 bytes"))
         }
     }
 
     @Test func thresholdValidation() {
-        #expect(throws: DepotError.self) { try CapacityThresholds(maxOvercommit: 0.5, warnPercent: 75, criticalPercent: 85, reservedPercent: 0).validate() }
-        #expect(throws: DepotError.self) { try CapacityThresholds(maxOvercommit: 2, warnPercent: 90, criticalPercent: 85, reservedPercent: 0).validate() }
-        #expect(throws: DepotError.self) { try CapacityThresholds(maxOvercommit: 2, warnPercent: 75, criticalPercent: 185, reservedPercent: 0).validate() }
-        #expect(throws: DepotError.self) { try CapacityThresholds(maxOvercommit: .nan, warnPercent: 75, criticalPercent: 85, reservedPercent: 0).validate() }
+        #expect(throws: DepotError.self) {
+            try CapacityThresholds(maxOvercommit: 0.5, warnPercent: 75, criticalPercent: 85, reservedPercent: 0)
+                .validate()
+        }
+        #expect(throws: DepotError.self) {
+            try CapacityThresholds(maxOvercommit: 2, warnPercent: 90, criticalPercent: 85, reservedPercent: 0)
+                .validate()
+        }
+        #expect(throws: DepotError.self) {
+            try CapacityThresholds(maxOvercommit: 2, warnPercent: 75, criticalPercent: 185, reservedPercent: 0)
+                .validate()
+        }
+        #expect(throws: DepotError.self) {
+            try CapacityThresholds(maxOvercommit: .nan, warnPercent: 75, criticalPercent: 85, reservedPercent: 0)
+                .validate()
+        }
         #expect(throws: Never.self) { try CapacityThresholds.defaults.validate() }
     }
 

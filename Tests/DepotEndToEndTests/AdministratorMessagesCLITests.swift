@@ -35,7 +35,14 @@ import Testing
         try await daemon.start()
         let r = try daemon.depot(["volume", "show", "default/nope", "--json"])
         #expect(r.status == 1)
-        struct Failure: Decodable { struct Body: Decodable { var code: String; var message: String; var status: Int? }; var error: Body }
+        struct Failure: Decodable {
+            struct Body: Decodable {
+                var code: String
+                var message: String
+                var status: Int?
+            }
+            var error: Body
+        }
         let failure = try JSONDecoder().decode(Failure.self, from: Data(r.stderr.utf8))
         #expect(failure.error.status == 404 && failure.error.message.contains("not found"), "\(r.stderr)")
         let plain = try daemon.depot(["volume", "show", "default/nope"])
@@ -49,10 +56,14 @@ import Testing
         try await daemon.start()
         let empty = (daemon.data as NSString).deletingLastPathComponent
         var r = try Daemon.run(try Binaries.path("depot"), ["pool", "list", "--api", daemon.url], cwd: empty)
-        #expect(r.status != 0 && r.stderr.contains("no token was found") && r.stderr.contains("$DEPOT_TOKEN (not set)")
-            && r.stderr.contains("./depot-data/api-token (not there)"), "\(r.stderr)")
-        r = try Daemon.run(try Binaries.path("depot"), ["pool", "list", "--api", daemon.url, "--token", "wrong"], cwd: empty)
-        #expect(r.status != 0 && r.stderr.contains("invalid bearer token") && r.stderr.contains("from --token"), "\(r.stderr)")
+        #expect(
+            r.status != 0 && r.stderr.contains("no token was found") && r.stderr.contains("$DEPOT_TOKEN (not set)")
+                && r.stderr.contains("./depot-data/api-token (not there)"), "\(r.stderr)")
+        r = try Daemon.run(
+            try Binaries.path("depot"), ["pool", "list", "--api", daemon.url, "--token", "wrong"], cwd: empty)
+        #expect(
+            r.status != 0 && r.stderr.contains("invalid bearer token") && r.stderr.contains("from --token"),
+            "\(r.stderr)")
     }
 
     /// A taken address is named by its option, before depotd opens anything.
@@ -62,12 +73,18 @@ import Testing
         try await daemon.start()
         let taken = try #require(URL(string: daemon.url)?.port)
         let other = (daemon.data as NSString).deletingLastPathComponent + "/other"
-        var r = try Daemon.run(try Binaries.path("depotd"), ["--data", other, "--api", "127.0.0.1:\(taken)", "--portal", "127.0.0.1:0"])
-        #expect(r.status == 1 && r.stderr.contains("--api 127.0.0.1:\(taken): address already in use"), "\(r.stderr.suffix(600))")
+        var r = try Daemon.run(
+            try Binaries.path("depotd"), ["--data", other, "--api", "127.0.0.1:\(taken)", "--portal", "127.0.0.1:0"])
+        #expect(
+            r.status == 1 && r.stderr.contains("--api 127.0.0.1:\(taken): address already in use"),
+            "\(r.stderr.suffix(600))")
         #expect(!FileManager.default.fileExists(atPath: other + "/catalog.sqlite"), "nothing was opened")
         let portal = try #require(daemon.portal.split(separator: ":").last)
-        r = try Daemon.run(try Binaries.path("depotd"), ["--data", other, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:\(portal)"])
-        #expect(r.status == 1 && r.stderr.contains("--portal 127.0.0.1:\(portal): address already in use"), "\(r.stderr.suffix(600))")
+        r = try Daemon.run(
+            try Binaries.path("depotd"), ["--data", other, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:\(portal)"])
+        #expect(
+            r.status == 1 && r.stderr.contains("--portal 127.0.0.1:\(portal): address already in use"),
+            "\(r.stderr.suffix(600))")
     }
 
     /// `depot status`, `depot version`, `--version` of both binaries, `GET /v1/status`.
@@ -76,17 +93,25 @@ import Testing
         defer { daemon.cleanup() }
         try await daemon.start()
         let status = try await daemon.client.status()
-        #expect(status.version == DepotVersion.current && status.api == daemon.url && status.portals == [daemon.portal], "\(status)")
-        #expect(status.dataDirectory.hasSuffix("/data") && status.pools.map(\.name) == ["default"] && status.sessions == 0)
+        #expect(
+            status.version == DepotVersion.current && status.api == daemon.url && status.portals == [daemon.portal],
+            "\(status)")
+        #expect(
+            status.dataDirectory.hasSuffix("/data") && status.pools.map(\.name) == ["default"] && status.sessions == 0)
         var r = try daemon.depot(["status"])
-        #expect(r.status == 0 && r.stdout.contains("depotd \(DepotVersion.current)") && r.stdout.contains(daemon.portal)
-            && r.stdout.contains("default ok"), "\(r.stdout)\(r.stderr)")
+        #expect(
+            r.status == 0 && r.stdout.contains("depotd \(DepotVersion.current)") && r.stdout.contains(daemon.portal)
+                && r.stdout.contains("default ok"), "\(r.stdout)\(r.stderr)")
         r = try daemon.depot(["version"])
-        #expect(r.status == 0 && r.stdout.contains("depot \(DepotVersion.current)") && r.stdout.contains("depotd \(DepotVersion.current) at \(daemon.url)"), "\(r.stdout)")
+        #expect(
+            r.status == 0 && r.stdout.contains("depot \(DepotVersion.current)")
+                && r.stdout.contains("depotd \(DepotVersion.current) at \(daemon.url)"), "\(r.stdout)")
         r = try daemon.depot(["--version"])
         #expect(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == DepotVersion.current, "\(r.stdout)")
         r = try Daemon.run(try Binaries.path("depotd"), ["--version"])
-        #expect(r.status == 0 && r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == DepotVersion.current, "\(r.stdout)")
+        #expect(
+            r.status == 0 && r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == DepotVersion.current,
+            "\(r.stdout)")
     }
 
     /// Mutual CHAP is offered, not imposed (RFC 7143 §12.1.3): the answer says so.
@@ -99,8 +124,13 @@ import Testing
         let dir = (daemon.data as NSString).deletingLastPathComponent
         try "secret-123456\n".write(toFile: dir + "/secret", atomically: true, encoding: .utf8)
         try "other-1234567\n".write(toFile: dir + "/mutual", atomically: true, encoding: .utf8)
-        var r = try daemon.depot(["target", "chap", "set", iqn, "--user", "u", "--secret-file", dir + "/secret", "--mutual-user", "t", "--mutual-secret-file", dir + "/mutual"])
-        #expect(r.status == 0 && r.stdout.contains("(mutual)") && r.stdout.contains("cannot be forced"), "\(r.stdout)\(r.stderr)")
+        var r = try daemon.depot([
+            "target", "chap", "set", iqn, "--user", "u", "--secret-file", dir + "/secret", "--mutual-user", "t",
+            "--mutual-secret-file", dir + "/mutual",
+        ])
+        #expect(
+            r.status == 0 && r.stdout.contains("(mutual)") && r.stdout.contains("cannot be forced"),
+            "\(r.stdout)\(r.stderr)")
         // Off a terminal with no secret given, nothing is asked and nothing set.
         r = try daemon.depot(["target", "chap", "set", iqn, "--user", "u"])
         #expect(r.status != 0 && r.stderr.contains("--secret-file"), "\(r.stderr)")
@@ -127,12 +157,18 @@ import Testing
         defer { daemon.cleanup() }
         try await daemon.start()
         var r = try daemon.depot(["volume", "create", "default/ez", "--size", "64M", "--provisioning", "eager-zeroed"])
-        #expect(r.status == 0 && r.stderr.contains("zeroing default/ez: done") && !r.stderr.contains("\r"), "\(r.stderr.debugDescription)")
-        r = try daemon.depot(["volume", "create", "default/ez2", "--size", "64M", "--provisioning", "eager-zeroed", "--quiet"])
+        #expect(
+            r.status == 0 && r.stderr.contains("zeroing default/ez: done") && !r.stderr.contains("\r"),
+            "\(r.stderr.debugDescription)")
+        r = try daemon.depot([
+            "volume", "create", "default/ez2", "--size", "64M", "--provisioning", "eager-zeroed", "--quiet",
+        ])
         #expect(r.status == 0 && r.stderr.isEmpty, "\(r.stderr.debugDescription)")
         // apply shows the same progress while it zeroes.
         let file = (daemon.data as NSString).deletingLastPathComponent + "/ez.yaml"
-        try "pools:\n  - name: default\n    volumes:\n      - name: ez3\n        size: 64M\n        provisioning: eager-zeroed\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try
+            "pools:\n  - name: default\n    volumes:\n      - name: ez3\n        size: 64M\n        provisioning: eager-zeroed\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
         r = try daemon.depot(["apply", "-f", file])
         #expect(r.status == 0 && r.stderr.contains("zeroing default/ez3: done"), "\(r.stdout)\(r.stderr)")
     }
@@ -143,16 +179,23 @@ import Testing
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
         try await daemon.start()
-        let cli = try daemon.depotAsync(["volume", "create", "default/big", "--size", "8G", "--provisioning", "eager-zeroed"])
+        let cli = try daemon.depotAsync([
+            "volume", "create", "default/big", "--size", "8G", "--provisioning", "eager-zeroed",
+        ])
         defer { if cli.isRunning { cli.terminate() } }
         var shown = ""
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             let r = try daemon.depot(["volume", "show", "default/big"])
-            if r.status == 0, r.stdout.contains("% zeroed") { shown = r.stdout; break }
+            if r.status == 0, r.stdout.contains("% zeroed") {
+                shown = r.stdout
+                break
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(shown.contains("creating") && shown.contains("volume delete default/big --force"), "volume show during the create: \(shown)")
+        #expect(
+            shown.contains("creating") && shown.contains("volume delete default/big --force"),
+            "volume show during the create: \(shown)")
         var r = try daemon.depot(["volume", "delete", "default/big"])
         #expect(r.status != 0 && r.stderr.contains("busy"), "without --force a create is not interrupted: \(r.stderr)")
         r = try daemon.depot(["volume", "delete", "default/big", "--force"])
@@ -172,17 +215,25 @@ import Testing
         #expect(try daemon.depot(["export", "create", "default", "--client", "10.0.0.0/24"]).status == 0)
         var r = try daemon.depot(["export", "create", "default", "--client", "10.0.1.0/24"])
         #expect(r.status != 0 && r.stderr.contains("depot export set"), "\(r.stderr)")
-        r = try daemon.depot(["export", "set", "default", "--client", "10.0.1.0/24", "--client", "192.168.1.7,ro", "--squash", "all"])
+        r = try daemon.depot([
+            "export", "set", "default", "--client", "10.0.1.0/24", "--client", "192.168.1.7,ro", "--squash", "all",
+        ])
         #expect(r.status == 0 && r.stdout.contains("2 rule(s)"), "\(r.stdout)\(r.stderr)")
         let export = try await daemon.client.export("default")
-        #expect(export.rules.map(\.client) == ["192.168.1.7", "10.0.1.0/24"] || export.rules.map(\.client) == ["10.0.1.0/24", "192.168.1.7"], "\(export.rules)")
+        #expect(
+            export.rules.map(\.client) == ["192.168.1.7", "10.0.1.0/24"]
+                || export.rules.map(\.client) == ["10.0.1.0/24", "192.168.1.7"], "\(export.rules)")
         #expect(export.rules.allSatisfy { $0.squash == .all })
         // The same validation as a create: '*' with no_root_squash needs --force.
         r = try daemon.depot(["export", "set", "default", "--client", "*", "--squash", "none"])
         #expect(r.status != 0, "\(r.stdout)")
         #expect(try await daemon.client.export("default").rules.count == 2, "a refused set changes nothing")
         r = try daemon.depot(["export", "render", "default", "--json"])
-        struct Rendered: Decodable { var pool: String; var format: String; var text: String }
+        struct Rendered: Decodable {
+            var pool: String
+            var format: String
+            var text: String
+        }
         let rendered = try JSONDecoder().decode(Rendered.self, from: Data(r.stdout.utf8))
         #expect(rendered.pool == "default" && rendered.text.contains("10.0.1.0/24"), "\(r.stdout)")
         r = try daemon.depot(["export", "publish"])
@@ -197,11 +248,11 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: base) }
         let config = base + "/depotd.yaml"
         try """
-            data: \(base)/data
-            api: 127.0.0.1:0
-            portal: [127.0.0.1:0, 127.0.0.1:0]
-            sanitize-rate: -1
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        data: \(base)/data
+        api: 127.0.0.1:0
+        portal: [127.0.0.1:0, 127.0.0.1:0]
+        sanitize-rate: -1
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         // The file's sanitize-rate is invalid: the flag given overrides it, so depotd starts.
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try Binaries.path("depotd"))
@@ -209,7 +260,12 @@ import Testing
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+        defer {
+            if p.isRunning {
+                kill(p.processIdentifier, SIGKILL)
+                p.waitUntilExit()
+            }
+        }
         var portals: [Substring] = []
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline, p.isRunning {

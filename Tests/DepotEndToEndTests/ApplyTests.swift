@@ -30,42 +30,55 @@ import Testing
         try yaml.write(toFile: file, atomically: true, encoding: .utf8)
         var r = try daemon.depot(["apply", "-f", file, "--dry-run"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("create pool gold") && r.stdout.contains("create volume gold/db 64 MiB thick block 4096"))
+        #expect(
+            r.stdout.contains("create pool gold") && r.stdout.contains("create volume gold/db 64 MiB thick block 4096"))
         #expect(try await daemon.client.pools().map(\.name) == ["default"])
 
         r = try daemon.depot(["apply", "-f", file])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("applied 4 change(s)"))
-        let volumes = try await daemon.client.volumes(pool: nil).map { "\($0.pool)/\($0.name):\($0.sizeBytes):\($0.provisioning.rawValue)" }
-        #expect(volumes.sorted() == ["default/scratch:16777216:thin", "gold/db:67108864:thick", "gold/vm1:1073741824:thin"])
+        let volumes = try await daemon.client.volumes(pool: nil).map {
+            "\($0.pool)/\($0.name):\($0.sizeBytes):\($0.provisioning.rawValue)"
+        }
+        #expect(
+            volumes.sorted() == ["default/scratch:16777216:thin", "gold/db:67108864:thick", "gold/vm1:1073741824:thin"])
 
         r = try daemon.depot(["apply", "-f", file])
         #expect(r.stdout.contains("plan: nothing to do"), "\(r.stdout)")
 
-        try yaml.replacingOccurrences(of: "size: 1G", with: "size: 2G").replacingOccurrences(of: "maxOvercommit: 4", with: "maxOvercommit: 5")
-            .write(toFile: file, atomically: true, encoding: .utf8)
+        try yaml.replacingOccurrences(of: "size: 1G", with: "size: 2G").replacingOccurrences(
+            of: "maxOvercommit: 4", with: "maxOvercommit: 5"
+        )
+        .write(toFile: file, atomically: true, encoding: .utf8)
         r = try daemon.depot(["apply", "-f", file])
-        #expect(r.stdout.contains("resize volume gold/vm1 1 GiB -> 2 GiB") && r.stdout.contains("maxOvercommit 4.0 -> 5.0"), "\(r.stdout)")
+        #expect(
+            r.stdout.contains("resize volume gold/vm1 1 GiB -> 2 GiB") && r.stdout.contains("maxOvercommit 4.0 -> 5.0"),
+            "\(r.stdout)")
         #expect(try await daemon.client.volume(VolumeRef(pool: "gold", name: "vm1")).sizeBytes == 2 << 30)
 
         // Shrinking and changing provisioning are refused before anything runs.
-        try yaml.replacingOccurrences(of: "size: 64M\n        provisioning: thick", with: "size: 32M\n        provisioning: thin")
-            .write(toFile: file, atomically: true, encoding: .utf8)
+        try yaml.replacingOccurrences(
+            of: "size: 64M\n        provisioning: thick", with: "size: 32M\n        provisioning: thin"
+        )
+        .write(toFile: file, atomically: true, encoding: .utf8)
         r = try daemon.depot(["apply", "-f", file])
         #expect(r.status != 0)
         #expect(r.stderr.contains("never shrinks") && r.stderr.contains("provisioning cannot change"), "\(r.stderr)")
-        try "pools:\n  - name: x\n    volumes:\n      - name: v\n        size: 10Q\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "pools:\n  - name: x\n    volumes:\n      - name: v\n        size: 10Q\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
         r = try daemon.depot(["apply", "-f", file])
         #expect(r.status != 0 && r.stderr.contains("unknown size unit"), "\(r.stderr)")
     }
 
     @Test func shippedExamplesParse() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let dir = root.appendingPathComponent("Targets").path
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }
         #expect(!files.isEmpty)
         for name in files {
-            let spec = try ApplySpec.parse(yaml: try String(contentsOfFile: dir + "/" + name, encoding: .utf8), file: name)
+            let spec = try ApplySpec.parse(
+                yaml: try String(contentsOfFile: dir + "/" + name, encoding: .utf8), file: name)
             #expect(!spec.pools.isEmpty, "\(name)")
             #expect(try !ApplyPlanner.plan(spec: spec, pools: [], volumes: []).isEmpty, "\(name)")
         }
@@ -80,32 +93,41 @@ import Testing
         try await daemon.start()
         let file = (daemon.data as NSString).deletingLastPathComponent + "/typo.yaml"
         try """
-            pools:
-              - name: gold
-                volumes:
-                  - name: vm1
-                    size: 1G
-                    provisoning: thick
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        pools:
+          - name: gold
+            volumes:
+              - name: vm1
+                size: 1G
+                provisoning: thick
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         var r = try daemon.depot(["apply", "-f", file, "--dry-run"])
-        #expect(r.status != 0 && r.stderr.contains("\(file):6: unknown key 'provisoning' in volume 'gold/vm1' (did you mean 'provisioning'?)"), "\(r.stderr)")
+        #expect(
+            r.status != 0
+                && r.stderr.contains(
+                    "\(file):6: unknown key 'provisoning' in volume 'gold/vm1' (did you mean 'provisioning'?)"),
+            "\(r.stderr)")
         try """
-            pools:
-              - name: gold
-                volumes:
-                  - name: vm1
-                    size: 1G
-                    blocksize: 4096
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        pools:
+          - name: gold
+            volumes:
+              - name: vm1
+                size: 1G
+                blocksize: 4096
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         r = try daemon.depot(["apply", "-f", file])
-        #expect(r.status != 0 && r.stderr.contains(":6: unknown key 'blocksize'") && r.stderr.contains("did you mean 'blockSize'"), "\(r.stderr)")
+        #expect(
+            r.status != 0 && r.stderr.contains(":6: unknown key 'blocksize'")
+                && r.stderr.contains("did you mean 'blockSize'"), "\(r.stderr)")
         #expect(try await daemon.client.pools().map(\.name) == ["default"], "nothing was created")
         try """
-            pools:
-              - name: gold
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        pools:
+          - name: gold
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         r = try daemon.depot(["apply", "-f", file, "--dry-run", "--json"])
-        struct Plan: Decodable { var plan: [String]; var dryRun: Bool }
+        struct Plan: Decodable {
+            var plan: [String]
+            var dryRun: Bool
+        }
         #expect(try JSONDecoder().decode(Plan.self, from: Data(r.stdout.utf8)).dryRun == true, "\(r.stdout)")
     }
 
@@ -118,16 +140,16 @@ import Testing
         try await daemon.start()
         let file = (daemon.data as NSString).deletingLastPathComponent + "/fit.yaml"
         try """
-            pools:
-              - name: small
-                capacity: 20M
-                volumes:
-                  - name: first
-                    size: 8M
-                  - name: big
-                    size: 30M
-                    provisioning: thick
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        pools:
+          - name: small
+            capacity: 20M
+            volumes:
+              - name: first
+                size: 8M
+              - name: big
+                size: 30M
+                provisioning: thick
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         var r = try daemon.depot(["apply", "-f", file, "--dry-run"])
         #expect(r.status != 0 && r.stderr.contains("does not fit") && r.stderr.contains("small/big"), "\(r.stderr)")
         r = try daemon.depot(["apply", "-f", file])
@@ -136,15 +158,15 @@ import Testing
         // A new pool on the filesystem's size: only depotd can check it, so the failure
         // comes part way, and what the run created is undone.
         try """
-            pools:
-              - name: silver
-                volumes:
-                  - name: a
-                    size: 1M
-                  - name: b
-                    size: 64T
-                    provisioning: thick
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        pools:
+          - name: silver
+            volumes:
+              - name: a
+                size: 1M
+              - name: b
+                size: 64T
+                provisioning: thick
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         r = try daemon.depot(["apply", "-f", file])
         #expect(r.status != 0 && r.stderr.contains("undone: volume silver/a, pool silver"), "\(r.stderr)")
         #expect(try await daemon.client.pools().map(\.name) == ["default"])

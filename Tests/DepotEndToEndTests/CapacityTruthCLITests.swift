@@ -17,7 +17,9 @@ import Testing
         #expect(fsFree > 0)
         // Far beyond the filesystem: accepted, with a warning and a flag.
         var r = try daemon.depot(["pool", "create", "silver", "--capacity", "1P"])
-        #expect(r.status == 0 && r.stdout.contains("warning: capacity 1 PiB is more than the filesystem"), "\(r.stdout)\(r.stderr)")
+        #expect(
+            r.status == 0 && r.stdout.contains("warning: capacity 1 PiB is more than the filesystem"),
+            "\(r.stdout)\(r.stderr)")
         let silver = try await daemon.client.pool("silver")
         #expect(silver.exceedsFilesystem && silver.freeBytes <= silver.filesystemFreeBytes)
         r = try daemon.depot(["capacity"])
@@ -25,9 +27,12 @@ import Testing
         #expect(r.stdout.contains("note: pools default, silver share one filesystem"), "\(r.stdout)")
         #expect(try await daemon.client.pool("default").sharesFilesystemWith == ["silver"])
         // Below what the volumes already use: refused without --force, nothing changed.
-        #expect(try daemon.depot(["volume", "create", "silver/t", "--size", "8M", "--provisioning", "thick"]).status == 0)
+        #expect(
+            try daemon.depot(["volume", "create", "silver/t", "--size", "8M", "--provisioning", "thick"]).status == 0)
         r = try daemon.depot(["pool", "set", "silver", "--capacity", "4M"])
-        #expect(r.status != 0 && r.stderr.contains("below the 8 MiB") && r.stderr.contains("nothing was changed"), "\(r.stderr)")
+        #expect(
+            r.status != 0 && r.stderr.contains("below the 8 MiB") && r.stderr.contains("nothing was changed"),
+            "\(r.stderr)")
         #expect(try await daemon.client.pool("silver").capacityBytes == 1 << 50)
         r = try daemon.depot(["pool", "set", "silver", "--capacity", "4M", "--force"])
         let lowered = try await daemon.client.pool("silver").capacityBytes
@@ -46,7 +51,8 @@ import Testing
         #expect(try daemon.depot(["volume", "create", "default/t", "--size", "64M"]).status == 0)
         #expect(try daemon.depot(["target", "create", iqn, "--allow-any"]).status == 0)
         #expect(try daemon.depot(["target", "lun", "map", iqn, "default/t"]).status == 0)
-        let raw = try RawInitiator.session(portal: daemon.portal, isid: [0x80, 7, 7, 7, 7, 7], initiator: "iqn.2026-11.dev.depot:alloc-i", target: iqn)
+        let raw = try RawInitiator.session(
+            portal: daemon.portal, isid: [0x80, 7, 7, 7, 7, 7], initiator: "iqn.2026-11.dev.depot:alloc-i", target: iqn)
         let block = [UInt8](repeating: 0x5A, count: 65536)
         for k in 0..<16 { #expect(try raw.writeBlocks(lba: UInt32(k * 128), block, immediate: 65536) == 0) }
         #expect(try raw.run([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]).status == 0)  // SYNCHRONIZE CACHE: on disk

@@ -15,7 +15,9 @@ import Testing
         var buffer = ""
         func finish() {
             guard let name = current else { return }
-            let failedTail = buffer.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces).hasSuffix("FAILED") }
+            let failedTail = buffer.split(separator: "\n").contains {
+                $0.trimmingCharacters(in: .whitespaces).hasSuffix("FAILED")
+            }
             if buffer.contains("[FAILED]") || failedTail || !buffer.contains("passed") {
                 results[name] = "FAIL"
             } else if buffer.contains("[SKIPPED]") {
@@ -48,13 +50,15 @@ import Testing
     /// allowed are the ones iscsi-test-cu-accepted-fail.txt names with the
     /// reason no target can pass them.
     @Test func wholeSuiteInOneMultipathRun() async throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         func lines(_ name: String) throws -> [String] {
             try String(contentsOf: root.appendingPathComponent("Tests/Conformance/\(name)"), encoding: .utf8)
                 .split(separator: "\n").map(String.init).filter { !$0.isEmpty && !$0.hasPrefix("#") }
         }
         let expected = try lines("iscsi-test-cu-pass.txt")
-        let accepted = Set(try lines("iscsi-test-cu-accepted-fail.txt").compactMap { $0.components(separatedBy: " — ").first })
+        let accepted = Set(
+            try lines("iscsi-test-cu-accepted-fail.txt").compactMap { $0.components(separatedBy: " — ").first })
         #expect(expected.count >= 200)
         let tool = try NFSGaneshaTests.tool("iscsi-test-cu")
         let (daemon, urls) = try await target(size: "1G", extra: ["--portal", "127.0.0.1:0"], defaults: true)
@@ -68,7 +72,9 @@ import Testing
         let unexplained = results.filter { $0.value == "FAIL" && !accepted.contains($0.key) }.keys.sorted()
         #expect(unexplained.isEmpty, "FAILs with no proof in iscsi-test-cu-accepted-fail.txt: \(unexplained)")
         let passing = results.filter { $0.value == "PASS" }.count
-        print("iscsi-test-cu (one run, two paths, -S): tests=\(results.count) pass=\(passing) skip=\(results.filter { $0.value == "SKIP" }.count) fail=\(results.filter { $0.value == "FAIL" }.count)")
+        print(
+            "iscsi-test-cu (one run, two paths, -S): tests=\(results.count) pass=\(passing) skip=\(results.filter { $0.value == "SKIP" }.count) fail=\(results.filter { $0.value == "FAIL" }.count)"
+        )
         #expect(daemon.process?.isRunning == true, "depotd survived the whole suite")
     }
 
@@ -104,8 +110,12 @@ import Testing
         try await daemon.start()
         #expect(try daemon.depot(["volume", "create", "default/ro", "--size", "64M"]).status == 0)
         #expect(try daemon.depot(["target", "create", "iqn.2026-11.dev.depot:ro", "--allow-any"]).status == 0)
-        #expect(try daemon.depot(["target", "lun", "map", "iqn.2026-11.dev.depot:ro", "default/ro", "--read-only"]).status == 0)
-        let r = try Daemon.run("/usr/bin/timeout", ["120", tool, "-d", "-v", "-t", "ALL.ReadOnly", "iscsi://\(daemon.portal)/iqn.2026-11.dev.depot:ro/0"])
+        #expect(
+            try daemon.depot(["target", "lun", "map", "iqn.2026-11.dev.depot:ro", "default/ro", "--read-only"]).status
+                == 0)
+        let r = try Daemon.run(
+            "/usr/bin/timeout",
+            ["120", tool, "-d", "-v", "-t", "ALL.ReadOnly", "iscsi://\(daemon.portal)/iqn.2026-11.dev.depot:ro/0"])
         let results = Self.score(r.stdout + r.stderr)
         #expect(results == ["ReadOnly.ReadOnlySBC": "PASS"], "ReadOnly: \(results)")
     }

@@ -20,13 +20,17 @@ import Testing
 
         // Eager zeroing 8 GiB takes seconds: kill the daemon while the volume is
         // in state creating and its file exists (partly reserved or written).
-        let cli = try daemon.depotAsync(["volume", "create", "default/big", "--size", "8G", "--provisioning", "eager-zeroed"])
+        let cli = try daemon.depotAsync([
+            "volume", "create", "default/big", "--size", "8G", "--provisioning", "eager-zeroed",
+        ])
         let ref = VolumeRef(pool: "default", name: "big")
         let partial = daemon.data + "/pools/default/big.img"
         var seenCreating = false
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline, cli.isRunning {
-            if FileManager.default.fileExists(atPath: partial), let v = try? await daemon.client.volume(ref), v.state == .creating {
+            if FileManager.default.fileExists(atPath: partial), let v = try? await daemon.client.volume(ref),
+                v.state == .creating
+            {
                 seenCreating = true
                 break
             }
@@ -48,7 +52,9 @@ import Testing
         #expect(volumes.first { $0.name == "lost" }?.state == .missing)
         #expect(volumes.first { $0.name == "keep" }?.state == .ready)
         #expect(!FileManager.default.fileExists(atPath: partial), "the half-made file is removed")
-        #expect(FileManager.default.fileExists(atPath: daemon.data + "/pools/default/stranger.iso"), "unknown files are never deleted")
+        #expect(
+            FileManager.default.fileExists(atPath: daemon.data + "/pools/default/stranger.iso"),
+            "unknown files are never deleted")
         let data = try await daemon.client.send("GET", "/v1/reconcile")
         let report = try JSONDecoder().decode(Report.self, from: data)
         #expect(report.rolledBackCreates == ["default/big"])

@@ -34,21 +34,31 @@ import Testing
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
         try await daemon.start()
-        var r = try daemon.depot(["pool", "create", "gold", "--capacity", "1G", "--max-overcommit", "3", "--warn", "50", "--critical", "60"])
+        var r = try daemon.depot([
+            "pool", "create", "gold", "--capacity", "1G", "--max-overcommit", "3", "--warn", "50", "--critical", "60",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         r = try daemon.depot(["pool", "show", "gold", "--json"])
         let pool = try JSONDecoder().decode(PoolInfo.self, from: Data(r.stdout.utf8))
-        #expect(pool.capacityBytes == 1 << 30 && pool.maxOvercommit == 3 && pool.warnPercent == 50 && pool.criticalPercent == 60)
+        #expect(
+            pool.capacityBytes == 1 << 30 && pool.maxOvercommit == 3 && pool.warnPercent == 50
+                && pool.criticalPercent == 60)
         // The documented field names are in the JSON.
-        for field in ["name", "path", "capacityBytes", "usedBytes", "provisionedBytes", "freeBytes", "overcommitRatio",
-                      "usedPercent", "state", "overprovisioned", "maxOvercommit"] {
+        for field in [
+            "name", "path", "capacityBytes", "usedBytes", "provisionedBytes", "freeBytes", "overcommitRatio",
+            "usedPercent", "state", "overprovisioned", "maxOvercommit",
+        ] {
             #expect(r.stdout.contains("\"\(field)\""), "pool JSON lacks \(field)")
         }
         #expect(try daemon.depot(["volume", "create", "gold/thin1", "--size", "2GiB"]).status == 0)
-        r = try daemon.depot(["volume", "create", "gold/ez", "--size", "600M", "--provisioning", "eager-zeroed", "--block-size", "4096"])
+        r = try daemon.depot([
+            "volume", "create", "gold/ez", "--size", "600M", "--provisioning", "eager-zeroed", "--block-size", "4096",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         // Off a terminal (a pipe here) progress is lines, never carriage returns.
-        #expect(r.stderr.contains("zeroing gold/ez: done") && !r.stderr.contains("\r"), "eager-zeroed create shows progress: \(r.stderr)")
+        #expect(
+            r.stderr.contains("zeroing gold/ez: done") && !r.stderr.contains("\r"),
+            "eager-zeroed create shows progress: \(r.stderr)")
         r = try daemon.depot(["volume", "show", "gold/ez", "--json"])
         let ez = try JSONDecoder().decode(VolumeInfo.self, from: Data(r.stdout.utf8))
         #expect(ez.blockSize == 4096 && ez.provisioning == .eagerZeroed && ez.allocatedBytes >= 600 << 20)
@@ -92,7 +102,10 @@ import Testing
             #expect(result.stderr.contains(message), "\(args): \(result.stderr)")
         }
         #expect(try await daemon.client.volumes(pool: "gold").map(\.name).sorted() == ["ez", "thin2"])
-        #expect(try FileManager.default.contentsOfDirectory(atPath: daemon.data + "/pools/gold").sorted() == ["ez.img", "thin2.img"])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: daemon.data + "/pools/gold").sorted() == [
+                "ez.img", "thin2.img",
+            ])
 
         #expect(try daemon.depot(["volume", "delete", "gold/ez"]).status == 0)
         #expect(try daemon.depot(["pool", "delete", "gold", "--force"]).status == 0)

@@ -20,7 +20,9 @@ import Testing
             #expect(try daemon.depot(["target", "create", iqn, "--allow-any"]).status == 0)
             for (lun, name) in names.enumerated() {
                 let ref = name.contains("/") ? name : "default/\(name)"
-                if !name.contains("/") { #expect(try daemon.depot(["volume", "create", ref, "--size", size]).status == 0) }
+                if !name.contains("/") {
+                    #expect(try daemon.depot(["volume", "create", ref, "--size", size]).status == 0)
+                }
                 #expect(try daemon.depot(["target", "lun", "map", iqn, ref, "--lun", "\(lun)"]).status == 0)
             }
         }
@@ -31,25 +33,37 @@ import Testing
     /// does: persistent reservations belong to that I_T nexus.
     func login(_ daemon: Daemon, _ initiator: String, target: Int = 0) throws -> LibISCSIClient {
         let client = try LibISCSIClient(initiator: initiator, isid: initiator == Self.hostA ? 0xA : 0xB)
-        #expect(client.login(portal: daemon.portal, target: "iqn.2026-11.dev.depot:t\(target)"), "\(initiator): \(client.lastError)")
+        #expect(
+            client.login(portal: daemon.portal, target: "iqn.2026-11.dev.depot:t\(target)"),
+            "\(initiator): \(client.lastError)")
         // The first command meets POWER ON (29h/00h); take it out of the way.
         _ = client.command([0, 0, 0, 0, 0, 0])
         return client
     }
 
-    static func be(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64(n - 1 - $0))) } }
+    static func be(_ v: UInt64, _ n: Int) -> [UInt8] {
+        (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64(n - 1 - $0))) }
+    }
 
     /// PERSISTENT RESERVE OUT with the basic 24-byte parameter list.
-    func prOut(_ c: LibISCSIClient, action: UInt8, type: UInt8 = 0, key: UInt64, sark: UInt64 = 0, aptpl: Bool = false) -> LibISCSIClient.Outcome? {
-        c.command([0x5F, action, type, 0, 0, 0, 0, 0, 24, 0], dataOut: Self.be(key, 8) + Self.be(sark, 8) + [0, 0, 0, 0, aptpl ? 1 : 0, 0, 0, 0])
+    func prOut(_ c: LibISCSIClient, action: UInt8, type: UInt8 = 0, key: UInt64, sark: UInt64 = 0, aptpl: Bool = false)
+        -> LibISCSIClient.Outcome?
+    {
+        c.command(
+            [0x5F, action, type, 0, 0, 0, 0, 0, 24, 0],
+            dataOut: Self.be(key, 8) + Self.be(sark, 8) + [0, 0, 0, 0, aptpl ? 1 : 0, 0, 0, 0])
     }
 
     func write10(_ c: LibISCSIClient, lun: Int32 = 0, lba: UInt32, _ bytes: [UInt8]) -> LibISCSIClient.Outcome? {
-        c.command(lun: lun, [0x2A, 0] + Self.be(UInt64(lba), 4) + [0] + Self.be(UInt64(bytes.count / 512), 2) + [0], dataOut: bytes)
+        c.command(
+            lun: lun, [0x2A, 0] + Self.be(UInt64(lba), 4) + [0] + Self.be(UInt64(bytes.count / 512), 2) + [0],
+            dataOut: bytes)
     }
 
     func read10(_ c: LibISCSIClient, lun: Int32 = 0, lba: UInt32, blocks: Int) -> LibISCSIClient.Outcome? {
-        c.command(lun: lun, [0x28, 0] + Self.be(UInt64(lba), 4) + [0] + Self.be(UInt64(blocks), 2) + [0], dataIn: blocks * 512)
+        c.command(
+            lun: lun, [0x28, 0] + Self.be(UInt64(lba), 4) + [0] + Self.be(UInt64(blocks), 2) + [0], dataIn: blocks * 512
+        )
     }
 
     static func random(_ count: Int) throws -> [UInt8] {
@@ -58,7 +72,9 @@ import Testing
         return [UInt8](handle.readData(ofLength: count))
     }
 
-    static func checksum(_ bytes: [UInt8]) -> UInt64 { bytes.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 } }
+    static func checksum(_ bytes: [UInt8]) -> UInt64 {
+        bytes.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+    }
 
     @Test func reservationsFenceTheLoserAndSurviveARestart() async throws {
         let daemon = try await daemon(volumes: [["shared"]])
@@ -76,7 +92,9 @@ import Testing
         // B (the surviving node) preempts A and aborts its tasks: A is fenced now.
         #expect(prOut(b, action: 5, type: 0x03, key: 0xB2, sark: 0xA1, aptpl: true)?.good == true)
         let fenced = write10(a, lba: 8, block)
-        #expect(fenced?.status == 2 && fenced?.key == 6 && fenced?.ascq == 0x2A05, "REGISTRATIONS PREEMPTED first: \(fenced?.senseText ?? a.lastError)")
+        #expect(
+            fenced?.status == 2 && fenced?.key == 6 && fenced?.ascq == 0x2A05,
+            "REGISTRATIONS PREEMPTED first: \(fenced?.senseText ?? a.lastError)")
         #expect(write10(a, lba: 8, block)?.status == 0x18)
         #expect(write10(b, lba: 8, block)?.good == true)
 
@@ -88,9 +106,13 @@ import Testing
         a = try login(daemon, Self.hostA)
         b = try login(daemon, Self.hostB)
         let keys = try #require(b.command([0x5E, 0x00, 0, 0, 0, 0, 0, 0x10, 0, 0], dataIn: 4096))
-        #expect(keys.good && keys.data.count >= 16 && Array(keys.data[8..<16]) == Self.be(0xB2, 8), "READ KEYS after restart: \(keys.data.prefix(16))")
+        #expect(
+            keys.good && keys.data.count >= 16 && Array(keys.data[8..<16]) == Self.be(0xB2, 8),
+            "READ KEYS after restart: \(keys.data.prefix(16))")
         let reservation = try #require(b.command([0x5E, 0x01, 0, 0, 0, 0, 0, 0x10, 0, 0], dataIn: 4096))
-        #expect(reservation.data.count >= 22 && reservation.data[21] == 0x03 && Array(reservation.data[8..<16]) == Self.be(0xB2, 8))
+        #expect(
+            reservation.data.count >= 22 && reservation.data[21] == 0x03
+                && Array(reservation.data[8..<16]) == Self.be(0xB2, 8))
         #expect(write10(a, lba: 8, block)?.status == 0x18, "still fenced after the restart")
         #expect(write10(b, lba: 8, block)?.good == true)
         // CLEAR by the holder gives the LU back to everyone, and nothing is kept.
@@ -112,7 +134,10 @@ import Testing
         let b = try login(daemon, Self.hostB)
         let register = Self.be(0, 8) + Self.be(0xA1, 8) + [UInt8](repeating: 0, count: 8)
         #expect(try a.run([0x5F, 0x06, 0, 0, 0, 0, 0, 0, 24, 0], data: register).status == 0)
-        #expect(try a.run([0x5F, 0x01, 0x03, 0, 0, 0, 0, 0, 24, 0], data: Self.be(0xA1, 8) + [UInt8](repeating: 0, count: 16)).status == 0)
+        #expect(
+            try a.run(
+                [0x5F, 0x01, 0x03, 0, 0, 0, 0, 0, 24, 0], data: Self.be(0xA1, 8) + [UInt8](repeating: 0, count: 16)
+            ).status == 0)
         #expect(prOut(b, action: 6, key: 0, sark: 0xB2)?.good == true)
         // A's write of 16 blocks gets its R2T and then waits for the data.
         let write = try a.command(RawInitiator.write10(lba: 40, blocks: 16), write: 8192)
@@ -123,13 +148,18 @@ import Testing
         // A's data comes too late: its task is gone (Reject), no status for the write, nothing written.
         try a.dataOut(for: r2t, bytes: [UInt8](repeating: 0xEE, count: 8192))
         let (answer, skipped) = try a.receive(until: { $0.opcodeByte == 0x3F || $0.initiatorTaskTag == write })
-        #expect(answer.opcodeByte == 0x3F && skipped.allSatisfy { $0.initiatorTaskTag != write }, "the aborted write got \(answer.opcodeByte)")
+        #expect(
+            answer.opcodeByte == 0x3F && skipped.allSatisfy { $0.initiatorTaskTag != write },
+            "the aborted write got \(answer.opcodeByte)")
         let medium = try #require(read10(b, lba: 40, blocks: 16))
         #expect(medium.good && !medium.data.contains(0xEE), "the fenced write never reached the medium")
         // A learns it was preempted, then is fenced.
         let told = try a.run([0x28, 0, 0, 0, 0, 40, 0, 0, 1, 0], read: 512)
-        #expect(told.status == 2 && told.sense.count >= 14 && told.sense[12] == 0x2A && told.sense[13] == 0x05, "\(told.sense)")
-        #expect(try a.run(RawInitiator.write10(lba: 40, blocks: 1), data: [UInt8](repeating: 1, count: 512)).status == 0x18)
+        #expect(
+            told.status == 2 && told.sense.count >= 14 && told.sense[12] == 0x2A && told.sense[13] == 0x05,
+            "\(told.sense)")
+        #expect(
+            try a.run(RawInitiator.write10(lba: 40, blocks: 1), data: [UInt8](repeating: 1, count: 512)).status == 0x18)
         b.logout()
     }
 
@@ -145,18 +175,23 @@ import Testing
                 group.addTask {
                     try await Self.inThread {
                         let c = try LibISCSIClient(initiator: host)
-                        guard c.login(portal: portal, target: "iqn.2026-11.dev.depot:t0") else { throw HarnessError("login: \(c.lastError)") }
+                        guard c.login(portal: portal, target: "iqn.2026-11.dev.depot:t0") else {
+                            throw HarnessError("login: \(c.lastError)")
+                        }
                         _ = c.command([0, 0, 0, 0, 0, 0])
                         var won = 0
                         var lost = 0
                         while won < rounds {
-                            guard let current = c.command([0x28, 0, 0, 0, 0, 100, 0, 0, 1, 0], dataIn: 512), current.good else {
+                            guard let current = c.command([0x28, 0, 0, 0, 0, 100, 0, 0, 1, 0], dataIn: 512),
+                                current.good
+                            else {
                                 throw HarnessError("read: \(c.lastError)")
                             }
                             var next = current.data
                             let value = next.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
                             next.replaceSubrange(0..<8, with: Self.be(value + 1, 8))
-                            let caw = c.command([0x89, 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 1, 0, 0], dataOut: current.data + next)
+                            let caw = c.command(
+                                [0x89, 0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0, 0, 1, 0, 0], dataOut: current.data + next)
                             if caw?.good == true {
                                 won += 1
                             } else if caw?.status == 2, caw?.key == 0x0E, caw?.ascq == 0x1D00 {
@@ -176,7 +211,9 @@ import Testing
         let counter = try #require(check.command([0x28, 0, 0, 0, 0, 100, 0, 0, 1, 0], dataIn: 512))
         let value = counter.data.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         #expect(results.map(\.0).reduce(0, +) == 2 * rounds)
-        #expect(value == UInt64(2 * rounds), "every successful test-and-set counted once: \(value), miscompares \(results.map(\.1))")
+        #expect(
+            value == UInt64(2 * rounds),
+            "every successful test-and-set counted once: \(value), miscompares \(results.map(\.1))")
         check.logout()
     }
 
@@ -216,31 +253,42 @@ import Testing
         // EXTENDED COPY(LID1): 2048 blocks from t0/LUN 0 at 2048 to t1/LUN 0 at 4096.
         let other = try login(daemon, Self.hostA, target: 1)
         let targets = Self.identificationDescriptor(try naa(c)) + Self.identificationDescriptor(try naa(other))
-        let segment: [UInt8] = [0x02, 0, 0, 0x18, 0, 0, 0, 1, 0, 0] + Self.be(2048, 2) + Self.be(2048, 8) + Self.be(4096, 8)
+        let segment: [UInt8] =
+            [0x02, 0, 0, 0x18, 0, 0, 0, 1, 0, 0] + Self.be(2048, 2) + Self.be(2048, 8) + Self.be(4096, 8)
         var header = [UInt8](repeating: 0, count: 16)
         header[0] = 7
         header[1] = 0x00  // LIST ID USAGE 00b: keep the status for RECEIVE COPY RESULTS
         header[3] = UInt8(targets.count)
         header[11] = UInt8(segment.count)
         let list = header + targets + segment
-        let xcopy = c.command([0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0] + Self.be(UInt64(list.count), 4) + [0, 0], dataOut: list)
+        let xcopy = c.command(
+            [0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0] + Self.be(UInt64(list.count), 4) + [0, 0], dataOut: list)
         #expect(xcopy?.good == true, "EXTENDED COPY: \(xcopy?.senseText ?? c.lastError)")
         let copied = try #require(read10(other, lba: 4096, blocks: 2048))
         #expect(Self.checksum(copied.data) == Self.checksum(data) && copied.data == data, "XCOPY checksum")
         let status = try #require(c.command([0x84, 0x00, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024))
-        #expect(status.good && status.data[4] == 0x01 && status.data[6] == 1, "COPY STATUS: completed, one segment: \(status.data.prefix(12))")
+        #expect(
+            status.good && status.data[4] == 0x01 && status.data[6] == 1,
+            "COPY STATUS: completed, one segment: \(status.data.prefix(12))")
 
         // ODX: POPULATE TOKEN over the same range, token from RECEIVE ROD TOKEN INFORMATION, WRITE USING TOKEN to LUN 1.
-        let populate: [UInt8] = Self.be(30, 2) + [0, 0] + [0, 0, 0, 0] + [0, 0, 0, 0] + [0, 0, 0, 16] + Self.be(2048, 8) + Self.be(2048, 4) + [0, 0, 0, 0]
-        #expect(c.command([0x83, 0x10, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, UInt8(populate.count), 0, 0], dataOut: populate)?.good == true)
+        let populate: [UInt8] =
+            Self.be(30, 2) + [0, 0] + [0, 0, 0, 0] + [0, 0, 0, 0] + [0, 0, 0, 16] + Self.be(2048, 8) + Self.be(2048, 4)
+            + [0, 0, 0, 0]
+        #expect(
+            c.command([0x83, 0x10, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, UInt8(populate.count), 0, 0], dataOut: populate)?
+                .good == true)
         let info = try #require(c.command([0x84, 0x07, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024))
         let tokenAt = 32 + Int(info.data[13]) + 6
         try #require(info.good && info.data.count >= tokenAt + 512, "RRTI: \(info.senseText)")
         let token = Array(info.data[tokenAt..<(tokenAt + 512)])
         func writeUsingToken(_ token: [UInt8], lba: UInt64) -> LibISCSIClient.Outcome? {
-            let params: [UInt8] = Self.be(550, 2) + [UInt8](repeating: 0, count: 14) + token + [UInt8](repeating: 0, count: 6) + [0, 16]
+            let params: [UInt8] =
+                Self.be(550, 2) + [UInt8](repeating: 0, count: 14) + token + [UInt8](repeating: 0, count: 6) + [0, 16]
                 + Self.be(lba, 8) + Self.be(2048, 4) + [0, 0, 0, 0]
-            return c.command(lun: 1, [0x83, 0x11, 0, 0, 0, 0, 0, 0, 0, 10] + Self.be(UInt64(params.count), 4) + [0, 0], dataOut: params)
+            return c.command(
+                lun: 1, [0x83, 0x11, 0, 0, 0, 0, 0, 0, 0, 10] + Self.be(UInt64(params.count), 4) + [0, 0],
+                dataOut: params)
         }
         _ = c.command(lun: 1, [0, 0, 0, 0, 0, 0])  // LUN 1's POWER ON unit attention
         let wut = writeUsingToken(token, lba: 512)
@@ -250,7 +298,8 @@ import Testing
         // A write into the token's range cancels it (change-vulnerable token): INVALID TOKEN OPERATION, TOKEN CANCELLED.
         #expect(write10(c, lba: 2050, [UInt8](repeating: 1, count: 512))?.good == true)
         let cancelled = writeUsingToken(token, lba: 8192)
-        #expect(cancelled?.status == 2 && cancelled?.key == 5 && cancelled?.ascq == 0x2308, "\(cancelled?.senseText ?? "")")
+        #expect(
+            cancelled?.status == 2 && cancelled?.key == 5 && cancelled?.ascq == 0x2308, "\(cancelled?.senseText ?? "")")
         // A made-up token is unknown.
         let unknown = writeUsingToken(try Self.random(512), lba: 8192)
         #expect(unknown?.status == 2 && unknown?.key == 5 && unknown?.ascq == 0x2304, "\(unknown?.senseText ?? "")")
@@ -273,12 +322,18 @@ import Testing
         #expect(inquiry.data.count > 5 && inquiry.data[5] & 0x08 != 0, "3PC")
         // Supported VPD pages (SPC-4 §7.8.16): third-party copy, block limits, logical block provisioning.
         let pages = try #require(c.command([0x12, 1, 0x00, 0, 255, 0], dataIn: 255)).data.dropFirst(4)
-        for page: UInt8 in [0x80, 0x83, 0x8F, 0xB0, 0xB2] { #expect(pages.contains(page), "VPD \(String(page, radix: 16))h listed") }
+        for page: UInt8 in [0x80, 0x83, 0x8F, 0xB0, 0xB2] {
+            #expect(pages.contains(page), "VPD \(String(page, radix: 16))h listed")
+        }
         // Block Limits (SBC-3 §6.6.4): ATS needs MAXIMUM COMPARE AND WRITE LENGTH ≥ 1; Delete
         // needs MAXIMUM UNMAP LBA COUNT and BLOCK DESCRIPTOR COUNT; Windows reads OPTIMAL UNMAP GRANULARITY.
         let limits = try #require(c.command([0x12, 1, 0xB0, 0, 64, 0], dataIn: 64)).data
-        #expect(limits.count >= 64 && limits[5] >= 1, "MAXIMUM COMPARE AND WRITE LENGTH \(limits.count > 5 ? limits[5] : 0)")
-        #expect(u32(limits, 20) > 0 && u32(limits, 24) > 0, "MAXIMUM UNMAP LBA COUNT \(u32(limits, 20)), DESCRIPTORS \(u32(limits, 24))")
+        #expect(
+            limits.count >= 64 && limits[5] >= 1, "MAXIMUM COMPARE AND WRITE LENGTH \(limits.count > 5 ? limits[5] : 0)"
+        )
+        #expect(
+            u32(limits, 20) > 0 && u32(limits, 24) > 0,
+            "MAXIMUM UNMAP LBA COUNT \(u32(limits, 20)), DESCRIPTORS \(u32(limits, 24))")
         #expect(u32(limits, 28) > 0, "OPTIMAL UNMAP GRANULARITY")
         #expect(u32(limits, 8) > 0, "MAXIMUM TRANSFER LENGTH")
         // Logical Block Provisioning (SBC-3 §6.6.7): LBPU (UNMAP), LBPWS and LBPWS10 (WRITE SAME with UNMAP), thin.
@@ -286,7 +341,9 @@ import Testing
         #expect(provisioning.count >= 7 && provisioning[5] & 0xE0 == 0xE0, "LBPU LBPWS LBPWS10 \(provisioning)")
         #expect(provisioning.count >= 7 && provisioning[6] & 0x07 == 0x02, "PROVISIONING TYPE thin")
         // READ CAPACITY(16) LBPME (SBC-3 §5.16.2): without it neither host unmaps.
-        let capacity = try #require(c.command([0x9E, 0x10] + [UInt8](repeating: 0, count: 8) + [0, 0, 0, 32, 0, 0], dataIn: 32)).data
+        let capacity = try #require(
+            c.command([0x9E, 0x10] + [UInt8](repeating: 0, count: 8) + [0, 0, 0, 32, 0, 0], dataIn: 32)
+        ).data
         #expect(capacity.count >= 15 && capacity[14] & 0x80 != 0, "LBPME")
         // REPORT SUPPORTED OPERATION CODES (SPC-4 §6.35), all commands: each offload's command and service action.
         let report = try #require(c.command([0xA3, 0x0C, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0], dataIn: 65536)).data
@@ -297,18 +354,27 @@ import Testing
             at += 8 + (report[at + 5] & 0x02 != 0 ? 12 : 0)
         }
         let needed: [(String, [Int])] = [
-            ("COMPARE AND WRITE (ATS)", [0x89]), ("WRITE SAME(16) (Zero)", [0x93]), ("WRITE SAME(10)", [0x41]), ("UNMAP (Delete)", [0x42]),
+            ("COMPARE AND WRITE (ATS)", [0x89]), ("WRITE SAME(16) (Zero)", [0x93]), ("WRITE SAME(10)", [0x41]),
+            ("UNMAP (Delete)", [0x42]),
             ("EXTENDED COPY LID1 (Clone)", [0x83, 0x00]), ("RECEIVE COPY RESULTS: OPERATING PARAMETERS", [0x84, 0x03]),
-            ("POPULATE TOKEN (ODX)", [0x83, 0x10]), ("WRITE USING TOKEN (ODX)", [0x83, 0x11]), ("RECEIVE ROD TOKEN INFORMATION", [0x84, 0x07]),
+            ("POPULATE TOKEN (ODX)", [0x83, 0x10]), ("WRITE USING TOKEN (ODX)", [0x83, 0x11]),
+            ("RECEIVE ROD TOKEN INFORMATION", [0x84, 0x07]),
         ]
         for (name, code) in needed { #expect(supported.contains(code), "\(name) reported") }
         // RECEIVE COPY RESULTS operating parameters (SPC-4 §6.22.4): ESXi's XCOPY uses the
         // block→block segment (02h) and the identification CSCD descriptor (E4h).
-        let operating = try #require(c.command([0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024))
+        let operating = try #require(
+            c.command([0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024))
         // IMPLEMENTED DESCRIPTOR LIST LENGTH at byte 43, the type codes from byte 44.
-        let implemented = operating.data.count > 43 ? Array(operating.data[44..<min(operating.data.count, 44 + Int(operating.data[43]))]) : []
-        #expect(operating.good && implemented.contains(0x02) && implemented.contains(0xE4), "descriptor codes \(implemented)")
-        #expect(u16(operating.data, 8) >= 2 && u16(operating.data, 10) >= 1 && u32(operating.data, 16) > 0, "CSCD/segment counts, segment length")
+        let implemented =
+            operating.data.count > 43
+            ? Array(operating.data[44..<min(operating.data.count, 44 + Int(operating.data[43]))]) : []
+        #expect(
+            operating.good && implemented.contains(0x02) && implemented.contains(0xE4),
+            "descriptor codes \(implemented)")
+        #expect(
+            u16(operating.data, 8) >= 2 && u16(operating.data, 10) >= 1 && u32(operating.data, 16) > 0,
+            "CSCD/segment counts, segment length")
         // Third-Party Copy VPD (SPC-4 §7.8.17): supported commands, Block Device ROD Token
         // Limits (SBC-3 §6.6.6, Windows ODX reads it), supported ROD types.
         let tpc = try #require(c.command([0x12, 1, 0x8F, 0x04, 0x00, 0], dataIn: 1024)).data
@@ -319,9 +385,13 @@ import Testing
             descriptors[u16(tpc, at)] = Array(tpc[(at + 4)..<min(tpc.count, at + 4 + length)])
             at += 4 + length
         }
-        #expect(descriptors[0x0001] != nil && descriptors[0x0000] != nil && descriptors[0x0108] != nil, "descriptors \(descriptors.keys.sorted())")
+        #expect(
+            descriptors[0x0001] != nil && descriptors[0x0000] != nil && descriptors[0x0108] != nil,
+            "descriptors \(descriptors.keys.sorted())")
         if let rod = descriptors[0x0000] {
-            #expect(u16(rod, 6) > 0 && rod.count >= 28 && rod[16..<24].contains { $0 != 0 }, "MAXIMUM RANGE DESCRIPTORS, MAXIMUM TOKEN TRANSFER SIZE")
+            #expect(
+                u16(rod, 6) > 0 && rod.count >= 28 && rod[16..<24].contains { $0 != 0 },
+                "MAXIMUM RANGE DESCRIPTORS, MAXIMUM TOKEN TRANSFER SIZE")
         }
         c.logout()
     }
@@ -330,12 +400,16 @@ import Testing
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
         try await daemon.start()
-        #expect(try daemon.depot(["pool", "create", "small", "--capacity", "32M", "--warn", "50", "--critical", "90"]).status == 0)
+        #expect(
+            try daemon.depot(["pool", "create", "small", "--capacity", "32M", "--warn", "50", "--critical", "90"])
+                .status == 0)
         #expect(try daemon.depot(["volume", "create", "small/thin", "--size", "64M"]).status == 0)
         #expect(try daemon.depot(["target", "create", "iqn.2026-11.dev.depot:t0", "--allow-any"]).status == 0)
         #expect(try daemon.depot(["target", "lun", "map", "iqn.2026-11.dev.depot:t0", "small/thin"]).status == 0)
         let c = try login(daemon, Self.hostA)
-        func used() async throws -> UInt64 { try await daemon.client.capacity().pools.first { $0.name == "small" }?.usedBytes ?? 0 }
+        func used() async throws -> UInt64 {
+            try await daemon.client.capacity().pools.first { $0.name == "small" }?.usedBytes ?? 0
+        }
         func waitFor(_ what: String, _ condition: () async throws -> Bool) async throws {
             let deadline = ContinuousClock.now + .seconds(15)
             while try await !condition() {
@@ -371,7 +445,9 @@ import Testing
             let r = write10(c, lba: 60 * 2048 + probe * 8, [UInt8](repeating: 7, count: 4096))
             return r?.status == 2 && r?.key == 7 && r?.ascq == 0x2707
         }
-        #expect(write10(c, lba: 0, [UInt8](repeating: 9, count: 4096))?.good == true, "overwriting allocated blocks needs no space")
+        #expect(
+            write10(c, lba: 0, [UInt8](repeating: 9, count: 4096))?.good == true,
+            "overwriting allocated blocks needs no space")
 
         // UNMAP 24 MiB: usedBytes goes down and the LU takes new writes again by itself.
         let before = try await used()
@@ -379,7 +455,9 @@ import Testing
         let unmap = [0, 22, 0, 16, 0, 0, 0, 0] + descriptor
         #expect(c.command([0x42, 0, 0, 0, 0, 0, 0, 0, UInt8(unmap.count), 0], dataOut: unmap)?.good == true)
         try await waitFor("usedBytes down by 24 MiB") { try await used() <= before - (24 << 20) }
-        try await waitFor("writes accepted again") { write10(c, lba: 60 * 2048, [UInt8](repeating: 7, count: 4096))?.good == true }
+        try await waitFor("writes accepted again") {
+            write10(c, lba: 60 * 2048, [UInt8](repeating: 7, count: 4096))?.good == true
+        }
         let reread = try #require(read10(c, lba: 60 * 2048, blocks: 8))
         #expect(reread.data == [UInt8](repeating: 7, count: 4096))
         c.logout()
@@ -395,7 +473,8 @@ import Testing
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
         try await daemon.start(extra: ["--portal", "127.0.0.1:0"])
-        let portals = try String(contentsOfFile: daemon.data + "/iscsi.portals", encoding: .utf8).split(separator: "\n").map(String.init)
+        let portals = try String(contentsOfFile: daemon.data + "/iscsi.portals", encoding: .utf8).split(separator: "\n")
+            .map(String.init)
         try #require(portals.count == 2)
         let iqn = "iqn.2026-11.dev.depot:alua"
         #expect(try daemon.depot(["volume", "create", "default/a", "--size", "16M"]).status == 0)
@@ -414,7 +493,9 @@ import Testing
         #expect(paths[0].command([0x12, 0, 0, 0, 96, 0], dataIn: 96)?.data[5] == 0x38)
         // REPORT TARGET PORT GROUPS: two groups, active/optimized, relative ports 1 and 2.
         func groups(_ c: LibISCSIClient) -> [(state: UInt8, group: Int, port: Int)] {
-            guard let r = c.command([0xA3, 0x0A, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024), r.good else { return [] }
+            guard let r = c.command([0xA3, 0x0A, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024), r.good else {
+                return []
+            }
             var found: [(state: UInt8, group: Int, port: Int)] = []
             for at in stride(from: 4, to: r.data.count - 11, by: 12) {
                 let group = Int(r.data[at + 2]) << 8 | Int(r.data[at + 3])
@@ -441,7 +522,9 @@ import Testing
         var probe = paths[1].command([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], dataIn: 512)
         #expect(probe?.key == 6 && probe?.ascq == 0x2A06, "ASYMMETRIC ACCESS STATE CHANGED: \(probe?.senseText ?? "")")
         probe = paths[1].command([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], dataIn: 512)
-        #expect(probe?.status == 2 && probe?.key == 2 && probe?.ascq == 0x040B, "TARGET PORT IN STANDBY STATE: \(probe?.senseText ?? "")")
+        #expect(
+            probe?.status == 2 && probe?.key == 2 && probe?.ascq == 0x040B,
+            "TARGET PORT IN STANDBY STATE: \(probe?.senseText ?? "")")
         #expect(paths[1].command([0x12, 0, 0, 0, 96, 0], dataIn: 96)?.good == true, "INQUIRY stays open in standby")
         _ = paths[0].command([0, 0, 0, 0, 0, 0])  // path 1 hears of the change too
         #expect(paths[0].command([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], dataIn: 512)?.good == true)
@@ -453,10 +536,13 @@ import Testing
         #expect(r.status != 0)
         // Standby on group 1 too would leave no active path: refused without --force, nothing changed.
         r = try daemon.depot(["target", "portal-group", "set-state", iqn, "1", "standby"])
-        #expect(r.status != 0 && r.stderr.contains("no active portal group") && r.stderr.contains("nothing was changed"), "\(r.stderr)")
+        #expect(
+            r.status != 0 && r.stderr.contains("no active portal group") && r.stderr.contains("nothing was changed"),
+            "\(r.stderr)")
         #expect(groups(paths[0]).map(\.state) == [0, 2])
         r = try daemon.depot(["target", "portal-group", "set-state", iqn, "1", "standby", "--force"])
-        #expect(r.status == 0 && r.stdout.contains("warning: \(iqn) has no active portal group"), "\(r.stdout)\(r.stderr)")
+        #expect(
+            r.status == 0 && r.stdout.contains("warning: \(iqn) has no active portal group"), "\(r.stdout)\(r.stderr)")
         #expect(try daemon.depot(["target", "portal-group", "set-state", iqn, "1", "active-optimized"]).status == 0)
         _ = paths[0].command([0, 0, 0, 0, 0, 0])  // ASYMMETRIC ACCESS STATE CHANGED, twice over
         _ = paths[0].command([0, 0, 0, 0, 0, 0])
@@ -468,7 +554,9 @@ import Testing
         r = try daemon.depot(["target", "portal-group", "list", iqn])
         #expect(r.stdout.contains("active-non-optimized"), "\(r.stdout)")
         _ = paths[1].command([0, 0, 0, 0, 0, 0])
-        #expect(paths[1].command([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], dataIn: 512)?.good == true, "active/non-optimized serves I/O")
+        #expect(
+            paths[1].command([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], dataIn: 512)?.good == true,
+            "active/non-optimized serves I/O")
         // A state an initiator may not ask for (transitioning) is INVALID FIELD IN PARAMETER LIST.
         let bad = paths[0].command([0xA4, 0x0A, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0], dataOut: [0, 0, 0, 0, 0x0F, 0, 0, 2])
         #expect(bad?.key == 5 && bad?.ascq == 0x2600)

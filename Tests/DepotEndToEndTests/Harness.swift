@@ -8,7 +8,8 @@ enum Binaries {
     /// `DEPOT_BIN_DIR`, else the package's `.build/debug`.
     static var directory: String {
         if let dir = ProcessInfo.processInfo.environment["DEPOT_BIN_DIR"] { return dir }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug").path
     }
 
@@ -41,7 +42,9 @@ final class Daemon: @unchecked Sendable {
     /// The first iSCSI portal, `127.0.0.1:PORT`.
     private(set) var portal = ""
     /// Beside the data directory, which does not exist before the first start.
-    private var logPath: String { (data as NSString).deletingLastPathComponent + "/depotd-\(ObjectIdentifier(self).hashValue).log" }
+    private var logPath: String {
+        (data as NSString).deletingLastPathComponent + "/depotd-\(ObjectIdentifier(self).hashValue).log"
+    }
 
     init(data: String) { self.data = data }
 
@@ -59,7 +62,9 @@ final class Daemon: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: data + "/iscsi.portals")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try Binaries.path("depotd"))
-        p.arguments = ["--data", data, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:0"] + (defaults ? [] : ["--rescan-interval", "1", "--log-level", "debug"]) + extra
+        p.arguments =
+            ["--data", data, "--api", "127.0.0.1:0", "--portal", "127.0.0.1:0"]
+            + (defaults ? [] : ["--rescan-interval", "1", "--log-level", "debug"]) + extra
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)
         p.standardOutput = log
@@ -69,10 +74,12 @@ final class Daemon: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let text = try? String(contentsOfFile: data + "/api.url", encoding: .utf8), !text.isEmpty,
-               let portals = try? String(contentsOfFile: data + "/iscsi.portals", encoding: .utf8), !portals.isEmpty {
+                let portals = try? String(contentsOfFile: data + "/iscsi.portals", encoding: .utf8), !portals.isEmpty
+            {
                 url = text.trimmingCharacters(in: .whitespacesAndNewlines)
                 portal = String(portals.split(separator: "\n").first ?? "")
-                token = try String(contentsOfFile: data + "/api-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+                token = try String(contentsOfFile: data + "/api-token", encoding: .utf8).trimmingCharacters(
+                    in: .whitespacesAndNewlines)
                 return
             }
             guard p.isRunning else { throw HarnessError("depotd exited \(p.terminationStatus) at start:\n\(self.log)") }
@@ -120,7 +127,9 @@ final class Daemon: @unchecked Sendable {
 
     /// Runs the real `depot` CLI against this daemon.
     func depot(_ args: [String], env extra: [String: String] = [:], cwd: String? = nil) throws -> CommandResult {
-        try Daemon.run(try Binaries.path("depot"), args, env: ["DEPOT_API": url, "DEPOT_TOKEN": token].merging(extra) { $1 }, cwd: cwd)
+        try Daemon.run(
+            try Binaries.path("depot"), args, env: ["DEPOT_API": url, "DEPOT_TOKEN": token].merging(extra) { $1 },
+            cwd: cwd)
     }
 
     /// Starts `depot` without waiting.
@@ -135,7 +144,9 @@ final class Daemon: @unchecked Sendable {
         return p
     }
 
-    static func run(_ path: String, _ args: [String], env extra: [String: String] = [:], cwd: String? = nil) throws -> CommandResult {
+    static func run(_ path: String, _ args: [String], env extra: [String: String] = [:], cwd: String? = nil) throws
+        -> CommandResult
+    {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
@@ -152,7 +163,8 @@ final class Daemon: @unchecked Sendable {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return CommandResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                             stderr: String(decoding: errData, as: UTF8.self))
+        return CommandResult(
+            status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
     }
 }

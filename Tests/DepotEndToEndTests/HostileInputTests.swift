@@ -17,7 +17,10 @@ import Testing
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         try await daemon.start(extra: ["--sanitize-rate", "0"])
         #expect(try daemon.depot(["volume", "create", "default/thin", "--size", "8M"]).status == 0)
-        #expect(try daemon.depot(["volume", "create", "default/thick", "--size", "4M", "--provisioning", "thick", "--block-size", "4096"]).status == 0)
+        #expect(
+            try daemon.depot([
+                "volume", "create", "default/thick", "--size", "4M", "--provisioning", "thick", "--block-size", "4096",
+            ]).status == 0)
         #expect(try daemon.depot(["volume", "create", "default/healthy", "--size", "8M"]).status == 0)
         #expect(try daemon.depot(["target", "create", Self.iqn, "--allow-any"]).status == 0)
         #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/thin"]).status == 0)
@@ -32,7 +35,9 @@ import Testing
         let raw: RawInitiator
         var round: UInt8 = 0
         init(_ daemon: Daemon) throws {
-            raw = try RawInitiator.session(portal: daemon.portal, isid: [0x80, 9, 9, 9, 9, 9], initiator: HostileInputTests.initiator, target: HostileInputTests.iqn + "-healthy")
+            raw = try RawInitiator.session(
+                portal: daemon.portal, isid: [0x80, 9, 9, 9, 9, 9], initiator: HostileInputTests.initiator,
+                target: HostileInputTests.iqn + "-healthy")
         }
         func verify(_ what: String) throws {
             round &+= 1
@@ -63,7 +68,8 @@ import Testing
         defer { daemon.cleanup() }
         let bystander = try Healthy(daemon)
         try bystander.verify("start")
-        let raw = try RawInitiator.session(portal: daemon.portal, isid: [0x80, 1, 1, 1, 1, 1], initiator: Self.initiator, target: Self.iqn)
+        let raw = try RawInitiator.session(
+            portal: daemon.portal, isid: [0x80, 1, 1, 1, 1, 1], initiator: Self.initiator, target: Self.iqn)
         let cdb: [UInt8] = [0x8A, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0]
         let tag = try raw.command(cdb, write: 512, data: [UInt8](repeating: 0xA5, count: 512))
         let (response, _) = try raw.receive(until: { $0.initiatorTaskTag == tag })
@@ -71,14 +77,18 @@ import Testing
         #expect(response.bhs[3] == 0x02, "CHECK CONDITION")
         let sense = Array(response.data.dropFirst(2))
         // 2^32 − 1 blocks from LBA 0 run past the 8 MiB LU: LBA OUT OF RANGE (SBC-3 §4.5).
-        #expect(sense.count >= 14 && sense[2] & 0x0F == 0x05 && sense[12] == 0x21, "ILLEGAL REQUEST, LBA OUT OF RANGE: \(sense)")
+        #expect(
+            sense.count >= 14 && sense[2] & 0x0F == 0x05 && sense[12] == 0x21,
+            "ILLEGAL REQUEST, LBA OUT OF RANGE: \(sense)")
         #expect(response.flags & 0x04 != 0, "O: the command asked for more than was expected")
         #expect(response.u32(44) == 0xFFFF_FFFF, "the overflow count saturates at 2^32 − 1")
         #expect(AnswerCheck.problem(response) == nil)
         // The same with 4 KiB blocks (2^44 bytes asked for), on LUN 1.
         let tag4k = try raw.command(cdb, write: 512, data: [UInt8](repeating: 0x5A, count: 512), lun: 1)
         let (response4k, skipped) = try raw.receive(until: { $0.initiatorTaskTag == tag4k })
-        #expect(response4k.bhs[3] == 0x02 && response4k.u32(44) == 0xFFFF_FFFF, "\(response4k.bhs) after \(skipped.map(\.opcodeByte))")
+        #expect(
+            response4k.bhs[3] == 0x02 && response4k.u32(44) == 0xFFFF_FFFF,
+            "\(response4k.bhs) after \(skipped.map(\.opcodeByte))")
         #expect(alive(daemon), "depotd is still running")
         // Nothing of it was written, the session goes on, and so does everyone else's.
         #expect(try raw.readBlocks(lba: 0, length: 512) == [UInt8](repeating: 0, count: 512))
@@ -112,10 +122,13 @@ import Testing
             for (k, cdb) in HostileCDBs.variants(op, random: 4, using: &rng).enumerated() {
                 let expected: UInt32 = k == 0 ? 0 : k == 1 ? 0xFFFF_FFFF : HostileCDBs.expectedLength(using: &rng)
                 let flags: UInt8 = rng.pick([0x20, 0x40, 0x60, 0x00, 0x21, 0x41])
-                let immediate = rng.oneIn(2) ? [] : rng.bytes(min(Int(min(expected, 16384)) + (rng.oneIn(4) ? 512 : 0), 16384))
-                let what = "\(op) cdb \(cdb.map { String($0, radix: 16) }) edtl \(expected) flags \(String(flags, radix: 16)) immediate \(immediate.count)"
+                let immediate =
+                    rng.oneIn(2) ? [] : rng.bytes(min(Int(min(expected, 16384)) + (rng.oneIn(4) ? 512 : 0), 16384))
+                let what =
+                    "\(op) cdb \(cdb.map { String($0, radix: 16) }) edtl \(expected) flags \(String(flags, radix: 16)) immediate \(immediate.count)"
                 let outcome = try session.exchange(
-                    cdb: cdb, flags: flags, expected: expected, immediate: immediate, lun: UInt8(k % 2), lieInDataOut: rng.oneIn(5), rng: &rng, what: what)
+                    cdb: cdb, flags: flags, expected: expected, immediate: immediate, lun: UInt8(k % 2),
+                    lieInDataOut: rng.oneIn(5), rng: &rng, what: what)
                 commands += 1
                 switch outcome {
                 case .status(let s): outcomes["status \(s)", default: 0] += 1
@@ -135,7 +148,9 @@ import Testing
         let after = peak(daemon)
         #expect(after < before + (96 << 20), "depotd peak RSS \(before >> 20) → \(after >> 20) MiB")
         try bystander.verify("\(commands) hostile commands")
-        print("hostile commands: \(commands) over \(ops.count) operations, outcomes \(outcomes), depotd peak \(before >> 20) → \(after >> 20) MiB")
+        print(
+            "hostile commands: \(commands) over \(ops.count) operations, outcomes \(outcomes), depotd peak \(before >> 20) → \(after >> 20) MiB"
+        )
     }
 
     /// Hostile PDUs in every phase — login (a SCSI Command before login
@@ -150,7 +165,8 @@ import Testing
         let daemon = try await started()
         defer { daemon.cleanup() }
         let bystander = try Healthy(daemon)
-        let probe = try RawInitiator.session(portal: daemon.portal, isid: [0x80, 3, 3, 3, 3, 3], initiator: Self.initiator, target: Self.iqn)
+        let probe = try RawInitiator.session(
+            portal: daemon.portal, isid: [0x80, 3, 3, 3, 3, 3], initiator: Self.initiator, target: Self.iqn)
         let ops = try HostileSession(probe).supportedOperations()
         var rng = SeededRandom(seed: digests ? 0x5EED_D16 : 0x5EED)
         let scenarios = HostileScenarios(portal: daemon.portal, target: Self.iqn, digests: digests)
@@ -174,6 +190,8 @@ import Testing
         #expect(pdus > 500, "\(pdus) hostile PDUs")
         // Claimed lengths (segments, expected transfers, Data-Out floods) never become allocations.
         #expect(peak(daemon) < before + (128 << 20), "depotd peak RSS \(before >> 20) → \(peak(daemon) >> 20) MiB")
-        print("hostile PDUs: \(pdus) on \(connections) connections (digests \(digests)), depotd peak \(peak(daemon) >> 20) MiB")
+        print(
+            "hostile PDUs: \(pdus) on \(connections) connections (digests \(digests)), depotd peak \(peak(daemon) >> 20) MiB"
+        )
     }
 }

@@ -25,10 +25,14 @@ import Testing
         #expect(r.status == 0, "another target may map it: \(r.stderr)")
         // `volume show` says where the volume is served.
         r = try daemon.depot(["volume", "show", "default/v"])
-        #expect(r.stdout.contains("\(a) LUN 1") && r.stdout.contains("\(b) LUN 0 (read-only)") && r.stdout.contains("nfs export"), "\(r.stdout)")
+        #expect(
+            r.stdout.contains("\(a) LUN 1") && r.stdout.contains("\(b) LUN 0 (read-only)")
+                && r.stdout.contains("nfs export"), "\(r.stdout)")
         r = try daemon.depot(["pool", "show", "default"])
         #expect(r.stdout.contains("volumes: v (16 MiB thin)"), "pool show lists its volumes: \(r.stdout)")
         let info = try await daemon.client.volume(VolumeRef(pool: "default", name: "v"))
-        #expect(info.luns == [VolumeLUN(target: a, lun: 1, readOnly: false), VolumeLUN(target: b, lun: 0, readOnly: true)] && info.exported == false)
+        #expect(
+            info.luns == [VolumeLUN(target: a, lun: 1, readOnly: false), VolumeLUN(target: b, lun: 0, readOnly: true)]
+                && info.exported == false)
     }
 }

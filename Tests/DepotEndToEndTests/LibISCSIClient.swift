@@ -34,7 +34,9 @@ final class LibISCSIClient {
         iscsi_set_header_digest(context, headerDigest ? ISCSI_HEADER_DIGEST_CRC32C : ISCSI_HEADER_DIGEST_NONE)
         if let chap {
             iscsi_set_initiator_username_pwd(context, chap.user, chap.secret)
-            if let user = chap.mutualUser, let secret = chap.mutualSecret { iscsi_set_target_username_pwd(context, user, secret) }
+            if let user = chap.mutualUser, let secret = chap.mutualSecret {
+                iscsi_set_target_username_pwd(context, user, secret)
+            }
         }
         let ok = iscsi_full_connect_sync(context, portal, 0) == 0
         lastError = iscsi_get_error(context).map { String(cString: $0) } ?? ""
@@ -43,9 +45,11 @@ final class LibISCSIClient {
 
     func write(lba: UInt32, _ bytes: [UInt8], blockSize: Int32 = 512) -> Bool {
         var data = bytes
-        guard let task = data.withUnsafeMutableBufferPointer({
-            iscsi_write10_sync(context, 0, lba, $0.baseAddress, UInt32($0.count), blockSize, 0, 0, 0, 0, 0)
-        }) else {
+        guard
+            let task = data.withUnsafeMutableBufferPointer({
+                iscsi_write10_sync(context, 0, lba, $0.baseAddress, UInt32($0.count), blockSize, 0, 0, 0, 0, 0)
+            })
+        else {
             lastError = iscsi_get_error(context).map { String(cString: $0) } ?? ""
             return false
         }
@@ -54,9 +58,13 @@ final class LibISCSIClient {
     }
 
     func read(lba: UInt32, length: Int, blockSize: Int32 = 512) -> [UInt8]? {
-        guard let task = iscsi_read10_sync(context, 0, lba, UInt32(length), blockSize, 0, 0, 0, 0, 0) else { return nil }
+        guard let task = iscsi_read10_sync(context, 0, lba, UInt32(length), blockSize, 0, 0, 0, 0, 0) else {
+            return nil
+        }
         defer { scsi_free_scsi_task(task) }
-        guard task.pointee.status == Int32(SCSI_STATUS_GOOD.rawValue), let base = task.pointee.datain.data else { return nil }
+        guard task.pointee.status == Int32(SCSI_STATUS_GOOD.rawValue), let base = task.pointee.datain.data else {
+            return nil
+        }
         return Array(UnsafeBufferPointer(start: base, count: Int(task.pointee.datain.size)))
     }
 
@@ -83,9 +91,12 @@ final class LibISCSIClient {
     func command(lun: Int32 = 0, _ cdb: [UInt8], dataOut: [UInt8] = [], dataIn: Int = 0) -> Outcome? {
         var bytes = cdb
         let direction: Int32 = !dataOut.isEmpty ? 2 : dataIn > 0 ? 1 : 0  // SCSI_XFER_WRITE / READ / NONE
-        guard let task = bytes.withUnsafeMutableBufferPointer({
-            scsi_create_task(Int32(cdb.count), $0.baseAddress, direction, Int32(dataOut.isEmpty ? dataIn : dataOut.count))
-        }) else { return nil }
+        guard
+            let task = bytes.withUnsafeMutableBufferPointer({
+                scsi_create_task(
+                    Int32(cdb.count), $0.baseAddress, direction, Int32(dataOut.isEmpty ? dataIn : dataOut.count))
+            })
+        else { return nil }
         var out = dataOut
         let done = out.withUnsafeMutableBufferPointer { buffer -> UnsafeMutablePointer<scsi_task>? in
             if dataOut.isEmpty { return iscsi_scsi_command_sync(context, lun, task, nil) }

@@ -35,11 +35,15 @@ import Testing
         #expect(try daemon.depot(["volume", "create", "default/d", "--size", "1M"]).status == 0)
         #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/d", "--lun", "1"]).status == 0)
         var probe = client.probe()
-        #expect(probe?.status == 2 && probe?.key == 6 && probe?.ascq == 0x3F0E, "REPORTED LUNS DATA HAS CHANGED: \(String(describing: probe))")
+        #expect(
+            probe?.status == 2 && probe?.key == 6 && probe?.ascq == 0x3F0E,
+            "REPORTED LUNS DATA HAS CHANGED: \(String(describing: probe))")
         #expect(client.probe()?.status == 0, "a unit attention is reported once")
         #expect(try daemon.depot(["volume", "resize", "default/c", "--size", "32M"]).status == 0)
         probe = client.probe()
-        #expect(probe?.status == 2 && probe?.key == 6 && probe?.ascq == 0x2A09, "CAPACITY DATA HAS CHANGED: \(String(describing: probe))")
+        #expect(
+            probe?.status == 2 && probe?.key == 6 && probe?.ascq == 0x2A09,
+            "CAPACITY DATA HAS CHANGED: \(String(describing: probe))")
         #expect(client.probe()?.status == 0)
         #expect(client.lunReset(), "LUN RESET")
         // The same reads and writes with CRC32C header digests.
@@ -51,7 +55,9 @@ import Testing
             #expect(digested.read(lba: 9, length: length) == bytes, "digested read back of \(length) bytes differs")
         }
         let digestSessions = try await daemon.client.sessions()
-        #expect(digestSessions.contains { $0.parameters["HeaderDigest"] == "CRC32C" }, "\(digestSessions.map(\.parameters))")
+        #expect(
+            digestSessions.contains { $0.parameters["HeaderDigest"] == "CRC32C" }, "\(digestSessions.map(\.parameters))"
+        )
         digested.logout()
         // The LUN reset's unit attention reaches the session that asked too (SAM-5 §6.3.3), once.
         #expect(client.probe()?.ascq == 0x2903, "BUS DEVICE RESET FUNCTION OCCURRED")
@@ -64,37 +70,52 @@ import Testing
         client = try LibISCSIClient(initiator: Self.initiator)
         #expect(!client.login(portal: daemon.portal, target: Self.iqn), "login without CHAP must fail")
         client = try LibISCSIClient(initiator: Self.initiator)
-        #expect(!client.login(portal: daemon.portal, target: Self.iqn, chap: .init(user: "alice", secret: "wrong-secret-12")))
+        #expect(
+            !client.login(
+                portal: daemon.portal, target: Self.iqn, chap: .init(user: "alice", secret: "wrong-secret-12")))
         client = try LibISCSIClient(initiator: Self.initiator)
-        #expect(client.login(portal: daemon.portal, target: Self.iqn, chap: .init(user: "alice", secret: "alice-secret-1")),
-                "one-way CHAP: \(client.lastError)")
+        #expect(
+            client.login(portal: daemon.portal, target: Self.iqn, chap: .init(user: "alice", secret: "alice-secret-1")),
+            "one-way CHAP: \(client.lastError)")
         client.logout()
 
         // Mutual CHAP: the initiator checks the target's answer too.
-        r = try daemon.depot(["target", "chap", "set", Self.iqn, "--user", "alice", "--secret", "alice-secret-1",
-                              "--mutual-user", "depot", "--mutual-secret", "target-secret-2"])
+        r = try daemon.depot([
+            "target", "chap", "set", Self.iqn, "--user", "alice", "--secret", "alice-secret-1",
+            "--mutual-user", "depot", "--mutual-secret", "target-secret-2",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         client = try LibISCSIClient(initiator: Self.initiator)
-        #expect(client.login(portal: daemon.portal, target: Self.iqn,
-                             chap: .init(user: "alice", secret: "alice-secret-1", mutualUser: "depot", mutualSecret: "target-secret-2")),
-                "mutual CHAP: \(client.lastError)")
+        #expect(
+            client.login(
+                portal: daemon.portal, target: Self.iqn,
+                chap: .init(
+                    user: "alice", secret: "alice-secret-1", mutualUser: "depot", mutualSecret: "target-secret-2")),
+            "mutual CHAP: \(client.lastError)")
         #expect(client.read(lba: 0, length: 4096) != nil)
         // The live session is listed, and it keeps the target from being deleted unless forced.
         r = try daemon.depot(["session", "list", "--json"])
         let sessions = try JSONDecoder().decode(SessionList.self, from: Data(r.stdout.utf8)).sessions
-        #expect(sessions.count == 1 && sessions.first?.initiator == Self.initiator && sessions.first?.target == Self.iqn)
+        #expect(
+            sessions.count == 1 && sessions.first?.initiator == Self.initiator && sessions.first?.target == Self.iqn)
         #expect(sessions.first?.parameters["AuthMethod"] == "CHAP" && sessions.first?.portal == daemon.portal)
         r = try daemon.depot(["target", "delete", Self.iqn])
         #expect(r.status != 0 && r.stderr.contains("session(s) logged in"), "\(r.stderr)")
         client.logout()
         client = try LibISCSIClient(initiator: Self.initiator)
-        #expect(!client.login(portal: daemon.portal, target: Self.iqn,
-                              chap: .init(user: "alice", secret: "alice-secret-1", mutualUser: "depot", mutualSecret: "not-the-secret")),
-                "the initiator must reject a target that does not know the mutual secret")
+        #expect(
+            !client.login(
+                portal: daemon.portal, target: Self.iqn,
+                chap: .init(
+                    user: "alice", secret: "alice-secret-1", mutualUser: "depot", mutualSecret: "not-the-secret")),
+            "the initiator must reject a target that does not know the mutual secret")
         // Secrets never leave the daemon.
         r = try daemon.depot(["target", "show", Self.iqn, "--json"])
-        #expect(!r.stdout.contains("alice-secret-1") && !r.stdout.contains("target-secret-2") && r.stdout.contains("\"mutualChap\" : true"))
-        let mode = try FileManager.default.attributesOfItem(atPath: daemon.data + "/catalog.sqlite")[.posixPermissions] as? Int
+        #expect(
+            !r.stdout.contains("alice-secret-1") && !r.stdout.contains("target-secret-2")
+                && r.stdout.contains("\"mutualChap\" : true"))
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: daemon.data + "/catalog.sqlite")[.posixPermissions] as? Int
         #expect(mode == 0o600)
         // --force closes logged-in sessions.
         #expect(try daemon.depot(["target", "chap", "clear", Self.iqn]).status == 0)

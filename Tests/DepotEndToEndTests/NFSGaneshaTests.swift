@@ -8,10 +8,13 @@ import Testing
 /// driver as clients. Needs root and the packages `make deps` installs.
 @Suite(.serialized) struct NFSGaneshaTests {
     static func tool(_ name: String) throws -> String {
-        for dir in ["/usr/bin", "/usr/sbin", "/sbin", "/bin"] where FileManager.default.isExecutableFile(atPath: dir + "/" + name) {
+        for dir in ["/usr/bin", "/usr/sbin", "/sbin", "/bin"]
+        where FileManager.default.isExecutableFile(atPath: dir + "/" + name) {
             return dir + "/" + name
         }
-        throw HarnessError("\(name) is missing: run `make deps` as root (nfs-ganesha, nfs-ganesha-vfs, rpcbind, libnfs-utils, qemu-utils, qemu-block-extra)")
+        throw HarnessError(
+            "\(name) is missing: run `make deps` as root (nfs-ganesha, nfs-ganesha-vfs, rpcbind, libnfs-utils, qemu-utils, qemu-block-extra)"
+        )
     }
 
     static func freePort() throws -> Int {
@@ -23,7 +26,9 @@ import Testing
         addr.sin_port = 0
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0
+            }
         }
         guard ok else { throw HarnessError("cannot find a free port") }
         return Int(UInt16(bigEndian: addr.sin_port))
@@ -34,7 +39,8 @@ import Testing
     static func spawnClean(_ args: [String], log: String) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
-        p.arguments = ["-e", "use POSIX; sigprocmask(SIG_SETMASK, POSIX::SigSet->new()); exec @ARGV or die $!", "--"] + args
+        p.arguments =
+            ["-e", "use POSIX; sigprocmask(SIG_SETMASK, POSIX::SigSet->new()); exec @ARGV or die $!", "--"] + args
         FileManager.default.createFile(atPath: log, contents: nil)
         p.standardOutput = FileHandle(forWritingAtPath: log)
         p.standardError = FileHandle(forWritingAtPath: log)
@@ -62,7 +68,8 @@ import Testing
         // rpcbind: libnfs finds mountd and nfsd through the portmapper on 127.0.0.1:111.
         var startedRpcbind: Process?
         if try Daemon.run(rpcinfo, ["-p", "127.0.0.1"]).status != 0 {
-            startedRpcbind = try Self.spawnClean([try Self.tool("rpcbind"), "-f", "-w"], log: "/tmp/depot-test-rpcbind.log")
+            startedRpcbind = try Self.spawnClean(
+                [try Self.tool("rpcbind"), "-f", "-w"], log: "/tmp/depot-test-rpcbind.log")
             try await Self.until(60, "rpcbind") { try Daemon.run(rpcinfo, ["-p", "127.0.0.1"]).status == 0 }
         }
         defer {
@@ -78,7 +85,8 @@ import Testing
 
         // A pool with one volume holding random bytes, exported to loopback.
         #expect(try daemon.depot(["pool", "create", "nfs"]).status == 0)
-        let volume = try await daemon.client.createVolume(pool: "nfs", CreateVolumeRequest(name: "disk", sizeBytes: 8 << 20))
+        let volume = try await daemon.client.createVolume(
+            pool: "nfs", CreateVolumeRequest(name: "disk", sizeBytes: 8 << 20))
         let payload = try #require(FileHandle(forReadingAtPath: "/dev/urandom")).readData(ofLength: 8 << 20)
         try payload.write(to: URL(fileURLWithPath: volume.path))
         // The default export: the client named gets root access (as ESXi and Proxmox need
@@ -93,22 +101,24 @@ import Testing
         let mntPort = try Self.freePort()
         let conf = work + "/ganesha.conf"
         try """
-            NFS_CORE_PARAM {
-                Protocols = 3, 4;
-                NFS_Port = \(nfsPort);
-                MNT_Port = \(mntPort);
-                Bind_addr = 127.0.0.1;
-                Enable_NLM = false;
-                Enable_RQUOTA = false;
-            }
-            NFSV4 { Graceless = true; }
-            NFS_KRB5 { Active_krb5 = false; }
-            LOG { Default_Log_Level = EVENT; }
-            %include "\(daemon.data)/ganesha/depot-exports.conf"
+        NFS_CORE_PARAM {
+            Protocols = 3, 4;
+            NFS_Port = \(nfsPort);
+            MNT_Port = \(mntPort);
+            Bind_addr = 127.0.0.1;
+            Enable_NLM = false;
+            Enable_RQUOTA = false;
+        }
+        NFSV4 { Graceless = true; }
+        NFS_KRB5 { Active_krb5 = false; }
+        LOG { Default_Log_Level = EVENT; }
+        %include "\(daemon.data)/ganesha/depot-exports.conf"
 
-            """.write(toFile: conf, atomically: true, encoding: .utf8)
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
         let ganeshaLog = work + "/ganesha.log"
-        let ganesha = try Self.spawnClean([ganeshaBin, "-F", "-f", conf, "-L", ganeshaLog, "-p", pidFile, "-N", "NIV_EVENT"], log: work + "/ganesha.out")
+        let ganesha = try Self.spawnClean(
+            [ganeshaBin, "-F", "-f", conf, "-L", ganeshaLog, "-p", pidFile, "-N", "NIV_EVENT"],
+            log: work + "/ganesha.out")
         defer {
             ganesha.terminate()
             ganesha.waitUntilExit()
@@ -128,9 +138,12 @@ import Testing
         let fresh = try #require(FileHandle(forReadingAtPath: "/dev/urandom")).readData(ofLength: 8 << 20)
         try fresh.write(to: URL(fileURLWithPath: work + "/fresh.img"))
         // (QEMU writes into the existing image: convert -n, as a hypervisor would.)
-        r = try Daemon.run(qemuImg, ["convert", "-n", "-f", "raw", "-O", "raw", work + "/fresh.img", "\(url)/disk.img"])
+        r = try Daemon.run(
+            qemuImg, ["convert", "-n", "-f", "raw", "-O", "raw", work + "/fresh.img", "\(url)/disk.img"])
         #expect(r.status == 0, "qemu-img into the export: \(r.stdout) \(r.stderr)")
-        #expect(FileManager.default.contents(atPath: volume.path) == fresh, "the volume file holds what was written over NFS")
+        #expect(
+            FileManager.default.contents(atPath: volume.path) == fresh,
+            "the volume file holds what was written over NFS")
         try payload.write(to: URL(fileURLWithPath: volume.path))
         // QEMU's NFS block driver reads the same image.
         let qcopy = work + "/qemu.img"
@@ -144,7 +157,9 @@ import Testing
         r = try daemon.depot(["export", "create", "nfs2", "--client", "127.0.0.1", "--ro"])
         #expect(r.status == 0, "\(r.stderr)")
         let url2 = "nfs://127.0.0.1\(try await daemon.client.pool("nfs2").path)"
-        try await Self.until(30, "second export to appear") { try Daemon.run(nfsLs, [url2]).stdout.contains("second.img") }
+        try await Self.until(30, "second export to appear") {
+            try Daemon.run(nfsLs, [url2]).stdout.contains("second.img")
+        }
         #expect(ganesha.isRunning)
         // ...and goes when deleted.
         #expect(try daemon.depot(["export", "delete", "nfs2"]).status == 0)

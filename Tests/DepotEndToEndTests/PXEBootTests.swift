@@ -13,7 +13,9 @@ import Testing
     ///   mov dx,3F8h / mov si,msg / next: lodsb / test al,al / jz done /
     ///   out dx,al / jmp next / done: cli / hlt / jmp $-1 / msg: db "DEPOT-BOOT-OK",13,10,0
     static var bootSector: [UInt8] {
-        let code: [UInt8] = [0xBA, 0xF8, 0x03, 0xBE, 0x12, 0x7C, 0xAC, 0x84, 0xC0, 0x74, 0x03, 0xEE, 0xEB, 0xF8, 0xFA, 0xF4, 0xEB, 0xFD]
+        let code: [UInt8] = [
+            0xBA, 0xF8, 0x03, 0xBE, 0x12, 0x7C, 0xAC, 0x84, 0xC0, 0x74, 0x03, 0xEE, 0xEB, 0xF8, 0xFA, 0xF4, 0xEB, 0xFD,
+        ]
         var sector = code + Array((marker + "\r\n").utf8) + [0]
         sector += [UInt8](repeating: 0, count: 510 - sector.count)
         return sector + [0x55, 0xAA]
@@ -21,7 +23,9 @@ import Testing
 
     @Test func ipxeSanbootsFromALUN() async throws {
         let qemu = try NFSGaneshaTests.tool("qemu-system-x86_64")
-        #expect(FileManager.default.fileExists(atPath: "/usr/lib/ipxe/qemu/pxe-e1000.rom"), "ipxe-qemu provides the e1000 iPXE ROM")
+        #expect(
+            FileManager.default.fileExists(atPath: "/usr/lib/ipxe/qemu/pxe-e1000.rom"),
+            "ipxe-qemu provides the e1000 iPXE ROM")
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
         try await daemon.start()
@@ -37,12 +41,15 @@ import Testing
         let tftp = work + "/tftp"
         try FileManager.default.createDirectory(atPath: tftp, withIntermediateDirectories: true)
         let port = daemon.portal.split(separator: ":").last.map(String.init) ?? "3260"
-        try "#!ipxe\ndhcp\nsanboot iscsi:10.0.2.2::\(port)::\(iqn)\n".write(toFile: tftp + "/boot.ipxe", atomically: true, encoding: .utf8)
+        try "#!ipxe\ndhcp\nsanboot iscsi:10.0.2.2::\(port)::\(iqn)\n".write(
+            toFile: tftp + "/boot.ipxe", atomically: true, encoding: .utf8)
         let serial = work + "/serial.txt"
         let vm = Process()
         vm.executableURL = URL(fileURLWithPath: qemu)
-        vm.arguments = ["-machine", "accel=tcg", "-m", "128", "-display", "none", "-monitor", "none", "-serial", "file:\(serial)",
-                        "-netdev", "user,id=n0,tftp=\(tftp),bootfile=boot.ipxe", "-device", "e1000,netdev=n0", "-boot", "n"]
+        vm.arguments = [
+            "-machine", "accel=tcg", "-m", "128", "-display", "none", "-monitor", "none", "-serial", "file:\(serial)",
+            "-netdev", "user,id=n0,tftp=\(tftp),bootfile=boot.ipxe", "-device", "e1000,netdev=n0", "-boot", "n",
+        ]
         vm.standardOutput = FileHandle.nullDevice
         vm.standardError = FileHandle.nullDevice
         try vm.run()
@@ -59,7 +66,9 @@ import Testing
             }
             try await Task.sleep(for: .milliseconds(250))
         }
-        #expect(booted, "no boot marker on the serial port: \((try? String(contentsOfFile: serial, encoding: .utf8)) ?? "")")
+        #expect(
+            booted, "no boot marker on the serial port: \((try? String(contentsOfFile: serial, encoding: .utf8)) ?? "")"
+        )
         // iPXE keeps its SAN session for INT 13h: it is listed.
         let sessions = try await daemon.client.sessions()
         #expect(sessions.contains { $0.target == iqn && $0.initiator.hasPrefix("iqn.2010-04.org.ipxe") }, "\(sessions)")

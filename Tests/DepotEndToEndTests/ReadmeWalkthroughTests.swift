@@ -7,12 +7,14 @@ import Testing
 /// place of the release one), and succeeds.
 @Suite(.serialized) struct ReadmeWalkthroughTests {
     @Test func theQuickStartRunsAsWritten() async throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        let commands = readme.split(separator: "\n").map(String.init).filter { $0.hasPrefix(".build/release/depot ") }.map { line -> [String] in
-            let code = line.components(separatedBy: "   #").first ?? line  // drop the trailing comment
-            return code.split(separator: " ").dropFirst().map(String.init)
-        }
+        let commands = readme.split(separator: "\n").map(String.init).filter { $0.hasPrefix(".build/release/depot ") }
+            .map { line -> [String] in
+                let code = line.components(separatedBy: "   #").first ?? line  // drop the trailing comment
+                return code.split(separator: " ").dropFirst().map(String.init)
+            }
         #expect(commands.count >= 8, "the quick start has \(commands.count) depot commands")
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }

@@ -19,7 +19,9 @@ import Testing
     }
 
     /// Logs in and takes the POWER ON unit attention every new nexus meets first.
-    func loggedIn(_ daemon: Daemon, isid: [UInt8] = [0x80, 1, 2, 3, 4, 5], receiveBuffer: Int32? = nil) throws -> RawInitiator {
+    func loggedIn(_ daemon: Daemon, isid: [UInt8] = [0x80, 1, 2, 3, 4, 5], receiveBuffer: Int32? = nil) throws
+        -> RawInitiator
+    {
         let raw = try RawInitiator(portal: daemon.portal, isid: isid, receiveBuffer: receiveBuffer)
         let login = try raw.login(initiator: Self.initiator, target: Self.iqn)
         try #require(login.bhs[36] == 0, "login status \(login.bhs[36])/\(login.bhs[37])")
@@ -27,16 +29,20 @@ import Testing
         let (response, _) = try raw.receive(until: { $0.initiatorTaskTag == tag })
         #expect(response.bhs[3] == 0x02, "first command after login reports the power-on unit attention")
         let sense = Array(response.data.dropFirst(2))
-        #expect(sense.count >= 14 && sense[2] & 0x0F == 0x06 && sense[12] == 0x29 && sense[13] == 0x00, "29h/00h: \(sense)")
+        #expect(
+            sense.count >= 14 && sense[2] & 0x0F == 0x06 && sense[12] == 0x29 && sense[13] == 0x00, "29h/00h: \(sense)")
         return raw
     }
 
     /// SCSI commands served so far by the fast lane and by the general path
     /// (`depot_iscsi_commands_total` on /metrics).
     func commandCounts(_ daemon: Daemon) throws -> (fast: Int, general: Int) {
-        let r = try Daemon.run("/usr/bin/curl", ["-sf", "-H", "Authorization: Bearer \(daemon.token)", daemon.url + "/metrics"])
+        let r = try Daemon.run(
+            "/usr/bin/curl", ["-sf", "-H", "Authorization: Bearer \(daemon.token)", daemon.url + "/metrics"])
         func count(_ path: String) -> Int {
-            let line = r.stdout.split(separator: "\n").first { $0.hasPrefix("depot_iscsi_commands_total") && $0.contains("path=\"\(path)\"") }
+            let line = r.stdout.split(separator: "\n").first {
+                $0.hasPrefix("depot_iscsi_commands_total") && $0.contains("path=\"\(path)\"")
+            }
             return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map { Int($0) } ?? 0
         }
         return (count("fast"), count("general"))
@@ -63,7 +69,8 @@ import Testing
                 immediateWrites[tag] = pattern
             } else if k % 3 == 2 {
                 let pattern = [UInt8](repeating: UInt8(k), count: 8192)
-                let tag = try raw.command(RawInitiator.write10(lba: UInt32(k * 16), blocks: 16), write: 8192, data: Array(pattern[0..<512]))
+                let tag = try raw.command(
+                    RawInitiator.write10(lba: UInt32(k * 16), blocks: 16), write: 8192, data: Array(pattern[0..<512]))
                 writes[tag] = pattern
             } else {
                 reads.insert(try raw.command(RawInitiator.read10(lba: UInt32(k * 8), blocks: 8), read: 4096))
@@ -72,7 +79,10 @@ import Testing
         var answered: Set<UInt32> = []
         var lastStatSN: UInt32?
         while answered.count < 96 {
-            guard let pdu = try raw.receive() else { Issue.record("connection closed"); return }
+            guard let pdu = try raw.receive() else {
+                Issue.record("connection closed")
+                return
+            }
             switch pdu.opcodeByte {
             case 0x31:  // R2T: send the rest of that write
                 let pattern = try #require(writes[pdu.initiatorTaskTag])
@@ -102,7 +112,9 @@ import Testing
         }
         for pattern in immediateWrites.values {
             let k = Int(pattern[0])
-            #expect(try raw.readBlocks(lba: UInt32(8192 + k * 8), length: 4096) == pattern, "immediate write \(k) read back")
+            #expect(
+                try raw.readBlocks(lba: UInt32(8192 + k * 8), length: 4096) == pattern, "immediate write \(k) read back"
+            )
         }
         #expect(try raw.logout()?.bhs[2] == 0)
     }
@@ -115,7 +127,9 @@ import Testing
         let raw = try RawInitiator(portal: daemon.portal, isid: [0x80, 4, 4, 4, 4, 4], digests: true)
         let login = try raw.login(initiator: Self.initiator, target: Self.iqn)
         let answer = String(decoding: login.data, as: UTF8.self)
-        try #require(login.bhs[36] == 0 && answer.contains("HeaderDigest=CRC32C") && answer.contains("DataDigest=CRC32C"), "\(answer)")
+        try #require(
+            login.bhs[36] == 0 && answer.contains("HeaderDigest=CRC32C") && answer.contains("DataDigest=CRC32C"),
+            "\(answer)")
         let tur = try raw.command([0, 0, 0, 0, 0, 0])
         _ = try raw.receive(until: { $0.initiatorTaskTag == tur })
         // Around the 256 KiB burst and segment lengths, up to 1 MiB + 512.
@@ -136,13 +150,19 @@ import Testing
         #expect(try raw.receive() == nil, "connection closed after a data digest error")
         // The other sessions and the data are untouched.
         let check = try loggedIn(daemon)
-        #expect(try check.readBlocks(lba: 0, length: 8192) == before, "blocks changed by a write whose data failed its digest")
+        #expect(
+            try check.readBlocks(lba: 0, length: 8192) == before,
+            "blocks changed by a write whose data failed its digest")
         // The same for a write the fast lane would take (all data immediate): nothing written.
         let fast = try RawInitiator(portal: daemon.portal, isid: [0x80, 4, 4, 4, 4, 5], digests: true)
         try #require(try fast.login(initiator: Self.initiator, target: Self.iqn).bhs[36] == 0)
-        _ = try fast.command(RawInitiator.write10(lba: 0, blocks: 8), write: 4096, data: [UInt8](repeating: 0xEE, count: 4096), corruptDataDigest: true)
+        _ = try fast.command(
+            RawInitiator.write10(lba: 0, blocks: 8), write: 4096, data: [UInt8](repeating: 0xEE, count: 4096),
+            corruptDataDigest: true)
         #expect(try fast.receive() == nil, "connection closed after a data digest error on an immediate-data write")
-        #expect(try check.readBlocks(lba: 0, length: 8192) == before, "blocks changed by an immediate-data write whose data failed its digest")
+        #expect(
+            try check.readBlocks(lba: 0, length: 8192) == before,
+            "blocks changed by an immediate-data write whose data failed its digest")
     }
 
     @Test func resetsAndModeChangesReachTheOtherNexuses() async throws {
@@ -175,7 +195,9 @@ import Testing
         #expect(r.status == 0, "\(r.sense)")
         #expect(try a.run(tur).status == 0)
         r = try b.run(tur)
-        #expect(r.status == 2 && r.sense.first == 0x72 && Array(r.sense[1..<4]) == [6, 0x2A, 0x01], "descriptor sense now: \(r.sense)")
+        #expect(
+            r.status == 2 && r.sense.first == 0x72 && Array(r.sense[1..<4]) == [6, 0x2A, 0x01],
+            "descriptor sense now: \(r.sense)")
         // And a bad CDB field now comes back in descriptor format with the field pointer.
         r = try b.run([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0x01], read: 512)
         #expect(r.status == 2 && r.sense.first == 0x72 && r.sense[2] == 0x24, "\(r.sense)")
@@ -249,7 +271,9 @@ import Testing
         raw.cmdSN = gap &+ 3
         var answered: Set<UInt32> = []
         while answered.count < 3 {
-            let (pdu, _) = try raw.receive(until: { $0.opcodeByte == 0x21 || ($0.opcodeByte == 0x25 && $0.flags & 0x01 != 0) })
+            let (pdu, _) = try raw.receive(until: {
+                $0.opcodeByte == 0x21 || ($0.opcodeByte == 0x25 && $0.flags & 0x01 != 0)
+            })
             #expect(pdu.bhs[3] == 0)
             answered.insert(pdu.initiatorTaskTag)
         }
@@ -299,7 +323,9 @@ import Testing
         // Alive: answer three pings; the session stays.
         for _ in 0..<3 {
             let (ping, _) = try raw.receive(until: { $0.opcodeByte == 0x20 })
-            #expect(ping.initiatorTaskTag == 0xFFFF_FFFF && ping.u32(20) != 0xFFFF_FFFF, "NOP-In ping: ITT reserved, TTT set")
+            #expect(
+                ping.initiatorTaskTag == 0xFFFF_FFFF && ping.u32(20) != 0xFFFF_FFFF,
+                "NOP-In ping: ITT reserved, TTT set")
             try raw.answer(ping: ping)
         }
         var r = try daemon.depot(["session", "list"])
@@ -341,7 +367,9 @@ import Testing
         let fastBefore = try commandCounts(daemon).fast
         // 24 reads of 256 KiB (6 MiB of answers), sent at once and not read.
         var tags: [UInt32] = []
-        for k in 0..<24 { tags.append(try raw.command(RawInitiator.read10(lba: UInt32(k * 512), blocks: 512), read: 262_144)) }
+        for k in 0..<24 {
+            tags.append(try raw.command(RawInitiator.read10(lba: UInt32(k * 512), blocks: 512), read: 262_144))
+        }
         try await Task.sleep(for: .milliseconds(500))
         #expect(try commandCounts(daemon).fast - fastBefore == 24, "all 24 reads took the fast lane")
         let held = try inFlight()
@@ -370,18 +398,25 @@ import Testing
         try await daemon.start()
         try setUp(daemon)
         for digests in [false, true] {
-            let raw = try RawInitiator(portal: daemon.portal, isid: [0x80, 9, 9, 9, 9, digests ? 1 : 0], digests: digests)
+            let raw = try RawInitiator(
+                portal: daemon.portal, isid: [0x80, 9, 9, 9, 9, digests ? 1 : 0], digests: digests)
             // Login Requests are immediate: the command takes the CmdSN they carry.
             let tur = raw.commandPDU([0, 0, 0, 0, 0, 0], cmdSN: raw.cmdSN)
             let login = try raw.login(initiator: Self.initiator, target: Self.iqn, pipelined: [tur])
             raw.cmdSN &+= 1
-            try #require(login.bhs[36] == 0 && login.flags & 0x83 == 0x83, "final Login Response (digests \(digests)): \(login.bhs[36])/\(login.bhs[37])")
+            try #require(
+                login.bhs[36] == 0 && login.flags & 0x83 == 0x83,
+                "final Login Response (digests \(digests)): \(login.bhs[36])/\(login.bhs[37])")
             let (response, skipped) = try raw.receive(until: { $0.initiatorTaskTag == tur.initiatorTaskTag })
             #expect(skipped.isEmpty, "nothing before the command's answer: \(skipped.map(\.opcodeByte))")
-            #expect(response.opcodeByte == 0x21 && response.u32(24) == login.u32(24) &+ 1, "SCSI Response right after the Login Response in StatSN")
+            #expect(
+                response.opcodeByte == 0x21 && response.u32(24) == login.u32(24) &+ 1,
+                "SCSI Response right after the Login Response in StatSN")
             let sense = Array(response.data.dropFirst(2))
-            #expect(response.bhs[3] == 0x02 && sense.count >= 14 && sense[12] == 0x29 && sense[13] == 0x00,
-                "the nexus's first command meets POWER ON (29h/00h), digests \(digests): status \(response.bhs[3]) \(sense.prefix(14))")
+            #expect(
+                response.bhs[3] == 0x02 && sense.count >= 14 && sense[12] == 0x29 && sense[13] == 0x00,
+                "the nexus's first command meets POWER ON (29h/00h), digests \(digests): status \(response.bhs[3]) \(sense.prefix(14))"
+            )
             #expect(try raw.readBlocks(lba: 0, length: 4096)?.count == 4096, "the session goes on (digests \(digests))")
             #expect(try raw.logout()?.bhs[2] == 0)
         }
@@ -403,7 +438,8 @@ import Testing
         logout.initiatorTaskTag = 0x7000
         logout.put32(raw.cmdSN, 24)
         logout.put32(raw.expStatSN, 28)
-        let late = raw.commandPDU(RawInitiator.write10(lba: 64, blocks: 8), write: 4096, data: [UInt8](repeating: 0x22, count: 4096))
+        let late = raw.commandPDU(
+            RawInitiator.write10(lba: 64, blocks: 8), write: 4096, data: [UInt8](repeating: 0x22, count: 4096))
         var out = ByteBufferAllocator().buffer(capacity: 8192)
         ISCSIFrameEncoder.frame(logout, into: &out)
         ISCSIFrameEncoder.frame(late, into: &out)
@@ -412,10 +448,18 @@ import Testing
         while let pdu = try raw.receive() { answers.append(pdu) }
         let reject = answers.first { $0.opcodeByte == 0x3F }
         // The Reject carries the late command's header: opcode and Initiator Task Tag.
-        #expect(reject?.bhs[2] == 0x04 && reject.map { Array($0.data.prefix(48)) }.map { $0[0] & 0x3F == 0x01 && Array($0[16..<20]) == Array(late.bhs[16..<20]) } == true,
+        #expect(
+            reject?.bhs[2] == 0x04
+                && reject.map { Array($0.data.prefix(48)) }.map {
+                    $0[0] & 0x3F == 0x01 && Array($0[16..<20]) == Array(late.bhs[16..<20])
+                } == true,
             "Reject 04h carrying the late command: \(reject.map { Array($0.data.prefix(20)) } ?? [])")
-        #expect(answers.contains { $0.opcodeByte == 0x26 && $0.bhs[2] == 0 }, "Logout Response: \(answers.map(\.opcodeByte))")
-        #expect(!answers.contains { $0.opcodeByte == 0x21 && $0.initiatorTaskTag == late.initiatorTaskTag }, "the late write never ran")
+        #expect(
+            answers.contains { $0.opcodeByte == 0x26 && $0.bhs[2] == 0 },
+            "Logout Response: \(answers.map(\.opcodeByte))")
+        #expect(
+            !answers.contains { $0.opcodeByte == 0x21 && $0.initiatorTaskTag == late.initiatorTaskTag },
+            "the late write never ran")
         // The data is the first write's.
         let check = try loggedIn(daemon, isid: [0x80, 4, 4, 4, 4, 4])
         #expect(try check.readBlocks(lba: 64, length: 4096) == [UInt8](repeating: 0x11, count: 4096))
@@ -467,12 +511,17 @@ import Testing
             var waiting: Set<UInt32> = []
             for k in 0..<32 {
                 let length = k % 4 == 3 ? 65536 : 4096
-                waiting.insert(try raw.command(RawInitiator.read10(lba: UInt32((burst * 32 + k) % 256 * 128), blocks: UInt16(length / 512)), read: length))
+                waiting.insert(
+                    try raw.command(
+                        RawInitiator.read10(lba: UInt32((burst * 32 + k) % 256 * 128), blocks: UInt16(length / 512)),
+                        read: length))
             }
             if burst == 1 { kill(pid, SIGTERM) }
             while !waiting.isEmpty {
                 guard let pdu = try raw.receive() else { break }
-                let status = pdu.opcodeByte == 0x21 || pdu.opcodeByte == 0x32 || (pdu.opcodeByte == 0x25 && pdu.flags & 0x01 != 0)
+                let status =
+                    pdu.opcodeByte == 0x21 || pdu.opcodeByte == 0x32
+                    || (pdu.opcodeByte == 0x25 && pdu.flags & 0x01 != 0)
                 if status { statSNs.append(pdu.u32(24)) }
                 if pdu.opcodeByte == 0x32, asyncAt == nil { asyncAt = burst }
                 if status, pdu.opcodeByte != 0x32 { waiting.remove(pdu.initiatorTaskTag) }
@@ -482,7 +531,9 @@ import Testing
         #expect(asyncAt != nil, "the logout request came")
         #expect(statSNs.count > 100)
         let gaps = zip(statSNs, statSNs.dropFirst()).enumerated().filter { $0.element.1 != $0.element.0 &+ 1 }
-        #expect(gaps.isEmpty, "StatSN out of order at \(gaps.prefix(5).map { "#\($0.offset): \($0.element.0) then \($0.element.1)" })")
+        #expect(
+            gaps.isEmpty,
+            "StatSN out of order at \(gaps.prefix(5).map { "#\($0.offset): \($0.element.0) then \($0.element.1)" })")
         _ = try? raw.logout()
         _ = try? await daemon.terminate()
     }

@@ -6,9 +6,14 @@ import Testing
 /// hardening.
 @Suite struct SystemdUnitTests {
     @Test func theUnitVerifiesAndIsHardened() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let unit = try String(contentsOf: root.appendingPathComponent("contrib/systemd/depotd.service"), encoding: .utf8)
-        for line in ["NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "CapabilityBoundingSet=", "StateDirectory=depot"] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let unit = try String(
+            contentsOf: root.appendingPathComponent("contrib/systemd/depotd.service"), encoding: .utf8)
+        for line in [
+            "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+            "CapabilityBoundingSet=", "StateDirectory=depot",
+        ] {
             #expect(unit.contains(line), "the unit keeps \(line)")
         }
         let tool = try NFSGaneshaTests.tool("systemd-analyze")

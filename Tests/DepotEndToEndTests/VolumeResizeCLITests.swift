@@ -13,7 +13,9 @@ import Testing
         defer { daemon.cleanup() }
         try await daemon.start()
         #expect(try daemon.depot(["volume", "create", "default/v", "--size", "4G"]).status == 0)
-        func size() async throws -> UInt64 { try await daemon.client.volume(VolumeRef(pool: "default", name: "v")).sizeBytes }
+        func size() async throws -> UInt64 {
+            try await daemon.client.volume(VolumeRef(pool: "default", name: "v")).sizeBytes
+        }
 
         // The report: `+1G --force` on a 4 GiB volume left it at 1 GiB.
         var r = try daemon.depot(["volume", "resize", "default/v", "--size", "+1G", "--force"])
@@ -29,12 +31,14 @@ import Testing
         #expect(r.status != 0)
         #expect(r.stderr.contains("6 GiB") && r.stderr.contains("1 GiB") && r.stderr.contains("5 GiB"), "\(r.stderr)")
         #expect(r.stderr.contains("--size +1GiB"), "offers the grow: \(r.stderr)")
-        #expect(!r.stderr.contains("run it again with --force"), "no --force as the fix for a mistyped value: \(r.stderr)")
+        #expect(
+            !r.stderr.contains("run it again with --force"), "no --force as the fix for a mistyped value: \(r.stderr)")
         #expect(try await size() == 6 << 30)
 
         // -N without --force: refused, nothing changed; with it, shrunk by N and said so.
         r = try daemon.depot(["volume", "resize", "default/v", "--size", "-2G"])
-        #expect(r.status != 0 && r.stderr.contains("from 6 GiB to 4 GiB") && r.stderr.contains("last 2 GiB"), "\(r.stderr)")
+        #expect(
+            r.status != 0 && r.stderr.contains("from 6 GiB to 4 GiB") && r.stderr.contains("last 2 GiB"), "\(r.stderr)")
         #expect(try await size() == 6 << 30)
         r = try daemon.depot(["volume", "resize", "default/v", "--size", "-2G", "--force"])
         #expect(r.status == 0 && r.stdout.contains("shrunk from 6 GiB to 4 GiB"), "\(r.stdout) \(r.stderr)")
@@ -48,7 +52,8 @@ import Testing
         #expect(try await size() == 4 << 30)
         // The API's own refusal of a shrink says what it would discard.
         do {
-            _ = try await daemon.client.updateVolume(VolumeRef(pool: "default", name: "v"), UpdateVolumeRequest(sizeBytes: 1 << 30, force: false))
+            _ = try await daemon.client.updateVolume(
+                VolumeRef(pool: "default", name: "v"), UpdateVolumeRequest(sizeBytes: 1 << 30, force: false))
             Issue.record("a shrink without force was accepted")
         } catch {
             #expect("\(error)".contains("would discard its last 3 GiB"), "\(error)")

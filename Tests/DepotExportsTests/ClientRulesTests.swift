@@ -3,13 +3,18 @@ import DepotExports
 import Testing
 
 @Suite struct ClientRulesTests {
-    @Test(arguments: ["*", "nas01", "hv-1.lab.example.com", "10.0.0.1", "10.0.0.0/8", "192.168.1.0/24", "::1", "fd00::/8", "2001:db8::1/128"])
+    @Test(arguments: [
+        "*", "nas01", "hv-1.lab.example.com", "10.0.0.1", "10.0.0.0/8", "192.168.1.0/24", "::1", "fd00::/8",
+        "2001:db8::1/128",
+    ])
     func acceptsClients(text: String) throws {
         _ = try ClientSpec.parse(text)
     }
 
-    @Test(arguments: ["", "host name", "a\"b", "x(rw)", "10.0.0.0/33", "::/129", "-host", "host-", "@netgroup", "*.example.com",
-                      "10.0.0.1/x", "a..b", "10.0.0.0/", "h\n"])
+    @Test(arguments: [
+        "", "host name", "a\"b", "x(rw)", "10.0.0.0/33", "::/129", "-host", "host-", "@netgroup", "*.example.com",
+        "10.0.0.1/x", "a..b", "10.0.0.0/", "h\n",
+    ])
     func refusesClients(text: String) {
         #expect(throws: DepotError.self) { try ClientSpec.parse(text) }
     }
@@ -27,20 +32,28 @@ import Testing
     }
 
     @Test func rulesAreCheckedAndOrdered() throws {
-        let rules = try ExportRules.validate([
-            ExportRule(client: "*", access: .ro, squash: .all),
-            ExportRule(client: "10.0.0.0/24"),
-            ExportRule(client: "NAS01", access: .ro),
-        ], force: false)
+        let rules = try ExportRules.validate(
+            [
+                ExportRule(client: "*", access: .ro, squash: .all),
+                ExportRule(client: "10.0.0.0/24"),
+                ExportRule(client: "NAS01", access: .ro),
+            ], force: false)
         #expect(rules.map(\.client) == ["10.0.0.0/24", "nas01", "*"])
         #expect(throws: DepotError.self) { try ExportRules.validate([], force: false) }
         #expect(throws: DepotError.self) {
-            try ExportRules.validate([ExportRule(client: "10.0.0.0/8"), ExportRule(client: "10.9.9.9", access: .ro)], force: false)
+            try ExportRules.validate(
+                [ExportRule(client: "10.0.0.0/8"), ExportRule(client: "10.9.9.9", access: .ro)], force: false)
         }
-        #expect(throws: DepotError.self) { try ExportRules.validate([ExportRule(client: "*"), ExportRule(client: "*", access: .ro)], force: false) }
-        #expect(throws: DepotError.self) { try ExportRules.validate([ExportRule(client: "h", anonuid: -1)], force: false) }
+        #expect(throws: DepotError.self) {
+            try ExportRules.validate([ExportRule(client: "*"), ExportRule(client: "*", access: .ro)], force: false)
+        }
+        #expect(throws: DepotError.self) {
+            try ExportRules.validate([ExportRule(client: "h", anonuid: -1)], force: false)
+        }
         // no_root_squash to the world needs force.
-        #expect(throws: DepotError.self) { try ExportRules.validate([ExportRule(client: "*", squash: .none)], force: false) }
+        #expect(throws: DepotError.self) {
+            try ExportRules.validate([ExportRule(client: "*", squash: .none)], force: false)
+        }
         #expect(try ExportRules.validate([ExportRule(client: "*", squash: .none)], force: true).count == 1)
         #expect(try ExportRules.validate([ExportRule(client: "10.0.0.5", squash: .none)], force: false).count == 1)
     }

@@ -7,31 +7,40 @@ import Testing
 @Suite struct RenderAndPublishTests {
     let export = ExportInfo(
         pool: "gold", path: "/srv/depot/gold", fsid: 103, pseudo: "/depot/gold",
-        rules: [ExportRule(client: "10.0.0.0/24", access: .rw, squash: .root),
-                ExportRule(client: "*", access: .ro, squash: .all, anonuid: 65534, anongid: 65534)],
+        rules: [
+            ExportRule(client: "10.0.0.0/24", access: .rw, squash: .root),
+            ExportRule(client: "*", access: .ro, squash: .all, anonuid: 65534, anongid: 65534),
+        ],
         createdAt: "t")
 
     @Test func kernelFormatFollowsExports5() throws {
         let text = try ExportRenderers.kernel(export)
         let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("\"") })
-        #expect(line == #""/srv/depot/gold" 10.0.0.0/24(rw,sync,no_subtree_check,root_squash,sec=sys,fsid=103) *(ro,sync,no_subtree_check,all_squash,anonuid=65534,anongid=65534,sec=sys,fsid=103)"#)
+        #expect(
+            line
+                == #""/srv/depot/gold" 10.0.0.0/24(rw,sync,no_subtree_check,root_squash,sec=sys,fsid=103) *(ro,sync,no_subtree_check,all_squash,anonuid=65534,anongid=65534,sec=sys,fsid=103)"#
+        )
     }
 
     @Test func ganeshaFormatHasEveryField() throws {
         let text = try ExportRenderers.ganesha([export])
-        for needle in ["Export_Id = 103;", "Path = \"/srv/depot/gold\";", "Pseudo = \"/depot/gold\";", "Filesystem_Id = 103.103;",
-                       "Access_Type = None;", "Protocols = 3, 4;", "Transports = TCP;", "SecType = sys;", "FSAL { Name = VFS; }",
-                       "CLIENT { Clients = 10.0.0.0/24; Access_Type = RW; Squash = Root_Squash; }",
-                       "CLIENT { Clients = *; Access_Type = RO; Squash = All_Squash; Anonymous_Uid = 65534; Anonymous_Gid = 65534; }"] {
+        for needle in [
+            "Export_Id = 103;", "Path = \"/srv/depot/gold\";", "Pseudo = \"/depot/gold\";", "Filesystem_Id = 103.103;",
+            "Access_Type = None;", "Protocols = 3, 4;", "Transports = TCP;", "SecType = sys;", "FSAL { Name = VFS; }",
+            "CLIENT { Clients = 10.0.0.0/24; Access_Type = RW; Squash = Root_Squash; }",
+            "CLIENT { Clients = *; Access_Type = RO; Squash = All_Squash; Anonymous_Uid = 65534; Anonymous_Gid = 65534; }",
+        ] {
             #expect(text.contains(needle), "missing \(needle)")
         }
         #expect(text.components(separatedBy: "{").count == text.components(separatedBy: "}").count)
     }
 
     func publisher(_ root: String, pidFile: String? = nil) -> ExportPublisher {
-        ExportPublisher(configuration: ExportPublisherConfiguration(
-            exportsDirectory: root + "/exports.d", ganeshaConfig: root + "/ganesha/depot.conf", ganeshaPidFile: pidFile,
-            exportfsPath: "/nonexistent"), logger: Logger(label: "test"))
+        ExportPublisher(
+            configuration: ExportPublisherConfiguration(
+                exportsDirectory: root + "/exports.d", ganeshaConfig: root + "/ganesha/depot.conf",
+                ganeshaPidFile: pidFile,
+                exportfsPath: "/nonexistent"), logger: Logger(label: "test"))
     }
 
     @Test func publishWritesRemovesStaleAndKeepsOldFilesOnBadRender() throws {
@@ -54,7 +63,10 @@ import Testing
         #expect(throws: DepotError.self) { try p.publish([export, bad]) }
         #expect(try String(contentsOfFile: root + "/ganesha/depot.conf", encoding: .utf8) == before)
         #expect(!FileManager.default.fileExists(atPath: root + "/exports.d/depot-evil.exports"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/exports.d").sorted() == ["depot-gold.exports", "someone-else.exports"])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: root + "/exports.d").sorted() == [
+                "depot-gold.exports", "someone-else.exports",
+            ])
     }
 
     @Test func ganeshaIsSentSIGHUP() async throws {
@@ -65,14 +77,19 @@ import Testing
         // from the test runner's thread, installs a handler and records the signal.
         let sleeper = Process()
         sleeper.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
-        sleeper.arguments = ["-e", #"use POSIX; sigprocmask(SIG_SETMASK, POSIX::SigSet->new()); $SIG{HUP} = sub { open(my $f, '>', $ARGV[0]); print $f "HUP"; close($f); exit 0 }; sleep 1 for 1..30; exit 3"#,
-                             root + "/got-signal"]
+        sleeper.arguments = [
+            "-e",
+            #"use POSIX; sigprocmask(SIG_SETMASK, POSIX::SigSet->new()); $SIG{HUP} = sub { open(my $f, '>', $ARGV[0]); print $f "HUP"; close($f); exit 0 }; sleep 1 for 1..30; exit 3"#,
+            root + "/got-signal",
+        ]
         try sleeper.run()
         try await Task.sleep(for: .milliseconds(300))
         try "\(sleeper.processIdentifier)\n".write(toFile: root + "/ganesha.pid", atomically: true, encoding: .utf8)
         let report = try publisher(root, pidFile: root + "/ganesha.pid").publish([])
         sleeper.waitUntilExit()
-        #expect(report.reloads == ["ganesha: SIGHUP sent to pid \(sleeper.processIdentifier)"], "warnings: \(report.warnings)")
+        #expect(
+            report.reloads == ["ganesha: SIGHUP sent to pid \(sleeper.processIdentifier)"],
+            "warnings: \(report.warnings)")
         #expect(sleeper.terminationStatus == 0)
         #expect(FileManager.default.contents(atPath: root + "/got-signal") == Data("HUP".utf8))
         let missing = try publisher(root, pidFile: root + "/nope.pid").publish([])
@@ -87,8 +104,10 @@ import Testing
         let script = root + "/exportfs"
         try "#!/bin/sh\necho \"$@\" >> \(root)/calls\n".write(toFile: script, atomically: true, encoding: .utf8)
         chmod(script, 0o755)
-        let p = ExportPublisher(configuration: ExportPublisherConfiguration(
-            exportsDirectory: root + "/exports.d", ganeshaConfig: root + "/g.conf", exportfsPath: script), logger: Logger(label: "test"))
+        let p = ExportPublisher(
+            configuration: ExportPublisherConfiguration(
+                exportsDirectory: root + "/exports.d", ganeshaConfig: root + "/g.conf", exportfsPath: script),
+            logger: Logger(label: "test"))
         let report = try p.publish([export])
         #expect(report.reloads == ["exportfs -ra: ok"])
         #expect(try String(contentsOfFile: root + "/calls", encoding: .utf8) == "-ra\n")

@@ -11,9 +11,17 @@ import Testing
         #expect(await budget.take(40) == 40)
         #expect(budget.inUse == 100)
         let order = Order()
-        let first = Task { let n = await budget.take(50); await order.add(1); return n }
+        let first = Task {
+            let n = await budget.take(50)
+            await order.add(1)
+            return n
+        }
         try? await Task.sleep(for: .milliseconds(50))
-        let second = Task { let n = await budget.take(10); await order.add(2); return n }
+        let second = Task {
+            let n = await budget.take(10)
+            await order.add(2)
+            return n
+        }
         try? await Task.sleep(for: .milliseconds(50))
         #expect(await order.seen.isEmpty, "nobody got in over the limit")
         budget.give(40)

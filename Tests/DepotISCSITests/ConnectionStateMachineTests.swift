@@ -6,7 +6,9 @@ import Testing
 /// task: every phase transition, every refusal, the command window and the
 /// StatSN sequencer (RFC 7143 §4.2.2, §6, §11.14).
 @Suite struct ConnectionStateMachineTests {
-    static func login(csg: UInt8, nsg: UInt8, transit: Bool = true, cmdSN: UInt32 = 10, expStatSN: UInt32 = 500) -> ISCSIFrame {
+    static func login(csg: UInt8, nsg: UInt8, transit: Bool = true, cmdSN: UInt32 = 10, expStatSN: UInt32 = 500)
+        -> ISCSIFrame
+    {
         var pdu = ISCSIFrame(opcode: .loginRequest)
         pdu.bhs[0] |= 0x40
         pdu.flags = (transit ? 0x80 : 0) | csg << 2 | nsg
@@ -24,7 +26,9 @@ import Testing
         return pdu
     }
 
-    static func pdu(_ opcode: ISCSIFrame.Opcode, cmdSN: UInt32 = 0, tag: UInt32 = 1, immediate: Bool = true) -> ISCSIFrame {
+    static func pdu(_ opcode: ISCSIFrame.Opcode, cmdSN: UInt32 = 0, tag: UInt32 = 1, immediate: Bool = true)
+        -> ISCSIFrame
+    {
         var pdu = ISCSIFrame(opcode: opcode)
         if immediate { pdu.bhs[0] |= 0x40 }
         pdu.flags = 0x80
@@ -58,7 +62,8 @@ import Testing
         var m = ConnectionStateMachine(queueDepth: 8)
         #expect(!m.isFullFeature && !m.isNegotiating && m.nexus == nil)
         // The first Login Request sets StatSN and the window (RFC 7143 §11.12).
-        guard case .negotiate = try m.receive(Self.login(csg: 0, nsg: 0, transit: false, cmdSN: 77, expStatSN: 9000)) else {
+        guard case .negotiate = try m.receive(Self.login(csg: 0, nsg: 0, transit: false, cmdSN: 77, expStatSN: 9000))
+        else {
             Issue.record("a Login Request is negotiated")
             return
         }
@@ -79,11 +84,15 @@ import Testing
     @Test func anythingButALoginRequestBeforeFullFeatureEndsTheConnection() throws {
         var first = ConnectionStateMachine(queueDepth: 8)
         #expect(throws: ConnectionStateMachine.Violation.self) { try first.receive(Self.command(cmdSN: 1)) }
-        for opcode: ISCSIFrame.Opcode in [.scsiCommand, .nopOut, .textRequest, .dataOut, .logoutRequest, .taskManagementRequest, .snackRequest] {
+        for opcode: ISCSIFrame.Opcode in [
+            .scsiCommand, .nopOut, .textRequest, .dataOut, .logoutRequest, .taskManagementRequest, .snackRequest,
+        ] {
             var m = ConnectionStateMachine(queueDepth: 8)
             _ = try m.receive(Self.login(csg: 0, nsg: 1))
             m.loginStepEnded(.operational)
-            #expect(throws: ConnectionStateMachine.Violation.self, "\(opcode) during login") { try m.receive(Self.pdu(opcode)) }
+            #expect(throws: ConnectionStateMachine.Violation.self, "\(opcode) during login") {
+                try m.receive(Self.pdu(opcode))
+            }
         }
     }
 

@@ -21,7 +21,10 @@ import Testing
                 for length in [0, 1, 7, 8, 9, 15, 16, 17, 47, 48, 63, 512, 4096 + 3] {
                     let slice = UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)])
                     let seed = UInt32(length * 2_654_435_761 & 0xFFFF_FFFF)
-                    #expect(CRC32C.checksum(slice, seed: seed) == depot_crc32c_software(seed, slice.baseAddress, slice.count), "start \(start) length \(length)")
+                    #expect(
+                        CRC32C.checksum(slice, seed: seed)
+                            == depot_crc32c_software(seed, slice.baseAddress, slice.count),
+                        "start \(start) length \(length)")
                 }
             }
         }
@@ -107,8 +110,12 @@ import Testing
 
     @Test func md5AndCHAPResponse() {
         // RFC 1321 test suite.
-        #expect(MD5.digest(Array("abc".utf8)) == [0x90, 0x01, 0x50, 0x98, 0x3c, 0xd2, 0x4f, 0xb0, 0xd6, 0x96, 0x3f, 0x7d, 0x28, 0xe1, 0x7f, 0x72])
-        #expect(CHAP.decode("0x0a0B") == [0x0A, 0x0B] && CHAP.decode("0bAAE=") == [0x00, 0x01] && CHAP.decode("zz") == nil)
+        #expect(
+            MD5.digest(Array("abc".utf8)) == [
+                0x90, 0x01, 0x50, 0x98, 0x3c, 0xd2, 0x4f, 0xb0, 0xd6, 0x96, 0x3f, 0x7d, 0x28, 0xe1, 0x7f, 0x72,
+            ])
+        #expect(
+            CHAP.decode("0x0a0B") == [0x0A, 0x0B] && CHAP.decode("0bAAE=") == [0x00, 0x01] && CHAP.decode("zz") == nil)
         #expect(CHAP.hex([0x00, 0xFF]) == "0x00ff")
     }
 }

@@ -15,7 +15,9 @@ import Testing
     static func frames() -> [ISCSIFrame] {
         var rng = SeededRandom(seed: 0xC0DEC)
         var out: [ISCSIFrame] = []
-        for (opcode, dataLength, ahsWords) in [(0x00, 0, 0), (0x01, 13, 0), (0x05, 512, 0), (0x04, 3, 1), (0x01, 8192, 2), (0x06, 0, 0)] {
+        for (opcode, dataLength, ahsWords) in [
+            (0x00, 0, 0), (0x01, 13, 0), (0x05, 512, 0), (0x04, 3, 1), (0x01, 8192, 2), (0x06, 0, 0),
+        ] {
             var frame = ISCSIFrame(bhs: rng.bytes(48), ahs: rng.bytes(ahsWords * 4), data: rng.bytes(dataLength))
             frame.bhs[0] = UInt8(opcode) | 0x40
             // What the decoder hands on: the lengths as framed.
@@ -80,54 +82,89 @@ import Testing
             var command = SCSICommand()
             (command.immediate, command.final, command.read, command.write) = (flag(), flag(), flag(), flag())
             command.attribute = UInt8.random(in: 0...7, using: &rng)
-            (command.lun, command.tag, command.expectedLength, command.cmdSN, command.expStatSN) = (lun, u32(), u32(), u32(), u32())
+            (command.lun, command.tag, command.expectedLength, command.cmdSN, command.expStatSN) = (
+                lun, u32(), u32(), u32(), u32()
+            )
             (command.cdb, command.data) = (rng.bytes(16), rng.bytes(Int.random(in: 0...64, using: &rng)))
             var response = SCSIResponse()
-            (response.response, response.status, response.tag, response.residual) = (UInt8.random(in: 0...255, using: &rng), 2, u32(), u32())
+            (response.response, response.status, response.tag, response.residual) = (
+                UInt8.random(in: 0...255, using: &rng), 2, u32(), u32()
+            )
             (response.overflow, response.underflow, response.sense) = (flag(), flag(), rng.bytes(18))
             var dataOut = DataOut()
-            (dataOut.final, dataOut.lun, dataOut.tag, dataOut.transferTag, dataOut.expStatSN) = (flag(), lun, u32(), u32(), u32())
+            (dataOut.final, dataOut.lun, dataOut.tag, dataOut.transferTag, dataOut.expStatSN) = (
+                flag(), lun, u32(), u32(), u32()
+            )
             (dataOut.dataSN, dataOut.offset, dataOut.data) = (u32(), u32(), rng.bytes(32))
             var dataIn = DataIn()
-            (dataIn.final, dataIn.carriesStatus, dataIn.status, dataIn.overflow, dataIn.underflow) = (flag(), true, 0, flag(), flag())
-            (dataIn.residual, dataIn.lun, dataIn.tag, dataIn.dataSN, dataIn.offset, dataIn.data) = (u32(), lun, u32(), u32(), u32(), rng.bytes(40))
+            (dataIn.final, dataIn.carriesStatus, dataIn.status, dataIn.overflow, dataIn.underflow) = (
+                flag(), true, 0, flag(), flag()
+            )
+            (dataIn.residual, dataIn.lun, dataIn.tag, dataIn.dataSN, dataIn.offset, dataIn.data) = (
+                u32(), lun, u32(), u32(), u32(), rng.bytes(40)
+            )
             var r2t = R2T()
-            (r2t.lun, r2t.tag, r2t.transferTag, r2t.r2tSN, r2t.offset, r2t.length) = (lun, u32(), u32(), u32(), u32(), u32())
+            (r2t.lun, r2t.tag, r2t.transferTag, r2t.r2tSN, r2t.offset, r2t.length) = (
+                lun, u32(), u32(), u32(), u32(), u32()
+            )
             var login = LoginRequest()
-            (login.transit, login.continues, login.currentStage, login.nextStage) = (flag(), flag(), UInt8.random(in: 0...3, using: &rng), 3)
-            (login.versionMax, login.versionMin, login.isid, login.tsih, login.tag, login.cid) = (0, 0, rng.bytes(6), u16(), u32(), u16())
+            (login.transit, login.continues, login.currentStage, login.nextStage) = (
+                flag(), flag(), UInt8.random(in: 0...3, using: &rng), 3
+            )
+            (login.versionMax, login.versionMin, login.isid, login.tsih, login.tag, login.cid) = (
+                0, 0, rng.bytes(6), u16(), u32(), u16()
+            )
             (login.cmdSN, login.expStatSN, login.data) = (u32(), u32(), Array("InitiatorName=iqn.x\0".utf8))
             var loginResponse = LoginResponse(answering: login, transit: true, nextStage: 1)
             (loginResponse.statusClass, loginResponse.statusDetail, loginResponse.data) = (2, 7, rng.bytes(8))
             var text = TextRequest()
-            (text.immediate, text.final, text.continues, text.lun, text.tag, text.transferTag) = (flag(), flag(), flag(), lun, u32(), u32())
+            (text.immediate, text.final, text.continues, text.lun, text.tag, text.transferTag) = (
+                flag(), flag(), flag(), lun, u32(), u32()
+            )
             (text.cmdSN, text.expStatSN, text.data) = (u32(), u32(), rng.bytes(12))
             var textResponse = TextResponse()
-            (textResponse.final, textResponse.continues, textResponse.tag, textResponse.transferTag, textResponse.data) = (flag(), flag(), u32(), u32(), rng.bytes(9))
+            (
+                textResponse.final, textResponse.continues, textResponse.tag, textResponse.transferTag,
+                textResponse.data
+            ) = (flag(), flag(), u32(), u32(), rng.bytes(9))
             var logout = LogoutRequest()
-            (logout.immediate, logout.reason, logout.tag, logout.cid, logout.cmdSN, logout.expStatSN) = (flag(), 1, u32(), u16(), u32(), u32())
+            (logout.immediate, logout.reason, logout.tag, logout.cid, logout.cmdSN, logout.expStatSN) = (
+                flag(), 1, u32(), u16(), u32(), u32()
+            )
             var logoutResponse = LogoutResponse()
-            (logoutResponse.response, logoutResponse.tag, logoutResponse.time2Wait, logoutResponse.time2Retain) = (1, u32(), u16(), u16())
+            (logoutResponse.response, logoutResponse.tag, logoutResponse.time2Wait, logoutResponse.time2Retain) = (
+                1, u32(), u16(), u16()
+            )
             var nopOut = NOPOut()
-            (nopOut.immediate, nopOut.lun, nopOut.tag, nopOut.transferTag, nopOut.cmdSN, nopOut.expStatSN, nopOut.data) =
+            (
+                nopOut.immediate, nopOut.lun, nopOut.tag, nopOut.transferTag, nopOut.cmdSN, nopOut.expStatSN,
+                nopOut.data
+            ) =
                 (flag(), lun, u32(), u32(), u32(), u32(), rng.bytes(5))
             var nopIn = NOPIn()
             (nopIn.lun, nopIn.tag, nopIn.transferTag, nopIn.data) = (lun, u32(), u32(), rng.bytes(7))
             var tmf = TaskManagementRequest()
-            (tmf.immediate, tmf.function, tmf.lun, tmf.tag, tmf.referencedTag) = (flag(), UInt8.random(in: 1...8, using: &rng), lun, u32(), u32())
+            (tmf.immediate, tmf.function, tmf.lun, tmf.tag, tmf.referencedTag) = (
+                flag(), UInt8.random(in: 1...8, using: &rng), lun, u32(), u32()
+            )
             (tmf.cmdSN, tmf.expStatSN, tmf.refCmdSN, tmf.expDataSN) = (u32(), u32(), u32(), u32())
             var tmfResponse = TaskManagementResponse()
             (tmfResponse.response, tmfResponse.tag) = (5, u32())
             var async = AsyncMessage()
-            (async.lun, async.event, async.vendorCode, async.parameter1, async.parameter2, async.parameter3) = (lun, 1, 0, u16(), u16(), u16())
+            (async.lun, async.event, async.vendorCode, async.parameter1, async.parameter2, async.parameter3) = (
+                lun, 1, 0, u16(), u16(), u16()
+            )
             let reject = Reject(reason: 0x09, rejecting: command.frame)
             var snack = SNACKRequest()
             (snack.type, snack.lun, snack.tag, snack.transferTag, snack.expStatSN, snack.begRun, snack.runLength) =
                 (UInt8.random(in: 0...3, using: &rng), lun, u32(), u32(), u32(), u32(), u32())
             let all: [ISCSIPDU] = [
-                .scsiCommand(command), .scsiResponse(response), .dataOut(dataOut), .dataIn(dataIn), .r2t(r2t), .loginRequest(login),
-                .loginResponse(loginResponse), .textRequest(text), .textResponse(textResponse), .logoutRequest(logout), .logoutResponse(logoutResponse),
-                .nopOut(nopOut), .nopIn(nopIn), .taskManagementRequest(tmf), .taskManagementResponse(tmfResponse), .asyncMessage(async),
+                .scsiCommand(command), .scsiResponse(response), .dataOut(dataOut), .dataIn(dataIn), .r2t(r2t),
+                .loginRequest(login),
+                .loginResponse(loginResponse), .textRequest(text), .textResponse(textResponse), .logoutRequest(logout),
+                .logoutResponse(logoutResponse),
+                .nopOut(nopOut), .nopIn(nopIn), .taskManagementRequest(tmf), .taskManagementResponse(tmfResponse),
+                .asyncMessage(async),
                 .reject(reject), .snackRequest(snack),
             ]
             for pdu in all {

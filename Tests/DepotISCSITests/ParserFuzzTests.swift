@@ -44,7 +44,8 @@ import Testing
     @Test func textKeysAndNegotiationTakeRandomBytes() {
         var rng = SeededRandom(seed: 0x7E47)
         for _ in 0..<5000 {
-            let pairs = TextKeys.parse(rng.oneIn(2) ? rng.bytes(Int.random(in: 0...512, using: &rng)) : HostilePDUs.textKeys(using: &rng))
+            let pairs = TextKeys.parse(
+                rng.oneIn(2) ? rng.bytes(Int.random(in: 0...512, using: &rng)) : HostilePDUs.textKeys(using: &rng))
             var params = NegotiatedParameters()
             for (key, value) in pairs {
                 #expect(!key.utf8.contains(0) && !value.utf8.contains(0))
@@ -56,7 +57,9 @@ import Testing
         }
         // The numeric edges by name: no value may trap or escape its range.
         var params = NegotiatedParameters()
-        for value in ["-1", "0", "511", "9223372036854775807", "9223372036854775808", "18446744073709551616", "", "1e9", " 512"] {
+        for value in [
+            "-1", "0", "511", "9223372036854775807", "9223372036854775808", "18446744073709551616", "", "1e9", " 512",
+        ] {
             _ = params.answer("MaxBurstLength", value)
             _ = params.answer("FirstBurstLength", value)
             _ = params.answer("MaxRecvDataSegmentLength", value)
@@ -69,7 +72,8 @@ import Testing
         var rng = SeededRandom(seed: 0xC4A9)
         let alphabet = Array("0xXbB=+/AZaz09fgG".utf8)
         for _ in 0..<5000 {
-            let text = String(decoding: (0..<Int.random(in: 0...64, using: &rng)).map { _ in rng.pick(alphabet) }, as: UTF8.self)
+            let text = String(
+                decoding: (0..<Int.random(in: 0...64, using: &rng)).map { _ in rng.pick(alphabet) }, as: UTF8.self)
             if let bytes = CHAP.decode(text) { #expect(bytes.count <= text.utf8.count) }
         }
     }
@@ -78,7 +82,8 @@ import Testing
         var rng = SeededRandom(seed: 0x7A5C)
         for _ in 0..<5000 {
             let pdu = ISCSIFrame(bhs: rng.bytes(48))
-            let outcome = TaskManagement.select(TaskManagementRequest(pdu), tasks: [:], expCmdSN: UInt32.random(in: 0...UInt32.max, using: &rng))
+            let outcome = TaskManagement.select(
+                TaskManagementRequest(pdu), tasks: [:], expCmdSN: UInt32.random(in: 0...UInt32.max, using: &rng))
             #expect(outcome.tasks.isEmpty)
             #expect(ReportLUNs.number(pdu.lun).map { $0 < 16384 } ?? true)
         }

@@ -34,7 +34,8 @@ import Testing
         #expect(r.status == 0x02 && r.sense?.key == 0x0E && r.sense?.asc == 0x1D && r.sense?.information == 100)
         #expect(await block(3) == [UInt8](repeating: 0x41, count: 512))
         // Data-out not exactly twice the blocks: INVALID FIELD IN CDB.
-        let wrong = await lu.execute(cdb: [0x89, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0], dataOut: [UInt8](repeating: 0, count: 512))
+        let wrong = await lu.execute(
+            cdb: [0x89, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0], dataOut: [UInt8](repeating: 0, count: 512))
         #expect(wrong.sense?.asc == 0x24)
     }
 
@@ -50,7 +51,10 @@ import Testing
                     for _ in 0..<8 {
                         while true {
                             let current = await block(9)[0]
-                            if await caw(lba: 9, expect: current, write: current &+ 1).status == 0 { won += 1; break }
+                            if await caw(lba: 9, expect: current, write: current &+ 1).status == 0 {
+                                won += 1
+                                break
+                            }
                         }
                     }
                     return won
@@ -64,7 +68,8 @@ import Testing
 
     @Test func writeAtomicWritesWithinItsLimit() async throws {
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let r = await lu.execute(cdb: [0x9C, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0], dataOut: [UInt8](repeating: 0x5A, count: 1024))
+        let r = await lu.execute(
+            cdb: [0x9C, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0], dataOut: [UInt8](repeating: 0x5A, count: 1024))
         #expect(r.status == 0)
         #expect(await block(5) == [UInt8](repeating: 0x5A, count: 512))
         // Beyond MAXIMUM ATOMIC TRANSFER LENGTH (VPD B0h): INVALID FIELD IN CDB.

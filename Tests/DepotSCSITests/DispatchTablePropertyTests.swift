@@ -36,7 +36,8 @@ import Testing
         FileManager.default.createFile(atPath: path, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let handle = try #require(FileHandle(forWritingAtPath: path))
-        try handle.truncate(atOffset: 40 << 20)  // past MAXIMUM TRANSFER LENGTH, so whole-LU transfers are refused, not served
+        // past MAXIMUM TRANSFER LENGTH, so whole-LU transfers are refused, not served
+        try handle.truncate(atOffset: 40 << 20)
         try handle.close()
         // SANITIZE OVERWRITE of up to 31 passes is part of the table: unpaced here.
         Sanitize.bytesPerSecond.store(0, ordering: .relaxed)
@@ -48,10 +49,13 @@ import Testing
         let noise = rng.bytes((1 << 20) + 2 * blockSize + 3)
         for op in ops {
             // A fresh LU per opcode: MODE SELECT (SWP), SANITIZE and reservations leave state behind.
-            let lu = LogicalUnit(device: try FileBlockDevice(path: path, blockSize: blockSize, readOnly: false, thin: true), uuid: UUID(), name: "p", readOnly: false)
+            let lu = LogicalUnit(
+                device: try FileBlockDevice(path: path, blockSize: blockSize, readOnly: false, thin: true),
+                uuid: UUID(), name: "p", readOnly: false)
             for cdb in HostileCDBs.variants(op, random: 8, using: &rng) {
                 for length in [0, 1, blockSize, 2 * blockSize + 3, Int.random(in: 0...(1 << 20), using: &rng)] {
-                    let result = await lu.execute(cdb: cdb, dataOut: Array(noise.prefix(length)), nexus: ITNexus("n\(commands % 3)"))
+                    let result = await lu.execute(
+                        cdb: cdb, dataOut: Array(noise.prefix(length)), nexus: ITNexus("n\(commands % 3)"))
                     check(result, "\(op) cdb \(cdb) data-out \(length)")
                     commands += 1
                 }

@@ -5,10 +5,14 @@ import Testing
 /// EXTENDED COPY(LID4) and RECEIVE COPY STATUS(LID4) on one LU (the LU is
 /// its own copy target; across LUs and targets: EnterpriseSCSITests).
 @Suite struct ExtendedCopyTests {
-    static func be(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64(n - 1 - $0))) } }
+    static func be(_ v: UInt64, _ n: Int) -> [UInt8] {
+        (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64(n - 1 - $0))) }
+    }
 
     /// A LID4 parameter list (SPC-4 table 126) copying `blocks` from `from` to `to`.
-    static func lid4(naa: [UInt8], listID: UInt32, blocks: UInt16, from: UInt64, to: UInt64, flags: UInt8 = 0) -> [UInt8] {
+    static func lid4(naa: [UInt8], listID: UInt32, blocks: UInt16, from: UInt64, to: UInt64, flags: UInt8 = 0)
+        -> [UInt8]
+    {
         var header = [UInt8](repeating: 0, count: 48)
         header[0] = 0x01
         header[3] = 0x20
@@ -44,11 +48,15 @@ import Testing
         let statusCDB: [UInt8] = [0x84, 0x05, 0x01, 0x02, 0x03, 0x04, 0, 0, 0, 0, 0, 0, 0x01, 0, 0, 0]
         let status = await lu.execute(cdb: statusCDB, dataOut: [])
         #expect(status.status == 0 && status.dataIn.count >= 32)
-        #expect(status.dataIn[4] == 0x01 && status.dataIn[5] == 0x01 && status.dataIn[23] == 0x00 && status.dataIn[22] == 0x10 && status.dataIn[25] == 1)
+        #expect(
+            status.dataIn[4] == 0x01 && status.dataIn[5] == 0x01 && status.dataIn[23] == 0x00
+                && status.dataIn[22] == 0x10 && status.dataIn[25] == 1)
         #expect(await lu.execute(cdb: statusCDB, dataOut: []).sense?.asc == 0x24, "a status is reported once")
         // IMMED (background copy) is not offered: INVALID FIELD IN PARAMETER LIST, nothing recorded.
         let immediate = Self.lid4(naa: lu.naaDesignator, listID: 9, blocks: 8, from: 0, to: 200, flags: 0x01)
-        let refused = await lu.execute(cdb: [0x83, 0x01, 0, 0, 0, 0, 0, 0, 0, 0] + Self.be(UInt64(immediate.count), 4) + [0, 0], dataOut: immediate)
+        let refused = await lu.execute(
+            cdb: [0x83, 0x01, 0, 0, 0, 0, 0, 0, 0, 0] + Self.be(UInt64(immediate.count), 4) + [0, 0], dataOut: immediate
+        )
         #expect(refused.sense?.asc == 0x26)
         // A header that is not format 01h is refused the same way.
         var bad = list

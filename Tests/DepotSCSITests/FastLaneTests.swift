@@ -29,7 +29,9 @@ import Testing
         // The last block of the 1 MiB volume qualifies; one past it does not (LBA OUT OF RANGE is the general path's).
         #expect(transfer([0x28, 0, 0, 0, 0x07, 0xFF, 0, 0, 1, 0]) != nil)
         #expect(transfer([0x28, 0, 0, 0, 0x07, 0xFF, 0, 0, 2, 0]) == nil)
-        #expect(transfer([0x88, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 2, 0, 0]) == nil, "LBA overflow")
+        #expect(
+            transfer([0x88, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 2, 0, 0]) == nil, "LBA overflow"
+        )
     }
 
     @Test func unusualCDBsAreLeftToTheGeneralPath() {
@@ -37,7 +39,9 @@ import Testing
         #expect(transfer([0x28, 0, 0, 0, 0, 8, 0, 0, 0, 0]) == nil, "zero blocks")
         #expect(transfer([0x28, 0x20, 0, 0, 0, 8, 0, 0, 8, 0]) == nil, "RDPROTECT")
         #expect(transfer([0x28, 0, 0, 0, 0, 8, 0, 0, 8, 0x04]) == nil, "NACA")
-        #expect(transfer([0x2A, 0x08, 0, 0, 0, 8, 0, 0, 8, 0])?.durable == true, "a FUA write qualifies, to be answered after a flush")
+        #expect(
+            transfer([0x2A, 0x08, 0, 0, 0, 8, 0, 0, 8, 0])?.durable == true,
+            "a FUA write qualifies, to be answered after a flush")
         #expect(transfer([0x2A, 0, 0, 0, 0, 8, 0, 0, 8, 0])?.durable == false)
         #expect(transfer([0x28, 0x08, 0, 0, 0, 8, 0, 0, 8, 0]) != nil, "FUA read is served from a coherent cache")
         #expect(transfer([0x2F, 0, 0, 0, 0, 8, 0, 0, 8, 0]) == nil, "VERIFY")
@@ -57,12 +61,15 @@ import Testing
         #expect(await lu.execute(cdb: [0x5F, 0x00, 0, 0, 0, 0, 0, 0, 24, 0], dataOut: key, nexus: "a").status == 0)
         var reserve = [UInt8](repeating: 0, count: 24)
         reserve[7] = 7
-        #expect(await lu.execute(cdb: [0x5F, 0x01, 0x01, 0, 0, 0, 0, 0, 24, 0], dataOut: reserve, nexus: "a").status == 0)
+        #expect(
+            await lu.execute(cdb: [0x5F, 0x01, 0x01, 0, 0, 0, 0, 0, 24, 0], dataOut: reserve, nexus: "a").status == 0)
         #expect(transfer(Self.read10) == nil)
-        #expect(await lu.execute(cdb: [0x5F, 0x02, 0x01, 0, 0, 0, 0, 0, 24, 0], dataOut: reserve, nexus: "a").status == 0)
+        #expect(
+            await lu.execute(cdb: [0x5F, 0x02, 0x01, 0, 0, 0, 0, 0, 24, 0], dataOut: reserve, nexus: "a").status == 0)
         #expect(transfer(Self.write16) != nil)
         // WCE cleared by MODE SELECT: every write is durable; reads are unaffected.
-        let caching = Array(await lu.execute(cdb: [0x5A, 0x08, 0x08, 0, 0, 0, 0, 0x01, 0x00, 0], dataOut: []).dataIn.dropFirst(8))
+        let caching = Array(
+            await lu.execute(cdb: [0x5A, 0x08, 0x08, 0, 0, 0, 0, 0x01, 0x00, 0], dataOut: []).dataIn.dropFirst(8))
         var page = caching
         page[2] &= ~0x04
         let list = [UInt8](repeating: 0, count: 8) + page
@@ -74,7 +81,8 @@ import Testing
     @Test func writesAreRefusedOnAReadOnlyUnit() throws {
         defer { volume.remove() }
         let readOnly = LogicalUnit(
-            device: try FileBlockDevice(path: volume.path, blockSize: 512, readOnly: true), uuid: UUID(), name: "ro", readOnly: true)
+            device: try FileBlockDevice(path: volume.path, blockSize: 512, readOnly: true), uuid: UUID(), name: "ro",
+            readOnly: true)
         let cdb = Self.write16.withUnsafeBytes { readOnly.plainTransfer($0) }
         #expect(cdb == nil)
     }

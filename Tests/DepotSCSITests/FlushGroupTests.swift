@@ -28,7 +28,9 @@ import Testing
         let ran = syncs.withLockedValue { $0 }
         #expect(ran.count < 64, "no flush was shared: \(ran.count) syncs")
         for wait in waits {
-            #expect(ran.contains { $0.start > wait.asked && $0.end < wait.returned }, "a caller returned without a sync that started after it asked")
+            #expect(
+                ran.contains { $0.start > wait.asked && $0.end < wait.returned },
+                "a caller returned without a sync that started after it asked")
         }
         // A failed sync fails every caller it covered.
         struct Failed: Error {}
@@ -39,5 +41,10 @@ import Testing
 /// A counter that orders events across tasks.
 final class Clock: Sendable {
     private let now = NIOLockedValueBox(0)
-    func tick() -> Int { now.withLockedValue { $0 += 1; return $0 } }
+    func tick() -> Int {
+        now.withLockedValue {
+            $0 += 1
+            return $0
+        }
+    }
 }

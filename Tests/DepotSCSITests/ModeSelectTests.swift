@@ -62,7 +62,8 @@ import Testing
         #expect(await select(caching).status == 0)
         #expect(await page(0x08)[2] & 0x04 == 0)
         // Writes still work, now write-through.
-        let write = await lu.execute(cdb: [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0], dataOut: [UInt8](repeating: 7, count: 512))
+        let write = await lu.execute(
+            cdb: [0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0], dataOut: [UInt8](repeating: 7, count: 512))
         #expect(write.status == 0)
     }
 

@@ -19,19 +19,26 @@ import Testing
     func unit(restoring state: PRState? = nil) throws -> LogicalUnit {
         let saved = self.saved
         return try TestVolume(path: path).unit(
-            persistentReservations: PersistentReservations(restoring: state) { state in saved.withLockedValue { $0.append(state) } })
+            persistentReservations: PersistentReservations(restoring: state) { state in
+                saved.withLockedValue { $0.append(state) }
+            })
     }
 
     static func key(_ k: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: k >> (56 - 8 * $0)) } }
 
     /// PERSISTENT RESERVE OUT with the basic 24-byte parameter list (plus `extra`).
-    func out(_ lu: LogicalUnit, _ nexus: ITNexus, action: UInt8, type: UInt8 = 0, key: UInt64 = 0, sark: UInt64 = 0,
-             flags: UInt8 = 0, extra: [UInt8] = []) async -> SCSIResult {
+    func out(
+        _ lu: LogicalUnit, _ nexus: ITNexus, action: UInt8, type: UInt8 = 0, key: UInt64 = 0, sark: UInt64 = 0,
+        flags: UInt8 = 0, extra: [UInt8] = []
+    ) async -> SCSIResult {
         var list = Self.key(key) + Self.key(sark) + [0, 0, 0, 0, flags, 0, 0, 0] + extra
         if !extra.isEmpty { list.replaceSubrange(24..<24, with: [0, 0, 0, UInt8(extra.count)]) }
         let n = UInt32(list.count)
         return await lu.execute(
-            cdb: [0x5F, action, type, 0, 0, UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF), 0], dataOut: list, nexus: nexus)
+            cdb: [
+                0x5F, action, type, 0, 0, UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF),
+                0,
+            ], dataOut: list, nexus: nexus)
     }
 
     func readIn(_ lu: LogicalUnit, _ action: UInt8) async -> [UInt8] {
@@ -41,7 +48,9 @@ import Testing
     }
 
     func write(_ lu: LogicalUnit, _ nexus: ITNexus) async -> UInt8 {
-        await lu.execute(cdb: [0x2A, 0, 0, 0, 0, 1, 0, 0, 1, 0], dataOut: [UInt8](repeating: 7, count: 512), nexus: nexus).status
+        await lu.execute(
+            cdb: [0x2A, 0, 0, 0, 0, 1, 0, 0, 1, 0], dataOut: [UInt8](repeating: 7, count: 512), nexus: nexus
+        ).status
     }
 
     func read(_ lu: LogicalUnit, _ nexus: ITNexus) async -> UInt8 {
@@ -64,7 +73,9 @@ import Testing
         let reservation = await readIn(lu, 0x01)
         #expect(Array(reservation[8..<16]) == Self.key(0xA) && reservation[21] == 0x01)
         let keys = await readIn(lu, 0x00)
-        #expect(keys[3] == 2 && keys[7] == 16 && Array(keys[8..<16]) == Self.key(0xA) && Array(keys[16..<24]) == Self.key(0xB))
+        #expect(
+            keys[3] == 2 && keys[7] == 16 && Array(keys[8..<16]) == Self.key(0xA)
+                && Array(keys[16..<24]) == Self.key(0xB))
         // Releasing with another type is INVALID RELEASE OF PERSISTENT RESERVATION.
         let wrongType = await out(lu, Self.a, action: 2, type: 0x03, key: 0xA)
         #expect(wrongType.sense?.asc == 0x26 && wrongType.sense?.ascq == 0x04)
@@ -131,13 +142,16 @@ import Testing
         let bTransport = [0x45, 0, 0, UInt8(bid.count)] + bid
         move += [0, 0, 0, UInt8(bTransport.count)] + bTransport
         let n = UInt8(move.count)
-        #expect(await lu.execute(cdb: [0x5F, 0x07, 0x03, 0, 0, 0, 0, 0, n, 0], dataOut: move, nexus: Self.a).status == 0)
+        #expect(
+            await lu.execute(cdb: [0x5F, 0x07, 0x03, 0, 0, 0, 0, 0, n, 0], dataOut: move, nexus: Self.a).status == 0)
         #expect(await write(lu, Self.b) == 0)
         #expect(await write(lu, Self.a) == 0x18)
         // READ FULL STATUS: C (key A) and B (holder, key B, type 3) with their TransportIDs.
         let full = await readIn(lu, 0x03)
         let text = String(decoding: full, as: UTF8.self)
-        #expect(text.contains("iqn.2026-11.test:b,i,0x230000000002") && text.contains("iqn.2026-11.test:c,i,0x230000000003"))
+        #expect(
+            text.contains("iqn.2026-11.test:b,i,0x230000000002") && text.contains("iqn.2026-11.test:c,i,0x230000000003")
+        )
         // Every change with APTPL set was stored; the last one restores into a new LU.
         let last = try #require(saved.withLockedValue { $0.last ?? nil })
         #expect(last.aptpl && last.reservation?.type == .exclusiveAccess)
@@ -153,16 +167,21 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let lu = try unit()
         // 23 bytes: PARAMETER LIST LENGTH ERROR.
-        let short = await lu.execute(cdb: [0x5F, 0, 0, 0, 0, 0, 0, 0, 23, 0], dataOut: [UInt8](repeating: 0, count: 23), nexus: Self.a)
+        let short = await lu.execute(
+            cdb: [0x5F, 0, 0, 0, 0, 0, 0, 0, 23, 0], dataOut: [UInt8](repeating: 0, count: 23), nexus: Self.a)
         #expect(short.sense?.asc == 0x1A)
         _ = await out(lu, Self.a, action: 0, sark: 0xA)
         // Scope other than LU_SCOPE, unknown type: INVALID FIELD IN CDB.
-        var r = await lu.execute(cdb: [0x5F, 1, 0x11, 0, 0, 0, 0, 0, 24, 0], dataOut: Self.key(0xA) + [UInt8](repeating: 0, count: 16), nexus: Self.a)
+        var r = await lu.execute(
+            cdb: [0x5F, 1, 0x11, 0, 0, 0, 0, 0, 24, 0], dataOut: Self.key(0xA) + [UInt8](repeating: 0, count: 16),
+            nexus: Self.a)
         #expect(r.sense?.asc == 0x24)
         r = await out(lu, Self.a, action: 1, type: 0x02, key: 0xA)
         #expect(r.sense?.asc == 0x24)
         // SPEC_I_PT on a registered nexus: INVALID FIELD IN PARAMETER LIST.
-        r = await out(lu, Self.a, action: 0, key: 0xA, sark: 0xA, flags: 0x08, extra: [0x05, 0, 0, 20] + [UInt8](repeating: 0x61, count: 19) + [0])
+        r = await out(
+            lu, Self.a, action: 0, key: 0xA, sark: 0xA, flags: 0x08,
+            extra: [0x05, 0, 0, 20] + [UInt8](repeating: 0x61, count: 19) + [0])
         #expect(r.sense?.asc == 0x26)
         // SPC-2 RESERVE while another nexus holds a persistent reservation conflicts.
         _ = await out(lu, Self.a, action: 1, type: 0x01, key: 0xA)

@@ -20,7 +20,8 @@ struct TestVolume {
 
     func unit(persistentReservations: PersistentReservations = PersistentReservations()) throws -> LogicalUnit {
         LogicalUnit(
-            device: try FileBlockDevice(path: path, blockSize: 512, readOnly: false, thin: true), uuid: UUID(), name: "t", readOnly: false,
+            device: try FileBlockDevice(path: path, blockSize: 512, readOnly: false, thin: true), uuid: UUID(),
+            name: "t", readOnly: false,
             persistentReservations: persistentReservations)
     }
 

@@ -12,18 +12,31 @@ import Testing
         #expect(!p.capacityExplicit && p.capacityBytes > 0)
         #expect(p.maxOvercommit == 20 && p.warnPercent == 75 && p.criticalPercent == 85 && p.reservedPercent == 0)
         for bad in ["relative/dir", f.root + "/x/../y", "/"] {
-            await #expect(throws: DepotError.self) { try await f.storage.createPool(CreatePoolRequest(name: "q", path: bad)) }
+            await #expect(throws: DepotError.self) {
+                try await f.storage.createPool(CreatePoolRequest(name: "q", path: bad))
+            }
         }
         // Nested inside or around another pool is refused.
-        await #expect(throws: DepotError.self) { try await f.storage.createPool(CreatePoolRequest(name: "q", path: f.root + "/pools/p/sub")) }
-        await #expect(throws: DepotError.self) { try await f.storage.createPool(CreatePoolRequest(name: "q", path: f.root + "/pools")) }
+        await #expect(throws: DepotError.self) {
+            try await f.storage.createPool(CreatePoolRequest(name: "q", path: f.root + "/pools/p/sub"))
+        }
+        await #expect(throws: DepotError.self) {
+            try await f.storage.createPool(CreatePoolRequest(name: "q", path: f.root + "/pools"))
+        }
         await #expect(throws: DepotError.self) { try await f.storage.createPool(CreatePoolRequest(name: "Q")) }
-        await #expect(throws: DepotError.self) { try await f.storage.createPool(CreatePoolRequest(name: "q", warnPercent: 90, criticalPercent: 80)) }
-        await #expect(throws: DepotError.conflict("pool 'p' already exists")) { try await f.storage.createPool(CreatePoolRequest(name: "p")) }
+        await #expect(throws: DepotError.self) {
+            try await f.storage.createPool(CreatePoolRequest(name: "q", warnPercent: 90, criticalPercent: 80))
+        }
+        await #expect(throws: DepotError.conflict("pool 'p' already exists")) {
+            try await f.storage.createPool(CreatePoolRequest(name: "p"))
+        }
         // A missing parent is refused (a typo must not become a directory tree) unless asked for.
-        await #expect(throws: DepotError.self) { try await f.storage.createPool(CreatePoolRequest(name: "q", path: f.root + "/elsewhere/q")) }
+        await #expect(throws: DepotError.self) {
+            try await f.storage.createPool(CreatePoolRequest(name: "q", path: f.root + "/elsewhere/q"))
+        }
         #expect(!FileManager.default.fileExists(atPath: f.root + "/elsewhere"))
-        let custom = try await f.storage.createPool(CreatePoolRequest(name: "q", path: f.root + "/elsewhere/q", capacityBytes: 1 << 30, createParents: true))
+        let custom = try await f.storage.createPool(
+            CreatePoolRequest(name: "q", path: f.root + "/elsewhere/q", capacityBytes: 1 << 30, createParents: true))
         #expect(custom.capacityExplicit && custom.capacityBytes == 1 << 30)
         #expect(FileManager.default.fileExists(atPath: f.root + "/elsewhere/q"))
         #expect(try await f.storage.listPools().map(\.name) == ["p", "q"])
@@ -63,9 +76,12 @@ import Testing
         let f = try StorageFixture()
         defer { f.cleanup() }
         _ = try await f.storage.createPool(CreatePoolRequest(name: "p"))
-        let updated = try await f.storage.updatePool("p", UpdatePoolRequest(capacityBytes: 10 << 30, maxOvercommit: 3, warnPercent: 60))
+        let updated = try await f.storage.updatePool(
+            "p", UpdatePoolRequest(capacityBytes: 10 << 30, maxOvercommit: 3, warnPercent: 60))
         #expect(updated.capacityBytes == 10 << 30 && updated.maxOvercommit == 3 && updated.warnPercent == 60)
-        await #expect(throws: DepotError.self) { try await f.storage.updatePool("p", UpdatePoolRequest(criticalPercent: 50)) }
+        await #expect(throws: DepotError.self) {
+            try await f.storage.updatePool("p", UpdatePoolRequest(criticalPercent: 50))
+        }
         await #expect(throws: DepotError.self) { try await f.storage.updatePool("p", UpdatePoolRequest()) }
     }
 }

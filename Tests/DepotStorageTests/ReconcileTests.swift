@@ -7,8 +7,9 @@ import Testing
 /// Crash states are made by writing the rows and files a crash would leave.
 @Suite struct ReconcileTests {
     func record(_ poolId: Int64, _ name: String, state: VolumeState, size: Int64 = 1 << 20) -> VolumeRecord {
-        VolumeRecord(poolId: poolId, name: name, uuid: UUID().uuidString, fileName: "\(name).img", sizeBytes: size,
-                     provisioning: .thin, blockSize: 512, state: state, createdAt: "t")
+        VolumeRecord(
+            poolId: poolId, name: name, uuid: UUID().uuidString, fileName: "\(name).img", sizeBytes: size,
+            provisioning: .thin, blockSize: 512, state: state, createdAt: "t")
     }
 
     @Test func interruptedCreatesAndDeletesAreFinished() async throws {
@@ -57,9 +58,13 @@ import Testing
         _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "g1", sizeBytes: 1 << 20))
         _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "g2", sizeBytes: 1 << 20))
         // r1: intent written and file renamed, then crash. r2: intent only.
-        _ = try f.catalog.beginRename(volumeId: try f.catalog.volume(poolId: pool.id!, name: "r1")!.id!, poolId: pool.id!, poolName: "p", newName: "r1-new")
+        _ = try f.catalog.beginRename(
+            volumeId: try f.catalog.volume(poolId: pool.id!, name: "r1")!.id!, poolId: pool.id!, poolName: "p",
+            newName: "r1-new")
         try FileManager.default.moveItem(atPath: pool.path + "/r1.img", toPath: pool.path + "/r1-new.img")
-        _ = try f.catalog.beginRename(volumeId: try f.catalog.volume(poolId: pool.id!, name: "r2")!.id!, poolId: pool.id!, poolName: "p", newName: "r2-new")
+        _ = try f.catalog.beginRename(
+            volumeId: try f.catalog.volume(poolId: pool.id!, name: "r2")!.id!, poolId: pool.id!, poolName: "p",
+            newName: "r2-new")
         // g1: intent and file grown, then crash. g2: intent only.
         var g1 = try #require(try f.catalog.volume(poolId: pool.id!, name: "g1"))
         g1.pendingSizeBytes = 2 << 20

@@ -10,8 +10,10 @@ import Testing
         defer { f.cleanup() }
         _ = try await f.storage.createPool(CreatePoolRequest(name: "p"))
         let size: UInt64 = 64 << 20
-        let thin = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "thin", sizeBytes: size, provisioning: .thin))
-        let thick = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "thick", sizeBytes: size, provisioning: .thick))
+        let thin = try await f.storage.createVolume(
+            pool: "p", CreateVolumeRequest(name: "thin", sizeBytes: size, provisioning: .thin))
+        let thick = try await f.storage.createVolume(
+            pool: "p", CreateVolumeRequest(name: "thick", sizeBytes: size, provisioning: .thick))
         let eager = try await f.storage.createVolume(
             pool: "p", CreateVolumeRequest(name: "eager", sizeBytes: size, provisioning: .eagerZeroed, blockSize: 4096))
         #expect(thin.allocatedBytes == 0)
@@ -47,7 +49,8 @@ import Testing
             #expect(error.code == .insufficientSpace)
         }
         do {
-            _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "c", sizeBytes: 101 << 20, provisioning: .thick))
+            _ = try await f.storage.createVolume(
+                pool: "p", CreateVolumeRequest(name: "c", sizeBytes: 101 << 20, provisioning: .thick))
             Issue.record("thick admitted beyond free space")
         } catch {
             #expect(error.code == .insufficientSpace)
@@ -57,7 +60,8 @@ import Testing
             try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "odd", sizeBytes: 1000))
         }
         await #expect(throws: DepotError.self) {
-            try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "bs", sizeBytes: 4096, blockSize: 1024))
+            try await f.storage.createVolume(
+                pool: "p", CreateVolumeRequest(name: "bs", sizeBytes: 4096, blockSize: 1024))
         }
         await #expect(throws: DepotError.self) {
             try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "../x", sizeBytes: 4096))
@@ -78,7 +82,9 @@ import Testing
         try f.write(v.path, offset: 3 << 20, bytes: [1, 2, 3])
         let grown = try await f.storage.resizeVolume(ref, sizeBytes: 16 << 20, force: false)
         #expect(grown.sizeBytes == 16 << 20 && VolumeFile.status(path: v.path)?.sizeBytes == 16 << 20)
-        await #expect(throws: DepotError.self) { try await f.storage.resizeVolume(ref, sizeBytes: 4 << 20, force: false) }
+        await #expect(throws: DepotError.self) {
+            try await f.storage.resizeVolume(ref, sizeBytes: 4 << 20, force: false)
+        }
         do {
             _ = try await f.storage.resizeVolume(ref, sizeBytes: 2 << 20, force: true)
             Issue.record("shrank below written data")
@@ -86,7 +92,8 @@ import Testing
             #expect(error.code == .conflict)
             // Both sizes in human units, with the exact count (#21 item 14).
             #expect(error.message.contains("to 2 MiB (2097152 bytes)"), "\(error.message)")
-            #expect(error.message.contains("smallest safe size is 3 MiB (\((3 << 20) + 512) bytes)"), "\(error.message)")
+            #expect(
+                error.message.contains("smallest safe size is 3 MiB (\((3 << 20) + 512) bytes)"), "\(error.message)")
         }
         let shrunk = try await f.storage.resizeVolume(ref, sizeBytes: (3 << 20) + 512, force: true)
         #expect(shrunk.sizeBytes == (3 << 20) + 512)
@@ -98,7 +105,8 @@ import Testing
         let f = try StorageFixture()
         defer { f.cleanup() }
         _ = try await f.storage.createPool(CreatePoolRequest(name: "p"))
-        _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "t", sizeBytes: 4 << 20, provisioning: .thick))
+        _ = try await f.storage.createVolume(
+            pool: "p", CreateVolumeRequest(name: "t", sizeBytes: 4 << 20, provisioning: .thick))
         let grown = try await f.storage.resizeVolume(VolumeRef(pool: "p", name: "t"), sizeBytes: 12 << 20, force: false)
         #expect(grown.allocatedBytes >= 12 << 20)
     }
@@ -109,13 +117,17 @@ import Testing
         _ = try await f.storage.createPool(CreatePoolRequest(name: "p"))
         _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "a", sizeBytes: 1 << 20))
         _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "b", sizeBytes: 1 << 20))
-        await #expect(throws: DepotError.self) { try await f.storage.renameVolume(VolumeRef(pool: "p", name: "a"), to: "b") }
+        await #expect(throws: DepotError.self) {
+            try await f.storage.renameVolume(VolumeRef(pool: "p", name: "a"), to: "b")
+        }
         let renamed = try await f.storage.renameVolume(VolumeRef(pool: "p", name: "a"), to: "c")
         #expect(renamed.name == "c" && renamed.path.hasSuffix("/c.img"))
         #expect(f.files(in: "p") == ["b.img", "c.img"])
         try await f.storage.deleteVolume(VolumeRef(pool: "p", name: "c"))
         #expect(f.files(in: "p") == ["b.img"])
-        await #expect(throws: DepotError.notFound("volume 'p/c' not found")) { try await f.storage.deleteVolume(VolumeRef(pool: "p", name: "c")) }
+        await #expect(throws: DepotError.notFound("volume 'p/c' not found")) {
+            try await f.storage.deleteVolume(VolumeRef(pool: "p", name: "c"))
+        }
     }
 
     @Test func capacityFollowsWritesAfterRescan() async throws {
@@ -141,7 +153,8 @@ import Testing
                 group.addTask {
                     do {
                         _ = try await storage.createVolume(
-                            pool: "p", CreateVolumeRequest(name: "t\(i)", sizeBytes: 40 << 20, provisioning: .eagerZeroed))
+                            pool: "p",
+                            CreateVolumeRequest(name: "t\(i)", sizeBytes: 40 << 20, provisioning: .eagerZeroed))
                         return nil
                     } catch {
                         return error as? DepotError ?? .internalError("\(error)")

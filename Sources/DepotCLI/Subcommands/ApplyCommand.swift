@@ -22,10 +22,15 @@ struct ApplyCommand: AsyncParsableCommand {
             let pools = try await client.pools()
             let steps = try ApplyPlanner.plan(spec: spec, pools: pools, volumes: try await client.volumes(pool: nil))
             if global.json {
-                struct Plan: Encodable { var plan: [String]; var dryRun: Bool }
+                struct Plan: Encodable {
+                    var plan: [String]
+                    var dryRun: Bool
+                }
                 try Output.json(Plan(plan: steps.map(\.description), dryRun: dryRun))
             } else {
-                print(steps.isEmpty ? "plan: nothing to do" : "plan:\n" + steps.map { "  + \($0)" }.joined(separator: "\n"))
+                print(
+                    steps.isEmpty
+                        ? "plan: nothing to do" : "plan:\n" + steps.map { "  + \($0)" }.joined(separator: "\n"))
             }
             // The plan as a whole must fit before anything is done, dry run or not.
             try ApplyAdmission.check(steps, pools: pools)
@@ -60,9 +65,13 @@ struct ApplyCommand: AsyncParsableCommand {
                 var undone: [String] = []
                 var kept: [String] = []
                 for (undo, what) in created {
-                    do { try await undo(); undone.append(what) } catch { kept.append("\(what) (\(error))") }
+                    do {
+                        try await undo()
+                        undone.append(what)
+                    } catch { kept.append("\(what) (\(error))") }
                 }
-                let message = "\(error)" + (undone.isEmpty ? "" : "; undone: " + undone.joined(separator: ", "))
+                let message =
+                    "\(error)" + (undone.isEmpty ? "" : "; undone: " + undone.joined(separator: ", "))
                     + (kept.isEmpty ? "" : "; could not undo: " + kept.joined(separator: ", "))
                 throw CLIFailure(message)
             }

@@ -8,10 +8,14 @@ struct CapacityCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures(json: global.json) {
             let report = try await global.client().capacity()
-            if global.json { try Output.json(report) } else {
+            if global.json {
+                try Output.json(report)
+            } else {
                 print(Output.poolTable(report.pools))
                 if let age = report.rescannedSecondsAgo {
-                    print("used bytes as of the last rescan, \(age) s ago (depotd --rescan-interval; depot volume show reads a volume's now)")
+                    print(
+                        "used bytes as of the last rescan, \(age) s ago (depotd --rescan-interval; depot volume show reads a volume's now)"
+                    )
                 }
             }
         }

@@ -18,8 +18,11 @@ struct ExportCreate: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures(json: global.json) {
-            let export = try await global.client().createExport(CreateExportRequest(pool: pool, rules: try options.rules(), force: options.force))
-            if global.json { try Output.json(export) } else {
+            let export = try await global.client().createExport(
+                CreateExportRequest(pool: pool, rules: try options.rules(), force: options.force))
+            if global.json {
+                try Output.json(export)
+            } else {
                 for warning in export.warnings ?? [] { print("warning: \(warning)") }
                 print("pool \(pool) exported at \(export.path) (pseudo \(export.pseudo), fsid \(export.fsid))")
             }
@@ -40,10 +43,15 @@ struct ExportSet: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures(json: global.json) {
-            let export = try await global.client().updateExport(CreateExportRequest(pool: pool, rules: try options.rules(), force: options.force))
-            if global.json { try Output.json(export) } else {
+            let export = try await global.client().updateExport(
+                CreateExportRequest(pool: pool, rules: try options.rules(), force: options.force))
+            if global.json {
+                try Output.json(export)
+            } else {
                 for warning in export.warnings ?? [] { print("warning: \(warning)") }
-                print("export of pool \(pool) now has \(export.rules.count) rule(s): " + export.rules.map { "\($0.client) \($0.access.rawValue)" }.joined(separator: ", "))
+                print(
+                    "export of pool \(pool) now has \(export.rules.count) rule(s): "
+                        + export.rules.map { "\($0.client) \($0.access.rawValue)" }.joined(separator: ", "))
             }
         }
     }

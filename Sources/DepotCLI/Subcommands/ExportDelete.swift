@@ -1,7 +1,8 @@
 import ArgumentParser
 
 struct ExportDelete: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Stop exporting a pool and publish.")
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Stop exporting a pool and publish.")
     @Argument(help: "Pool name.") var pool: String
     @OptionGroup var global: GlobalOptions
 

@@ -10,13 +10,26 @@ struct ExportShow: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures(json: global.json) {
             let e = try await global.client().export(pool)
-            if global.json { try Output.json(e) } else {
-                print(Output.table(["FIELD", "VALUE"], [["pool", e.pool], ["path", e.path], ["pseudo", e.pseudo], ["fsid", "\(e.fsid)"],
-                                                        ["created", e.createdAt]]))
+            if global.json {
+                try Output.json(e)
+            } else {
+                print(
+                    Output.table(
+                        ["FIELD", "VALUE"],
+                        [
+                            ["pool", e.pool], ["path", e.path], ["pseudo", e.pseudo], ["fsid", "\(e.fsid)"],
+                            ["created", e.createdAt],
+                        ]))
                 print("")
-                print(Output.table(["CLIENT", "ACCESS", "SQUASH", "ANONUID", "ANONGID"], e.rules.map { r in
-                    [r.client, r.access.rawValue, r.squash.rawValue, r.anonuid.map(String.init) ?? "-", r.anongid.map(String.init) ?? "-"]
-                }))
+                print(
+                    Output.table(
+                        ["CLIENT", "ACCESS", "SQUASH", "ANONUID", "ANONGID"],
+                        e.rules.map { r in
+                            [
+                                r.client, r.access.rawValue, r.squash.rawValue, r.anonuid.map(String.init) ?? "-",
+                                r.anongid.map(String.init) ?? "-",
+                            ]
+                        }))
             }
         }
     }

@@ -12,7 +12,8 @@ struct HelpAllCommand: ParsableCommand {
             Shell completion: `depot --generate-completion-script bash|zsh|fish` (see Docs/CLI.md).
             """)
     @Flag(help: "Print a man(7) page instead of plain text.") var man = false
-    @Option(help: "Wrap the help at this many columns (default 100; 72 in a man page, which indents it).") var columns: Int?
+    @Option(help: "Wrap the help at this many columns (default 100; 72 in a man page, which indents it).") var columns:
+        Int?
 
     static let description = """
         depot manages a Depot datastore server (depotd) over its REST API: storage pools on local filesystems, \
@@ -25,9 +26,12 @@ struct HelpAllCommand: ParsableCommand {
         """
 
     /// Every command below `root` with its name path, depth first, root first.
-    static func commands(_ root: ParsableCommand.Type, path: [String] = []) -> [(name: String, type: ParsableCommand.Type)] {
+    static func commands(_ root: ParsableCommand.Type, path: [String] = []) -> [(
+        name: String, type: ParsableCommand.Type
+    )] {
         let name = path + [root._commandName]
-        return [(name.joined(separator: " "), root)] + root.configuration.subcommands.flatMap { commands($0, path: name) }
+        return [(name.joined(separator: " "), root)]
+            + root.configuration.subcommands.flatMap { commands($0, path: name) }
     }
 
     func run() throws {
@@ -36,17 +40,21 @@ struct HelpAllCommand: ParsableCommand {
             ManualPage.Entry(
                 name: command.name,
                 help: command.type == DepotCommand.self
-                    ? DepotCommand.helpMessage(columns: columns) : DepotCommand.helpMessage(for: command.type, columns: columns))
+                    ? DepotCommand.helpMessage(columns: columns)
+                    : DepotCommand.helpMessage(for: command.type, columns: columns))
         }
         if man {
             print(
                 ManualPage.render(
-                    name: "depot", section: 1, summary: DepotCommand.configuration.abstract, version: DepotVersion.current,
+                    name: "depot", section: 1, summary: DepotCommand.configuration.abstract,
+                    version: DepotVersion.current,
                     description: Self.description, entries: entries),
                 terminator: "")
         } else {
             for entry in entries {
-                print(String(repeating: "=", count: 8) + " " + entry.name + " " + String(repeating: "=", count: max(4, columns - entry.name.count - 10)))
+                print(
+                    String(repeating: "=", count: 8) + " " + entry.name + " "
+                        + String(repeating: "=", count: max(4, columns - entry.name.count - 10)))
                 print(entry.help)
             }
         }

@@ -6,10 +6,16 @@ struct PoolCreate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a directory-backed pool.")
 
     @Argument(help: "Pool name.") var name: String
-    @Option(help: "Absolute directory on the daemon's machine (default DATA/pools/NAME there); its parent must exist.") var path: String?
-    @Flag(name: .customLong("create-parents"), help: "Create missing parent directories of --path.") var createParents = false
-    @Option(parsing: .unconditional, help: "Capacity, e.g. 500G (binary units: 500G = 500 GiB; default: the filesystem's size).") var capacity: String?
-    @Option(name: .customLong("max-overcommit"), help: "Most provisioned/capacity allowed for thin volumes (default 20).")
+    @Option(help: "Absolute directory on the daemon's machine (default DATA/pools/NAME there); its parent must exist.")
+    var path: String?
+    @Flag(name: .customLong("create-parents"), help: "Create missing parent directories of --path.") var createParents =
+        false
+    @Option(
+        parsing: .unconditional,
+        help: "Capacity, e.g. 500G (binary units: 500G = 500 GiB; default: the filesystem's size).") var capacity:
+        String?
+    @Option(
+        name: .customLong("max-overcommit"), help: "Most provisioned/capacity allowed for thin volumes (default 20).")
     var maxOvercommit: Double?
     @Option(help: "Used percent that turns the pool to warning (default 75).") var warn: Double?
     @Option(help: "Used percent that turns the pool to critical (default 85).") var critical: Double?
@@ -33,7 +39,9 @@ struct PoolCreate: AsyncParsableCommand {
                 maxOvercommit: maxOvercommit, warnPercent: warn, criticalPercent: critical, reservedPercent: reserved,
                 createParents: createParents ? true : nil)
             let pool = try await global.client().createPool(body)
-            if global.json { try Output.json(pool) } else {
+            if global.json {
+                try Output.json(pool)
+            } else {
                 print("pool \(pool.name) created at \(pool.path)")
                 for warning in pool.warnings ?? [] { print("warning: \(warning)") }
             }

@@ -1,7 +1,8 @@
 import ArgumentParser
 
 struct PoolDelete: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a pool (with its volumes only with --force).")
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete a pool (with its volumes only with --force).")
     @Argument(help: "Pool name.") var name: String
     @Flag(help: "Also delete every volume in the pool.") var force = false
     @OptionGroup var global: GlobalOptions

@@ -3,7 +3,9 @@ import DepotCore
 
 struct SessionListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "list", abstract: "Initiator, target, peer, TSIH, commands held, age; --wide adds portal, ISID and negotiated parameters.",
+        commandName: "list",
+        abstract:
+            "Initiator, target, peer, TSIH, commands held, age; --wide adds portal, ISID and negotiated parameters.",
         discussion: """
             INFLIGHT counts the commands the target holds for the session: received and not yet answered \
             (waiting for data, for a flush, or running), or answered with the answer not yet taken by the \
@@ -16,22 +18,33 @@ struct SessionListCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures(json: global.json) {
             let sessions = try await global.client().sessions()
-            if global.json { try Output.json(SessionList(sessions: sessions)); return }
+            if global.json {
+                try Output.json(SessionList(sessions: sessions))
+                return
+            }
             if wide {
-                print(Output.table(
-                    ["INITIATOR", "TARGET", "PORTAL", "PEER", "ISID", "TSIH", "INFLIGHT", "AGE", "PARAMETERS"],
-                    sessions.map { s in
-                        [s.initiator, s.target ?? "(discovery)", s.portal, s.peer, s.isid, "\(s.tsih)", "\(s.commandsInFlight)", "\(s.connectedSeconds) s",
-                         ["MaxBurstLength", "FirstBurstLength", "ImmediateData", "HeaderDigest", "AuthMethod"]
-                            .compactMap { k in s.parameters[k].map { "\(k)=\($0)" } }.joined(separator: ",")]
-                    }, rightAligned: [5, 6, 7]))
+                print(
+                    Output.table(
+                        ["INITIATOR", "TARGET", "PORTAL", "PEER", "ISID", "TSIH", "INFLIGHT", "AGE", "PARAMETERS"],
+                        sessions.map { s in
+                            [
+                                s.initiator, s.target ?? "(discovery)", s.portal, s.peer, s.isid, "\(s.tsih)",
+                                "\(s.commandsInFlight)", "\(s.connectedSeconds) s",
+                                ["MaxBurstLength", "FirstBurstLength", "ImmediateData", "HeaderDigest", "AuthMethod"]
+                                    .compactMap { k in s.parameters[k].map { "\(k)=\($0)" } }.joined(separator: ","),
+                            ]
+                        }, rightAligned: [5, 6, 7]))
             } else {
                 // Fits 120 columns with the usual IQN lengths.
-                print(Output.table(
-                    ["INITIATOR", "TARGET", "PEER", "TSIH", "INFLIGHT", "AGE"],
-                    sessions.map { s in
-                        [s.initiator, s.target ?? "(discovery)", s.peer, "\(s.tsih)", "\(s.commandsInFlight)", "\(s.connectedSeconds) s"]
-                    }, rightAligned: [3, 4, 5]))
+                print(
+                    Output.table(
+                        ["INITIATOR", "TARGET", "PEER", "TSIH", "INFLIGHT", "AGE"],
+                        sessions.map { s in
+                            [
+                                s.initiator, s.target ?? "(discovery)", s.peer, "\(s.tsih)", "\(s.commandsInFlight)",
+                                "\(s.connectedSeconds) s",
+                            ]
+                        }, rightAligned: [3, 4, 5]))
             }
         }
     }

@@ -3,22 +3,28 @@ import ArgumentParser
 struct TargetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "target", abstract: "iSCSI targets: create, list, show, delete; LUN maps and ACLs.",
-        subcommands: [TargetCreate.self, TargetListCommand.self, TargetShow.self, TargetDelete.self, TargetLUNCommand.self, TargetACLCommand.self, TargetCHAPCommand.self, TargetPortalGroupCommand.self])
+        subcommands: [
+            TargetCreate.self, TargetListCommand.self, TargetShow.self, TargetDelete.self, TargetLUNCommand.self,
+            TargetACLCommand.self, TargetCHAPCommand.self, TargetPortalGroupCommand.self,
+        ])
 }
 
 struct TargetLUNCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "lun", abstract: "Map and unmap volumes as LUNs.", subcommands: [TargetLUNMap.self, TargetLUNUnmap.self])
+        commandName: "lun", abstract: "Map and unmap volumes as LUNs.",
+        subcommands: [TargetLUNMap.self, TargetLUNUnmap.self])
 }
 
 struct TargetACLCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "acl", abstract: "Initiators allowed to log in.", subcommands: [TargetACLAdd.self, TargetACLRemove.self])
+        commandName: "acl", abstract: "Initiators allowed to log in.",
+        subcommands: [TargetACLAdd.self, TargetACLRemove.self])
 }
 
 struct TargetCHAPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "chap", abstract: "Require CHAP (one-way or mutual) for logins.", subcommands: [TargetCHAPSet.self, TargetCHAPClear.self])
+        commandName: "chap", abstract: "Require CHAP (one-way or mutual) for logins.",
+        subcommands: [TargetCHAPSet.self, TargetCHAPClear.self])
 }
 
 struct TargetPortalGroupCommand: AsyncParsableCommand {

@@ -1,7 +1,8 @@
 import ArgumentParser
 
 struct TargetDelete: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a target (its LUN maps and ACL go with it).")
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete a target (its LUN maps and ACL go with it).")
     @Argument(help: "Target name.") var iqn: String
     @Flag(help: "Close logged-in sessions instead of refusing.") var force = false
     @OptionGroup var global: GlobalOptions

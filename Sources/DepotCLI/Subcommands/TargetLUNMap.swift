@@ -2,7 +2,8 @@ import ArgumentParser
 import DepotCore
 
 struct TargetLUNMap: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "map", abstract: "Map a volume as a LUN (next free LUN unless --lun).")
+    static let configuration = CommandConfiguration(
+        commandName: "map", abstract: "Map a volume as a LUN (next free LUN unless --lun).")
     @Argument(help: "Target name.") var iqn: String
     @Argument(help: "POOL/NAME") var volume: String
     @Option(help: "LUN number 0-16383.") var lun: Int?
@@ -18,7 +19,9 @@ struct TargetLUNMap: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures(json: global.json) {
             let t = try await global.client().mapLUN(iqn, MapLUNRequest(volume: volume, lun: lun, readOnly: readOnly))
-            if global.json { try Output.json(t) } else {
+            if global.json {
+                try Output.json(t)
+            } else {
                 let mapped = t.luns.last { $0.volume == volume }
                 print("\(volume) mapped as LUN \(mapped.map { "\($0.lun)" } ?? "?") of \(t.iqn)")
             }

@@ -8,10 +8,18 @@ struct TargetListCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures(json: global.json) {
             let targets = try await global.client().targets()
-            if global.json { try Output.json(TargetList(targets: targets)) } else {
-                print(Output.table(["TARGET", "LUNS", "ACCESS"], targets.map { t in
-                    [t.iqn, "\(t.luns.count)", t.allowAnyInitiator ? "any" : "\(t.initiators.count) initiator(s)"]
-                }, rightAligned: [1]))
+            if global.json {
+                try Output.json(TargetList(targets: targets))
+            } else {
+                print(
+                    Output.table(
+                        ["TARGET", "LUNS", "ACCESS"],
+                        targets.map { t in
+                            [
+                                t.iqn, "\(t.luns.count)",
+                                t.allowAnyInitiator ? "any" : "\(t.initiators.count) initiator(s)",
+                            ]
+                        }, rightAligned: [1]))
             }
         }
     }

@@ -6,11 +6,14 @@ extension PortalGroupState: ExpressibleByArgument {}
 struct TargetPortalGroupSetState: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set-state",
-        abstract: "Set a portal group's ALUA state (maintenance: standby or unavailable moves initiators to the other paths).")
+        abstract:
+            "Set a portal group's ALUA state (maintenance: standby or unavailable moves initiators to the other paths)."
+    )
     @Argument(help: "Target name.") var iqn: String
     @Argument(help: "Portal group number (1 = first --portal of depotd).") var group: Int
     @Argument(help: "active-optimized, active-non-optimized, standby or unavailable.") var state: PortalGroupState
-    @Flag(help: "Allow a state that leaves the target no active portal group (every initiator loses I/O).") var force = false
+    @Flag(help: "Allow a state that leaves the target no active portal group (every initiator loses I/O).") var force =
+        false
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -24,7 +27,9 @@ struct TargetPortalGroupSetState: AsyncParsableCommand {
             if global.json { return try Output.json(PortalGroupList(portalGroups: groups)) }
             print("portal group \(group) of \(iqn) is now \(state.rawValue)")
             if !groups.contains(where: \.state.isActive) {
-                print("warning: \(iqn) has no active portal group: initiators cannot do I/O to its LUNs until one is active again")
+                print(
+                    "warning: \(iqn) has no active portal group: initiators cannot do I/O to its LUNs until one is active again"
+                )
             }
         }
     }

@@ -6,7 +6,11 @@ struct VolumeCreate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a volume POOL/NAME.")
     @Argument(help: "POOL/NAME") var volume: String
     // `.unconditional`: `--size -5G` reaches the size parser (and its message), not "missing value".
-    @Option(parsing: .unconditional, help: "Virtual size, e.g. 10G, 1.5T, 512 (bytes). Units are binary: 10G, 10GB and 10GiB are all 10 GiB; a size that is not a whole number of blocks is rounded up to one.")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Virtual size, e.g. 10G, 1.5T, 512 (bytes). Units are binary: 10G, 10GB and 10GiB are all 10 GiB; a size that is not a whole number of blocks is rounded up to one."
+    )
     var size: String
     @Option(help: "thin, thick or eager-zeroed.") var provisioning: String = "thin"
     @Option(name: .customLong("block-size"), help: "Logical block size: 512 or 4096.") var blockSize: UInt32 = 512
@@ -30,11 +34,15 @@ struct VolumeCreate: AsyncParsableCommand {
             // 2.9T is not a whole number of blocks: round up to one and say so, rather than fail on a byte count.
             let (rounded, roundedUp) = Self.wholeBlocks(asked, blockSize: UInt64(blockSize))
             if roundedUp, !global.json {
-                print("note: \(size) is \(asked) bytes, not a whole number of \(blockSize)-byte blocks; rounded up to \(rounded) bytes (\(ByteSize.format(rounded)))")
+                print(
+                    "note: \(size) is \(asked) bytes, not a whole number of \(blockSize)-byte blocks; rounded up to \(rounded) bytes (\(ByteSize.format(rounded)))"
+                )
             }
             let body = CreateVolumeRequest(name: ref.name, sizeBytes: rounded, provisioning: kind, blockSize: blockSize)
             let created = try await client.createVolume(ref, body, json: global.json, quiet: global.quiet)
-            if global.json { try Output.json(created) } else {
+            if global.json {
+                try Output.json(created)
+            } else {
                 print("volume \(ref) created: \(ByteSize.describe(created.sizeBytes)) \(created.provisioning.rawValue)")
             }
         }

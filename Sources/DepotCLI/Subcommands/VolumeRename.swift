@@ -16,7 +16,11 @@ struct VolumeRename: AsyncParsableCommand {
         try await reportingFailures(json: global.json) {
             let ref = try parseVolumeRef(volume)
             let info = try await global.client().updateVolume(ref, UpdateVolumeRequest(name: newName))
-            if global.json { try Output.json(info) } else { print("volume \(ref) renamed to \(info.pool)/\(info.name)") }
+            if global.json {
+                try Output.json(info)
+            } else {
+                print("volume \(ref) renamed to \(info.pool)/\(info.name)")
+            }
         }
     }
 }

@@ -35,9 +35,13 @@ struct VolumeResize: AsyncParsableCommand {
             if global.json {
                 try Output.json(info)
             } else if info.sizeBytes < current {
-                print("volume \(ref) shrunk from \(ByteSize.format(current)) to \(ByteSize.format(info.sizeBytes)) (its last \(ByteSize.format(current - info.sizeBytes)) discarded)")
+                print(
+                    "volume \(ref) shrunk from \(ByteSize.format(current)) to \(ByteSize.format(info.sizeBytes)) (its last \(ByteSize.format(current - info.sizeBytes)) discarded)"
+                )
             } else {
-                print("volume \(ref) is now \(ByteSize.format(info.sizeBytes))\(info.sizeBytes == current ? " (unchanged)" : " (was \(ByteSize.format(current)))")")
+                print(
+                    "volume \(ref) is now \(ByteSize.format(info.sizeBytes))\(info.sizeBytes == current ? " (unchanged)" : " (was \(ByteSize.format(current)))")"
+                )
             }
         }
     }
@@ -47,14 +51,17 @@ struct VolumeResize: AsyncParsableCommand {
     /// offered first; only an explicit -N is told how to confirm.
     static func shrinkRefusal(_ ref: VolumeRef, current: UInt64, target: UInt64, change: ByteSize.Change) -> String {
         let lost = current - target
-        let head = "refused: this would shrink '\(ref)' from \(ByteSize.format(current)) to \(ByteSize.format(target)), "
+        let head =
+            "refused: this would shrink '\(ref)' from \(ByteSize.format(current)) to \(ByteSize.format(target)), "
             + "discarding its last \(ByteSize.format(lost)) (bytes \(target)-\(current - 1)); nothing was changed."
         switch change {
         case .absolute(let size):
-            return head + " To grow it by \(ByteSize.format(size)), use --size +\(ByteSize.format(size).replacingOccurrences(of: " ", with: "")); "
+            return head
+                + " To grow it by \(ByteSize.format(size)), use --size +\(ByteSize.format(size).replacingOccurrences(of: " ", with: "")); "
                 + "to grow it to a size, give one above \(ByteSize.format(current)). Shrinking is only done as --size -N with --force."
         case .shrink(let by):
-            return head + " If that is what you want, run it again with --force (a shrink never cuts written data): --size -\(ByteSize.format(by).replacingOccurrences(of: " ", with: "")) --force"
+            return head
+                + " If that is what you want, run it again with --force (a shrink never cuts written data): --size -\(ByteSize.format(by).replacingOccurrences(of: " ", with: "")) --force"
         case .grow:
             return head
         }

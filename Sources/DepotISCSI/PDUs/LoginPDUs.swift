@@ -37,7 +37,9 @@ public struct LoginRequest: Sendable, Equatable {
     }
 
     public var frame: ISCSIFrame {
-        var f = ISCSIFrame(.loginRequest, immediate: true, flags: (transit ? 0x80 : 0) | (continues ? 0x40 : 0) | (currentStage & 3) << 2 | nextStage & 3)
+        var f = ISCSIFrame(
+            .loginRequest, immediate: true,
+            flags: (transit ? 0x80 : 0) | (continues ? 0x40 : 0) | (currentStage & 3) << 2 | nextStage & 3)
         f.bhs[2] = versionMax
         f.bhs[3] = versionMin
         f.bhs.replaceSubrange(8..<14, with: (isid + [UInt8](repeating: 0, count: 6)).prefix(6))

@@ -36,7 +36,9 @@ public struct SCSICommand: Sendable, Equatable {
     }
 
     public var frame: ISCSIFrame {
-        var f = ISCSIFrame(.scsiCommand, immediate: immediate, flags: (final ? 0x80 : 0) | (read ? 0x40 : 0) | (write ? 0x20 : 0) | attribute & 0x07)
+        var f = ISCSIFrame(
+            .scsiCommand, immediate: immediate,
+            flags: (final ? 0x80 : 0) | (read ? 0x40 : 0) | (write ? 0x20 : 0) | attribute & 0x07)
         f.lun = lun
         f.initiatorTaskTag = tag
         f.put32(expectedLength, 20)
@@ -80,7 +82,9 @@ public struct SCSIResponse: Sendable, Equatable {
         f.bhs[3] = status
         f.initiatorTaskTag = tag
         f.put32(residual, 44)
-        if !sense.isEmpty { f.data = [UInt8(truncatingIfNeeded: sense.count >> 8), UInt8(truncatingIfNeeded: sense.count)] + sense }
+        if !sense.isEmpty {
+            f.data = [UInt8(truncatingIfNeeded: sense.count >> 8), UInt8(truncatingIfNeeded: sense.count)] + sense
+        }
         return f
     }
 }

@@ -117,7 +117,9 @@ struct ConnectionStateMachine {
     mutating func receive(_ pdu: ISCSIFrame) throws(Violation) -> Action {
         switch state {
         case .awaitingLogin:
-            guard pdu.opcode == .loginRequest else { throw Violation(description: "a \(Self.name(pdu)) before any Login Request") }
+            guard pdu.opcode == .loginRequest else {
+                throw Violation(description: "a \(Self.name(pdu)) before any Login Request")
+            }
             // The first Login Request sets the sequence numbers (RFC 7143 §11.12.8, §11.13.4).
             sequencer = StatusSequencer(expStatSN: pdu.expStatSN)
             window = CommandWindow(expCmdSN: pdu.cmdSN, depth: depth)

@@ -8,9 +8,13 @@ public enum AnswerCheck {
     /// SCSI status codes a target may return (SAM-5 §5.3.1).
     static let statuses: Set<UInt8> = [0x00, 0x02, 0x08, 0x18, 0x28, 0x30, 0x40]
 
-    public static func problem(_ pdu: ISCSIFrame, maxRecvDataSegmentLength: Int = 262_144, maxBurstLength: Int = 1 << 20) -> String? {
+    public static func problem(
+        _ pdu: ISCSIFrame, maxRecvDataSegmentLength: Int = 262_144, maxBurstLength: Int = 1 << 20
+    ) -> String? {
         let flags = pdu.flags
-        if pdu.dataSegmentLength > maxRecvDataSegmentLength { return "data segment of \(pdu.dataSegmentLength) bytes beyond MaxRecvDataSegmentLength" }
+        if pdu.dataSegmentLength > maxRecvDataSegmentLength {
+            return "data segment of \(pdu.dataSegmentLength) bytes beyond MaxRecvDataSegmentLength"
+        }
         switch pdu.opcodeByte {
         case 0x21:  // SCSI Response (§11.4)
             guard flags & 0x80 != 0 else { return "SCSI Response without F" }

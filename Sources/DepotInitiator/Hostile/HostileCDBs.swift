@@ -31,7 +31,10 @@ public enum HostileCDBs {
         while at + 8 <= min(data.count, 4 + length) {
             let flags = data[at + 5]
             let sa = data.u16(at: at + 2)
-            out.append(Operation(opcode: data[at], serviceAction: flags & 0x01 != 0 ? sa : nil, cdbLength: Int(data.u16(at: at + 6))))
+            out.append(
+                Operation(
+                    opcode: data[at], serviceAction: flags & 0x01 != 0 ? sa : nil, cdbLength: Int(data.u16(at: at + 6)))
+            )
             at += flags & 0x02 != 0 ? 20 : 8
         }
         return out

@@ -45,7 +45,10 @@ public struct HostileScenarios {
 
     /// Runs `scenario` on a new connection with `isid`; `operations` is the
     /// dispatch table for `.commands`.
-    public func run(_ scenario: Scenario, isid: [UInt8], operations: [HostileCDBs.Operation], steps: Int, using rng: inout SeededRandom) -> Report {
+    public func run(
+        _ scenario: Scenario, isid: [UInt8], operations: [HostileCDBs.Operation], steps: Int,
+        using rng: inout SeededRandom
+    ) -> Report {
         var report = Report()
         guard let raw = try? RawInitiator(portal: portal, isid: isid, timeout: 3, digests: digests) else {
             report.problems.append("\(scenario): cannot connect to \(portal)")
@@ -67,7 +70,11 @@ public struct HostileScenarios {
                     text.put32(0xFFFF_FFFF, 20)
                     text.put32(raw.cmdSN, 24)
                     raw.cmdSN &+= 1
-                    text.data = rng.oneIn(2) ? Array("SendTargets=\(rng.pick(["All", "", target, "iqn.x", String(repeating: "z", count: 3000)]))".utf8) + [0] : HostilePDUs.textKeys(using: &rng)
+                    text.data =
+                        rng.oneIn(2)
+                        ? Array(
+                            "SendTargets=\(rng.pick(["All", "", target, "iqn.x", String(repeating: "z", count: 3000)]))"
+                                .utf8) + [0] : HostilePDUs.textKeys(using: &rng)
                     try raw.send(text)
                     if try !drain(raw, session, &report, milliseconds: 50) { break }
                 }
@@ -109,7 +116,8 @@ public struct HostileScenarios {
                 logout.put32(raw.cmdSN, 24)
                 try raw.send(logout)
                 for _ in 0..<min(steps, 8) {
-                    try raw.send(HostilePDUs.pdu(cmdSN: raw.cmdSN, expStatSN: raw.expStatSN, tags: [0x7777], using: &rng))
+                    try raw.send(
+                        HostilePDUs.pdu(cmdSN: raw.cmdSN, expStatSN: raw.expStatSN, tags: [0x7777], using: &rng))
                     report.pdus += 1
                 }
                 _ = try drain(raw, session, &report, milliseconds: 200)
@@ -131,7 +139,8 @@ public struct HostileScenarios {
 
     /// Reads what comes within `milliseconds` (at least what is already
     /// there), checking each PDU; false when the target closed.
-    func drain(_ raw: RawInitiator, _ session: HostileSession, _ report: inout Report, milliseconds: Int) throws -> Bool {
+    func drain(_ raw: RawInitiator, _ session: HostileSession, _ report: inout Report, milliseconds: Int) throws -> Bool
+    {
         while !raw.isQuiet(milliseconds: Int32(milliseconds)) {
             raw.setTimeout(milliseconds: 500)
             guard let pdu = try raw.receive() else {
@@ -144,17 +153,28 @@ public struct HostileScenarios {
         return true
     }
 
-    func login(_ raw: RawInitiator, _ session: HostileSession, initiator: String, steps: Int, using rng: inout SeededRandom, report: inout Report) throws {
+    func login(
+        _ raw: RawInitiator, _ session: HostileSession, initiator: String, steps: Int, using rng: inout SeededRandom,
+        report: inout Report
+    ) throws {
         for step in 0..<steps {
             var pdu = ISCSIFrame(bhs: rng.bytes(48))
             if rng.oneIn(5) {
                 // Not a Login PDU during login: SCSI Command (SPDK #3927), Data-Out, Text, NOP-Out, garbage.
-                pdu.bhs[0] = rng.pick([0x01, 0x41, 0x05, 0x04, 0x00, 0x02, 0x06, 0x10, UInt8.random(in: 0...0x3F, using: &rng)])
+                pdu.bhs[0] = rng.pick([
+                    0x01, 0x41, 0x05, 0x04, 0x00, 0x02, 0x06, 0x10, UInt8.random(in: 0...0x3F, using: &rng),
+                ])
             } else {
                 pdu.bhs[0] = 0x43
-                pdu.bhs[1] = rng.oneIn(3) ? UInt8.random(in: 0...255, using: &rng) : 0x80 | UInt8.random(in: 0...3, using: &rng) << 2 | UInt8.random(in: 0...3, using: &rng)
+                pdu.bhs[1] =
+                    rng.oneIn(3)
+                    ? UInt8.random(in: 0...255, using: &rng)
+                    : 0x80 | UInt8.random(in: 0...3, using: &rng) << 2 | UInt8.random(in: 0...3, using: &rng)
                 pdu.bhs.replaceSubrange(8..<14, with: raw.isid)
-                if rng.oneIn(2) { pdu.bhs[14] = 0; pdu.bhs[15] = 0 }
+                if rng.oneIn(2) {
+                    pdu.bhs[14] = 0
+                    pdu.bhs[15] = 0
+                }
             }
             pdu.bhs[4] = 0
             var keys = HostilePDUs.textKeys(using: &rng)
@@ -164,11 +184,24 @@ public struct HostileScenarios {
             }
             if step > 0, rng.oneIn(3) {
                 // A CHAP exchange that cannot succeed: algorithms, identifiers and responses of every shape.
-                let chap = [("AuthMethod", rng.pick(["CHAP", "CHAP,None", "None,CHAP", "SRP"])), ("CHAP_A", rng.pick(["5", "5,7", "7", "", "99999999999"])),
-                            ("CHAP_N", rng.pick(["healthy", "", String(repeating: "n", count: 2000)])),
-                            ("CHAP_R", rng.pick(["0x", "0x0", "0x" + String(repeating: "ab", count: 16), "0b", "0bAAAA", "0x" + String(repeating: "zz", count: 16)])),
-                            ("CHAP_I", rng.pick(["0", "256", "-1", "x"])), ("CHAP_C", rng.pick(["0x00", "0x" + String(repeating: "1", count: 2048), ""]))]
-                keys = Array(chap.shuffled(using: &rng).prefix(Int.random(in: 1...6, using: &rng)).map { "\($0.0)=\($0.1)" }.joined(separator: "\0").utf8) + [0] + keys
+                let chap = [
+                    ("AuthMethod", rng.pick(["CHAP", "CHAP,None", "None,CHAP", "SRP"])),
+                    ("CHAP_A", rng.pick(["5", "5,7", "7", "", "99999999999"])),
+                    ("CHAP_N", rng.pick(["healthy", "", String(repeating: "n", count: 2000)])),
+                    (
+                        "CHAP_R",
+                        rng.pick([
+                            "0x", "0x0", "0x" + String(repeating: "ab", count: 16), "0b", "0bAAAA",
+                            "0x" + String(repeating: "zz", count: 16),
+                        ])
+                    ),
+                    ("CHAP_I", rng.pick(["0", "256", "-1", "x"])),
+                    ("CHAP_C", rng.pick(["0x00", "0x" + String(repeating: "1", count: 2048), ""])),
+                ]
+                keys =
+                    Array(
+                        chap.shuffled(using: &rng).prefix(Int.random(in: 1...6, using: &rng)).map { "\($0.0)=\($0.1)" }
+                            .joined(separator: "\0").utf8) + [0] + keys
             }
             pdu.data = keys
             try raw.send(pdu)
@@ -179,29 +212,41 @@ public struct HostileScenarios {
 
     /// The dispatch table with hostile CDBs, expected lengths, flags lying
     /// about the direction, immediate data more or less than expected.
-    func commands(_ session: HostileSession, operations: [HostileCDBs.Operation], steps: Int, using rng: inout SeededRandom, report: inout Report) throws {
+    func commands(
+        _ session: HostileSession, operations: [HostileCDBs.Operation], steps: Int, using rng: inout SeededRandom,
+        report: inout Report
+    ) throws {
         guard !operations.isEmpty else { return }
         for _ in 0..<steps {
             let op = rng.pick(operations)
             let cdb = rng.pick(HostileCDBs.variants(op, random: 2, using: &rng))
             let expected = HostileCDBs.expectedLength(using: &rng)
             let flags = rng.pick([0x20, 0x40, 0x60, 0x00, UInt8.random(in: 0...0x67, using: &rng)])
-            let immediate = rng.oneIn(2) ? [] : rng.bytes(min(Int(min(expected, 65536)) + (rng.oneIn(4) ? 512 : 0), 65536 + 512))
+            let immediate =
+                rng.oneIn(2) ? [] : rng.bytes(min(Int(min(expected, 65536)) + (rng.oneIn(4) ? 512 : 0), 65536 + 512))
             let outcome = try session.exchange(
-                cdb: cdb, flags: flags, expected: expected, immediate: immediate, lun: rng.oneIn(8) ? UInt8.random(in: 0...255, using: &rng) : 0,
-                immediateBit: rng.oneIn(8), lieInDataOut: rng.oneIn(4), rng: &rng, what: "\(op) cdb \(cdb.map { hex($0) }.joined())")
+                cdb: cdb, flags: flags, expected: expected, immediate: immediate,
+                lun: rng.oneIn(8) ? UInt8.random(in: 0...255, using: &rng) : 0,
+                immediateBit: rng.oneIn(8), lieInDataOut: rng.oneIn(4), rng: &rng,
+                what: "\(op) cdb \(cdb.map { hex($0) }.joined())")
             report.pdus += 1
-            if outcome == .closed { report.closedByTarget = true; return }
+            if outcome == .closed {
+                report.closedByTarget = true
+                return
+            }
         }
     }
 
     /// Data-Out aimed at tasks that do not want it.
-    func dataOut(_ raw: RawInitiator, _ session: HostileSession, steps: Int, using rng: inout SeededRandom, report: inout Report) throws {
+    func dataOut(
+        _ raw: RawInitiator, _ session: HostileSession, steps: Int, using rng: inout SeededRandom, report: inout Report
+    ) throws {
         for _ in 0..<steps {
             switch Int.random(in: 0..<5, using: &rng) {
             case 0:
                 // A write that needs an R2T, aborted, then its Data-Out anyway.
-                let tag = try raw.command(RawInitiator.write10(lba: UInt32.random(in: 0..<2048, using: &rng), blocks: 16), write: 8192)
+                let tag = try raw.command(
+                    RawInitiator.write10(lba: UInt32.random(in: 0..<2048, using: &rng), blocks: 16), write: 8192)
                 let abort = try raw.taskManagement(function: 1, referencedTag: tag, refCmdSN: raw.cmdSN &- 1)
                 var r2t = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
                 r2t.initiatorTaskTag = tag
@@ -213,7 +258,9 @@ public struct HostileScenarios {
                 var r2t = ISCSIFrame(bhs: [UInt8](repeating: 0, count: 48))
                 r2t.initiatorTaskTag = UInt32.random(in: 0...UInt32.max, using: &rng)
                 r2t.put32(UInt32.random(in: 0...UInt32.max, using: &rng), 20)
-                try raw.dataOut(for: r2t, bytes: rng.bytes(Int.random(in: 0...8192, using: &rng)), offset: UInt32.random(in: 0...UInt32.max, using: &rng))
+                try raw.dataOut(
+                    for: r2t, bytes: rng.bytes(Int.random(in: 0...8192, using: &rng)),
+                    offset: UInt32.random(in: 0...UInt32.max, using: &rng))
             case 2:
                 // A completed read, then Data-Out for it.
                 let tag = try raw.command(RawInitiator.read10(lba: 0, blocks: 1), read: 512)
@@ -230,11 +277,14 @@ public struct HostileScenarios {
             default:
                 // A write in flight flooded with Data-Out on its R2T's tag, more than was asked.
                 let tag = try raw.command(RawInitiator.write10(lba: 0, blocks: 8), write: 4096)
-                let (r2t, _) = try raw.receive(until: { $0.initiatorTaskTag == tag && ($0.opcodeByte == 0x31 || $0.opcodeByte == 0x21) })
+                let (r2t, _) = try raw.receive(until: {
+                    $0.initiatorTaskTag == tag && ($0.opcodeByte == 0x31 || $0.opcodeByte == 0x21)
+                })
                 session.note(r2t, "flood")
                 if r2t.opcodeByte == 0x31 {
                     for k in 0..<Int.random(in: 1...64, using: &rng) {
-                        try raw.dataOut(for: r2t, bytes: rng.bytes(512), dataSN: UInt32(k), offset: UInt32(k * 512), final: false)
+                        try raw.dataOut(
+                            for: r2t, bytes: rng.bytes(512), dataSN: UInt32(k), offset: UInt32(k * 512), final: false)
                     }
                 }
             }

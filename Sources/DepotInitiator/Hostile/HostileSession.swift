@@ -81,15 +81,22 @@ public final class HostileSession {
                 return .status(next.bhs[3])
             case 0x25 where next.initiatorTaskTag == tag && next.flags & 0x01 != 0:
                 return .status(next.bhs[3])
-            case 0x3F where next.data.count == 48 && Array(next.data[16..<20]) == Array(pdu.bhs[16..<20]) && next.data[0] & 0x3F == 0x01:
+            case 0x3F
+            where next.data.count == 48 && Array(next.data[16..<20]) == Array(pdu.bhs[16..<20])
+                && next.data[0] & 0x3F == 0x01:
                 return .rejected(next.bhs[2])
             case 0x31 where next.initiatorTaskTag == tag:
                 r2ts += 1
                 // An R2T asks for data inside the expected transfer (RFC 7143 §11.8.4); more
                 // R2Ts than 512-byte pieces of the largest data-out would be a target looping.
                 let end = UInt64(next.u32(40)) + UInt64(next.u32(44))
-                if end > UInt64(expected) { problems.append("\(what): R2T up to byte \(end) of an expected \(expected)") }
-                if r2ts > (32 << 20) / 512 { problems.append("\(what): \(r2ts) R2Ts for one command"); return .silent }
+                if end > UInt64(expected) {
+                    problems.append("\(what): R2T up to byte \(end) of an expected \(expected)")
+                }
+                if r2ts > (32 << 20) / 512 {
+                    problems.append("\(what): \(r2ts) R2Ts for one command")
+                    return .silent
+                }
                 try answer(next, lie: lieInDataOut && rng.oneIn(3), rng: &rng)
             case 0x20 where next.initiatorTaskTag == 0xFFFF_FFFF:
                 try raw.answer(ping: next)
@@ -109,7 +116,8 @@ public final class HostileSession {
             if wrong == 1 { bytes = rng.bytes(min(length + 512, 65536)) }
             try raw.dataOut(
                 for: r2t, bytes: bytes, dataSN: wrong == 2 ? UInt32.random(in: 1...UInt32.max, using: &rng) : 0,
-                offset: wrong == 0 ? UInt32.random(in: 0...UInt32.max, using: &rng) : UInt32(truncatingIfNeeded: offset), final: true)
+                offset: wrong == 0
+                    ? UInt32.random(in: 0...UInt32.max, using: &rng) : UInt32(truncatingIfNeeded: offset), final: true)
             return
         }
         try raw.answer(r2t: r2t, pieces: 65536) { noiseBytes($0.count, at: $0.lowerBound) }
