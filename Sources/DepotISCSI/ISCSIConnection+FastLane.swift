@@ -182,7 +182,7 @@ extension ISCSIConnection {
         fastLaneUnsent += batch
         publishInFlight()
         let sent = channel.eventLoop.makePromise(of: Void.self)
-        sent.futureResult.whenComplete { _ in
+        sent.futureResult.assumeIsolated().whenComplete { _ in
             self.fastLaneUnsent -= batch
             self.publishInFlight()
         }

@@ -24,9 +24,9 @@ extension ISCSIConnection {
                 "session logged in",
                 metadata: ["maxRecvDataSegmentLength": "\(params.initiatorMaxRecvDataSegmentLength)"])
             if keepalive.interval != nil { pinger = spawn { await self.keepPeerAlive() } }
-            frames.resume()
+            frames.value.resume()
         case .stay, .operational:
-            frames.resume()
+            frames.value.resume()
         }
     }
 

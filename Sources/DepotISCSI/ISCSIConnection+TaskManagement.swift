@@ -17,7 +17,7 @@ enum TaskManagement {
 
     /// What a request touches, decided when it is read so that it sees exactly
     /// the tasks that arrived before it.
-    struct Outcome: Sendable {
+    struct Outcome {
         var function: Function?
         var response: Response
         var tasks: [ISCSITask]

@@ -12,14 +12,18 @@ import Synchronization
 /// management can reach a running task.
 ///
 /// Everything mutable here belongs to the event loop: the frame handler,
-/// the tasks (`EventLoopTaskExecutor`) and every callback run there, and
-/// `confined` checks it at each access (a `preconditionFailure` otherwise).
-/// Work from other threads — shutdown's logout request, another session's
-/// PREEMPT AND ABORT, the session list — reaches the connection through
-/// `eventLoop.execute`/`submit`, never by touching its state. So a PDU is
-/// stamped and written in one turn of the loop, and StatSN leaves in order
-/// (RFC 7143 §4.2.2.2).
-final class ISCSIConnection: @unchecked Sendable {
+/// the tasks (`EventLoopTaskExecutor`) and every callback run there. The
+/// connection, its tasks and the frame handler are not `Sendable`, so the
+/// compiler refuses to hand them to another thread; where a closure must be
+/// `Sendable` (a task's work, the session registry's hooks) they travel as
+/// `NIOLoopBound`, which checks the loop at each access, and `confined`
+/// checks it where the code relies on it. Work from other threads —
+/// shutdown's logout request, another session's PREEMPT AND ABORT, the
+/// session list — reaches the connection through `eventLoop.execute` /
+/// `submit` or reads an atomic gauge, never its state. So a PDU is stamped
+/// and written in one turn of the loop, and StatSN leaves in order (RFC 7143
+/// §4.2.2.2).
+final class ISCSIConnection {
     typealias Stamp = StatusSequencer.Stamp
 
     let directory: TargetDirectory
@@ -65,7 +69,7 @@ final class ISCSIConnection: @unchecked Sendable {
     var fastLaneUnsent = 0
     /// What `depot session list` reads from other threads: tasks and
     /// fast-lane answers held (`publishInFlight`).
-    let inFlightGauge = Atomic<Int>(0)
+    let inFlightGauge = InFlightGauge()
 
     /// Commands a session may have queued (RFC 7143 §4.2.2.1 command window).
     static let queueDepth = 128
@@ -123,7 +127,7 @@ final class ISCSIConnection: @unchecked Sendable {
     let channel: any Channel
     let digests: DigestSettings
     /// The channel's first handler; it hands PDUs to `received(_:)` once attached.
-    let frames: ISCSIFrameHandler
+    let frames: NIOLoopBound<ISCSIFrameHandler>
     /// Runs this connection's tasks on its event loop.
     let executor: EventLoopTaskExecutor
     /// The NOP-In pinger, cancelled when the connection ends (reader-only).
@@ -133,7 +137,7 @@ final class ISCSIConnection: @unchecked Sendable {
         directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger, channel: any Channel,
         localAddress: String = "", portalGroup: UInt16 = 1,
         peerAddress: String = "", digests: DigestSettings = DigestSettings(), keepalive: Keepalive = Keepalive(),
-        frames: ISCSIFrameHandler
+        frames: NIOLoopBound<ISCSIFrameHandler>
     ) {
         self.frames = frames
         self.executor = EventLoopTaskExecutor(channel.eventLoop)
@@ -162,7 +166,8 @@ final class ISCSIConnection: @unchecked Sendable {
             "AuthMethod": targetName.flatMap { directory.target($0) }?.chap == nil || discovery ? "None" : "CHAP",
         ]
         let channel = self.channel
-        let connection = self
+        let connection = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        let gauge = inFlightGauge
         directory.sessions.register(
             SessionSnapshot(
                 id: sessionID, initiator: initiatorName, target: discovery ? nil : targetName, portal: localAddress,
@@ -170,14 +175,14 @@ final class ISCSIConnection: @unchecked Sendable {
                 isid: isidText, tsih: tsih, parameters: parameters,
                 commandsInFlight: 0, loggedInAt: .now),
             close: { channel.close(promise: nil) },
-            requestLogout: { seconds in channel.eventLoop.execute { connection.requestLogout(within: seconds) } },
-            commandsInFlight: { connection.inFlightGauge.load(ordering: .relaxed) },
-            nexus: nexus, abortTasks: { lu in await connection.abortTasks(on: lu) })
+            requestLogout: { seconds in channel.eventLoop.execute { connection.value.requestLogout(within: seconds) } },
+            commandsInFlight: { gauge.value.load(ordering: .relaxed) },
+            nexus: nexus, abortTasks: { lu in await Self.abortTasks(of: connection, on: lu) })
     }
 
     /// Commands held now, for the session list on other threads.
     func publishInFlight() {
-        inFlightGauge.store(tasks.count + fastLaneQueued + fastLaneUnsent, ordering: .relaxed)
+        inFlightGauge.value.store(tasks.count + fastLaneQueued + fastLaneUnsent, ordering: .relaxed)
     }
 
     /// Serves the connection until the channel closes: the frame handler
@@ -185,7 +190,7 @@ final class ISCSIConnection: @unchecked Sendable {
     /// channel is gone (or fails). Then every task is aborted and awaited,
     /// and the nexus's reservations are released.
     func run(inbound: inout NIOAsyncChannelInboundStream<ISCSIFrame>.AsyncIterator) async throws {
-        confined { frames.attach(self) }
+        confined { frames.value.attach(self) }
         defer { releaseNexus() }
         do {
             while try await inbound.next() != nil {}
@@ -199,7 +204,7 @@ final class ISCSIConnection: @unchecked Sendable {
     /// The peer is gone or logged out: nothing more can arrive for a task.
     private func end() async {
         let all = confined { () -> [ISCSITask] in
-            frames.detach()
+            frames.value.detach()
             machine.close()
             pinger?.cancel()
             return Array(tasks.values)
@@ -224,14 +229,17 @@ final class ISCSIConnection: @unchecked Sendable {
 
     /// Starts work on this connection's event loop.
     @discardableResult
-    func spawn(_ work: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
-        Task(executorPreference: executor) { await work() }
+    func spawn(_ work: @escaping () async -> Void) -> Task<Void, Never> {
+        // The work (and the connection it uses) belongs to this event loop, where
+        // the task runs (executor preference); NIOLoopBound checks it.
+        let work = NIOLoopBound(work, eventLoop: channel.eventLoop)
+        return Task(executorPreference: executor) { await work.value() }
     }
 
     /// Runs a task's work on this connection's event loop; when the work is
     /// done the task leaves the table and `ended` succeeds. An abort that came
     /// first cancels it at once.
-    func launch(_ task: ISCSITask, _ work: @escaping @Sendable () async -> Void) {
+    func launch(_ task: ISCSITask, _ work: @escaping () async -> Void) {
         let runner = spawn {
             await work()
             self.confined { self.retire(task) }
@@ -289,7 +297,7 @@ final class ISCSIConnection: @unchecked Sendable {
         channel.write(buffer, promise: promise)
         if !flushScheduled {
             flushScheduled = true
-            channel.eventLoop.execute {
+            channel.eventLoop.assumeIsolated().execute {
                 self.flushScheduled = false
                 self.channel.flush()
             }
@@ -310,4 +318,9 @@ final class ISCSIConnection: @unchecked Sendable {
     func reject(_ pdu: ISCSIFrame, reason: UInt8) -> EventLoopFuture<Void> {
         write([(Reject(reason: reason, rejecting: pdu).frame, .status)])
     }
+}
+
+/// Commands a connection holds, published for readers on other threads.
+final class InFlightGauge: Sendable {
+    let value = Atomic<Int>(0)
 }

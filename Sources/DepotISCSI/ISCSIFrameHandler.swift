@@ -11,7 +11,7 @@ import NIOCore
 /// nexus depends on that step's answer. The bytes wait here and `resume()`
 /// goes on once the answer is settled. A peer has no reason to send while it
 /// waits for a Login Response; more than `maxWaitingBytes` ends the connection.
-final class ISCSIFrameHandler: ChannelInboundHandler, @unchecked Sendable {
+final class ISCSIFrameHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ISCSIFrame
 

@@ -57,7 +57,7 @@ public struct ISCSITargetService: Service {
                         try channel.pipeline.syncOperations.addHandler(frames)
                         return Accepted(
                             channel: try NIOAsyncChannel<ISCSIFrame, ByteBuffer>(wrappingChannelSynchronously: channel),
-                            digests: digests, frames: frames)
+                            digests: digests, frames: NIOLoopBound(frames, eventLoop: channel.eventLoop))
                     }
                 }
             let port = server.channel.localAddress?.port ?? portal.port
@@ -113,7 +113,8 @@ public struct ISCSITargetService: Service {
     struct Accepted: Sendable {
         let channel: NIOAsyncChannel<ISCSIFrame, ByteBuffer>
         let digests: DigestSettings
-        let frames: ISCSIFrameHandler
+        /// The frame handler belongs to the channel's event loop (not Sendable).
+        let frames: NIOLoopBound<ISCSIFrameHandler>
     }
 
     func serve(_ accepted: Accepted, tsih: UInt16, portals: [String], portalGroup: UInt16) async {

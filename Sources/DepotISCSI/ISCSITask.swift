@@ -4,7 +4,7 @@ import NIOCore
 /// One SCSI command from its SCSI Command PDU until its status is sent or
 /// it is aborted (RFC 7143 §4.4.1: a task is named by its Initiator Task Tag).
 /// Like the connection's state, it is touched only on the connection's event loop.
-final class ISCSITask: @unchecked Sendable {
+final class ISCSITask {
     let command: SCSICommand
     let tag: UInt32
     let lun: UInt16?
@@ -79,19 +79,20 @@ extension ISCSIConnection {
 
     /// Aborts this session's tasks on `lu` (no status is sent for them) and
     /// waits until they have ended. Called from other sessions' tasks (PREEMPT
-    /// AND ABORT): the choice is made on this connection's event loop.
-    func abortTasks(on lu: LogicalUnit) async {
-        let chosen =
-            (try? await channel.eventLoop.submit { () -> [ISCSITask] in
-                let luns = self.refreshLUNs()
-                let chosen = self.tasks.values.filter { task in task.lun.flatMap { luns[$0] } === lu }
+    /// AND ABORT): the choice is made on the connection's own event loop.
+    static func abortTasks(of connection: NIOLoopBound<ISCSIConnection>, on lu: LogicalUnit) async {
+        let ended =
+            (try? await connection.eventLoop.submit { () -> [EventLoopFuture<Void>] in
+                let this = connection.value
+                let luns = this.refreshLUNs()
+                let chosen = this.tasks.values.filter { task in task.lun.flatMap { luns[$0] } === lu }
                 for task in chosen {
                     task.aborted = true
                     task.stopDataOut()
                 }
-                return chosen
+                return chosen.map(\.ended.futureResult)
             }.get()) ?? []
-        for task in chosen { try? await task.ended.futureResult.get() }
+        for future in ended { try? await future.get() }
     }
 
     /// Removes an ended task from the table, reopening its slot in the
