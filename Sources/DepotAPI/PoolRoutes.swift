@@ -26,13 +26,9 @@ struct PoolRoutes {
         group.delete("pools/:pool") { request, context -> Response in
             let force = try QueryFlag.parse(request, "force")
             let name = try context.parameters.require("pool")
-            let exported = (try? await exports.show(name)) != nil
-            if exported && !force {
-                throw DepotError.conflict("pool '\(name)' is exported over NFS; delete the export first or use --force")
+            try await exports.deletePool(name, force: force) { () async throws(DepotError) in
+                try await storage.deletePool(name, force: force)
             }
-            try await storage.deletePool(name, force: force)
-            // The catalog dropped the export with the pool; take it off the servers too.
-            if exported { try await exports.publishAll() }
             return Response(status: .noContent)
         }
         group.get("capacity") { _, _ -> CapacityReport in

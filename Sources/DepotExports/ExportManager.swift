@@ -124,6 +124,20 @@ public actor ExportManager {
         }
     }
 
+    /// Deletes a pool with `delete` (the storage manager's), refusing an
+    /// exported pool unless `force`; the catalog drops its export with it, and
+    /// the servers are told. Pool and export change together here, not in a route.
+    public func deletePool(_ pool: String, force: Bool, delete: @Sendable () async throws(DepotError) -> Void)
+        async throws(DepotError)
+    {
+        let exported = (try? show(pool)) != nil
+        if exported && !force {
+            throw .conflict("pool '\(pool)' is exported over NFS; delete the export first or use --force")
+        }
+        try await delete()
+        if exported { try publishAll() }
+    }
+
     /// Writes every export's files and tells the servers (also run at start).
     @discardableResult
     public func publishAll() throws(DepotError) -> PublishReport {
