@@ -14,6 +14,9 @@ extension ISCSIConnection {
         } catch {
             outcome = .refused
         }
+        // The connection may have ended while the step was negotiated (the peer
+        // closed it): then there is no session to register and nothing to decode.
+        guard !machine.isClosed else { return }
         machine.loginStepEnded(outcome)
         switch outcome {
         case .refused:

@@ -465,6 +465,34 @@ import Testing
         #expect(try check.readBlocks(lba: 64, length: 4096) == [UInt8](repeating: 0x11, count: 4096))
     }
 
+    /// Peers that send a Login Request and vanish before its answer (reset, or
+    /// close) while others log in: no session is left registered, nothing
+    /// crashes, and a normal login still works.
+    @Test func peersThatVanishDuringALoginStepLeaveNothingBehind() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        try setUp(daemon)
+        for k in 0..<120 {
+            let raw = try RawInitiator(portal: daemon.portal, isid: [0x80, 5, 5, 5, UInt8(k >> 8), UInt8(k & 0xFF)])
+            var request = LoginRequest()
+            (request.transit, request.currentStage, request.nextStage) = (true, k % 2 == 0 ? 0 : 1, 3)
+            request.isid = [0x80, 5, 5, 5, UInt8(k >> 8), UInt8(k & 0xFF)]
+            request.data = TextKeys.encode([
+                ("InitiatorName", Self.initiator), ("TargetName", Self.iqn), ("SessionType", "Normal"),
+                ("AuthMethod", "None"),
+            ])
+            try raw.send(request.frame)
+            if k % 3 == 0 { raw.reset() }  // RST, or a plain close when raw goes
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let listed = try daemon.depot(["session", "list", "--json"])
+        let sessions = try JSONDecoder().decode(SessionList.self, from: Data(listed.stdout.utf8)).sessions
+        #expect(sessions.isEmpty, "sessions left behind: \(sessions.map(\.isid))")
+        let healthy = try loggedIn(daemon)
+        #expect(try healthy.readBlocks(lba: 0, length: 4096)?.count == 4096)
+    }
+
     @Test func reusedISIDReinstatesTheSession() async throws {
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }

@@ -96,6 +96,14 @@ import Testing
         }
     }
 
+    @Test func aLoginStepThatEndsAfterTheConnectionClosedChangesNothing() throws {
+        var m = ConnectionStateMachine(queueDepth: 8)
+        _ = try m.receive(Self.login(csg: 0, nsg: 3))
+        m.close()  // the peer went away while the step was negotiated
+        m.loginStepEnded(.fullFeature(nexus: "n"))
+        #expect(m.isClosed && !m.isFullFeature && m.nexus == nil)
+    }
+
     @Test func aRefusedLoginClosesAndIgnoresTheRest() throws {
         var m = ConnectionStateMachine(queueDepth: 8)
         _ = try m.receive(Self.login(csg: 0, nsg: 1))

@@ -165,7 +165,10 @@ struct ConnectionStateMachine {
             case .refused:
                 state = .closed
             }
-        case .awaitingLogin, .fullFeature, .loggingOut, .closed:
+        case .closed:
+            // The peer went away while the step was negotiated: nothing follows.
+            return
+        case .awaitingLogin, .fullFeature, .loggingOut:
             preconditionFailure("a login step ended outside the login phase")
         }
     }
