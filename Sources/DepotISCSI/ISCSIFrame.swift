@@ -58,9 +58,11 @@ public struct ISCSIFrame: Sendable, Equatable {
     /// initiator BHS that has them, RFC 7143 §11.2.1).
     public var cmdSN: UInt32 { u32(24) }
     public var expStatSN: UInt32 { u32(28) }
+    /// The 8-byte LUN field; a shorter or longer value is padded or cut to 8
+    /// bytes, so the BHS stays 48 bytes whatever a caller passes.
     public var lun: [UInt8] {
         get { Array(bhs[8..<16]) }
-        set { bhs.replaceSubrange(8..<16, with: newValue) }
+        set { bhs.replaceSubrange(8..<16, with: (newValue + [UInt8](repeating: 0, count: 8)).prefix(8)) }
     }
 
     /// BHS fields (big-endian, DepotSCSI's helpers).
