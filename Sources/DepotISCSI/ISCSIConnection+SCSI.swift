@@ -179,7 +179,7 @@ extension ISCSIConnection {
 
     /// Data-In with the status in the last PDU when GOOD; else a SCSI Response
     /// carrying the sense (RFC 7143 §11.4.7). Residuals per §11.4.5. The task
-    /// leaves the table in the same critical section, so its slot in the
+    /// leaves the table in the same turn of the event loop, so its slot in the
     /// command window reopens in the MaxCmdSN this very response carries, and
     /// an abort either happened before (nothing is sent) or finds no task.
     func respond(_ task: ISCSITask, result: SCSIResult, expected: Int, isWrite: Bool, needed: Int?) async throws {

@@ -130,7 +130,7 @@ final class ISCSIConnection {
     let frames: NIOLoopBound<ISCSIFrameHandler>
     /// Runs this connection's tasks on its event loop.
     let executor: EventLoopTaskExecutor
-    /// The NOP-In pinger, cancelled when the connection ends (reader-only).
+    /// The NOP-In pinger, cancelled when the connection ends.
     var pinger: Task<Void, Never>?
 
     init(
