@@ -13,7 +13,10 @@ extension ISCSIConnection {
         let cdb = command.cdb
         var dataOut: [UInt8] = []
         // What the CDB itself transfers; differences from the expected length are residuals (§11.4.5.1).
-        let unit = confined { scsi?.unit(task.lun) }
+        let unit = confined { () -> LogicalUnit? in
+            let luns = refreshLUNs()
+            return task.lun.flatMap { luns[$0] }
+        }
         let needed = unit?.dataOutLength(cdb: cdb)
         let wanted = min(expected, needed ?? expected)
         var dataPhaseError = false

@@ -85,13 +85,13 @@ final class ISCSIConnection {
 
     /// The I_T nexus (SAM-5 §4.6.2): initiator port name (name + ISID) and
     /// target, named as the login's final step is answered; empty before.
-    private(set) var nexus = ITNexus.none
+    var nexus: ITNexus { scsi?.nexus ?? .none }
 
     /// Names the nexus and makes its SCSI side: what copy commands of this
     /// nexus may name, how PREEMPT AND ABORT reaches other sessions, where
     /// SET TARGET PORT GROUPS is stored — once per connection, not per command.
     func nameNexus() -> ITNexus {
-        nexus = ITNexus(initiator: initiatorName, isid: isidText, target: targetName ?? "")
+        let nexus = ITNexus(initiator: initiatorName, isid: isidText, target: targetName ?? "")
         let directory = self.directory
         let initiator = initiatorName
         let target = targetName
@@ -273,7 +273,7 @@ final class ISCSIConnection {
     private func frameAndWrite(_ pdus: [(ISCSIFrame, Stamp)], promise: EventLoopPromise<Void>?) {
         channel.eventLoop.preconditionInEventLoop()
         // Digests apply from the first PDU after the final Login Response (RFC 7143 §13.1).
-        let digested = machine.nexus != nil
+        let digested = machine.isPastLogin
         var buffer = channel.allocator.buffer(
             capacity: pdus.reduce(0) { $0 + 56 + $1.0.ahs.count + $1.0.data.count + 8 })
         for (pdu, stamp) in pdus {

@@ -99,6 +99,15 @@ struct ConnectionStateMachine {
         }
     }
 
+    /// Past the final Login Response (full feature or logging out): digests
+    /// apply to what is sent (RFC 7143 §13.1).
+    var isPastLogin: Bool {
+        switch state {
+        case .fullFeature, .loggingOut: return true
+        case .awaitingLogin, .security, .operational, .closed: return false
+        }
+    }
+
     /// The I_T nexus, once in full feature phase (or logging out of it).
     var nexus: ITNexus? {
         switch state {
@@ -135,12 +144,10 @@ struct ConnectionStateMachine {
             let action = try login.receive(pdu)
             state = .operational(login)
             return action
-        case .fullFeature(var full):
+        case .fullFeature(let full):
             let action = full.receive(pdu, window: &window)
             if case .deliver(let deliveries) = action, deliveries.contains(where: { $0.pdu.opcode == .logoutRequest }) {
                 state = .loggingOut(LoggingOutState(nexus: full.nexus))
-            } else {
-                state = .fullFeature(full)
             }
             return action
         case .loggingOut(let out):
@@ -195,12 +202,7 @@ struct ConnectionStateMachine {
     /// Held commands whose turn has come (after the fast lane accepted one).
     mutating func releaseHeld() -> [Delivery] {
         guard isFullFeature else { return [] }
-        var out: [Delivery] = []
-        while true {
-            let before = window.expCmdSN
-            guard let next = window.nextHeld() else { return out }
-            out.append(Delivery(pdu: next, expCmdSN: before))
-        }
+        return FullFeatureState.releaseHeld(&window)
     }
 
     mutating func windowedTaskStarted() { window.taskStarted() }

@@ -20,13 +20,18 @@ struct FullFeatureState {
             // Outside [ExpCmdSN, MaxCmdSN]: silently ignored (§4.2.2.1); ahead of a gap: held.
             return .none
         case .accepted:
-            var deliveries = [ConnectionStateMachine.Delivery(pdu: pdu, expCmdSN: before)]
-            while true {
-                let expected = window.expCmdSN
-                guard let next = window.nextHeld() else { break }
-                deliveries.append(.init(pdu: next, expCmdSN: expected))
-            }
-            return .deliver(deliveries)
+            return .deliver([.init(pdu: pdu, expCmdSN: before)] + Self.releaseHeld(&window))
+        }
+    }
+
+    /// The held commands whose turn has come, each accepted in order, with
+    /// ExpCmdSN as it was before it.
+    static func releaseHeld(_ window: inout CommandWindow) -> [ConnectionStateMachine.Delivery] {
+        var out: [ConnectionStateMachine.Delivery] = []
+        while true {
+            let before = window.expCmdSN
+            guard let next = window.nextHeld() else { return out }
+            out.append(.init(pdu: next, expCmdSN: before))
         }
     }
 }
