@@ -19,27 +19,16 @@ fi
 rm -rf "$dir"
 mkdir -p "$dir"
 
+. "$here/scripts/bench-lun.sh"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-# start NAME BINARY: a depotd with a 2 GiB thin LUN in $dir/NAME; prints its URL.
-start() {
-  local name=$1 binary=$2 data=$dir/$1/data
-  mkdir -p "$dir/$name"
-  "$binary" --data "$data" --api 127.0.0.1:0 --portal 127.0.0.1:0 --log-level warning >"$dir/$name/depotd.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do [ -s "$data/iscsi.portals" ] && [ -s "$data/api.url" ] && break; sleep 0.1; done
-  local api token portal iqn=iqn.2026-11.dev.depot:bench
-  api=$(cat "$data/api.url"); token=$(cat "$data/api-token"); portal=$(head -1 "$data/iscsi.portals")
-  depot() { DEPOT_API=$api DEPOT_TOKEN=$token "$here/.build/release/depot" "$@" >/dev/null; }
-  depot pool create bench --path "$dir/$name/pool"
-  depot volume create bench/lun --size 2G
-  depot target create "$iqn" --allow-any
-  depot target lun map "$iqn" bench/lun
-  echo "iscsi://$portal/$iqn/0"
-}
-after_url=$(start after "$here/.build/release/depotd")
-before_url=$(start before "$here/.build-before/release/depotd")
+start_bench_lun "$dir/after" "$here/.build/release/depotd" "$here/.build/release/depot"
+pids+=("$BENCH_PID")
+after_url=$BENCH_URL
+start_bench_lun "$dir/before" "$here/.build-before/release/depotd" "$here/.build/release/depot"
+pids+=("$BENCH_PID")
+before_url=$BENCH_URL
 echo "after  ($(git -C "$here" rev-parse --short HEAD), this tree): $after_url"
 echo "before ($rev): $before_url"
 "$shared/iscsi-bench" "$after_url" "$before_url"

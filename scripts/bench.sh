@@ -28,26 +28,17 @@ while True:
 PY
 }
 
-"$depotd" --data "$dir/data" --api 127.0.0.1:0 --portal 127.0.0.1:0 --log-level warning >"$dir/depotd.log" 2>&1 &
-dpid=$!
+. "$here/scripts/bench-lun.sh"
 tport=$(free_port)
 cleanup() {
-  kill "$dpid" 2>/dev/null || true
+  [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null || true
   "$shared/peer-tgtd" stop "$tport" >/dev/null 2>&1 || true
   [ -n "${mpid:-}" ] && kill "$mpid" 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 100); do [ -s "$dir/data/iscsi.portals" ] && [ -s "$dir/data/api.url" ] && break; sleep 0.1; done
-export DEPOT_API DEPOT_TOKEN
-DEPOT_API=$(cat "$dir/data/api.url")
-DEPOT_TOKEN=$(cat "$dir/data/api-token")
-portal=$(head -1 "$dir/data/iscsi.portals")
-iqn=iqn.2026-11.dev.depot:bench
-"$depot" pool create bench --path "$dir/pool" >/dev/null
-"$depot" volume create bench/lun --size 2G >/dev/null
-"$depot" target create "$iqn" --allow-any >/dev/null
-"$depot" target lun map "$iqn" bench/lun >/dev/null
-ours="iscsi://$portal/$iqn/0"
+start_bench_lun "$dir" "$depotd" "$depot"
+dpid=$BENCH_PID
+ours=$BENCH_URL
 peer=$("$shared/peer-tgtd" start "$tport" "$dir/pool/tgt.img" 2G)
 
 # depotd's peak resident set during the run (VmHWM), sampled with the current one.
