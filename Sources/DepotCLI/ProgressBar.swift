@@ -18,12 +18,17 @@ enum ProgressBar {
         _ work: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         guard style != .quiet else { return try await work() }
-        let drawer = Task {
+        // Stopped with a flag, not Task.cancel(): cancelling the poller while its
+        // HTTP request completes deadlocks FoundationNetworking (seen in the e2e
+        // test that cancels a create: the CLI never exited). A poll in flight
+        // just finishes; the process does not wait for it.
+        let stop = CancelFlag()
+        _ = Task {
             var last = -1
             var lastLine = ContinuousClock.now
-            while !Task.isCancelled {
+            while !stop.isSet {
                 try? await Task.sleep(for: .milliseconds(250))
-                guard !Task.isCancelled, let fraction = await poll(), fraction.isFinite else { continue }
+                guard !stop.isSet, let fraction = await poll(), fraction.isFinite, !stop.isSet else { continue }
                 let percent = Int(max(0, min(fraction, 1)) * 100)
                 switch style {
                 case .bar where percent != last:
@@ -38,10 +43,10 @@ enum ProgressBar {
                 }
             }
         }
-        defer { drawer.cancel() }
+        defer { stop.cancel() }
         do {
             let result = try await work()
-            drawer.cancel()
+            stop.cancel()
             if style == .bar {
                 draw(label: label, percent: 100)
                 FileHandle.standardError.write(Data("\n".utf8))
@@ -50,7 +55,7 @@ enum ProgressBar {
             }
             return result
         } catch {
-            drawer.cancel()
+            stop.cancel()
             if style == .bar { FileHandle.standardError.write(Data("\n".utf8)) }
             throw error
         }

@@ -155,11 +155,3 @@ public actor StorageManager {
         }
     }
 }
-
-/// Set once to stop a long operation; read from the I/O thread that runs it.
-final class CancelFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var set = false
-    var isSet: Bool { lock.withLock { set } }
-    func cancel() { lock.withLock { set = true } }
-}
