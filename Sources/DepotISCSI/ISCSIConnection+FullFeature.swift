@@ -77,9 +77,9 @@ extension ISCSIConnection {
                 // A task holds at most `ISCSITask.dataOutBacklog` PDUs and two bursts of
                 // bytes it has not taken: more is data nobody solicited, sent faster
                 // than it can be refused.
-                guard task.queuedDataOut + pdu.data.count <= ISCSITask.dataOutBacklogBytes else { return nil }
+                guard task.queuedDataOut + pdu.dataSegmentLength <= ISCSITask.dataOutBacklogBytes else { return nil }
                 if case .dropped = sink.yield(pdu) { return nil }
-                task.queuedDataOut += pdu.data.count
+                task.queuedDataOut += pdu.dataSegmentLength
                 return true
             }()
             switch routed {
@@ -143,6 +143,7 @@ extension ISCSIConnection {
     /// log into, each with every portal.
     func text(_ request: TextRequest) {
         var answers: [(String, String)] = []
+        let portals = directory.portals
         for (key, value) in TextKeys.parse(request.data) where key == "SendTargets" {
             let wanted = value == "All" ? nil : value.lowercased()
             for target in directory.all where target.admits(initiatorName) {

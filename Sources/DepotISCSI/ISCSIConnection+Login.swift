@@ -5,7 +5,7 @@ extension ISCSIConnection {
     enum Closing: Error { case loginFailed }
 
     /// One login step, as a task on the event loop: the answer is sent, the
-    /// machine told how the step ended, then the frame handler decodes what
+    /// machine told how the step ended, then the inbound side decodes what
     /// follows — with the digests, nexus and phase this answer settled.
     func negotiate(_ request: ISCSIFrame) async {
         let outcome: ConnectionStateMachine.LoginOutcome
@@ -27,9 +27,9 @@ extension ISCSIConnection {
                 "session logged in",
                 metadata: ["maxRecvDataSegmentLength": "\(params.initiatorMaxRecvDataSegmentLength)"])
             if keepalive.interval != nil { pinger = spawn { await self.keepPeerAlive() } }
-            frames.value.resume()
+            resume()
         case .stay, .operational:
-            frames.value.resume()
+            resume()
         }
     }
 

@@ -38,10 +38,11 @@ extension ISCSIConnection {
             // actually arrives: untouched pages cost no memory, so a command header
             // that promises 32 MiB and sends nothing costs nothing (a zero-filled
             // buffer would have cost the 32 MiB at once), and no burst copies it.
-            let immediate = min(command.data.count, wanted)
-            dataOut = immediate == command.data.count ? command.data : Array(command.data[0..<immediate])
+            // Immediate data is copied once, from the received bytes into the buffer.
+            let immediate = min(command.data.readableBytes, wanted)
+            if immediate < wanted { dataOut.reserveCapacity(wanted) }
+            dataOut.append(contentsOf: command.data.readableBytesView.prefix(immediate))
             if immediate < wanted {
-                dataOut.reserveCapacity(wanted)
                 guard let error = try await solicit(task, into: &dataOut, wanted: wanted) else { return }
                 dataPhaseError = error
             }
@@ -93,7 +94,7 @@ extension ISCSIConnection {
             burst: while received < length {
                 guard let frame = await incoming.next() else { return nil }
                 let next = DataOut(frame)
-                confined { task.queuedDataOut -= next.data.count }
+                confined { task.queuedDataOut -= next.data.readableBytes }
                 guard next.transferTag == ttt else {
                     // Data-Out for a transfer this task did not solicit (RFC 7143 §11.7.4).
                     try await reject(frame, reason: 0x04).get()
@@ -108,7 +109,7 @@ extension ISCSIConnection {
                 }
                 dataSN &+= 1
                 let at = Int(next.offset)
-                guard at == offset + received, next.data.count <= length - received else {
+                guard at == offset + received, next.data.readableBytes <= length - received else {
                     // Data beyond what the R2T asked for (RFC 7143 §11.7.5), or not
                     // where the burst has got to: with DataPDUInOrder=Yes the PDUs
                     // of a sequence are at continuously increasing offsets, with no
@@ -119,8 +120,8 @@ extension ISCSIConnection {
                     if next.final { break burst }
                     continue
                 }
-                dataOut.append(contentsOf: next.data)
-                received += next.data.count
+                dataOut.append(contentsOf: next.data.readableBytesView)
+                received += next.data.readableBytes
                 if next.final { break burst }
             }
             // A burst ended short (F before all the solicited data) or with an
@@ -229,9 +230,8 @@ extension ISCSIConnection {
                     d.underflow = residualFlag & 0x02 != 0
                     d.residual = residual
                 }
-                var frame = d.frame
-                frame.bulk = data.getSlice(at: data.readerIndex + offset, length: end - offset)
-                pdus.append((frame, last ? .status : .window))
+                d.data = data.getSlice(at: data.readerIndex + offset, length: end - offset) ?? ByteBuffer()
+                pdus.append((d.frame, last ? .status : .window))
                 dataSN += 1
                 offset = end
             }

@@ -4,16 +4,17 @@ import NIOCore
 import Synchronization
 
 /// One iSCSI connection (one connection per session: MaxConnections=1,
-/// ErrorRecoveryLevel=0). `ISCSIFrameHandler` hands every PDU to
-/// `received(_:)` on the event loop, in arrival order; the protocol's rules
+/// ErrorRecoveryLevel=0), and its channel's inbound handler
+/// (ISCSIConnection+Inbound.swift): it frames every PDU and takes it on the
+/// event loop, in arrival order; the protocol's rules
 /// (login phases, the command window, StatSN) are `ConnectionStateMachine`'s,
 /// and each SCSI command runs as its own task on the same event loop, so
 /// commands overlap, a slow command never holds up the next, and task
 /// management can reach a running task.
 ///
-/// Everything mutable here belongs to the event loop: the frame handler,
-/// the tasks (`EventLoopTaskExecutor`) and every callback run there. The
-/// connection, its tasks and the frame handler are not `Sendable`, so the
+/// Everything mutable here belongs to the event loop: the channel handler
+/// callbacks, the tasks (`EventLoopTaskExecutor`) and every callback run
+/// there. The connection and its tasks are not `Sendable`, so the
 /// compiler refuses to hand them to another thread; where a closure must be
 /// `Sendable` (a task's work, the session registry's hooks) they travel as
 /// `NIOLoopBound`, which checks the loop at each access, and `confined`
@@ -27,7 +28,6 @@ final class ISCSIConnection {
     typealias Stamp = StatusSequencer.Stamp
 
     let directory: TargetDirectory
-    let portals: [String]
     let tsih: UInt16
     var logger: Logger
     let keepalive: Keepalive
@@ -126,24 +126,31 @@ final class ISCSIConnection {
     let peerAddress: String
     let channel: any Channel
     let digests: DigestSettings
-    /// The channel's first handler; it hands PDUs to `received(_:)` once attached.
-    let frames: NIOLoopBound<ISCSIFrameHandler>
+    // The inbound side (ISCSIConnection+Inbound.swift): separate stored
+    // properties, since the decoder works on the pending bytes in place.
+    var decoder: ISCSIFrameDecoder
+    /// Received bytes not yet framed (nil when there are none).
+    var pending: ByteBuffer?
+    /// A framing error ends the connection; nothing after it is read.
+    var framingFailed = false
+    /// PDUs are taken from when `run` starts until the connection ends.
+    var serving = false
+    var inboundContext: ChannelHandlerContext?
     /// Runs this connection's tasks on its event loop.
     let executor: EventLoopTaskExecutor
     /// The NOP-In pinger, cancelled when the connection ends.
     var pinger: Task<Void, Never>?
 
     init(
-        directory: TargetDirectory, portals: [String], tsih: UInt16, logger: Logger, channel: any Channel,
+        directory: TargetDirectory, tsih: UInt16, logger: Logger, channel: any Channel,
         localAddress: String = "", portalGroup: UInt16 = 1,
-        peerAddress: String = "", digests: DigestSettings = DigestSettings(), keepalive: Keepalive = Keepalive(),
-        frames: NIOLoopBound<ISCSIFrameHandler>
+        peerAddress: String = "", digests: DigestSettings = DigestSettings(), keepalive: Keepalive = Keepalive()
     ) {
-        self.frames = frames
+        self.decoder = ISCSIFrameDecoder(
+            maxDataSegmentLength: NegotiatedParameters.targetMaxRecvDataSegmentLength, digests: digests)
         self.executor = EventLoopTaskExecutor(channel.eventLoop)
         self.digests = digests
         self.directory = directory
-        self.portals = portals
         self.tsih = tsih
         self.logger = logger
         self.sessionID = Int(tsih)
@@ -185,15 +192,18 @@ final class ISCSIConnection {
         inFlightGauge.value.store(tasks.count + fastLaneQueued + fastLaneUnsent, ordering: .relaxed)
     }
 
-    /// Serves the connection until the channel closes: the frame handler
-    /// hands every PDU to `received(_:)`, so `inbound` only says when the
+    /// Serves the connection until the channel closes: as its inbound
+    /// handler it takes every PDU itself, so `closing` only says when the
     /// channel is gone (or fails). Then every task is aborted and awaited,
     /// and the nexus's reservations are released.
-    func run(inbound: inout NIOAsyncChannelInboundStream<ISCSIFrame>.AsyncIterator) async throws {
-        confined { frames.value.attach(self) }
+    func run(until closing: inout NIOAsyncChannelInboundStream<ISCSIFrame>.AsyncIterator) async throws {
+        confined {
+            serving = true
+            resume()
+        }
         defer { releaseNexus() }
         do {
-            while try await inbound.next() != nil {}
+            while try await closing.next() != nil {}
         } catch {
             await end()
             throw error
@@ -204,7 +214,7 @@ final class ISCSIConnection {
     /// The peer is gone or logged out: nothing more can arrive for a task.
     private func end() async {
         let all = confined { () -> [ISCSITask] in
-            frames.value.detach()
+            serving = false
             machine.close()
             pinger?.cancel()
             return Array(tasks.values)
@@ -275,7 +285,9 @@ final class ISCSIConnection {
         // Digests apply from the first PDU after the final Login Response (RFC 7143 §13.1).
         let digested = machine.isPastLogin
         var buffer = channel.allocator.buffer(
-            capacity: pdus.reduce(0) { $0 + 56 + $1.0.ahs.count + $1.0.data.count + 8 })
+            capacity: pdus.reduce(0) {
+                $0 + 56 + $1.0.ahs.count + ($1.0.segment.readableBytes < 8192 ? $1.0.segment.readableBytes : 0) + 8
+            })
         for (pdu, stamp) in pdus {
             var pdu = pdu
             if digested {
@@ -283,11 +295,11 @@ final class ISCSIConnection {
                 pdu.dataDigest = params.dataDigest
             }
             machine.stamp(&pdu, stamp)
-            if let bulk = pdu.bulk, bulk.readableBytes >= 8192 {
+            if pdu.segment.readableBytes >= 8192 {
                 // Large read data goes out as its own buffer (gathered by writev), not copied.
                 ISCSIFrameEncoder.frameHeader(pdu, into: &buffer)
                 channel.write(buffer, promise: nil)
-                channel.write(bulk, promise: nil)
+                channel.write(pdu.segment, promise: nil)
                 buffer = channel.allocator.buffer(capacity: 64)
                 ISCSIFrameEncoder.frameTrailer(pdu, into: &buffer)
             } else {

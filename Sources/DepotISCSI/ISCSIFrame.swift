@@ -6,24 +6,38 @@ import NIOCore
 /// The target reads and writes PDUs through their typed form, `ISCSIPDU`;
 /// the frame is what the codec and the test initiators (which also craft
 /// hostile bytes) handle.
+///
+/// The data segment is a `ByteBuffer`: a received segment is a slice of the
+/// bytes the socket read and read data is the buffer the volume filled, so
+/// write data is copied once (into the command's buffer) and read data not
+/// at all. `data` is the same bytes as an array, for the small segments of
+/// text keys and for tests.
 public struct ISCSIFrame: Sendable, Equatable {
     public var bhs: [UInt8]
     public var ahs: [UInt8]
-    public var data: [UInt8]
+    /// The data segment, padding removed.
+    public var segment: ByteBuffer
     /// Digests to append when this PDU is sent (set by the connection once negotiated).
     public var headerDigest = false
     public var dataDigest = false
-    /// A data segment held as a buffer (bulk read data, sent without a copy);
-    /// when set, `data` is empty.
-    public var bulk: ByteBuffer?
 
-    public var dataSegmentLength: Int { bulk?.readableBytes ?? data.count }
+    /// The data segment as an array (a copy).
+    public var data: [UInt8] {
+        get { Array(segment.readableBytesView) }
+        set { segment = ByteBuffer(bytes: newValue) }
+    }
+
+    public var dataSegmentLength: Int { segment.readableBytes }
 
     public init(bhs: [UInt8], ahs: [UInt8] = [], data: [UInt8] = []) {
+        self.init(bhs: bhs, ahs: ahs, segment: ByteBuffer(bytes: data))
+    }
+
+    public init(bhs: [UInt8], ahs: [UInt8] = [], segment: ByteBuffer) {
         precondition(bhs.count == 48, "a BHS is 48 bytes")
         self.bhs = bhs
         self.ahs = ahs
-        self.data = data
+        self.segment = segment
     }
 
     /// A target PDU of `opcode` with every other field zero.
@@ -111,15 +125,17 @@ public struct ISCSIFrameDecoder: NIOSingleStepByteToMessageDecoder {
                 throw FramingError.headerDigestMismatch
             }
         }
-        let withPadding = buffer.readBytes(length: padded) ?? []
+        // The segment is a slice of the received bytes, not a copy.
+        let withPadding = buffer.readSlice(length: padded) ?? ByteBuffer()  // present: counted above
         if dataDigestLength > 0 {
-            guard buffer.readBytes(length: 4) == CRC32C.wire(CRC32C.checksum(withPadding)) else {
+            let crc = withPadding.withUnsafeReadableBytes { CRC32C.checksum($0) }
+            guard buffer.readBytes(length: 4) == CRC32C.wire(crc) else {
                 throw FramingError.dataDigestMismatch
             }
         }
-        // Block-sized data has no padding: the bytes read are the segment, not copied again.
         return ISCSIFrame(
-            bhs: header, ahs: ahs, data: padded == dataLength ? withPadding : Array(withPadding.prefix(dataLength)))
+            bhs: header, ahs: ahs,
+            segment: withPadding.getSlice(at: withPadding.readerIndex, length: dataLength) ?? withPadding)
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ISCSIFrame? {
@@ -139,7 +155,7 @@ public struct ISCSIFrameEncoder: MessageToByteEncoder {
     /// Appends one framed PDU (lengths filled in, padding, digests as the PDU asks).
     public static func frame(_ pdu: ISCSIFrame, into out: inout ByteBuffer) {
         frameHeader(pdu, into: &out)
-        if let bulk = pdu.bulk { out.writeImmutableBuffer(bulk) } else { out.writeBytes(pdu.data) }
+        out.writeImmutableBuffer(pdu.segment)
         frameTrailer(pdu, into: &out)
     }
 
@@ -162,8 +178,8 @@ public struct ISCSIFrameEncoder: MessageToByteEncoder {
         let pad = (4 - length % 4) % 4
         if pad > 0 { out.writeRepeatingByte(0, count: pad) }
         if pdu.dataDigest, length > 0 {
-            let data = pdu.bulk.map { Array($0.readableBytesView) } ?? pdu.data
-            out.writeBytes(CRC32C.wire(CRC32C.checksum(data + [UInt8](repeating: 0, count: pad))))
+            let crc = pdu.segment.withUnsafeReadableBytes { CRC32C.checksum($0) }
+            out.writeBytes(CRC32C.wire(CRC32C.checksum([UInt8](repeating: 0, count: pad), seed: crc)))
         }
     }
 }

@@ -35,7 +35,8 @@ public struct ISCSITargetService: Service {
     public func run() async throws {
         var servers: [NIOAsyncChannel<Accepted, Never>] = []
         var addresses: [String] = []
-        for portal in portals {
+        for (index, portal) in portals.enumerated() {
+            let portalGroup = UInt16(truncatingIfNeeded: index + 1)
             let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -45,19 +46,17 @@ public struct ISCSITargetService: Service {
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
                 .bind(host: portal.host, port: portal.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        let digests = DigestSettings()
-                        let frames = ISCSIFrameHandler(
-                            decoder: ISCSIFrameDecoder(
-                                maxDataSegmentLength: NegotiatedParameters.targetMaxRecvDataSegmentLength,
-                                digests: digests))
+                        // The connection is made on its event loop and is the channel's
+                        // inbound handler: its state never leaves that loop.
+                        let connection = self.connection(on: channel, portalGroup: portalGroup)
                         // A peer that sends without reading its answers (rejects,
                         // NOP-Ins, responses) is not read from while 4 MiB of answers
                         // wait for it: the answers queued per connection stay bounded.
                         try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
-                        try channel.pipeline.syncOperations.addHandler(frames)
+                        try channel.pipeline.syncOperations.addHandler(connection)
                         return Accepted(
                             channel: try NIOAsyncChannel<ISCSIFrame, ByteBuffer>(wrappingChannelSynchronously: channel),
-                            digests: digests, frames: NIOLoopBound(frames, eventLoop: channel.eventLoop))
+                            connection: NIOLoopBound(connection, eventLoop: channel.eventLoop))
                     }
                 }
             let port = server.channel.localAddress?.port ?? portal.port
@@ -67,13 +66,12 @@ public struct ISCSITargetService: Service {
         logger.info("iSCSI portals listening", metadata: ["portals": "\(addresses)"])
         directory.setPortals(addresses)
         await onBound(addresses)
-        let advertised = addresses
         let listeners = servers
         // On graceful shutdown, sessions are first asked to log out (Async
         // Message, RFC 7143 §11.9.1) so initiators can finish cleanly.
         let directory = self.directory
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await self.serve(listeners, advertised: advertised) }
+            group.addTask { try? await self.serve(listeners) }
             group.addTask {
                 guard (try? await gracefulShutdown()) != nil else { return }
                 let asked = await directory.sessions.logoutAll(within: 2)
@@ -86,20 +84,15 @@ public struct ISCSITargetService: Service {
         }
     }
 
-    private func serve(_ listeners: [NIOAsyncChannel<Accepted, Never>], advertised: [String]) async throws {
+    private func serve(_ listeners: [NIOAsyncChannel<Accepted, Never>]) async throws {
         do {
             try await withThrowingDiscardingTaskGroup { group in
-                for (index, server) in listeners.enumerated() {
+                for server in listeners {
                     group.addTask {
                         try await server.executeThenClose { inbound in
                             try await withThrowingDiscardingTaskGroup { connections in
                                 for try await connection in inbound {
-                                    let sessionHandle = directory.sessions.nextTSIH()
-                                    connections.addTask {
-                                        await self.serve(
-                                            connection, tsih: sessionHandle, portals: advertised,
-                                            portalGroup: UInt16(index + 1))
-                                    }
+                                    connections.addTask { await self.serve(connection) }
                                 }
                             }
                         }
@@ -109,35 +102,42 @@ public struct ISCSITargetService: Service {
         } catch is CancellationError {}
     }
 
-    /// A new connection with the digest switch its frame decoder reads.
+    /// A new connection: its channel, and the connection handling it, which
+    /// belongs to the channel's event loop (not Sendable).
     struct Accepted: Sendable {
         let channel: NIOAsyncChannel<ISCSIFrame, ByteBuffer>
-        let digests: DigestSettings
-        /// The frame handler belongs to the channel's event loop (not Sendable).
-        let frames: NIOLoopBound<ISCSIFrameHandler>
+        let connection: NIOLoopBound<ISCSIConnection>
     }
 
-    func serve(_ accepted: Accepted, tsih: UInt16, portals: [String], portalGroup: UInt16) async {
-        let channel = accepted.channel
-        let peer = "\(channel.channel.remoteAddress?.description ?? "?")"
+    /// Called on the new channel's event loop.
+    private func connection(on channel: any Channel, portalGroup: UInt16) -> ISCSIConnection {
         var log = logger
-        log[metadataKey: "peer"] = "\(peer)"
+        log[metadataKey: "peer"] = "\(channel.remoteAddress?.description ?? "?")"
+        return ISCSIConnection(
+            directory: directory, tsih: directory.sessions.nextTSIH(), logger: log, channel: channel,
+            localAddress: channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
+            portalGroup: portalGroup,
+            peerAddress: channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
+            keepalive: keepalive)
+    }
+
+    func serve(_ accepted: Accepted) async {
+        let channel = accepted.channel
+        let loop = channel.channel.eventLoop
+        let peer = "\(channel.channel.remoteAddress?.description ?? "?")"
         do {
             try await channel.executeThenClose { inbound, _ in
-                var iterator = inbound.makeAsyncIterator()
-                let underlying = channel.channel
-                let connection = ISCSIConnection(
-                    directory: directory, portals: portals, tsih: tsih, logger: log, channel: underlying,
-                    localAddress: underlying.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
-                    portalGroup: portalGroup,
-                    peerAddress: underlying.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?",
-                    digests: accepted.digests, keepalive: keepalive, frames: accepted.frames)
-                defer { directory.sessions.remove(connection.sessionID) }
-                try await withTaskExecutorPreference(EventLoopTaskExecutor(underlying.eventLoop)) {
-                    try await connection.run(inbound: &iterator)
+                var closing = inbound.makeAsyncIterator()
+                // On the connection's event loop from here on (executor preference).
+                try await withTaskExecutorPreference(EventLoopTaskExecutor(loop)) {
+                    let connection = accepted.connection.value
+                    defer { directory.sessions.remove(connection.sessionID) }
+                    try await connection.run(until: &closing)
                 }
             }
         } catch {
+            var log = logger
+            log[metadataKey: "peer"] = "\(peer)"
             log.info("iSCSI connection closed", metadata: ["reason": "\(error)"])
         }
     }

@@ -34,7 +34,7 @@ final class ISCSITask {
         self.tag = command.tag
         self.lun = ReportLUNs.number(command.lun)
         self.windowed = !command.immediate
-        if dataOutFollows ?? (command.write && command.data.count < Int(command.expectedLength)) {
+        if dataOutFollows ?? (command.write && command.data.readableBytes < Int(command.expectedLength)) {
             let (stream, sink) = AsyncStream<ISCSIFrame>.makeStream(
                 bufferingPolicy: .bufferingOldest(Self.dataOutBacklog))
             self.dataOut = stream

@@ -70,6 +70,30 @@ import Testing
         #expect(throws: ISCSIFrameDecoder.FramingError.dataSegmentTooLong(13)) { try small.decode(buffer: &plain) }
     }
 
+    /// A received data segment is a view of the bytes the socket read, not a
+    /// copy: the decoded Data-Out's segment starts at the received buffer's
+    /// byte 48, and its typed form keeps the same bytes.
+    @Test(arguments: [false, true])
+    func aDecodedSegmentIsASliceOfTheReceivedBytes(digests: Bool) throws {
+        let settings = DigestSettings()
+        settings.enable(header: digests, data: digests)
+        var sent = DataOut()
+        sent.data = ByteBuffer(bytes: (0..<8192).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        var frame = sent.frame
+        (frame.headerDigest, frame.dataDigest) = (digests, digests)
+        var received = ByteBuffer()
+        ISCSIFrameEncoder.frame(frame, into: &received)
+        let segmentAt = received.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) + 48 }
+        let headerDigest = digests ? 4 : 0
+        var decoder = ISCSIFrameDecoder(maxDataSegmentLength: 262_144, digests: settings)
+        let decoded = try #require(try decoder.decode(buffer: &received))
+        let typed = DataOut(decoded)
+        #expect(typed.data == sent.data)
+        #expect(
+            typed.data.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } == segmentAt + UInt(headerDigest))
+        #expect(received.readableBytes == 0)
+    }
+
     /// Every kind, with every field set to something random, survives a trip
     /// through its frame.
     @Test func everyTypedPDUReadsBackWhatWasWritten() {
@@ -85,7 +109,9 @@ import Testing
             (command.lun, command.tag, command.expectedLength, command.cmdSN, command.expStatSN) = (
                 lun, u32(), u32(), u32(), u32()
             )
-            (command.cdb, command.data) = (rng.bytes(16), rng.bytes(Int.random(in: 0...64, using: &rng)))
+            (command.cdb, command.data) = (
+                rng.bytes(16), ByteBuffer(bytes: rng.bytes(Int.random(in: 0...64, using: &rng)))
+            )
             var response = SCSIResponse()
             (response.response, response.status, response.tag, response.residual) = (
                 UInt8.random(in: 0...255, using: &rng), 2, u32(), u32()
@@ -95,13 +121,13 @@ import Testing
             (dataOut.final, dataOut.lun, dataOut.tag, dataOut.transferTag, dataOut.expStatSN) = (
                 flag(), lun, u32(), u32(), u32()
             )
-            (dataOut.dataSN, dataOut.offset, dataOut.data) = (u32(), u32(), rng.bytes(32))
+            (dataOut.dataSN, dataOut.offset, dataOut.data) = (u32(), u32(), ByteBuffer(bytes: rng.bytes(32)))
             var dataIn = DataIn()
             (dataIn.final, dataIn.carriesStatus, dataIn.status, dataIn.overflow, dataIn.underflow) = (
                 flag(), true, 0, flag(), flag()
             )
             (dataIn.residual, dataIn.lun, dataIn.tag, dataIn.dataSN, dataIn.offset, dataIn.data) = (
-                u32(), lun, u32(), u32(), u32(), rng.bytes(40)
+                u32(), lun, u32(), u32(), u32(), ByteBuffer(bytes: rng.bytes(40))
             )
             var r2t = R2T()
             (r2t.lun, r2t.tag, r2t.transferTag, r2t.r2tSN, r2t.offset, r2t.length) = (

@@ -1,4 +1,5 @@
 import DepotSCSI
+import NIOCore
 
 /// SCSI Command (RFC 7143 §11.3).
 public struct SCSICommand: Sendable, Equatable {
@@ -15,8 +16,8 @@ public struct SCSICommand: Sendable, Equatable {
     public var expStatSN: UInt32 = 0
     /// The CDB field (16 bytes; a longer CDB would need an AHS).
     public var cdb: [UInt8] = [UInt8](repeating: 0, count: 16)
-    /// Immediate data.
-    public var data: [UInt8] = []
+    /// Immediate data (a slice of the received bytes).
+    public var data = ByteBuffer()
 
     public init() {}
 
@@ -32,7 +33,7 @@ public struct SCSICommand: Sendable, Equatable {
         cmdSN = frame.u32(24)
         expStatSN = frame.u32(28)
         cdb = Array(frame.bhs[32..<48])
-        data = frame.data
+        data = frame.segment
     }
 
     public var frame: ISCSIFrame {
@@ -45,7 +46,7 @@ public struct SCSICommand: Sendable, Equatable {
         f.put32(cmdSN, 24)
         f.put32(expStatSN, 28)
         f.bhs.replaceSubrange(32..<48, with: (cdb + [UInt8](repeating: 0, count: 16)).prefix(16))
-        f.data = data
+        f.segment = data
         return f
     }
 }
@@ -98,7 +99,8 @@ public struct DataOut: Sendable, Equatable {
     public var expStatSN: UInt32 = 0
     public var dataSN: UInt32 = 0
     public var offset: UInt32 = 0
-    public var data: [UInt8] = []
+    /// The segment (a slice of the received bytes, or the volume's read buffer).
+    public var data = ByteBuffer()
 
     public init() {}
 
@@ -110,7 +112,7 @@ public struct DataOut: Sendable, Equatable {
         expStatSN = frame.u32(28)
         dataSN = frame.u32(36)
         offset = frame.u32(40)
-        data = frame.data
+        data = frame.segment
     }
 
     public var frame: ISCSIFrame {
@@ -121,7 +123,7 @@ public struct DataOut: Sendable, Equatable {
         f.put32(expStatSN, 28)
         f.put32(dataSN, 36)
         f.put32(offset, 40)
-        f.data = data
+        f.segment = data
         return f
     }
 }
@@ -139,7 +141,8 @@ public struct DataIn: Sendable, Equatable {
     public var tag: UInt32 = 0
     public var dataSN: UInt32 = 0
     public var offset: UInt32 = 0
-    public var data: [UInt8] = []
+    /// The segment (a slice of the received bytes, or the volume's read buffer).
+    public var data = ByteBuffer()
 
     public init() {}
 
@@ -154,7 +157,7 @@ public struct DataIn: Sendable, Equatable {
         tag = frame.initiatorTaskTag
         dataSN = frame.u32(36)
         offset = frame.u32(40)
-        data = frame.data
+        data = frame.segment
     }
 
     public var frame: ISCSIFrame {
@@ -168,7 +171,7 @@ public struct DataIn: Sendable, Equatable {
         f.put32(dataSN, 36)
         f.put32(offset, 40)
         if carriesStatus { f.put32(residual, 44) }
-        f.data = data
+        f.segment = data
         return f
     }
 }
