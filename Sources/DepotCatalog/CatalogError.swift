@@ -6,15 +6,12 @@ extension DepotError {
     /// `DepotError` (a rule a typed method enforces) passes through, a
     /// violated SQLite constraint is a conflict, anything else (I/O,
     /// decoding) an internal error naming the catalog.
-    public static func fromCatalog<T>(_ body: () throws -> T) throws(DepotError) -> T {
-        do {
-            return try body()
-        } catch let error as DepotError {
-            throw error
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            throw .conflict("catalog constraint: \(error.message ?? "\(error)")")
-        } catch {
-            throw .internalError("catalog error: \(error)")
+    public static func fromCatalog(_ error: any Error) -> DepotError {
+        switch error {
+        case let error as DepotError: error
+        case let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT:
+            .conflict("catalog constraint: \(error.message ?? "\(error)")")
+        default: .internalError("catalog error: \(error)")
         }
     }
 }

@@ -29,57 +29,43 @@ public struct ExportRecord: Codable, Sendable, Equatable, FetchableRecord, Mutab
 }
 
 extension Catalog {
-    public func exports() throws -> [(PoolRecord, ExportRecord)] {
-        let pools = Dictionary(uniqueKeysWithValues: try pools().map { ($0.id!, $0) })
-        return try reader.read { db in try ExportRecord.order(Column("fsid")).fetchAll(db) }.compactMap { e in
+    public func exports() async throws(DepotError) -> [(PoolRecord, ExportRecord)] {
+        let pools = Dictionary(uniqueKeysWithValues: try await pools().map { ($0.id!, $0) })
+        return try await reading { db in try ExportRecord.order(Column("fsid")).fetchAll(db) }.compactMap { e in
             pools[e.poolId].map { ($0, e) }
         }
     }
 
-    public func export(poolId: Int64) throws -> ExportRecord? {
-        try reader.read { db in try ExportRecord.filter(Column("poolId") == poolId).fetchOne(db) }
+    public func export(poolId: Int64) async throws(DepotError) -> ExportRecord? {
+        try await reading { db in try ExportRecord.filter(Column("poolId") == poolId).fetchOne(db) }
     }
 
-    public func insertExport(_ record: ExportRecord, poolName: String) throws(DepotError) -> ExportRecord {
-        do {
-            return try writer.write { db in
-                if try ExportRecord.filter(Column("poolId") == record.poolId).fetchCount(db) > 0 {
-                    throw DepotError.conflict(
-                        "pool '\(poolName)' is already exported; change it with depot export set (PUT /v1/exports/\(poolName))"
-                    )
-                }
-                var copy = record
-                try copy.insert(db)
-                return copy
+    public func insertExport(_ record: ExportRecord, poolName: String) async throws(DepotError) -> ExportRecord {
+        try await writing { db in
+            if try ExportRecord.filter(Column("poolId") == record.poolId).fetchCount(db) > 0 {
+                throw DepotError.conflict(
+                    "pool '\(poolName)' is already exported; change it with depot export set (PUT /v1/exports/\(poolName))"
+                )
             }
-        } catch let error as DepotError {
-            throw error
-        } catch {
-            throw .internalError("catalog error: \(error)")
+            var copy = record
+            try copy.insert(db)
+            return copy
         }
     }
 
     /// Replaces an export's rules; false when the pool is not exported.
-    public func updateExport(poolId: Int64, rulesJSON: String) throws(DepotError) -> Bool {
-        do {
-            return try writer.write { db in
-                guard var record = try ExportRecord.filter(Column("poolId") == poolId).fetchOne(db) else {
-                    return false
-                }
-                record.rules = rulesJSON
-                try record.update(db)
-                return true
+    public func updateExport(poolId: Int64, rulesJSON: String) async throws(DepotError) -> Bool {
+        try await writing { db in
+            guard var record = try ExportRecord.filter(Column("poolId") == poolId).fetchOne(db) else {
+                return false
             }
-        } catch {
-            throw .internalError("catalog error: \(error)")
+            record.rules = rulesJSON
+            try record.update(db)
+            return true
         }
     }
 
-    public func deleteExport(poolId: Int64) throws(DepotError) -> Bool {
-        do {
-            return try writer.write { db in try ExportRecord.filter(Column("poolId") == poolId).deleteAll(db) > 0 }
-        } catch {
-            throw .internalError("catalog error: \(error)")
-        }
+    public func deleteExport(poolId: Int64) async throws(DepotError) -> Bool {
+        try await writing { db in try ExportRecord.filter(Column("poolId") == poolId).deleteAll(db) > 0 }
     }
 }

@@ -1,11 +1,12 @@
+import DepotCore
 import GRDB
 
 /// ALUA access states per target and portal group; groups without a row are
 /// active/optimized.
 extension Catalog {
     /// Every stored state: target id → group id → state name.
-    public func portalGroupStates() throws -> [Int64: [Int: String]] {
-        try reader.read { db in
+    public func portalGroupStates() async throws(DepotError) -> [Int64: [Int: String]] {
+        try await reading { db in
             var states: [Int64: [Int: String]] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT targetId, groupId, state FROM target_portal_group") {
                 states[row[0], default: [:]][row[1]] = row[2]
@@ -14,8 +15,8 @@ extension Catalog {
         }
     }
 
-    public func setPortalGroupState(targetId: Int64, groupId: Int, state: String) throws {
-        try writer.write { db in
+    public func setPortalGroupState(targetId: Int64, groupId: Int, state: String) async throws(DepotError) {
+        try await writing { db in
             try db.execute(
                 sql: """
                     INSERT INTO target_portal_group (targetId, groupId, state) VALUES (?, ?, ?)

@@ -57,24 +57,24 @@ public struct TargetACLRecord: Codable, Sendable, Equatable, FetchableRecord, Mu
 }
 
 extension Catalog {
-    public func targets() throws -> [TargetRecord] {
-        try reader.read { db in try TargetRecord.order(Column("iqn")).fetchAll(db) }
+    public func targets() async throws(DepotError) -> [TargetRecord] {
+        try await reading { db in try TargetRecord.order(Column("iqn")).fetchAll(db) }
     }
 
-    public func target(iqn: String) throws -> TargetRecord? {
-        try reader.read { db in try TargetRecord.filter(Column("iqn") == iqn).fetchOne(db) }
+    public func target(iqn: String) async throws(DepotError) -> TargetRecord? {
+        try await reading { db in try TargetRecord.filter(Column("iqn") == iqn).fetchOne(db) }
     }
 
-    public func luns(targetId: Int64? = nil) throws -> [TargetLUNRecord] {
-        try reader.read { db in
+    public func luns(targetId: Int64? = nil) async throws(DepotError) -> [TargetLUNRecord] {
+        try await reading { db in
             var request = TargetLUNRecord.order(Column("targetId"), Column("lun"))
             if let targetId { request = request.filter(Column("targetId") == targetId) }
             return try request.fetchAll(db)
         }
     }
 
-    public func acls(targetId: Int64? = nil) throws -> [TargetACLRecord] {
-        try reader.read { db in
+    public func acls(targetId: Int64? = nil) async throws(DepotError) -> [TargetACLRecord] {
+        try await reading { db in
             var request = TargetACLRecord.order(Column("initiator"))
             if let targetId { request = request.filter(Column("targetId") == targetId) }
             return try request.fetchAll(db)
@@ -82,13 +82,13 @@ extension Catalog {
     }
 
     /// Targets and LUNs that map a volume (a mapped volume is not deleted).
-    public func mappings(volumeId: Int64) throws -> [(String, Int64)] {
-        try lunMaps(volumeId: volumeId).map { ($0.iqn, $0.lun) }
+    public func mappings(volumeId: Int64) async throws(DepotError) -> [(String, Int64)] {
+        try await lunMaps(volumeId: volumeId).map { ($0.iqn, $0.lun) }
     }
 
     /// The same with each map's read-only flag (`volume show`).
-    public func lunMaps(volumeId: Int64) throws -> [(iqn: String, lun: Int64, readOnly: Bool)] {
-        try reader.read { db in
+    public func lunMaps(volumeId: Int64) async throws(DepotError) -> [(iqn: String, lun: Int64, readOnly: Bool)] {
+        try await reading { db in
             try Row.fetchAll(
                 db,
                 sql: """
@@ -99,14 +99,9 @@ extension Catalog {
         }
     }
 
-    /// One transaction over the target-side records, failures translated.
-    private func write<T>(_ body: @Sendable (Database) throws -> T) throws(DepotError) -> T {
-        try DepotError.fromCatalog { try writer.write(body) }
-    }
-
     /// Adds a target; its IQN must be new.
-    public func insertTarget(_ record: TargetRecord) throws(DepotError) {
-        try write { db in
+    public func insertTarget(_ record: TargetRecord) async throws(DepotError) {
+        try await writing { db in
             if try TargetRecord.filter(Column("iqn") == record.iqn).fetchCount(db) > 0 {
                 throw DepotError.conflict("target \(record.iqn) already exists")
             }
@@ -116,13 +111,13 @@ extension Catalog {
     }
 
     /// Stores a target's changed fields (alias, CHAP).
-    public func updateTarget(_ record: TargetRecord) throws(DepotError) {
-        try write { db in try record.update(db) }
+    public func updateTarget(_ record: TargetRecord) async throws(DepotError) {
+        try await writing { db in try record.update(db) }
     }
 
     /// Deletes a target with its LUN maps and ACL (cascade).
-    public func deleteTarget(id: Int64) throws(DepotError) {
-        _ = try write { db in try TargetRecord.deleteOne(db, key: id) }
+    public func deleteTarget(id: Int64) async throws(DepotError) {
+        _ = try await writing { db in try TargetRecord.deleteOne(db, key: id) }
     }
 
     /// Maps a volume as a LUN of a target, at `lun` or the first free one, and
@@ -133,8 +128,8 @@ extension Catalog {
     /// `volumeName` and `targetIQN` are for the messages.
     public func mapLUN(
         targetId: Int64, volumeId: Int64, lun wanted: Int?, readOnly: Bool, volumeName: String, targetIQN: String
-    ) throws(DepotError) -> Int {
-        try write { db in
+    ) async throws(DepotError) -> Int {
+        try await writing { db in
             let rows = try TargetLUNRecord.filter(Column("targetId") == targetId).fetchAll(db)
             if let existing = rows.first(where: { $0.volumeId == volumeId }) {
                 throw DepotError.conflict(
@@ -161,15 +156,15 @@ extension Catalog {
     }
 
     /// Removes a LUN map; false when the LUN was not mapped.
-    public func unmapLUN(targetId: Int64, lun: Int) throws(DepotError) -> Bool {
-        try write { db in
+    public func unmapLUN(targetId: Int64, lun: Int) async throws(DepotError) -> Bool {
+        try await writing { db in
             try TargetLUNRecord.filter(Column("targetId") == targetId && Column("lun") == lun).deleteAll(db)
         } > 0
     }
 
     /// Allows an initiator on a target; it must not be there yet.
-    public func addACL(targetId: Int64, initiator: String, targetIQN: String) throws(DepotError) {
-        try write { db in
+    public func addACL(targetId: Int64, initiator: String, targetIQN: String) async throws(DepotError) {
+        try await writing { db in
             if try TargetACLRecord.filter(Column("targetId") == targetId && Column("initiator") == initiator)
                 .fetchCount(db) > 0
             {
@@ -181,8 +176,8 @@ extension Catalog {
     }
 
     /// Removes an initiator from a target's ACL; false when it was not there.
-    public func removeACL(targetId: Int64, initiator: String) throws(DepotError) -> Bool {
-        try write { db in
+    public func removeACL(targetId: Int64, initiator: String) async throws(DepotError) -> Bool {
+        try await writing { db in
             try TargetACLRecord.filter(Column("targetId") == targetId && Column("initiator") == initiator).deleteAll(db)
         } > 0
     }

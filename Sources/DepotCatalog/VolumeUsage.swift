@@ -1,3 +1,4 @@
+import DepotCore
 import GRDB
 
 /// The few columns capacity math needs, fetched without decoding whole
@@ -11,8 +12,8 @@ public struct VolumeUsage: Sendable {
 }
 
 extension Catalog {
-    public func volumeUsage(poolId: Int64? = nil) throws -> [VolumeUsage] {
-        try reader.read { db in
+    public func volumeUsage(poolId: Int64? = nil) async throws(DepotError) -> [VolumeUsage] {
+        try await reading { db in
             var sql = "SELECT id, poolId, MAX(sizeBytes, COALESCE(pendingSizeBytes, 0)), state FROM volume"
             var arguments: StatementArguments = []
             if let poolId {

@@ -5,9 +5,12 @@ import Logging
 
 /// NFS exports of pools: stored in the catalog, published as files for
 /// kernel nfsd and NFS-Ganesha. Every change republishes everything, so the
-/// files always mirror the catalog.
+/// files always mirror the catalog. Each change and its publication run
+/// inside `changes`, one at a time (the actor is reentrant at each catalog
+/// call, GRDB's async API).
 public actor ExportManager {
     let catalog: Catalog
+    let changes = ChangeQueue()
     let publisher: ExportPublisher
     let logger: Logger
     public private(set) var lastPublish: PublishReport?
@@ -24,15 +27,15 @@ public actor ExportManager {
 
     static func pseudo(_ pool: String) -> String { "/depot/\(pool)" }
 
-    public func list() throws(DepotError) -> [ExportInfo] {
+    public func list() async throws(DepotError) -> [ExportInfo] {
         var result: [ExportInfo] = []
-        for (pool, record) in try read({ try catalog.exports() }) { result.append(try info(pool, record)) }
+        for (pool, record) in try await catalog.exports() { result.append(try info(pool, record)) }
         return result
     }
 
-    public func show(_ pool: String) throws(DepotError) -> ExportInfo {
-        let record = try requirePool(pool)
-        guard let export = try read({ try catalog.export(poolId: record.id!) }) else {
+    public func show(_ pool: String) async throws(DepotError) -> ExportInfo {
+        let record = try await requirePool(pool)
+        guard let export = try await catalog.export(poolId: record.id!) else {
             throw .notFound("pool '\(pool)' is not exported")
         }
         return try info(record, export)
@@ -40,39 +43,43 @@ public actor ExportManager {
 
     /// Replaces an export's rules (`depot export set`): validated as a create
     /// is, published at once; if publishing fails the old rules come back.
-    public func update(_ request: CreateExportRequest) throws(DepotError) -> ExportInfo {
-        let pool = try requirePool(request.pool)
-        guard let before = try read({ try catalog.export(poolId: pool.id!) }) else {
-            throw .notFound("pool '\(pool.name)' is not exported")
+    public func update(_ request: CreateExportRequest) async throws(DepotError) -> ExportInfo {
+        try await changes.run { () async throws(DepotError) -> ExportInfo in
+            let pool = try await requirePool(request.pool)
+            guard let before = try await catalog.export(poolId: pool.id!) else {
+                throw .notFound("pool '\(pool.name)' is not exported")
+            }
+            let rules = try ExportRules.validate(request.rules, force: request.force ?? false)
+            var warnings = try await Self.warnings(pool, rules, catalog: catalog)
+            let json: String
+            do { json = String(decoding: try JSONEncoder().encode(rules), as: UTF8.self) } catch {
+                throw .internalError("cannot encode rules: \(error)")
+            }
+            _ = try await catalog.updateExport(poolId: pool.id!, rulesJSON: json)
+            do throws(DepotError) {
+                warnings += try await publishNow().warnings
+            } catch {
+                _ = try? await catalog.updateExport(poolId: pool.id!, rulesJSON: before.rules)
+                throw error
+            }
+            var result = try await show(pool.name)
+            result.warnings = warnings
+            logger.info("export changed", metadata: ["pool": "\(pool.name)", "rules": "\(rules.count)"])
+            return result
         }
-        let rules = try ExportRules.validate(request.rules, force: request.force ?? false)
-        var warnings = try Self.warnings(pool, rules, catalog: catalog)
-        let json: String
-        do { json = String(decoding: try JSONEncoder().encode(rules), as: UTF8.self) } catch {
-            throw .internalError("cannot encode rules: \(error)")
-        }
-        _ = try catalog.updateExport(poolId: pool.id!, rulesJSON: json)
-        do {
-            warnings += try publishAll().warnings
-        } catch {
-            _ = try? catalog.updateExport(poolId: pool.id!, rulesJSON: before.rules)
-            throw error
-        }
-        var result = try show(pool.name)
-        result.warnings = warnings
-        logger.info("export changed", metadata: ["pool": "\(pool.name)", "rules": "\(rules.count)"])
-        return result
     }
 
     /// What an operator should hear about rules before they are published.
-    static func warnings(_ pool: PoolRecord, _ rules: [ExportRule], catalog: Catalog) throws(DepotError) -> [String] {
+    static func warnings(_ pool: PoolRecord, _ rules: [ExportRule], catalog: Catalog) async throws(DepotError)
+        -> [String]
+    {
         var warnings: [String] = []
         if rules.contains(where: { $0.client == "*" && $0.access == .rw }) {
             warnings.append("every host may write to pool '\(pool.name)' ('*' rw)")
         }
         // File and block access to the same images corrupts them unless one side is idle.
-        for volume in try DepotError.fromCatalog({ try catalog.volumes(poolId: pool.id!) }) {
-            for (iqn, lun) in try DepotError.fromCatalog({ try catalog.mappings(volumeId: volume.id!) }) {
+        for volume in try await catalog.volumes(poolId: pool.id!) {
+            for (iqn, lun) in try await catalog.mappings(volumeId: volume.id!) {
                 warnings.append(
                     "volume \(pool.name)/\(volume.name) is also LUN \(lun) of \(iqn): NFS clients and iSCSI initiators would share its image"
                 )
@@ -81,43 +88,49 @@ public actor ExportManager {
         return warnings
     }
 
-    public func create(_ request: CreateExportRequest) throws(DepotError) -> ExportInfo {
-        let pool = try requirePool(request.pool)
-        let rules = try ExportRules.validate(request.rules, force: request.force ?? false)
-        var warnings = try Self.warnings(pool, rules, catalog: catalog)
-        let record: ExportRecord
-        do {
-            record = try ExportRecord(
-                poolId: pool.id!, fsid: Self.fsid(poolId: pool.id!), rules: rules, createdAt: Timestamp.now())
-        } catch {
-            throw .internalError("cannot encode rules: \(error)")
+    public func create(_ request: CreateExportRequest) async throws(DepotError) -> ExportInfo {
+        try await changes.run { () async throws(DepotError) -> ExportInfo in
+            let pool = try await requirePool(request.pool)
+            let rules = try ExportRules.validate(request.rules, force: request.force ?? false)
+            var warnings = try await Self.warnings(pool, rules, catalog: catalog)
+            let record: ExportRecord
+            do {
+                record = try ExportRecord(
+                    poolId: pool.id!, fsid: Self.fsid(poolId: pool.id!), rules: rules, createdAt: Timestamp.now())
+            } catch {
+                throw .internalError("cannot encode rules: \(error)")
+            }
+            let inserted = try await catalog.insertExport(record, poolName: pool.name)
+            do throws(DepotError) {
+                let report = try await publishNow()
+                warnings += report.warnings
+            } catch {
+                // The stored export could not be published: take it back, keep the old files.
+                _ = try? await catalog.deleteExport(poolId: pool.id!)
+                throw error
+            }
+            var result = try info(pool, inserted)
+            result.warnings = warnings
+            logger.info("export created", metadata: ["pool": "\(pool.name)", "rules": "\(rules.count)"])
+            return result
         }
-        let inserted = try catalog.insertExport(record, poolName: pool.name)
-        do {
-            let report = try publishAll()
-            warnings += report.warnings
-        } catch {
-            // The stored export could not be published: take it back, keep the old files.
-            _ = try? catalog.deleteExport(poolId: pool.id!)
-            throw error
-        }
-        var result = try info(pool, inserted)
-        result.warnings = warnings
-        logger.info("export created", metadata: ["pool": "\(pool.name)", "rules": "\(rules.count)"])
-        return result
     }
 
-    public func delete(_ pool: String) throws(DepotError) {
-        let record = try requirePool(pool)
-        guard try catalog.deleteExport(poolId: record.id!) else { throw .notFound("pool '\(pool)' is not exported") }
-        _ = try publishAll()
-        logger.info("export deleted", metadata: ["pool": "\(pool)"])
+    public func delete(_ pool: String) async throws(DepotError) {
+        try await changes.run { () async throws(DepotError) in
+            let record = try await requirePool(pool)
+            guard try await catalog.deleteExport(poolId: record.id!) else {
+                throw .notFound("pool '\(pool)' is not exported")
+            }
+            _ = try await publishNow()
+            logger.info("export deleted", metadata: ["pool": "\(pool)"])
+        }
     }
 
     public enum Format: String, Sendable { case exports, ganesha }
 
-    public func render(_ pool: String, format: Format) throws(DepotError) -> String {
-        let export = try show(pool)
+    public func render(_ pool: String, format: Format) async throws(DepotError) -> String {
+        let export = try await show(pool)
         switch format {
         case .exports: return try ExportRenderers.kernel(export)
         case .ganesha: return try ExportRenderers.ganesha([export])
@@ -130,18 +143,27 @@ public actor ExportManager {
     public func deletePool(_ pool: String, force: Bool, delete: @Sendable () async throws(DepotError) -> Void)
         async throws(DepotError)
     {
-        let exported = (try? show(pool)) != nil
+        let exported = (try? await show(pool)) != nil
         if exported && !force {
             throw .conflict("pool '\(pool)' is exported over NFS; delete the export first or use --force")
         }
-        try await delete()
-        if exported { try publishAll() }
+        try await changes.run { () async throws(DepotError) in
+            try await delete()
+            if exported { try await publishNow() }
+        }
     }
 
     /// Writes every export's files and tells the servers (also run at start).
     @discardableResult
-    public func publishAll() throws(DepotError) -> PublishReport {
-        let report = try publisher.publish(try list())
+    public func publishAll() async throws(DepotError) -> PublishReport {
+        try await changes.run { () async throws(DepotError) -> PublishReport in try await publishNow() }
+    }
+
+    /// `publishAll` inside a change: the files are written from what the
+    /// catalog holds after it, and no other change's files are written between.
+    @discardableResult
+    private func publishNow() async throws(DepotError) -> PublishReport {
+        let report = try publisher.publish(try await list())
         lastPublish = report
         return report
     }
@@ -156,14 +178,12 @@ public actor ExportManager {
             createdAt: record.createdAt)
     }
 
-    func requirePool(_ name: String) throws(DepotError) -> PoolRecord {
+    func requirePool(_ name: String) async throws(DepotError) -> PoolRecord {
         try ObjectName.validate(name, kind: "pool")
-        guard let pool = try read({ try catalog.pool(named: name) }) else {
+        guard let pool = try await catalog.pool(named: name) else {
             throw .notFound("pool '\(name)' not found")
         }
         return pool
     }
-
-    func read<T>(_ body: () throws -> T) throws(DepotError) -> T { try DepotError.fromCatalog(body) }
 
 }

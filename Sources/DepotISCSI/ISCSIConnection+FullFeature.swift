@@ -4,7 +4,7 @@ import NIOCore
 extension ISCSIConnection {
     /// Every PDU, on the event loop, in arrival order: the state machine says
     /// what it means in this phase. Login Requests are negotiated as tasks
-    /// (the frame handler decodes nothing more until each is answered); full
+    /// (the connection decodes nothing more until each is answered); full
     /// feature PDUs are delivered in CmdSN order; a violation ends the connection.
     func received(_ pdu: ISCSIFrame) {
         channel.eventLoop.preconditionInEventLoop()

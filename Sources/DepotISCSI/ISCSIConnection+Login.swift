@@ -182,7 +182,7 @@ extension ISCSIConnection {
         // The final answer. Before it is sent, everything the next PDU needs is
         // settled: the nexus named, its power-on unit attentions established, the
         // digests the decoder applies from the next PDU on (RFC 7143 §13.1). The
-        // frame handler decodes nothing until the machine is in full feature phase.
+        // connection decodes nothing until the machine is in full feature phase.
         let nexus = nameNexus()
         establishPowerOnAttentions()
         digests.enable(header: params.headerDigest, data: params.dataDigest)

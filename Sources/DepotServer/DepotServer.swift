@@ -26,8 +26,8 @@ public enum DepotServer {
         defer { close(lockFD) }
         let token = try data.loadOrCreateToken()
         let catalog = try Catalog.open(path: data.catalogPath)
-        let journal = try catalog.journalMode
-        let migrations = try catalog.appliedMigrations
+        let journal = try await catalog.journalMode
+        let migrations = try await catalog.appliedMigrations
         logger.info(
             "catalog open",
             metadata: [

@@ -3,30 +3,34 @@ import DepotCore
 import Foundation
 
 extension StorageManager {
-    public func listPools() throws(DepotError) -> [PoolInfo] {
-        let pools = try read { try catalog.pools() }
-        let usage = Dictionary(grouping: try read { try catalog.volumeUsage() }, by: \.poolId)
+    public func listPools() async throws(DepotError) -> [PoolInfo] {
+        let pools = try await catalog.pools()
+        let usage = Dictionary(grouping: try await catalog.volumeUsage(), by: \.poolId)
         let sharing = Self.sharing(pools)
         return pools.map { poolInfo($0, usage: usage[$0.id!] ?? [], sharing: sharing[$0.name] ?? []) }
     }
 
-    public func pool(_ name: String) throws(DepotError) -> PoolInfo {
-        let pool = try requirePool(name)
-        return try poolInfo(pool)
+    public func pool(_ name: String) async throws(DepotError) -> PoolInfo {
+        let pool = try await requirePool(name)
+        return try await poolInfo(pool)
     }
 
     /// The pool's directory, for layers that open its files.
-    public func poolPath(_ name: String) throws(DepotError) -> String { try requirePool(name).path }
+    public func poolPath(_ name: String) async throws(DepotError) -> String { try await requirePool(name).path }
 
     public func createPool(_ request: CreatePoolRequest) async throws(DepotError) -> PoolInfo {
+        try await changes.run { () async throws(DepotError) -> PoolInfo in try await makePool(request) }
+    }
+
+    private func makePool(_ request: CreatePoolRequest) async throws(DepotError) -> PoolInfo {
         try ObjectName.validate(request.name, kind: "pool")
         let thresholds = try request.thresholds(over: .defaults)
         let capacity = try request.validatedCapacity()
         let path = try PoolPath.normalise(request.path ?? (poolsDirectory + "/" + request.name))
-        if try read({ try catalog.pool(named: request.name) }) != nil {
+        if try await catalog.pool(named: request.name) != nil {
             throw .conflict("pool '\(request.name)' already exists")
         }
-        for other in try read({ try catalog.pools() }) where PoolPath.overlaps(other.path, path) {
+        for other in try await catalog.pools() where PoolPath.overlaps(other.path, path) {
             throw .conflict("path '\(path)' overlaps pool '\(other.name)' at '\(other.path)'")
         }
         // Directory first: a crash before the row leaves only an empty directory.
@@ -56,9 +60,9 @@ extension StorageManager {
         let record = PoolRecord(
             name: request.name, path: path, capacityBytes: capacity.map { Int64($0) },
             thresholds: thresholds, createdAt: Timestamp.now(), createdDirectory: !existed)
-        let inserted = try catalog.insertPool(record)
+        let inserted = try await catalog.insertPool(record)
         logger.info("pool created", metadata: ["pool": "\(inserted.name)", "path": "\(path)"])
-        var info = try poolInfo(inserted)
+        var info = try await poolInfo(inserted)
         if info.exceedsFilesystem { info.warnings = [Self.exceedsWarning(info)] }
         return info
     }
@@ -69,13 +73,17 @@ extension StorageManager {
             + "and its free space is the filesystem's"
     }
 
-    public func updatePool(_ name: String, _ request: UpdatePoolRequest) throws(DepotError) -> PoolInfo {
+    public func updatePool(_ name: String, _ request: UpdatePoolRequest) async throws(DepotError) -> PoolInfo {
+        try await changes.run { () async throws(DepotError) -> PoolInfo in try await changePool(name, request) }
+    }
+
+    private func changePool(_ name: String, _ request: UpdatePoolRequest) async throws(DepotError) -> PoolInfo {
         guard !request.isEmpty else { throw .invalidArgument("nothing to change") }
-        var pool = try requirePool(name)
+        var pool = try await requirePool(name)
         pool.thresholds = try request.thresholds(over: pool.thresholds)
         if let capacity = try request.validatedCapacity() {
             // Below what the volumes already use, the pool would be over 100 % at once.
-            let used = try figures(for: pool).usedBytes
+            let used = try await figures(for: pool).usedBytes
             if capacity < used, !(request.force ?? false) {
                 throw .conflict(
                     "capacity \(ByteSize.format(capacity)) is below the \(ByteSize.format(used)) the volumes of pool '\(name)' already use; "
@@ -83,8 +91,8 @@ extension StorageManager {
             }
             pool.capacityBytes = Int64(capacity)
         }
-        try catalog.updatePool(pool)
-        var info = try poolInfo(pool)
+        try await catalog.updatePool(pool)
+        var info = try await poolInfo(pool)
         if request.capacityBytes != nil, info.exceedsFilesystem { info.warnings = [Self.exceedsWarning(info)] }
         return info
     }
@@ -93,17 +101,21 @@ extension StorageManager {
     /// deletes them first. Files the catalog does not know stay where they are;
     /// the directory is removed only when it is empty.
     public func deletePool(_ name: String, force: Bool) async throws(DepotError) {
-        let pool = try requirePool(name)
-        let volumes = try read { try catalog.volumes(poolId: pool.id!) }
+        try await changes.run { () async throws(DepotError) in try await removePool(name, force: force) }
+    }
+
+    private func removePool(_ name: String, force: Bool) async throws(DepotError) {
+        let pool = try await requirePool(name)
+        let volumes = try await catalog.volumes(poolId: pool.id!)
         if !volumes.isEmpty {
             guard force else {
                 throw .conflict("pool '\(name)' holds \(volumes.count) volume(s); delete them first or use --force")
             }
             for volume in volumes {
-                try await deleteVolume(VolumeRef(pool: name, name: volume.name))
+                try await removeVolume(VolumeRef(pool: name, name: volume.name))
             }
         }
-        try catalog.deletePool(id: pool.id!)
+        try await catalog.deletePool(id: pool.id!)
         let path = pool.path
         let made = pool.createdDirectory
         let leftovers: [String] = try await runIO {

@@ -5,11 +5,11 @@ import Foundation
 extension StorageManager {
     /// First start: the `default` pool at `DATA/pools/default`.
     public func ensureDefaultPool() async throws(DepotError) {
-        if try read({ try catalog.pool(named: "default") }) == nil,
-            try read({ try catalog.setting("defaultPoolCreated") }) == nil
+        if try await catalog.pool(named: "default") == nil,
+            try await catalog.setting("defaultPoolCreated") == nil
         {
             _ = try await createPool(CreatePoolRequest(name: "default"))
-            try read { try catalog.setSetting("defaultPoolCreated", Timestamp.now()) }
+            try await catalog.setSetting("defaultPoolCreated", Timestamp.now())
         }
     }
 
@@ -21,25 +21,29 @@ extension StorageManager {
     /// knows are reported and left alone.
     @discardableResult
     public func reconcile() async throws(DepotError) -> ReconcileReport {
+        try await changes.run { () async throws(DepotError) -> ReconcileReport in try await reconcileNow() }
+    }
+
+    private func reconcileNow() async throws(DepotError) -> ReconcileReport {
         var report = ReconcileReport()
-        let pools = try read { try catalog.pools() }
+        let pools = try await catalog.pools()
         for pool in pools {
             if !FileManager.default.fileExists(atPath: pool.path) {
                 report.missingPoolDirectories.append(pool.name)
             }
             var known = Set<String>()
-            for var volume in try read({ try catalog.volumes(poolId: pool.id!) }) {
+            for var volume in try await catalog.volumes(poolId: pool.id!) {
                 let label = "\(pool.name)/\(volume.name)"
                 let path = pool.path + "/" + volume.fileName
                 switch volume.volumeState {
                 case .creating:
                     try await runIO { try VolumeFile.remove(path: path) }
-                    try catalog.deleteVolume(id: volume.id!)
+                    try await catalog.deleteVolume(id: volume.id!)
                     report.rolledBackCreates.append(label)
                     continue
                 case .deleting:
                     try await runIO { try VolumeFile.remove(path: path) }
-                    try catalog.deleteVolume(id: volume.id!)
+                    try await catalog.deleteVolume(id: volume.id!)
                     report.finishedDeletes.append(label)
                     continue
                 case .ready, .missing:
@@ -56,7 +60,7 @@ extension StorageManager {
                         report.repairedIntents.append("\(label): rename to \(newName) rolled back")
                     }
                     volume.pendingName = nil
-                    try catalog.updateVolume(volume)
+                    try await catalog.updateVolume(volume)
                 }
                 let path2 = pool.path + "/" + volume.fileName
                 if let pending = volume.pendingSizeBytes {
@@ -75,14 +79,14 @@ extension StorageManager {
                         report.repairedIntents.append("\(pool.name)/\(volume.name): resize to \(pending) rolled back")
                     }
                     volume.pendingSizeBytes = nil
-                    try catalog.updateVolume(volume)
+                    try await catalog.updateVolume(volume)
                 }
                 known.insert(volume.fileName)
                 if let status = VolumeFile.status(path: path2) {
                     allocated[volume.id!] = status.allocatedBytes
                     if volume.volumeState == .missing {
                         volume.state = VolumeState.ready.rawValue
-                        try catalog.updateVolume(volume)
+                        try await catalog.updateVolume(volume)
                         logger.notice("volume file is back", metadata: ["volume": "\(pool.name)/\(volume.name)"])
                     }
                     if status.sizeBytes != UInt64(volume.sizeBytes) {
@@ -94,7 +98,7 @@ extension StorageManager {
                     allocated[volume.id!] = nil
                     if volume.volumeState != .missing {
                         volume.state = VolumeState.missing.rawValue
-                        try catalog.updateVolume(volume)
+                        try await catalog.updateVolume(volume)
                     }
                     report.missingVolumes.append("\(pool.name)/\(volume.name)")
                 }

@@ -3,22 +3,22 @@ import DepotCore
 import Foundation
 
 extension StorageManager {
-    public func listVolumes(pool name: String?) throws(DepotError) -> [VolumeInfo] {
-        let pools = try read { try catalog.pools() }
+    public func listVolumes(pool name: String?) async throws(DepotError) -> [VolumeInfo] {
+        let pools = try await catalog.pools()
         let byId = Dictionary(uniqueKeysWithValues: pools.map { ($0.id!, $0) })
         var poolId: Int64?
         if let name {
-            poolId = try requirePool(name).id
+            poolId = try await requirePool(name).id
         }
-        return try read { try catalog.volumes(poolId: poolId) }.compactMap { v in
+        return try await catalog.volumes(poolId: poolId).compactMap { v in
             byId[v.poolId].map { info(v, pool: $0) }
         }
     }
 
     /// One volume, its allocated bytes read from the file now (one stat):
     /// writes made over iSCSI show at once here, in lists at the next rescan.
-    public func volume(_ ref: VolumeRef) throws(DepotError) -> VolumeInfo {
-        let (pool, volume) = try requireVolume(ref)
+    public func volume(_ ref: VolumeRef) async throws(DepotError) -> VolumeInfo {
+        let (pool, volume) = try await requireVolume(ref)
         if volume.volumeState == .ready, let status = VolumeFile.status(path: pool.path + "/" + volume.fileName) {
             allocated[volume.id!] = status.allocatedBytes
         }
@@ -37,31 +37,38 @@ extension StorageManager {
     public func createVolume(pool poolName: String, _ request: CreateVolumeRequest) async throws(DepotError)
         -> VolumeInfo
     {
-        let pool = try requirePool(poolName)
         try ObjectName.validate(request.name, kind: "volume")
         let provisioning = request.provisioning ?? .thin
         let blockSize = request.blockSize ?? 512
         try BlockSize.validate(blockSize)
         try Self.validateSize(request.sizeBytes, blockSize: blockSize)
-        if try read({ try catalog.volume(poolId: pool.id!, name: request.name) }) != nil {
-            throw .conflict("volume '\(poolName)/\(request.name)' already exists")
-        }
-        try figures(for: pool).admit(size: request.sizeBytes, provisioning: provisioning, pool: poolName)
-
-        // 1. Row in state `creating`: reserves the name and counts as provisioned.
         let fileName = VolumeRecord.fileName(for: request.name)
-        var record = try catalog.insertVolume(
-            VolumeRecord(
-                poolId: pool.id!, name: request.name, uuid: UUID().uuidString.lowercased(), fileName: fileName,
-                sizeBytes: Int64(request.sizeBytes), provisioning: provisioning, blockSize: blockSize,
-                state: .creating, createdAt: Timestamp.now()),
-            poolName: poolName, durable: false)
+        // 1. Admission and the row in state `creating` (it reserves the name and
+        // counts as provisioned), in one change: no other create is admitted
+        // against figures that do not count this one.
+        let (pool, inserted, cancel) = try await changes.run {
+            () async throws(DepotError) -> (PoolRecord, VolumeRecord, CancelFlag) in
+            let pool = try await requirePool(poolName)
+            if try await catalog.volume(poolId: pool.id!, name: request.name) != nil {
+                throw .conflict("volume '\(poolName)/\(request.name)' already exists")
+            }
+            try await figures(for: pool).admit(size: request.sizeBytes, provisioning: provisioning, pool: poolName)
+            let record = try await catalog.insertVolume(
+                VolumeRecord(
+                    poolId: pool.id!, name: request.name, uuid: UUID().uuidString.lowercased(), fileName: fileName,
+                    sizeBytes: Int64(request.sizeBytes), provisioning: provisioning, blockSize: blockSize,
+                    state: .creating, createdAt: Timestamp.now()),
+                poolName: poolName, durable: false)
+            let id = record.id!
+            busy.insert(id)
+            if provisioning.reservesSpace { inflightReservations[pool.id!, default: 0] += request.sizeBytes }
+            progress[id] = 0
+            let cancel = CancelFlag()
+            cancels[id] = cancel
+            return (pool, record, cancel)
+        }
+        var record = inserted
         let id = record.id!
-        busy.insert(id)
-        if provisioning.reservesSpace { inflightReservations[pool.id!, default: 0] += request.sizeBytes }
-        progress[id] = 0
-        let cancel = CancelFlag()
-        cancels[id] = cancel
         defer {
             busy.remove(id)
             if provisioning.reservesSpace { inflightReservations[pool.id!, default: 0] -= request.sizeBytes }
@@ -81,11 +88,11 @@ extension StorageManager {
                     }, cancelled: { cancel.isSet })
             }
             record.state = VolumeState.ready.rawValue
-            try catalog.updateVolume(record)
+            try await catalog.updateVolume(record)
         } catch {
             // Undo in reverse order; the file goes first so no orphan survives the row.
             _ = try? await runIO { try VolumeFile.remove(path: path) }
-            try? catalog.deleteVolume(id: id)
+            try? await catalog.deleteVolume(id: id)
             logger.warning(
                 "volume create failed", metadata: ["volume": "\(poolName)/\(request.name)", "error": "\(error)"])
             throw error
@@ -109,27 +116,36 @@ extension StorageManager {
     public func resizeVolume(_ ref: VolumeRef, sizeBytes newSize: UInt64, force: Bool) async throws(DepotError)
         -> VolumeInfo
     {
-        var (pool, record) = try requireVolume(ref)
-        try requireIdle(record, ref)
+        // Checks, admission and the busy mark in one change; the file work after it.
+        let checked = try await changes.run {
+            () async throws(DepotError) -> (PoolRecord, VolumeRecord, UInt64)? in
+            let (pool, record) = try await requireVolume(ref)
+            try requireIdle(record, ref)
+            try Self.validateSize(newSize, blockSize: UInt32(record.blockSize))
+            let oldSize = UInt64(record.sizeBytes)
+            if newSize == oldSize { return nil }
+            if newSize > oldSize {
+                try await figures(for: pool).admit(
+                    size: newSize - oldSize, provisioning: record.provisioningKind, pool: ref.pool)
+            } else {
+                guard force else {
+                    throw .conflict(
+                        "shrinking '\(ref)' from \(ByteSize.format(oldSize)) to \(ByteSize.format(newSize)) would discard its last "
+                            + "\(ByteSize.format(oldSize - newSize)); nothing was changed (a shrink must be asked for with force)"
+                    )
+                }
+            }
+            busy.insert(record.id!)
+            let reservation = newSize > oldSize && record.provisioningKind.reservesSpace ? newSize - oldSize : 0
+            inflightReservations[pool.id!, default: 0] += reservation
+            return (pool, record, reservation)
+        }
+        guard let (pool, unchanged, reservation) = checked else { return try await volume(ref) }
+        var record = unchanged
         let blockSize = UInt64(record.blockSize)
-        try Self.validateSize(newSize, blockSize: UInt32(blockSize))
         let oldSize = UInt64(record.sizeBytes)
-        if newSize == oldSize { return info(record, pool: pool) }
         let provisioning = record.provisioningKind
         let path = pool.path + "/" + record.fileName
-        if newSize > oldSize {
-            try figures(for: pool).admit(size: newSize - oldSize, provisioning: provisioning, pool: ref.pool)
-        } else {
-            guard force else {
-                throw .conflict(
-                    "shrinking '\(ref)' from \(ByteSize.format(oldSize)) to \(ByteSize.format(newSize)) would discard its last "
-                        + "\(ByteSize.format(oldSize - newSize)); nothing was changed (a shrink must be asked for with force)"
-                )
-            }
-        }
-        busy.insert(record.id!)
-        let reservation = newSize > oldSize && provisioning.reservesSpace ? newSize - oldSize : 0
-        inflightReservations[pool.id!, default: 0] += reservation
         defer {
             busy.remove(record.id!)
             inflightReservations[pool.id!, default: 0] -= reservation
@@ -147,7 +163,7 @@ extension StorageManager {
         }
         // Intent, file, commit: reconcile finishes whichever step a crash cut.
         record.pendingSizeBytes = Int64(newSize)
-        try catalog.updateVolume(record)
+        try await catalog.updateVolume(record)
         do {
             try await runIO {
                 try VolumeFile.resize(path: path, from: oldSize, to: newSize, provisioning: provisioning)
@@ -155,25 +171,29 @@ extension StorageManager {
         } catch {
             record.pendingSizeBytes = nil
             _ = try? await runIO { try VolumeFile.resize(path: path, from: newSize, to: oldSize, provisioning: .thin) }
-            try? catalog.updateVolume(record)
+            try? await catalog.updateVolume(record)
             throw error
         }
         record.sizeBytes = Int64(newSize)
         record.pendingSizeBytes = nil
-        try catalog.updateVolume(record)
+        try await catalog.updateVolume(record)
         allocated[record.id!] = VolumeFile.status(path: path)?.allocatedBytes ?? 0
         logger.info("volume resized", metadata: ["volume": "\(ref)", "from": "\(oldSize)", "to": "\(newSize)"])
         return info(record, pool: pool)
     }
 
     public func renameVolume(_ ref: VolumeRef, to newName: String) async throws(DepotError) -> VolumeInfo {
+        try await changes.run { () async throws(DepotError) -> VolumeInfo in try await rename(ref, to: newName) }
+    }
+
+    private func rename(_ ref: VolumeRef, to newName: String) async throws(DepotError) -> VolumeInfo {
         try ObjectName.validate(newName, kind: "volume")
-        let (pool, current) = try requireVolume(ref)
+        let (pool, current) = try await requireVolume(ref)
         try requireIdle(current, ref)
         if newName == ref.name { return info(current, pool: pool) }
         busy.insert(current.id!)
         defer { busy.remove(current.id!) }
-        var record = try catalog.beginRename(
+        var record = try await catalog.beginRename(
             volumeId: current.id!, poolId: pool.id!, poolName: ref.pool, newName: newName)
         let from = pool.path + "/" + record.fileName
         let newFile = VolumeRecord.fileName(for: newName)
@@ -182,13 +202,13 @@ extension StorageManager {
             try await runIO { try VolumeFile.rename(from: from, to: to) }
         } catch {
             record.pendingName = nil
-            try? catalog.updateVolume(record)
+            try? await catalog.updateVolume(record)
             throw error
         }
         record.name = newName
         record.fileName = newFile
         record.pendingName = nil
-        try catalog.updateVolume(record)
+        try await catalog.updateVolume(record)
         logger.info("volume renamed", metadata: ["volume": "\(ref)", "to": "\(newName)"])
         return info(record, pool: pool)
     }
@@ -197,7 +217,12 @@ extension StorageManager {
     /// zeroing): the create stops between chunks, removes its file and row,
     /// and this returns once they are gone.
     public func deleteVolume(_ ref: VolumeRef, force: Bool = false) async throws(DepotError) {
-        var (pool, record) = try requireVolume(ref)
+        try await changes.run { () async throws(DepotError) in try await removeVolume(ref, force: force) }
+    }
+
+    /// `deleteVolume` inside a change (a forced pool delete runs it for each volume).
+    func removeVolume(_ ref: VolumeRef, force: Bool = false) async throws(DepotError) {
+        var (pool, record) = try await requireVolume(ref)
         if force, record.volumeState == .creating, let cancel = cancels[record.id!] {
             cancel.cancel()
             let deadline = ContinuousClock.now + .seconds(60)
@@ -208,11 +233,11 @@ extension StorageManager {
                 throw .conflict("volume '\(ref)': the create did not stop within 60 s")
             }
             logger.info("volume create cancelled by a forced delete", metadata: ["volume": "\(ref)"])
-            if try read({ try catalog.volume(poolId: pool.id!, name: ref.name) }) == nil { return }
-            (pool, record) = try requireVolume(ref)
+            if try await catalog.volume(poolId: pool.id!, name: ref.name) == nil { return }
+            (pool, record) = try await requireVolume(ref)
         }
         try requireIdle(record, ref)
-        let mapped = try read { try catalog.mappings(volumeId: record.id!) }
+        let mapped = try await catalog.mappings(volumeId: record.id!)
         if !mapped.isEmpty {
             throw .conflict(
                 "volume '\(ref)' is mapped as " + mapped.map { "LUN \($0.1) of \($0.0)" }.joined(separator: ", ")
@@ -221,17 +246,17 @@ extension StorageManager {
         busy.insert(record.id!)
         defer { busy.remove(record.id!) }
         record.state = VolumeState.deleting.rawValue
-        try catalog.updateVolume(record)
+        try await catalog.updateVolume(record)
         let path = pool.path + "/" + record.fileName
         do {
             try await runIO { try VolumeFile.remove(path: path) }
         } catch {
             // The file is still there: the volume stays usable.
             record.state = VolumeState.ready.rawValue
-            try? catalog.updateVolume(record)
+            try? await catalog.updateVolume(record)
             throw error
         }
-        try catalog.deleteVolume(id: record.id!)
+        try await catalog.deleteVolume(id: record.id!)
         allocated[record.id!] = nil
         logger.info("volume deleted", metadata: ["volume": "\(ref)"])
     }

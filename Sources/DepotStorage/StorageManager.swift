@@ -7,13 +7,18 @@ import Logging
 /// catalog-then-file-then-catalog so that a crash at any point leaves a state
 /// `reconcile()` can finish or roll back.
 ///
-/// An actor: admission decisions and the rows that reserve their space are
-/// made without interleaving; the slow file work runs on the `IOEngine`
-/// between them, so one eager-zeroed create does not stall the API.
+/// An actor reaching the catalog through GRDB's async API, so it is
+/// reentrant at every catalog call: each change's checks and the act they
+/// allow (admission and the row that reserves its space, the busy mark)
+/// run inside `changes`, one change at a time. The slow file work runs on
+/// the `IOEngine` outside any change, so one eager-zeroed create does not
+/// stall the API.
 public actor StorageManager {
     let catalog: Catalog
     let io: IOEngine
     let logger: Logger
+    /// Check-then-act sections, one at a time (see the type's comment).
+    let changes = ChangeQueue()
     /// Where pools without an explicit path live: `DATA/pools/NAME`.
     public nonisolated let poolsDirectory: String
 
@@ -60,8 +65,8 @@ public actor StorageManager {
             filesystemAvailableBytes: fs?.availableBytes ?? 0, thresholds: pool.thresholds)
     }
 
-    func figures(for pool: PoolRecord) throws(DepotError) -> CapacityFigures {
-        figures(for: pool, usage: try read { try catalog.volumeUsage(poolId: pool.id!) })
+    func figures(for pool: PoolRecord) async throws(DepotError) -> CapacityFigures {
+        figures(for: pool, usage: try await catalog.volumeUsage(poolId: pool.id!))
     }
 
     func poolInfo(_ pool: PoolRecord, usage: [VolumeUsage], sharing: [String] = []) -> PoolInfo {
@@ -73,10 +78,10 @@ public actor StorageManager {
             filesystemFreeBytes: fs?.availableBytes ?? 0, sharesFilesystemWith: sharing)
     }
 
-    func poolInfo(_ pool: PoolRecord) throws(DepotError) -> PoolInfo {
-        let all = try read { try catalog.pools() }
+    func poolInfo(_ pool: PoolRecord) async throws(DepotError) -> PoolInfo {
+        let all = try await catalog.pools()
         return poolInfo(
-            pool, usage: try read { try catalog.volumeUsage(poolId: pool.id!) },
+            pool, usage: try await catalog.volumeUsage(poolId: pool.id!),
             sharing: Self.sharing(all)[pool.name] ?? [])
     }
 
@@ -96,8 +101,8 @@ public actor StorageManager {
     }
 
     /// Every pool with its figures and flags (`GET /v1/capacity`).
-    public func capacity() throws(DepotError) -> CapacityReport {
-        var report = CapacityReport(pools: try listPools())
+    public func capacity() async throws(DepotError) -> CapacityReport {
+        var report = await CapacityReport(pools: try listPools())
         report.rescannedSecondsAgo = lastRescan.map { Int((ContinuousClock.now - $0).components.seconds) }
         return report
     }
@@ -105,8 +110,8 @@ public actor StorageManager {
     /// Re-reads st_blocks of every volume file; returns how many changed.
     @discardableResult
     public func rescan() async throws(DepotError) -> Int {
-        let records = try read { try catalog.volumes() }
-        let pools = Dictionary(uniqueKeysWithValues: try read { try catalog.pools() }.map { ($0.id!, $0) })
+        let records = try await catalog.volumes()
+        let pools = Dictionary(uniqueKeysWithValues: try await catalog.pools().map { ($0.id!, $0) })
         let targets: [(Int64, String)] = records.compactMap { v in
             guard let pool = pools[v.poolId] else { return nil }
             return (v.id!, pool.path + "/" + v.fileName)
@@ -130,24 +135,22 @@ public actor StorageManager {
 
     // MARK: Helpers
 
-    func requirePool(_ name: String) throws(DepotError) -> PoolRecord {
+    func requirePool(_ name: String) async throws(DepotError) -> PoolRecord {
         try ObjectName.validate(name, kind: "pool")
-        guard let pool = try read({ try catalog.pool(named: name) }) else {
+        guard let pool = try await catalog.pool(named: name) else {
             throw .notFound("pool '\(name)' not found")
         }
         return pool
     }
 
-    func requireVolume(_ ref: VolumeRef) throws(DepotError) -> (PoolRecord, VolumeRecord) {
-        let pool = try requirePool(ref.pool)
+    func requireVolume(_ ref: VolumeRef) async throws(DepotError) -> (PoolRecord, VolumeRecord) {
+        let pool = try await requirePool(ref.pool)
         try ObjectName.validate(ref.name, kind: "volume")
-        guard let volume = try read({ try catalog.volume(poolId: pool.id!, name: ref.name) }) else {
+        guard let volume = try await catalog.volume(poolId: pool.id!, name: ref.name) else {
             throw .notFound("volume '\(ref)' not found")
         }
         return (pool, volume)
     }
-
-    func read<T>(_ body: () throws -> T) throws(DepotError) -> T { try DepotError.fromCatalog(body) }
 
     func runIO<T: Sendable>(_ body: @Sendable @escaping () throws -> T) async throws(DepotError) -> T {
         do { return try await io.run(body) } catch let error as DepotError { throw error } catch {

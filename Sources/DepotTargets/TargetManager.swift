@@ -9,8 +9,13 @@ import Logging
 /// iSCSI targets, LUN maps and ACLs: stored in the catalog, pushed to the
 /// transport's `TargetDirectory` after every change so live sessions see
 /// them at once.
+///
+/// The catalog is reached through GRDB's async API, so the actor is
+/// reentrant at each call: every change (its checks, its catalog write and
+/// the rebuild of the transport's view) runs inside `changes`, one at a time.
 public actor TargetManager {
     let catalog: Catalog
+    let changes = ChangeQueue()
     let storage: StorageManager
     public nonisolated let directory: TargetDirectory
     let logger: Logger
@@ -29,34 +34,37 @@ public actor TargetManager {
         self.logger = logger
     }
 
-    public func list() throws(DepotError) -> [TargetInfo] {
-        let volumes = try volumeNames()
-        let luns = Dictionary(grouping: try read { try catalog.luns() }, by: \.targetId)
-        let acls = Dictionary(grouping: try read { try catalog.acls() }, by: \.targetId)
-        return try read { try catalog.targets() }.map { t in
+    public func list() async throws(DepotError) -> [TargetInfo] {
+        let volumes = try await volumeNames()
+        let luns = Dictionary(grouping: try await catalog.luns(), by: \.targetId)
+        let acls = Dictionary(grouping: try await catalog.acls(), by: \.targetId)
+        return try await catalog.targets().map { t in
             info(t, luns: luns[t.id!] ?? [], acls: acls[t.id!] ?? [], volumes: volumes)
         }
     }
 
-    public func show(_ iqn: String) throws(DepotError) -> TargetInfo {
-        let t = try requireTarget(iqn)
-        return info(
-            t, luns: try read { try catalog.luns(targetId: t.id!) },
-            acls: try read { try catalog.acls(targetId: t.id!) },
+    public func show(_ iqn: String) async throws(DepotError) -> TargetInfo {
+        let t = try await requireTarget(iqn)
+        return await info(
+            t, luns: try await catalog.luns(targetId: t.id!),
+            acls: try await catalog.acls(targetId: t.id!),
             volumes: try volumeNames())
     }
 
     public func create(_ request: CreateTargetRequest) async throws(DepotError) -> TargetInfo {
-        let iqn = try ISCSIName.validate(request.iqn)
-        if let alias = request.alias, alias.utf8.count > 255 || alias.contains("\0") {
-            throw .invalidArgument("alias must be at most 255 bytes without NUL")
+        try await changes.run { () async throws(DepotError) -> TargetInfo in
+            let iqn = try ISCSIName.validate(request.iqn)
+            if let alias = request.alias, alias.utf8.count > 255 || alias.contains("\0") {
+                throw .invalidArgument("alias must be at most 255 bytes without NUL")
+            }
+            let record = TargetRecord(
+                iqn: iqn, alias: request.alias, allowAny: request.allowAnyInitiator ?? false, createdAt: Timestamp.now()
+            )
+            try await catalog.insertTarget(record)
+            try await reload()
+            logger.info("target created", metadata: ["iqn": "\(iqn)"])
+            return try await show(iqn)
         }
-        let record = TargetRecord(
-            iqn: iqn, alias: request.alias, allowAny: request.allowAnyInitiator ?? false, createdAt: Timestamp.now())
-        try catalog.insertTarget(record)
-        try await rebuild()
-        logger.info("target created", metadata: ["iqn": "\(iqn)"])
-        return try show(iqn)
     }
 
     public nonisolated func sessions() -> [SessionInfo] {
@@ -72,42 +80,50 @@ public actor TargetManager {
     /// Deleting a target with sessions logged in is refused unless `force`,
     /// which closes them first.
     public func delete(_ iqn: String, force: Bool = false) async throws(DepotError) {
-        let t = try requireTarget(iqn)
-        let live = directory.sessions.all.filter { $0.target == t.iqn }
-        if !live.isEmpty {
-            guard force else {
-                throw .conflict(
-                    "target \(t.iqn) has \(live.count) session(s) logged in (\(live.map(\.initiator).joined(separator: ", "))); use --force"
-                )
+        try await changes.run { () async throws(DepotError) in
+            let t = try await requireTarget(iqn)
+            let live = directory.sessions.all.filter { $0.target == t.iqn }
+            if !live.isEmpty {
+                guard force else {
+                    throw .conflict(
+                        "target \(t.iqn) has \(live.count) session(s) logged in (\(live.map(\.initiator).joined(separator: ", "))); use --force"
+                    )
+                }
+                directory.sessions.closeSessions(of: t.iqn)
             }
-            directory.sessions.closeSessions(of: t.iqn)
+            try await catalog.deleteTarget(id: t.id!)
+            try await reload()
+            logger.info("target deleted", metadata: ["iqn": "\(t.iqn)"])
         }
-        try catalog.deleteTarget(id: t.id!)
-        try await rebuild()
-        logger.info("target deleted", metadata: ["iqn": "\(t.iqn)"])
     }
 
     public func map(_ iqn: String, _ request: MapLUNRequest) async throws(DepotError) -> TargetInfo {
-        let t = try requireTarget(iqn)
-        let ref = try VolumeRef(parsing: request.volume)
-        let volume = try await storage.volume(ref)
-        guard volume.state == .ready else { throw .conflict("volume \(ref) is \(volume.state.rawValue), not ready") }
-        guard let pool = try read({ try catalog.pool(named: ref.pool) }),
-            let record = try read({ try catalog.volume(poolId: pool.id!, name: ref.name) })
-        else { throw .notFound("volume '\(ref)' not found") }
-        if let lun = request.lun, !(0...16383).contains(lun) {
-            throw .invalidArgument("LUN must be 0-16383, got \(lun)")
+        try await changes.run { () async throws(DepotError) -> TargetInfo in
+            let t = try await requireTarget(iqn)
+            let ref = try VolumeRef(parsing: request.volume)
+            let volume = try await storage.volume(ref)
+            guard volume.state == .ready else {
+                throw .conflict("volume \(ref) is \(volume.state.rawValue), not ready")
+            }
+            guard let pool = try await catalog.pool(named: ref.pool),
+                let record = try await catalog.volume(poolId: pool.id!, name: ref.name)
+            else { throw .notFound("volume '\(ref)' not found") }
+            if let lun = request.lun, !(0...16383).contains(lun) {
+                throw .invalidArgument("LUN must be 0-16383, got \(lun)")
+            }
+            _ = try await catalog.mapLUN(
+                targetId: t.id!, volumeId: record.id!, lun: request.lun, readOnly: request.readOnly ?? false,
+                volumeName: "\(ref)", targetIQN: t.iqn)
+            try await reload()
+            return try await show(iqn)
         }
-        _ = try catalog.mapLUN(
-            targetId: t.id!, volumeId: record.id!, lun: request.lun, readOnly: request.readOnly ?? false,
-            volumeName: "\(ref)", targetIQN: t.iqn)
-        try await rebuild()
-        return try show(iqn)
     }
 
     /// Resizes a volume, then gives its LUNs the new size (and their sessions
     /// CAPACITY DATA HAS CHANGED): storage and the LUN map change together here.
     public func resizeVolume(_ ref: VolumeRef, sizeBytes: UInt64, force: Bool) async throws(DepotError) -> VolumeInfo {
+        // The volume changes in the storage manager (its own change queue, and
+        // the file work outside it); then the view is rebuilt as a change here.
         let info = try await storage.resizeVolume(ref, sizeBytes: sizeBytes, force: force)
         try await rebuild()
         return info
@@ -115,86 +131,104 @@ public actor TargetManager {
 
     /// Renames a volume, then rebuilds the LUN map that names it.
     public func renameVolume(_ ref: VolumeRef, to name: String) async throws(DepotError) -> VolumeInfo {
+        // The volume changes in the storage manager (its own change queue, and
+        // the file work outside it); then the view is rebuilt as a change here.
         let info = try await storage.renameVolume(ref, to: name)
         try await rebuild()
         return info
     }
 
     /// The LUNs `ref` is mapped as, on every target.
-    public func lunMaps(of ref: VolumeRef) throws(DepotError) -> [VolumeLUN] {
-        guard let pool = try read({ try catalog.pool(named: ref.pool) }),
-            let record = try read({ try catalog.volume(poolId: pool.id!, name: ref.name) })
+    public func lunMaps(of ref: VolumeRef) async throws(DepotError) -> [VolumeLUN] {
+        guard let pool = try await catalog.pool(named: ref.pool),
+            let record = try await catalog.volume(poolId: pool.id!, name: ref.name)
         else { return [] }
-        return try read { try catalog.lunMaps(volumeId: record.id!) }.map {
+        return try await catalog.lunMaps(volumeId: record.id!).map {
             VolumeLUN(target: $0.iqn, lun: Int($0.lun), readOnly: $0.readOnly)
         }
     }
 
     public func unmap(_ iqn: String, lun: Int) async throws(DepotError) -> TargetInfo {
-        let t = try requireTarget(iqn)
-        guard try catalog.unmapLUN(targetId: t.id!, lun: lun) else {
-            throw .notFound("LUN \(lun) of \(t.iqn) is not mapped")
+        try await changes.run { () async throws(DepotError) -> TargetInfo in
+            let t = try await requireTarget(iqn)
+            guard try await catalog.unmapLUN(targetId: t.id!, lun: lun) else {
+                throw .notFound("LUN \(lun) of \(t.iqn) is not mapped")
+            }
+            try await reload()
+            return try await show(iqn)
         }
-        try await rebuild()
-        return try show(iqn)
     }
 
     public func addACL(_ iqn: String, initiator: String) async throws(DepotError) -> TargetInfo {
-        let t = try requireTarget(iqn)
-        let name = try ISCSIName.validate(initiator)
-        try catalog.addACL(targetId: t.id!, initiator: name, targetIQN: t.iqn)
-        try await rebuild()
-        return try show(iqn)
+        try await changes.run { () async throws(DepotError) -> TargetInfo in
+            let t = try await requireTarget(iqn)
+            let name = try ISCSIName.validate(initiator)
+            try await catalog.addACL(targetId: t.id!, initiator: name, targetIQN: t.iqn)
+            try await reload()
+            return try await show(iqn)
+        }
     }
 
     public func removeACL(_ iqn: String, initiator: String) async throws(DepotError) -> TargetInfo {
-        let t = try requireTarget(iqn)
-        let name = try ISCSIName.validate(initiator)
-        guard try catalog.removeACL(targetId: t.id!, initiator: name) else {
-            throw .notFound("\(name) is not in the ACL of \(t.iqn)")
+        try await changes.run { () async throws(DepotError) -> TargetInfo in
+            let t = try await requireTarget(iqn)
+            let name = try ISCSIName.validate(initiator)
+            guard try await catalog.removeACL(targetId: t.id!, initiator: name) else {
+                throw .notFound("\(name) is not in the ACL of \(t.iqn)")
+            }
+            try await reload()
+            return try await show(iqn)
         }
-        try await rebuild()
-        return try show(iqn)
     }
 
     /// Requires CHAP for logins to the target (applies to new logins).
     public func setCHAP(_ iqn: String, _ request: CHAPRequest) async throws(DepotError) -> TargetInfo {
-        var t = try requireTarget(iqn)
-        try request.validate()
-        t.chapUser = request.user
-        t.chapSecret = request.secret
-        t.mutualUser = request.mutualUser
-        t.mutualSecret = request.mutualSecret
-        try catalog.updateTarget(t)
-        try await rebuild()
-        logger.info("CHAP set", metadata: ["iqn": "\(t.iqn)", "mutual": "\(request.mutualSecret != nil)"])
-        return try show(iqn)
+        try await changes.run { () async throws(DepotError) -> TargetInfo in
+            var t = try await requireTarget(iqn)
+            try request.validate()
+            t.chapUser = request.user
+            t.chapSecret = request.secret
+            t.mutualUser = request.mutualUser
+            t.mutualSecret = request.mutualSecret
+            try await catalog.updateTarget(t)
+            try await reload()
+            logger.info("CHAP set", metadata: ["iqn": "\(t.iqn)", "mutual": "\(request.mutualSecret != nil)"])
+            return try await show(iqn)
+        }
     }
 
     public func clearCHAP(_ iqn: String) async throws(DepotError) -> TargetInfo {
-        var t = try requireTarget(iqn)
-        t.chapUser = nil
-        t.chapSecret = nil
-        t.mutualUser = nil
-        t.mutualSecret = nil
-        try catalog.updateTarget(t)
-        try await rebuild()
-        return try show(iqn)
+        try await changes.run { () async throws(DepotError) -> TargetInfo in
+            var t = try await requireTarget(iqn)
+            t.chapUser = nil
+            t.chapSecret = nil
+            t.mutualUser = nil
+            t.mutualSecret = nil
+            try await catalog.updateTarget(t)
+            try await reload()
+            return try await show(iqn)
+        }
     }
 
-    /// Reads targets, LUNs and ACLs from the catalog and swaps the transport's view.
+    /// Reads targets, LUNs and ACLs from the catalog and swaps the transport's
+    /// view; after the changes before it (one at a time, so a rebuild that
+    /// read an older catalog never replaces a newer view).
     public func rebuild() async throws(DepotError) {
-        let pools = Dictionary(uniqueKeysWithValues: try read { try catalog.pools() }.map { ($0.id!, $0) })
-        let volumes = Dictionary(uniqueKeysWithValues: try read { try catalog.volumes() }.map { ($0.id!, $0) })
-        let lunRows = Dictionary(grouping: try read { try catalog.luns() }, by: \.targetId)
-        let acls = Dictionary(grouping: try read { try catalog.acls() }, by: \.targetId)
-        let groupStates = try read { try catalog.portalGroupStates() }
-        let savedReservations = try read { try catalog.persistentReservations() }
+        try await changes.run { () async throws(DepotError) in try await reload() }
+    }
+
+    private func reload() async throws(DepotError) {
+        let pools = Dictionary(uniqueKeysWithValues: try await catalog.pools().map { ($0.id!, $0) })
+        let volumes = Dictionary(uniqueKeysWithValues: try await catalog.volumes().map { ($0.id!, $0) })
+        let lunRows = Dictionary(grouping: try await catalog.luns(), by: \.targetId)
+        let acls = Dictionary(grouping: try await catalog.acls(), by: \.targetId)
+        let groupStates = try await catalog.portalGroupStates()
+        let savedReservations = try await catalog.persistentReservations()
         // Reservations of deleted volumes go; those of unmapped ones stay for a later map.
         reservations = reservations.filter { volumes[$0.key] != nil }
         var definitions: [TargetDefinition] = []
         var used = Set<String>()
-        for t in try read({ try catalog.targets() }) {
+        for t in try await catalog.targets() {
             var luns: [UInt16: LogicalUnit] = [:]
             for row in lunRows[t.id!] ?? [] {
                 guard let v = volumes[row.volumeId], let pool = pools[v.poolId] else { continue }
@@ -243,9 +277,9 @@ public actor TargetManager {
     }
 
     /// The target's portal groups (one per daemon portal) and their ALUA states.
-    public func portalGroups(_ iqn: String) throws(DepotError) -> [PortalGroupInfo] {
-        let t = try requireTarget(iqn)
-        let states = try read { try catalog.portalGroupStates() }[t.id!] ?? [:]
+    public func portalGroups(_ iqn: String) async throws(DepotError) -> [PortalGroupInfo] {
+        let t = try await requireTarget(iqn)
+        let states = try await catalog.portalGroupStates()[t.id!] ?? [:]
         return directory.portals.enumerated().map { index, portal in
             PortalGroupInfo(
                 group: index + 1, portal: portal,
@@ -258,28 +292,31 @@ public actor TargetManager {
     public func setPortalGroupState(_ iqn: String, group: Int, state: PortalGroupState, force: Bool = false)
         async throws(DepotError) -> [PortalGroupInfo]
     {
-        let t = try requireTarget(iqn)
-        let count = directory.portals.count
-        guard group >= 1, group <= count else {
-            throw .invalidArgument(
-                "portal group \(group) does not exist (this daemon has \(count) portal\(count == 1 ? "" : "s"), groups 1...\(count))"
-            )
-        }
-        // Maintenance moves initiators to the other paths; with no active path left
-        // every initiator loses I/O to the target's LUNs, so that needs saying so.
-        if !force, state == .standby || state == .unavailable {
-            let after = try portalGroups(iqn).map { $0.group == group ? state : $0.state }
-            if !after.contains(where: \.isActive) {
-                throw .conflict(
-                    "setting portal group \(group) of \(t.iqn) to \(state.rawValue) leaves it no active portal group: every initiator would lose "
-                        + "I/O to its LUNs until one is active again; nothing was changed (force to do it anyway)")
+        try await changes.run { () async throws(DepotError) -> [PortalGroupInfo] in
+            let t = try await requireTarget(iqn)
+            let count = directory.portals.count
+            guard group >= 1, group <= count else {
+                throw .invalidArgument(
+                    "portal group \(group) does not exist (this daemon has \(count) portal\(count == 1 ? "" : "s"), groups 1...\(count))"
+                )
             }
+            // Maintenance moves initiators to the other paths; with no active path left
+            // every initiator loses I/O to the target's LUNs, so that needs saying so.
+            if !force, state == .standby || state == .unavailable {
+                let after = try await portalGroups(iqn).map { $0.group == group ? state : $0.state }
+                if !after.contains(where: \.isActive) {
+                    throw .conflict(
+                        "setting portal group \(group) of \(t.iqn) to \(state.rawValue) leaves it no active portal group: every initiator would lose "
+                            + "I/O to its LUNs until one is active again; nothing was changed (force to do it anyway)")
+                }
+            }
+            try await catalog.setPortalGroupState(targetId: t.id!, groupId: group, state: state.rawValue)
+            try await reload()
+            logger.info(
+                "portal group state set",
+                metadata: ["iqn": "\(t.iqn)", "group": "\(group)", "state": "\(state.rawValue)"])
+            return try await portalGroups(iqn)
         }
-        try read { try catalog.setPortalGroupState(targetId: t.id!, groupId: group, state: state.rawValue) }
-        try await rebuild()
-        logger.info(
-            "portal group state set", metadata: ["iqn": "\(t.iqn)", "group": "\(group)", "state": "\(state.rawValue)"])
-        return try portalGroups(iqn)
     }
 
     /// SET TARGET PORT GROUPS from an initiator: the same, several groups at once.
@@ -297,9 +334,9 @@ public actor TargetManager {
         do {
             let report = try await storage.capacity()
             let allocated = await storage.allocations()
-            let pools = Dictionary(uniqueKeysWithValues: try read { try catalog.pools() }.map { ($0.id!, $0.name) })
+            let pools = Dictionary(uniqueKeysWithValues: try await catalog.pools().map { ($0.id!, $0.name) })
             let volumes = Dictionary(
-                uniqueKeysWithValues: try read { try catalog.volumes() }.map { ($0.id!, $0.poolId) })
+                uniqueKeysWithValues: try await catalog.volumes().map { ($0.id!, $0.poolId) })
             let byName = Dictionary(uniqueKeysWithValues: report.pools.map { ($0.name, $0) })
             for (key, unit) in units {
                 guard let volumeId = Int64(key.split(separator: ":")[0]), let poolId = volumes[volumeId],
@@ -348,20 +385,18 @@ public actor TargetManager {
             chapUser: t.chapSecret == nil ? nil : t.chapUser, mutualChap: t.mutualSecret != nil)
     }
 
-    func volumeNames() throws(DepotError) -> [Int64: String] {
-        let pools = Dictionary(uniqueKeysWithValues: try read { try catalog.pools() }.map { ($0.id!, $0.name) })
+    func volumeNames() async throws(DepotError) -> [Int64: String] {
+        let pools = Dictionary(uniqueKeysWithValues: try await catalog.pools().map { ($0.id!, $0.name) })
         return Dictionary(
-            uniqueKeysWithValues: try read { try catalog.volumes() }.map {
+            uniqueKeysWithValues: try await catalog.volumes().map {
                 ($0.id!, "\(pools[$0.poolId] ?? "?")/\($0.name)")
             })
     }
 
-    func requireTarget(_ iqn: String) throws(DepotError) -> TargetRecord {
+    func requireTarget(_ iqn: String) async throws(DepotError) -> TargetRecord {
         let name = try ISCSIName.validate(iqn)
-        guard let t = try read({ try catalog.target(iqn: name) }) else { throw .notFound("target \(name) not found") }
+        guard let t = try await catalog.target(iqn: name) else { throw .notFound("target \(name) not found") }
         return t
     }
-
-    func read<T>(_ body: () throws -> T) throws(DepotError) -> T { try DepotError.fromCatalog(body) }
 
 }

@@ -8,64 +8,64 @@ import Testing
         PoolRecord(name: name, path: path ?? "/srv/\(name)", capacityBytes: nil, thresholds: .defaults, createdAt: "t")
     }
 
-    @Test func migratesAndRecordsMigrationNames() throws {
+    @Test func migratesAndRecordsMigrationNames() async throws {
         let catalog = try Catalog.inMemory()
         #expect(
-            try catalog.appliedMigrations == [
+            try await catalog.appliedMigrations == [
                 "2026-11-25-pools-volumes", "2026-11-25-exports", "2026-11-25-iscsi-targets", "2026-11-25-target-chap",
                 "2026-11-25-persistent-reservations", "2026-11-26-portal-groups", "2026-12-01-pool-created-directory",
             ])
     }
 
-    @Test func fileCatalogUsesWALAndMode0600() throws {
+    @Test func fileCatalogUsesWALAndMode0600() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("depot-cat-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let catalog = try Catalog.open(path: dir + "/catalog.sqlite")
-        #expect(try catalog.journalMode == "wal")
+        #expect(try await catalog.journalMode == "wal")
         let attributes = try FileManager.default.attributesOfItem(atPath: dir + "/catalog.sqlite")
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
     }
 
-    @Test func duplicatePoolNamesAndPathsConflict() throws {
+    @Test func duplicatePoolNamesAndPathsConflict() async throws {
         let catalog = try Catalog.inMemory()
-        _ = try catalog.insertPool(pool("a"))
-        #expect(throws: DepotError.conflict("pool 'a' already exists")) {
-            try catalog.insertPool(pool("a", path: "/x"))
+        _ = try await catalog.insertPool(pool("a"))
+        await #expect(throws: DepotError.conflict("pool 'a' already exists")) {
+            try await catalog.insertPool(pool("a", path: "/x"))
         }
-        #expect(throws: DepotError.self) { try catalog.insertPool(pool("b", path: "/srv/a")) }
-        #expect(try catalog.pools().map(\.name) == ["a"])
+        await #expect(throws: DepotError.self) { try await catalog.insertPool(pool("b", path: "/srv/a")) }
+        #expect(try await catalog.pools().map(\.name) == ["a"])
     }
 
-    @Test func volumesAreUniquePerPoolAndBlockPoolDeletion() throws {
+    @Test func volumesAreUniquePerPoolAndBlockPoolDeletion() async throws {
         let catalog = try Catalog.inMemory()
-        let p = try catalog.insertPool(pool("a"))
+        let p = try await catalog.insertPool(pool("a"))
         let v = VolumeRecord(
             poolId: p.id!, name: "v", uuid: "u1", fileName: "v.img", sizeBytes: 512, provisioning: .thin,
             blockSize: 512, state: .ready, createdAt: "t")
-        let inserted = try catalog.insertVolume(v, poolName: "a")
+        let inserted = try await catalog.insertVolume(v, poolName: "a")
         var dup = v
         dup.uuid = "u2"
-        #expect(throws: DepotError.self) { try catalog.insertVolume(dup, poolName: "a") }
-        #expect(throws: DepotError.self) { try catalog.deletePool(id: p.id!) }
-        try catalog.deleteVolume(id: inserted.id!)
-        try catalog.deletePool(id: p.id!)
-        #expect(try catalog.pools().isEmpty)
+        await #expect(throws: DepotError.self) { try await catalog.insertVolume(dup, poolName: "a") }
+        await #expect(throws: DepotError.self) { try await catalog.deletePool(id: p.id!) }
+        try await catalog.deleteVolume(id: inserted.id!)
+        try await catalog.deletePool(id: p.id!)
+        #expect(try await catalog.pools().isEmpty)
     }
 
-    @Test func renameIntentReservesTheNewName() throws {
+    @Test func renameIntentReservesTheNewName() async throws {
         let catalog = try Catalog.inMemory()
-        let p = try catalog.insertPool(pool("a"))
-        let v = try catalog.insertVolume(
+        let p = try await catalog.insertPool(pool("a"))
+        let v = try await catalog.insertVolume(
             VolumeRecord(
                 poolId: p.id!, name: "v", uuid: "u1", fileName: "v.img", sizeBytes: 512, provisioning: .thin,
                 blockSize: 512, state: .ready, createdAt: "t"), poolName: "a")
-        let pending = try catalog.beginRename(volumeId: v.id!, poolId: p.id!, poolName: "a", newName: "w")
+        let pending = try await catalog.beginRename(volumeId: v.id!, poolId: p.id!, poolName: "a", newName: "w")
         #expect(pending.pendingName == "w")
         let other = VolumeRecord(
             poolId: p.id!, name: "w", uuid: "u2", fileName: "w.img", sizeBytes: 512, provisioning: .thin,
             blockSize: 512, state: .ready, createdAt: "t")
-        #expect(throws: DepotError.self) { try catalog.insertVolume(other, poolName: "a") }
+        await #expect(throws: DepotError.self) { try await catalog.insertVolume(other, poolName: "a") }
     }
 }
 

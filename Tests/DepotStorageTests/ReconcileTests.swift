@@ -16,17 +16,17 @@ import Testing
         let f = try StorageFixture()
         defer { f.cleanup() }
         _ = try await f.storage.createPool(CreatePoolRequest(name: "p"))
-        let pool = try #require(try f.catalog.pool(named: "p"))
-        _ = try f.catalog.insertVolume(record(pool.id!, "half", state: .creating), poolName: "p")
+        let pool = try await #require(try f.catalog.pool(named: "p"))
+        _ = try await f.catalog.insertVolume(record(pool.id!, "half", state: .creating), poolName: "p")
         FileManager.default.createFile(atPath: pool.path + "/half.img", contents: Data([1, 2, 3]))
-        _ = try f.catalog.insertVolume(record(pool.id!, "going", state: .deleting), poolName: "p")
+        _ = try await f.catalog.insertVolume(record(pool.id!, "going", state: .deleting), poolName: "p")
         FileManager.default.createFile(atPath: pool.path + "/going.img", contents: Data())
-        _ = try f.catalog.insertVolume(record(pool.id!, "nofile", state: .creating), poolName: "p")
+        _ = try await f.catalog.insertVolume(record(pool.id!, "nofile", state: .creating), poolName: "p")
         let report = try await f.storage.reconcile()
         #expect(report.rolledBackCreates.sorted() == ["p/half", "p/nofile"])
         #expect(report.finishedDeletes == ["p/going"])
         #expect(f.files(in: "p").isEmpty)
-        #expect(try f.catalog.volumes().isEmpty)
+        await #expect(try f.catalog.volumes().isEmpty)
     }
 
     @Test func missingFilesAreMarkedAndUnknownFilesReported() async throws {
@@ -52,34 +52,34 @@ import Testing
         let f = try StorageFixture()
         defer { f.cleanup() }
         _ = try await f.storage.createPool(CreatePoolRequest(name: "p"))
-        let pool = try #require(try f.catalog.pool(named: "p"))
+        let pool = try await #require(try f.catalog.pool(named: "p"))
         _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "r1", sizeBytes: 1 << 20))
         _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "r2", sizeBytes: 1 << 20))
         _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "g1", sizeBytes: 1 << 20))
         _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "g2", sizeBytes: 1 << 20))
         // r1: intent written and file renamed, then crash. r2: intent only.
-        _ = try f.catalog.beginRename(
+        _ = try await f.catalog.beginRename(
             volumeId: try f.catalog.volume(poolId: pool.id!, name: "r1")!.id!, poolId: pool.id!, poolName: "p",
             newName: "r1-new")
         try FileManager.default.moveItem(atPath: pool.path + "/r1.img", toPath: pool.path + "/r1-new.img")
-        _ = try f.catalog.beginRename(
+        _ = try await f.catalog.beginRename(
             volumeId: try f.catalog.volume(poolId: pool.id!, name: "r2")!.id!, poolId: pool.id!, poolName: "p",
             newName: "r2-new")
         // g1: intent and file grown, then crash. g2: intent only.
-        var g1 = try #require(try f.catalog.volume(poolId: pool.id!, name: "g1"))
+        var g1 = try await #require(try f.catalog.volume(poolId: pool.id!, name: "g1"))
         g1.pendingSizeBytes = 2 << 20
-        try f.catalog.updateVolume(g1)
+        try await f.catalog.updateVolume(g1)
         try FileHandle(forWritingAtPath: pool.path + "/g1.img")!.truncate(atOffset: 2 << 20)
-        var g2 = try #require(try f.catalog.volume(poolId: pool.id!, name: "g2"))
+        var g2 = try await #require(try f.catalog.volume(poolId: pool.id!, name: "g2"))
         g2.pendingSizeBytes = 2 << 20
-        try f.catalog.updateVolume(g2)
+        try await f.catalog.updateVolume(g2)
 
         let report = try await f.storage.reconcile()
         #expect(report.repairedIntents.count == 4)
         let names = try await f.storage.listVolumes(pool: "p").map { "\($0.name):\($0.sizeBytes)" }.sorted()
         #expect(names == ["g1:\(2 << 20)", "g2:\(1 << 20)", "r1-new:\(1 << 20)", "r2:\(1 << 20)"])
         #expect(f.files(in: "p") == ["g1.img", "g2.img", "r1-new.img", "r2.img"])
-        #expect(try f.catalog.volumes().allSatisfy { $0.pendingName == nil && $0.pendingSizeBytes == nil })
+        await #expect(try f.catalog.volumes().allSatisfy { $0.pendingName == nil && $0.pendingSizeBytes == nil })
         #expect(try await f.storage.reconcile().isClean)
     }
 }

@@ -172,4 +172,40 @@ import Testing
         let pool = try await f.storage.pool("p")
         #expect(pool.provisionedBytes == 80 << 20 && pool.usedBytes >= 80 << 20)
     }
+
+    /// The catalog is reached through GRDB's async API, so the actor is
+    /// reentrant at each call: admission and the row it allows run as one
+    /// change (`ChangeQueue`), or two creates admitted against the same
+    /// figures would overcommit the pool past its limit, and two creates of
+    /// one name would both pass the name check.
+    @Test func concurrentThinCreatesStayWithinTheOvercommitLimit() async throws {
+        let f = try StorageFixture()
+        defer { f.cleanup() }
+        // Capacity 100 MiB, max overcommit 2x: 200 MiB of thin volumes, never more.
+        var request = CreatePoolRequest(name: "p", capacityBytes: 100 << 20)
+        request.maxOvercommit = 2
+        _ = try await f.storage.createPool(request)
+        let storage = f.storage
+        let outcomes = await withTaskGroup(of: DepotError?.self) { group in
+            for i in 0..<12 {
+                group.addTask {
+                    do {
+                        // Every other create repeats a name: one of each pair may exist.
+                        _ = try await storage.createVolume(
+                            pool: "p", CreateVolumeRequest(name: "t\(i / 2)", sizeBytes: 40 << 20))
+                        return nil
+                    } catch {
+                        return error as? DepotError ?? .internalError("\(error)")
+                    }
+                }
+            }
+            var all: [DepotError?] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        #expect(outcomes.filter { $0 == nil }.count == 5)
+        #expect(outcomes.compactMap { $0 }.allSatisfy { $0.code == .insufficientSpace || $0.code == .conflict })
+        #expect(f.files(in: "p").count == 5)
+        #expect(try await f.storage.pool("p").provisionedBytes == 200 << 20)
+    }
 }

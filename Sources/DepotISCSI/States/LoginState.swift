@@ -11,7 +11,7 @@ struct LoginState {
         guard pdu.opcode == .loginRequest else {
             throw ConnectionStateMachine.Violation(description: "a \(ConnectionStateMachine.name(pdu)) during login")
         }
-        // The frame handler decodes nothing while a step is negotiated.
+        // The connection decodes nothing while a step is negotiated.
         precondition(!stepInProgress, "a PDU was decoded while a login step was being negotiated")
         stepInProgress = true
         return .negotiate(pdu)
