@@ -41,6 +41,18 @@ extension ISCSIConnection: ChannelInboundHandler {
         var bytes = unwrapInboundIn(data)
         if pending == nil {
             pending = bytes
+        } else if segmentsSliced {
+            // The held bytes (a frame not yet whole) share their storage with
+            // segments still in use, so appending to them would copy them, and
+            // again at every read until the frame is whole. They are copied
+            // once, into a buffer with room for the whole frame.
+            let held = pending!.readableBytes
+            let frame = decoder.frameLength(startingIn: pending!) ?? 0
+            var whole = context.channel.allocator.buffer(capacity: max(held + bytes.readableBytes, frame))
+            whole.writeBuffer(&pending!)
+            whole.writeBuffer(&bytes)
+            pending = whole
+            segmentsSliced = false
         } else {
             pending!.writeBuffer(&bytes)
         }
@@ -69,10 +81,12 @@ extension ISCSIConnection: ChannelInboundHandler {
                 return
             }
             guard let pdu else { break }
+            if pdu.dataSegmentLength > 0 { segmentsSliced = true }
             received(pdu)
         }
         if pending?.readableBytes == 0 {
             pending = nil
+            segmentsSliced = false
         } else if let index = pending?.readerIndex, index > 1 << 20 {
             pending!.discardReadBytes()
         }

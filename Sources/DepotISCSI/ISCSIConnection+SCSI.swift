@@ -41,7 +41,7 @@ extension ISCSIConnection {
             // Immediate data is copied once, from the received bytes into the buffer.
             let immediate = min(command.data.readableBytes, wanted)
             if immediate < wanted { dataOut.reserveCapacity(wanted) }
-            dataOut.append(contentsOf: command.data.readableBytesView.prefix(immediate))
+            command.data.withUnsafeReadableBytes { dataOut.append(contentsOf: $0.prefix(immediate)) }
             if immediate < wanted {
                 guard let error = try await solicit(task, into: &dataOut, wanted: wanted) else { return }
                 dataPhaseError = error
@@ -120,7 +120,8 @@ extension ISCSIConnection {
                     if next.final { break burst }
                     continue
                 }
-                dataOut.append(contentsOf: next.data.readableBytesView)
+                // One memcpy (an append of the buffer view would copy byte by byte).
+                next.data.withUnsafeReadableBytes { dataOut.append(contentsOf: $0) }
                 received += next.data.readableBytes
                 if next.final { break burst }
             }

@@ -133,6 +133,8 @@ final class ISCSIConnection {
     var pending: ByteBuffer?
     /// A framing error ends the connection; nothing after it is read.
     var framingFailed = false
+    /// Segments of PDUs decoded from `pending` are slices of its storage.
+    var segmentsSliced = false
     /// PDUs are taken from when `run` starts until the connection ends.
     var serving = false
     var inboundContext: ChannelHandlerContext?

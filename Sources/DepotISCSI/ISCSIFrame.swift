@@ -23,7 +23,7 @@ public struct ISCSIFrame: Sendable, Equatable {
 
     /// The data segment as an array (a copy).
     public var data: [UInt8] {
-        get { Array(segment.readableBytesView) }
+        get { segment.getBytes(at: segment.readerIndex, length: segment.readableBytes) ?? [] }
         set { segment = ByteBuffer(bytes: newValue) }
     }
 
@@ -136,6 +136,17 @@ public struct ISCSIFrameDecoder: NIOSingleStepByteToMessageDecoder {
         return ISCSIFrame(
             bhs: header, ahs: ahs,
             segment: withPadding.getSlice(at: withPadding.readerIndex, length: dataLength) ?? withPadding)
+    }
+
+    /// The length on the wire of the frame that starts at `buffer`'s reader
+    /// index, once its first 8 bytes are there (at most the longest frame
+    /// this decoder accepts: a longer one is refused when decoded).
+    public func frameLength(startingIn buffer: ByteBuffer) -> Int? {
+        guard let words = buffer.getInteger(at: buffer.readerIndex + 4, as: UInt32.self) else { return nil }
+        let (useHeader, useData) = digests.current
+        let dataLength = min(Int(words & 0x00FF_FFFF), maxDataSegmentLength)
+        return 48 + Int(words >> 24) * 4 + (useHeader ? 4 : 0) + (dataLength + 3) & ~3
+            + (useData && dataLength > 0 ? 4 : 0)
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> ISCSIFrame? {

@@ -193,13 +193,17 @@ import Testing
                 .asyncMessage(async),
                 .reject(reject), .snackRequest(snack),
             ]
+            let digests = DigestSettings()
+            let digested = flag()
+            digests.enable(header: digested, data: digested)
             for pdu in all {
-                // Through the wire format too: framed, then decoded.
+                // Through the wire format too: written, then read back (digests on or off).
                 var bytes = ByteBuffer()
-                ISCSIFrameEncoder.frame(pdu.frame, into: &bytes)
-                var decoder = ISCSIFrameDecoder(maxDataSegmentLength: 1 << 20)
-                let decoded = try? decoder.decode(buffer: &bytes)
-                #expect(decoded.map(ISCSIPDU.init) == pdu, "\(pdu)")
+                let written = bytes.writeISCSIPDU(pdu, headerDigest: digested, dataDigest: digested)
+                #expect(written == bytes.readableBytes)
+                let read = try? bytes.readISCSIPDU(maxDataSegmentLength: 1 << 20, digests: digests)
+                #expect(read == pdu, "\(pdu)")
+                #expect(bytes.readableBytes == 0)
             }
         }
     }
