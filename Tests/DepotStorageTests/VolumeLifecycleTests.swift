@@ -147,24 +147,9 @@ import Testing
         let f = try StorageFixture()
         defer { f.cleanup() }
         _ = try await f.storage.createPool(CreatePoolRequest(name: "p", capacityBytes: 100 << 20))
-        let storage = f.storage
-        let outcomes = await withTaskGroup(of: DepotError?.self) { group in
-            for i in 0..<4 {
-                group.addTask {
-                    do {
-                        _ = try await storage.createVolume(
-                            pool: "p",
-                            CreateVolumeRequest(name: "t\(i)", sizeBytes: 40 << 20, provisioning: .eagerZeroed))
-                        return nil
-                    } catch {
-                        return error as? DepotError ?? .internalError("\(error)")
-                    }
-                }
-            }
-            var all: [DepotError?] = []
-            for await outcome in group { all.append(outcome) }
-            return all
-        }
+        let outcomes = await Self.createAtOnce(
+            f.storage,
+            (0..<4).map { CreateVolumeRequest(name: "t\($0)", sizeBytes: 40 << 20, provisioning: .eagerZeroed) })
         // 100 MiB holds two 40 MiB volumes, never three.
         #expect(outcomes.filter { $0 == nil }.count == 2)
         #expect(outcomes.compactMap { $0 }.allSatisfy { $0.code == .insufficientSpace })
@@ -185,14 +170,22 @@ import Testing
         var request = CreatePoolRequest(name: "p", capacityBytes: 100 << 20)
         request.maxOvercommit = 2
         _ = try await f.storage.createPool(request)
-        let storage = f.storage
-        let outcomes = await withTaskGroup(of: DepotError?.self) { group in
-            for i in 0..<12 {
+        // Every other create repeats a name: one of each pair may exist.
+        let outcomes = await Self.createAtOnce(
+            f.storage, (0..<12).map { CreateVolumeRequest(name: "t\($0 / 2)", sizeBytes: 40 << 20) })
+        #expect(outcomes.filter { $0 == nil }.count == 5)
+        #expect(outcomes.compactMap { $0 }.allSatisfy { $0.code == .insufficientSpace || $0.code == .conflict })
+        #expect(f.files(in: "p").count == 5)
+        #expect(try await f.storage.pool("p").provisionedBytes == 200 << 20)
+    }
+
+    /// Runs every create at once in pool "p"; each one's refusal, or nil.
+    static func createAtOnce(_ storage: StorageManager, _ requests: [CreateVolumeRequest]) async -> [DepotError?] {
+        await withTaskGroup(of: DepotError?.self) { group in
+            for request in requests {
                 group.addTask {
                     do {
-                        // Every other create repeats a name: one of each pair may exist.
-                        _ = try await storage.createVolume(
-                            pool: "p", CreateVolumeRequest(name: "t\(i / 2)", sizeBytes: 40 << 20))
+                        _ = try await storage.createVolume(pool: "p", request)
                         return nil
                     } catch {
                         return error as? DepotError ?? .internalError("\(error)")
@@ -203,9 +196,5 @@ import Testing
             for await outcome in group { all.append(outcome) }
             return all
         }
-        #expect(outcomes.filter { $0 == nil }.count == 5)
-        #expect(outcomes.compactMap { $0 }.allSatisfy { $0.code == .insufficientSpace || $0.code == .conflict })
-        #expect(f.files(in: "p").count == 5)
-        #expect(try await f.storage.pool("p").provisionedBytes == 200 << 20)
     }
 }
