@@ -39,11 +39,23 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The BlockDevice protocol: what the SCSI core and the backstores share.
+        .target(name: "DepotBlock", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // Backstores: the raw volume file (later qcow2 chains, mirrors, RBD).
+        .target(
+            name: "DepotBackstores",
+            dependencies: [
+                "DepotBlock", "CDepotPosix",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         // SCSI command emulation (SPC-4/SBC-3) over the BlockDevice protocol.
         .target(
             name: "DepotSCSI",
             dependencies: [
-                "CDepotPosix",
+                "DepotBlock", "CDepotPosix",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -66,7 +78,7 @@ let package = Package(
         .target(
             name: "DepotTargets",
             dependencies: [
-                "DepotCore", "DepotCatalog", "DepotStorage", "DepotISCSI", "DepotSCSI",
+                "DepotCore", "DepotCatalog", "DepotStorage", "DepotISCSI", "DepotSCSI", "DepotBackstores",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -93,6 +105,7 @@ let package = Package(
             name: "DepotServer",
             dependencies: [
                 "DepotCore", "DepotCatalog", "DepotStorage", "DepotExports", "DepotAPI", "DepotTargets", "DepotISCSI",
+                "DepotBackstores",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -166,7 +179,8 @@ let package = Package(
         .testTarget(
             name: "DepotSCSITests",
             dependencies: [
-                "DepotSCSI", "DepotInitiator", .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                "DepotSCSI", "DepotBlock", "DepotBackstores", "DepotInitiator",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]),
     ]
 )

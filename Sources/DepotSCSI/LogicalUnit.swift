@@ -1,3 +1,4 @@
+import DepotBlock
 import Foundation
 import Synchronization
 import NIOConcurrencyHelpers

@@ -1,3 +1,4 @@
+import DepotBlock
 import NIOConcurrencyHelpers
 
 /// Thin-provisioning signals (SBC-3 §4.7.3.7, §4.7.3.8): what the daemon's

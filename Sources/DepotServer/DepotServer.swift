@@ -1,3 +1,4 @@
+import DepotBackstores
 import DepotAPI
 import DepotCatalog
 import DepotCore

@@ -1,3 +1,4 @@
+import DepotBackstores
 import DepotCatalog
 import DepotCore
 import DepotISCSI

@@ -1,3 +1,5 @@
+@testable import DepotBackstores
+import DepotBlock
 @testable import DepotSCSI
 import NIOConcurrencyHelpers
 import Testing

@@ -1,3 +1,5 @@
+@testable import DepotBackstores
+import DepotBlock
 import DepotSCSI
 import Foundation
 import Testing

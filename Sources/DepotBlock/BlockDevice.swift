@@ -43,3 +43,10 @@ extension BlockDevice {
         ByteBuffer(bytes: try await read(offset: offset, length: length))
     }
 }
+
+/// What a backstore's I/O fails with: no space left (the SCSI core answers
+/// SPACE ALLOCATION FAILED WRITE PROTECT, 27h/07h), or any other I/O error.
+public enum BlockDeviceError: Error {
+    case io(String)
+    case noSpace
+}

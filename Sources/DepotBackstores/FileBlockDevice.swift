@@ -1,4 +1,5 @@
 import CDepotPosix
+import DepotBlock
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -221,9 +222,4 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
             }
         }
     }
-}
-
-public enum BlockDeviceError: Error {
-    case io(String)
-    case noSpace
 }
