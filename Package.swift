@@ -41,11 +41,14 @@ let package = Package(
         ),
         // The BlockDevice protocol: what the SCSI core and the backstores share.
         .target(name: "DepotBlock", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
-        // Backstores: the raw volume file (later qcow2 chains, mirrors, RBD).
+        // Image formats (qcow2): headers and tables parsed from and written to
+        // byte buffers, no I/O.
+        .target(name: "DepotImage", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // Backstores: the raw volume file, qcow2 chains (later mirrors, RBD).
         .target(
             name: "DepotBackstores",
             dependencies: [
-                "DepotBlock", "CDepotPosix",
+                "DepotBlock", "DepotImage", "CDepotPosix",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -174,6 +177,12 @@ let package = Package(
             dependencies: [
                 "DepotCore", "DepotCLI", "CLibISCSI", "DepotISCSI", "DepotInitiator",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "DepotBackstoresTests",
+            dependencies: [
+                "DepotBackstores", "DepotBlock", "DepotImage", .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(

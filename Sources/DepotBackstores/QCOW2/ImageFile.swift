@@ -1,0 +1,82 @@
+import CDepotPosix
+import DepotBlock
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An open file of an image chain: whole-range pread/pwrite (a short read
+/// past the end reads zeros), fdatasync, hole punching. Blocking: callers run
+/// it on the I/O threads.
+final class ImageFile: @unchecked Sendable {
+    let path: String
+    let fd: Int32
+    let writable: Bool
+
+    init(path: String, writable: Bool) throws {
+        let fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)
+        guard fd >= 0 else { throw BlockDeviceError.io("open \(path): \(String(cString: strerror(errno)))") }
+        self.path = path
+        self.fd = fd
+        self.writable = writable
+    }
+
+    deinit { close(fd) }
+
+    var size: UInt64 {
+        var st = stat()
+        return fstat(fd, &st) == 0 ? UInt64(st.st_size) : 0
+    }
+
+    /// Fills `into` from `offset`; what lies past the end of the file is zeros.
+    func read(at offset: UInt64, into: UnsafeMutableRawBufferPointer) throws {
+        var done = 0
+        while done < into.count {
+            let n = pread(fd, into.baseAddress! + done, into.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BlockDeviceError.io("read \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            done += n
+        }
+        if done < into.count {
+            (into.baseAddress! + done).initializeMemory(as: UInt8.self, repeating: 0, count: into.count - done)
+        }
+    }
+
+    func read(at offset: UInt64, count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        try bytes.withUnsafeMutableBytes { try read(at: offset, into: $0) }
+        return bytes
+    }
+
+    func write(at offset: UInt64, _ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw errno == ENOSPC
+                    ? BlockDeviceError.noSpace
+                    : BlockDeviceError.io("write \(path): \(String(cString: strerror(errno)))")
+            }
+            done += n
+        }
+    }
+
+    func write(at offset: UInt64, _ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write(at: offset, $0) }
+    }
+
+    func sync() throws {
+        guard fdatasync(fd) == 0 else {
+            throw BlockDeviceError.io("fdatasync \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func punchHole(at offset: UInt64, length: UInt64) {
+        // Best effort: the range is free in the image either way.
+        _ = depot_punch_hole(fd, off_t(offset), off_t(length))
+    }
+}

@@ -1,0 +1,488 @@
+import DepotBlock
+import DepotImage
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// What opening or using a qcow2 image can fail with, naming the file.
+public enum QCOW2Error: Error, CustomStringConvertible, Equatable {
+    /// The image is valid but uses something Depot does not serve (named).
+    case refused(path: String, why: String)
+    /// The image contradicts itself; it stays offline rather than serve garbage.
+    case corrupt(path: String, why: String)
+
+    public var description: String {
+        switch self {
+        case .refused(let path, let why): "cannot serve \(path): \(why)"
+        case .corrupt(let path, let why): "\(path) is corrupt: \(why)"
+        }
+    }
+}
+
+/// One qcow2 file of a chain (QEMU docs/interop/qcow2.rst), read and written
+/// by guest offset. Blocking: the device runs it on the I/O threads.
+///
+/// Reads of unallocated clusters fall through to the backing layer (qcow2 or
+/// raw), zeros at the bottom. The first write to a cluster allocates it here
+/// and copies the untouched part up from below, in one write of the whole
+/// cluster. Allocation and L2 updates are serialized per image (`lock`);
+/// reads and overwrites of allocated clusters only look up under it.
+///
+/// Crash safety — the order of what reaches the disk:
+/// 1. Refcounts first: host clusters are reserved in batches (refcount 1,
+///    made durable with fdatasync) before any table points at them. A crash
+///    leaves reserved clusters nobody references: leaked, never corrupt.
+/// 2. Data before tables: a cluster's data is written before its L2 entry
+///    changes in memory; `flush` copies the dirty tables, fdatasyncs (every
+///    cluster those copies reference is then durable), writes the tables
+///    and the L1 table, and fdatasyncs again. So no durable table ever
+///    points at data that is not.
+/// 3. Frees last: a cluster an UNMAP let go loses its refcount (and its
+///    blocks) only after the tables that no longer reference it are durable.
+/// Writes not followed by a flush may be lost in a crash (a volatile write
+/// cache); writes a completed flush covered are not.
+final class QCOW2Image: ChainLayer, @unchecked Sendable {
+    let file: ImageFile
+    let header: QCOW2Header
+    let backing: (any ChainLayer)?
+    let writable: Bool
+    let clusterBits: UInt32
+    let clusterSize: Int
+    /// Entries per L2 table, and refcounts per refcount block.
+    let l2Entries: Int
+    let refcountsPerBlock: Int
+    /// Clusters reserved (refcount 1) per fdatasync.
+    let reservationBatch: Int
+    let l2CacheBytes: Int
+
+    var size: UInt64 { header.size }
+    var chain: [String] { [file.path] + (backing?.chain ?? []) }
+
+    // Everything below is guarded by `lock`.
+    private let lock = NIOLock()
+    private var l1: [UInt64]
+    private var l1Dirty = false
+    private var l2Cache: [UInt64: L2Table] = [:]
+    private var l2Clock: UInt64 = 0
+    private var refcountTable: [UInt64]
+    private var refcountTableDirty = false
+    private var refblocks: [UInt64: [UInt8]] = [:]
+    /// Host offsets reserved with refcount 1, not yet used (ascending).
+    private var reserved: [UInt64] = []
+    /// Where the next reservation starts (cluster aligned, past everything).
+    private var fileEnd: UInt64
+    /// Host clusters to free once the tables that dropped them are durable.
+    private var pendingFrees: [UInt64] = []
+
+    struct L2Table {
+        var entries: [UInt64]
+        var dirty: Bool
+        var used: UInt64
+    }
+
+    /// The deepest chain opened (qcow2.rst sets none; QEMU's is its stack).
+    static let maxDepth = 64
+
+    init(path: String, writable: Bool, l2CacheBytes: Int = 32 << 20, depth: Int = 0) throws {
+        guard depth < Self.maxDepth else {
+            throw QCOW2Error.refused(path: path, why: "the backing chain is deeper than \(Self.maxDepth) layers")
+        }
+        let file = try ImageFile(path: path, writable: writable)
+        self.file = file
+        var head = ByteBuffer(bytes: try file.read(at: 0, count: Int(min(file.size, 2 << 20))))
+        let header: QCOW2Header
+        do { header = try head.readQCOW2Header() } catch {
+            throw QCOW2Error.refused(path: path, why: error.description)
+        }
+        if let why = header.openRefusal { throw QCOW2Error.refused(path: path, why: why) }
+        if writable, header.isDirty {
+            throw QCOW2Error.refused(
+                path: path, why: "the dirty bit is set (lazy refcounts, not closed cleanly); run qemu-img check -r all")
+        }
+        if writable, header.snapshotCount > 0 {
+            throw QCOW2Error.refused(
+                path: path,
+                why: "it has \(header.snapshotCount) internal snapshot(s); Depot writes only images without them")
+        }
+        if writable, header.refcountOrder > 6 || header.refcountBits < 1 {
+            throw QCOW2Error.refused(path: path, why: "refcount order \(header.refcountOrder)")
+        }
+        self.header = header
+        self.writable = writable
+        clusterBits = header.clusterBits
+        clusterSize = header.clusterSize
+        l2Entries = clusterSize / 8
+        refcountsPerBlock = clusterSize * 8 / header.refcountBits
+        reservationBatch = max(4, (4 << 20) / clusterSize)
+        self.l2CacheBytes = max(l2CacheBytes, 4 * clusterSize)
+        l1 = try Self.readTable(file, at: header.l1TableOffset, entries: Int(header.l1Size))
+        refcountTable = try Self.readTable(
+            file, at: header.refcountTableOffset, entries: Int(header.refcountTableClusters) * clusterSize / 8)
+        let cluster = UInt64(clusterSize)
+        fileEnd = (file.size + cluster - 1) / cluster * cluster
+
+        // The backing file: its name relative to this image's directory; its
+        // format from the extension, else from its first bytes.
+        if header.backingFileOffset != 0, header.backingFileSize > 0 {
+            let nameBytes = try file.read(at: header.backingFileOffset, count: Int(header.backingFileSize))
+            let name = String(decoding: nameBytes, as: UTF8.self)
+            let resolved =
+                name.hasPrefix("/") ? name : (URL(fileURLWithPath: path).deletingLastPathComponent().path + "/" + name)
+            let format = try header.backingFormat ?? Self.probe(resolved)
+            switch format {
+            case "qcow2":
+                backing = try QCOW2Image(path: resolved, writable: false, l2CacheBytes: l2CacheBytes, depth: depth + 1)
+            case "raw": backing = try RawLayer(path: resolved)
+            default: throw QCOW2Error.refused(path: path, why: "backing file \(name) has format \(format)")
+            }
+        } else {
+            backing = nil
+        }
+    }
+
+    static func probe(_ path: String) throws -> String {
+        let first = try ImageFile(path: path, writable: false).read(at: 0, count: 4)
+        return first == [0x51, 0x46, 0x49, 0xFB] ? "qcow2" : "raw"
+    }
+
+    static func readTable(_ file: ImageFile, at offset: UInt64, entries: Int) throws -> [UInt64] {
+        guard entries > 0 else { return [] }
+        var buffer = ByteBuffer(bytes: try file.read(at: offset, count: entries * 8))
+        return (0..<entries).map { _ in buffer.readInteger(as: UInt64.self) ?? 0 }
+    }
+
+    static func encode(_ entries: [UInt64]) -> [UInt8] {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(entries.count * 8)
+        for entry in entries { buffer.writeInteger(entry) }
+        return Array(buffer.readableBytesView)
+    }
+
+    // MARK: Lookup (under the lock)
+
+    private func l2Table(at offset: UInt64) throws -> [UInt64] {
+        l2Clock &+= 1
+        if var table = l2Cache[offset] {
+            table.used = l2Clock
+            l2Cache[offset] = table
+            return table.entries
+        }
+        guard offset % UInt64(clusterSize) == 0 else {
+            throw QCOW2Error.corrupt(path: file.path, why: "L2 table offset \(offset) is not cluster aligned")
+        }
+        let entries = try Self.readTable(file, at: offset, entries: l2Entries)
+        try makeRoomInCache()
+        l2Cache[offset] = L2Table(entries: entries, dirty: false, used: l2Clock)
+        return entries
+    }
+
+    /// Keeps the cache within its byte budget: the least recently used clean
+    /// table goes; a dirty one is written first (its data made durable before).
+    private func makeRoomInCache() throws {
+        while (l2Cache.count + 1) * clusterSize > l2CacheBytes {
+            let clean = l2Cache.filter { !$0.value.dirty }
+            if let victim = clean.min(by: { $0.value.used < $1.value.used }) {
+                l2Cache[victim.key] = nil
+                continue
+            }
+            guard let victim = l2Cache.min(by: { $0.value.used < $1.value.used }) else { return }
+            try file.sync()
+            try file.write(at: victim.key, Self.encode(victim.value.entries))
+            l2Cache[victim.key] = nil
+        }
+    }
+
+    private func entry(ofCluster cluster: UInt64) throws -> QCOW2L2Entry {
+        let l1Index = Int(cluster / UInt64(l2Entries))
+        guard l1Index < l1.count else { return .unallocated }
+        let l1Entry = QCOW2L1Entry(raw: l1[l1Index])
+        guard l1Entry.l2Offset != 0 else { return .unallocated }
+        let table = try l2Table(at: l1Entry.l2Offset)
+        return QCOW2L2Entry(raw: table[Int(cluster % UInt64(l2Entries))], clusterBits: clusterBits)
+    }
+
+    private func setEntry(ofCluster cluster: UInt64, _ entry: QCOW2L2Entry) throws {
+        let l1Index = Int(cluster / UInt64(l2Entries))
+        guard l1Index < l1.count else {
+            throw QCOW2Error.corrupt(path: file.path, why: "the L1 table does not reach cluster \(cluster)")
+        }
+        var l1Entry = QCOW2L1Entry(raw: l1[l1Index])
+        if l1Entry.l2Offset == 0 {
+            // A new L2 table: zeros on disk first, then the L1 entry (written at flush).
+            let offset = try allocateCluster()
+            try file.write(at: offset, [UInt8](repeating: 0, count: clusterSize))
+            l1Entry = QCOW2L1Entry(l2Offset: offset, copied: true)
+            l1[l1Index] = l1Entry.raw
+            l1Dirty = true
+            try makeRoomInCache()
+            l2Cache[offset] = L2Table(entries: [UInt64](repeating: 0, count: l2Entries), dirty: false, used: l2Clock)
+        } else if !l1Entry.copied {
+            throw QCOW2Error.refused(path: file.path, why: "an L2 table is shared (refcount > 1)")
+        }
+        _ = try l2Table(at: l1Entry.l2Offset)
+        l2Cache[l1Entry.l2Offset]!.entries[Int(cluster % UInt64(l2Entries))] = entry.raw(clusterBits: clusterBits)
+        l2Cache[l1Entry.l2Offset]!.dirty = true
+    }
+
+    // MARK: Reading
+
+    func read(at offset: UInt64, into: UnsafeMutableRawBufferPointer) throws {
+        try readClipped(size: size, at: offset, into: into) { offset, into in
+            var done = 0
+            while done < into.count {
+                let at = offset + UInt64(done)
+                let within = Int(at & UInt64(clusterSize - 1))
+                let count = min(clusterSize - within, into.count - done)
+                let piece = UnsafeMutableRawBufferPointer(rebasing: into[done..<(done + count)])
+                let found = try lock.withLock { try entry(ofCluster: at >> UInt64(clusterBits)) }
+                try read(found, at: at, within: within, into: piece)
+                done += count
+            }
+        }
+    }
+
+    /// The bytes of one cluster's piece as `entry` says they are.
+    private func read(_ entry: QCOW2L2Entry, at: UInt64, within: Int, into: UnsafeMutableRawBufferPointer) throws {
+        switch entry {
+        case .unallocated:
+            if let backing { try backing.read(at: at, into: into) } else { zero(into) }
+        case .zero:
+            zero(into)
+        case .standard(let offset, _):
+            try file.read(at: offset + UInt64(within), into: into)
+        case .compressed:
+            throw QCOW2Error.refused(path: file.path, why: "compressed clusters are not read yet")
+        }
+    }
+
+    private func zero(_ into: UnsafeMutableRawBufferPointer) {
+        if into.count > 0 { into.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: into.count) }
+    }
+
+    func allocation(at offset: UInt64, limit: UInt64) throws -> (mapped: Bool, length: UInt64) {
+        let within = offset & UInt64(clusterSize - 1)
+        let length = min(limit, UInt64(clusterSize) - within)
+        let found = try lock.withLock { try entry(ofCluster: offset >> UInt64(clusterBits)) }
+        switch found {
+        case .standard, .compressed: return (true, length)
+        case .zero: return (false, length)
+        case .unallocated:
+            guard let backing, offset < backing.size else { return (false, length) }
+            return try backing.allocation(at: offset, limit: length)
+        }
+    }
+
+    // MARK: Writing
+
+    func write(at offset: UInt64, _ bytes: UnsafeRawBufferPointer) throws {
+        guard writable else { throw QCOW2Error.refused(path: file.path, why: "the layer is read-only") }
+        var done = 0
+        while done < bytes.count {
+            let at = offset + UInt64(done)
+            let within = Int(at & UInt64(clusterSize - 1))
+            let count = min(clusterSize - within, bytes.count - done)
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[done..<(done + count)])
+            let cluster = at >> UInt64(clusterBits)
+            // An overwrite of a cluster this layer owns goes straight to it.
+            let owned = try lock.withLock { () -> UInt64? in
+                if case .standard(let host, true) = try entry(ofCluster: cluster) { return host }
+                return nil
+            }
+            if let owned {
+                try file.write(at: owned + UInt64(within), piece)
+            } else {
+                try lock.withLock { try allocateAndWrite(cluster: cluster, at: at, within: within, piece) }
+            }
+            done += count
+        }
+    }
+
+    /// Copy-on-write: the whole cluster as it reads now with `piece` laid
+    /// over it, written once to a new host cluster; then the L2 entry.
+    private func allocateAndWrite(cluster: UInt64, at: UInt64, within: Int, _ piece: UnsafeRawBufferPointer) throws {
+        let found = try entry(ofCluster: cluster)
+        if case .standard(let host, true) = found {
+            // Another write allocated it meanwhile.
+            try file.write(at: host + UInt64(within), piece)
+            return
+        }
+        var content = [UInt8](repeating: 0, count: clusterSize)
+        if piece.count < clusterSize {
+            let start = at - UInt64(within)
+            try content.withUnsafeMutableBytes { whole in
+                if start < size {
+                    let inside = Int(min(UInt64(clusterSize), size - start))
+                    try read(
+                        found, at: start, within: 0, into: UnsafeMutableRawBufferPointer(rebasing: whole[0..<inside]))
+                }
+            }
+        }
+        content.withUnsafeMutableBytes { whole in
+            UnsafeMutableRawBufferPointer(rebasing: whole[within..<(within + piece.count)]).copyMemory(from: piece)
+        }
+        // A zero cluster that kept its host cluster is written in place.
+        let host: UInt64
+        if case .zero(let kept, true) = found, kept != 0 { host = kept } else { host = try allocateCluster() }
+        try file.write(at: host, content)
+        try setEntry(ofCluster: cluster, .standard(offset: host, copied: true))
+    }
+
+    /// UNMAP of whole clusters: zero clusters when a layer lies below (so
+    /// its data never shows through), unallocated when none does; the host
+    /// clusters are freed by the next flush. Parts of clusters are written
+    /// as zeros. Version 2 images have no zero clusters: with a backing file
+    /// their clusters are written as zeros instead.
+    func unmap(at offset: UInt64, length: UInt64) throws {
+        guard writable else { throw QCOW2Error.refused(path: file.path, why: "the layer is read-only") }
+        var at = offset
+        let end = offset + length
+        let cluster = UInt64(clusterSize)
+        while at < end {
+            let within = at & (cluster - 1)
+            let count = min(cluster - within, end - at)
+            if within != 0 || count < cluster || (backing != nil && header.version < 3) {
+                let zeros = [UInt8](repeating: 0, count: Int(count))
+                try zeros.withUnsafeBytes { try write(at: at, $0) }
+            } else {
+                try lock.withLock {
+                    let index = at >> UInt64(clusterBits)
+                    let old = try entry(ofCluster: index)
+                    let new: QCOW2L2Entry = backing != nil ? .zero(preallocated: 0, copied: false) : .unallocated
+                    if old == new { return }
+                    if old == .unallocated, backing == nil { return }
+                    try setEntry(ofCluster: index, new)
+                    if let host = old.hostCluster { pendingFrees.append(host) }
+                }
+            }
+            at += count
+        }
+    }
+
+    // MARK: Host clusters and refcounts (under the lock)
+
+    private func allocateCluster() throws -> UInt64 {
+        if reserved.isEmpty { try reserve(reservationBatch) }
+        return reserved.removeFirst()
+    }
+
+    /// Reserves `count` clusters at the end of the file: refcount 1 (new
+    /// refcount blocks placed after them, counting themselves), durable
+    /// before any table points at them.
+    private func reserve(_ count: Int) throws {
+        let cluster = UInt64(clusterSize)
+        let first = fileEnd
+        var end = first + UInt64(count) * cluster
+        var touched: Set<UInt64> = []
+        func setRefcount(_ host: UInt64, _ value: UInt64) throws {
+            let index = host / cluster
+            let blockIndex = Int(index / UInt64(refcountsPerBlock))
+            guard blockIndex < refcountTable.count else {
+                throw QCOW2Error.refused(
+                    path: file.path,
+                    why: "its refcount table is full (\(refcountTable.count) blocks); Depot does not grow it yet")
+            }
+            if refcountTable[blockIndex] == 0 {
+                let block = end
+                end += cluster
+                refcountTable[blockIndex] = block
+                refcountTableDirty = true
+                refblocks[block] = [UInt8](repeating: 0, count: clusterSize)
+                try setRefcount(block, 1)
+            }
+            let block = refcountTable[blockIndex]
+            var counts = try refblock(at: block)
+            QCOW2Refcount.set(
+                &counts, index: Int(index % UInt64(refcountsPerBlock)), order: header.refcountOrder, to: value)
+            refblocks[block] = counts
+            touched.insert(block)
+        }
+        var hosts: [UInt64] = []
+        for i in 0..<count {
+            let host = first + UInt64(i) * cluster
+            try setRefcount(host, 1)
+            hosts.append(host)
+        }
+        for block in touched { try file.write(at: block, refblocks[block]!) }
+        if refcountTableDirty {
+            try file.write(at: header.refcountTableOffset, Self.encode(refcountTable))
+            refcountTableDirty = false
+        }
+        try file.sync()
+        reserved += hosts
+        fileEnd = end
+    }
+
+    private func refblock(at offset: UInt64) throws -> [UInt8] {
+        if let block = refblocks[offset] { return block }
+        guard offset % UInt64(clusterSize) == 0 else {
+            throw QCOW2Error.corrupt(path: file.path, why: "refcount block offset \(offset) is not cluster aligned")
+        }
+        let block = try file.read(at: offset, count: clusterSize)
+        refblocks[offset] = block
+        return block
+    }
+
+    private func setRefcounts(_ hosts: [UInt64], to value: UInt64) throws {
+        let cluster = UInt64(clusterSize)
+        var touched: Set<UInt64> = []
+        for host in hosts {
+            let index = host / cluster
+            let blockIndex = Int(index / UInt64(refcountsPerBlock))
+            guard blockIndex < refcountTable.count, refcountTable[blockIndex] != 0 else { continue }
+            let block = refcountTable[blockIndex]
+            var counts = try refblock(at: block)
+            QCOW2Refcount.set(
+                &counts, index: Int(index % UInt64(refcountsPerBlock)), order: header.refcountOrder, to: value)
+            refblocks[block] = counts
+            touched.insert(block)
+        }
+        for block in touched { try file.write(at: block, refblocks[block]!) }
+    }
+
+    // MARK: Flush and close
+
+    /// Makes every write so far durable, in the order the type's comment gives.
+    func flush() throws {
+        guard writable else { return }
+        let (tables, l1Copy, frees) = lock.withLock { () -> ([(UInt64, [UInt64])], [UInt64]?, [UInt64]) in
+            let tables = l2Cache.filter(\.value.dirty).map { ($0.key, $0.value.entries) }
+            for (offset, _) in tables { l2Cache[offset]?.dirty = false }
+            let l1Copy = l1Dirty ? l1 : nil
+            l1Dirty = false
+            let frees = pendingFrees
+            pendingFrees = []
+            return (tables, l1Copy, frees)
+        }
+        try file.sync()
+        do {
+            for (offset, entries) in tables { try file.write(at: offset, Self.encode(entries)) }
+            if let l1Copy { try file.write(at: header.l1TableOffset, Self.encode(l1Copy)) }
+            if !tables.isEmpty || l1Copy != nil { try file.sync() }
+        } catch {
+            // Not written: they stay dirty for the next flush.
+            lock.withLock {
+                for (offset, _) in tables { l2Cache[offset]?.dirty = true }
+                if l1Copy != nil { l1Dirty = true }
+                pendingFrees += frees
+            }
+            throw error
+        }
+        guard !frees.isEmpty else { return }
+        try lock.withLock { try setRefcounts(frees, to: 0) }
+        for host in frees { file.punchHole(at: host, length: UInt64(clusterSize)) }
+        try file.sync()
+    }
+
+    /// Flushes, and gives back the clusters reserved but not used (their
+    /// refcounts go to 0), so a cleanly closed image has no leaks.
+    func close() throws {
+        guard writable else { return }
+        try flush()
+        try lock.withLock {
+            guard !reserved.isEmpty else { return }
+            try setRefcounts(reserved, to: 0)
+            reserved = []
+        }
+        try file.sync()
+    }
+}

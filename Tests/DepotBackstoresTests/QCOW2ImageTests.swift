@@ -1,0 +1,180 @@
+@testable import DepotBackstores
+import DepotBlock
+import DepotImage
+import Foundation
+import NIOCore
+import Testing
+
+/// The qcow2 backstore against qemu-img: images qemu-img made read as
+/// `qemu-img convert -O raw` says they do; images Depot wrote pass
+/// `qemu-img check` and `qemu-img compare` equal to a model of every write.
+@Suite struct QCOW2ImageTests {
+    static let mib = 1 << 20
+
+    /// The header as Depot parses it says what `qemu-img info` says, and
+    /// writes back to the same bytes.
+    @Test(arguments: [("1.1", 16), ("0.10", 16), ("1.1", 12), ("1.1", 21)])
+    func headersReadAsQemuImgInfoSays(compat: String, clusterBits: Int) throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try QemuImg.must("qemu-img", ["create", "-q", "-f", "raw", dir + "/base.raw", "64M"])
+        try QemuImg.must(
+            "qemu-img",
+            [
+                "create", "-q", "-f", "qcow2", "-o", "compat=\(compat),cluster_size=\(1 << clusterBits)", "-b",
+                "base.raw", "-F", "raw", dir + "/top.qcow2", "100M",
+            ])
+        let info = try QemuImg.info(dir + "/top.qcow2")
+        let bytes = try ImageFile(path: dir + "/top.qcow2", writable: false).read(at: 0, count: 1 << clusterBits)
+        var buffer = ByteBuffer(bytes: bytes)
+        let header = try buffer.readQCOW2Header()
+        #expect(header.version == (compat == "1.1" ? 3 : 2))
+        #expect(header.clusterSize == info["cluster-size"] as? Int)
+        #expect(Int(header.size) == info["virtual-size"] as? Int)
+        #expect(header.backingFormat == (compat == "1.1" ? "raw" : info["backing-filename-format"] as? String))
+        #expect(header.openRefusal == nil)
+        var written = ByteBuffer()
+        let length = written.writeQCOW2Header(header)
+        #expect(Array(written.readableBytesView) == Array(bytes[0..<length]))
+    }
+
+    /// qemu-img and qemu-io write data, zero clusters and a backing file's
+    /// worth of patterns; every byte Depot reads is what qemu-img convert reads.
+    @Test(arguments: [("1.1", 65536), ("0.10", 65536), ("1.1", 4096), ("1.1", 2 << 20)])
+    func imagesQemuMadeReadIdentically(compat: String, clusterSize: Int) throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try QemuImg.must("qemu-img", ["create", "-q", "-f", "raw", dir + "/base.raw", "24M"])
+        try QemuImg.must("qemu-io", ["-f", "raw", "-c", "write -P 0x11 0 24M", dir + "/base.raw"])
+        try QemuImg.must(
+            "qemu-img",
+            [
+                "create", "-q", "-f", "qcow2", "-o", "compat=\(compat),cluster_size=\(clusterSize)", "-b",
+                dir + "/base.raw", "-F", "raw", dir + "/mid.qcow2", "32M",
+            ])
+        let midWrites = ["write -P 0x22 1M 3M", "write -P 0x23 5000 7000"]
+        for command in midWrites { try QemuImg.must("qemu-io", ["-f", "qcow2", "-c", command, dir + "/mid.qcow2"]) }
+        try QemuImg.must(
+            "qemu-img",
+            [
+                "create", "-q", "-f", "qcow2", "-o", "compat=\(compat),cluster_size=\(clusterSize)", "-b",
+                "mid.qcow2", "-F", "qcow2", dir + "/top.qcow2", "40M",
+            ])
+        var topWrites = ["write -P 0x33 2M 64k", "write -P 0x34 20M 5M", "write -P 0x35 33M 1M"]
+        if compat == "1.1" { topWrites.append("write -z 1M 1M") }  // zero clusters over the backing data
+        for command in topWrites { try QemuImg.must("qemu-io", ["-f", "qcow2", "-c", command, dir + "/top.qcow2"]) }
+        try QemuImg.must(
+            "qemu-img", ["convert", "-f", "qcow2", "-O", "raw", dir + "/top.qcow2", dir + "/expected.raw"])
+        let expected = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir + "/expected.raw")))
+
+        let image = try QCOW2Image(path: dir + "/top.qcow2", writable: false)
+        #expect(image.chain == [dir + "/top.qcow2", dir + "/mid.qcow2", dir + "/base.raw"])
+        #expect(image.size == UInt64(expected.count))
+        var read = [UInt8](repeating: 0xEE, count: expected.count)
+        // Odd-sized reads at odd offsets, so pieces straddle clusters and layers.
+        var at = 0
+        var step = 777_777
+        try read.withUnsafeMutableBytes { all in
+            while at < expected.count {
+                let count = min(step, expected.count - at)
+                try image.read(at: UInt64(at), into: UnsafeMutableRawBufferPointer(rebasing: all[at..<(at + count)]))
+                at += count
+                step = step % 3 == 0 ? step / 3 : step * 2 + 1
+                step = max(1, min(step, 3 * Self.mib))
+            }
+        }
+        #expect(read == expected)
+    }
+
+    /// Random writes and unmaps through the device, with and without a
+    /// backing file, against an in-memory model: after a flush and close,
+    /// qemu-img check finds the image clean (no leaks, no corruption) and
+    /// qemu-img compare finds it equal to the model.
+    @Test(arguments: [(false, 65536, UInt64(1)), (true, 65536, 2), (true, 4096, 3), (false, 2 << 20, 4)])
+    func writesDepotMakesPassQemuImgCheckAndCompare(backed: Bool, clusterSize: Int, seed: UInt64) async throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let size = 48 * Self.mib
+        var model = [UInt8](repeating: 0, count: size)
+        var random = SeededBytes(state: seed)
+        var backing: [String] = []
+        if backed {
+            let base = random.bytes(size)
+            try Data(base).write(to: URL(fileURLWithPath: dir + "/base.raw"))
+            model = base
+            backing = ["-b", "base.raw", "-F", "raw"]
+        }
+        try QemuImg.must(
+            "qemu-img",
+            ["create", "-q", "-f", "qcow2", "-o", "cluster_size=\(clusterSize)"] + backing + [dir + "/v.qcow2", "48M"])
+        do {
+            let device = try QCOW2BlockDevice(path: dir + "/v.qcow2", blockSize: 512, readOnly: false)
+            for step in 0..<300 {
+                let offset = Int(random.below(UInt64(size - 1)))
+                let count = min(
+                    size - offset, 1 + Int(random.below(UInt64(random.below(4) == 0 ? 3 * Self.mib : 9000))))
+                if step % 7 == 6 {
+                    // UNMAP is block granular, as the SCSI core sends it.
+                    let start = offset / 512 * 512
+                    let length = max(512, count / 512 * 512)
+                    guard start + length <= size else { continue }
+                    try await device.unmap(offset: UInt64(start), length: UInt64(length))
+                    for i in start..<(start + length) { model[i] = 0 }
+                } else {
+                    let bytes = random.bytes(count)
+                    try await device.write(offset: UInt64(offset), bytes: bytes)
+                    model.replaceSubrange(offset..<(offset + count), with: bytes)
+                }
+                if step % 50 == 0 {
+                    let probe = Int(random.below(UInt64(size - 4096)))
+                    let got = try await device.read(offset: UInt64(probe), length: 4096)
+                    #expect(got == Array(model[probe..<(probe + 4096)]), "seed \(seed) step \(step)")
+                }
+                if step % 40 == 39 { try await device.flush() }
+            }
+            try await device.flush()
+            let whole = try await device.read(offset: 0, length: size)
+            #expect(whole == model, "seed \(seed): the device reads back what was written")
+        }
+        try Data(model).write(to: URL(fileURLWithPath: dir + "/model.raw"))
+        let check = try QemuImg.run("qemu-img", ["check", "-f", "qcow2", dir + "/v.qcow2"])
+        #expect(check.status == 0, "seed \(seed): \(check.output)")
+        #expect(check.output.contains("No errors were found"), "seed \(seed): \(check.output)")
+        #expect(!check.output.contains("leaked"), "seed \(seed): \(check.output)")
+        let compare = try QemuImg.run(
+            "qemu-img", ["compare", "-f", "qcow2", "-F", "raw", dir + "/v.qcow2", dir + "/model.raw"])
+        #expect(compare.status == 0, "seed \(seed): \(compare.output)")
+    }
+
+    /// Images Depot must not serve are refused with the reason named.
+    @Test func corruptAndUnknownFeaturesAreRefusedByName() throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try QemuImg.must("qemu-img", ["create", "-q", "-f", "qcow2", dir + "/v.qcow2", "16M"])
+        let file = try ImageFile(path: dir + "/v.qcow2", writable: true)
+        var features = ByteBuffer(bytes: try file.read(at: 72, count: 8))
+        let original = features.readInteger(as: UInt64.self) ?? 0
+        func setFeatures(_ value: UInt64) throws {
+            var bytes = ByteBuffer()
+            bytes.writeInteger(value)
+            try file.write(at: 72, Array(bytes.readableBytesView))
+        }
+        try setFeatures(original | QCOW2Header.corruptBit)
+        #expect(throws: QCOW2Error.self) { _ = try QCOW2Image(path: dir + "/v.qcow2", writable: false) }
+        do { _ = try QCOW2Image(path: dir + "/v.qcow2", writable: false) } catch {
+            #expect("\(error)".contains("marked corrupt"))
+        }
+        try setFeatures(original | 1 << 40)
+        do {
+            _ = try QCOW2Image(path: dir + "/v.qcow2", writable: false)
+            Issue.record("an unknown incompatible feature was not refused")
+        } catch { #expect("\(error)".contains("unknown incompatible feature bit(s) 40")) }
+        try setFeatures(original)
+        #expect(try QCOW2Image(path: dir + "/v.qcow2", writable: true).size == 16 << 20)
+        try Data([1, 2, 3, 4]).write(to: URL(fileURLWithPath: dir + "/not.qcow2"))
+        do {
+            _ = try QCOW2Image(path: dir + "/not.qcow2", writable: false)
+            Issue.record("a file that is not qcow2 was opened")
+        } catch { #expect("\(error)".contains("not a qcow2 image")) }
+    }
+}
