@@ -33,8 +33,9 @@ let package = Package(
         .target(
             name: "DepotStorage",
             dependencies: [
-                "DepotCore", "DepotCatalog", "CDepotPosix",
+                "DepotCore", "DepotCatalog", "DepotImage", "CDepotPosix",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -81,7 +82,7 @@ let package = Package(
         .target(
             name: "DepotTargets",
             dependencies: [
-                "DepotCore", "DepotCatalog", "DepotStorage", "DepotISCSI", "DepotSCSI", "DepotBackstores",
+                "DepotCore", "DepotCatalog", "DepotStorage", "DepotISCSI", "DepotSCSI", "DepotBlock", "DepotBackstores",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -29,6 +29,8 @@ public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
 
     /// The chain's files, this image first.
     public var chain: [String] { image.chain }
+    /// The top layer's file.
+    public var path: String { image.file.path }
 
     public func read(offset: UInt64, length: Int) async throws -> [UInt8] {
         let image = self.image
@@ -59,6 +61,12 @@ public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
     public func flush() async throws {
         let image = self.image
         try await pool.runIfActive { try image.flush() }
+    }
+
+    /// Flushes and gives back unused reservations (also done when the device goes).
+    public func close() async throws {
+        let image = self.image
+        try await pool.runIfActive { try image.close() }
     }
 
     public func unmap(offset: UInt64, length: UInt64) async throws {

@@ -67,12 +67,12 @@ enum Output {
 
     static func volumeTable(_ volumes: [VolumeInfo]) -> String {
         table(
-            ["VOLUME", "SIZE", "ALLOCATED", "PROVISIONING", "BLOCK", "STATE"],
+            ["VOLUME", "SIZE", "ALLOCATED", "PROVISIONING", "BLOCK", "STATE", "FORMAT"],
             volumes.map { v in
                 [
                     "\(v.pool)/\(v.name)", ByteSize.format(v.sizeBytes), ByteSize.format(v.allocatedBytes),
                     v.provisioning.rawValue,
-                    "\(v.blockSize)", v.state.rawValue,
+                    "\(v.blockSize)", v.state.rawValue, v.format.rawValue,
                 ]
             }, rightAligned: [1, 2, 4])
     }
@@ -138,7 +138,8 @@ enum Output {
         var rows: [[String]] = [
             ["volume", "\(v.pool)/\(v.name)"], ["size", "\(ByteSize.describe(v.sizeBytes))"],
             ["allocated", "\(ByteSize.describe(v.allocatedBytes))"],
-            ["provisioning", v.provisioning.rawValue], ["block size", "\(v.blockSize)"], ["state", v.state.rawValue],
+            ["provisioning", v.provisioning.rawValue], ["format", v.format.rawValue], ["block size", "\(v.blockSize)"],
+            ["state", v.state.rawValue],
             ["uuid", v.uuid], ["path", v.path], ["created", v.createdAt],
         ]
         if let progress = v.progress, progress.isFinite {

@@ -145,15 +145,15 @@ public final class Catalog: Sendable {
         -> VolumeRecord
     {
         try await writing { db in
-            let taken = try VolumeRecord.filter(
-                Column("poolId") == poolId
-                    && (Column("name") == newName || Column("fileName") == VolumeRecord.fileName(for: newName)
-                        || Column("pendingName") == newName)
-            ).fetchCount(db)
-            if taken > 0 { throw DepotError.conflict("volume '\(poolName)/\(newName)' already exists") }
             guard var record = try VolumeRecord.fetchOne(db, key: volumeId) else {
                 throw DepotError.notFound("volume vanished during rename")
             }
+            let newFile = VolumeRecord.fileName(for: newName, format: record.volumeFormat)
+            let taken = try VolumeRecord.filter(
+                Column("poolId") == poolId
+                    && (Column("name") == newName || Column("fileName") == newFile || Column("pendingName") == newName)
+            ).fetchCount(db)
+            if taken > 0 { throw DepotError.conflict("volume '\(poolName)/\(newName)' already exists") }
             record.pendingName = newName
             try record.update(db)
             return record

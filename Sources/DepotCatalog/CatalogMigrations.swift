@@ -101,6 +101,12 @@ enum CatalogMigrations {
                 t.add(column: "createdDirectory", .boolean).notNull().defaults(to: true)
             }
         }
+        migrator.registerMigration("2026-12-02-volume-format") { db in
+            // raw or qcow2; every volume before this was raw.
+            try db.alter(table: "volume") { t in
+                t.add(column: "format", .text).notNull().defaults(to: "raw")
+            }
+        }
         return migrator
     }
 }

@@ -22,11 +22,15 @@ public struct VolumeRecord: Codable, Sendable, Equatable, FetchableRecord, Mutab
     public var pendingSizeBytes: Int64?
     public var pendingName: String?
     public var createdAt: String
+    /// `VolumeFormat` raw value ("raw" for rows made before formats existed).
+    public var format: String = VolumeFormat.raw.rawValue
 
     public init(
         id: Int64? = nil, poolId: Int64, name: String, uuid: String, fileName: String, sizeBytes: Int64,
-        provisioning: Provisioning, blockSize: UInt32, state: VolumeState, createdAt: String
+        provisioning: Provisioning, blockSize: UInt32, state: VolumeState, createdAt: String,
+        format: VolumeFormat = .raw
     ) {
+        self.format = format.rawValue
         self.id = id
         self.poolId = poolId
         self.name = name
@@ -41,9 +45,12 @@ public struct VolumeRecord: Codable, Sendable, Equatable, FetchableRecord, Mutab
 
     public var volumeState: VolumeState { VolumeState(rawValue: state) ?? .missing }
     public var provisioningKind: Provisioning { Provisioning(rawValue: provisioning) ?? .thin }
+    public var volumeFormat: VolumeFormat { VolumeFormat(rawValue: format) ?? .raw }
 
     /// The file name a volume called `name` is stored under in its pool directory.
-    public static func fileName(for name: String) -> String { "\(name).img" }
+    public static func fileName(for name: String, format: VolumeFormat = .raw) -> String {
+        "\(name).\(format.fileExtension)"
+    }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }

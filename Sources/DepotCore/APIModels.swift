@@ -80,6 +80,8 @@ public struct VolumeInfo: Codable, Sendable, Equatable {
     public var uuid: String
     public var path: String
     public var createdAt: String
+    /// How the data is stored in the file (raw or qcow2).
+    public var format: VolumeFormat = .raw
     /// Fraction of eager zeroing done while `state` is `creating`.
     public var progress: Double?
     /// Where the volume is served (one volume's GET only): its LUNs, and
@@ -197,12 +199,18 @@ public struct CreateVolumeRequest: Codable, Sendable {
     public var sizeBytes: UInt64
     public var provisioning: Provisioning?
     public var blockSize: UInt32?
+    /// raw (the default) or qcow2.
+    public var format: VolumeFormat?
 
-    public init(name: String, sizeBytes: UInt64, provisioning: Provisioning? = nil, blockSize: UInt32? = nil) {
+    public init(
+        name: String, sizeBytes: UInt64, provisioning: Provisioning? = nil, blockSize: UInt32? = nil,
+        format: VolumeFormat? = nil
+    ) {
         self.name = name
         self.sizeBytes = sizeBytes
         self.provisioning = provisioning
         self.blockSize = blockSize
+        self.format = format
     }
 }
 

@@ -98,6 +98,8 @@ public enum DepotServer {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+        // qcow2 images keep their tables in memory until a flush: write them now.
+        await targets.closeImages()
         try? FileManager.default.removeItem(atPath: data.apiURLPath)
         try? FileManager.default.removeItem(atPath: data.portalsPath)
         logger.info("depotd stopped")

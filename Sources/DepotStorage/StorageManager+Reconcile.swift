@@ -50,7 +50,7 @@ extension StorageManager {
                     break
                 }
                 if let newName = volume.pendingName {
-                    let newFile = VolumeRecord.fileName(for: newName)
+                    let newFile = VolumeRecord.fileName(for: newName, format: volume.volumeFormat)
                     let newPath = pool.path + "/" + newFile
                     if VolumeFile.status(path: path) == nil, VolumeFile.status(path: newPath) != nil {
                         volume.name = newName
@@ -82,7 +82,7 @@ extension StorageManager {
                     try await catalog.updateVolume(volume)
                 }
                 known.insert(volume.fileName)
-                if let status = VolumeFile.status(path: path2) {
+                if let status = VolumeFile.status(path: path2, format: volume.volumeFormat) {
                     allocated[volume.id!] = status.allocatedBytes
                     if volume.volumeState == .missing {
                         volume.state = VolumeState.ready.rawValue

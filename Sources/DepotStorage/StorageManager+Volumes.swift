@@ -19,7 +19,9 @@ extension StorageManager {
     /// writes made over iSCSI show at once here, in lists at the next rescan.
     public func volume(_ ref: VolumeRef) async throws(DepotError) -> VolumeInfo {
         let (pool, volume) = try await requireVolume(ref)
-        if volume.volumeState == .ready, let status = VolumeFile.status(path: pool.path + "/" + volume.fileName) {
+        if volume.volumeState == .ready,
+            let status = VolumeFile.status(path: pool.path + "/" + volume.fileName, format: volume.volumeFormat)
+        {
             allocated[volume.id!] = status.allocatedBytes
         }
         return info(volume, pool: pool)
@@ -30,6 +32,7 @@ extension StorageManager {
             pool: pool.name, name: v.name, sizeBytes: UInt64(v.sizeBytes), allocatedBytes: allocated[v.id!] ?? 0,
             provisioning: v.provisioningKind, blockSize: UInt32(v.blockSize), state: v.volumeState, uuid: v.uuid,
             path: pool.path + "/" + v.fileName, createdAt: v.createdAt)
+        result.format = v.volumeFormat
         result.progress = progress[v.id!]
         return result
     }
@@ -42,7 +45,12 @@ extension StorageManager {
         let blockSize = request.blockSize ?? 512
         try BlockSize.validate(blockSize)
         try Self.validateSize(request.sizeBytes, blockSize: blockSize)
-        let fileName = VolumeRecord.fileName(for: request.name)
+        let format = request.format ?? .raw
+        if format == .qcow2, provisioning != .thin {
+            throw .unprocessable(
+                "a qcow2 volume is thin; \(provisioning.rawValue) qcow2 (preallocated data) is not supported yet")
+        }
+        let fileName = VolumeRecord.fileName(for: request.name, format: format)
         // 1. Admission and the row in state `creating` (it reserves the name and
         // counts as provisioned), in one change: no other create is admitted
         // against figures that do not count this one.
@@ -57,7 +65,7 @@ extension StorageManager {
                 VolumeRecord(
                     poolId: pool.id!, name: request.name, uuid: UUID().uuidString.lowercased(), fileName: fileName,
                     sizeBytes: Int64(request.sizeBytes), provisioning: provisioning, blockSize: blockSize,
-                    state: .creating, createdAt: Timestamp.now()),
+                    state: .creating, createdAt: Timestamp.now(), format: format),
                 poolName: poolName, durable: false)
             let id = record.id!
             busy.insert(id)
@@ -81,6 +89,10 @@ extension StorageManager {
         let size = request.sizeBytes
         do {
             try await runIO { [self] in
+                if format == .qcow2 {
+                    try VolumeFile.createQCOW2(path: path, size: size)
+                    return
+                }
                 try VolumeFile.create(
                     path: path, size: size, provisioning: provisioning,
                     progress: { fraction in
@@ -121,6 +133,9 @@ extension StorageManager {
             () async throws(DepotError) -> (PoolRecord, VolumeRecord, UInt64)? in
             let (pool, record) = try await requireVolume(ref)
             try requireIdle(record, ref)
+            if record.volumeFormat == .qcow2 {
+                throw .unprocessable("'\(ref)' is a qcow2 volume; resizing qcow2 volumes is not supported yet")
+            }
             try Self.validateSize(newSize, blockSize: UInt32(record.blockSize))
             let oldSize = UInt64(record.sizeBytes)
             if newSize == oldSize { return nil }
@@ -196,7 +211,7 @@ extension StorageManager {
         var record = try await catalog.beginRename(
             volumeId: current.id!, poolId: pool.id!, poolName: ref.pool, newName: newName)
         let from = pool.path + "/" + record.fileName
-        let newFile = VolumeRecord.fileName(for: newName)
+        let newFile = VolumeRecord.fileName(for: newName, format: record.volumeFormat)
         let to = pool.path + "/" + newFile
         do {
             try await runIO { try VolumeFile.rename(from: from, to: to) }

@@ -1,5 +1,7 @@
 import CDepotPosix
 import DepotCore
+import DepotImage
+import NIOCore
 import Foundation
 #if canImport(Glibc)
     import Glibc
@@ -84,6 +86,46 @@ public enum VolumeFile {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return Status(sizeBytes: UInt64(st.st_size), allocatedBytes: UInt64(st.st_blocks) * 512)
+    }
+
+    /// The same for a volume of `format`: a qcow2 file's size is the virtual
+    /// size in its header, not the file's length.
+    public static func status(path: String, format: VolumeFormat) -> Status? {
+        guard var status = status(path: path) else { return nil }
+        if format == .qcow2 {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            var head = [UInt8](repeating: 0, count: 4096)
+            let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, 4096, 0) }
+            var buffer = ByteBuffer(bytes: head.prefix(max(0, n)))
+            guard let header = try? buffer.readQCOW2Header() else { return nil }
+            status.sizeBytes = header.size
+        }
+        return status
+    }
+
+    /// A new qcow2 volume file: an empty version 3 image (64 KiB clusters),
+    /// written and made durable with its directory entry.
+    public static func createQCOW2(path: String, size: UInt64) throws(DepotError) {
+        let image: [UInt8]
+        do { image = try QCOW2Layout.emptyImage(size: size) } catch { throw .unprocessable("\(error)") }
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw posixError("create \(path)") }
+        var ok = false
+        defer {
+            close(fd)
+            if !ok { unlink(path) }
+        }
+        var done = 0
+        while done < image.count {
+            let n = image.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, image.count - done, off_t(done)) }
+            guard n > 0 else { throw posixError("write \(path)") }
+            done += n
+        }
+        guard fsync(fd) == 0 else { throw posixError("fsync \(path)") }
+        try syncDirectory(of: path)
+        ok = true
     }
 
     /// The end offset of the last block in `[from, size)` that holds non-zero

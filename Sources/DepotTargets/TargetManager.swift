@@ -1,3 +1,4 @@
+import DepotBlock
 import DepotBackstores
 import DepotCatalog
 import DepotCore
@@ -27,6 +28,8 @@ public actor TargetManager {
     /// Persistent reservations by volume id: one per volume, whichever LU
     /// objects serve it (a resize makes a new LU, not new reservations).
     var reservations: [Int64: PersistentReservations] = [:]
+    /// Open qcow2 images by volume id, shared by the volume's LUs.
+    var qcow2Devices: [Int64: QCOW2BlockDevice] = [:]
 
     public init(catalog: Catalog, storage: StorageManager, directory: TargetDirectory, logger: Logger) {
         self.catalog = catalog
@@ -235,15 +238,14 @@ public actor TargetManager {
                 guard let v = volumes[row.volumeId], let pool = pools[v.poolId] else { continue }
                 // The size is in the key: a resized volume gets a new device, which
                 // sessions notice as CAPACITY DATA HAS CHANGED.
-                let key = "\(v.id!):\(row.readOnly):\(v.sizeBytes)"
+                let key = "\(v.id!):\(row.readOnly):\(v.sizeBytes):\(v.format)"
                 used.insert(key)
                 do {
                     let unit =
                         try units[key]
                         ?? LogicalUnit(
-                            device: FileBlockDevice(
-                                path: pool.path + "/" + v.fileName, blockSize: Int(v.blockSize), readOnly: row.readOnly,
-                                thin: v.provisioningKind == .thin),
+                            device: device(
+                                path: pool.path + "/" + v.fileName, volume: v, readOnly: row.readOnly),
                             uuid: UUID(uuidString: v.uuid) ?? UUID(), name: "\(pool.name)/\(v.name)",
                             readOnly: row.readOnly,
                             persistentReservations: persistentReservations(
@@ -274,7 +276,39 @@ public actor TargetManager {
                     chap: chap, portalGroupStates: states))
         }
         for key in units.keys where !used.contains(key) { units[key] = nil }
+        // An image no LU serves any more is closed (flushed, reservations given back).
+        let served = Set(units.values.compactMap { ($0.device as? QCOW2BlockDevice).map(ObjectIdentifier.init) })
+        qcow2Devices = qcow2Devices.filter { served.contains(ObjectIdentifier($0.value)) }
         directory.replace(definitions)
+    }
+
+    /// The backstore of a volume's format: the raw file, or the qcow2 image
+    /// (a refused or corrupt image throws, and the LUN stays offline). A
+    /// qcow2 image is opened once per volume and shared by all its LUs, read
+    /// only or not (the LU refuses writes to a read-only map): two openers
+    /// would each cache tables the other changes.
+    func device(path: String, volume v: VolumeRecord, readOnly: Bool) throws -> any BlockDevice {
+        switch v.volumeFormat {
+        case .raw:
+            return try FileBlockDevice(
+                path: path, blockSize: Int(v.blockSize), readOnly: readOnly, thin: v.provisioningKind == .thin)
+        case .qcow2:
+            // By volume id: the open file follows a rename.
+            if let open = qcow2Devices[v.id!] { return open }
+            let device = try QCOW2BlockDevice(path: path, blockSize: Int(v.blockSize), readOnly: false)
+            qcow2Devices[v.id!] = device
+            return device
+        }
+    }
+
+    /// At shutdown: every open qcow2 image flushed (its tables written) and
+    /// its unused reservations given back, so a clean stop leaves no leaks.
+    public func closeImages() async {
+        for (id, device) in qcow2Devices {
+            do { try await device.close() } catch {
+                logger.error("qcow2 image not closed cleanly", metadata: ["volume": "\(id)", "error": "\(error)"])
+            }
+        }
     }
 
     /// The target's portal groups (one per daemon portal) and their ALUA states.

@@ -14,6 +14,7 @@ struct VolumeCreate: AsyncParsableCommand {
     var size: String
     @Option(help: "thin, thick or eager-zeroed.") var provisioning: String = "thin"
     @Option(name: .customLong("block-size"), help: "Logical block size: 512 or 4096.") var blockSize: UInt32 = 512
+    @Option(help: "raw (the default) or qcow2 (thin; readable by qemu-img).") var format: String = "raw"
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -23,6 +24,9 @@ struct VolumeCreate: AsyncParsableCommand {
             throw ValidationError("--provisioning must be thin, thick or eager-zeroed, got '\(provisioning)'")
         }
         guard BlockSize.allowed.contains(blockSize) else { throw ValidationError("--block-size must be 512 or 4096") }
+        guard VolumeFormat(rawValue: format) != nil else {
+            throw ValidationError("--format must be raw or qcow2, got '\(format)'")
+        }
     }
 
     func run() async throws {
@@ -38,12 +42,16 @@ struct VolumeCreate: AsyncParsableCommand {
                     "note: \(size) is \(asked) bytes, not a whole number of \(blockSize)-byte blocks; rounded up to \(rounded) bytes (\(ByteSize.format(rounded)))"
                 )
             }
-            let body = CreateVolumeRequest(name: ref.name, sizeBytes: rounded, provisioning: kind, blockSize: blockSize)
+            let body = CreateVolumeRequest(
+                name: ref.name, sizeBytes: rounded, provisioning: kind, blockSize: blockSize,
+                format: VolumeFormat(rawValue: format))
             let created = try await client.createVolume(ref, body, json: global.json, quiet: global.quiet)
             if global.json {
                 try Output.json(created)
             } else {
-                print("volume \(ref) created: \(ByteSize.describe(created.sizeBytes)) \(created.provisioning.rawValue)")
+                print(
+                    "volume \(ref) created: \(ByteSize.describe(created.sizeBytes)) \(created.provisioning.rawValue)"
+                        + (created.format == .raw ? "" : " \(created.format.rawValue)"))
             }
         }
     }
