@@ -49,7 +49,7 @@ let package = Package(
         .target(
             name: "DepotBackstores",
             dependencies: [
-                "DepotBlock", "DepotImage", "CDepotPosix",
+                "DepotBlock", "DepotImage", "CDepotPosix", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -151,6 +151,7 @@ let package = Package(
             providers: [.apt(["libiscsi-dev"])]
         ),
         .systemLibrary(name: "CLibAIO", providers: [.apt(["libaio-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
 
         .testTarget(name: "DepotCoreTests", dependencies: ["DepotCore"]),
         .testTarget(name: "DepotCatalogTests", dependencies: ["DepotCatalog", "DepotCore"]),

@@ -11,6 +11,7 @@ PACKAGES=(
   libiscsi-dev        # CLibISCSI: initiator library for integration tests
   libiscsi-bin        # iscsi-ls, iscsi-inq, iscsi-test-cu
   libaio-dev          # CLibAIO: O_DIRECT I/O engine
+  zlib1g-dev          # CZlib: qcow2 compressed clusters (raw deflate)
   nfs-ganesha         # NFS server for the export tests
   nfs-ganesha-vfs     # its VFS FSAL
   rpcbind             # portmapper NFSv3 clients use to find Ganesha

@@ -146,6 +146,49 @@ import Testing
         #expect(compare.status == 0, "seed \(seed): \(compare.output)")
     }
 
+    /// Compressed clusters (qemu-img convert -c: deflate) read as their data;
+    /// a write into one rewrites that cluster uncompressed, and the image
+    /// still passes qemu-img check and compare.
+    @Test(arguments: [65536, 4096])
+    func compressedClustersReadAndAWriteRewritesThem(clusterSize: Int) async throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var random = SeededBytes(state: UInt64(clusterSize))
+        // Compressible: runs of one byte and random stretches.
+        var content: [UInt8] = []
+        while content.count < 8 * Self.mib {
+            content +=
+                random.below(2) == 0
+                ? [UInt8](repeating: UInt8(random.below(256)), count: 1 + Int(random.below(40_000)))
+                : random.bytes(1 + Int(random.below(20_000)))
+        }
+        content = Array(content.prefix(8 * Self.mib))
+        try Data(content).write(to: URL(fileURLWithPath: dir + "/src.raw"))
+        try QemuImg.must(
+            "qemu-img",
+            [
+                "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=\(clusterSize)", dir + "/src.raw",
+                dir + "/c.qcow2",
+            ])
+        let info = try QemuImg.info(dir + "/c.qcow2")
+        #expect((info["actual-size"] as? Int ?? .max) < content.count, "qemu-img compressed it")
+        do {
+            let device = try QCOW2BlockDevice(path: dir + "/c.qcow2", blockSize: 512, readOnly: false)
+            #expect(try await device.read(offset: 0, length: content.count) == content)
+            let patch = random.bytes(3000)
+            try await device.write(offset: 1_000_000, bytes: patch)
+            content.replaceSubrange(1_000_000..<1_003_000, with: patch)
+            #expect(try await device.read(offset: 990_000, length: 20_000) == Array(content[990_000..<1_010_000]))
+            try await device.close()
+        }
+        try Data(content).write(to: URL(fileURLWithPath: dir + "/model.raw"))
+        let check = try QemuImg.run("qemu-img", ["check", dir + "/c.qcow2"])
+        #expect(check.status == 0 && check.output.contains("No errors were found"), "\(check.output)")
+        let compare = try QemuImg.run(
+            "qemu-img", ["compare", "-f", "qcow2", "-F", "raw", dir + "/c.qcow2", dir + "/model.raw"])
+        #expect(compare.status == 0, "\(compare.output)")
+    }
+
     /// Images Depot must not serve are refused with the reason named.
     @Test func corruptAndUnknownFeaturesAreRefusedByName() throws {
         let dir = try QemuImg.directory()

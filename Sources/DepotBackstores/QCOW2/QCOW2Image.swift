@@ -71,7 +71,8 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     private var reserved: [UInt64] = []
     /// Where the next reservation starts (cluster aligned, past everything).
     private var fileEnd: UInt64
-    /// Host clusters to free once the tables that dropped them are durable.
+    /// Host clusters that lose one reference each once the tables that
+    /// dropped them are durable (freed, and their blocks punched, at 0).
     private var pendingFrees: [UInt64] = []
 
     struct L2Table {
@@ -250,8 +251,15 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
             zero(into)
         case .standard(let offset, _):
             try file.read(at: offset + UInt64(within), into: into)
-        case .compressed:
-            throw QCOW2Error.refused(path: file.path, why: "compressed clusters are not read yet")
+        case .compressed(let offset, let length):
+            // Bounded by the format: at most one cluster's worth of sectors and more.
+            guard length > 0, length <= 2 * clusterSize + 512 else {
+                throw QCOW2Error.corrupt(path: file.path, why: "a compressed cluster of \(length) bytes")
+            }
+            let cluster = try Inflate.cluster(try file.read(at: offset, count: length), count: clusterSize)
+            cluster.withUnsafeBytes {
+                into.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[within..<(within + into.count)]))
+            }
         }
     }
 
@@ -325,6 +333,21 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         if case .zero(let kept, true) = found, kept != 0 { host = kept } else { host = try allocateCluster() }
         try file.write(at: host, content)
         try setEntry(ofCluster: cluster, .standard(offset: host, copied: true))
+        // Compressed data no longer referenced: its host clusters lose one reference each.
+        if case .compressed = found { pendingFrees += references(of: found) }
+    }
+
+    /// The host clusters an entry holds one reference to each (a compressed
+    /// cluster's bytes may straddle two).
+    private func references(of entry: QCOW2L2Entry) -> [UInt64] {
+        switch entry {
+        case .unallocated: return []
+        case .standard(let offset, _): return [offset]
+        case .zero(let offset, _): return offset == 0 ? [] : [offset]
+        case .compressed(let offset, let length):
+            let mask = ~UInt64(clusterSize - 1)
+            return Array(stride(from: offset & mask, through: (offset + UInt64(length) - 1) & mask, by: clusterSize))
+        }
     }
 
     /// UNMAP of whole clusters: zero clusters when a layer lies below (so
@@ -351,7 +374,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
                     if old == new { return }
                     if old == .unallocated, backing == nil { return }
                     try setEntry(ofCluster: index, new)
-                    if let host = old.hostCluster { pendingFrees.append(host) }
+                    pendingFrees += references(of: old)
                 }
             }
             at += count
@@ -422,6 +445,32 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         return block
     }
 
+    /// One reference less for each of `hosts` (a host may repeat); returns
+    /// those left with none.
+    private func dropReferences(_ hosts: [UInt64]) throws -> [UInt64] {
+        let cluster = UInt64(clusterSize)
+        var touched: Set<UInt64> = []
+        var freed: [UInt64] = []
+        for host in hosts {
+            let index = host / cluster
+            let blockIndex = Int(index / UInt64(refcountsPerBlock))
+            guard blockIndex < refcountTable.count, refcountTable[blockIndex] != 0 else { continue }
+            let block = refcountTable[blockIndex]
+            var counts = try refblock(at: block)
+            let slot = Int(index % UInt64(refcountsPerBlock))
+            let count = QCOW2Refcount.get(counts, index: slot, order: header.refcountOrder)
+            guard count > 0 else {
+                throw QCOW2Error.corrupt(path: file.path, why: "cluster \(index) would be freed twice")
+            }
+            QCOW2Refcount.set(&counts, index: slot, order: header.refcountOrder, to: count - 1)
+            if count == 1 { freed.append(host) }
+            refblocks[block] = counts
+            touched.insert(block)
+        }
+        for block in touched { try file.write(at: block, refblocks[block]!) }
+        return freed
+    }
+
     private func setRefcounts(_ hosts: [UInt64], to value: UInt64) throws {
         let cluster = UInt64(clusterSize)
         var touched: Set<UInt64> = []
@@ -468,8 +517,8 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
             throw error
         }
         guard !frees.isEmpty else { return }
-        try lock.withLock { try setRefcounts(frees, to: 0) }
-        for host in frees { file.punchHole(at: host, length: UInt64(clusterSize)) }
+        let freed = try lock.withLock { try dropReferences(frees) }
+        for host in freed { file.punchHole(at: host, length: UInt64(clusterSize)) }
         try file.sync()
     }
 
