@@ -48,8 +48,10 @@ import Testing
     /// second portal as the multipath URL, a 1 GiB thin LUN, depotd on its
     /// defaults. Every test of the pass list must pass, and the only FAILs
     /// allowed are the ones iscsi-test-cu-accepted-fail.txt names with the
-    /// reason no target can pass them.
-    @Test func wholeSuiteInOneMultipathRun() async throws {
+    /// reason no target can pass them. The same on a qcow2 LUN, whose image
+    /// qemu-img check then finds without errors (leaks of a live image only).
+    @Test(arguments: ["raw", "qcow2"])
+    func wholeSuiteInOneMultipathRun(format: String) async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         func lines(_ name: String) throws -> [String] {
@@ -61,7 +63,8 @@ import Testing
             try lines("iscsi-test-cu-accepted-fail.txt").compactMap { $0.components(separatedBy: " — ").first })
         #expect(expected.count >= 200)
         let tool = try NFSGaneshaTests.tool("iscsi-test-cu")
-        let (daemon, urls) = try await target(size: "1G", extra: ["--portal", "127.0.0.1:0"], defaults: true)
+        let (daemon, urls) = try await target(
+            size: "1G", extra: ["--portal", "127.0.0.1:0"], defaults: true, format: format)
         defer { daemon.cleanup() }
         try #require(urls.count == 2)
         let r = try Daemon.run("/usr/bin/timeout", ["900", tool, "-d", "-v", "-S", "-t", "ALL"] + urls)
@@ -73,16 +76,24 @@ import Testing
         #expect(unexplained.isEmpty, "FAILs with no proof in iscsi-test-cu-accepted-fail.txt: \(unexplained)")
         let passing = results.filter { $0.value == "PASS" }.count
         print(
-            "iscsi-test-cu (one run, two paths, -S): tests=\(results.count) pass=\(passing) skip=\(results.filter { $0.value == "SKIP" }.count) fail=\(results.filter { $0.value == "FAIL" }.count)"
+            "iscsi-test-cu (one run, two paths, -S, \(format) LUN): tests=\(results.count) pass=\(passing) skip=\(results.filter { $0.value == "SKIP" }.count) fail=\(results.filter { $0.value == "FAIL" }.count)"
         )
         #expect(daemon.process?.isRunning == true, "depotd survived the whole suite")
+        if format == "qcow2" {
+            let check = try Daemon.run(
+                try NFSGaneshaTests.tool("qemu-img"), ["check", "-U", daemon.data + "/pools/default/cu.qcow2"])
+            #expect(check.status == 0 || check.status == 3, "qemu-img check: \(check.stdout) \(check.stderr)")
+            #expect(!check.stdout.contains("ERROR"), "\(check.stdout)")
+        }
     }
 
     /// A daemon with one LUN of `size` on a target; returns it and the URL of every portal.
-    func target(size: String, extra: [String] = [], defaults: Bool = false) async throws -> (Daemon, [String]) {
+    func target(size: String, extra: [String] = [], defaults: Bool = false, format: String = "raw") async throws
+        -> (Daemon, [String])
+    {
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         try await daemon.start(extra: extra, defaults: defaults)
-        #expect(try daemon.depot(["volume", "create", "default/cu", "--size", size]).status == 0)
+        #expect(try daemon.depot(["volume", "create", "default/cu", "--size", size, "--format", format]).status == 0)
         #expect(try daemon.depot(["target", "create", "iqn.2026-11.dev.depot:cu", "--allow-any"]).status == 0)
         #expect(try daemon.depot(["target", "lun", "map", "iqn.2026-11.dev.depot:cu", "default/cu"]).status == 0)
         let portals = try String(contentsOfFile: daemon.data + "/iscsi.portals", encoding: .utf8).split(separator: "\n")

@@ -139,7 +139,83 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         } else {
             backing = nil
         }
+        if writable { try reclaimLeaks() }
     }
+
+    /// On every writable open: the references every table makes, counted
+    /// against the refcounts. A cluster with a refcount and no reference
+    /// (reserved before a crash, or dropped by a table write that did not
+    /// happen) is leaked: its refcount goes back to what is referenced. A
+    /// reference to a cluster whose refcount is lower is corruption: the
+    /// image is refused (the LUN stays offline) rather than served.
+    private func reclaimLeaks() throws {
+        let cluster = UInt64(clusterSize)
+        let hostClusters = Int(fileEnd / cluster)
+        var uses = [UInt16](repeating: 0, count: hostClusters)
+        func reference(_ offset: UInt64, _ what: String) throws {
+            let index = Int(offset / cluster)
+            // Past the end of the file: qemu-img would read zeros, Depot refuses.
+            guard index < hostClusters else {
+                throw QCOW2Error.corrupt(path: file.path, why: "\(what) at \(offset) lies past the end of the file")
+            }
+            uses[index] &+= 1
+        }
+        func span(_ offset: UInt64, bytes: UInt64, _ what: String) throws {
+            var at = offset & ~(cluster - 1)
+            while at < offset + bytes {
+                try reference(at, what)
+                at += cluster
+            }
+        }
+        try reference(0, "the header")
+        try span(header.l1TableOffset, bytes: UInt64(l1.count) * 8, "the L1 table")
+        try span(header.refcountTableOffset, bytes: UInt64(refcountTable.count) * 8, "the refcount table")
+        for block in refcountTable where block != 0 { try reference(block, "a refcount block") }
+        for raw in l1 {
+            let l2 = QCOW2L1Entry(raw: raw).l2Offset
+            guard l2 != 0 else { continue }
+            try reference(l2, "an L2 table")
+            for entry in try l2Table(at: l2) {
+                for host in references(of: QCOW2L2Entry(raw: entry, clusterBits: clusterBits)) {
+                    try reference(host, "a data cluster")
+                }
+            }
+        }
+        var changed: Set<UInt64> = []
+        for (blockIndex, block) in refcountTable.enumerated() where block != 0 {
+            var counts = try refblock(at: block)
+            for slot in 0..<refcountsPerBlock {
+                let index = blockIndex * refcountsPerBlock + slot
+                let count = QCOW2Refcount.get(counts, index: slot, order: header.refcountOrder)
+                let used = index < hostClusters ? UInt64(uses[index]) : 0
+                if count < used {
+                    throw QCOW2Error.corrupt(
+                        path: file.path,
+                        why: "cluster \(index) is referenced \(used) time(s) but its refcount is \(count)")
+                }
+                if count > used {
+                    QCOW2Refcount.set(&counts, index: slot, order: header.refcountOrder, to: used)
+                    changed.insert(block)
+                    if used == 0, index < hostClusters { file.punchHole(at: UInt64(index) * cluster, length: cluster) }
+                }
+            }
+            refblocks[block] = counts
+        }
+        // A referenced cluster no refcount block covers has refcount 0.
+        for index in 0..<hostClusters where uses[index] > 0 {
+            let blockIndex = index / refcountsPerBlock
+            if blockIndex >= refcountTable.count || refcountTable[blockIndex] == 0 {
+                throw QCOW2Error.corrupt(path: file.path, why: "cluster \(index) is referenced but has no refcount")
+            }
+        }
+        guard !changed.isEmpty else { return }
+        for block in changed { try file.write(at: block, refblocks[block]!) }
+        try file.sync()
+        reclaimed = changed.count
+    }
+
+    /// Refcount blocks the last open corrected (leaks reclaimed).
+    private(set) var reclaimed = 0
 
     static func probe(_ path: String) throws -> String {
         let first = try ImageFile(path: path, writable: false).read(at: 0, count: 4)
