@@ -19,6 +19,7 @@ public enum ApplyPlanner {
             case .createVolume(let pool, let r):
                 return
                     "create volume \(pool)/\(r.name) \(ByteSize.format(r.sizeBytes)) \((r.provisioning ?? .thin).rawValue) block \(r.blockSize ?? 512)"
+                    + (r.format == .qcow2 ? " qcow2" : "")
             case .growVolume(let ref, let from, let to):
                 return "resize volume \(ref) \(ByteSize.format(from)) -> \(ByteSize.format(to))"
             }
@@ -90,6 +91,11 @@ public enum ApplyPlanner {
                             "volume \(ref) is \(current.provisioning.rawValue), the file says \(p.rawValue); provisioning cannot change"
                         )
                     }
+                    if let f = volume.format, f != current.format {
+                        problems.append(
+                            "volume \(ref) is \(current.format.rawValue), the file says \(f.rawValue); format cannot change"
+                        )
+                    }
                     if let b = volume.blockSize, b != current.blockSize {
                         problems.append(
                             "volume \(ref) has block size \(current.blockSize), the file says \(b); block size cannot change"
@@ -108,7 +114,7 @@ public enum ApplyPlanner {
                             pool: pool.name,
                             CreateVolumeRequest(
                                 name: volume.name, sizeBytes: volume.size.bytes, provisioning: volume.provisioning,
-                                blockSize: volume.blockSize)))
+                                blockSize: volume.blockSize, format: volume.format)))
                 }
             }
         }

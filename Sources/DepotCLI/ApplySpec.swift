@@ -13,6 +13,7 @@ import Yams
 ///         size: 20G
 ///         provisioning: thin  # thin | thick | eager-zeroed
 ///         blockSize: 512
+///         format: raw         # raw | qcow2
 /// ```
 public struct ApplySpec: Decodable, Sendable, Equatable {
     public struct Pool: Decodable, Sendable, Equatable {
@@ -31,6 +32,7 @@ public struct ApplySpec: Decodable, Sendable, Equatable {
         public var size: SizeValue
         public var provisioning: Provisioning?
         public var blockSize: UInt32?
+        public var format: VolumeFormat?
     }
 
     public var pools: [Pool]

@@ -104,6 +104,26 @@ public struct VolumeInfo: Codable, Sendable, Equatable {
         self.path = path
         self.createdAt = createdAt
     }
+
+    /// `format` came with qcow2 volumes: a daemon from before says nothing,
+    /// and every volume it has is raw.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        pool = try c.decode(String.self, forKey: .pool)
+        name = try c.decode(String.self, forKey: .name)
+        sizeBytes = try c.decode(UInt64.self, forKey: .sizeBytes)
+        allocatedBytes = try c.decode(UInt64.self, forKey: .allocatedBytes)
+        provisioning = try c.decode(Provisioning.self, forKey: .provisioning)
+        blockSize = try c.decode(UInt32.self, forKey: .blockSize)
+        state = try c.decode(VolumeState.self, forKey: .state)
+        uuid = try c.decode(String.self, forKey: .uuid)
+        path = try c.decode(String.self, forKey: .path)
+        createdAt = try c.decode(String.self, forKey: .createdAt)
+        format = try c.decodeIfPresent(VolumeFormat.self, forKey: .format) ?? .raw
+        progress = try c.decodeIfPresent(Double.self, forKey: .progress)
+        luns = try c.decodeIfPresent([VolumeLUN].self, forKey: .luns)
+        exported = try c.decodeIfPresent(Bool.self, forKey: .exported)
+    }
 }
 
 /// One LUN a volume is mapped as.

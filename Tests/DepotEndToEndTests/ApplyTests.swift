@@ -26,22 +26,29 @@ import Testing
                 volumes:
                   - name: scratch
                     size: 16M
+                  - name: img
+                    size: 16M
+                    format: qcow2
             """
         try yaml.write(toFile: file, atomically: true, encoding: .utf8)
         var r = try daemon.depot(["apply", "-f", file, "--dry-run"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(
-            r.stdout.contains("create pool gold") && r.stdout.contains("create volume gold/db 64 MiB thick block 4096"))
+            r.stdout.contains("create pool gold") && r.stdout.contains("create volume gold/db 64 MiB thick block 4096")
+                && r.stdout.contains("create volume default/img 16 MiB thin block 512 qcow2"), "\(r.stdout)")
         #expect(try await daemon.client.pools().map(\.name) == ["default"])
 
         r = try daemon.depot(["apply", "-f", file])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("applied 4 change(s)"))
+        #expect(r.stdout.contains("applied 5 change(s)"))
         let volumes = try await daemon.client.volumes(pool: nil).map {
-            "\($0.pool)/\($0.name):\($0.sizeBytes):\($0.provisioning.rawValue)"
+            "\($0.pool)/\($0.name):\($0.sizeBytes):\($0.provisioning.rawValue):\($0.format.rawValue)"
         }
         #expect(
-            volumes.sorted() == ["default/scratch:16777216:thin", "gold/db:67108864:thick", "gold/vm1:1073741824:thin"])
+            volumes.sorted() == [
+                "default/img:16777216:thin:qcow2", "default/scratch:16777216:thin:raw", "gold/db:67108864:thick:raw",
+                "gold/vm1:1073741824:thin:raw",
+            ])
 
         r = try daemon.depot(["apply", "-f", file])
         #expect(r.stdout.contains("plan: nothing to do"), "\(r.stdout)")
@@ -56,14 +63,16 @@ import Testing
             "\(r.stdout)")
         #expect(try await daemon.client.volume(VolumeRef(pool: "gold", name: "vm1")).sizeBytes == 2 << 30)
 
-        // Shrinking and changing provisioning are refused before anything runs.
+        // Shrinking and changing provisioning or format are refused before anything runs.
         try yaml.replacingOccurrences(
             of: "size: 64M\n        provisioning: thick", with: "size: 32M\n        provisioning: thin"
-        )
-        .write(toFile: file, atomically: true, encoding: .utf8)
+        ).replacingOccurrences(of: "format: qcow2", with: "format: raw")
+            .write(toFile: file, atomically: true, encoding: .utf8)
         r = try daemon.depot(["apply", "-f", file])
         #expect(r.status != 0)
-        #expect(r.stderr.contains("never shrinks") && r.stderr.contains("provisioning cannot change"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("never shrinks") && r.stderr.contains("provisioning cannot change")
+                && r.stderr.contains("default/img is qcow2, the file says raw; format cannot change"), "\(r.stderr)")
         try "pools:\n  - name: x\n    volumes:\n      - name: v\n        size: 10Q\n".write(
             toFile: file, atomically: true, encoding: .utf8)
         r = try daemon.depot(["apply", "-f", file])
