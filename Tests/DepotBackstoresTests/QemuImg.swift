@@ -58,3 +58,15 @@ struct SeededBytes {
         (0..<count).map { _ in UInt8(truncatingIfNeeded: next() >> 33) }
     }
 }
+
+/// Where two byte sequences first differ, or nil when they are equal. Large
+/// buffers are compared with this, not with `#expect(a == b)`: a failed
+/// expectation on two 48 MiB arrays makes Swift Testing diff them element by
+/// element, which runs for hours instead of failing.
+func firstDifference<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> String? {
+    if a.count != b.count { return "lengths \(a.count) and \(b.count)" }
+    for (offset, (x, y)) in zip(a, b).enumerated() where x != y {
+        return "byte \(offset): \(x) and \(y)"
+    }
+    return nil
+}
