@@ -20,14 +20,12 @@ rm -rf "$dir"
 mkdir -p "$dir"
 
 . "$here/scripts/bench-lun.sh"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+# Every daemon start_bench_lun started (BENCH_PIDS), even one whose setup failed.
+cleanup() { for p in "${BENCH_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 start_bench_lun "$dir/after" "$here/.build/release/depotd" "$here/.build/release/depot"
-pids+=("$BENCH_PID")
 after_url=$BENCH_URL
 start_bench_lun "$dir/before" "$here/.build-before/release/depotd" "$here/.build/release/depot"
-pids+=("$BENCH_PID")
 before_url=$BENCH_URL
 echo "after  ($(git -C "$here" rev-parse --short HEAD), this tree): $after_url"
 echo "before ($rev): $before_url"

@@ -31,7 +31,7 @@ PY
 . "$here/scripts/bench-lun.sh"
 tport=$(free_port)
 cleanup() {
-  [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null || true
+  for p in "${BENCH_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   "$shared/peer-tgtd" stop "$tport" >/dev/null 2>&1 || true
   [ -n "${mpid:-}" ] && kill "$mpid" 2>/dev/null || true
 }
