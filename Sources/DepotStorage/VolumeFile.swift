@@ -22,6 +22,23 @@ public enum VolumeFile {
         path: String, size: UInt64, provisioning: Provisioning,
         progress: @Sendable (Double) -> Void = { _ in }, cancelled: @Sendable () -> Bool = { false }
     ) throws(DepotError) {
+        try createExclusively(path: path) { fd throws(DepotError) in
+            switch provisioning {
+            case .thin:
+                guard ftruncate(fd, off_t(size)) == 0 else { throw posixError("size \(path)") }
+            case .thick:
+                try reserve(fd: fd, offset: 0, length: size, path: path)
+            case .eagerZeroed:
+                try reserve(fd: fd, offset: 0, length: size, path: path)
+                try writeZeros(fd: fd, from: 0, to: size, path: path, progress: progress, cancelled: cancelled)
+            }
+        }
+        progress(1.0)
+    }
+
+    /// A new file (`O_EXCL`, mode 0600) filled by `fill`, then fsynced with its
+    /// directory entry; on any failure the file is removed, so nothing is half-created.
+    static func createExclusively(path: String, _ fill: (Int32) throws(DepotError) -> Void) throws(DepotError) {
         let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw posixError("create \(path)") }
         var ok = false
@@ -29,19 +46,10 @@ public enum VolumeFile {
             close(fd)
             if !ok { unlink(path) }
         }
-        switch provisioning {
-        case .thin:
-            guard ftruncate(fd, off_t(size)) == 0 else { throw posixError("size \(path)") }
-        case .thick:
-            try reserve(fd: fd, offset: 0, length: size, path: path)
-        case .eagerZeroed:
-            try reserve(fd: fd, offset: 0, length: size, path: path)
-            try writeZeros(fd: fd, from: 0, to: size, path: path, progress: progress, cancelled: cancelled)
-        }
+        try fill(fd)
         guard fsync(fd) == 0 else { throw posixError("fsync \(path)") }
         try syncDirectory(of: path)
         ok = true
-        progress(1.0)
     }
 
     /// Changes a file's size. Growing a thick or eager-zeroed file reserves
@@ -110,22 +118,14 @@ public enum VolumeFile {
     public static func createQCOW2(path: String, size: UInt64) throws(DepotError) {
         let image: [UInt8]
         do { image = try QCOW2Layout.emptyImage(size: size) } catch { throw .unprocessable("\(error)") }
-        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw posixError("create \(path)") }
-        var ok = false
-        defer {
-            close(fd)
-            if !ok { unlink(path) }
+        try createExclusively(path: path) { fd throws(DepotError) in
+            var done = 0
+            while done < image.count {
+                let n = image.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, image.count - done, off_t(done)) }
+                guard n > 0 else { throw posixError("write \(path)") }
+                done += n
+            }
         }
-        var done = 0
-        while done < image.count {
-            let n = image.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, image.count - done, off_t(done)) }
-            guard n > 0 else { throw posixError("write \(path)") }
-            done += n
-        }
-        guard fsync(fd) == 0 else { throw posixError("fsync \(path)") }
-        try syncDirectory(of: path)
-        ok = true
     }
 
     /// The end offset of the last block in `[from, size)` that holds non-zero

@@ -471,37 +471,28 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         let cluster = UInt64(clusterSize)
         let first = fileEnd
         var end = first + UInt64(count) * cluster
-        var touched: Set<UInt64> = []
-        func setRefcount(_ host: UInt64, _ value: UInt64) throws {
-            let index = host / cluster
-            let blockIndex = Int(index / UInt64(refcountsPerBlock))
+        let hosts = (0..<count).map { first + UInt64($0) * cluster }
+        // Every reserved cluster needs a refcount block; a new one goes at
+        // `end`, and needs one itself.
+        var newBlocks: [UInt64] = []
+        func cover(_ host: UInt64) throws {
+            let (blockIndex, _) = refcountPosition(of: host)
             guard blockIndex < refcountTable.count else {
                 throw QCOW2Error.refused(
                     path: file.path,
                     why: "its refcount table is full (\(refcountTable.count) blocks); Depot does not grow it yet")
             }
-            if refcountTable[blockIndex] == 0 {
-                let block = end
-                end += cluster
-                refcountTable[blockIndex] = block
-                refcountTableDirty = true
-                refblocks[block] = [UInt8](repeating: 0, count: clusterSize)
-                try setRefcount(block, 1)
-            }
-            let block = refcountTable[blockIndex]
-            var counts = try refblock(at: block)
-            QCOW2Refcount.set(
-                &counts, index: Int(index % UInt64(refcountsPerBlock)), order: header.refcountOrder, to: value)
-            refblocks[block] = counts
-            touched.insert(block)
+            guard refcountTable[blockIndex] == 0 else { return }
+            let block = end
+            end += cluster
+            refcountTable[blockIndex] = block
+            refcountTableDirty = true
+            refblocks[block] = [UInt8](repeating: 0, count: clusterSize)
+            newBlocks.append(block)
+            try cover(block)
         }
-        var hosts: [UInt64] = []
-        for i in 0..<count {
-            let host = first + UInt64(i) * cluster
-            try setRefcount(host, 1)
-            hosts.append(host)
-        }
-        for block in touched { try file.write(at: block, refblocks[block]!) }
+        for host in hosts { try cover(host) }
+        try updateRefcounts(hosts + newBlocks) { _, _ in 1 }
         if refcountTableDirty {
             try file.write(at: header.refcountTableOffset, Self.encode(refcountTable))
             refcountTableDirty = false
@@ -509,6 +500,31 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         try file.sync()
         reserved += hosts
         fileEnd = end
+    }
+
+    /// Which refcount block (its index in the refcount table) and which slot
+    /// of it count the host cluster at `host`.
+    private func refcountPosition(of host: UInt64) -> (block: Int, slot: Int) {
+        let index = host / UInt64(clusterSize)
+        return (Int(index / UInt64(refcountsPerBlock)), Int(index % UInt64(refcountsPerBlock)))
+    }
+
+    /// Sets each host cluster's refcount to `change(host, old)` and writes
+    /// every refcount block it touched once. Hosts no refcount block covers
+    /// are skipped: nothing counts them.
+    private func updateRefcounts(_ hosts: [UInt64], _ change: (UInt64, UInt64) throws -> UInt64) throws {
+        var touched: Set<UInt64> = []
+        for host in hosts {
+            let (blockIndex, slot) = refcountPosition(of: host)
+            guard blockIndex < refcountTable.count, refcountTable[blockIndex] != 0 else { continue }
+            let block = refcountTable[blockIndex]
+            var counts = try refblock(at: block)
+            let old = QCOW2Refcount.get(counts, index: slot, order: header.refcountOrder)
+            QCOW2Refcount.set(&counts, index: slot, order: header.refcountOrder, to: try change(host, old))
+            refblocks[block] = counts
+            touched.insert(block)
+        }
+        for block in touched { try file.write(at: block, refblocks[block]!) }
     }
 
     private func refblock(at offset: UInt64) throws -> [UInt8] {
@@ -524,44 +540,16 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// One reference less for each of `hosts` (a host may repeat); returns
     /// those left with none.
     private func dropReferences(_ hosts: [UInt64]) throws -> [UInt64] {
-        let cluster = UInt64(clusterSize)
-        var touched: Set<UInt64> = []
         var freed: [UInt64] = []
-        for host in hosts {
-            let index = host / cluster
-            let blockIndex = Int(index / UInt64(refcountsPerBlock))
-            guard blockIndex < refcountTable.count, refcountTable[blockIndex] != 0 else { continue }
-            let block = refcountTable[blockIndex]
-            var counts = try refblock(at: block)
-            let slot = Int(index % UInt64(refcountsPerBlock))
-            let count = QCOW2Refcount.get(counts, index: slot, order: header.refcountOrder)
+        try updateRefcounts(hosts) { host, count in
             guard count > 0 else {
-                throw QCOW2Error.corrupt(path: file.path, why: "cluster \(index) would be freed twice")
+                throw QCOW2Error.corrupt(
+                    path: file.path, why: "cluster \(host / UInt64(clusterSize)) would be freed twice")
             }
-            QCOW2Refcount.set(&counts, index: slot, order: header.refcountOrder, to: count - 1)
             if count == 1 { freed.append(host) }
-            refblocks[block] = counts
-            touched.insert(block)
+            return count - 1
         }
-        for block in touched { try file.write(at: block, refblocks[block]!) }
         return freed
-    }
-
-    private func setRefcounts(_ hosts: [UInt64], to value: UInt64) throws {
-        let cluster = UInt64(clusterSize)
-        var touched: Set<UInt64> = []
-        for host in hosts {
-            let index = host / cluster
-            let blockIndex = Int(index / UInt64(refcountsPerBlock))
-            guard blockIndex < refcountTable.count, refcountTable[blockIndex] != 0 else { continue }
-            let block = refcountTable[blockIndex]
-            var counts = try refblock(at: block)
-            QCOW2Refcount.set(
-                &counts, index: Int(index % UInt64(refcountsPerBlock)), order: header.refcountOrder, to: value)
-            refblocks[block] = counts
-            touched.insert(block)
-        }
-        for block in touched { try file.write(at: block, refblocks[block]!) }
     }
 
     // MARK: Flush and close
@@ -605,7 +593,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         try flush()
         try lock.withLock {
             guard !reserved.isEmpty else { return }
-            try setRefcounts(reserved, to: 0)
+            try updateRefcounts(reserved) { _, _ in 0 }
             reserved = []
         }
         try file.sync()
