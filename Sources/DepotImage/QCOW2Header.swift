@@ -189,7 +189,14 @@ extension ByteBuffer {
         let perL2 = cluster / 8
         let (span, overflow) = perL2.multipliedReportingOverflow(by: cluster)
         let needed = overflow ? 1 : (h.size + span - 1) / span
-        guard UInt64(h.l1Size) >= needed, h.l1Size <= 32 << 20 else { throw .invalid("L1 size \(h.l1Size)") }
+        // QEMU's own limits (qcow2.h: QCOW_MAX_L1_SIZE 32 MiB, QCOW_MAX_REFTABLE_SIZE
+        // 8 MiB): an opener allocates both tables whole, so a file must not choose their size.
+        guard UInt64(h.l1Size) >= needed, UInt64(h.l1Size) * 8 <= 32 << 20 else {
+            throw .invalid("L1 size \(h.l1Size)")
+        }
+        guard h.refcountTableClusters >= 1, UInt64(h.refcountTableClusters) * cluster <= 8 << 20 else {
+            throw .invalid("refcount table of \(h.refcountTableClusters) clusters")
+        }
         guard h.backingFileSize <= 1023 else { throw .invalid("backing file name of \(h.backingFileSize) bytes") }
 
         // Header extensions, each padded to 8 bytes, until the end marker.

@@ -286,6 +286,14 @@ import Testing
             Issue.record("an unknown incompatible feature was not refused")
         } catch { #expect("\(error)".contains("unknown incompatible feature bit(s) 40")) }
         try setFeatures(original)
+        // A refcount table the file says is 4 G clusters long (the opener allocates it whole).
+        let tableClusters = try file.read(at: 56, count: 4)
+        try file.write(at: 56, [0xFF, 0xFF, 0xFF, 0xFF])
+        do {
+            _ = try QCOW2Image(path: dir + "/v.qcow2", writable: false)
+            Issue.record("a refcount table of 4 G clusters was accepted")
+        } catch { #expect("\(error)".contains("refcount table of 4294967295 clusters")) }
+        try file.write(at: 56, tableClusters)
         #expect(try QCOW2Image(path: dir + "/v.qcow2", writable: true).size == 16 << 20)
         try Data([1, 2, 3, 4]).write(to: URL(fileURLWithPath: dir + "/not.qcow2"))
         do {
