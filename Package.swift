@@ -33,11 +33,20 @@ let package = Package(
         .target(
             name: "DepotStorage",
             dependencies: [
-                "DepotCore", "DepotCatalog", "DepotImage", "CDepotPosix",
+                "DepotCore", "DepotCatalog", "DepotImage", "DepotBackstores", "DepotBlock", "DepotJobs", "CDepotPosix",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Long work as jobs: state in the catalog, progress, cancel, throttle, resume.
+        .target(
+            name: "DepotJobs",
+            dependencies: [
+                "DepotCore", "DepotCatalog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // The BlockDevice protocol: what the SCSI core and the backstores share.

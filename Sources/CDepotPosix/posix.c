@@ -3,6 +3,8 @@
 #include <unistd.h>
 #include <sys/uio.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include "CDepotPosix.h"
 
 int depot_fallocate(int fd, int mode, off_t offset, off_t length) { return fallocate(fd, mode, offset, length); }
@@ -80,4 +82,10 @@ int depot_crc32c_hardware(void) {
 #else
     return 0;
 #endif
+}
+
+int depot_ficlone(int dest, int source) { return ioctl(dest, FICLONE, source); }
+ssize_t depot_copy_range(int source, int dest, off_t offset, size_t length) {
+    off_t in = offset, out = offset;
+    return copy_file_range(source, &in, dest, &out, length, 0);
 }

@@ -34,6 +34,8 @@ public enum DepotAPI {
         ExportRoutes(exports: exports).register(on: v1)
         TargetRoutes(targets: targets).register(on: v1)
         VolumeRoutes(storage: storage, targets: targets, exports: exports).register(on: v1)
+        SnapshotRoutes(storage: storage, targets: targets).register(on: v1)
+        JobRoutes(storage: storage).register(on: v1)
         v1.get("reconcile") { _, _ -> ReconcileReportResponse in
             ReconcileReportResponse(report: await storage.lastReconcile)
         }

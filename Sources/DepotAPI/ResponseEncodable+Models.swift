@@ -8,3 +8,8 @@ extension PoolList: ResponseEncodable {}
 extension VolumeList: ResponseEncodable {}
 extension DaemonStatus: ResponseEncodable {}
 extension DepotCore.ErrorBody: ResponseEncodable {}
+extension SnapshotInfo: ResponseEncodable {}
+extension SnapshotList: ResponseEncodable {}
+extension JobInfo: ResponseEncodable {}
+extension JobList: ResponseEncodable {}
+extension JobStarted: ResponseEncodable {}

@@ -156,6 +156,60 @@ enum Output {
         if let exported = v.exported {
             rows.append(["nfs export", exported ? "its pool \(v.pool) is exported" : "no"])
         }
+        if let base = v.base { rows.append(["base", base]) }
+        if let count = v.snapshotCount, count > 0 {
+            rows.append(["snapshots", "\(count), \(ByteSize.describe(v.snapshotBytes ?? 0)) allocated"])
+        }
+        return table(["FIELD", "VALUE"], rows)
+    }
+
+    static func snapshotTable(_ list: [SnapshotInfo]) -> String {
+        table(
+            ["SNAPSHOT", "STATE", "SIZE", "ALLOCATED", "UNIQUE", "PARENT", "CREATED"],
+            list.map {
+                [
+                    "\($0.pool)/\($0.volume)@\($0.name)", $0.state, ByteSize.describe($0.sizeBytes),
+                    ByteSize.describe($0.allocatedBytes), ByteSize.describe($0.uniqueBytes), $0.parent ?? "-",
+                    $0.createdAt,
+                ]
+            }, rightAligned: [2, 3, 4])
+    }
+
+    static func snapshotDetail(_ s: SnapshotInfo) -> String {
+        table(
+            ["FIELD", "VALUE"],
+            [
+                ["snapshot", "\(s.pool)/\(s.volume)@\(s.name)"], ["state", s.state],
+                ["size", ByteSize.describe(s.sizeBytes)], ["allocated", ByteSize.describe(s.allocatedBytes)],
+                ["unique", ByteSize.describe(s.uniqueBytes) + " (what deleting it frees)"],
+                ["parent", s.parent ?? "none"],
+                ["dependents", s.dependents.isEmpty ? "none" : s.dependents.joined(separator: ", ")],
+                ["clones", s.clones.isEmpty ? "none" : s.clones.joined(separator: ", ")],
+                ["format", s.format.rawValue], ["uuid", s.uuid], ["path", s.path], ["created", s.createdAt],
+            ])
+    }
+
+    static func jobTable(_ jobs: [JobInfo]) -> String {
+        table(
+            ["ID", "KIND", "OBJECT", "STATE", "DONE", "RATE", "ETA"],
+            jobs.map {
+                [
+                    $0.id, $0.kind, $0.object, $0.state.rawValue, percent($0.percent),
+                    ByteSize.describe($0.rateBytesPerSecond) + "/s", $0.etaSeconds.map { "\($0) s" } ?? "-",
+                ]
+            }, rightAligned: [4, 5, 6])
+    }
+
+    static func jobDetail(_ j: JobInfo) -> String {
+        var rows: [[String]] = [
+            ["job", j.id], ["kind", j.kind], ["object", j.object], ["state", j.state.rawValue],
+            ["done", "\(percent(j.percent)) (\(ByteSize.describe(j.bytesDone)) of \(ByteSize.describe(j.bytesTotal)))"],
+            ["rate", ByteSize.describe(j.rateBytesPerSecond) + "/s"],
+            ["limit", j.limitBytesPerSecond == 0 ? "none" : ByteSize.describe(j.limitBytesPerSecond) + "/s"],
+            ["eta", j.etaSeconds.map { "\($0) s" } ?? "-"], ["created", j.createdAt], ["updated", j.updatedAt],
+        ]
+        if let finished = j.finishedAt { rows.append(["finished", finished]) }
+        if let error = j.error { rows.append(["error", error]) }
         return table(["FIELD", "VALUE"], rows)
     }
 }

@@ -107,6 +107,44 @@ enum CatalogMigrations {
                 t.add(column: "format", .text).notNull().defaults(to: "raw")
             }
         }
+        migrator.registerMigration("2026-12-03-snapshots-jobs") { db in
+            // Frozen layers of volume chains: a snapshot is the file the volume's
+            // active layer was when it was taken; `parentId` the layer below it.
+            try db.create(table: "snapshot") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("uuid", .text).notNull().unique()
+                t.column("volumeId", .integer).notNull().indexed().references("volume", onDelete: .restrict)
+                t.column("poolId", .integer).notNull().references("pool", onDelete: .restrict)
+                t.column("name", .text).notNull()
+                t.column("fileName", .text).notNull()
+                t.column("format", .text).notNull()
+                t.column("parentId", .integer).indexed().references("snapshot", onDelete: .restrict)
+                t.column("sizeBytes", .integer).notNull()
+                t.column("state", .text).notNull()
+                t.column("createdAt", .text).notNull()
+                t.uniqueKey(["volumeId", "name"])
+                t.uniqueKey(["poolId", "fileName"])
+            }
+            // The snapshot a volume's active layer is an overlay on (none: it stands alone).
+            try db.alter(table: "volume") { t in
+                t.add(column: "baseSnapshotId", .integer).references("snapshot", onDelete: .restrict)
+            }
+            // Long work (copies, flatten, merge): state that survives a restart.
+            try db.create(table: "job") { t in
+                t.primaryKey("id", .text)
+                t.column("kind", .text).notNull()
+                t.column("object", .text).notNull()
+                t.column("state", .text).notNull()
+                t.column("bytesDone", .integer).notNull()
+                t.column("bytesTotal", .integer).notNull()
+                t.column("rateBytes", .integer).notNull()
+                t.column("parameters", .text).notNull()
+                t.column("error", .text)
+                t.column("createdAt", .text).notNull()
+                t.column("updatedAt", .text).notNull()
+                t.column("finishedAt", .text)
+            }
+        }
         return migrator
     }
 }

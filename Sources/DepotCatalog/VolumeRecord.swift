@@ -24,6 +24,8 @@ public struct VolumeRecord: Codable, Sendable, Equatable, FetchableRecord, Mutab
     public var createdAt: String
     /// `VolumeFormat` raw value ("raw" for rows made before formats existed).
     public var format: String = VolumeFormat.raw.rawValue
+    /// The snapshot whose layer the active file is an overlay on, if any.
+    public var baseSnapshotId: Int64?
 
     public init(
         id: Int64? = nil, poolId: Int64, name: String, uuid: String, fileName: String, sizeBytes: Int64,

@@ -88,6 +88,12 @@ public struct VolumeInfo: Codable, Sendable, Equatable {
     /// whether its pool is NFS-exported.
     public var luns: [VolumeLUN]?
     public var exported: Bool?
+    /// The snapshot the volume's active layer is an overlay on
+    /// (`POOL/VOLUME@SNAP`; another volume's for a linked clone).
+    public var base: String?
+    /// Allocated bytes of the volume's own snapshots (every layer counts in the pool's used bytes).
+    public var snapshotBytes: UInt64?
+    public var snapshotCount: Int?
 
     public init(
         pool: String, name: String, sizeBytes: UInt64, allocatedBytes: UInt64, provisioning: Provisioning,
@@ -123,6 +129,9 @@ public struct VolumeInfo: Codable, Sendable, Equatable {
         progress = try c.decodeIfPresent(Double.self, forKey: .progress)
         luns = try c.decodeIfPresent([VolumeLUN].self, forKey: .luns)
         exported = try c.decodeIfPresent(Bool.self, forKey: .exported)
+        base = try c.decodeIfPresent(String.self, forKey: .base)
+        snapshotBytes = try c.decodeIfPresent(UInt64.self, forKey: .snapshotBytes)
+        snapshotCount = try c.decodeIfPresent(Int.self, forKey: .snapshotCount)
     }
 }
 

@@ -6,12 +6,13 @@ import NIOCore
 /// clusters has refcount 1; no data cluster is allocated.
 public enum QCOW2Layout {
     public enum LayoutError: Error, Equatable, CustomStringConvertible {
-        case clusterBits(UInt32), tooLarge(maximum: UInt64)
+        case clusterBits(UInt32), tooLarge(maximum: UInt64), backingName(String)
 
         public var description: String {
             switch self {
             case .clusterBits(let bits): "cluster size \(1 << Int(bits)) is outside 4 KiB…2 MiB"
             case .tooLarge(let maximum): "a qcow2 volume of this cluster size holds at most \(maximum) bytes"
+            case .backingName(let name): "backing file name '\(name)' does not fit in the image header"
             }
         }
     }
@@ -24,8 +25,13 @@ public enum QCOW2Layout {
         return (cluster / 8) * (cluster / 2) * cluster / 2
     }
 
-    /// The bytes of an empty version 3 image of `size` bytes.
-    public static func emptyImage(size: UInt64, clusterBits: UInt32 = 16) throws(LayoutError) -> [UInt8] {
+    /// The bytes of an empty version 3 image of `size` bytes; with `backing`,
+    /// an overlay: every cluster reads through to that file (its name as the
+    /// overlay resolves it, relative to the overlay's directory, and its
+    /// format in the backing format extension).
+    public static func emptyImage(size: UInt64, clusterBits: UInt32 = 16, backing: Backing? = nil)
+        throws(LayoutError) -> [UInt8]
+    {
         guard (12...21).contains(clusterBits) else { throw .clusterBits(clusterBits) }
         guard size <= maximumSize(clusterBits: clusterBits) else {
             throw .tooLarge(maximum: maximumSize(clusterBits: clusterBits))
@@ -49,8 +55,7 @@ public enum QCOW2Layout {
 
         var image = ByteBuffer()
         image.reserveCapacity(clusters * cluster)
-        image.writeQCOW2Header(header)
-        image.writeRepeatingByte(0, count: cluster - image.readableBytes)
+        image.writeBytes(try headerCluster(header, backing: backing))
         // Refcount table: one block, at cluster 2.
         image.writeInteger(UInt64(2 * cluster))
         image.writeRepeatingByte(0, count: cluster - 8)
@@ -61,5 +66,49 @@ public enum QCOW2Layout {
         // L1 table: empty (no L2 tables yet).
         image.writeRepeatingByte(0, count: l1Clusters * cluster)
         return Array(image.readableBytesView)
+    }
+
+    /// A backing file as an overlay names it.
+    public struct Backing: Sendable, Equatable {
+        public var name: String
+        public var format: String
+
+        public init(name: String, format: String) {
+            self.name = name
+            self.format = format
+        }
+    }
+
+    /// Cluster 0 of an image: `header` with its backing file (name after the
+    /// extensions, format as the backing format extension) or none, padded
+    /// to the cluster. The header's own backing fields and any backing
+    /// format extension are replaced. Used to create overlays and to rebase
+    /// an image in place (merge, flatten), which rewrites only this cluster.
+    public static func headerCluster(_ original: QCOW2Header, backing: Backing?) throws(LayoutError) -> [UInt8] {
+        var header = original
+        header.extensions.removeAll { $0.type == QCOW2HeaderExtension.backingFormat }
+        header.backingFileOffset = 0
+        header.backingFileSize = 0
+        if let backing {
+            header.extensions.insert(
+                QCOW2HeaderExtension(type: QCOW2HeaderExtension.backingFormat, data: Array(backing.format.utf8)), at: 0)
+        }
+        var probe = ByteBuffer()
+        let headerBytes = probe.writeQCOW2Header(header)
+        let name = Array((backing?.name ?? "").utf8)
+        // qcow2.rst: the name is at most 1023 bytes and lies within cluster 0 here.
+        guard name.count <= 1023, headerBytes + name.count <= header.clusterSize else {
+            throw .backingName(backing?.name ?? "")
+        }
+        if backing != nil {
+            header.backingFileOffset = UInt64(headerBytes)
+            header.backingFileSize = UInt32(name.count)
+        }
+        var cluster = ByteBuffer()
+        cluster.reserveCapacity(header.clusterSize)
+        cluster.writeQCOW2Header(header)
+        cluster.writeBytes(name)
+        cluster.writeRepeatingByte(0, count: header.clusterSize - cluster.readableBytes)
+        return Array(cluster.readableBytesView)
     }
 }

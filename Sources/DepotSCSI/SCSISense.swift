@@ -41,6 +41,8 @@ public struct SCSISense: Sendable, Equatable {
     /// Unit attentions (SPC-4 §6.37, table of ASC/ASCQ assignments).
     public static let reportedLUNsChanged = SCSISense(key: unitAttention, asc: 0x3F, ascq: 0x0E)
     public static let capacityChanged = SCSISense(key: unitAttention, asc: 0x2A, ascq: 0x09)
+    /// NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED (28h/00h): a rollback replaced the data.
+    public static let mediumMayHaveChanged = SCSISense(key: unitAttention, asc: 0x28, ascq: 0x00)
     /// POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (SPC-4 §6.37).
     public static let powerOnReset = SCSISense(key: unitAttention, asc: 0x29, ascq: 0x00)
     /// BUS DEVICE RESET FUNCTION OCCURRED: another nexus reset the LU (SAM-5 §7.7).

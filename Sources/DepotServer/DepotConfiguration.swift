@@ -19,6 +19,8 @@ public struct DepotConfiguration: Sendable {
     public var inlineWriteBytes = 64 << 10
     /// How often every volume file's allocation is re-read.
     public var rescanInterval: Duration = .seconds(30)
+    /// Throttle of jobs started without `--rate` (MiB/s; 0: none).
+    public var jobRateMiB = 0
     /// Per-pool exports(5) files; default `DATA/exports.d`.
     public var exportsDirectory: String?
     /// Ganesha EXPORT blocks; default `DATA/ganesha/depot-exports.conf`.

@@ -35,7 +35,9 @@ public enum DepotServer {
                 "path": "\(data.catalogPath)", "journal": "\(journal)", "migrations": "\(migrations)",
             ])
 
-        let storage = StorageManager(catalog: catalog, poolsDirectory: data.poolsPath, logger: logger)
+        let storage = StorageManager(
+            catalog: catalog, poolsDirectory: data.poolsPath, logger: logger,
+            jobRateLimit: UInt64(config.jobRateMiB) << 20)
         try await storage.reconcile()
         try await storage.ensureDefaultPool()
 
@@ -59,6 +61,8 @@ public enum DepotServer {
         FileBlockDevice.inlineWriteLimit.store(config.inlineWriteBytes, ordering: .relaxed)
         let targets = TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger)
         try await targets.rebuild()
+        // After the LUs exist, so a merge or flatten resumes on the live image.
+        await storage.resumeJobs()
         targets.directory.onSetPortalGroups { iqn, states in try await targets.setPortalGroupStates(iqn, states) }
         let iscsi = ISCSITargetService(
             directory: targets.directory, portals: config.portals.map { .init(host: $0.host, port: $0.port) },
@@ -98,6 +102,8 @@ public enum DepotServer {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+        // Jobs stop at a piece boundary and stay `running`, to resume at the next start.
+        await storage.jobs.shutdown()
         // qcow2 images keep their tables in memory until a flush: write them now.
         await targets.closeImages()
         try? FileManager.default.removeItem(atPath: data.apiURLPath)

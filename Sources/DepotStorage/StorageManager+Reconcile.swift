@@ -1,3 +1,4 @@
+import DepotBackstores
 import DepotCatalog
 import DepotCore
 import Foundation
@@ -32,6 +33,8 @@ extension StorageManager {
                 report.missingPoolDirectories.append(pool.name)
             }
             var known = Set<String>()
+            try await reconcileSnapshots(pool, &report)
+            for snapshot in try await catalog.snapshots(poolId: pool.id!) { known.insert(snapshot.fileName) }
             for var volume in try await catalog.volumes(poolId: pool.id!) {
                 let label = "\(pool.name)/\(volume.name)"
                 let path = pool.path + "/" + volume.fileName
@@ -43,6 +46,7 @@ extension StorageManager {
                     continue
                 case .deleting:
                     try await runIO { try VolumeFile.remove(path: path) }
+                    try await removeSnapshots(of: volume, pool: pool)
                     try await catalog.deleteVolume(id: volume.id!)
                     report.finishedDeletes.append(label)
                     continue
@@ -82,6 +86,7 @@ extension StorageManager {
                     try await catalog.updateVolume(volume)
                 }
                 known.insert(volume.fileName)
+                try await reconcileBase(&volume, pool: pool, &report)
                 if let status = VolumeFile.status(path: path2, format: volume.volumeFormat) {
                     allocated[volume.id!] = status.allocatedBytes
                     if volume.volumeState == .missing {
@@ -109,6 +114,7 @@ extension StorageManager {
             }
         }
         lastReconcile = report
+        try await rescanLayers()
         lastRescan = .now  // every file was just read
         if report.isClean {
             logger.info("reconcile: catalog and files agree", metadata: ["pools": "\(pools.count)"])
@@ -123,5 +129,92 @@ extension StorageManager {
                 ])
         }
         return report
+    }
+
+    /// Snapshots a crash cut: a `creating` one whose layer file exists had
+    /// its active file moved, so the switch is finished (the overlay put in
+    /// place if it was not yet, the catalog committed); one without is rolled
+    /// back (its overlay removed, its row deleted). Leftover overlays of a
+    /// rollback cut before its rename are removed.
+    private func reconcileSnapshots(_ pool: PoolRecord, _ report: inout ReconcileReport) async throws(DepotError) {
+        let volumes = Dictionary(uniqueKeysWithValues: try await catalog.volumes(poolId: pool.id!).map { ($0.id!, $0) })
+        var pendingKept = Set<String>()
+        for snapshot in try await catalog.snapshots(poolId: pool.id!) where snapshot.state == "creating" {
+            guard var volume = volumes[snapshot.volumeId] else { continue }
+            let label = "\(pool.name)/\(volume.name)@\(snapshot.name)"
+            let layer = pool.path + "/" + snapshot.fileName
+            let temporary = pool.path + "/" + Self.pendingOverlayName(snapshot.uuid)
+            if VolumeFile.status(path: layer) != nil {
+                let newActive = VolumeRecord.fileName(for: volume.name, format: .qcow2)
+                if VolumeFile.status(path: temporary) != nil {
+                    try await runIO { try VolumeFile.replace(pool.path + "/" + newActive, with: temporary) }
+                }
+                var ready = snapshot
+                ready.state = "ready"
+                volume.fileName = newActive
+                volume.format = VolumeFormat.qcow2.rawValue
+                volume.baseSnapshotId = snapshot.id
+                try await catalog.commit(volumes: [volume], snapshots: [ready])
+                report.repairedIntents.append("\(label): snapshot finished")
+            } else {
+                try await runIO { try VolumeFile.remove(path: temporary) }
+                try await catalog.deleteSnapshot(id: snapshot.id!)
+                report.rolledBackCreates.append(label)
+            }
+            pendingKept.insert(Self.pendingOverlayName(snapshot.uuid))
+        }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: pool.path)) ?? []
+        for entry in entries where entry.hasPrefix(".pending-") && !pendingKept.contains(entry) {
+            let path = pool.path + "/" + entry
+            try await runIO { try VolumeFile.remove(path: path) }
+            report.repairedIntents.append("\(path): unused overlay of an interrupted rollback removed")
+        }
+    }
+
+    /// The active file is the truth for which layer a qcow2 volume is built
+    /// on (a rollback cut between its rename and its commit leaves the
+    /// catalog behind): the catalog follows the file's backing name.
+    private func reconcileBase(_ volume: inout VolumeRecord, pool: PoolRecord, _ report: inout ReconcileReport)
+        async throws(DepotError)
+    {
+        guard volume.volumeFormat == .qcow2 else { return }
+        let path = pool.path + "/" + volume.fileName
+        let named: String?
+        do { named = try await runIO { try QCOW2BlockDevice.backing(of: path)?.name } } catch { return }
+        let layers = try await catalog.snapshots(poolId: pool.id!)
+        let base = named.flatMap { name in layers.first { $0.fileName == name }?.id }
+        if named != nil, base == nil {
+            report.repairedIntents.append(
+                "\(pool.name)/\(volume.name): its file names backing file '\(named!)', which no snapshot is (left as it is)")
+            return
+        }
+        if base != volume.baseSnapshotId {
+            volume.baseSnapshotId = base
+            try await catalog.updateVolume(volume)
+            report.repairedIntents.append("\(pool.name)/\(volume.name): base layer taken from its file")
+        }
+    }
+
+    /// Deletes a volume's own snapshots, files and rows, layers above first.
+    func removeSnapshots(of volume: VolumeRecord, pool: PoolRecord) async throws(DepotError) {
+        var own = try await catalog.snapshots(volumeId: volume.id!)
+        guard !own.isEmpty else { return }
+        var detached = volume
+        detached.baseSnapshotId = nil
+        try await catalog.updateVolume(detached)
+        var order: [SnapshotRecord] = []
+        while !own.isEmpty {
+            let parents = Set(own.compactMap(\.parentId))
+            let leaves = own.filter { !parents.contains($0.id!) }
+            guard !leaves.isEmpty else { break }
+            order += leaves
+            own.removeAll { s in leaves.contains { $0.id == s.id } }
+        }
+        try await catalog.commit(deletingSnapshots: order.map { $0.id! })
+        for s in order {
+            let path = pool.path + "/" + s.fileName
+            try await runIO { try VolumeFile.remove(path: path) }
+            layerAllocated[s.id!] = nil
+        }
     }
 }

@@ -24,7 +24,7 @@ extension StorageManager {
         {
             allocated[volume.id!] = status.allocatedBytes
         }
-        return info(volume, pool: pool)
+        return try await chainInfo(volume, pool: pool)
     }
 
     func info(_ v: VolumeRecord, pool: PoolRecord) -> VolumeInfo {
@@ -34,6 +34,17 @@ extension StorageManager {
             path: pool.path + "/" + v.fileName, createdAt: v.createdAt)
         result.format = v.volumeFormat
         result.progress = progress[v.id!]
+        return result
+    }
+
+    /// `info` with the chain: the base snapshot's name and the volume's own snapshots.
+    func chainInfo(_ v: VolumeRecord, pool: PoolRecord) async throws(DepotError) -> VolumeInfo {
+        var result = info(v, pool: pool)
+        let view = try await chainView()
+        result.base = v.baseSnapshotId.flatMap { view.snapshots[$0] }.map(view.label)
+        let own = view.snapshots.values.filter { $0.volumeId == v.id }
+        result.snapshotCount = own.count
+        result.snapshotBytes = own.reduce(0) { $0 + (layerAllocated[$1.id!] ?? 0) }
         return result
     }
 
@@ -258,6 +269,22 @@ extension StorageManager {
                 "volume '\(ref)' is mapped as " + mapped.map { "LUN \($0.1) of \($0.0)" }.joined(separator: ", ")
                     + "; unmap it first")
         }
+        // Its snapshots go with it (force), but never from under a linked clone.
+        let own = try await catalog.snapshots(volumeId: record.id!)
+        if !own.isEmpty {
+            let view = try await chainView()
+            let clones = Set(own.flatMap { view.clones(of: $0).map(view.label) }).sorted()
+            if !clones.isEmpty {
+                throw .conflict(
+                    "volume '\(ref)' has snapshots that linked clones are built on (\(clones.joined(separator: ", "))); flatten or delete them first"
+                )
+            }
+            guard force else {
+                throw .conflict(
+                    "volume '\(ref)' has \(own.count) snapshot(s) (\(own.map(\.name).joined(separator: ", "))); delete them first, or delete the volume with force to delete them too"
+                )
+            }
+        }
         busy.insert(record.id!)
         defer { busy.remove(record.id!) }
         record.state = VolumeState.deleting.rawValue
@@ -271,9 +298,10 @@ extension StorageManager {
             try? await catalog.updateVolume(record)
             throw error
         }
+        try await removeSnapshots(of: record, pool: pool)
         try await catalog.deleteVolume(id: record.id!)
         allocated[record.id!] = nil
-        logger.info("volume deleted", metadata: ["volume": "\(ref)"])
+        logger.info("volume deleted", metadata: ["volume": "\(ref)", "snapshots": "\(own.count)"])
     }
 
     func requireIdle(_ record: VolumeRecord, _ ref: VolumeRef) throws(DepotError) {

@@ -1,5 +1,7 @@
+import DepotBackstores
 import DepotCatalog
 import DepotCore
+import DepotJobs
 import Foundation
 import Logging
 
@@ -36,12 +38,27 @@ public actor StorageManager {
     /// Volumes with a mutation under way; a second one is refused (409).
     var busy: Set<Int64> = []
     public internal(set) var lastReconcile = ReconcileReport()
+    /// The volumes LUs serve now (their devices swap under a snapshot, a
+    /// rollback, a merge or a flatten).
+    public nonisolated let openVolumes: OpenVolumes
+    /// Full clones, flattens and merges.
+    public nonisolated let jobs: JobManager
+    /// Allocated bytes of each snapshot's layer file, by snapshot id.
+    var layerAllocated: [Int64: UInt64] = [:]
+    /// The deepest chain a snapshot or clone may make (layers, the active one included).
+    public nonisolated let maxChainDepth: Int
 
-    public init(catalog: Catalog, poolsDirectory: String, io: IOEngine = IOEngine(), logger: Logger) {
+    public init(
+        catalog: Catalog, poolsDirectory: String, io: IOEngine = IOEngine(), logger: Logger,
+        openVolumes: OpenVolumes = OpenVolumes(), jobRateLimit: UInt64 = 0, maxChainDepth: Int = 64
+    ) {
         self.catalog = catalog
         self.io = io
         self.logger = logger
         self.poolsDirectory = poolsDirectory
+        self.openVolumes = openVolumes
+        self.jobs = JobManager(catalog: catalog, logger: logger, defaultLimit: jobRateLimit)
+        self.maxChainDepth = maxChainDepth
     }
 
     // MARK: Capacity
@@ -60,6 +77,8 @@ public actor StorageManager {
             used += allocated[volume.id] ?? 0
             provisioned += UInt64(volume.provisionedBytes)
         }
+        // Every snapshot layer's allocation counts too.
+        used += layerBytes[pool.id!] ?? 0
         return CapacityFigures(
             capacityBytes: capacity, usedBytes: used, provisionedBytes: provisioned,
             filesystemAvailableBytes: fs?.availableBytes ?? 0, thresholds: pool.thresholds)
@@ -126,8 +145,29 @@ public actor StorageManager {
             changed += 1
         }
         for id in allocated.keys where !known.contains(id) { allocated[id] = nil }
+        try await rescanLayers()
         lastRescan = .now
         return changed
+    }
+
+    /// Snapshot layer bytes per pool id (from `layerAllocated`).
+    var layerBytes: [Int64: UInt64] = [:]
+
+    /// Re-reads the allocation of every snapshot layer file.
+    func rescanLayers() async throws(DepotError) {
+        let pools = Dictionary(uniqueKeysWithValues: try await catalog.pools().map { ($0.id!, $0.path) })
+        let layers = try await catalog.snapshots().compactMap { s in
+            pools[s.poolId].map { (s.id!, s.poolId, $0 + "/" + s.fileName) }
+        }
+        let fresh = try await runIO {
+            layers.map { id, pool, path in (id, pool, VolumeFile.status(path: path)?.allocatedBytes ?? 0) }
+        }
+        layerAllocated = [:]
+        layerBytes = [:]
+        for (id, pool, bytes) in fresh {
+            layerAllocated[id] = bytes
+            layerBytes[pool, default: 0] += bytes
+        }
     }
 
     /// Allocated bytes per volume id as the last rescan saw them.

@@ -77,6 +77,12 @@ public enum VolumeFile {
         try syncDirectory(of: to)
     }
 
+    /// Moves `from` over `to` (replacing it, atomically), durably.
+    public static func replace(_ to: String, with from: String) throws(DepotError) {
+        guard Glibc.rename(from, to) == 0 else { throw posixError("rename \(from) to \(to)") }
+        try syncDirectory(of: to)
+    }
+
     /// Removes a file durably; a file already gone is not an error.
     public static func remove(path: String) throws(DepotError) {
         if unlink(path) != 0, errno != ENOENT { throw posixError("remove \(path)") }
@@ -115,9 +121,9 @@ public enum VolumeFile {
 
     /// A new qcow2 volume file: an empty version 3 image (64 KiB clusters),
     /// written and made durable with its directory entry.
-    public static func createQCOW2(path: String, size: UInt64) throws(DepotError) {
+    public static func createQCOW2(path: String, size: UInt64, backing: QCOW2Layout.Backing? = nil) throws(DepotError) {
         let image: [UInt8]
-        do { image = try QCOW2Layout.emptyImage(size: size) } catch { throw .unprocessable("\(error)") }
+        do { image = try QCOW2Layout.emptyImage(size: size, backing: backing) } catch { throw .unprocessable("\(error)") }
         try createExclusively(path: path) { fd throws(DepotError) in
             var done = 0
             while done < image.count {

@@ -28,8 +28,6 @@ public actor TargetManager {
     /// Persistent reservations by volume id: one per volume, whichever LU
     /// objects serve it (a resize makes a new LU, not new reservations).
     var reservations: [Int64: PersistentReservations] = [:]
-    /// Open qcow2 images by volume id, shared by the volume's LUs.
-    var qcow2Devices: [Int64: QCOW2BlockDevice] = [:]
 
     public init(catalog: Catalog, storage: StorageManager, directory: TargetDirectory, logger: Logger) {
         self.catalog = catalog
@@ -238,7 +236,8 @@ public actor TargetManager {
                 guard let v = volumes[row.volumeId], let pool = pools[v.poolId] else { continue }
                 // The size is in the key: a resized volume gets a new device, which
                 // sessions notice as CAPACITY DATA HAS CHANGED.
-                let key = "\(v.id!):\(row.readOnly):\(v.sizeBytes):\(v.format)"
+                // Not the format: a snapshot swaps the backstore under the same LU.
+                let key = "\(v.id!):\(row.readOnly):\(v.sizeBytes)"
                 used.insert(key)
                 do {
                     let unit =
@@ -276,39 +275,40 @@ public actor TargetManager {
                     chap: chap, portalGroupStates: states))
         }
         for key in units.keys where !used.contains(key) { units[key] = nil }
-        // An image no LU serves any more is closed (flushed, reservations given back).
-        let served = Set(units.values.compactMap { ($0.device as? QCOW2BlockDevice).map(ObjectIdentifier.init) })
-        qcow2Devices = qcow2Devices.filter { served.contains(ObjectIdentifier($0.value)) }
         directory.replace(definitions)
+        // A volume no LU serves any more is closed (its image flushed, reservations given back).
+        await storage.openVolumes.keep(only: Set(units.values.map { ObjectIdentifier($0.device as AnyObject) }))
     }
 
-    /// The backstore of a volume's format: the raw file, or the qcow2 image
-    /// (a refused or corrupt image throws, and the LUN stays offline). A
-    /// qcow2 image is opened once per volume and shared by all its LUs, read
-    /// only or not (the LU refuses writes to a read-only map): two openers
-    /// would each cache tables the other changes.
+    /// The volume's device (`OpenVolumes`: one per volume, shared by all its
+    /// LUs, read only or not — the LU refuses writes to a read-only map), over
+    /// the backstore of its active layer's format. A refused or corrupt
+    /// qcow2 image throws, and the LUN stays offline.
     func device(path: String, volume v: VolumeRecord, readOnly: Bool) throws -> any BlockDevice {
-        switch v.volumeFormat {
-        case .raw:
-            return try FileBlockDevice(
-                path: path, blockSize: Int(v.blockSize), readOnly: readOnly, thin: v.provisioningKind == .thin)
-        case .qcow2:
-            // By volume id: the open file follows a rename.
-            if let open = qcow2Devices[v.id!] { return open }
-            let device = try QCOW2BlockDevice(path: path, blockSize: Int(v.blockSize), readOnly: false)
-            qcow2Devices[v.id!] = device
-            return device
-        }
+        try storage.openVolumes.device(
+            id: v.id!, path: path, format: v.volumeFormat == .qcow2 ? .qcow2 : .raw, blockSize: Int(v.blockSize),
+            sizeBytes: UInt64(v.sizeBytes), thin: v.provisioningKind == .thin)
     }
 
     /// At shutdown: every open qcow2 image flushed (its tables written) and
     /// its unused reservations given back, so a clean stop leaves no leaks.
     public func closeImages() async {
-        for (id, device) in qcow2Devices {
-            do { try await device.close() } catch {
-                logger.error("qcow2 image not closed cleanly", metadata: ["volume": "\(id)", "error": "\(error)"])
-            }
+        for (id, error) in await storage.openVolumes.closeAll() {
+            logger.error("volume not closed cleanly", metadata: ["volume": "\(id)", "error": "\(error)"])
         }
+    }
+
+    /// Rolls a volume back to a snapshot (the storage manager swaps its
+    /// layer), then tells every nexus of its LUs MEDIUM MAY HAVE CHANGED
+    /// (SPC-4 §6.7.3: the medium may have been changed since last accessed).
+    public func rollbackVolume(_ ref: SnapshotRef, force: Bool) async throws(DepotError) -> VolumeInfo {
+        let info = try await storage.rollback(ref, force: force)
+        if let pool = try await catalog.pool(named: ref.volume.pool),
+            let id = try await catalog.volume(poolId: pool.id!, name: ref.volume.name)?.id
+        {
+            for (key, unit) in units where key.hasPrefix("\(id):") { unit.announce(.mediumMayHaveChanged, except: nil) }
+        }
+        return info
     }
 
     /// The target's portal groups (one per daemon portal) and their ALUA states.

@@ -44,6 +44,11 @@ struct DepotdCommand: AsyncParsableCommand {
     var rescanInterval: Double = 30
 
     @Option(
+        name: .customLong("job-rate"),
+        help: "MiB/s a job (full clone, flatten, merge) copies at when started without --rate; 0 is no limit.")
+    var jobRate: Int = 0
+
+    @Option(
         name: .customLong("nop-interval"),
         help: "Seconds of silence on an iSCSI connection before a NOP-In ping; 0 turns pings off.")
     var nopInterval: Double = 5
@@ -83,6 +88,7 @@ struct DepotdCommand: AsyncParsableCommand {
             throw ValidationError("unknown log level '\(logLevel)'")
         }
         guard rescanInterval > 0 else { throw ValidationError("--rescan-interval must be positive") }
+        guard (0...1_048_576).contains(jobRate) else { throw ValidationError("--job-rate must be 0 (no limit) to 1048576 MiB/s") }
         guard nopInterval >= 0 else { throw ValidationError("--nop-interval must be 0 (off) or positive") }
         guard nopTimeout > 0 else { throw ValidationError("--nop-timeout must be positive") }
         guard sanitizeRate >= 0 else { throw ValidationError("--sanitize-rate must be 0 (no limit) or positive") }
@@ -104,6 +110,7 @@ struct DepotdCommand: AsyncParsableCommand {
         if !portal.isEmpty { config.portals = try portal.map { p throws(DepotError) in try HostPort(parsing: p) } }
         config.logLevel = Logger.Level(rawValue: logLevel)!
         config.rescanInterval = .milliseconds(Int(rescanInterval * 1000))
+        config.jobRateMiB = jobRate
         config.nopInterval = nopInterval == 0 ? nil : .milliseconds(Int(nopInterval * 1000))
         config.nopTimeout = .milliseconds(Int(nopTimeout * 1000))
         config.sanitizeBytesPerSecond = sanitizeRate << 20

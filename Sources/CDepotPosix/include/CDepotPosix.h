@@ -8,6 +8,12 @@ int depot_fallocate(int fd, int mode, off_t offset, off_t length);
 off_t depot_seek_data(int fd, off_t offset);
 off_t depot_seek_hole(int fd, off_t offset);
 int depot_punch_hole(int fd, off_t offset, off_t length);
+/// FICLONE: `dest` shares every extent of `source` (reflink, XFS reflink=1,
+/// btrfs); -1 with errno EOPNOTSUPP/EXDEV/EINVAL where the filesystem cannot.
+int depot_ficlone(int dest, int source);
+/// copy_file_range(2) of `length` bytes at the same offset in both files
+/// (the kernel may share extents or copy in place of user space).
+ssize_t depot_copy_range(int source, int dest, off_t offset, size_t length);
 /// preadv2/pwritev2 with RWF_NOWAIT: served from the page cache without
 /// waiting for the disk, or -1 with errno EAGAIN (or EOPNOTSUPP) when it
 /// would have to wait. Short counts are possible.

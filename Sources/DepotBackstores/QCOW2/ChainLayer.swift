@@ -1,4 +1,8 @@
+import CDepotPosix
 import DepotImage
+#if canImport(Glibc)
+    import Glibc
+#endif
 import NIOCore
 
 /// One layer of an image chain as the layer above reads it: synchronous
@@ -14,6 +18,13 @@ protocol ChainLayer: AnyObject, Sendable {
     func allocation(at offset: UInt64, limit: UInt64) throws -> (mapped: Bool, length: UInt64)
     /// The files of this layer and those below, top first (for messages and tests).
     var chain: [String] { get }
+    /// The layer below this one, if any.
+    var below: (any ChainLayer)? { get }
+    /// The first offset at or after `offset` where this layer itself (not
+    /// the layers below) says what the guest reads — data or explicit
+    /// zeros — or nil when it says nothing further. Cluster granular; a
+    /// raw layer says something wherever its file has data.
+    func nextOwnData(from offset: UInt64) throws -> UInt64?
 }
 
 /// A raw file as a (read-only) layer.
@@ -35,6 +46,15 @@ final class RawLayer: ChainLayer {
     }
 
     var chain: [String] { [file.path] }
+    var below: (any ChainLayer)? { nil }
+
+    func nextOwnData(from offset: UInt64) throws -> UInt64? {
+        guard offset < size else { return nil }
+        let at = depot_seek_data(file.fd, off_t(offset))
+        // No SEEK_DATA (or past the last data): ENXIO means none; anything else, assume data.
+        if at < 0 { return errno == ENXIO ? nil : offset }
+        return UInt64(at) < size ? UInt64(at) : nil
+    }
 }
 
 /// Reads what lies below `size` with `body` and zeros past it.

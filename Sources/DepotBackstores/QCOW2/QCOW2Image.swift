@@ -59,8 +59,8 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     var chain: [String] { [file.path] + (backing?.chain ?? []) }
 
     // Everything below is guarded by `lock`.
-    private let lock = NIOLock()
-    private var l1: [UInt64]
+    let lock = NIOLock()
+    var l1: [UInt64]
     private var l1Dirty = false
     private var l2Cache: [UInt64: L2Table] = [:]
     private var l2Clock: UInt64 = 0
@@ -73,7 +73,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     private var fileEnd: UInt64
     /// Host clusters that lose one reference each once the tables that
     /// dropped them are durable (freed, and their blocks punched, at 0).
-    private var pendingFrees: [UInt64] = []
+    var pendingFrees: [UInt64] = []
 
     struct L2Table {
         var entries: [UInt64]
@@ -237,7 +237,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
 
     // MARK: Lookup (under the lock)
 
-    private func l2Table(at offset: UInt64) throws -> [UInt64] {
+    func l2Table(at offset: UInt64) throws -> [UInt64] {
         l2Clock &+= 1
         if var table = l2Cache[offset] {
             table.used = l2Clock
@@ -269,7 +269,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         }
     }
 
-    private func entry(ofCluster cluster: UInt64) throws -> QCOW2L2Entry {
+    func entry(ofCluster cluster: UInt64) throws -> QCOW2L2Entry {
         let l1Index = Int(cluster / UInt64(l2Entries))
         guard l1Index < l1.count else { return .unallocated }
         let l1Entry = QCOW2L1Entry(raw: l1[l1Index])
@@ -278,7 +278,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         return QCOW2L2Entry(raw: table[Int(cluster % UInt64(l2Entries))], clusterBits: clusterBits)
     }
 
-    private func setEntry(ofCluster cluster: UInt64, _ entry: QCOW2L2Entry) throws {
+    func setEntry(ofCluster cluster: UInt64, _ entry: QCOW2L2Entry) throws {
         let l1Index = Int(cluster / UInt64(l2Entries))
         guard l1Index < l1.count else {
             throw QCOW2Error.corrupt(path: file.path, why: "the L1 table does not reach cluster \(cluster)")
@@ -415,7 +415,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
 
     /// The host clusters an entry holds one reference to each (a compressed
     /// cluster's bytes may straddle two).
-    private func references(of entry: QCOW2L2Entry) -> [UInt64] {
+    func references(of entry: QCOW2L2Entry) -> [UInt64] {
         switch entry {
         case .unallocated: return []
         case .standard(let offset, _): return [offset]
@@ -459,7 +459,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
 
     // MARK: Host clusters and refcounts (under the lock)
 
-    private func allocateCluster() throws -> UInt64 {
+    func allocateCluster() throws -> UInt64 {
         if reserved.isEmpty { try reserve(reservationBatch) }
         return reserved.removeFirst()
     }

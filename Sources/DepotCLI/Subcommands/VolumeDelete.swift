@@ -3,7 +3,10 @@ import ArgumentParser
 struct VolumeDelete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a volume and its file.")
     @Argument(help: "POOL/NAME") var volume: String
-    @Flag(help: "Also cancel a create still running (eager zeroing); it stops and leaves nothing.") var force = false
+    @Flag(
+        help:
+            "Also delete its snapshots (never those linked clones are built on), and cancel a create still running (eager zeroing)."
+    ) var force = false
     @OptionGroup var global: GlobalOptions
 
     func validate() throws { _ = try parseVolumeRef(volume) }

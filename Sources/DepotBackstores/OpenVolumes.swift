@@ -1,0 +1,63 @@
+import DepotBlock
+import NIOConcurrencyHelpers
+
+/// The volumes open as LUN backstores, one `VolumeDevice` per volume id,
+/// shared by every LU that serves the volume (read-only maps too: the LU
+/// refuses their writes). One opener per volume matters for qcow2 (two
+/// would each cache tables the other changes) and lets a snapshot, a
+/// rollback or a merge swap the volume's backstore under all its LUs at once.
+public final class OpenVolumes: Sendable {
+    public enum Format: Sendable { case raw, qcow2 }
+
+    private let open = NIOLockedValueBox<[Int64: VolumeDevice]>([:])
+
+    public init() {}
+
+    /// The volume's device, opened on first use. A volume whose size changed
+    /// (a resize) gets a new device; the old one serves its LU until it goes.
+    public func device(id: Int64, path: String, format: Format, blockSize: Int, sizeBytes: UInt64, thin: Bool)
+        throws -> VolumeDevice
+    {
+        if let known = open.withLockedValue({ $0[id] }), known.sizeBytes == sizeBytes / UInt64(blockSize) * UInt64(blockSize) {
+            return known
+        }
+        let backstore = try Self.backstore(path: path, format: format, blockSize: blockSize, thin: thin)
+        let device = VolumeDevice(backstore)
+        open.withLockedValue { $0[id] = device }
+        return device
+    }
+
+    /// A backstore for `path` (what a swap opens after a snapshot or rollback).
+    public static func backstore(path: String, format: Format, blockSize: Int, thin: Bool) throws -> any BlockDevice {
+        switch format {
+        case .raw: try FileBlockDevice(path: path, blockSize: blockSize, readOnly: false, thin: thin)
+        case .qcow2: try QCOW2BlockDevice(path: path, blockSize: blockSize, readOnly: false)
+        }
+    }
+
+    /// The open device of a volume, if an LU serves it.
+    public func existing(_ id: Int64) -> VolumeDevice? { open.withLockedValue { $0[id] } }
+
+    /// Forgets the devices not in `served`, closing their qcow2 images
+    /// (tables written, reservations given back).
+    public func keep(only served: Set<ObjectIdentifier>) async {
+        let gone = open.withLockedValue { open -> [VolumeDevice] in
+            let gone = open.values.filter { !served.contains(ObjectIdentifier($0)) }
+            open = open.filter { served.contains(ObjectIdentifier($0.value)) }
+            return gone
+        }
+        for device in gone { try? await (device.current as? QCOW2BlockDevice)?.close() }
+    }
+
+    /// At shutdown: every open image closed cleanly; returns the errors by volume id.
+    public func closeAll() async -> [(Int64, any Error)] {
+        let all = open.withLockedValue { $0 }
+        var failures: [(Int64, any Error)] = []
+        for (id, device) in all {
+            do { try await device.flush(); try await (device.current as? QCOW2BlockDevice)?.close() } catch {
+                failures.append((id, error))
+            }
+        }
+        return failures
+    }
+}

@@ -1,0 +1,75 @@
+import DepotCore
+import Foundation
+
+extension DepotClient {
+    static func path(_ ref: VolumeRef) -> String { "/v1/pools/\(ref.pool)/volumes/\(ref.name)" }
+
+    public func snapshots(volume: VolumeRef?) async throws -> [SnapshotInfo] {
+        let path = volume.map { Self.path($0) + "/snapshots" } ?? "/v1/snapshots"
+        return try await get(path, as: SnapshotList.self).snapshots
+    }
+
+    public func snapshot(_ ref: SnapshotRef) async throws -> SnapshotInfo {
+        try await get(Self.path(ref.volume) + "/snapshots/\(ref.name)", as: SnapshotInfo.self)
+    }
+
+    public func createSnapshot(_ ref: SnapshotRef, allowOvercommit: Bool = false) async throws -> SnapshotInfo {
+        try await post(
+            Self.path(ref.volume) + "/snapshots",
+            CreateSnapshotRequest(name: ref.name, allowOvercommit: allowOvercommit ? true : nil), as: SnapshotInfo.self)
+    }
+
+    /// Deletes a snapshot; the merge job when it has a layer above it.
+    public func deleteSnapshot(_ ref: SnapshotRef) async throws -> JobInfo? {
+        let data = try await send("DELETE", Self.path(ref.volume) + "/snapshots/\(ref.name)")
+        return data.isEmpty ? nil : try decode(JobInfo.self, data)
+    }
+
+    public func rollback(_ ref: SnapshotRef, force: Bool) async throws -> VolumeInfo {
+        try await post(
+            Self.path(ref.volume) + "/rollback", RollbackRequest(snapshot: ref.name, force: force ? true : nil),
+            as: VolumeInfo.self)
+    }
+
+    public func clone(_ ref: SnapshotRef, to target: VolumeRef, full: Bool, rateMiB: Int?) async throws -> JobStarted {
+        try await post(
+            Self.path(ref.volume) + "/clone",
+            CloneRequest(snapshot: ref.name, target: target.description, full: full ? true : nil, rateMiB: rateMiB),
+            as: JobStarted.self)
+    }
+
+    public func flatten(_ ref: VolumeRef, rateMiB: Int?) async throws -> JobInfo {
+        try await post(Self.path(ref) + "/flatten", FlattenRequest(rateMiB: rateMiB), as: JobInfo.self)
+    }
+
+    public func jobs() async throws -> [JobInfo] { try await get("/v1/jobs", as: JobList.self).jobs }
+    public func job(_ id: String) async throws -> JobInfo { try await get("/v1/jobs/\(id)", as: JobInfo.self) }
+
+    public func cancelJob(_ id: String) async throws -> JobInfo {
+        try decode(JobInfo.self, try await send("DELETE", "/v1/jobs/\(id)"))
+    }
+
+    /// Waits for a job to end, drawing its progress (a bar on a terminal,
+    /// lines otherwise, nothing when quiet); a job that did not succeed is
+    /// an error naming how it ended.
+    func wait(for job: JobInfo, quiet: Bool) async throws -> JobInfo {
+        let id = job.id
+        let ended = try await ProgressBar.whileRunning(
+            label: "\(job.kind) \(job.object)", style: ProgressBar.style(quiet: quiet),
+            poll: { (try? await self.job(id)).map { $0.percent / 100 } }
+        ) {
+            while true {
+                let now = try await self.job(id)
+                if now.state.isFinished { return now }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        guard ended.state == .succeeded else {
+            throw Failure(
+                status: nil, code: "job_\(ended.state.rawValue)",
+                message: "job \(ended.id) (\(ended.kind) \(ended.object)) \(ended.state.rawValue)"
+                    + (ended.error.map { ": \($0)" } ?? ""))
+        }
+        return ended
+    }
+}
