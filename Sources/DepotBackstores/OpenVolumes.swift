@@ -18,7 +18,9 @@ public final class OpenVolumes: Sendable {
     public func device(id: Int64, path: String, format: Format, blockSize: Int, sizeBytes: UInt64, thin: Bool)
         throws -> VolumeDevice
     {
-        if let known = open.withLockedValue({ $0[id] }), known.sizeBytes == sizeBytes / UInt64(blockSize) * UInt64(blockSize) {
+        if let known = open.withLockedValue({ $0[id] }),
+            known.sizeBytes == sizeBytes / UInt64(blockSize) * UInt64(blockSize)
+        {
             return known
         }
         let backstore = try Self.backstore(path: path, format: format, blockSize: blockSize, thin: thin)
@@ -54,7 +56,10 @@ public final class OpenVolumes: Sendable {
         let all = open.withLockedValue { $0 }
         var failures: [(Int64, any Error)] = []
         for (id, device) in all {
-            do { try await device.flush(); try await (device.current as? QCOW2BlockDevice)?.close() } catch {
+            do {
+                try await device.flush()
+                try await (device.current as? QCOW2BlockDevice)?.close()
+            } catch {
                 failures.append((id, error))
             }
         }

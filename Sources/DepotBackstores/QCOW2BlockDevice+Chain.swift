@@ -92,7 +92,9 @@ extension QCOW2BlockDevice {
         let file = try ImageFile(path: path, writable: true)
         var head = ByteBuffer(bytes: try file.read(at: 0, count: 1 << 16))
         let header: QCOW2Header
-        do { header = try head.readQCOW2Header() } catch { throw QCOW2Error.refused(path: path, why: error.description) }
+        do { header = try head.readQCOW2Header() } catch {
+            throw QCOW2Error.refused(path: path, why: error.description)
+        }
         let cluster: [UInt8]
         do { cluster = try QCOW2Layout.headerCluster(header, backing: backing) } catch {
             throw QCOW2Error.refused(path: path, why: error.description)
@@ -106,7 +108,9 @@ extension QCOW2BlockDevice {
         let file = try ImageFile(path: path, writable: false)
         var head = ByteBuffer(bytes: try file.read(at: 0, count: Int(min(file.size, 2 << 20))))
         let header: QCOW2Header
-        do { header = try head.readQCOW2Header() } catch { throw QCOW2Error.refused(path: path, why: error.description) }
+        do { header = try head.readQCOW2Header() } catch {
+            throw QCOW2Error.refused(path: path, why: error.description)
+        }
         guard header.backingFileOffset != 0, header.backingFileSize > 0 else { return nil }
         let name = try file.read(at: header.backingFileOffset, count: Int(min(header.backingFileSize, 1023)))
         return QCOW2Layout.Backing(name: String(decoding: name, as: UTF8.self), format: header.backingFormat ?? "")
@@ -155,7 +159,8 @@ extension QCOW2BlockDevice {
                     try buffer.withUnsafeBytes { raw in
                         var done = 0
                         while done < piece {
-                            let n = pwrite(fd, raw.baseAddress! + at + done, piece - done, off_t(start) + off_t(at + done))
+                            let n = pwrite(
+                                fd, raw.baseAddress! + at + done, piece - done, off_t(start) + off_t(at + done))
                             guard n > 0 else {
                                 throw errno == ENOSPC
                                     ? BlockDeviceError.noSpace

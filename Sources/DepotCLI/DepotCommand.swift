@@ -9,7 +9,8 @@ public struct DepotCommand: AsyncParsableCommand {
         abstract: "Manage a Depot datastore server: pools, volumes, capacity.",
         version: DepotVersion.current,
         subcommands: [
-            PoolCommand.self, VolumeCommand.self, SnapshotCommand.self, JobCommand.self, TargetCommand.self, SessionCommand.self, ExportCommand.self,
+            PoolCommand.self, VolumeCommand.self, SnapshotCommand.self, JobCommand.self, TargetCommand.self,
+            SessionCommand.self, ExportCommand.self,
             CapacityCommand.self, ApplyCommand.self,
             StatusCommand.self, VersionCommand.self, HelpAllCommand.self,
         ])

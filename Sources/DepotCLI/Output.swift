@@ -203,7 +203,10 @@ enum Output {
     static func jobDetail(_ j: JobInfo) -> String {
         var rows: [[String]] = [
             ["job", j.id], ["kind", j.kind], ["object", j.object], ["state", j.state.rawValue],
-            ["done", "\(percent(j.percent)) (\(ByteSize.describe(j.bytesDone)) of \(ByteSize.describe(j.bytesTotal)))"],
+            [
+                "done",
+                "\(percent(j.percent)) (\(ByteSize.describe(j.bytesDone)) of \(ByteSize.describe(j.bytesTotal)))",
+            ],
             ["rate", ByteSize.describe(j.rateBytesPerSecond) + "/s"],
             ["limit", j.limitBytesPerSecond == 0 ? "none" : ByteSize.describe(j.limitBytesPerSecond) + "/s"],
             ["eta", j.etaSeconds.map { "\($0) s" } ?? "-"], ["created", j.createdAt], ["updated", j.updatedAt],

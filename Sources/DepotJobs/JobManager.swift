@@ -35,7 +35,9 @@ public actor JobManager {
     public typealias Body = @Sendable (JobContext) async throws -> Void
 
     /// Starts a job: its row (running), then `body` in a task of its own.
-    public func start(kind: String, object: String, bytesTotal: UInt64, limit: UInt64?, parameters: String, body: @escaping Body)
+    public func start(
+        kind: String, object: String, bytesTotal: UInt64, limit: UInt64?, parameters: String, body: @escaping Body
+    )
         async throws(DepotError) -> JobInfo
     {
         let id = String(UUID().uuidString.lowercased().prefix(8))
@@ -187,6 +189,7 @@ public actor JobManager {
             id: record.id, kind: record.kind, object: record.object, state: state, bytesDone: done, bytesTotal: total,
             percent: total == 0 ? (state == .succeeded ? 100 : 0) : min(100, Double(done) * 100 / Double(total)),
             rateBytesPerSecond: rate, etaSeconds: eta, limitBytesPerSecond: UInt64(max(0, record.rateBytes)),
-            error: record.error, createdAt: record.createdAt, updatedAt: record.updatedAt, finishedAt: record.finishedAt)
+            error: record.error, createdAt: record.createdAt, updatedAt: record.updatedAt, finishedAt: record.finishedAt
+        )
     }
 }

@@ -35,7 +35,10 @@ enum FileCopy {
         var failure: (any Error)?
         try VolumeFile.createExclusively(path: destination) { output throws(DepotError) in
             if depot_ficlone(output, input) == 0 {
-                do { try advance(UInt64(st.st_blocks) * 512) } catch { failure = error; throw .internalError("stopped") }
+                do { try advance(UInt64(st.st_blocks) * 512) } catch {
+                    failure = error
+                    throw .internalError("stopped")
+                }
                 return
             }
             method = .extents

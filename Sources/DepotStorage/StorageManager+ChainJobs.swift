@@ -167,7 +167,8 @@ extension StorageManager {
             let (_, volume) = try await requireVolume(ref)
             try requireIdle(volume, ref)
             guard volume.baseSnapshotId != nil else {
-                throw .unprocessable("'\(ref)' stands alone already (no layer below its active one); nothing to flatten")
+                throw .unprocessable(
+                    "'\(ref)' stands alone already (no layer below its active one); nothing to flatten")
             }
             busy.insert(volume.id!)
             return volume
@@ -281,7 +282,9 @@ extension StorageManager {
                 context.setTotal(size)
                 try await jobs.runBlocking {
                     try VolumeFile.createExclusively(path: destination) { fd throws(DepotError) in
-                        guard ftruncate(fd, off_t(size)) == 0 else { throw VolumeFile.posixError("size \(destination)") }
+                        guard ftruncate(fd, off_t(size)) == 0 else {
+                            throw VolumeFile.posixError("size \(destination)")
+                        }
                         do {
                             let chain = try QCOW2BlockDevice(path: source, blockSize: 512, readOnly: true)
                             var reached: UInt64 = 0
@@ -307,7 +310,8 @@ extension StorageManager {
             throw context.isCancelled ? JobCancelled() : error
         }
         allocated[volumeId] = VolumeFile.status(path: destination)?.allocatedBytes ?? 0
-        logger.info("full clone made", metadata: ["snapshot": "\(view.label(snapshot))", "volume": "\(view.label(record))"])
+        logger.info(
+            "full clone made", metadata: ["snapshot": "\(view.label(snapshot))", "volume": "\(view.label(record))"])
     }
 
     // MARK: After a restart

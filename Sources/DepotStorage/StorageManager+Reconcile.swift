@@ -185,7 +185,8 @@ extension StorageManager {
         let base = named.flatMap { name in layers.first { $0.fileName == name }?.id }
         if named != nil, base == nil {
             report.repairedIntents.append(
-                "\(pool.name)/\(volume.name): its file names backing file '\(named!)', which no snapshot is (left as it is)")
+                "\(pool.name)/\(volume.name): its file names backing file '\(named!)', which no snapshot is (left as it is)"
+            )
             return
         }
         if base != volume.baseSnapshotId {

@@ -84,7 +84,9 @@ extension StorageManager {
         if let ref { volumeId = try await requireVolume(ref).1.id }
         let view = try await chainView()
         var result: [SnapshotInfo] = []
-        for s in try await catalog.snapshots(volumeId: volumeId) { result.append(try await snapshotInfo(s, view: view)) }
+        for s in try await catalog.snapshots(volumeId: volumeId) {
+            result.append(try await snapshotInfo(s, view: view))
+        }
         return result
     }
 
@@ -105,10 +107,11 @@ extension StorageManager {
         } else if snaps.count + vols.count == 1 {
             // A merge streams what the layer above lacks into it: what it already shadows is freed.
             let above = snaps.first.map { pool.path + "/" + $0.fileName } ?? (pool.path + "/" + vols[0].fileName)
-            unique = (try? await runIO {
-                let device = try QCOW2BlockDevice(path: above, blockSize: 512, readOnly: true)
-                return try device.mergeFigures().shadowed
-            }) ?? 0
+            unique =
+                (try? await runIO {
+                    let device = try QCOW2BlockDevice(path: above, blockSize: 512, readOnly: true)
+                    return try device.mergeFigures().shadowed
+                }) ?? 0
         }
         return SnapshotInfo(
             pool: pool.name, volume: view.volumes[s.volumeId]?.name ?? "?", name: s.name, uuid: s.uuid, state: s.state,
@@ -215,7 +218,12 @@ extension StorageManager {
         try? await rescanLayers()
         let elapsed = ContinuousClock.now - started
         logger.info(
-            "snapshot created", metadata: ["snapshot": "\(ref)", "milliseconds": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)"])
+            "snapshot created",
+            metadata: [
+                "snapshot": "\(ref)",
+                "milliseconds":
+                    "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+            ])
         return try await snapshotInfo(committed, view: try await chainView())
     }
 
@@ -225,7 +233,8 @@ extension StorageManager {
     /// their backstore flushed and closed; the file it returns then serves
     /// them. Without a live device it just runs.
     func swapLive(
-        _ volume: VolumeRecord, _ switchFiles: @escaping @Sendable ((any BlockDevice)?) throws(DepotError) -> (String, VolumeFormat)
+        _ volume: VolumeRecord,
+        _ switchFiles: @escaping @Sendable ((any BlockDevice)?) throws(DepotError) -> (String, VolumeFormat)
     ) async throws(DepotError) {
         guard let live = openVolumes.existing(volume.id!) else {
             _ = try await runIO { try switchFiles(nil) }
@@ -261,7 +270,8 @@ extension StorageManager {
             let mapped = try await catalog.mappings(volumeId: volume.id!)
             if !mapped.isEmpty, !force {
                 throw .conflict(
-                    "volume '\(ref.volume)' is mapped as " + mapped.map { "LUN \($0.1) of \($0.0)" }.joined(separator: ", ")
+                    "volume '\(ref.volume)' is mapped as "
+                        + mapped.map { "LUN \($0.1) of \($0.0)" }.joined(separator: ", ")
                         + "; a host may hold it open and would see its disk change under it. Unmap it, or roll back with force (each session then gets MEDIUM MAY HAVE CHANGED)"
                 )
             }

@@ -123,7 +123,9 @@ public enum VolumeFile {
     /// written and made durable with its directory entry.
     public static func createQCOW2(path: String, size: UInt64, backing: QCOW2Layout.Backing? = nil) throws(DepotError) {
         let image: [UInt8]
-        do { image = try QCOW2Layout.emptyImage(size: size, backing: backing) } catch { throw .unprocessable("\(error)") }
+        do { image = try QCOW2Layout.emptyImage(size: size, backing: backing) } catch {
+            throw .unprocessable("\(error)")
+        }
         try createExclusively(path: path) { fd throws(DepotError) in
             var done = 0
             while done < image.count {

@@ -88,7 +88,9 @@ struct DepotdCommand: AsyncParsableCommand {
             throw ValidationError("unknown log level '\(logLevel)'")
         }
         guard rescanInterval > 0 else { throw ValidationError("--rescan-interval must be positive") }
-        guard (0...1_048_576).contains(jobRate) else { throw ValidationError("--job-rate must be 0 (no limit) to 1048576 MiB/s") }
+        guard (0...1_048_576).contains(jobRate) else {
+            throw ValidationError("--job-rate must be 0 (no limit) to 1048576 MiB/s")
+        }
         guard nopInterval >= 0 else { throw ValidationError("--nop-interval must be 0 (off) or positive") }
         guard nopTimeout > 0 else { throw ValidationError("--nop-timeout must be positive") }
         guard sanitizeRate >= 0 else { throw ValidationError("--sanitize-rate must be 0 (no limit) or positive") }

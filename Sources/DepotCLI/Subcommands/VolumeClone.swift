@@ -31,7 +31,11 @@ struct VolumeClone: AsyncParsableCommand {
             let started = try await client.clone(
                 try parseSnapshotRef(snapshot), to: try parseVolumeRef(target), full: full, rateMiB: rate)
             guard var job = started.job else {
-                if global.json { try Output.json(started.volume) } else { print("volume \(target) cloned from \(snapshot)") }
+                if global.json {
+                    try Output.json(started.volume)
+                } else {
+                    print("volume \(target) cloned from \(snapshot)")
+                }
                 return
             }
             if wait { job = try await client.wait(for: job, quiet: global.quiet || global.json) }

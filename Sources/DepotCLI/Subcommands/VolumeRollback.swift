@@ -18,7 +18,11 @@ struct VolumeRollback: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures(json: global.json) {
             let info = try await global.client().rollback(try parseSnapshotRef(snapshot), force: force)
-            if global.json { try Output.json(info) } else { print("volume \(info.pool)/\(info.name) rolled back to \(snapshot)") }
+            if global.json {
+                try Output.json(info)
+            } else {
+                print("volume \(info.pool)/\(info.name) rolled back to \(snapshot)")
+            }
         }
     }
 }
