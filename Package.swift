@@ -173,7 +173,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "DepotExportsTests", dependencies: ["DepotExports", "DepotCatalog", "DepotCore"]),
-        .testTarget(name: "DepotStorageTests", dependencies: ["DepotStorage", "DepotCatalog", "DepotCore"]),
+        .testTarget(
+            name: "DepotStorageTests", dependencies: ["DepotStorage", "DepotCatalog", "DepotCore", "DepotBackstores", "DepotBlock"]),
         .testTarget(
             name: "DepotAPITests",
             dependencies: [
@@ -194,6 +195,7 @@ let package = Package(
             name: "DepotBackstoresTests",
             dependencies: [
                 "DepotBackstores", "DepotBlock", "DepotImage", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .testTarget(

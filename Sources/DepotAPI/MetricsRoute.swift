@@ -18,7 +18,7 @@ final class PoolMetrics: Sendable {
         self.registry = registry
     }
 
-    func refresh(_ pools: [PoolInfo]) {
+    func refresh(_ pools: [PoolInfo], snapshots: [String: (count: Int, bytes: UInt64)] = [:]) {
         known.withLockedValue { known in
             let names = Set(pools.map(\.name))
             for (name, gauges) in known where !names.contains(name) {
@@ -48,6 +48,12 @@ final class PoolMetrics: Sendable {
                         "depot_pool_overprovisioned", "1 when provisioned exceeds capacity",
                         pool.overprovisioned ? 1 : 0),
                     gauge("depot_pool_volumes", "Number of volumes in the pool", Double(pool.volumeCount)),
+                    gauge(
+                        "depot_pool_snapshots", "Number of snapshots in the pool",
+                        Double(snapshots[pool.name]?.count ?? 0)),
+                    gauge(
+                        "depot_pool_snapshot_bytes", "Bytes allocated by the pool's snapshot layers",
+                        Double(snapshots[pool.name]?.bytes ?? 0)),
                 ]
                 for state in [CapacityState.ok, .warning, .critical] {
                     all.append(
@@ -67,7 +73,7 @@ struct MetricsRoute {
 
     func register(on group: RouterGroup<DepotRequestContext>) {
         group.get("metrics") { _, _ -> Response in
-            metrics.refresh(try await storage.listPools())
+            metrics.refresh(try await storage.listPools(), snapshots: try await storage.snapshotUsage())
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(

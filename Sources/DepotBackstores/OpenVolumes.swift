@@ -51,6 +51,13 @@ public final class OpenVolumes: Sendable {
         for device in gone { try? await (device.current as? QCOW2BlockDevice)?.close() }
     }
 
+    /// Closes and forgets one volume's device (its LUs are gone).
+    public func close(_ id: Int64) async {
+        guard let device = open.withLockedValue({ $0.removeValue(forKey: id) }) else { return }
+        try? await device.flush()
+        try? await (device.current as? QCOW2BlockDevice)?.close()
+    }
+
     /// At shutdown: every open image closed cleanly; returns the errors by volume id.
     public func closeAll() async -> [(Int64, any Error)] {
         let all = open.withLockedValue { $0 }

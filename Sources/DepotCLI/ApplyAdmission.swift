@@ -44,6 +44,12 @@ enum ApplyAdmission {
                 let current = sizes[ref.description] ?? from
                 sizes[ref.description] = to
                 admit(pool: ref.pool, size: to > current ? to - current : 0, provisioning: nil, what: "grow \(ref)")
+            case .cloneVolume(let source, let target, _, let size):
+                // A clone is thin (a full copy too: only the data is copied).
+                admit(pool: target.pool, size: size, provisioning: .thin, what: "clone \(source) as \(target)")
+            case .createSnapshot:
+                // Thin volumes' snapshots take no provisioned space; depotd checks thick ones' rule.
+                continue
             }
         }
         func admit(pool: String, size: UInt64, provisioning: Provisioning?, what: String) {

@@ -8,7 +8,9 @@ enum ApplyKeys {
     static let pool: Set<String> = [
         "name", "path", "capacity", "maxOvercommit", "warnPercent", "criticalPercent", "reservedPercent", "volumes",
     ]
-    static let volume: Set<String> = ["name", "size", "provisioning", "blockSize", "format"]
+    static let volume: Set<String> = [
+        "name", "size", "provisioning", "blockSize", "format", "snapshots", "clone", "full",
+    ]
 
     /// Throws for the first unknown key of `yaml` (read from `file`).
     static func check(yaml: String, file: String) throws {

@@ -9,6 +9,8 @@ public enum ApplyPlanner {
         case updatePool(String, UpdatePoolRequest, changes: [String])
         case createVolume(pool: String, CreateVolumeRequest)
         case growVolume(VolumeRef, from: UInt64, to: UInt64)
+        case createSnapshot(SnapshotRef)
+        case cloneVolume(SnapshotRef, VolumeRef, full: Bool, sizeBytes: UInt64)
 
         public var description: String {
             switch self {
@@ -22,14 +24,25 @@ public enum ApplyPlanner {
                     + (r.format == .qcow2 ? " qcow2" : "")
             case .growVolume(let ref, let from, let to):
                 return "resize volume \(ref) \(ByteSize.format(from)) -> \(ByteSize.format(to))"
+            case .createSnapshot(let ref):
+                return "create snapshot \(ref)"
+            case .cloneVolume(let source, let target, let full, _):
+                return "clone \(source) as volume \(target)" + (full ? " (full copy)" : " (linked)")
             }
         }
 
         public static func == (a: Step, b: Step) -> Bool { a.description == b.description }
     }
 
-    public static func plan(spec: ApplySpec, pools: [PoolInfo], volumes: [VolumeInfo]) throws -> [Step] {
+    public static func plan(
+        spec: ApplySpec, pools: [PoolInfo], volumes: [VolumeInfo], snapshots: [SnapshotInfo] = []
+    ) throws -> [Step] {
         var steps: [Step] = []
+        // Snapshots that exist or that an earlier step makes, with their sizes.
+        var knownSnapshots: [String: UInt64] = Dictionary(
+            snapshots.map { ("\($0.pool)/\($0.volume)@\($0.name)", $0.sizeBytes) }, uniquingKeysWith: { a, _ in a })
+        var plannedSizes: [String: UInt64] = Dictionary(
+            volumes.map { ("\($0.pool)/\($0.name)", $0.sizeBytes) }, uniquingKeysWith: { a, _ in a })
         var problems: [String] = []
         var seenPools = Set<String>()
         for pool in spec.pools {
@@ -85,13 +98,50 @@ public enum ApplyPlanner {
                     problems.append("volume \(ref) is declared twice")
                     continue
                 }
-                if let current = volumes.first(where: { $0.pool == pool.name && $0.name == volume.name }) {
+                if let clone = volume.clone {
+                    if volume.size != nil || volume.provisioning != nil || volume.format != nil
+                        || volume.blockSize != nil
+                    {
+                        problems.append(
+                            "volume \(ref) is a clone of \(clone): its size, provisioning, format and block size come from the snapshot"
+                        )
+                        continue
+                    }
+                    let text = clone.contains("/") ? clone : "\(pool.name)/\(clone)"
+                    let source: SnapshotRef
+                    do { source = try SnapshotRef(parsing: text) } catch {
+                        problems.append("volume \(ref): clone \(error.message)")
+                        continue
+                    }
+                    if volumes.contains(where: { $0.pool == pool.name && $0.name == volume.name }) {
+                        // Made before (perhaps flattened since): nothing to do.
+                    } else if let size = knownSnapshots[source.description] {
+                        if !(volume.full ?? false), source.volume.pool != pool.name {
+                            problems.append(
+                                "volume \(ref): a linked clone lives in its snapshot's pool (\(source.volume.pool)); set full: true to copy it"
+                            )
+                        } else {
+                            steps.append(.cloneVolume(source, ref, full: volume.full ?? false, sizeBytes: size))
+                            plannedSizes[ref.description] = size
+                        }
+                    } else {
+                        problems.append("volume \(ref): snapshot \(source) does not exist and no earlier entry makes it")
+                    }
+                } else if volume.full != nil {
+                    problems.append("volume \(ref): full applies to a clone only")
+                    continue
+                } else if let current = volumes.first(where: { $0.pool == pool.name && $0.name == volume.name }) {
+                    guard let size = volume.size else {
+                        problems.append("volume \(ref): missing 'size'")
+                        continue
+                    }
                     if let p = volume.provisioning, p != current.provisioning {
                         problems.append(
                             "volume \(ref) is \(current.provisioning.rawValue), the file says \(p.rawValue); provisioning cannot change"
                         )
                     }
-                    if let f = volume.format, f != current.format {
+                    // A snapshot makes a raw volume's active layer qcow2: the declared format is its first one.
+                    if let f = volume.format, f != current.format, current.base == nil {
                         problems.append(
                             "volume \(ref) is \(current.format.rawValue), the file says \(f.rawValue); format cannot change"
                         )
@@ -101,20 +151,42 @@ public enum ApplyPlanner {
                             "volume \(ref) has block size \(current.blockSize), the file says \(b); block size cannot change"
                         )
                     }
-                    if volume.size.bytes > current.sizeBytes {
-                        steps.append(.growVolume(ref, from: current.sizeBytes, to: volume.size.bytes))
-                    } else if volume.size.bytes < current.sizeBytes {
+                    if size.bytes > current.sizeBytes {
+                        steps.append(.growVolume(ref, from: current.sizeBytes, to: size.bytes))
+                    } else if size.bytes < current.sizeBytes {
                         problems.append(
-                            "volume \(ref) is \(ByteSize.format(current.sizeBytes)), the file says \(ByteSize.format(volume.size.bytes)); "
+                            "volume \(ref) is \(ByteSize.format(current.sizeBytes)), the file says \(ByteSize.format(size.bytes)); "
                                 + "apply never shrinks (use depot volume resize --force)")
                     }
+                    plannedSizes[ref.description] = max(size.bytes, current.sizeBytes)
                 } else {
+                    guard let size = volume.size else {
+                        problems.append("volume \(ref): missing 'size'")
+                        continue
+                    }
                     steps.append(
                         .createVolume(
                             pool: pool.name,
                             CreateVolumeRequest(
-                                name: volume.name, sizeBytes: volume.size.bytes, provisioning: volume.provisioning,
+                                name: volume.name, sizeBytes: size.bytes, provisioning: volume.provisioning,
                                 blockSize: volume.blockSize, format: volume.format)))
+                    plannedSizes[ref.description] = size.bytes
+                }
+                var seenSnapshots = Set<String>()
+                for name in volume.snapshots ?? [] {
+                    do { try ObjectName.validate(name, kind: "snapshot") } catch {
+                        problems.append("volume \(ref): \(error.message)")
+                        continue
+                    }
+                    guard seenSnapshots.insert(name).inserted else {
+                        problems.append("snapshot \(ref)@\(name) is declared twice")
+                        continue
+                    }
+                    let snapshot = SnapshotRef(volume: ref, name: name)
+                    if knownSnapshots[snapshot.description] == nil {
+                        steps.append(.createSnapshot(snapshot))
+                        knownSnapshots[snapshot.description] = plannedSizes[ref.description] ?? 0
+                    }
                 }
             }
         }

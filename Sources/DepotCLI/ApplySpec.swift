@@ -14,6 +14,10 @@ import Yams
 ///         provisioning: thin  # thin | thick | eager-zeroed
 ///         blockSize: 512
 ///         format: raw         # raw | qcow2
+///         snapshots: [base]   # snapshots that must exist (made if missing, never deleted)
+///       - name: vm2
+///         clone: vm1@base     # a linked clone of that snapshot (same pool); no size
+///         full: false         # true: an independent copy (a job) instead
 /// ```
 public struct ApplySpec: Decodable, Sendable, Equatable {
     public struct Pool: Decodable, Sendable, Equatable {
@@ -29,10 +33,15 @@ public struct ApplySpec: Decodable, Sendable, Equatable {
 
     public struct Volume: Decodable, Sendable, Equatable {
         public var name: String
-        public var size: SizeValue
+        /// Required unless the volume is a clone (its size is the snapshot's).
+        public var size: SizeValue?
         public var provisioning: Provisioning?
         public var blockSize: UInt32?
         public var format: VolumeFormat?
+        public var snapshots: [String]?
+        /// `VOLUME@SNAP` (same pool) or `POOL/VOLUME@SNAP`.
+        public var clone: String?
+        public var full: Bool?
     }
 
     public var pools: [Pool]

@@ -79,6 +79,20 @@ extension StorageManager {
 
     // MARK: Listing
 
+    /// Snapshots per pool name: how many, and their layers' allocated bytes (`/metrics`).
+    public func snapshotUsage() async throws(DepotError) -> [String: (count: Int, bytes: UInt64)] {
+        let pools = Dictionary(uniqueKeysWithValues: try await catalog.pools().map { ($0.id!, $0.name) })
+        var result: [String: (count: Int, bytes: UInt64)] = [:]
+        for s in try await catalog.snapshots() {
+            guard let name = pools[s.poolId] else { continue }
+            var entry = result[name] ?? (0, 0)
+            entry.count += 1
+            entry.bytes += layerAllocated[s.id!] ?? 0
+            result[name] = entry
+        }
+        return result
+    }
+
     public func listSnapshots(volume ref: VolumeRef?) async throws(DepotError) -> [SnapshotInfo] {
         var volumeId: Int64?
         if let ref { volumeId = try await requireVolume(ref).1.id }

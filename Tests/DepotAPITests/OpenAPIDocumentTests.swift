@@ -54,7 +54,29 @@ import Yams
         volume.progress = 0.5
         volume.luns = [VolumeLUN(target: "iqn.x", lun: 0, readOnly: false)]
         volume.exported = true
+        volume.base = "p/v@s"
+        volume.snapshotBytes = 1
+        volume.snapshotCount = 1
         #expect(Set(try #require(volumeSchema["properties"] as? [String: Any]).keys) == (try keys(volume)))
+    }
+
+    @Test func snapshotAndJobFieldsMatchTheDocument() throws {
+        let snapshot = SnapshotInfo(
+            pool: "p", volume: "v", name: "s", uuid: "u", state: "ready", sizeBytes: 1, allocatedBytes: 0,
+            uniqueBytes: 0, parent: "p/v@r", dependents: [], clones: [], format: .qcow2, path: "/p/.layer-u.qcow2",
+            createdAt: "t")
+        let snapshotSchema = try schema("Snapshot")
+        #expect(Set(try #require(snapshotSchema["properties"] as? [String: Any]).keys) == (try keys(snapshot)))
+        #expect(Set(try #require(snapshotSchema["required"] as? [String])) == (try keys(snapshot)).subtracting(["parent"]))
+        let job = JobInfo(
+            id: "j", kind: "merge", object: "p/v@s", state: .running, bytesDone: 0, bytesTotal: 1, percent: 0,
+            rateBytesPerSecond: 0, etaSeconds: 1, limitBytesPerSecond: 0, error: "e", createdAt: "t", updatedAt: "t",
+            finishedAt: "t")
+        let jobSchema = try schema("Job")
+        #expect(Set(try #require(jobSchema["properties"] as? [String: Any]).keys) == (try keys(job)))
+        #expect(
+            Set(try #require(jobSchema["required"] as? [String]))
+                == (try keys(job)).subtracting(["etaSeconds", "error", "finishedAt"]))
     }
 
     @Test func exportFieldsMatchTheDocument() throws {
@@ -83,6 +105,9 @@ import Yams
             "/v1/exports", "/v1/exports/publish", "/v1/exports/{pool}", "/v1/exports/{pool}/render",
             "/v1/targets", "/v1/targets/{iqn}", "/v1/targets/{iqn}/luns", "/v1/targets/{iqn}/luns/{lun}",
             "/v1/targets/{iqn}/acls", "/v1/targets/{iqn}/acls/{initiator}", "/v1/targets/{iqn}/chap",
+            "/v1/pools/{pool}/volumes/{name}/snapshots", "/v1/pools/{pool}/volumes/{name}/snapshots/{snap}",
+            "/v1/pools/{pool}/volumes/{name}/rollback", "/v1/pools/{pool}/volumes/{name}/clone",
+            "/v1/pools/{pool}/volumes/{name}/flatten", "/v1/snapshots", "/v1/jobs", "/v1/jobs/{id}",
         ] {
             #expect(paths[path] != nil, "\(path) is not in Docs/openapi.yaml")
         }

@@ -5,7 +5,7 @@ import Foundation
 struct ApplyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
-        abstract: "Create or grow pools and volumes to match a YAML file; prints the plan first.",
+        abstract: "Create or grow pools, volumes, snapshots and clones to match a YAML file; prints the plan first.",
         discussion: "Idempotent: a second run finds nothing to do. Never deletes or shrinks.")
 
     @Option(name: .short, help: "YAML file of pools and volumes.") var file: String
@@ -20,7 +20,9 @@ struct ApplyCommand: AsyncParsableCommand {
             let spec = try ApplySpec.parse(yaml: text, file: file)
             let client = try global.client()
             let pools = try await client.pools()
-            let steps = try ApplyPlanner.plan(spec: spec, pools: pools, volumes: try await client.volumes(pool: nil))
+            let steps = try ApplyPlanner.plan(
+                spec: spec, pools: pools, volumes: try await client.volumes(pool: nil),
+                snapshots: try await client.snapshots(volume: nil))
             if global.json {
                 struct Plan: Encodable {
                     var plan: [String]
@@ -56,6 +58,13 @@ struct ApplyCommand: AsyncParsableCommand {
                         created.insert(({ try await client.deleteVolume(ref) }, "volume \(ref)"), at: 0)
                     case .growVolume(let ref, _, let to):
                         _ = try await client.updateVolume(ref, UpdateVolumeRequest(sizeBytes: to))
+                    case .createSnapshot(let ref):
+                        _ = try await client.createSnapshot(ref)
+                        created.insert(({ _ = try await client.deleteSnapshot(ref) }, "snapshot \(ref)"), at: 0)
+                    case .cloneVolume(let source, let target, let full, _):
+                        let started = try await client.clone(source, to: target, full: full, rateMiB: nil)
+                        created.insert(({ try await client.deleteVolume(target) }, "volume \(target)"), at: 0)
+                        if let job = started.job { _ = try await client.wait(for: job, quiet: global.quiet || global.json) }
                     }
                     if !global.json { print("done: \(step)") }
                 }

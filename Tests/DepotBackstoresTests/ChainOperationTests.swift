@@ -1,0 +1,158 @@
+import DepotBlock
+import DepotImage
+import Foundation
+#if canImport(Glibc)
+    import Glibc
+#endif
+import NIOConcurrencyHelpers
+import Testing
+
+@testable import DepotBackstores
+
+/// The chain operations snapshots, merges, flattens and full clones stand on,
+/// against qemu-img: overlays Depot makes are the overlays qemu-img makes,
+/// a pull and rebase leaves the guest data as it was (qemu-img compare) in
+/// an image qemu-img check passes, and a copy out reads identical.
+@Suite struct ChainOperationTests {
+    @Test func anOverlayDepotMakesNamesItsBackingAsQemuImgReadsIt() throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try QemuImg.must("qemu-img", ["create", "-f", "raw", dir + "/base.img", "8M"])
+        try QemuImg.must("qemu-io", ["-f", "raw", "-c", "write -P 0x41 0 1M", dir + "/base.img"])
+        let bytes = try QCOW2Layout.emptyImage(
+            size: 8 << 20, backing: QCOW2Layout.Backing(name: "base.img", format: "raw"))
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/top.qcow2"))
+        try QemuImg.must("qemu-img", ["check", dir + "/top.qcow2"])
+        let info = try QemuImg.info(dir + "/top.qcow2")
+        #expect(info["backing-filename"] as? String == "base.img")
+        #expect(info["backing-filename-format"] as? String == "raw")
+        try QemuImg.must("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", dir + "/top.qcow2", dir + "/base.img"])
+        // A name too long for the header is refused, not truncated.
+        #expect(throws: QCOW2Layout.LayoutError.self) {
+            _ = try QCOW2Layout.emptyImage(
+                size: 1 << 20, clusterBits: 12,
+                backing: QCOW2Layout.Backing(name: String(repeating: "x", count: 4000), format: "raw"))
+        }
+    }
+
+    /// base (raw) ← mid (qcow2, 4 KiB clusters, with data and zero clusters
+    /// over base data) ← top (qcow2, 64 KiB clusters): merging mid into top
+    /// and rebasing top onto base keeps every byte the guest reads; so does
+    /// flattening top onto nothing. A guest write racing the pull wins.
+    @Test func pullAndRebaseKeepTheGuestData() async throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try QemuImg.must("qemu-img", ["create", "-f", "raw", dir + "/base.img", "16M"])
+        try QemuImg.must("qemu-io", ["-f", "raw", "-c", "write -P 0x11 0 12M", dir + "/base.img"])
+        try QemuImg.must(
+            "qemu-img",
+            ["create", "-f", "qcow2", "-o", "cluster_size=4096", "-b", "base.img", "-F", "raw", dir + "/mid.qcow2"])
+        try QemuImg.must(
+            "qemu-io",
+            ["-c", "write -P 0x22 1M 1M", "-c", "write -z 4M 1M", "-c", "write -P 0x23 6M 4K", dir + "/mid.qcow2"])
+        try QemuImg.must(
+            "qemu-img", ["create", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", dir + "/top.qcow2"])
+        try QemuImg.must("qemu-io", ["-c", "write -P 0x33 1536K 1M", dir + "/top.qcow2"])
+        try QemuImg.must("qemu-img", ["convert", "-O", "raw", dir + "/top.qcow2", dir + "/expected.raw"])
+
+        let device = try QCOW2BlockDevice(path: dir + "/top.qcow2", blockSize: 512, readOnly: false)
+        let figures = try device.mergeFigures()
+        // mid's own data: 1M (half shadowed by top), the 1M zero run, 4K (a whole 64K top cluster).
+        #expect(figures.shadowed == 512 << 10, "\(figures)")
+        var steps = 0
+        try device.pull(layers: 1) { _, _ in steps += 1 }
+        #expect(steps > 0)
+        try device.closeNow()
+        try QCOW2BlockDevice.rebase(path: dir + "/top.qcow2", backing: QCOW2Layout.Backing(name: "base.img", format: "raw"))
+        try QemuImg.must("qemu-img", ["check", dir + "/top.qcow2"])
+        #expect(try QemuImg.info(dir + "/top.qcow2")["backing-filename"] as? String == "base.img")
+        try QemuImg.must("qemu-img", ["compare", "-F", "raw", dir + "/top.qcow2", dir + "/expected.raw"])
+
+        // Flatten: everything below pulled up, no backing file left.
+        let flat = try QCOW2BlockDevice(path: dir + "/top.qcow2", blockSize: 512, readOnly: false)
+        // A guest write lands while the pull runs: it must survive.
+        let guest = [UInt8](repeating: 0x77, count: 4096)
+        var wrote = false
+        try flat.pull(layers: nil) { offset, _ in
+            if !wrote, offset >= 8 << 20 {
+                try guest.withUnsafeBytes { try flat.image.write(at: 10 << 20, $0) }
+                wrote = true
+            }
+        }
+        #expect(wrote)
+        try flat.closeNow()
+        try QCOW2BlockDevice.rebase(path: dir + "/top.qcow2", backing: nil)
+        try QemuImg.must("qemu-img", ["check", dir + "/top.qcow2"])
+        #expect(try QemuImg.info(dir + "/top.qcow2")["backing-filename"] == nil)
+        var expected = try Data(contentsOf: URL(fileURLWithPath: dir + "/expected.raw"))
+        expected.replaceSubrange((10 << 20)..<((10 << 20) + 4096), with: guest)
+        try expected.write(to: URL(fileURLWithPath: dir + "/expected.raw"))
+        try QemuImg.must("qemu-img", ["compare", "-F", "raw", dir + "/top.qcow2", dir + "/expected.raw"])
+        // Zeros below were not copied as data: 12M of base data less what reads as zero.
+        let info = try QemuImg.info(dir + "/top.qcow2")
+        #expect((info["actual-size"] as? Int ?? 0) < 13 << 20, "\(info)")
+    }
+
+    @Test func copyDataWritesTheChainAsASparseRawFile() throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try QemuImg.must("qemu-img", ["create", "-f", "qcow2", dir + "/base.qcow2", "32M"])
+        try QemuImg.must("qemu-io", ["-c", "write -P 0x51 0 3M", "-c", "write -P 0x52 20M 1M", dir + "/base.qcow2"])
+        try QemuImg.must(
+            "qemu-img", ["create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", dir + "/top.qcow2"])
+        try QemuImg.must("qemu-io", ["-c", "write -z 1M 1M", "-c", "write -P 0x53 30M 64K", dir + "/top.qcow2"])
+        let chain = try QCOW2BlockDevice(path: dir + "/top.qcow2", blockSize: 512, readOnly: true)
+        let fd = open(dir + "/copy.raw", O_CREAT | O_RDWR | O_TRUNC, 0o600)
+        #expect(fd >= 0)
+        #expect(ftruncate(fd, off_t(32 << 20)) == 0)
+        var written = 0
+        try chain.copyData(to: fd) { _, bytes in written += bytes }
+        close(fd)
+        try QemuImg.must("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", dir + "/top.qcow2", dir + "/copy.raw"])
+        // 2M + 1M + 64K of data; the zeroed MiB is not written.
+        #expect(written == (3 << 20) + (64 << 10), "\(written)")
+    }
+
+    /// Writes keep going while the backstore is swapped many times: none
+    /// fails, none is lost, and each lands in the backstore serving when it ran.
+    @Test func aVolumeDeviceSwapsUnderConcurrentIO() async throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try QemuImg.must("qemu-img", ["create", "-f", "raw", dir + "/a.img", "4M"])
+        try QemuImg.must("qemu-img", ["create", "-f", "raw", dir + "/b.img", "4M"])
+        let a = try FileBlockDevice(path: dir + "/a.img", blockSize: 512, readOnly: false)
+        let b = try FileBlockDevice(path: dir + "/b.img", blockSize: 512, readOnly: false)
+        let device = VolumeDevice(a)
+        let failures = NIOLockedValueBox(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<4 {
+                group.addTask {
+                    for i in 0..<200 {
+                        let block = UInt64((writer * 200 + i) % 8192)
+                        do {
+                            try await device.write(offset: block * 512, bytes: [UInt8](repeating: 1, count: 512))
+                        } catch { failures.withLockedValue { $0 += 1 } }
+                    }
+                }
+            }
+            group.addTask {
+                for round in 0..<20 {
+                    try await device.replace { _ in round % 2 == 0 ? b : a }
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(failures.withLockedValue { $0 } == 0)
+        // Every block written landed in one of the two.
+        let one = try await a.read(offset: 0, length: 800 * 512)
+        let two = try await b.read(offset: 0, length: 800 * 512)
+        let lost = (0..<800).filter { i in one[i * 512] != 1 && two[i * 512] != 1 }.count
+        #expect(lost == 0)
+        // A backstore of another size is refused and the old one keeps serving.
+        let small = try FileBlockDevice(path: dir + "/a.img", blockSize: 4096, readOnly: false)
+        await #expect(throws: (any Error).self) { try await device.replace { _ in small } }
+        try await device.write(offset: 0, bytes: [UInt8](repeating: 2, count: 512))
+        #expect(device.current as AnyObject === a as AnyObject || device.current as AnyObject === b as AnyObject)
+    }
+}
