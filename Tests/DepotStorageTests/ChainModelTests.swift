@@ -92,7 +92,7 @@ final class ModelRun {
 
     /// Where two contents first differ (not the whole arrays: the message stays short).
     static func difference(_ found: [UInt8], _ expected: [UInt8]) -> String {
-        guard let i = zip(found, expected).firstIndex(where: { $0 != $1 }) else {
+        guard let i = found.indices.first(where: { $0 < expected.count && found[$0] != expected[$0] }) else {
             return "has \(found.count) chunks, the model \(expected.count)"
         }
         return "differs first at 4 KiB chunk \(i): \(found[i]), the model \(expected[i])"
