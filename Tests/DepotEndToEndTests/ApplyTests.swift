@@ -79,6 +79,47 @@ import Testing
         #expect(r.status != 0 && r.stderr.contains("unknown size unit"), "\(r.stderr)")
     }
 
+    /// Snapshots and clones declared: made in order (volume, snapshot, clone
+    /// of it), a second run has nothing to do, and a clone of a snapshot no
+    /// entry makes is an error naming it.
+    @Test func applyMakesSnapshotsAndClones() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let dir = (daemon.data as NSString).deletingLastPathComponent
+        let file = dir + "/golden.yaml"
+        let yaml = """
+            pools:
+              - name: default
+                volumes:
+                  - name: golden
+                    size: 16M
+                    snapshots: [base]
+                  - name: vm1
+                    clone: golden@base
+                  - name: vm2
+                    clone: default/golden@base
+                    full: true
+            """
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        var r = try daemon.depot(["apply", "-f", file])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        #expect(
+            r.stdout.contains("create snapshot default/golden@base")
+                && r.stdout.contains("clone default/golden@base as volume default/vm1 (linked)")
+                && r.stdout.contains("clone default/golden@base as volume default/vm2 (full copy)"), "\(r.stdout)")
+        let vm1 = try await daemon.client.volume(VolumeRef(pool: "default", name: "vm1"))
+        let vm2 = try await daemon.client.volume(VolumeRef(pool: "default", name: "vm2"))
+        #expect(vm1.base == "default/golden@base" && vm2.base == nil && vm2.state == .ready)
+        r = try daemon.depot(["apply", "-f", file])
+        #expect(r.stdout.contains("plan: nothing to do"), "\(r.stdout)")
+
+        try (yaml + "\n      - name: vm3\n        clone: golden@nope\n").write(
+            toFile: file, atomically: true, encoding: .utf8)
+        r = try daemon.depot(["apply", "-f", file, "--dry-run"])
+        #expect(r.status != 0 && r.stderr.contains("default/golden@nope"), "\(r.stderr)")
+    }
+
     @Test func shippedExamplesParse() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
