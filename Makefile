@@ -3,7 +3,7 @@ SWIFT ?= swift
 DATA ?= ./depot-data
 API ?= 127.0.0.1:8640
 
-.PHONY: all deps build release run test format man bench bench-before bench-control bench-scale fuzz-net clean
+.PHONY: all deps build release run test format man bench bench-before bench-control bench-scale bench-snapshots fuzz-net clean
 
 all: build
 
@@ -79,6 +79,15 @@ bench-before: deps
 	$(SWIFT) build -c release --product depotd
 	$(SWIFT) build -c release --product depot
 	BEFORE=$(BEFORE) ./scripts/bench-before.sh
+
+# Snapshot benchmark (not a test): qcow2 vs raw LUNs beside QEMU's own
+# ratio, a 32-layer chain, full clones (ext4 and XFS reflink), snapshot and
+# linked-clone latency under load. Results: Docs/Performance.md.
+bench-snapshots: deps
+	$(SWIFT) build -c release --product depotd
+	$(SWIFT) build -c release --product depot
+	$(SWIFT) build -c release --product depot-bench
+	./scripts/bench-snapshots.sh
 
 # Scale benchmark (not a test): 64 idle sessions (RSS), 256 sessions to 256
 # targets logging in at once, then a verified 64-session QD32 soak.

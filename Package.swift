@@ -174,7 +174,8 @@ let package = Package(
         ),
         .testTarget(name: "DepotExportsTests", dependencies: ["DepotExports", "DepotCatalog", "DepotCore"]),
         .testTarget(
-            name: "DepotStorageTests", dependencies: ["DepotStorage", "DepotCatalog", "DepotCore", "DepotBackstores", "DepotBlock"]),
+            name: "DepotStorageTests",
+            dependencies: ["DepotStorage", "DepotCatalog", "DepotCore", "DepotBackstores", "DepotBlock"]),
         .testTarget(
             name: "DepotAPITests",
             dependencies: [

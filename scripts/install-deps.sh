@@ -24,6 +24,7 @@ PACKAGES=(
   systemd             # systemd-analyze verify of contrib/systemd/depotd.service
   man-db              # man -l: the man pages in Docs/man render without warnings
   groff-base          # its roff formatter
+  xfsprogs            # mkfs.xfs -m reflink=1: reflink full clones (bench, XFS pool test)
 )
 
 missing=()

@@ -89,3 +89,17 @@ ssize_t depot_copy_range(int source, int dest, off_t offset, size_t length) {
     off_t in = offset, out = offset;
     return copy_file_range(source, &in, dest, &out, length, 0);
 }
+
+int depot_ofd_conflicts(int fd, off_t offset, int exclusive) {
+    struct flock fl = {.l_type = exclusive ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET, .l_start = offset, .l_len = 1};
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;
+    return fl.l_type == F_UNLCK ? 0 : 1;
+}
+int depot_ofd_lock(int fd, off_t offset, int exclusive) {
+    struct flock fl = {.l_type = exclusive ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET, .l_start = offset, .l_len = 1};
+    return fcntl(fd, F_OFD_SETLK, &fl);
+}
+int depot_ofd_unlock_all(int fd) {
+    struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    return fcntl(fd, F_OFD_SETLK, &fl);
+}

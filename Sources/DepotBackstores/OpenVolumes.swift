@@ -10,8 +10,14 @@ public final class OpenVolumes: Sendable {
     public enum Format: Sendable { case raw, qcow2 }
 
     private let open = NIOLockedValueBox<[Int64: VolumeDevice]>([:])
+    /// The L2 table cache of each open qcow2 image (`--l2-cache`): 32 MiB
+    /// maps 256 GiB of 64 KiB clusters, so 4K random reads over a 64 GiB
+    /// allocated image stay in it.
+    public let l2CacheBytes: Int
 
-    public init() {}
+    public init(l2CacheBytes: Int = 32 << 20) {
+        self.l2CacheBytes = l2CacheBytes
+    }
 
     /// The volume's device, opened on first use. A volume whose size changed
     /// (a resize) gets a new device; the old one serves its LU until it goes.
@@ -23,17 +29,17 @@ public final class OpenVolumes: Sendable {
         {
             return known
         }
-        let backstore = try Self.backstore(path: path, format: format, blockSize: blockSize, thin: thin)
+        let backstore = try backstore(path: path, format: format, blockSize: blockSize, thin: thin)
         let device = VolumeDevice(backstore)
         open.withLockedValue { $0[id] = device }
         return device
     }
 
     /// A backstore for `path` (what a swap opens after a snapshot or rollback).
-    public static func backstore(path: String, format: Format, blockSize: Int, thin: Bool) throws -> any BlockDevice {
+    public func backstore(path: String, format: Format, blockSize: Int, thin: Bool) throws -> any BlockDevice {
         switch format {
         case .raw: try FileBlockDevice(path: path, blockSize: blockSize, readOnly: false, thin: thin)
-        case .qcow2: try QCOW2BlockDevice(path: path, blockSize: blockSize, readOnly: false)
+        case .qcow2: try QCOW2BlockDevice(path: path, blockSize: blockSize, readOnly: false, l2CacheBytes: l2CacheBytes)
         }
     }
 

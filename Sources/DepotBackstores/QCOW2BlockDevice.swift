@@ -4,8 +4,9 @@ import NIOPosix
 
 /// A qcow2 image (and its backing chain) as a block device: what a qcow2
 /// volume's LUN reads and writes. Every operation runs on NIO's thread pool
-/// (`QCOW2Image` is blocking). The fast lane's `readNow`/`writeNow` decline,
-/// so every command takes the general path.
+/// (`QCOW2Image` is blocking), except the fast lane's: `readNow`/`writeNow`
+/// serve reads and overwrites of clusters the top image owns whose L2 table
+/// is cached, from the page cache (`QCOW2Image+FastLane`).
 public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
     public let blockSize: Int
     public let sizeBytes: UInt64
@@ -32,6 +33,14 @@ public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
     /// The top layer's file.
     public var path: String { image.file.path }
 
+    public func readNow(offset: UInt64, into: UnsafeMutableRawBufferPointer) -> Bool {
+        into.isEmpty || image.readNow(at: offset, into: into)
+    }
+
+    public func writeNow(offset: UInt64, from: UnsafeRawBufferPointer) -> Bool {
+        !from.isEmpty && image.writeNow(at: offset, from: from)
+    }
+
     public func read(offset: UInt64, length: Int) async throws -> [UInt8] {
         let image = self.image
         return try await pool.runIfActive {
@@ -42,6 +51,12 @@ public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
     }
 
     public func readBuffer(offset: UInt64, length: Int) async throws -> ByteBuffer {
+        // Cached, owned and in the page cache: no trip to the thread pool.
+        var now = ByteBufferAllocator().buffer(capacity: length)
+        let served = now.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+            readNow(offset: offset, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length])) ? length : 0
+        }
+        if served == length { return now }
         let image = self.image
         return try await pool.runIfActive {
             var buffer = ByteBufferAllocator().buffer(capacity: length)

@@ -125,7 +125,8 @@ public enum ApplyPlanner {
                             plannedSizes[ref.description] = size
                         }
                     } else {
-                        problems.append("volume \(ref): snapshot \(source) does not exist and no earlier entry makes it")
+                        problems.append(
+                            "volume \(ref): snapshot \(source) does not exist and no earlier entry makes it")
                     }
                 } else if volume.full != nil {
                     problems.append("volume \(ref): full applies to a clone only")

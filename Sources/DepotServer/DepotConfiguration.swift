@@ -21,6 +21,8 @@ public struct DepotConfiguration: Sendable {
     public var rescanInterval: Duration = .seconds(30)
     /// Throttle of jobs started without `--rate` (MiB/s; 0: none).
     public var jobRateMiB = 0
+    /// L2 table cache per open qcow2 image, MiB.
+    public var l2CacheMiB = 32
     /// Per-pool exports(5) files; default `DATA/exports.d`.
     public var exportsDirectory: String?
     /// Ganesha EXPORT blocks; default `DATA/ganesha/depot-exports.conf`.

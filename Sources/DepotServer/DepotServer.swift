@@ -37,6 +37,7 @@ public enum DepotServer {
 
         let storage = StorageManager(
             catalog: catalog, poolsDirectory: data.poolsPath, logger: logger,
+            openVolumes: OpenVolumes(l2CacheBytes: config.l2CacheMiB << 20),
             jobRateLimit: UInt64(config.jobRateMiB) << 20)
         try await storage.reconcile()
         try await storage.ensureDefaultPool()

@@ -260,7 +260,7 @@ extension StorageManager {
             try await live.replace { old in
                 if let image = old as? QCOW2BlockDevice { try await image.close() }
                 let (path, format) = try await self.runIO { try switchFiles(old) }
-                return try OpenVolumes.backstore(
+                return try self.openVolumes.backstore(
                     path: path, format: format == .qcow2 ? .qcow2 : .raw, blockSize: blockSize, thin: thin)
             }
         } catch let error as DepotError { throw error } catch {

@@ -2,6 +2,7 @@ import Foundation
 
 // depot-bench control --depotd PATH [--depot PATH] [--count N]
 // depot-bench scale --depotd PATH [--targets N] [--idle N] [--soak N] [--depth N] [--seconds N]
+// depot-bench snapshots --depotd PATH [--snapshots N] [--clones N]
 // depot-bench fuzz-net --depotd PATH [--seconds N] [--seed N|random] [--workers N] [--rss-limit MIB]
 let args = Array(CommandLine.arguments.dropFirst())
 func value(_ flag: String) -> String? {
@@ -25,6 +26,10 @@ do {
             depotd: depotd, targets: number("--targets", 256), idle: number("--idle", 64), soak: number("--soak", 64),
             depth: number("--depth", 32), seconds: number("--seconds", 600)
         ).run()
+    case "snapshots":
+        try await SnapshotBenchmark(
+            depotd: depotd, snapshots: number("--snapshots", 20), clones: number("--clones", 50)
+        ).run()
     case "fuzz-net":
         let seedText = value("--seed") ?? "random"
         guard let seed = seedText == "random" ? UInt64.random(in: 1...UInt64.max) : UInt64(seedText) else {
@@ -40,6 +45,7 @@ do {
                 """
                 usage: depot-bench control --depotd PATH [--depot PATH] [--count N]
                        depot-bench scale --depotd PATH [--targets N] [--idle N] [--soak N] [--depth N] [--seconds N]
+                       depot-bench snapshots --depotd PATH [--snapshots N] [--clones N]
                        depot-bench fuzz-net --depotd PATH [--seconds N] [--seed N|random] [--workers N] [--rss-limit MIB]
 
                 """.utf8))

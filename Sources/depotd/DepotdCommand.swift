@@ -49,6 +49,11 @@ struct DepotdCommand: AsyncParsableCommand {
     var jobRate: Int = 0
 
     @Option(
+        name: .customLong("l2-cache"),
+        help: "MiB of L2 tables cached per open qcow2 image (1 MiB maps 8 GiB of 64 KiB clusters).")
+    var l2Cache: Int = 32
+
+    @Option(
         name: .customLong("nop-interval"),
         help: "Seconds of silence on an iSCSI connection before a NOP-In ping; 0 turns pings off.")
     var nopInterval: Double = 5
@@ -88,6 +93,7 @@ struct DepotdCommand: AsyncParsableCommand {
             throw ValidationError("unknown log level '\(logLevel)'")
         }
         guard rescanInterval > 0 else { throw ValidationError("--rescan-interval must be positive") }
+        guard (1...65536).contains(l2Cache) else { throw ValidationError("--l2-cache must be 1 to 65536 MiB") }
         guard (0...1_048_576).contains(jobRate) else {
             throw ValidationError("--job-rate must be 0 (no limit) to 1048576 MiB/s")
         }
@@ -113,6 +119,7 @@ struct DepotdCommand: AsyncParsableCommand {
         config.logLevel = Logger.Level(rawValue: logLevel)!
         config.rescanInterval = .milliseconds(Int(rescanInterval * 1000))
         config.jobRateMiB = jobRate
+        config.l2CacheMiB = l2Cache
         config.nopInterval = nopInterval == 0 ? nil : .milliseconds(Int(nopInterval * 1000))
         config.nopTimeout = .milliseconds(Int(nopTimeout * 1000))
         config.sanitizeBytesPerSecond = sanitizeRate << 20

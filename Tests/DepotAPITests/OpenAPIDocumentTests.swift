@@ -67,7 +67,8 @@ import Yams
             createdAt: "t")
         let snapshotSchema = try schema("Snapshot")
         #expect(Set(try #require(snapshotSchema["properties"] as? [String: Any]).keys) == (try keys(snapshot)))
-        #expect(Set(try #require(snapshotSchema["required"] as? [String])) == (try keys(snapshot)).subtracting(["parent"]))
+        #expect(
+            Set(try #require(snapshotSchema["required"] as? [String])) == (try keys(snapshot)).subtracting(["parent"]))
         let job = JobInfo(
             id: "j", kind: "merge", object: "p/v@s", state: .running, bytesDone: 0, bytesTotal: 1, percent: 0,
             rateBytesPerSecond: 0, etaSeconds: 1, limitBytesPerSecond: 0, error: "e", createdAt: "t", updatedAt: "t",

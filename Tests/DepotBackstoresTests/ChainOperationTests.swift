@@ -63,7 +63,8 @@ import Testing
         try device.pull(layers: 1) { _, _ in steps += 1 }
         #expect(steps > 0)
         try device.closeNow()
-        try QCOW2BlockDevice.rebase(path: dir + "/top.qcow2", backing: QCOW2Layout.Backing(name: "base.img", format: "raw"))
+        try QCOW2BlockDevice.rebase(
+            path: dir + "/top.qcow2", backing: QCOW2Layout.Backing(name: "base.img", format: "raw"))
         try QemuImg.must("qemu-img", ["check", dir + "/top.qcow2"])
         #expect(try QemuImg.info(dir + "/top.qcow2")["backing-filename"] as? String == "base.img")
         try QemuImg.must("qemu-img", ["compare", "-F", "raw", dir + "/top.qcow2", dir + "/expected.raw"])
@@ -91,6 +92,47 @@ import Testing
         // Zeros below were not copied as data: 12M of base data less what reads as zero.
         let info = try QemuImg.info(dir + "/top.qcow2")
         #expect((info["actual-size"] as? Int ?? 0) < 13 << 20, "\(info)")
+    }
+
+    /// QEMU's image locks both ways: an image a QEMU has open for writing is
+    /// refused naming why, and while Depot writes an image QEMU refuses to
+    /// open it for writing (qemu-img -U still reads it). Closing gives the
+    /// locks back.
+    @Test func imagesAnotherProgramWritesAreRefusedAndServedOnesAreLocked() async throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/vm.qcow2"
+        try QemuImg.must("qemu-img", ["create", "-f", "qcow2", path, "16M"])
+        // qemu-io holds it open for writing while it sleeps.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-io")
+        holder.arguments = ["-c", "sleep 20000", path]
+        holder.standardOutput = FileHandle.nullDevice
+        holder.standardError = FileHandle.nullDevice
+        try holder.run()
+        defer { if holder.isRunning { holder.terminate() } }
+        // Until qemu-io holds its locks (taking ours meanwhile would make it fail instead).
+        for _ in 0..<100
+        where !((try? String(contentsOfFile: "/proc/locks", encoding: .utf8)) ?? "").contains(" 201 201") {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        var refusal = ""
+        do {
+            let device = try QCOW2BlockDevice(path: path, blockSize: 512, readOnly: false)
+            try device.closeNow()
+        } catch {
+            refusal = "\(error)"
+        }
+        #expect(refusal.contains("open for writing"), "\(refusal)")
+        holder.terminate()
+        holder.waitUntilExit()
+
+        let device = try QCOW2BlockDevice(path: path, blockSize: 512, readOnly: false)
+        let writer = try QemuImg.run("qemu-io", ["-c", "write 0 4k", path])
+        #expect(writer.status != 0 && writer.output.lowercased().contains("lock"), "\(writer.output)")
+        #expect(try QemuImg.run("qemu-img", ["info", "-U", path]).status == 0)
+        try device.closeNow()
+        #expect(try QemuImg.run("qemu-io", ["-c", "write 0 4k", path]).status == 0, "the locks are given back")
     }
 
     @Test func copyDataWritesTheChainAsASparseRawFile() throws {

@@ -14,6 +14,17 @@ int depot_ficlone(int dest, int source);
 /// copy_file_range(2) of `length` bytes at the same offset in both files
 /// (the kernel may share extents or copy in place of user space).
 ssize_t depot_copy_range(int source, int dest, off_t offset, size_t length);
+/// Open file description locks on one byte (QEMU's image locking, block/
+/// file-posix.c: byte 100+n is held shared by an opener holding permission
+/// n, byte 200+n by one that does not share it). `depot_ofd_conflicts`:
+/// 1 when another open file description holds a lock that an exclusive
+/// (`exclusive` 1) or shared lock at `offset` would conflict with, 0 when
+/// none, -1 on error. `depot_ofd_lock`: takes a shared or exclusive lock
+/// without waiting (0, or -1 with errno EAGAIN when held).
+int depot_ofd_conflicts(int fd, off_t offset, int exclusive);
+int depot_ofd_lock(int fd, off_t offset, int exclusive);
+/// Releases every OFD lock `fd`'s open file description holds.
+int depot_ofd_unlock_all(int fd);
 /// preadv2/pwritev2 with RWF_NOWAIT: served from the page cache without
 /// waiting for the disk, or -1 with errno EAGAIN (or EOPNOTSUPP) when it
 /// would have to wait. Short counts are possible.

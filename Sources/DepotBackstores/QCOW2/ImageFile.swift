@@ -13,15 +13,54 @@ final class ImageFile: @unchecked Sendable {
     let fd: Int32
     let writable: Bool
 
-    init(path: String, writable: Bool) throws {
+    /// `locking: false` only for tools that edit an image no one serves (tests).
+    init(path: String, writable: Bool, locking: Bool = true) throws {
         let fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)
         guard fd >= 0 else { throw BlockDeviceError.io("open \(path): \(String(cString: strerror(errno)))") }
         self.path = path
         self.fd = fd
         self.writable = writable
+        if writable, locking {
+            do { try lockForWriting() } catch {
+                close(fd)
+                throw error
+            }
+        }
     }
 
     deinit { close(fd) }
+
+    // QEMU's image locking (block/file-posix.c): an opener holds a shared OFD
+    // lock on byte 100 + n for each permission n it has (0 consistent read,
+    // 1 write) and on byte 200 + n for each it does not share with others.
+    static let lockPermissionBase: off_t = 100
+    static let lockUnsharedBase: off_t = 200
+
+    /// A writable layer: refused when another program (a QEMU with the image
+    /// open for writing, or one that forbids writers) holds QEMU's locks;
+    /// then Depot holds them itself (write, and writes not shared), so QEMU
+    /// refuses to open a served image for writing instead of corrupting it.
+    private func lockForWriting() throws {
+        let write = Self.lockPermissionBase + 1
+        let unsharedWrite = Self.lockUnsharedBase + 1
+        if depot_ofd_conflicts(fd, write, 1) == 1 {
+            throw QCOW2Error.refused(
+                path: path, why: "another program has it open for writing (it holds QEMU's write lock); stop it first")
+        }
+        if depot_ofd_conflicts(fd, unsharedWrite, 1) == 1 {
+            throw QCOW2Error.refused(
+                path: path, why: "another program has it open and forbids writers (QEMU's lock); stop it first")
+        }
+        for byte in [Self.lockPermissionBase, write, unsharedWrite] where depot_ofd_lock(fd, byte, 0) != 0 {
+            throw QCOW2Error.refused(
+                path: path, why: "its lock is held by another program (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    /// Gives QEMU's locks back (the image is closed; the descriptor may live on).
+    func unlock() {
+        if writable { _ = depot_ofd_unlock_all(fd) }
+    }
 
     var size: UInt64 {
         var st = stat()

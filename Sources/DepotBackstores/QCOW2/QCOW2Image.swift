@@ -62,7 +62,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     let lock = NIOLock()
     var l1: [UInt64]
     private var l1Dirty = false
-    private var l2Cache: [UInt64: L2Table] = [:]
+    var l2Cache: [UInt64: L2Table] = [:]
     private var l2Clock: UInt64 = 0
     private var refcountTable: [UInt64]
     private var refcountTableDirty = false
@@ -597,5 +597,6 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
             reserved = []
         }
         try file.sync()
+        file.unlock()
     }
 }

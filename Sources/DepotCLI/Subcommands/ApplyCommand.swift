@@ -64,7 +64,9 @@ struct ApplyCommand: AsyncParsableCommand {
                     case .cloneVolume(let source, let target, let full, _):
                         let started = try await client.clone(source, to: target, full: full, rateMiB: nil)
                         created.insert(({ try await client.deleteVolume(target) }, "volume \(target)"), at: 0)
-                        if let job = started.job { _ = try await client.wait(for: job, quiet: global.quiet || global.json) }
+                        if let job = started.job {
+                            _ = try await client.wait(for: job, quiet: global.quiet || global.json)
+                        }
                     }
                     if !global.json { print("done: \(step)") }
                 }

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# make bench-snapshots: qcow2 volumes and snapshots against raw ones, in one
+# run on one machine (not a test; Docs/Performance.md has the results).
+#  1. qcow2 LUN vs raw LUN in one depotd (QEMU's block layer over iSCSI),
+#     beside QEMU's own qcow2/raw ratio on copies of the same files
+#     (qemu-img bench, local): 4K strided reads and writes QD32 to allocated
+#     clusters, 4K first writes (one per 64 KiB cluster), 128K sequential reads.
+#  2. A 32-layer chain against a single qcow2 layer (the same reads).
+#  3. A full clone of a 4 GiB volume with 1 GiB allocated: bytes written and
+#     time against qemu-img convert of the same file; on an XFS reflink=1
+#     pool (a loop-mounted image) when the machine allows it.
+#  4. depot-bench snapshots: snapshot and linked-clone latency on 1 TiB
+#     volumes under QD32 writes, and the initiator's worst latency meanwhile.
+# Env: BENCH_DIR (default /var/tmp/depot-bench-snapshots).
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+dir=${BENCH_DIR:-/var/tmp/depot-bench-snapshots}
+depotd=$here/.build/release/depotd
+depot=$here/.build/release/depot
+rm -rf "$dir"
+mkdir -p "$dir"
+pids=()
+loop=""
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "$loop" ]; then umount "$dir/xfs" 2>/dev/null || true; losetup -d "$loop" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+"$depotd" --data "$dir/data" --api 127.0.0.1:0 --portal 127.0.0.1:0 --log-level warning >"$dir/depotd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$dir/data/iscsi.portals" ] && [ -s "$dir/data/api.url" ] && break; sleep 0.1; done
+export DEPOT_API DEPOT_TOKEN
+DEPOT_API=$(cat "$dir/data/api.url"); DEPOT_TOKEN=$(cat "$dir/data/api-token")
+portal=$(head -1 "$dir/data/iscsi.portals")
+iqn=iqn.2026-12.dev.depot:snapbench
+d() { "$depot" "$@" >/dev/null; }
+d pool create b --path "$dir/pool"
+d target create $iqn --allow-any
+lun=0
+declare -A url
+vol() { # name size format
+  d volume create "b/$1" --size "$2" --format "$3"
+  d target lun map $iqn "b/$1" --lun $lun
+  url[$1]="iscsi://$portal/$iqn/$lun"
+  lun=$((lun + 1))
+}
+vol raw 1G raw; vol q 1G qcow2; vol rawfresh 1G raw; vol qfresh 1G qcow2; vol deep 1G qcow2
+fill() { qemu-img bench -f raw -c 1024 -d 8 -s 1048576 -w --pattern=0x11 "$1" >/dev/null; }
+for v in raw q deep; do fill "${url[$v]}"; done
+# 31 snapshots of deep, 1 MiB rewritten after each: a 32-layer chain.
+for i in $(seq 31); do
+  d snapshot create "b/deep@s$i"
+  qemu-img bench -f raw -c 1 -d 1 -s 1048576 -o $(( (i * 29 % 1024) << 20 )) -w --pattern=0x$((20 + i)) "${url[deep]}" >/dev/null
+done
+
+secs() { sed -n 's/.*completed in \([0-9.]*\) seconds.*/\1/p'; }
+# ops/s of one qemu-img bench run: count, then qemu-img bench arguments.
+rate() { local c=$1; shift; local s; s=$(qemu-img bench -c "$c" "$@" 2>&1 | secs); python3 -c "print(f'{$c/$s:.0f}')"; }
+best() { local a b; a=$("$@"); b=$("$@"); echo $(( a > b ? a : b )); }
+ratio() { python3 -c "print(f'{$1/$2:.2f}' if $2 else '-')"; }
+step=$((1048576 + 4096))
+
+# QEMU's own ratio: local copies of the files (writes must not touch the served ones).
+sleep 1
+cp --sparse=always "$dir/pool/raw.img" "$dir/local.img"
+cp --sparse=always "$dir/pool/q.qcow2" "$dir/local.qcow2"
+qemu-img create -q -f raw "$dir/localfresh.img" 1G
+qemu-img create -q -f qcow2 "$dir/localfresh.qcow2" 1G
+
+printf '%-36s %12s %12s %7s   %s\n' "workload" "depot qcow2" "depot raw" "ratio" "QEMU local qcow2/raw"
+row() { # name unit count qemu-img-bench-args (without -f and the file) -- iscsi names, local names
+  local name=$1 unit=$2 count=$3 args=$4 qv=$5 rv=$6 ql=$7 rl=$8
+  # shellcheck disable=SC2086
+  local a b la lb
+  a=$(best rate "$count" -f raw $args "${url[$qv]}")
+  b=$(best rate "$count" -f raw $args "${url[$rv]}")
+  la=$(best rate "$count" -f qcow2 -t writeback $args "$ql")
+  lb=$(best rate "$count" -f raw -t writeback $args "$rl")
+  local fa fb
+  if [ "$unit" = MB/s ]; then fa="$(python3 -c "print(f'{$a*131072/1e6:.0f} MB/s')")"; fb="$(python3 -c "print(f'{$b*131072/1e6:.0f} MB/s')")"
+  else fa="$a IOPS"; fb="$b IOPS"; fi
+  printf '%-36s %12s %12s %7s   %s\n' "$name" "$fa" "$fb" "$(ratio "$a" "$b")" "$(ratio "$la" "$lb")"
+}
+row "4K strided read QD32 (allocated)" IOPS 50000 "-d 32 -s 4096 -S $step" q raw "$dir/local.qcow2" "$dir/local.img"
+row "4K strided write QD32 (allocated)" IOPS 50000 "-d 32 -s 4096 -S $step -w" q raw "$dir/local.qcow2" "$dir/local.img"
+row "4K first writes QD32 (1 per 64K)" IOPS 16384 "-d 32 -s 4096 -S 65536 -w" qfresh rawfresh "$dir/localfresh.qcow2" "$dir/localfresh.img"
+row "128K seq read QD16" MB/s 8000 "-d 16 -s 131072" q raw "$dir/local.qcow2" "$dir/local.img"
+
+echo
+echo "32-layer chain against one qcow2 layer (the same data read; goal >= 0.80):"
+for w in "4K strided read QD32|50000|-d 32 -s 4096 -S $step" "128K seq read QD16|8000|-d 16 -s 131072"; do
+  IFS='|' read -r name count args <<<"$w"
+  # shellcheck disable=SC2086
+  a=$(best rate "$count" -f raw $args "${url[deep]}"); b=$(best rate "$count" -f raw $args "${url[q]}")
+  printf '  %-34s %8s vs %8s ops/s   ratio %s\n' "$name" "$a" "$b" "$(ratio "$a" "$b")"
+done
+
+echo
+echo "full clone of a 4 GiB volume with 1 GiB allocated:"
+d volume create b/src --size 4G
+d target lun map $iqn b/src --lun $lun
+srcurl="iscsi://$portal/$iqn/$lun"; lun=$((lun + 1))
+qemu-img bench -f raw -c 1024 -d 8 -s 1048576 -S 4194304 -w --pattern=0x33 "$srcurl" >/dev/null
+d snapshot create b/src@base
+layer=$("$depot" snapshot show b/src@base --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
+allocated=$(du -B1 "$layer" | cut -f1)
+sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+t0=$(date +%s.%N); d volume clone b/src@base b/copy --full --wait --quiet; t1=$(date +%s.%N)
+written=$(du -B1 "$dir/pool/copy.img" | cut -f1)
+sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+q0=$(date +%s.%N); qemu-img convert -f raw -O raw "$layer" "$dir/converted.img"; q1=$(date +%s.%N)
+python3 - "$allocated" "$written" "$t0" "$t1" "$q0" "$q1" <<'PY'
+import sys
+alloc, written, t0, t1, q0, q1 = map(float, sys.argv[1:])
+depot, qemu = t1 - t0, q1 - q0
+print(f"  ext4 pool: {depot:.2f} s (qemu-img convert {qemu:.2f} s, ratio {qemu/depot:.2f}, goal >= 1.0); "
+      f"bytes written {written/2**20:.0f} MiB for {alloc/2**20:.0f} MiB allocated ({written/alloc:.3f}x, goal <= 1.05)")
+PY
+if command -v mkfs.xfs >/dev/null && truncate -s 8G "$dir/xfs.img" && loop=$(losetup -f --show "$dir/xfs.img" 2>/dev/null) \
+  && mkfs.xfs -q -m reflink=1 "$loop" && mkdir -p "$dir/xfs" && mount "$loop" "$dir/xfs"; then
+  d pool create x --path "$dir/xfs/pool"
+  d volume create x/src --size 4G
+  d target lun map $iqn x/src --lun $lun
+  xurl="iscsi://$portal/$iqn/$lun"; lun=$((lun + 1))
+  qemu-img bench -f raw -c 1024 -d 8 -s 1048576 -S 4194304 -w --pattern=0x44 "$xurl" >/dev/null
+  d snapshot create x/src@base
+  t0=$(date +%s.%N); d volume clone x/src@base x/copy --full --wait --quiet; t1=$(date +%s.%N)
+  python3 -c "t=$t1-$t0; print(f'  XFS reflink=1 pool: {t:.2f} s (goal < 1 s: {\"met\" if t < 1 else \"MISSED\"})')"
+else
+  echo "  XFS reflink pool: not measured (no loop device or mkfs.xfs here)"
+fi
+
+echo
+"$here/.build/release/depot-bench" snapshots --depotd "$depotd"
