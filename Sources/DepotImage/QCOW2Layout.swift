@@ -112,3 +112,92 @@ public enum QCOW2Layout {
         return Array(cluster.readableBytesView)
     }
 }
+
+extension QCOW2Layout {
+    /// Where a preallocated image keeps its guest data.
+    public struct Preallocation: Sendable, Equatable {
+        /// The first data cluster's offset; guest cluster i is at dataOffset + i × cluster.
+        public var dataOffset: UInt64
+        /// The file's length (the end of the last data cluster).
+        public var fileSize: UInt64
+    }
+
+    /// A version 3 image of `size` bytes with every guest cluster allocated
+    /// up front, as `qemu-img create -o preallocation=falloc` makes one: the
+    /// header, refcount table and blocks (every cluster counted once), the L1
+    /// table, every L2 table (each entry a data cluster, COPIED), then the
+    /// data clusters in guest order. `write(offset, bytes)` receives the
+    /// metadata piece by piece (at most one L2 table's worth at a time, so a
+    /// 1 TiB image does not need its 128 MiB of tables in memory at once);
+    /// the caller fallocates the data area (reads of it are zeros).
+    public static func preallocated(
+        size: UInt64, clusterBits: UInt32 = 16, write: (UInt64, [UInt8]) throws -> Void
+    ) throws -> Preallocation {
+        guard (12...21).contains(clusterBits) else { throw LayoutError.clusterBits(clusterBits) }
+        let cluster = UInt64(1) << UInt64(clusterBits)
+        let l2Entries = cluster / 8
+        let data = (size + cluster - 1) / cluster
+        let tables = (data + l2Entries - 1) / l2Entries
+        let l1Clusters = max(1, (tables * 8 + cluster - 1) / cluster)
+        // Refcount blocks (16-bit) and the table pointing at them cover every cluster, themselves too.
+        let perBlock = cluster / 2
+        var blocks: UInt64 = 1
+        var tableClusters: UInt64 = 1
+        while true {
+            let total = 1 + tableClusters + blocks + l1Clusters + tables + data
+            let needBlocks = (total + perBlock - 1) / perBlock
+            let needTable = max(1, (needBlocks * 8 + cluster - 1) / cluster)
+            if needBlocks == blocks, needTable == tableClusters { break }
+            blocks = needBlocks
+            tableClusters = needTable
+        }
+        guard tableClusters <= 1 << 10 else {
+            throw LayoutError.tooLarge(maximum: maximumSize(clusterBits: clusterBits))
+        }
+        let tableOffset = cluster
+        let blocksOffset = tableOffset + tableClusters * cluster
+        let l1Offset = blocksOffset + blocks * cluster
+        let l2Offset = l1Offset + l1Clusters * cluster
+        let dataOffset = l2Offset + tables * cluster
+        let total = dataOffset / cluster + data
+
+        var header = QCOW2Header()
+        header.version = 3
+        header.clusterBits = clusterBits
+        header.size = size
+        header.l1Size = UInt32(tables)
+        header.l1TableOffset = l1Offset
+        header.refcountTableOffset = tableOffset
+        header.refcountTableClusters = UInt32(tableClusters)
+        header.refcountOrder = 4
+        header.headerLength = 112
+        try write(0, try headerCluster(header, backing: nil))
+
+        func entries(_ values: [UInt64], padTo count: UInt64) -> [UInt8] {
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(Int(count * cluster))
+            for value in values { buffer.writeInteger(value) }
+            buffer.writeRepeatingByte(0, count: Int(count * cluster) - buffer.readableBytes)
+            return Array(buffer.readableBytesView)
+        }
+        try write(tableOffset, entries((0..<blocks).map { blocksOffset + $0 * cluster }, padTo: tableClusters))
+        for b in 0..<blocks {
+            var block = [UInt8](repeating: 0, count: Int(cluster))
+            let first = b * perBlock
+            for index in 0..<min(perBlock, total > first ? total - first : 0) {
+                QCOW2Refcount.set(&block, index: Int(index), order: 4, to: 1)
+            }
+            try write(blocksOffset + b * cluster, block)
+        }
+        let copied: UInt64 = 1 << 63
+        try write(l1Offset, entries((0..<tables).map { (l2Offset + $0 * cluster) | copied }, padTo: l1Clusters))
+        for t in 0..<tables {
+            let firstGuest = t * l2Entries
+            let count = min(l2Entries, data - firstGuest)
+            try write(
+                l2Offset + t * cluster,
+                entries((0..<count).map { (dataOffset + (firstGuest + $0) * cluster) | copied }, padTo: 1))
+        }
+        return Preallocation(dataOffset: dataOffset, fileSize: dataOffset + data * cluster)
+    }
+}

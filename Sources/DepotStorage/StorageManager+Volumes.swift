@@ -57,9 +57,10 @@ extension StorageManager {
         try BlockSize.validate(blockSize)
         try Self.validateSize(request.sizeBytes, blockSize: blockSize)
         let format = request.format ?? .raw
-        if format == .qcow2, provisioning != .thin {
+        if format == .qcow2, provisioning == .eagerZeroed {
             throw .unprocessable(
-                "a qcow2 volume is thin; \(provisioning.rawValue) qcow2 (preallocated data) is not supported yet")
+                "a qcow2 volume is thin or thick (preallocated, as qemu-img's preallocation=falloc); eager-zeroed qcow2 is not supported"
+            )
         }
         let fileName = VolumeRecord.fileName(for: request.name, format: format)
         // 1. Admission and the row in state `creating` (it reserves the name and
@@ -101,7 +102,11 @@ extension StorageManager {
         do {
             try await runIO { [self] in
                 if format == .qcow2 {
-                    try VolumeFile.createQCOW2(path: path, size: size)
+                    if provisioning == .thick {
+                        try VolumeFile.createPreallocatedQCOW2(path: path, size: size)
+                    } else {
+                        try VolumeFile.createQCOW2(path: path, size: size)
+                    }
                     return
                 }
                 try VolumeFile.create(

@@ -136,6 +136,29 @@ public enum VolumeFile {
         }
     }
 
+    /// A new thick qcow2 volume file: every cluster allocated in the tables
+    /// and its data area reserved with fallocate (as qemu-img's
+    /// `preallocation=falloc`), so writes never need new space; made durable
+    /// with its directory entry.
+    public static func createPreallocatedQCOW2(path: String, size: UInt64) throws(DepotError) {
+        try createExclusively(path: path) { fd throws(DepotError) in
+            let layout: QCOW2Layout.Preallocation
+            do {
+                layout = try QCOW2Layout.preallocated(size: size) { offset, bytes in
+                    var done = 0
+                    while done < bytes.count {
+                        let n = bytes.withUnsafeBytes {
+                            pwrite(fd, $0.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+                        }
+                        guard n > 0 else { throw posixError("write \(path)") }
+                        done += n
+                    }
+                }
+            } catch let error as DepotError { throw error } catch { throw .unprocessable("\(error)") }
+            try reserve(fd: fd, offset: layout.dataOffset, length: layout.fileSize - layout.dataOffset, path: path)
+        }
+    }
+
     /// The end offset of the last block in `[from, size)` that holds non-zero
     /// data, or nil when that whole range reads as zeros. Walks data extents
     /// with SEEK_DATA/SEEK_HOLE and reads only those, so holes and unwritten

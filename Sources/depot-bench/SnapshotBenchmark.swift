@@ -18,15 +18,17 @@ struct SnapshotBenchmark {
         let daemon = try await ScratchDaemon(depotd: depotd)
         defer { daemon.stop() }
         let client = daemon.client
-        _ = try await client.createVolume(pool: "default", CreateVolumeRequest(name: "big", sizeBytes: 1 << 40))
+        // Thin 1 TiB volumes, fifty-one of them provisioned: a pool allowed that much overcommit.
+        _ = try await client.createPool(CreatePoolRequest(name: "snap", maxOvercommit: 1000))
+        _ = try await client.createVolume(pool: "snap", CreateVolumeRequest(name: "big", sizeBytes: 1 << 40))
         _ = try await client.createTarget(CreateTargetRequest(iqn: Self.iqn, allowAnyInitiator: true))
-        _ = try await client.mapLUN(Self.iqn, MapLUNRequest(volume: "default/big"))
+        _ = try await client.mapLUN(Self.iqn, MapLUNRequest(volume: "snap/big"))
         let load = WriteLoad(portal: daemon.portal, target: Self.iqn, depth: 32, spanBytes: 4 << 30)
         let loader = Thread { load.run() }
         loader.stackSize = 1 << 20
         loader.start()
         try await Task.sleep(for: .seconds(2))
-        let ref = VolumeRef(pool: "default", name: "big")
+        let ref = VolumeRef(pool: "snap", name: "big")
         var snapshotTimes: [Duration] = []
         var windows: [(ContinuousClock.Instant, ContinuousClock.Instant)] = []
         for i in 0..<snapshots {
@@ -42,7 +44,7 @@ struct SnapshotBenchmark {
         for i in 0..<clones {
             let start = ContinuousClock.now
             _ = try await client.clone(
-                SnapshotRef(volume: ref, name: "s0"), to: VolumeRef(pool: "default", name: "c\(i)"), full: false,
+                SnapshotRef(volume: ref, name: "s0"), to: VolumeRef(pool: "snap", name: "c\(i)"), full: false,
                 rateMiB: nil)
             cloneTimes.append(ContinuousClock.now - start)
         }

@@ -7,32 +7,87 @@ import DepotImage
 /// range across clusters declines, and the general path serves it. The
 /// data moves with RWF_NOWAIT (page cache only), as for raw volumes.
 extension QCOW2Image {
-    /// The host offset of guest `offset` when `count` bytes from there lie in
-    /// one cluster this image owns and its L2 table is cached; nil otherwise.
-    /// Never reads the disk.
-    func cachedHostOffset(_ offset: UInt64, count: Int) -> UInt64? {
+    /// Where the guest bytes `[offset, offset + count)` of one cluster are:
+    /// the file and host offset of the layer that holds them (this image or
+    /// one below, found through each layer's cached L2 tables only), zeros
+    /// (a zero cluster, or nothing below), or nil when a table is not cached
+    /// or the cluster is compressed — never reading the disk. `owned` is
+    /// whether this image itself holds them as a cluster it may overwrite.
+    func cachedLocation(_ offset: UInt64, count: Int) -> (CachedLocation, owned: Bool)? {
         let within = Int(offset & UInt64(clusterSize - 1))
         guard count > 0, within + count <= clusterSize, offset + UInt64(count) <= size else { return nil }
         let cluster = offset >> UInt64(clusterBits)
-        return lock.withLock { () -> UInt64? in
+        let found = lock.withLock { () -> QCOW2L2Entry? in
             let l1Index = Int(cluster / UInt64(l2Entries))
-            guard l1Index < l1.count else { return nil }
+            guard l1Index < l1.count else { return .unallocated }
             let l2 = QCOW2L1Entry(raw: l1[l1Index]).l2Offset
-            guard l2 != 0, let table = l2Cache[l2] else { return nil }
-            let entry = QCOW2L2Entry(raw: table.entries[Int(cluster % UInt64(l2Entries))], clusterBits: clusterBits)
-            guard case .standard(let host, true) = entry else { return nil }
-            return host + UInt64(within)
+            guard l2 != 0 else { return .unallocated }
+            guard let table = l2Cache[l2] else { return nil }
+            return QCOW2L2Entry(raw: table.entries[Int(cluster % UInt64(l2Entries))], clusterBits: clusterBits)
+        }
+        switch found {
+        case nil, .compressed: return nil
+        case .standard(let host, let copied): return (.data(file.fd, host + UInt64(within)), copied)
+        case .zero: return (.zeros, false)
+        case .unallocated:
+            switch backing {
+            case nil: return (.zeros, false)
+            case let layer as QCOW2Image:
+                // The layer below may have larger or smaller clusters, and be smaller.
+                guard offset + UInt64(count) <= layer.size else { return offset >= layer.size ? (.zeros, false) : nil }
+                return layer.cachedLocation(offset, count: count).map { ($0.0, false) }
+            case let raw as RawLayer:
+                guard offset + UInt64(count) <= raw.size else { return offset >= raw.size ? (.zeros, false) : nil }
+                return (.data(raw.file.fd, offset), false)
+            default: return nil
+            }
         }
     }
 
-    func readNow(at offset: UInt64, into: UnsafeMutableRawBufferPointer) -> Bool {
-        guard let host = cachedHostOffset(offset, count: into.count) else { return false }
-        return depot_pread_nowait(file.fd, into.baseAddress!, into.count, off_t(host)) == into.count
+    enum CachedLocation {
+        case data(Int32, UInt64)
+        case zeros
     }
 
-    /// Only where the filesystem takes RWF_NOWAIT writes (XFS, btrfs; not ext4).
+    /// Reads through the chain on the caller's thread when every piece's
+    /// tables are cached and its data is in the page cache (RWF_NOWAIT).
+    func readNow(at offset: UInt64, into: UnsafeMutableRawBufferPointer) -> Bool {
+        guard offset < size, UInt64(into.count) <= size - offset else { return false }
+        var done = 0
+        while done < into.count {
+            let at = offset + UInt64(done)
+            let within = Int(at & UInt64(clusterSize - 1))
+            let count = min(clusterSize - within, into.count - done)
+            guard let (location, _) = cachedLocation(at, count: count) else { return false }
+            switch location {
+            case .zeros:
+                (into.baseAddress! + done).initializeMemory(as: UInt8.self, repeating: 0, count: count)
+            case .data(let fd, let host):
+                guard depot_pread_nowait(fd, into.baseAddress! + done, count, off_t(host)) == count else {
+                    return false
+                }
+            }
+            done += count
+        }
+        return true
+    }
+
+    /// Overwrites of clusters this image owns, only where the filesystem
+    /// takes RWF_NOWAIT writes (XFS, btrfs; not ext4). All or nothing is not
+    /// promised: false may follow a partial write, which `write` redoes whole.
     func writeNow(at offset: UInt64, from: UnsafeRawBufferPointer) -> Bool {
-        guard writable, let host = cachedHostOffset(offset, count: from.count) else { return false }
-        return depot_pwrite_nowait(file.fd, from.baseAddress!, from.count, off_t(host)) == from.count
+        guard writable, offset < size, UInt64(from.count) <= size - offset else { return false }
+        var done = 0
+        while done < from.count {
+            let at = offset + UInt64(done)
+            let within = Int(at & UInt64(clusterSize - 1))
+            let count = min(clusterSize - within, from.count - done)
+            guard let (location, owned) = cachedLocation(at, count: count), owned,
+                case .data(let fd, let host) = location,
+                depot_pwrite_nowait(fd, from.baseAddress! + done, count, off_t(host)) == count
+            else { return false }
+            done += count
+        }
+        return true
     }
 }
