@@ -17,12 +17,14 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 dir=${BENCH_DIR:-/var/tmp/depot-bench-snapshots}
 depotd=$here/.build/release/depotd
 depot=$here/.build/release/depot
+umount "$dir/xfs" 2>/dev/null || true
 rm -rf "$dir"
 mkdir -p "$dir"
 pids=()
 loop=""
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
   if [ -n "$loop" ]; then umount "$dir/xfs" 2>/dev/null || true; losetup -d "$loop" 2>/dev/null || true; fi
 }
 trap cleanup EXIT

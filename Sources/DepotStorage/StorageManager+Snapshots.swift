@@ -109,7 +109,11 @@ extension StorageManager {
         return try await snapshotInfo(s, view: try await chainView())
     }
 
-    func snapshotInfo(_ s: SnapshotRecord, view: ChainView) async throws(DepotError) -> SnapshotInfo {
+    /// `fresh`: a snapshot just taken, whose one dependent is an empty
+    /// overlay shadowing nothing (uniqueBytes 0 without reading the chain).
+    func snapshotInfo(_ s: SnapshotRecord, view: ChainView, fresh: Bool = false) async throws(DepotError)
+        -> SnapshotInfo
+    {
         let pool = view.pools[s.poolId]!
         let path = pool.path + "/" + s.fileName
         let allocatedBytes = VolumeFile.status(path: path)?.allocatedBytes ?? 0
@@ -118,7 +122,7 @@ extension StorageManager {
         var unique: UInt64 = 0
         if snaps.isEmpty, vols.isEmpty {
             unique = allocatedBytes
-        } else if snaps.count + vols.count == 1 {
+        } else if snaps.count + vols.count == 1, !fresh {
             // A merge streams what the layer above lacks into it: what it already shadows is freed.
             let above = snaps.first.map { pool.path + "/" + $0.fileName } ?? (pool.path + "/" + vols[0].fileName)
             unique =
@@ -238,7 +242,7 @@ extension StorageManager {
                 "milliseconds":
                     "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
             ])
-        return try await snapshotInfo(committed, view: try await chainView())
+        return try await snapshotInfo(committed, view: try await chainView(), fresh: true)
     }
 
     static func pendingOverlayName(_ uuid: String) -> String { ".pending-\(uuid).qcow2" }
