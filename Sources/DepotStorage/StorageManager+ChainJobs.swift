@@ -321,9 +321,11 @@ extension StorageManager {
     /// volume was still `creating`) and end as failed, saying so.
     public func resumeJobs() async {
         guard let interrupted = try? await jobs.interrupted() else { return }
+        var merging = Set<Int64>()
         for record in interrupted {
             let data = Data(record.parameters.utf8)
             if record.kind == "merge", let p = try? JSONDecoder().decode(MergeParameters.self, from: data) {
+                merging.insert(p.snapshotId)
                 await jobs.resume(record) { [self] context in try await runMerge(p.snapshotId, context) }
             } else if record.kind == "flatten", let p = try? JSONDecoder().decode(FlattenParameters.self, from: data) {
                 await jobs.resume(record) { [self] context in try await runFlatten(p.volumeId, context) }
@@ -332,6 +334,14 @@ extension StorageManager {
                     record,
                     reason: "interrupted by a restart; the half-made copy was removed (start the clone again)")
             }
+        }
+        // A snapshot marked merging whose job never got its row (a crash between the two) is ready again.
+        for snapshot in (try? await catalog.snapshots()) ?? [] where snapshot.state == "merging" {
+            guard !merging.contains(snapshot.id!) else { continue }
+            var ready = snapshot
+            ready.state = "ready"
+            try? await catalog.updateSnapshot(ready)
+            logger.notice("a merge that never started is undone", metadata: ["snapshot": "\(snapshot.name)"])
         }
     }
 }

@@ -108,6 +108,14 @@ final class ImageFile: @unchecked Sendable {
         try bytes.withUnsafeBytes { try write(at: offset, $0) }
     }
 
+    /// Makes the file at least `length` bytes long (the new part a hole).
+    func extend(to length: UInt64) throws {
+        guard size < length else { return }
+        guard ftruncate(fd, off_t(length)) == 0 else {
+            throw BlockDeviceError.io("extend \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
     func sync() throws {
         guard fdatasync(fd) == 0 else {
             throw BlockDeviceError.io("fdatasync \(path): \(String(cString: strerror(errno)))")

@@ -114,7 +114,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         clusterSize = header.clusterSize
         l2Entries = clusterSize / 8
         refcountsPerBlock = clusterSize * 8 / header.refcountBits
-        reservationBatch = max(4, (4 << 20) / clusterSize)
+        reservationBatch = max(4, (32 << 20) / clusterSize)
         self.l2CacheBytes = max(l2CacheBytes, 4 * clusterSize)
         l1 = try Self.readTable(file, at: header.l1TableOffset, entries: Int(header.l1Size))
         refcountTable = try Self.readTable(
@@ -388,6 +388,24 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         if case .standard(let host, true) = found {
             // Another write allocated it meanwhile.
             try file.write(at: host + UInt64(within), piece)
+            return
+        }
+        // Nothing below but zeros (no backing layer, or a zero cluster): the new
+        // host cluster, taken past the old end of the file, reads as zeros
+        // already, so only the piece is written (the file extended over the
+        // whole cluster, sparse). A zero cluster that kept its host cluster
+        // still has old bytes there: written whole, below.
+        let zerosBelow: Bool
+        switch found {
+        case .unallocated: zerosBelow = backing == nil
+        case .zero(let kept, let copied): zerosBelow = kept == 0 || !copied
+        case .standard, .compressed: zerosBelow = false
+        }
+        if zerosBelow, piece.count < clusterSize {
+            let host = try allocateCluster()
+            try file.extend(to: host + UInt64(clusterSize))
+            try file.write(at: host + UInt64(within), piece)
+            try setEntry(ofCluster: cluster, .standard(offset: host, copied: true))
             return
         }
         var content = [UInt8](repeating: 0, count: clusterSize)
