@@ -26,6 +26,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
   if [ -n "$loop" ]; then umount "$dir/xfs" 2>/dev/null || true; losetup -d "$loop" 2>/dev/null || true; fi
+  # Many GiB of volumes and copies: gone with the run (a full disk fails the tests' thick volumes).
+  rm -rf "$dir"
 }
 trap cleanup EXIT
 
