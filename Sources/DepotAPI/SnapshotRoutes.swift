@@ -60,13 +60,7 @@ struct SnapshotRoutes {
         }
     }
 
-    private func volumeRef(_ context: DepotRequestContext) throws -> VolumeRef {
-        let pool = try context.parameters.require("pool")
-        let name = try context.parameters.require("name")
-        try ObjectName.validate(pool, kind: "pool")
-        try ObjectName.validate(name, kind: "volume")
-        return VolumeRef(pool: pool, name: name)
-    }
+    private func volumeRef(_ context: DepotRequestContext) throws -> VolumeRef { try context.volumeRef() }
 
     private func snapshotRef(_ context: DepotRequestContext) throws -> SnapshotRef {
         let snap = try context.parameters.require("snap")

@@ -53,9 +53,14 @@ struct VolumeRoutes {
         }
     }
 
-    private func ref(_ context: DepotRequestContext) throws -> VolumeRef {
-        let pool = try context.parameters.require("pool")
-        let name = try context.parameters.require("name")
+    private func ref(_ context: DepotRequestContext) throws -> VolumeRef { try context.volumeRef() }
+}
+
+extension DepotRequestContext {
+    /// The `POOL/NAME` of a `…/pools/:pool/volumes/:name…` route, validated.
+    func volumeRef() throws -> VolumeRef {
+        let pool = try parameters.require("pool")
+        let name = try parameters.require("name")
         try ObjectName.validate(pool, kind: "pool")
         try ObjectName.validate(name, kind: "volume")
         return VolumeRef(pool: pool, name: name)
