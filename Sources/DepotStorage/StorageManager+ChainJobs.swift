@@ -88,7 +88,18 @@ extension StorageManager {
         busy.insert(volume.id!)
         defer { busy.remove(volume.id!) }
         let (snaps, vols) = view.dependents(of: id)
+        let merged = pool.path + "/" + snapshot.fileName
+        if snaps.isEmpty, vols.isEmpty {
+            // Cut after the volume's rebase: reconcile already took its base from the file.
+            try await catalog.deleteSnapshot(id: id)
+            try await runIO { try VolumeFile.remove(path: merged) }
+            try? await rescanLayers()
+            return
+        }
         guard snaps.count + vols.count == 1 else {
+            var ready = snapshot
+            ready.state = "ready"
+            try? await catalog.updateSnapshot(ready)
             throw DepotError.conflict("snapshot \(view.label(snapshot)) no longer has exactly one layer above it")
         }
         let newBase = snapshot.parentId.flatMap { view.snapshots[$0] }
@@ -125,7 +136,6 @@ extension StorageManager {
             top.baseSnapshotId = snapshot.parentId
             try await catalog.commit(volumes: [top], deletingSnapshots: [id])
         }
-        let merged = pool.path + "/" + snapshot.fileName
         try await runIO { try VolumeFile.remove(path: merged) }
         try? await rescanLayers()
         _ = try? await self.volume(VolumeRef(pool: pool.name, name: volume.name))
