@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "DepotBackstores",
             dependencies: [
-                "DepotBlock", "DepotImage", "CDepotPosix", "CZlib",
+                "DepotBlock", "DepotCore", "DepotImage", "CDepotPosix", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

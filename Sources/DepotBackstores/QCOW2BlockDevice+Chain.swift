@@ -28,26 +28,13 @@ extension QCOW2BlockDevice {
         let cluster = UInt64(image.clusterSize)
         var position = start / cluster * cluster
         while position < image.size {
-            var next: UInt64?
-            for source in sources {
-                if let found = try source.nextOwnData(from: position), found < next ?? .max { next = found }
-            }
-            guard let found = next, found < image.size else { break }
+            guard let found = try Self.nextOwnData(in: sources, from: position), found < image.size else { break }
             let index = found / cluster
             let copied = try image.pull(cluster: index, baseRemains: baseRemains)
             position = (index + 1) * cluster
             try step(min(position, image.size), copied)
         }
         try image.flush()
-    }
-
-    /// The guest bytes the layer `depth` below the top (0: the top itself)
-    /// has of its own, counted by cluster: what a merge would move or free.
-    public func ownBytes(depth: Int) throws -> UInt64 {
-        var layer: (any ChainLayer)? = image
-        for _ in 0..<depth { layer = layer?.below }
-        guard let layer else { return 0 }
-        return try Self.ownBytes(layer, clusterSize: UInt64(image.clusterSize), size: image.size).total
     }
 
     /// Bytes the layer right below the top has of its own that the top
@@ -69,19 +56,13 @@ extension QCOW2BlockDevice {
         return (shadowed, unshadowed)
     }
 
-    static func ownBytes(_ layer: any ChainLayer, clusterSize cluster: UInt64, size: UInt64) throws -> (
-        total: UInt64, clusters: Int
-    ) {
-        var total: UInt64 = 0
-        var clusters = 0
-        var position: UInt64 = 0
-        while position < size, let found = try layer.nextOwnData(from: position), found < size {
-            let index = found / cluster
-            total += min(cluster, size - index * cluster)
-            clusters += 1
-            position = (index + 1) * cluster
+    /// The first offset at or after `position` where any of `layers` has data of its own.
+    static func nextOwnData(in layers: [any ChainLayer], from position: UInt64) throws -> UInt64? {
+        var next: UInt64?
+        for layer in layers {
+            if let found = try layer.nextOwnData(from: position), found < next ?? .max { next = found }
         }
-        return (total, clusters)
+        return next
     }
 
     /// Rewrites the backing file an image names (cluster 0 only; the
@@ -138,11 +119,7 @@ extension QCOW2BlockDevice {
         var position: UInt64 = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while position < size {
-            var next: UInt64?
-            for layer in layers {
-                if let found = try layer.nextOwnData(from: position), found < next ?? .max { next = found }
-            }
-            guard let found = next, found < size else { break }
+            guard let found = try Self.nextOwnData(in: layers, from: position), found < size else { break }
             // A run from the cluster holding `found`, up to 1 MiB.
             let start = found / cluster * cluster
             let count = Int(min(UInt64(buffer.count), size - start))

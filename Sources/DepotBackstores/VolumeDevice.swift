@@ -1,4 +1,5 @@
 import DepotBlock
+import DepotCore
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -28,8 +29,8 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
     }
 
     private let state: NIOLockedValueBox<State>
-    /// One swap at a time.
-    private let swaps = NIOLockedValueBox<Bool>(false)
+    /// One swap at a time, in order.
+    private let swaps = ChangeQueue()
 
     public init(_ device: any BlockDevice) {
         blockSize = device.blockSize
@@ -49,14 +50,10 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
     /// serves again and the error is rethrown. The new backstore must have
     /// the same size and block size.
     public func replace(_ body: @Sendable (any BlockDevice) async throws -> any BlockDevice) async throws {
-        while !swaps.withLockedValue({ busy -> Bool in
-            if busy { return false }
-            busy = true
-            return true
-        }) {
-            try await Task.sleep(for: .milliseconds(1))
-        }
-        defer { swaps.withLockedValue { $0 = false } }
+        try await swaps.run { () async throws in try await swap(body) }
+    }
+
+    private func swap(_ body: @Sendable (any BlockDevice) async throws -> any BlockDevice) async throws {
         // A first flush while I/O still runs writes back most dirty data, so
         // the one inside the pause (below) has little left: the pause, which
         // initiators see as latency, stays short.

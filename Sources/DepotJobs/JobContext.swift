@@ -47,6 +47,13 @@ public final class JobContext: Sendable {
         if cancelFlag.isSet { throw JobCancelled() }
     }
 
+    /// Work that moves through its object in order (a pull, a copy by guest
+    /// offset): done up to `offset`, `moved` bytes copied on the way there.
+    public func advance(to offset: UInt64, moved: UInt64) throws {
+        let done = bytesDone
+        try advance(offset > done ? offset - done : 0, moved: moved)
+    }
+
     /// Throws `JobCancelled` if the job was cancelled (between phases).
     public func checkCancelled() throws {
         if cancelFlag.isSet { throw JobCancelled() }

@@ -150,14 +150,9 @@ extension StorageManager {
         context.setTotal(size)
         try await jobs.runBlocking {
             let device = try live ?? QCOW2BlockDevice(path: path, blockSize: 512, readOnly: false)
-            var reached: UInt64 = 0
             defer { if live == nil { try? device.closeNow() } }
-            try device.pull(layers: layers) { offset, copied in
-                let delta = offset > reached ? offset - reached : 0
-                reached = max(reached, offset)
-                try context.advance(delta, moved: UInt64(copied))
-            }
-            try context.advance(size > reached ? size - reached : 0, moved: 0)
+            try device.pull(layers: layers) { offset, copied in try context.advance(to: offset, moved: UInt64(copied)) }
+            try context.advance(to: size, moved: 0)
         }
     }
 
@@ -297,11 +292,8 @@ extension StorageManager {
                         }
                         do {
                             let chain = try QCOW2BlockDevice(path: source, blockSize: 512, readOnly: true)
-                            var reached: UInt64 = 0
                             try chain.copyData(to: fd) { offset, written in
-                                let delta = offset > reached ? offset - reached : 0
-                                reached = max(reached, offset)
-                                try context.advance(delta, moved: UInt64(written))
+                                try context.advance(to: offset, moved: UInt64(written))
                             }
                         } catch let error as DepotError { throw error } catch is JobCancelled {
                             throw .conflict("cancelled")

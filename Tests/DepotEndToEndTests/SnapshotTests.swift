@@ -13,6 +13,16 @@ import Testing
     static let iqn = "iqn.2026-12.dev.depot:snapshots"
     static let mib = 1 << 20
 
+    /// A new volume `default/NAME` served as LUN 0 of `iqn` (made here);
+    /// returns the LUN's URL.
+    static func serve(_ daemon: Daemon, _ name: String, size: String, qcow2: Bool = false) throws -> String {
+        let create = ["volume", "create", "default/\(name)", "--size", size] + (qcow2 ? ["--format", "qcow2"] : [])
+        #expect(try daemon.depot(create).status == 0)
+        #expect(try daemon.depot(["target", "create", iqn, "--allow-any"]).status == 0)
+        #expect(try daemon.depot(["target", "lun", "map", iqn, "default/\(name)"]).status == 0)
+        return "iscsi://\(daemon.portal)/\(iqn)/0"
+    }
+
     /// Random data into `range` (MiB) of the expected image, written to that
     /// range of the LUN only, by QEMU's block layer (qemu-io), then flushed
     /// (SYNCHRONIZE CACHE).
@@ -63,10 +73,7 @@ import Testing
         let work = (daemon.data as NSString).deletingLastPathComponent
         let client = daemon.client
         let vm = VolumeRef(pool: "default", name: "vm")
-        #expect(try daemon.depot(["volume", "create", "default/vm", "--size", "32M"]).status == 0)
-        #expect(try daemon.depot(["target", "create", Self.iqn, "--allow-any"]).status == 0)
-        #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/vm"]).status == 0)
-        let url = "iscsi://\(daemon.portal)/\(Self.iqn)/0"
+        let url = try Self.serve(daemon, "vm", size: "32M")
         var data = Data(count: 32 * Self.mib)
         try Self.write(&data, mib: 0..<12, url: url, work: work)
         let first = data
@@ -199,9 +206,7 @@ import Testing
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
         try await daemon.start()
-        #expect(try daemon.depot(["volume", "create", "default/busy", "--size", "16M"]).status == 0)
-        #expect(try daemon.depot(["target", "create", Self.iqn, "--allow-any"]).status == 0)
-        #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/busy"]).status == 0)
+        _ = try Self.serve(daemon, "busy", size: "16M")
         let writer = try LibISCSIClient(initiator: "iqn.2026-12.dev.depot:writer")
         #expect(writer.login(portal: daemon.portal, target: Self.iqn))
         _ = writer.probe()
@@ -276,10 +281,7 @@ import Testing
         try await daemon.start(extra: ["--job-rate", "2"])
         let work = (daemon.data as NSString).deletingLastPathComponent
         let vm = VolumeRef(pool: "default", name: "vm")
-        #expect(try daemon.depot(["volume", "create", "default/vm", "--size", "32M", "--format", "qcow2"]).status == 0)
-        #expect(try daemon.depot(["target", "create", Self.iqn, "--allow-any"]).status == 0)
-        #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/vm"]).status == 0)
-        let url = "iscsi://\(daemon.portal)/\(Self.iqn)/0"
+        let url = try Self.serve(daemon, "vm", size: "32M", qcow2: true)
         var data = Data(count: 32 * Self.mib)
         try Self.write(&data, mib: 0..<16, url: url, work: work)
         #expect(try daemon.depot(["snapshot", "create", "default/vm@a"]).status == 0)
@@ -343,10 +345,7 @@ import Testing
             try await daemon.start()
             let work = (daemon.data as NSString).deletingLastPathComponent
             let vm = VolumeRef(pool: "default", name: "vm")
-            #expect(try daemon.depot(["volume", "create", "default/vm", "--size", "16M"]).status == 0)
-            #expect(try daemon.depot(["target", "create", Self.iqn, "--allow-any"]).status == 0)
-            #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/vm"]).status == 0)
-            let url = "iscsi://\(daemon.portal)/\(Self.iqn)/0"
+            let url = try Self.serve(daemon, "vm", size: "16M")
             var data = Data(count: 16 * Self.mib)
             try Self.write(&data, mib: 0..<8, url: url, work: work)
             // 40 snapshots back to back from a shell loop; killed part way.
