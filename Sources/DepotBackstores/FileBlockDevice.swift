@@ -2,7 +2,6 @@ import CDepotPosix
 import DepotBlock
 import NIOCore
 import NIOPosix
-import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -10,7 +9,7 @@ import Synchronization
 /// A volume file as a block device. Reads the page cache can serve at once
 /// are done in place with RWF_NOWAIT (preadv2), which never waits for the
 /// disk; so are writes where the filesystem takes RWF_NOWAIT, and else small
-/// buffered writes (`inlineWriteLimit`, with a back-off after a stall).
+/// buffered writes (`InlineWrites`, with a back-off after a stall).
 /// Anything else — a cache miss, a large write, fdatasync, fallocate — runs on
 /// NIO's thread pool. The in-place path saves two thread switches per command.
 public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
@@ -20,11 +19,10 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
     private let pool: NIOThreadPool
 
     public let canUnmap: Bool
-    /// Cleared once the filesystem refuses RWF_NOWAIT writes (ext4 buffered
-    /// writes do): from then on writes skip that attempt.
-    private let nowaitWrites = Atomic<Bool>(true)
+    /// Writes made in place (`InlineWrites`: RWF_NOWAIT, else small buffered ones).
+    private let inline = InlineWrites()
     /// Whether writes still try RWF_NOWAIT (false once the filesystem refused it).
-    var triesNowaitWrites: Bool { nowaitWrites.load(ordering: .relaxed) }
+    var triesNowaitWrites: Bool { inline.triesNowait }
 
     public init(path: String, blockSize: Int, readOnly: Bool, thin: Bool = false, pool: NIOThreadPool = .singleton)
         throws
@@ -105,50 +103,9 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
         into.isEmpty || depot_pread_nowait(fd, into.baseAddress!, into.count, off_t(offset)) == into.count
     }
 
-    /// Writes of at most this many bytes may be made on the caller's thread
-    /// (the iSCSI event loop): a buffered `pwrite` of a few pages costs a few
-    /// microseconds, a trip to the thread pool and back several times that.
-    /// 0 sends every write that could wait to the pool (RWF_NOWAIT writes never
-    /// wait). Set once from `--inline-write-max`.
-    public static let inlineWriteLimit = Atomic<Int>(64 << 10)
-    /// A write that takes longer than this on the caller's thread (dirty-page
-    /// throttling, a journal commit) sends this device's writes to the pool
-    /// for `inlineBackoff`, so a stalled filesystem cannot hold an event loop
-    /// again and again.
-    static let inlineStall: UInt64 = 2_000_000
-    static let inlineBackoff: UInt64 = 1_000_000_000
-    /// Monotonic nanoseconds until which writes go to the pool.
-    private let inlineSuspendedUntil = Atomic<UInt64>(0)
-
-    /// A write that never waits (RWF_NOWAIT, where the filesystem takes it),
-    /// else a buffered `pwrite` here within the inline limit and unless a
-    /// recent one stalled; false: not (or not wholly) written.
+    /// A write made here (`InlineWrites`); false: not (or not wholly) written.
     public func writeNow(offset: UInt64, from: UnsafeRawBufferPointer) -> Bool {
-        guard !from.isEmpty else { return false }
-        if nowaitWrites.load(ordering: .relaxed) {
-            let n = depot_pwrite_nowait(fd, from.baseAddress!, from.count, off_t(offset))
-            if n == from.count { return true }
-            if n < 0, errno == EOPNOTSUPP { nowaitWrites.store(false, ordering: .relaxed) }
-        }
-        guard from.count <= Self.inlineWriteLimit.load(ordering: .relaxed) else { return false }
-        let start = Self.monotonicNanoseconds()
-        guard start >= inlineSuspendedUntil.load(ordering: .relaxed) else { return false }
-        var done = 0
-        while done < from.count {
-            let n = pwrite(fd, from.baseAddress! + done, from.count - done, off_t(offset) + off_t(done))
-            // Errors (ENOSPC, EIO) are left to `write`, which reports them.
-            guard n > 0 else { return false }
-            done += n
-        }
-        let end = Self.monotonicNanoseconds()
-        if end - start > Self.inlineStall { inlineSuspendedUntil.store(end + Self.inlineBackoff, ordering: .relaxed) }
-        return true
-    }
-
-    static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        inline.write(fd, from, at: offset)
     }
 
     /// In place when `writeNow` can, else on the pool (where errors are reported).

@@ -110,12 +110,18 @@ public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
     public func allocation(at offset: UInt64) async throws -> (mapped: Bool, length: UInt64) {
         let image = self.image
         let size = sizeBytes
+        guard offset < size else { return (false, 0) }
+        // One answer describes at most this much: every layer's entries in it
+        // are scanned, and QEMU asks before each first read (keeping only
+        // what its request covers), so a long look would be paid each time.
+        // A shorter extent is a valid answer (SBC-3 §5.6): the initiator asks on.
+        let reach = min(size - offset, UInt64(max(image.clusterSize, 4096)) * 256)
         return try await pool.runIfActive {
             // Runs of clusters in one state are joined (GET LBA STATUS descriptors).
-            let first = try image.allocation(at: offset, limit: size - offset)
+            let first = try image.allocation(at: offset, limit: reach)
             var length = first.length
-            while offset + length < size, length < 1 << 30 {
-                let next = try image.allocation(at: offset + length, limit: size - offset - length)
+            while length < reach {
+                let next = try image.allocation(at: offset + length, limit: reach - length)
                 guard next.mapped == first.mapped else { break }
                 length += next.length
             }

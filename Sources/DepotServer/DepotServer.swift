@@ -59,7 +59,7 @@ public enum DepotServer {
         }
 
         Sanitize.bytesPerSecond.store(config.sanitizeBytesPerSecond, ordering: .relaxed)
-        FileBlockDevice.inlineWriteLimit.store(config.inlineWriteBytes, ordering: .relaxed)
+        InlineWrites.limit.store(config.inlineWriteBytes, ordering: .relaxed)
         let targets = TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger)
         try await targets.rebuild()
         // After the LUs exist, so a merge or flatten resumes on the live image.

@@ -107,7 +107,7 @@ import Testing
         defer { volume.remove() }
         let device = try FileBlockDevice(path: volume.path, blockSize: 512, readOnly: false)
         let small = [UInt8](repeating: 1, count: 4096)
-        let large = [UInt8](repeating: 2, count: FileBlockDevice.inlineWriteLimit.load(ordering: .relaxed) + 512)
+        let large = [UInt8](repeating: 2, count: InlineWrites.limit.load(ordering: .relaxed) + 512)
         #expect(small.withUnsafeBytes { device.writeNow(offset: 0, from: $0) })
         if device.triesNowaitWrites {
             // This filesystem takes RWF_NOWAIT buffered writes (XFS, btrfs): any size goes in place, never waiting.

@@ -116,6 +116,13 @@ final class ImageFile: @unchecked Sendable {
         }
     }
 
+    /// Cuts the file to `length` bytes.
+    func truncate(to length: UInt64) throws {
+        guard ftruncate(fd, off_t(length)) == 0 else {
+            throw BlockDeviceError.io("truncate \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
     func sync() throws {
         guard fdatasync(fd) == 0 else {
             throw BlockDeviceError.io("fdatasync \(path): \(String(cString: strerror(errno)))")

@@ -72,22 +72,60 @@ extension QCOW2Image {
         return true
     }
 
-    /// Overwrites of clusters this image owns, only where the filesystem
-    /// takes RWF_NOWAIT writes (XFS, btrfs; not ext4). All or nothing is not
-    /// promised: false may follow a partial write, which `write` redoes whole.
+    /// Writes on the caller's thread (`InlineWrites`: RWF_NOWAIT, else a
+    /// small buffered write) to clusters this image owns, and first writes
+    /// where only zeros lie below, when each piece's L2 table is cached and
+    /// a reserved host cluster is at hand — no table or refcount I/O here.
+    /// All or nothing is not promised: false may follow a partial write,
+    /// which `write` redoes whole.
     func writeNow(at offset: UInt64, from: UnsafeRawBufferPointer) -> Bool {
-        guard writable, offset < size, UInt64(from.count) <= size - offset else { return false }
+        guard writable, offset < size, UInt64(from.count) <= size - offset, inline.mayTry(from.count) else {
+            return false
+        }
         var done = 0
         while done < from.count {
             let at = offset + UInt64(done)
             let within = Int(at & UInt64(clusterSize - 1))
             let count = min(clusterSize - within, from.count - done)
-            guard let (location, owned) = cachedLocation(at, count: count), owned,
-                case .data(let fd, let host) = location,
-                depot_pwrite_nowait(fd, from.baseAddress! + done, count, off_t(host)) == count
+            guard let host = hostForWriteNow(at),
+                inline.write(file.fd, UnsafeRawBufferPointer(rebasing: from[done..<(done + count)]), at: host)
             else { return false }
             done += count
         }
         return true
+    }
+
+    /// Where a write at guest `offset` goes, found with the cached tables
+    /// only: in a cluster this image owns, or in a fresh reserved one when
+    /// only zeros lie below (no backing layer, or a zero cluster keeping no
+    /// host cluster) — its L2 entry set now, in memory. A fresh cluster reads
+    /// as zeros until the write lands, as the guest's cluster did before, so
+    /// a flush that makes the table durable first loses nothing acknowledged.
+    /// nil: the general path (an uncached or new table, no reserved cluster
+    /// left, copy-on-write, compressed).
+    private func hostForWriteNow(_ offset: UInt64) -> UInt64? {
+        let within = offset & UInt64(clusterSize - 1)
+        let cluster = offset >> UInt64(clusterBits)
+        return lock.withLock { () -> UInt64? in
+            let l1Index = Int(cluster / UInt64(l2Entries))
+            guard l1Index < l1.count else { return nil }
+            let l1Entry = QCOW2L1Entry(raw: l1[l1Index])
+            let slot = Int(cluster % UInt64(l2Entries))
+            guard l1Entry.l2Offset != 0, l1Entry.copied, let raw = l2Cache[l1Entry.l2Offset]?.entries[slot] else {
+                return nil
+            }
+            switch QCOW2L2Entry(raw: raw, clusterBits: clusterBits) {
+            case .standard(let host, true):
+                return host + within
+            case .unallocated where backing == nil, .zero(preallocated: 0, _):
+                guard let host = takeReservedCluster() else { return nil }
+                l2Cache[l1Entry.l2Offset]?.entries[slot] = QCOW2L2Entry.standard(offset: host, copied: true)
+                    .raw(clusterBits: clusterBits)
+                l2Cache[l1Entry.l2Offset]?.dirty = true
+                return host + within
+            default:
+                return nil
+            }
+        }
     }
 }

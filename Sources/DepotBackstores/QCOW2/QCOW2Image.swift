@@ -30,8 +30,12 @@ public enum QCOW2Error: Error, CustomStringConvertible, Equatable {
 ///
 /// Crash safety — the order of what reaches the disk:
 /// 1. Refcounts first: host clusters are reserved in batches (refcount 1,
-///    made durable with fdatasync) before any table points at them. A crash
-///    leaves reserved clusters nobody references: leaked, never corrupt.
+///    the file extended over them) before any table points at them; every
+///    table write (flush, cache eviction) follows an fdatasync, which makes
+///    those refcounts durable first — as QEMU orders its refcount and L2
+///    caches. A reservation that adds refcount blocks fdatasyncs them before
+///    the refcount table points at them. A crash leaves reserved clusters
+///    nobody references: leaked, never corrupt.
 /// 2. Data before tables: a cluster's data is written before its L2 entry
 ///    changes in memory; `flush` copies the dirty tables, fdatasyncs (every
 ///    cluster those copies reference is then durable), writes the tables
@@ -51,9 +55,11 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// Entries per L2 table, and refcounts per refcount block.
     let l2Entries: Int
     let refcountsPerBlock: Int
-    /// Clusters reserved (refcount 1) per fdatasync.
+    /// Clusters reserved (refcount 1) at a time.
     let reservationBatch: Int
     let l2CacheBytes: Int
+    /// The fast lane's writes into this file.
+    let inline = InlineWrites()
 
     var size: UInt64 { header.size }
     var chain: [String] { [file.path] + (backing?.chain ?? []) }
@@ -343,16 +349,61 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         if into.count > 0 { into.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: into.count) }
     }
 
+    /// What the clusters from `offset` are, as one run: those that follow in
+    /// the same L2 table in the same state (data, zeros, or nothing here) up
+    /// to `limit`, in one look under the lock; a run of clusters this layer
+    /// does not hold is asked of the layer below as a whole. So a deep chain
+    /// answers a long extent with one question per layer, not one per
+    /// cluster per layer (QEMU asks GET LBA STATUS before its first reads).
     func allocation(at offset: UInt64, limit: UInt64) throws -> (mapped: Bool, length: UInt64) {
-        let within = offset & UInt64(clusterSize - 1)
-        let length = min(limit, UInt64(clusterSize) - within)
-        let found = try lock.withLock { try entry(ofCluster: offset >> UInt64(clusterBits)) }
-        switch found {
-        case .standard, .compressed: return (true, length)
-        case .zero: return (false, length)
-        case .unallocated:
+        let cluster = UInt64(clusterSize)
+        let within = offset & (cluster - 1)
+        let first = offset >> UInt64(clusterBits)
+        // Clusters `limit` reaches into, counting the first (a hostile size saturates).
+        let (reach, over) = within.addingReportingOverflow(limit)
+        let wanted = over ? UInt64.max >> UInt64(clusterBits) : (reach >> UInt64(clusterBits)) + 1
+        let (kind, clusters) = try lock.withLock { () -> (RunKind, UInt64) in
+            let l1Index = first / UInt64(l2Entries)
+            let slot = Int(first % UInt64(l2Entries))
+            let rest = UInt64(l2Entries - slot)
+            guard l1Index < UInt64(l1.count) else { return (.below, wanted) }
+            let l2 = QCOW2L1Entry(raw: l1[Int(l1Index)]).l2Offset
+            guard l2 != 0 else { return (.below, min(wanted, rest)) }
+            let table = try l2Table(at: l2)
+            let end = slot + Int(min(wanted, rest))
+            return table.withUnsafeBufferPointer { entries in
+                let kind = RunKind(raw: entries[slot])
+                var next = slot + 1
+                while next < end, RunKind(raw: entries[next]) == kind { next += 1 }
+                return (kind, UInt64(next - slot))
+            }
+        }
+        let (bytes, past) = clusters.multipliedReportingOverflow(by: cluster)
+        let length = max(1, min(limit, past ? UInt64.max : bytes - within))
+        switch kind {
+        case .data: return (true, length)
+        case .zeros: return (false, length)
+        case .below:
+            // What lies past the layer below reads as zeros.
             guard let backing, offset < backing.size else { return (false, length) }
-            return try backing.allocation(at: offset, limit: length)
+            return try backing.allocation(at: offset, limit: min(length, backing.size - offset))
+        }
+    }
+
+    /// What a run of clusters is to GET LBA STATUS, from the raw L2 entry
+    /// (qcow2.rst: bit 62 compressed, bit 0 reads as zeros, bits 9-55 the
+    /// host offset, 0 = unallocated) — decoded in the scan's tight loop.
+    private enum RunKind {
+        case data, zeros, below
+
+        init(raw: UInt64) {
+            if raw & (1 << 62) != 0 {
+                self = .data
+            } else if raw & 1 != 0 {
+                self = .zeros
+            } else {
+                self = raw & 0x00FF_FFFF_FFFF_FE00 == 0 ? .below : .data
+            }
         }
     }
 
@@ -402,8 +453,8 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         case .standard, .compressed: zerosBelow = false
         }
         if zerosBelow, piece.count < clusterSize {
+            // Reserved clusters lie inside the file (extended over them).
             let host = try allocateCluster()
-            try file.extend(to: host + UInt64(clusterSize))
             try file.write(at: host + UInt64(within), piece)
             try setEntry(ofCluster: cluster, .standard(offset: host, copied: true))
             return
@@ -482,9 +533,16 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         return reserved.removeFirst()
     }
 
+    /// A host cluster already reserved, or nil when the next one needs a
+    /// reservation (I/O, which the fast lane leaves to the pool).
+    func takeReservedCluster() -> UInt64? {
+        reserved.isEmpty ? nil : reserved.removeFirst()
+    }
+
     /// Reserves `count` clusters at the end of the file: refcount 1 (new
-    /// refcount blocks placed after them, counting themselves), durable
-    /// before any table points at them.
+    /// refcount blocks placed after them, counting themselves), the file
+    /// extended over them (sparse: they read as zeros). Durable before any
+    /// table points at them: tables are written only after an fdatasync.
     private func reserve(_ count: Int) throws {
         let cluster = UInt64(clusterSize)
         let first = fileEnd
@@ -510,12 +568,14 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
             try cover(block)
         }
         for host in hosts { try cover(host) }
+        try file.extend(to: end)
         try updateRefcounts(hosts + newBlocks) { _, _ in 1 }
         if refcountTableDirty {
+            // New refcount blocks are durable before the table names them.
+            try file.sync()
             try file.write(at: header.refcountTableOffset, Self.encode(refcountTable))
             refcountTableDirty = false
         }
-        try file.sync()
         reserved += hosts
         fileEnd = end
     }
@@ -610,8 +670,15 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         guard writable else { return }
         try flush()
         try lock.withLock {
-            guard !reserved.isEmpty else { return }
+            guard let first = reserved.first else { return }
             try updateRefcounts(reserved) { _, _ in 0 }
+            // The unused reservation at the end of the file goes (it was
+            // only a hole; clusters before it keep their place).
+            let cluster = UInt64(clusterSize)
+            if reserved.last! + cluster == fileEnd, UInt64(reserved.count) * cluster == fileEnd - first {
+                try file.truncate(to: first)
+                fileEnd = first
+            }
             reserved = []
         }
         try file.sync()
