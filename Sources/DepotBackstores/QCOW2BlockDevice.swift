@@ -107,23 +107,29 @@ public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
         }
     }
 
+    /// Runs of clusters one GET LBA STATUS answer joins at most.
+    static let runsPerAnswer = 64
+
     public func allocation(at offset: UInt64) async throws -> (mapped: Bool, length: UInt64) {
         let image = self.image
         let size = sizeBytes
         guard offset < size else { return (false, 0) }
-        // One answer describes at most this much: every layer's entries in it
-        // are scanned, and QEMU asks before each first read (keeping only
-        // what its request covers), so a long look would be paid each time.
-        // A shorter extent is a valid answer (SBC-3 §5.6): the initiator asks on.
-        let reach = min(size - offset, UInt64(max(image.clusterSize, 4096)) * 256)
+        // QEMU asks before its first reads, a query per read in flight, and
+        // keeps the whole extent answered: a long answer saves many. Each
+        // run costs one look per layer (a scan of its cached entries), so
+        // the joining is bounded by runs, not bytes — a shorter extent is a
+        // valid answer (SBC-3 §5.6): the initiator asks on from its end.
+        let reach = min(size - offset, 1 << 30)
         return try await pool.runIfActive {
             // Runs of clusters in one state are joined (GET LBA STATUS descriptors).
             let first = try image.allocation(at: offset, limit: reach)
             var length = first.length
-            while length < reach {
+            var runs = 1
+            while length < reach, runs < Self.runsPerAnswer {
                 let next = try image.allocation(at: offset + length, limit: reach - length)
                 guard next.mapped == first.mapped else { break }
                 length += next.length
+                runs += 1
             }
             return (first.mapped, length)
         }

@@ -51,8 +51,16 @@ extension QCOW2Image {
 
     /// Reads through the chain on the caller's thread when every piece's
     /// tables are cached and its data is in the page cache (RWF_NOWAIT).
+    /// Pieces that lie end to end in one file (clusters written in order)
+    /// are read with one call.
     func readNow(at offset: UInt64, into: UnsafeMutableRawBufferPointer) -> Bool {
         guard offset < size, UInt64(into.count) <= size - offset else { return false }
+        // Bytes located but not yet read: `count` of them from `host` in `fd`, into `into` at `start`.
+        var run: (fd: Int32, host: UInt64, start: Int, count: Int)?
+        func read(_ run: (fd: Int32, host: UInt64, start: Int, count: Int)?) -> Bool {
+            guard let run else { return true }
+            return depot_pread_nowait(run.fd, into.baseAddress! + run.start, run.count, off_t(run.host)) == run.count
+        }
         var done = 0
         while done < into.count {
             let at = offset + UInt64(done)
@@ -61,15 +69,20 @@ extension QCOW2Image {
             guard let (location, _) = cachedLocation(at, count: count) else { return false }
             switch location {
             case .zeros:
+                guard read(run) else { return false }
+                run = nil
                 (into.baseAddress! + done).initializeMemory(as: UInt8.self, repeating: 0, count: count)
             case .data(let fd, let host):
-                guard depot_pread_nowait(fd, into.baseAddress! + done, count, off_t(host)) == count else {
-                    return false
+                if let r = run, r.fd == fd, r.host + UInt64(r.count) == host {
+                    run = (fd, r.host, r.start, r.count + count)
+                } else {
+                    guard read(run) else { return false }
+                    run = (fd, host, done, count)
                 }
             }
             done += count
         }
-        return true
+        return read(run)
     }
 
     /// Writes on the caller's thread (`InlineWrites`: RWF_NOWAIT, else a
