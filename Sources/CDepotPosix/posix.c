@@ -90,6 +90,14 @@ ssize_t depot_copy_range(int source, int dest, off_t offset, size_t length) {
     return copy_file_range(source, &in, dest, &out, length, 0);
 }
 
+int depot_start_writeback(int fd, off_t offset, off_t length) {
+    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+}
+
+int depot_will_need(int fd, off_t offset, off_t length) {
+    return posix_fadvise(fd, offset, length, POSIX_FADV_WILLNEED);
+}
+
 int depot_ofd_conflicts(int fd, off_t offset, int exclusive) {
     struct flock fl = {.l_type = exclusive ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET, .l_start = offset, .l_len = 1};
     if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;

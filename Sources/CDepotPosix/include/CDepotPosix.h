@@ -14,6 +14,10 @@ int depot_ficlone(int dest, int source);
 /// copy_file_range(2) of `length` bytes at the same offset in both files
 /// (the kernel may share extents or copy in place of user space).
 ssize_t depot_copy_range(int source, int dest, off_t offset, size_t length);
+/// sync_file_range(SYNC_FILE_RANGE_WRITE): starts writeback of the range, does not wait for it.
+int depot_start_writeback(int fd, off_t offset, off_t length);
+/// posix_fadvise(POSIX_FADV_WILLNEED): starts reading the range into the page cache.
+int depot_will_need(int fd, off_t offset, off_t length);
 /// Open file description locks on one byte (QEMU's image locking, block/
 /// file-posix.c: byte 100+n is held shared by an opener holding permission
 /// n, byte 200+n by one that does not share it). `depot_ofd_conflicts`:

@@ -29,13 +29,15 @@ public enum QCOW2Error: Error, CustomStringConvertible, Equatable {
 /// reads and overwrites of allocated clusters only look up under it.
 ///
 /// Crash safety — the order of what reaches the disk:
-/// 1. Refcounts first: host clusters are reserved in batches (refcount 1,
-///    the file extended over them) before any table points at them; every
-///    table write (flush, cache eviction) follows an fdatasync, which makes
-///    those refcounts durable first — as QEMU orders its refcount and L2
-///    caches. A reservation that adds refcount blocks fdatasyncs them before
-///    the refcount table points at them. A crash leaves reserved clusters
-///    nobody references: leaked, never corrupt.
+/// 1. Refcounts first: new host clusters come from the end of the file,
+///    extended a batch at a time (a hole, refcount 0: free space to qemu-img
+///    check). Taking one sets its refcount to 1 in the cached refcount
+///    block; every table write (flush, cache eviction) first writes the
+///    changed refcount blocks and fdatasyncs — as QEMU orders its refcount
+///    and L2 caches — so no durable table references a cluster whose
+///    refcount is not durable. A batch that needs a new refcount block
+///    fdatasyncs it before the refcount table points at it. A crash leaves
+///    at most refcounts nobody references: leaked, never corrupt.
 /// 2. Data before tables: a cluster's data is written before its L2 entry
 ///    changes in memory; `flush` copies the dirty tables, fdatasyncs (every
 ///    cluster those copies reference is then durable), writes the tables
@@ -55,7 +57,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// Entries per L2 table, and refcounts per refcount block.
     let l2Entries: Int
     let refcountsPerBlock: Int
-    /// Clusters reserved (refcount 1) at a time.
+    /// Clusters the file is extended by at a time.
     let reservationBatch: Int
     let l2CacheBytes: Int
     /// The fast lane's writes into this file.
@@ -73,7 +75,10 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     private var refcountTable: [UInt64]
     private var refcountTableDirty = false
     private var refblocks: [UInt64: [UInt8]] = [:]
-    /// Host offsets reserved with refcount 1, not yet used (ascending).
+    /// Cached refcount blocks changed since they were last written.
+    private var dirtyRefblocks: Set<UInt64> = []
+    /// Host clusters inside the file past every used one, refcount 0, their
+    /// refcount blocks cached: taken in order (ascending).
     private var reserved: [UInt64] = []
     /// Where the next reservation starts (cluster aligned, past everything).
     private var fileEnd: UInt64
@@ -269,6 +274,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
                 continue
             }
             guard let victim = l2Cache.min(by: { $0.value.used < $1.value.used }) else { return }
+            try writeDirtyRefblocks()
             try file.sync()
             try file.write(at: victim.key, Self.encode(victim.value.entries))
             l2Cache[victim.key] = nil
@@ -530,19 +536,26 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
 
     func allocateCluster() throws -> UInt64 {
         if reserved.isEmpty { try reserve(reservationBatch) }
-        return reserved.removeFirst()
+        return takeReservedCluster()!
     }
 
-    /// A host cluster already reserved, or nil when the next one needs a
-    /// reservation (I/O, which the fast lane leaves to the pool).
+    /// A reserved host cluster, its refcount now 1 (in the cached block,
+    /// written by the next flush), or nil when the file must be extended
+    /// first (I/O, which the fast lane leaves to the pool).
     func takeReservedCluster() -> UInt64? {
-        reserved.isEmpty ? nil : reserved.removeFirst()
+        guard !reserved.isEmpty else { return nil }
+        let host = reserved.removeFirst()
+        let (blockIndex, slot) = refcountPosition(of: host)
+        let block = refcountTable[blockIndex]
+        QCOW2Refcount.set(&refblocks[block]!, index: slot, order: header.refcountOrder, to: 1)
+        dirtyRefblocks.insert(block)
+        return host
     }
 
-    /// Reserves `count` clusters at the end of the file: refcount 1 (new
-    /// refcount blocks placed after them, counting themselves), the file
-    /// extended over them (sparse: they read as zeros). Durable before any
-    /// table points at them: tables are written only after an fdatasync.
+    /// Extends the file by `count` clusters to take from (sparse: they read
+    /// as zeros), with the refcount blocks that count them cached; a new
+    /// refcount block goes after them, counting itself, durable before the
+    /// refcount table names it.
     private func reserve(_ count: Int) throws {
         let cluster = UInt64(clusterSize)
         let first = fileEnd
@@ -568,10 +581,11 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
             try cover(block)
         }
         for host in hosts { try cover(host) }
+        for host in hosts { _ = try refblock(at: refcountTable[refcountPosition(of: host).block]) }
         try file.extend(to: end)
-        try updateRefcounts(hosts + newBlocks) { _, _ in 1 }
         if refcountTableDirty {
-            // New refcount blocks are durable before the table names them.
+            // New refcount blocks (counting themselves) are durable before the table names them.
+            try updateRefcounts(newBlocks) { _, _ in 1 }
             try file.sync()
             try file.write(at: header.refcountTableOffset, Self.encode(refcountTable))
             refcountTableDirty = false
@@ -603,6 +617,16 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
             touched.insert(block)
         }
         for block in touched { try file.write(at: block, refblocks[block]!) }
+        dirtyRefblocks.subtract(touched)
+    }
+
+    /// Writes every changed refcount block (before the fdatasync that
+    /// precedes a table write). On failure they stay dirty.
+    private func writeDirtyRefblocks() throws {
+        for block in dirtyRefblocks.sorted() {
+            try file.write(at: block, refblocks[block]!)
+            dirtyRefblocks.remove(block)
+        }
     }
 
     private func refblock(at offset: UInt64) throws -> [UInt8] {
@@ -635,7 +659,9 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// Makes every write so far durable, in the order the type's comment gives.
     func flush() throws {
         guard writable else { return }
-        let (tables, l1Copy, frees) = lock.withLock { () -> ([(UInt64, [UInt64])], [UInt64]?, [UInt64]) in
+        let (tables, l1Copy, frees) = try lock.withLock { () throws -> ([(UInt64, [UInt64])], [UInt64]?, [UInt64]) in
+            // The refcounts of every cluster the tables below reference.
+            try writeDirtyRefblocks()
             let tables = l2Cache.filter(\.value.dirty).map { ($0.key, $0.value.entries) }
             for (offset, _) in tables { l2Cache[offset]?.dirty = false }
             let l1Copy = l1Dirty ? l1 : nil
@@ -664,16 +690,15 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         try file.sync()
     }
 
-    /// Flushes, and gives back the clusters reserved but not used (their
-    /// refcounts go to 0), so a cleanly closed image has no leaks.
+    /// Flushes, and cuts the clusters reserved but not taken off the end of
+    /// the file, so a cleanly closed image ends at its last used cluster.
     func close() throws {
         guard writable else { return }
         try flush()
         try lock.withLock {
             guard let first = reserved.first else { return }
-            try updateRefcounts(reserved) { _, _ in 0 }
-            // The unused reservation at the end of the file goes (it was
-            // only a hole; clusters before it keep their place).
+            // The clusters not taken at the end of the file go (a hole with
+            // refcount 0; clusters before them keep their place).
             let cluster = UInt64(clusterSize)
             if reserved.last! + cluster == fileEnd, UInt64(reserved.count) * cluster == fileEnd - first {
                 try file.truncate(to: first)
