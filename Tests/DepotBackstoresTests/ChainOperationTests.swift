@@ -222,7 +222,8 @@ import Testing
         let map = try QemuImg.must("qemu-img", ["map", "--output=json", top])
         let extents = try #require(JSONSerialization.jsonObject(with: Data(map.utf8)) as? [[String: Any]])
         let expected = extents.compactMap { e -> (start: UInt64, end: UInt64, data: Bool)? in
-            guard let start = (e["start"] as? NSNumber)?.uint64Value, let length = (e["length"] as? NSNumber)?.uint64Value
+            guard let start = (e["start"] as? NSNumber)?.uint64Value,
+                let length = (e["length"] as? NSNumber)?.uint64Value
             else { return nil }
             return (start, start + length, e["data"] as? Bool ?? false)
         }
