@@ -8,9 +8,16 @@ import NIOCore
 /// and can swap that backstore while initiators keep running I/O — a
 /// snapshot puts a new overlay on top, a rollback another, a merge or
 /// flatten a rebased image. The swap (`replace`) is invisible to initiators:
-/// new commands wait while it runs, the commands in flight drain first, and
-/// the old backstore is flushed before the new one takes over (as QEMU's
-/// blockdev-snapshot drains and flushes the node it freezes).
+/// new commands wait while it runs, the commands in flight drain first (as
+/// QEMU drains the node a blockdev-snapshot freezes), and the old backstore
+/// is flushed before the new one takes over.
+///
+/// A swap may leave the old backstore's flush for later (`.later`: a raw
+/// layer a snapshot freezes, whose dirty data would otherwise hold the
+/// snapshot for as long as it takes to write back): it starts at once in
+/// the background, and every flush of this device from then on waits for
+/// it and reports its failure — so a guest's SYNCHRONIZE CACHE or FUA write
+/// after the snapshot still covers every write it made before.
 ///
 /// The fast lane passes through while no swap is pending (one lock round
 /// trip each way); during a swap it declines, and the general path waits.
@@ -29,6 +36,9 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
     }
 
     private let state: NIOLockedValueBox<State>
+    /// Old backstores a swap left to flush later, and the first failure of
+    /// one (reported by every flush from then on: the data may be lost).
+    private let laterFlushes = NIOLockedValueBox<(running: [Task<Void, Never>], failure: String?)>(([], nil))
     /// One swap at a time, in order.
     private let swaps = ChangeQueue()
 
@@ -44,20 +54,32 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
 
     // MARK: Swapping
 
-    /// Stops new commands, waits for those in flight, flushes the current
-    /// backstore, and runs `body` with it (the old one): whatever `body`
-    /// returns serves from then on. If `body` throws, the old backstore
-    /// serves again and the error is rethrown. The new backstore must have
-    /// the same size and block size.
-    public func replace(_ body: @Sendable (any BlockDevice) async throws -> any BlockDevice) async throws {
-        try await swaps.run { () async throws in try await swap(body) }
+    /// When the old backstore is flushed.
+    public enum OldFlush: Sendable {
+        /// Before `body` runs (once while I/O still runs, once in the pause).
+        case first
+        /// After the swap, in the background; flushes of this device wait for it.
+        case later
     }
 
-    private func swap(_ body: @Sendable (any BlockDevice) async throws -> any BlockDevice) async throws {
+    /// Stops new commands, waits for those in flight, flushes the current
+    /// backstore (`flush`), and runs `body` with it (the old one): whatever
+    /// `body` returns serves from then on. If `body` throws, the old
+    /// backstore serves again and the error is rethrown. The new backstore
+    /// must have the same size and block size.
+    public func replace(
+        flush: OldFlush = .first, _ body: @Sendable (any BlockDevice) async throws -> any BlockDevice
+    ) async throws {
+        try await swaps.run { () async throws in try await swap(flush, body) }
+    }
+
+    private func swap(
+        _ flush: OldFlush, _ body: @Sendable (any BlockDevice) async throws -> any BlockDevice
+    ) async throws {
         // A first flush while I/O still runs writes back most dirty data, so
         // the one inside the pause (below) has little left: the pause, which
         // initiators see as latency, stays short.
-        try await current.flush()
+        if flush == .first { try await current.flush() }
         await withCheckedContinuation { (drained: CheckedContinuation<Void, Never>) in
             let now = state.withLockedValue { s -> Bool in
                 s.swapping = true
@@ -70,7 +92,7 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
         let old = current
         var next = old
         do {
-            try await old.flush()
+            if flush == .first { try await old.flush() }
             next = try await body(old)
             guard next.sizeBytes == sizeBytes, next.blockSize == blockSize else {
                 throw BlockDeviceError.io(
@@ -81,7 +103,28 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
             resume(with: old)
             throw error
         }
+        if flush == .later { flushLater(old) }
         resume(with: next)
+    }
+
+    private func flushLater(_ old: any BlockDevice) {
+        let task = Task {
+            do { try await old.flush() } catch {
+                self.laterFlushes.withLockedValue { $0.failure = $0.failure ?? "\(error)" }
+            }
+        }
+        laterFlushes.withLockedValue { $0.running.append(task) }
+    }
+
+    /// Waits for the flushes swaps left for later; throws if one failed.
+    private func awaitLaterFlushes() async throws {
+        let running = laterFlushes.withLockedValue { $0.running }
+        for task in running { await task.value }
+        let failure = laterFlushes.withLockedValue { later -> String? in
+            later.running.removeFirst(min(running.count, later.running.count))
+            return later.failure
+        }
+        if let failure { throw BlockDeviceError.io("flushing a layer frozen by a snapshot: \(failure)") }
     }
 
     private func resume(with device: any BlockDevice) {
@@ -161,6 +204,7 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
     }
 
     public func flush() async throws {
+        try await awaitLaterFlushes()
         try await serve { try await $0.flush() }
     }
 

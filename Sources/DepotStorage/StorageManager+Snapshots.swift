@@ -144,9 +144,14 @@ extension StorageManager {
     /// `depot snapshot create POOL/VOL@SNAP`: the active layer becomes the
     /// snapshot (read-only from now on), a new empty qcow2 overlay on it the
     /// active layer. Costs the same whatever the volume's size. On a LUN in
-    /// use the switch drains the writes in flight and flushes the old layer
-    /// first (`VolumeDevice.replace`), so the snapshot holds every write
-    /// acknowledged before this returns and none begun after.
+    /// use the switch drains the writes in flight (`VolumeDevice.replace`),
+    /// so the snapshot holds every write acknowledged before this returns and
+    /// none begun after. A qcow2 layer is flushed and closed in the switch (its
+    /// tables must be on disk before it is opened as a backing file); a raw
+    /// layer's dirty data is written back after it, in the background — how
+    /// long that takes depends on what the guest left dirty, not on this
+    /// call — and the volume's next flush waits for it, so a guest's
+    /// SYNCHRONIZE CACHE after the snapshot still covers its earlier writes.
     ///
     /// Crash safety: the row is written `creating` first; then the overlay is
     /// made under a temporary name, the active file renamed to the layer's
@@ -215,7 +220,7 @@ extension StorageManager {
                     throw error
                 }
             }
-            try await swapLive(volume) { _ throws(DepotError) in
+            try await swapLive(volume, flushOld: volume.volumeFormat == .raw ? .later : .first) { _ throws(DepotError) in
                 try switchFiles()
                 return (newActivePath, .qcow2)
             }
@@ -248,10 +253,10 @@ extension StorageManager {
     static func pendingOverlayName(_ uuid: String) -> String { ".pending-\(uuid).qcow2" }
 
     /// Runs `switchFiles` with the volume's LUs (if any serve it) drained and
-    /// their backstore flushed and closed; the file it returns then serves
-    /// them. Without a live device it just runs.
+    /// their backstore flushed (`flushOld`) and closed; the file it returns
+    /// then serves them. Without a live device it just runs.
     func swapLive(
-        _ volume: VolumeRecord,
+        _ volume: VolumeRecord, flushOld: VolumeDevice.OldFlush = .first,
         _ switchFiles: @escaping @Sendable ((any BlockDevice)?) throws(DepotError) -> (String, VolumeFormat)
     ) async throws(DepotError) {
         guard let live = openVolumes.existing(volume.id!) else {
@@ -261,7 +266,7 @@ extension StorageManager {
         let blockSize = Int(volume.blockSize)
         let thin = volume.provisioningKind == .thin
         do {
-            try await live.replace { old in
+            try await live.replace(flush: flushOld) { old in
                 if let image = old as? QCOW2BlockDevice { try await image.close() }
                 let (path, format) = try await self.runIO { try switchFiles(old) }
                 return try self.openVolumes.backstore(

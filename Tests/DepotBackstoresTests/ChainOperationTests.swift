@@ -248,4 +248,32 @@ import Testing
         #expect(try image.allocation(at: 20 << 20, limit: 4096) == (true, 4096))
     }
 
+
+    /// A swap that leaves the old backstore's flush for later (a snapshot of
+    /// a raw layer) swaps at once; every flush of the device afterwards waits
+    /// for that flush and reports its failure, so a SYNCHRONIZE CACHE never
+    /// claims writes made before the swap are durable when they may not be.
+    /// A swap that flushes first and fails keeps the old backstore serving.
+    /// (/dev/full: a device whose fdatasync fails, EINVAL; both are 0 bytes.)
+    @Test func aSwapThatFlushesLaterReportsTheOldFlushOnTheNextOne() async throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/empty.img", contents: Data())
+        let failing = try FileBlockDevice(path: "/dev/full", blockSize: 512, readOnly: false)
+        let empty = try FileBlockDevice(path: dir + "/empty.img", blockSize: 512, readOnly: false)
+        let device = VolumeDevice(failing)
+        await #expect(throws: BlockDeviceError.self) { try await device.replace { _ in empty } }
+        #expect(device.current as AnyObject === failing as AnyObject)
+        try await device.replace(flush: .later) { _ in empty }
+        #expect(device.current as AnyObject === empty as AnyObject)
+        await #expect(throws: BlockDeviceError.self) { try await device.flush() }
+        await #expect(throws: BlockDeviceError.self) { try await device.flush() }
+
+        // A good old backstore: the later flush runs, and flushes succeed.
+        let other = try FileBlockDevice(path: dir + "/empty.img", blockSize: 512, readOnly: false)
+        let healthy = VolumeDevice(empty)
+        try await healthy.replace(flush: .later) { _ in other }
+        try await healthy.flush()
+    }
+
 }
