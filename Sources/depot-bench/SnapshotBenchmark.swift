@@ -65,7 +65,7 @@ struct SnapshotBenchmark {
         )
         let rest = snapshotTimes.dropFirst().sorted()
         print(
-            "  the first (it flushes what the warm-up left dirty): \(ms(snapshotTimes.first ?? .zero)); the other \(rest.count): "
+            "  the first (of the raw volume, with what the warm-up left dirty): \(ms(snapshotTimes.first ?? .zero)); the other \(rest.count): "
                 + "p50 \(ms(percentile(Array(rest), 50))), p99 \(ms(percentile(Array(rest), 99)))")
         print(
             "  initiator write latency: p50 \(ms(percentile(all, 50))), p99 \(ms(percentile(all, 99))), max \(ms(all.last ?? .zero)); "
