@@ -29,11 +29,14 @@ extension StorageManager {
     /// into that layer online, as a job (returned); one linked clones are
     /// built on is refused, naming them, as is one with several layers above.
     public func deleteSnapshot(_ ref: SnapshotRef) async throws(DepotError) -> JobInfo? {
-        let (pool, volume, snapshot, dependent) = try await changes.run {
-            () async throws(DepotError) -> (PoolRecord, VolumeRecord, SnapshotRecord, Bool) in
+        let (pool, volume, snapshot, dependent, above) = try await changes.run {
+            () async throws(DepotError) -> (PoolRecord, VolumeRecord, SnapshotRecord, Bool, VolumeRecord?) in
             let (pool, volume, snapshot) = try await requireSnapshot(ref)
             try requireIdle(volume, ref.volume)
-            guard snapshot.state == "ready" else { throw .conflict("snapshot '\(ref)' is \(snapshot.state)") }
+            // A commit cut (cancelled, failed) runs again.
+            guard snapshot.state == "ready" || snapshot.state == "committing" else {
+                throw .conflict("snapshot '\(ref)' is \(snapshot.state)")
+            }
             let view = try await chainView()
             let clones = view.clones(of: snapshot)
             if !clones.isEmpty {
@@ -48,7 +51,7 @@ extension StorageManager {
                         + "it can be merged into one only: delete the others first")
             }
             busy.insert(volume.id!)
-            return (pool, volume, snapshot, snaps.count + vols.count == 1)
+            return (pool, volume, snapshot, snaps.count + vols.count == 1, vols.first)
         }
         guard dependent else {
             defer { busy.remove(volume.id!) }
@@ -60,7 +63,16 @@ extension StorageManager {
             return nil
         }
         var merging = snapshot
-        merging.state = "merging"
+        // Whichever way copies less: the active layer's own data down, or the snapshot's up.
+        let down: Bool
+        if snapshot.state == "committing" {
+            down = true
+        } else if let above {
+            down = await commitsDown(snapshot, into: above, pool: pool)
+        } else {
+            down = false
+        }
+        merging.state = down ? "committing" : "merging"
         do {
             try await catalog.updateSnapshot(merging)
             return try await jobs.start(
@@ -73,6 +85,8 @@ extension StorageManager {
             throw error
         }
     }
+
+    /// Streams up (`merging`) or commits down (`committing`, StorageManager+Commit).
 
     /// Streams snapshot `id`'s own clusters into the one layer above it
     /// where that layer has none, rebases that layer onto the snapshot's
@@ -97,10 +111,19 @@ extension StorageManager {
             return
         }
         guard snaps.count + vols.count == 1 else {
-            var ready = snapshot
-            ready.state = "ready"
-            try? await catalog.updateSnapshot(ready)
+            if snapshot.state == "merging" {
+                var ready = snapshot
+                ready.state = "ready"
+                try? await catalog.updateSnapshot(ready)
+            }
             throw DepotError.conflict("snapshot \(view.label(snapshot)) no longer has exactly one layer above it")
+        }
+        if snapshot.state == "committing" {
+            guard let above = vols.first else {
+                throw DepotError.conflict("snapshot \(view.label(snapshot)) is committing but no volume is on it")
+            }
+            try await runCommitDown(snapshot, into: above, pool: pool, context)
+            return
         }
         let newBase = snapshot.parentId.flatMap { view.snapshots[$0] }
         let backing = newBase.map { QCOW2Layout.Backing(name: $0.fileName, format: $0.format) }

@@ -122,6 +122,7 @@ extension QCOW2Image {
         return lock.withLock { () -> UInt64? in
             let l1Index = Int(cluster / UInt64(l2Entries))
             guard l1Index < l1.count else { return nil }
+            noteWrite(cluster)
             let l1Entry = QCOW2L1Entry(raw: l1[l1Index])
             let slot = Int(cluster % UInt64(l2Entries))
             guard l1Entry.l2Offset != 0, l1Entry.copied, let raw = l2Cache[l1Entry.l2Offset]?.entries[slot] else {

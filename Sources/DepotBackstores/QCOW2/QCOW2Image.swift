@@ -85,6 +85,13 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// Host clusters that lose one reference each once the tables that
     /// dropped them are durable (freed, and their blocks punched, at 0).
     var pendingFrees: [UInt64] = []
+    /// Guest clusters written or unmapped since a commit began tracking
+    /// (nil: not tracking). `noteWrite` under the lock on every write path.
+    var writesSeen: Set<UInt64>?
+
+    func noteWrite(_ cluster: UInt64) {
+        if writesSeen != nil { writesSeen!.insert(cluster) }
+    }
 
     struct L2Table {
         var entries: [UInt64]
@@ -426,6 +433,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
             let cluster = at >> UInt64(clusterBits)
             // An overwrite of a cluster this layer owns goes straight to it.
             let owned = try lock.withLock { () -> UInt64? in
+                noteWrite(cluster)
                 if case .standard(let host, true) = try entry(ofCluster: cluster) { return host }
                 return nil
             }
@@ -520,6 +528,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
             } else {
                 try lock.withLock {
                     let index = at >> UInt64(clusterBits)
+                    noteWrite(index)
                     let old = try entry(ofCluster: index)
                     let new: QCOW2L2Entry = backing != nil ? .zero(preallocated: 0, copied: false) : .unallocated
                     if old == new { return }
