@@ -220,7 +220,8 @@ extension StorageManager {
                     throw error
                 }
             }
-            try await swapLive(volume, flushOld: volume.volumeFormat == .raw ? .later : .first) { _ throws(DepotError) in
+            try await swapLive(volume, flushOld: volume.volumeFormat == .raw ? .later : .first) {
+                _ throws(DepotError) in
                 try switchFiles()
                 return (newActivePath, .qcow2)
             }

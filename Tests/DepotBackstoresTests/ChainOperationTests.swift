@@ -248,7 +248,6 @@ import Testing
         #expect(try image.allocation(at: 20 << 20, limit: 4096) == (true, 4096))
     }
 
-
     /// A swap that leaves the old backstore's flush for later (a snapshot of
     /// a raw layer) swaps at once; every flush of the device afterwards waits
     /// for that flush and reports its failure, so a SYNCHRONIZE CACHE never
