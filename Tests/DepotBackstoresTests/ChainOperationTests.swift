@@ -5,6 +5,7 @@ import Foundation
     import Glibc
 #endif
 import NIOConcurrencyHelpers
+import NIOPosix
 import Testing
 
 @testable import DepotBackstores
@@ -273,6 +274,70 @@ import Testing
         let healthy = VolumeDevice(empty)
         try await healthy.replace(flush: .later) { _ in other }
         try await healthy.flush()
+    }
+
+
+    /// Committing down (a merge into the layer below, as QEMU's block-commit)
+    /// while a guest writes: after the passes and a last one with the writes
+    /// stopped, the layer below reads exactly what the top read (qemu-img
+    /// compare against the model), for a raw and a qcow2 (4 KiB clusters)
+    /// layer below; the top read the guest's data throughout.
+    @Test(arguments: ["raw", "qcow2"])
+    func commitDownUnderWritesLeavesTheLayerBelowAsTheTopReads(below: String) async throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let size = 16 << 20
+        let base = dir + "/base." + (below == "raw" ? "img" : "qcow2")
+        if below == "raw" {
+            try QemuImg.must("qemu-img", ["create", "-q", "-f", "raw", base, "16M"])
+        } else {
+            try QemuImg.must("qemu-img", ["create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", base, "16M"])
+        }
+        try QemuImg.must("qemu-io", ["-f", below, "-c", "write -P 0x11 0 12M", "-c", "write -P 0x12 14M 1M", base])
+        try QemuImg.must(
+            "qemu-img",
+            ["create", "-q", "-f", "qcow2", "-b", (base as NSString).lastPathComponent, "-F", below, dir + "/top.qcow2"])
+        try QemuImg.must(
+            "qemu-io", ["-c", "write -P 0x21 1M 3M", "-c", "write -z 6M 1M", "-c", "write -P 0x22 13M 64K", dir + "/top.qcow2"])
+        try QemuImg.must("qemu-img", ["convert", "-O", "raw", dir + "/top.qcow2", dir + "/start.raw"])
+        var model = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/start.raw")))
+        #expect(model.count == size)
+
+        let device = try QCOW2BlockDevice(path: dir + "/top.qcow2", blockSize: 512, readOnly: false)
+        let target = try CommitTarget(path: base, format: below)
+        var random = SeededBytes(state: below == "raw" ? 5 : 6)
+        var writes: [(Int, [UInt8])] = []
+        for _ in 0..<300 {
+            let offset = Int(random.below(UInt64(size - 70_000))) / 512 * 512
+            writes.append((offset, random.bytes(512 * (1 + Int(random.below(128))))))
+        }
+        for (offset, bytes) in writes { model.replaceSubrange(offset..<(offset + bytes.count), with: bytes) }
+        let planned = writes
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for (offset, bytes) in planned { try await device.write(offset: UInt64(offset), bytes: bytes) }
+            }
+            group.addTask {
+                try await NIOThreadPool.singleton.runIfActive {
+                    try device.commit(into: target) { _, _ in }
+                    for _ in 0..<4 { try device.commitWritten(into: target, last: false) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        // The writes are done: the last pass (the pause, in depotd).
+        try device.commitWritten(into: target, last: true)
+        try target.close()
+        let whole = try await device.read(offset: 0, length: size)
+        #expect(firstDifference(whole, model) == nil, "the top reads the guest's data: \(firstDifference(whole, model) ?? "")")
+        try Data(model).write(to: URL(fileURLWithPath: dir + "/model.raw"))
+        if below == "qcow2" {
+            let check = try QemuImg.run("qemu-img", ["check", base])
+            #expect(check.status == 0 && check.output.contains("No errors were found"), "\(check.output)")
+        }
+        let compare = try QemuImg.run("qemu-img", ["compare", "-f", below, "-F", "raw", base, dir + "/model.raw"])
+        #expect(compare.status == 0, "the layer below is what the top read: \(compare.output)")
+        try await device.close()
     }
 
 }
