@@ -276,7 +276,6 @@ import Testing
         try await healthy.flush()
     }
 
-
     /// Committing down (a merge into the layer below, as QEMU's block-commit)
     /// while a guest writes: after the passes and a last one with the writes
     /// stopped, the layer below reads exactly what the top read (qemu-img
@@ -296,9 +295,13 @@ import Testing
         try QemuImg.must("qemu-io", ["-f", below, "-c", "write -P 0x11 0 12M", "-c", "write -P 0x12 14M 1M", base])
         try QemuImg.must(
             "qemu-img",
-            ["create", "-q", "-f", "qcow2", "-b", (base as NSString).lastPathComponent, "-F", below, dir + "/top.qcow2"])
+            [
+                "create", "-q", "-f", "qcow2", "-b", (base as NSString).lastPathComponent, "-F", below,
+                dir + "/top.qcow2",
+            ])
         try QemuImg.must(
-            "qemu-io", ["-c", "write -P 0x21 1M 3M", "-c", "write -z 6M 1M", "-c", "write -P 0x22 13M 64K", dir + "/top.qcow2"])
+            "qemu-io",
+            ["-c", "write -P 0x21 1M 3M", "-c", "write -z 6M 1M", "-c", "write -P 0x22 13M 64K", dir + "/top.qcow2"])
         try QemuImg.must("qemu-img", ["convert", "-O", "raw", dir + "/top.qcow2", dir + "/start.raw"])
         var model = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/start.raw")))
         #expect(model.count == size)
@@ -329,7 +332,9 @@ import Testing
         try device.commitWritten(into: target, last: true)
         try target.close()
         let whole = try await device.read(offset: 0, length: size)
-        #expect(firstDifference(whole, model) == nil, "the top reads the guest's data: \(firstDifference(whole, model) ?? "")")
+        #expect(
+            firstDifference(whole, model) == nil,
+            "the top reads the guest's data: \(firstDifference(whole, model) ?? "")")
         try Data(model).write(to: URL(fileURLWithPath: dir + "/model.raw"))
         if below == "qcow2" {
             let check = try QemuImg.run("qemu-img", ["check", base])
