@@ -86,14 +86,13 @@ extension StorageManager {
         }
     }
 
-    /// Streams up (`merging`) or commits down (`committing`, StorageManager+Commit).
-
     /// Streams snapshot `id`'s own clusters into the one layer above it
     /// where that layer has none, rebases that layer onto the snapshot's
     /// parent, commits, and removes the snapshot's file. Run again after a
     /// restart, it skips what is done: a layer already rebased is not pulled
     /// again. Cancelled, the snapshot stays (ready) and what was copied up
-    /// reads as it did.
+    /// reads as it did. A snapshot `committing` is merged the other way
+    /// instead (`runCommitDown`, StorageManager+Commit).
     func runMerge(_ id: Int64, _ context: JobContext) async throws {
         let view = try await chainView()
         guard let snapshot = view.snapshots[id], let pool = view.pools[snapshot.poolId],
