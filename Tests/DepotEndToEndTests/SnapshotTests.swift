@@ -337,6 +337,48 @@ import Testing
         #expect(left == [(b.path as NSString).lastPathComponent, "vm.qcow2"], "\(left)")
     }
 
+    /// kill -9 in the middle of a merge that commits down (throttled so it is
+    /// surely running): the volume reads its data after the restart, the
+    /// commit runs again and finishes, and the volume's file is the
+    /// snapshot's (raw), holding every byte.
+    @Test func aCommitDownCutByKill9FinishesAfterTheRestart() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start(extra: ["--job-rate", "2"])
+        let work = (daemon.data as NSString).deletingLastPathComponent
+        let vm = VolumeRef(pool: "default", name: "vm")
+        let url = try Self.serve(daemon, "vm", size: "32M")
+        var data = Data(count: 32 * Self.mib)
+        try Self.write(&data, mib: 0..<20, url: url, work: work)
+        #expect(try daemon.depot(["snapshot", "create", "default/vm@s"]).status == 0)
+        // 6 MiB of the active layer's own (3 s at 2 MiB/s) against 14 MiB to stream up: down.
+        try Self.write(&data, mib: 4..<10, url: url, work: work)
+        let r = try daemon.depot(["snapshot", "delete", "default/vm@s"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try await Task.sleep(for: .milliseconds(1500))
+        let state = try await daemon.client.snapshot(SnapshotRef(volume: vm, name: "s")).state
+        #expect(state == "committing", "\(state)")
+        let running = try await daemon.client.jobs()
+        #expect(running.count == 1 && running[0].state == .running, "\(running)")
+        daemon.kill9()
+
+        try await daemon.start()
+        let deadline = ContinuousClock.now + .seconds(60)
+        var jobs = try await daemon.client.jobs()
+        while ContinuousClock.now < deadline, jobs.contains(where: { !$0.state.isFinished }) {
+            try await Task.sleep(for: .milliseconds(200))
+            jobs = try await daemon.client.jobs()
+        }
+        #expect(jobs.count == 1 && jobs[0].state == .succeeded, "\(jobs)")
+        let info = try await daemon.client.volume(vm)
+        #expect(info.format == .raw && info.base == nil && info.snapshotCount == 0, "\(info)")
+        let restarted = "iscsi://\(daemon.portal)/\(Self.iqn)/0"
+        #expect(try Self.reads(restarted, data, work: work))
+        try Self.oracle(info.path, format: "raw", matches: data, work: work)
+        let left = try FileManager.default.contentsOfDirectory(atPath: daemon.data + "/pools/default").sorted()
+        #expect(left == ["vm.img"], "\(left)")
+    }
+
     /// kill -9 while snapshots are being taken one after another on a LUN
     /// being written: after the restart catalog and files agree (reconcile
     /// finishes or rolls back the snapshot cut; no unknown or missing file),
