@@ -48,6 +48,17 @@ import Testing
         return FileManager.default.contents(atPath: work + "/read.raw") == expected
     }
 
+    /// The daemon's jobs once none is running any more (at most 60 s).
+    static func finishedJobs(_ daemon: Daemon) async throws -> [JobInfo] {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var jobs = try await daemon.client.jobs()
+        while ContinuousClock.now < deadline, jobs.contains(where: { !$0.state.isFinished }) {
+            try await Task.sleep(for: .milliseconds(200))
+            jobs = try await daemon.client.jobs()
+        }
+        return jobs
+    }
+
     /// qemu-img check (exit 0) of a qcow2 file, compare of any file against `expected`.
     static func oracle(_ path: String, format: String, matches expected: Data, work: String) throws {
         let qemuImg = try NFSGaneshaTests.tool("qemu-img")
@@ -312,12 +323,7 @@ import Testing
         }
 
         try await daemon.start()
-        let deadline = ContinuousClock.now + .seconds(60)
-        var jobs = try await daemon.client.jobs()
-        while ContinuousClock.now < deadline, jobs.contains(where: { !$0.state.isFinished }) {
-            try await Task.sleep(for: .milliseconds(200))
-            jobs = try await daemon.client.jobs()
-        }
+        let jobs = try await Self.finishedJobs(daemon)
         let merge = try #require(jobs.first { $0.kind == "merge" })
         let clone = try #require(jobs.first { $0.kind == "full-clone" })
         #expect(merge.state == .succeeded, "\(merge)")
@@ -363,12 +369,7 @@ import Testing
         daemon.kill9()
 
         try await daemon.start()
-        let deadline = ContinuousClock.now + .seconds(60)
-        var jobs = try await daemon.client.jobs()
-        while ContinuousClock.now < deadline, jobs.contains(where: { !$0.state.isFinished }) {
-            try await Task.sleep(for: .milliseconds(200))
-            jobs = try await daemon.client.jobs()
-        }
+        let jobs = try await Self.finishedJobs(daemon)
         #expect(jobs.count == 1 && jobs[0].state == .succeeded, "\(jobs)")
         let info = try await daemon.client.volume(vm)
         #expect(info.format == .raw && info.base == nil && info.snapshotCount == 0, "\(info)")
