@@ -185,12 +185,7 @@ import Testing
             #expect(try await device.read(offset: 990_000, length: 20_000) == Array(content[990_000..<1_010_000]))
             try await device.close()
         }
-        try Data(content).write(to: URL(fileURLWithPath: dir + "/model.raw"))
-        let check = try QemuImg.run("qemu-img", ["check", dir + "/c.qcow2"])
-        #expect(check.status == 0 && check.output.contains("No errors were found"), "\(check.output)")
-        let compare = try QemuImg.run(
-            "qemu-img", ["compare", "-f", "qcow2", "-F", "raw", dir + "/c.qcow2", dir + "/model.raw"])
-        #expect(compare.status == 0, "\(compare.output)")
+        try Self.expectCleanAndEqual(dir + "/c.qcow2", to: content, in: dir)
     }
 
     /// What a kill -9 leaves (the file after a flush, more writes unflushed,
@@ -308,12 +303,7 @@ import Testing
         #expect(inPlace > 0, "no first write was made in place")
         let file = try ImageFile(path: dir + "/v.qcow2", writable: false)
         #expect(file.size < UInt64(size + Self.mib), "the unused reservation is cut off: \(file.size) bytes")
-        try Data(model).write(to: URL(fileURLWithPath: dir + "/model.raw"))
-        let check = try QemuImg.run("qemu-img", ["check", dir + "/v.qcow2"])
-        #expect(check.status == 0 && check.output.contains("No errors were found"), "\(check.output)")
-        let compare = try QemuImg.run(
-            "qemu-img", ["compare", "-f", "qcow2", "-F", "raw", dir + "/v.qcow2", dir + "/model.raw"])
-        #expect(compare.status == 0, "\(compare.output)")
+        try Self.expectCleanAndEqual(dir + "/v.qcow2", to: model, in: dir)
 
         // Over a backing file an unallocated cluster is copy-on-write: the pool's.
         try QemuImg.must(
@@ -362,5 +352,14 @@ import Testing
             _ = try QCOW2Image(path: dir + "/not.qcow2", writable: false)
             Issue.record("a file that is not qcow2 was opened")
         } catch { #expect("\(error)".contains("not a qcow2 image")) }
+    }
+
+    /// qemu-img check finds `image` clean and qemu-img compare finds it equal to `model`.
+    static func expectCleanAndEqual(_ image: String, to model: [UInt8], in dir: String) throws {
+        try Data(model).write(to: URL(fileURLWithPath: dir + "/model.raw"))
+        let check = try QemuImg.run("qemu-img", ["check", image])
+        #expect(check.status == 0 && check.output.contains("No errors were found"), "\(check.output)")
+        let compare = try QemuImg.run("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", image, dir + "/model.raw"])
+        #expect(compare.status == 0, "\(compare.output)")
     }
 }
