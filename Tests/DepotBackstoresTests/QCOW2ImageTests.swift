@@ -2,6 +2,7 @@
 import DepotBlock
 import DepotImage
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -312,6 +313,63 @@ import Testing
         _ = try await top.read(offset: 0, length: 4096)
         #expect(![UInt8](repeating: 1, count: 4096).withUnsafeBytes { top.writeNow(offset: 0, from: $0) })
         try await top.close()
+    }
+
+    /// Flushes racing writers through an L2 cache of four tables: a table a
+    /// flush has taken must stay cached until written — evicted and read
+    /// back from the file before the write lands, it returns without the
+    /// entries in flight, and its next write-out puts that older table over
+    /// them (the writes vanish, their clusters leak).
+    @Test func flushesRacingWritersThroughATinyCacheLoseNoWrite() async throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let size = 64 * Self.mib
+        let block = 4096
+        try QemuImg.must(
+            "qemu-img", ["create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", dir + "/v.qcow2", "64M"])
+        let writers = 4
+        let perWriter = 1500
+        // Writer w owns the blocks b with b % writers == w: each block's last write is known.
+        var plans: [[(block: Int, bytes: [UInt8])]] = []
+        var model = [UInt8](repeating: 0, count: size)
+        for w in 0..<writers {
+            var random = SeededBytes(state: UInt64(100 + w))
+            var plan: [(block: Int, bytes: [UInt8])] = []
+            for _ in 0..<perWriter {
+                let b = Int(random.below(UInt64(size / block / writers))) * writers + w
+                let bytes = random.bytes(block)
+                plan.append((b, bytes))
+                model.replaceSubrange((b * block)..<((b + 1) * block), with: bytes)
+            }
+            plans.append(plan)
+        }
+        do {
+            let device = try QCOW2BlockDevice(
+                path: dir + "/v.qcow2", blockSize: 512, readOnly: false, l2CacheBytes: 4 * 4096)
+            let done = NIOLockedValueBox(false)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for plan in plans {
+                    group.addTask {
+                        for (b, bytes) in plan { try await device.write(offset: UInt64(b * block), bytes: bytes) }
+                    }
+                }
+                group.addTask {
+                    var flushes = 0
+                    while !done.withLockedValue({ $0 }) || flushes == 0 {
+                        try await device.flush()
+                        flushes += 1
+                    }
+                }
+                for _ in 0..<writers { try await group.next() }
+                done.withLockedValue { $0 = true }
+                try await group.waitForAll()
+            }
+            try await device.close()
+        }
+        let reopened = try QCOW2BlockDevice(path: dir + "/v.qcow2", blockSize: 512, readOnly: true)
+        let whole = try await reopened.read(offset: 0, length: size)
+        #expect(firstDifference(whole, model) == nil, "\(firstDifference(whole, model) ?? "")")
+        try Self.expectCleanAndEqual(dir + "/v.qcow2", to: model, in: dir)
     }
 
     /// Images Depot must not serve are refused with the reason named.

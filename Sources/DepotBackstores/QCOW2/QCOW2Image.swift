@@ -72,6 +72,10 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     private var l1Dirty = false
     var l2Cache: [UInt64: L2Table] = [:]
     private var l2Clock: UInt64 = 0
+    /// Tables a flush has taken and not yet written (kept in the cache).
+    private var tablesInFlight: Set<UInt64> = []
+    /// One flush at a time: two could write one table's copies out of order.
+    private let flushing = NIOLock()
     private var refcountTable: [UInt64]
     private var refcountTableDirty = false
     private var refblocks: [UInt64: [UInt8]] = [:]
@@ -275,12 +279,14 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// table goes; a dirty one is written first (its data made durable before).
     private func makeRoomInCache() throws {
         while (l2Cache.count + 1) * clusterSize > l2CacheBytes {
-            let clean = l2Cache.filter { !$0.value.dirty }
+            // Not a table a flush is writing (see `writeTables`): over budget for a moment instead.
+            let candidates = l2Cache.filter { !tablesInFlight.contains($0.key) }
+            let clean = candidates.filter { !$0.value.dirty }
             if let victim = clean.min(by: { $0.value.used < $1.value.used }) {
                 l2Cache[victim.key] = nil
                 continue
             }
-            guard let victim = l2Cache.min(by: { $0.value.used < $1.value.used }) else { return }
+            guard let victim = candidates.min(by: { $0.value.used < $1.value.used }) else { return }
             try writeDirtyRefblocks()
             try file.sync()
             try file.write(at: victim.key, Self.encode(victim.value.entries))
@@ -668,24 +674,59 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// Makes every write so far durable, in the order the type's comment gives.
     func flush() throws {
         guard writable else { return }
+        try flushing.withLock {
+            let frees = try writeTables(durably: true)
+            guard !frees.isEmpty else { return }
+            let freed = try lock.withLock { try dropReferences(frees) }
+            for host in freed { file.punchHole(at: host, length: UInt64(clusterSize)) }
+            try file.sync()
+        }
+    }
+
+    /// The first half of a flush: data and refcounts made durable (one
+    /// fdatasync), then every changed table written to the file but not
+    /// synced. A reader opening the file now (the overlay a snapshot puts
+    /// on this image) sees consistent tables, and a crash leaves each table
+    /// as it was or as written — either way referencing only clusters whose
+    /// data and refcounts are durable: leaks at worst. The clusters to free
+    /// wait for a flush (they must not be freed before the tables that
+    /// dropped them are durable). A snapshot runs this while I/O runs and
+    /// again in its pause, and leaves the final sync (`close`) for later.
+    func writeBack() throws {
+        guard writable else { return }
+        try flushing.withLock {
+            let frees = try writeTables(durably: false)
+            if !frees.isEmpty { lock.withLock { pendingFrees = frees + pendingFrees } }
+        }
+    }
+
+    /// Writes the refcounts, syncs, writes the dirty tables (and syncs again
+    /// if `durably`); returns the clusters to free once the tables are durable.
+    /// Under `flushing`. A table is marked clean when taken and stays in the
+    /// cache until written (`tablesInFlight`): evicted and read back from the
+    /// file before the write landed, it would come back without the entries
+    /// being written, and a later flush would write that older table over them.
+    private func writeTables(durably: Bool) throws -> [UInt64] {
         let (tables, l1Copy, frees) = try lock.withLock { () throws -> ([(UInt64, [UInt64])], [UInt64]?, [UInt64]) in
             // The refcounts of every cluster the tables below reference.
             try writeDirtyRefblocks()
             let tables = l2Cache.filter(\.value.dirty).map { ($0.key, $0.value.entries) }
             for (offset, _) in tables { l2Cache[offset]?.dirty = false }
+            tablesInFlight = Set(tables.map(\.0))
             let l1Copy = l1Dirty ? l1 : nil
             l1Dirty = false
             let frees = pendingFrees
             pendingFrees = []
             return (tables, l1Copy, frees)
         }
-        try file.sync()
+        defer { lock.withLock { tablesInFlight = [] } }
         do {
+            try file.sync()
             for (offset, entries) in tables { try file.write(at: offset, Self.encode(entries)) }
             if let l1Copy { try file.write(at: header.l1TableOffset, Self.encode(l1Copy)) }
-            if !tables.isEmpty || l1Copy != nil { try file.sync() }
+            if durably, !tables.isEmpty || l1Copy != nil { try file.sync() }
         } catch {
-            // Not written: they stay dirty for the next flush.
+            // Not written (or not known durable): they stay dirty for the next flush.
             lock.withLock {
                 for (offset, _) in tables { l2Cache[offset]?.dirty = true }
                 if l1Copy != nil { l1Dirty = true }
@@ -693,10 +734,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
             }
             throw error
         }
-        guard !frees.isEmpty else { return }
-        let freed = try lock.withLock { try dropReferences(frees) }
-        for host in freed { file.punchHole(at: host, length: UInt64(clusterSize)) }
-        try file.sync()
+        return frees
     }
 
     /// Flushes, and cuts the clusters reserved but not taken off the end of
