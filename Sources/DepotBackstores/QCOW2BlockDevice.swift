@@ -80,6 +80,14 @@ public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
         try await pool.runIfActive { try image.flush() }
     }
 
+    /// The first half of a flush (`QCOW2Image.writeBack`): data and refcounts
+    /// durable, tables written to the file but not yet synced — enough for a
+    /// reader of the file, and safe across a crash; `flush` or `close` finishes it.
+    public func writeBack() async throws {
+        let image = self.image
+        try await pool.runIfActive { try image.writeBack() }
+    }
+
     /// Flushes and gives back unused reservations (also done when the device goes).
     public func close() async throws {
         let image = self.image

@@ -58,7 +58,9 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
     public enum OldFlush: Sendable {
         /// Before `body` runs (once while I/O still runs, once in the pause).
         case first
-        /// After the swap, in the background; flushes of this device wait for it.
+        /// After the swap, in the background; flushes of this device wait for
+        /// it. A qcow2 backstore is closed there (flushed, reservations given
+        /// back); `body` must leave its file readable (`writeBack`).
         case later
     }
 
@@ -109,12 +111,19 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
 
     private func flushLater(_ old: any BlockDevice) {
         let task = Task {
-            do { try await old.flush() } catch {
+            do {
+                // A qcow2 image is closed: flushed, its unused reservations given back.
+                if let image = old as? QCOW2BlockDevice { try await image.close() } else { try await old.flush() }
+            } catch {
                 self.laterFlushes.withLockedValue { $0.failure = $0.failure ?? "\(error)" }
             }
         }
         laterFlushes.withLockedValue { $0.running.append(task) }
     }
+
+    /// Waits for the old backstores a swap left to flush and close later
+    /// (a job about to write a layer file must not race a close of it).
+    public func settle() async throws { try await awaitLaterFlushes() }
 
     /// Waits for the flushes swaps left for later; throws if one failed.
     private func awaitLaterFlushes() async throws {

@@ -98,6 +98,8 @@ extension StorageManager {
         guard let snapshot = view.snapshots[id], let pool = view.pools[snapshot.poolId],
             let volume = view.volumes[snapshot.volumeId]
         else { return }
+        // A snapshot just taken may still be closing its layer in the background.
+        try await openVolumes.existing(volume.id!)?.settle()
         busy.insert(volume.id!)
         defer { busy.remove(volume.id!) }
         let (snaps, vols) = view.dependents(of: id)

@@ -220,7 +220,7 @@ extension StorageManager {
                     throw error
                 }
             }
-            try await swapLive(volume, flushOld: volume.volumeFormat == .raw ? .later : .first) {
+            try await swapLive(volume, flushOld: .later) {
                 _ throws(DepotError) in
                 try switchFiles()
                 return (newActivePath, .qcow2)
@@ -254,8 +254,9 @@ extension StorageManager {
     static func pendingOverlayName(_ uuid: String) -> String { ".pending-\(uuid).qcow2" }
 
     /// Runs `switchFiles` with the volume's LUs (if any serve it) drained and
-    /// their backstore flushed (`flushOld`) and closed; the file it returns
-    /// then serves them. Without a live device it just runs.
+    /// their backstore flushed and closed (`.first`), or readable as it is on
+    /// disk and flushed and closed after the swap (`.later`); the file it
+    /// returns then serves them. Without a live device it just runs.
     func swapLive(
         _ volume: VolumeRecord, flushOld: VolumeDevice.OldFlush = .first,
         _ switchFiles: @escaping @Sendable ((any BlockDevice)?) throws(DepotError) -> (String, VolumeFormat)
@@ -267,8 +268,15 @@ extension StorageManager {
         let blockSize = Int(volume.blockSize)
         let thin = volume.provisioningKind == .thin
         do {
+            // A qcow2 layer left to flush later: its tables are written (not
+            // synced) while I/O runs, and again in the pause — the overlay
+            // opens it as its backing file from what the file holds; its
+            // final sync and close run after the swap.
+            if flushOld == .later, let image = live.current as? QCOW2BlockDevice { try await image.writeBack() }
             try await live.replace(flush: flushOld) { old in
-                if let image = old as? QCOW2BlockDevice { try await image.close() }
+                if let image = old as? QCOW2BlockDevice {
+                    if flushOld == .later { try await image.writeBack() } else { try await image.close() }
+                }
                 let (path, format) = try await self.runIO { try switchFiles(old) }
                 return try self.openVolumes.backstore(
                     path: path, format: format == .qcow2 ? .qcow2 : .raw, blockSize: blockSize, thin: thin)

@@ -74,6 +74,8 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     private var l2Clock: UInt64 = 0
     /// Tables a flush has taken and not yet written (kept in the cache).
     private var tablesInFlight: Set<UInt64> = []
+    /// Closed: its locks given back; a second close does nothing.
+    private var closed = false
     /// One flush at a time: two could write one table's copies out of order.
     private let flushing = NIOLock()
     private var refcountTable: [UInt64]
@@ -740,7 +742,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// Flushes, and cuts the clusters reserved but not taken off the end of
     /// the file, so a cleanly closed image ends at its last used cluster.
     func close() throws {
-        guard writable else { return }
+        guard writable, !lock.withLock({ closed }) else { return }
         try flush()
         try lock.withLock {
             guard let first = reserved.first else { return }
@@ -755,5 +757,6 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         }
         try file.sync()
         file.unlock()
+        lock.withLock { closed = true }
     }
 }
