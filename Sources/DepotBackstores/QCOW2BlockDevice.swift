@@ -9,7 +9,8 @@ import NIOPosix
 /// is cached, from the page cache (`QCOW2Image+FastLane`).
 public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
     public let blockSize: Int
-    public let sizeBytes: UInt64
+    /// The image's guest size in whole blocks (`grow` raises it).
+    public var sizeBytes: UInt64 { image.size / UInt64(blockSize) * UInt64(blockSize) }
     public let canUnmap: Bool
     let image: QCOW2Image
     private let pool: NIOThreadPool
@@ -21,7 +22,6 @@ public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
     ) throws {
         image = try QCOW2Image(path: path, writable: !readOnly, l2CacheBytes: l2CacheBytes)
         self.blockSize = blockSize
-        sizeBytes = image.size / UInt64(blockSize) * UInt64(blockSize)
         canUnmap = !readOnly
         self.pool = pool
     }
@@ -86,6 +86,12 @@ public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
     public func writeBack() async throws {
         let image = self.image
         try await pool.runIfActive { try image.writeBack() }
+    }
+
+    /// Grows the image to `newSize` bytes (`QCOW2Image.grow`); no I/O may run meanwhile.
+    public func grow(to newSize: UInt64) async throws {
+        let image = self.image
+        try await pool.runIfActive { try image.grow(to: newSize) }
     }
 
     /// Flushes and gives back unused reservations (also done when the device goes).

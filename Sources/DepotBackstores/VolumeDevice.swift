@@ -2,6 +2,7 @@ import DepotBlock
 import DepotCore
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// The device every LU of one volume serves: it forwards to the volume's
 /// current backstore (its raw file, or the qcow2 image on top of its chain)
@@ -23,7 +24,9 @@ import NIOCore
 /// trip each way); during a swap it declines, and the general path waits.
 public final class VolumeDevice: BlockDevice, @unchecked Sendable {
     public let blockSize: Int
-    public let sizeBytes: UInt64
+    /// The size LUs serve (`grow` raises it; a raw resize makes a new device).
+    public var sizeBytes: UInt64 { size.load(ordering: .acquiring) }
+    private let size: Synchronization.Atomic<UInt64>
     public let canUnmap: Bool
 
     private struct State {
@@ -44,7 +47,7 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
 
     public init(_ device: any BlockDevice) {
         blockSize = device.blockSize
-        sizeBytes = device.sizeBytes
+        size = Synchronization.Atomic(device.sizeBytes)
         canUnmap = device.canUnmap
         state = NIOLockedValueBox(State(device: device))
     }
@@ -82,15 +85,7 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
         // the one inside the pause (below) has little left: the pause, which
         // initiators see as latency, stays short.
         if flush == .first { try await current.flush() }
-        await withCheckedContinuation { (drained: CheckedContinuation<Void, Never>) in
-            let now = state.withLockedValue { s -> Bool in
-                s.swapping = true
-                if s.inFlight == 0 { return true }
-                s.drained = drained
-                return false
-            }
-            if now { drained.resume() }
-        }
+        await drain()
         let old = current
         var next = old
         do {
@@ -107,6 +102,42 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
         }
         if flush == .later { flushLater(old) }
         resume(with: next)
+    }
+
+    /// Stops new commands and waits for those in flight (`resume` ends it).
+    private func drain() async {
+        await withCheckedContinuation { (drained: CheckedContinuation<Void, Never>) in
+            let now = state.withLockedValue { s -> Bool in
+                s.swapping = true
+                if s.inFlight == 0 { return true }
+                s.drained = drained
+                return false
+            }
+            if now { drained.resume() }
+        }
+    }
+
+    /// Grows the volume under its LUs: new commands wait, those in flight
+    /// drain, `body` grows the current backstore to `newSize` (a qcow2
+    /// image's header and L1 table), and the LUs see the new size (the
+    /// caller then tells their sessions CAPACITY DATA HAS CHANGED). If
+    /// `body` throws, the size stays.
+    public func grow(to newSize: UInt64, _ body: @Sendable (any BlockDevice) async throws -> Void) async throws {
+        try await swaps.run { () async throws in
+            await drain()
+            let device = current
+            do {
+                try await body(device)
+                guard device.sizeBytes == newSize else {
+                    throw BlockDeviceError.io("the backstore grew to \(device.sizeBytes) bytes, not \(newSize)")
+                }
+            } catch {
+                resume(with: device)
+                throw error
+            }
+            size.store(newSize, ordering: .releasing)
+            resume(with: device)
+        }
     }
 
     private func flushLater(_ old: any BlockDevice) {

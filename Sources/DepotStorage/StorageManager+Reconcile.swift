@@ -67,7 +67,17 @@ extension StorageManager {
                     try await catalog.updateVolume(volume)
                 }
                 let path2 = pool.path + "/" + volume.fileName
-                if let pending = volume.pendingSizeBytes {
+                if let pending = volume.pendingSizeBytes, volume.volumeFormat == .qcow2 {
+                    // A qcow2 grow commits with its header write: done, or never happened.
+                    if VolumeFile.status(path: path2, format: .qcow2)?.sizeBytes == UInt64(pending) {
+                        volume.sizeBytes = pending
+                        report.repairedIntents.append("\(pool.name)/\(volume.name): resize to \(pending) finished")
+                    } else {
+                        report.repairedIntents.append("\(pool.name)/\(volume.name): resize to \(pending) rolled back")
+                    }
+                    volume.pendingSizeBytes = nil
+                    try await catalog.updateVolume(volume)
+                } else if let pending = volume.pendingSizeBytes {
                     let actual = VolumeFile.status(path: path2)?.sizeBytes
                     if actual != UInt64(volume.sizeBytes), actual != nil {
                         // The file moved (or started to): finish what was asked.

@@ -1,3 +1,5 @@
+import DepotBackstores
+import DepotBlock
 import DepotCatalog
 import DepotCore
 import Foundation
@@ -149,12 +151,21 @@ extension StorageManager {
             () async throws(DepotError) -> (PoolRecord, VolumeRecord, UInt64)? in
             let (pool, record) = try await requireVolume(ref)
             try requireIdle(record, ref)
-            if record.volumeFormat == .qcow2 {
-                throw .unprocessable("'\(ref)' is a qcow2 volume; resizing qcow2 volumes is not supported yet")
-            }
             try Self.validateSize(newSize, blockSize: UInt32(record.blockSize))
             let oldSize = UInt64(record.sizeBytes)
             if newSize == oldSize { return nil }
+            if record.volumeFormat == .qcow2 {
+                if newSize < oldSize {
+                    throw .unprocessable(
+                        "'\(ref)' is a qcow2 volume: it can grow, not shrink (its snapshots and clones keep the size they were taken at); nothing was changed"
+                    )
+                }
+                if record.provisioningKind != .thin, record.baseSnapshotId == nil {
+                    throw .unprocessable(
+                        "'\(ref)' is a thick qcow2 volume (preallocated); growing one is not supported yet (its new clusters would not be preallocated). Convert it with a full clone to a raw volume, or take a snapshot first (its overlay then grows thin, the space still reserved)"
+                    )
+                }
+            }
             if newSize > oldSize {
                 try await figures(for: pool).admit(
                     size: newSize - oldSize, provisioning: record.provisioningKind, pool: ref.pool)
@@ -195,6 +206,29 @@ extension StorageManager {
         // Intent, file, commit: reconcile finishes whichever step a crash cut.
         record.pendingSizeBytes = Int64(newSize)
         try await catalog.updateVolume(record)
+        if record.volumeFormat == .qcow2 {
+            do {
+                try await growImage(record, path: path, to: newSize)
+            } catch {
+                record.pendingSizeBytes = nil
+                try? await catalog.updateVolume(record)
+                throw error
+            }
+        } else {
+            try await resizeFile(&record, path: path, from: oldSize, to: newSize, provisioning: provisioning)
+        }
+        record.sizeBytes = Int64(newSize)
+        record.pendingSizeBytes = nil
+        try await catalog.updateVolume(record)
+        allocated[record.id!] = VolumeFile.status(path: path)?.allocatedBytes ?? 0
+        logger.info("volume resized", metadata: ["volume": "\(ref)", "from": "\(oldSize)", "to": "\(newSize)"])
+        return info(record, pool: pool)
+    }
+
+    /// A raw volume's file to its new size (back to the old one if that fails).
+    private func resizeFile(
+        _ record: inout VolumeRecord, path: String, from oldSize: UInt64, to newSize: UInt64, provisioning: Provisioning
+    ) async throws(DepotError) {
         do {
             try await runIO {
                 try VolumeFile.resize(path: path, from: oldSize, to: newSize, provisioning: provisioning)
@@ -205,12 +239,37 @@ extension StorageManager {
             try? await catalog.updateVolume(record)
             throw error
         }
-        record.sizeBytes = Int64(newSize)
-        record.pendingSizeBytes = nil
-        try await catalog.updateVolume(record)
-        allocated[record.id!] = VolumeFile.status(path: path)?.allocatedBytes ?? 0
-        logger.info("volume resized", metadata: ["volume": "\(ref)", "from": "\(oldSize)", "to": "\(newSize)"])
-        return info(record, pool: pool)
+    }
+
+    /// A qcow2 volume's active image grown to `newSize`: under its LUs when
+    /// they serve it (drained for the header and L1 write; their sessions
+    /// then get CAPACITY DATA HAS CHANGED), else in the file alone. The
+    /// layers below keep their size (what lies past a backing file reads
+    /// as zeros, qcow2.rst).
+    private func growImage(_ record: VolumeRecord, path: String, to newSize: UInt64) async throws(DepotError) {
+        do {
+            if let live = openVolumes.existing(record.id!) {
+                try await live.grow(to: newSize) { backstore in
+                    guard let image = backstore as? QCOW2BlockDevice else {
+                        throw DepotError.internalError("the volume's backstore is not a qcow2 image")
+                    }
+                    try await image.grow(to: newSize)
+                }
+            } else {
+                let blockSize = Int(record.blockSize)
+                let image = try await runIO { try QCOW2BlockDevice(path: path, blockSize: blockSize, readOnly: false) }
+                try await image.grow(to: newSize)
+                try await image.close()
+            }
+        } catch let error as DepotError {
+            throw error
+        } catch let error as QCOW2Error {
+            throw .unprocessable("cannot grow '\(record.name)': \(error)")
+        } catch BlockDeviceError.noSpace {
+            throw .insufficientSpace("cannot grow '\(record.name)': the pool's filesystem is full")
+        } catch {
+            throw .internalError("growing '\(record.name)': \(error)")
+        }
     }
 
     public func renameVolume(_ ref: VolumeRef, to newName: String) async throws(DepotError) -> VolumeInfo {

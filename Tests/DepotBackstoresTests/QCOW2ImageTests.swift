@@ -372,6 +372,65 @@ import Testing
         try Self.expectCleanAndEqual(dir + "/v.qcow2", to: model, in: dir)
     }
 
+    /// Growing an image over a smaller raw backing file: with 4 KiB clusters
+    /// 16 MiB → 1.5 GiB outgrows the one-cluster L1 table (a new one is
+    /// written and the old freed); with 64 KiB clusters it does not. The
+    /// new range reads zeros and takes writes; qemu-img reads the new size,
+    /// finds the image clean (no leak: the old L1 went back) and equal.
+    @Test(arguments: [(4096, UInt64(1536) << 20), (65536, UInt64(1) << 30)])
+    func growingKeepsDataAndQemuImgAgrees(clusterSize: Int, newSize: UInt64) async throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var random = SeededBytes(state: UInt64(clusterSize))
+        let base = random.bytes(4 * Self.mib)
+        try Data(base).write(to: URL(fileURLWithPath: dir + "/base.raw"))
+        try QemuImg.must(
+            "qemu-img",
+            ["create", "-q", "-f", "qcow2", "-o", "cluster_size=\(clusterSize)", "-b", "base.raw", "-F", "raw"]
+                + [dir + "/v.qcow2", "16M"])
+        let early = random.bytes(3 * Self.mib)
+        let late = random.bytes(Self.mib)
+        let lateAt = newSize - UInt64(2 * Self.mib) - 4096
+        do {
+            let device = try QCOW2BlockDevice(path: dir + "/v.qcow2", blockSize: 512, readOnly: false)
+            try await device.write(offset: UInt64(2 * Self.mib), bytes: early)
+            let l1Before = device.image.l1Offset
+            if clusterSize == 4096 {
+                // Past what its one-cluster refcount table counts: refused, nothing changed.
+                await #expect(throws: QCOW2Error.self) { try await device.grow(to: UInt64(3) << 30) }
+                #expect(device.sizeBytes == UInt64(16 * Self.mib))
+            }
+            try await device.grow(to: newSize)
+            #expect(device.sizeBytes == newSize)
+            #expect(
+                (device.image.l1Offset != l1Before) == (clusterSize == 4096), "the L1 table moves only when it must")
+            let zeros = try await device.read(offset: newSize - 8192, length: 8192)
+            #expect(zeros == [UInt8](repeating: 0, count: 8192))
+            try await device.write(offset: lateAt, bytes: late)
+            try await device.close()
+        }
+        let info = try QemuImg.info(dir + "/v.qcow2")
+        #expect((info["virtual-size"] as? NSNumber)?.uint64Value == newSize, "\(info)")
+        let check = try QemuImg.run("qemu-img", ["check", dir + "/v.qcow2"])
+        #expect(check.status == 0 && check.output.contains("No errors were found"), "\(check.output)")
+        #expect(!check.output.contains("leaked"), "\(check.output)")
+        // The expected disk, sparse: the backing's 4 MiB, the writes, zeros elsewhere.
+        let model = FileManager.default.createFile(atPath: dir + "/model.raw", contents: nil)
+        #expect(model)
+        let handle = try #require(FileHandle(forWritingAtPath: dir + "/model.raw"))
+        try handle.truncate(atOffset: newSize)
+        try handle.seek(toOffset: 0)
+        handle.write(Data(base))
+        try handle.seek(toOffset: UInt64(2 * Self.mib))
+        handle.write(Data(early))
+        try handle.seek(toOffset: lateAt)
+        handle.write(Data(late))
+        try handle.close()
+        let compare = try QemuImg.run(
+            "qemu-img", ["compare", "-f", "qcow2", "-F", "raw", dir + "/v.qcow2", dir + "/model.raw"])
+        #expect(compare.status == 0, "\(compare.output)")
+    }
+
     /// Images Depot must not serve are refused with the reason named.
     @Test func corruptAndUnknownFeaturesAreRefusedByName() throws {
         let dir = try QemuImg.directory()

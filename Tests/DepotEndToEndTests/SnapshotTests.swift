@@ -217,6 +217,65 @@ import Testing
     /// snapshot holds exactly the first k writes for some k — every write
     /// acknowledged before the snapshot was asked for, none begun after it
     /// returned.
+    /// A volume with a snapshot (its active layer a qcow2 overlay) grows on
+    /// a LUN in use: the logged-in session gets CAPACITY DATA HAS CHANGED
+    /// and READ CAPACITY the new size; the new range reads zeros (past the
+    /// snapshot's end, qcow2.rst) and takes writes; the snapshot keeps its
+    /// size; qemu-img finds both files clean and equal to what was written.
+    /// A shrink is refused, and a merge of the smaller snapshot streams up.
+    @Test func aVolumeWithASnapshotGrowsUnderALoggedInSession() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let work = (daemon.data as NSString).deletingLastPathComponent
+        let url = try Self.serve(daemon, "g", size: "8M")
+        var data = Data(count: 8 * Self.mib)
+        try Self.write(&data, mib: 0..<8, url: url, work: work)
+        let before = data
+        #expect(try daemon.depot(["snapshot", "create", "default/g@s1"]).status == 0)
+        let session = try LibISCSIClient(initiator: "iqn.2026-12.dev.depot:grower")
+        #expect(session.login(portal: daemon.portal, target: Self.iqn), "\(session.lastError)")
+        #expect(session.probe()?.status == 0)
+
+        var r = try daemon.depot(["volume", "resize", "default/g", "--size", "24M"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let probe = session.probe()
+        #expect(probe?.status == 2 && probe?.key == 6 && probe?.ascq == 0x2A09, "\(String(describing: probe))")
+        let capacity = session.command(
+            [0x9E, 0x10] + [UInt8](repeating: 0, count: 8) + [0, 0, 0, 32, 0, 0], dataIn: 32)
+        let lastLBA = capacity?.data.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        #expect(
+            capacity?.good == true && lastLBA == UInt64(24 * Self.mib / 512 - 1),
+            "READ CAPACITY(16): \(String(describing: lastLBA))")
+        #expect(session.read(lba: UInt32(12 * Self.mib / 512), length: 4096) == [UInt8](repeating: 0, count: 4096))
+        session.logout()
+        data.append(Data(count: 16 * Self.mib))
+        try Self.write(&data, mib: 16..<24, url: url, work: work)
+        #expect(try Self.reads(url, data, work: work), "the grown LUN reads the old data, zeros, the new data")
+        let info = try await daemon.client.volume(VolumeRef(pool: "default", name: "g"))
+        #expect(info.sizeBytes == UInt64(24 * Self.mib))
+        let s1 = try await daemon.client.snapshot(
+            SnapshotRef(volume: VolumeRef(pool: "default", name: "g"), name: "s1"))
+        #expect(s1.sizeBytes == UInt64(8 * Self.mib), "the snapshot keeps its size")
+        try Self.oracle(info.path, format: "qcow2", matches: data, work: work)
+        try Self.oracle(s1.path, format: "raw", matches: before, work: work)
+
+        r = try daemon.depot(["volume", "resize", "default/g", "--size", "16M", "--force"])
+        #expect(r.status != 0 && r.stderr.contains("can grow, not shrink"), "\(r.stderr)")
+        r = try daemon.depot(["snapshot", "delete", "default/g@s1", "--wait"])
+        #expect(r.status == 0 && r.stdout.contains("merged"), "\(r.stdout) \(r.stderr)")
+        #expect(try Self.reads(url, data, work: work), "the merge changed nothing the LUN reads")
+        let merged = try await daemon.client.volume(VolumeRef(pool: "default", name: "g"))
+        try Self.oracle(merged.path, format: "qcow2", matches: data, work: work)
+
+        // A qcow2 volume no LUN serves grows in its file alone.
+        #expect(try daemon.depot(["volume", "create", "default/q", "--size", "4M", "--format", "qcow2"]).status == 0)
+        #expect(try daemon.depot(["volume", "resize", "default/q", "--size", "+4M"]).status == 0)
+        let q = try await daemon.client.volume(VolumeRef(pool: "default", name: "q"))
+        #expect(q.sizeBytes == UInt64(8 * Self.mib))
+        try Self.oracle(q.path, format: "qcow2", matches: Data(count: 8 * Self.mib), work: work)
+    }
+
     @Test func aSnapshotUnderWritesIsPointInTime() async throws {
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }

@@ -3,6 +3,7 @@ import DepotImage
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// What opening or using a qcow2 image can fail with, naming the file.
 public enum QCOW2Error: Error, CustomStringConvertible, Equatable {
@@ -63,7 +64,11 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// The fast lane's writes into this file.
     let inline = InlineWrites()
 
-    var size: UInt64 { header.size }
+    /// The guest size (grows with `grow`; read without the lock by the layer above).
+    var size: UInt64 { guestSize.load(ordering: .acquiring) }
+    let guestSize: Synchronization.Atomic<UInt64>
+    /// Where the L1 table is (moves when `grow` needs a larger one).
+    var l1Offset: UInt64
     var chain: [String] { [file.path] + (backing?.chain ?? []) }
 
     // Everything below is guarded by `lock`.
@@ -77,15 +82,15 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// Closed: its locks given back; a second close does nothing.
     private var closed = false
     /// One flush at a time: two could write one table's copies out of order.
-    private let flushing = NIOLock()
-    private var refcountTable: [UInt64]
+    let flushing = NIOLock()
+    var refcountTable: [UInt64]
     private var refcountTableDirty = false
     private var refblocks: [UInt64: [UInt8]] = [:]
     /// Cached refcount blocks changed since they were last written.
     private var dirtyRefblocks: Set<UInt64> = []
     /// Host clusters inside the file past every used one, refcount 0, their
     /// refcount blocks cached: taken in order (ascending).
-    private var reserved: [UInt64] = []
+    var reserved: [UInt64] = []
     /// Where the next reservation starts (cluster aligned, past everything).
     private var fileEnd: UInt64
     /// Host clusters that lose one reference each once the tables that
@@ -141,6 +146,8 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         reservationBatch = max(4, (32 << 20) / clusterSize)
         self.l2CacheBytes = max(l2CacheBytes, 4 * clusterSize)
         l1 = try Self.readTable(file, at: header.l1TableOffset, entries: Int(header.l1Size))
+        l1Offset = header.l1TableOffset
+        guestSize = Synchronization.Atomic(header.size)
         refcountTable = try Self.readTable(
             file, at: header.refcountTableOffset, entries: Int(header.refcountTableClusters) * clusterSize / 8)
         let cluster = UInt64(clusterSize)
@@ -573,7 +580,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// as zeros), with the refcount blocks that count them cached; a new
     /// refcount block goes after them, counting itself, durable before the
     /// refcount table names it.
-    private func reserve(_ count: Int) throws {
+    func reserve(_ count: Int) throws {
         let cluster = UInt64(clusterSize)
         let first = fileEnd
         var end = first + UInt64(count) * cluster
@@ -639,7 +646,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
 
     /// Writes every changed refcount block (before the fdatasync that
     /// precedes a table write). On failure they stay dirty.
-    private func writeDirtyRefblocks() throws {
+    func writeDirtyRefblocks() throws {
         for block in dirtyRefblocks.sorted() {
             try file.write(at: block, refblocks[block]!)
             dirtyRefblocks.remove(block)
@@ -658,7 +665,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
 
     /// One reference less for each of `hosts` (a host may repeat); returns
     /// those left with none.
-    private func dropReferences(_ hosts: [UInt64]) throws -> [UInt64] {
+    func dropReferences(_ hosts: [UInt64]) throws -> [UInt64] {
         var freed: [UInt64] = []
         try updateRefcounts(hosts) { host, count in
             guard count > 0 else {
@@ -676,13 +683,16 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// Makes every write so far durable, in the order the type's comment gives.
     func flush() throws {
         guard writable else { return }
-        try flushing.withLock {
-            let frees = try writeTables(durably: true)
-            guard !frees.isEmpty else { return }
-            let freed = try lock.withLock { try dropReferences(frees) }
-            for host in freed { file.punchHole(at: host, length: UInt64(clusterSize)) }
-            try file.sync()
-        }
+        try flushing.withLock { try flushUnderFlushing() }
+    }
+
+    /// `flush` for a caller already holding `flushing`.
+    func flushUnderFlushing() throws {
+        let frees = try writeTables(durably: true)
+        guard !frees.isEmpty else { return }
+        let freed = try lock.withLock { try dropReferences(frees) }
+        for host in freed { file.punchHole(at: host, length: UInt64(clusterSize)) }
+        try file.sync()
     }
 
     /// The first half of a flush: data and refcounts made durable (one
@@ -708,7 +718,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// cache until written (`tablesInFlight`): evicted and read back from the
     /// file before the write landed, it would come back without the entries
     /// being written, and a later flush would write that older table over them.
-    private func writeTables(durably: Bool) throws -> [UInt64] {
+    func writeTables(durably: Bool) throws -> [UInt64] {
         let (tables, l1Copy, frees) = try lock.withLock { () throws -> ([(UInt64, [UInt64])], [UInt64]?, [UInt64]) in
             // The refcounts of every cluster the tables below reference.
             try writeDirtyRefblocks()
@@ -725,7 +735,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         do {
             try file.sync()
             for (offset, entries) in tables { try file.write(at: offset, Self.encode(entries)) }
-            if let l1Copy { try file.write(at: header.l1TableOffset, Self.encode(l1Copy)) }
+            if let l1Copy { try file.write(at: l1Offset, Self.encode(l1Copy)) }
             if durably, !tables.isEmpty || l1Copy != nil { try file.sync() }
         } catch {
             // Not written (or not known durable): they stay dirty for the next flush.
