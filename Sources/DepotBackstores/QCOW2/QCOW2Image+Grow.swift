@@ -65,10 +65,11 @@ extension QCOW2Image {
                 fields.writeInteger(UInt32(table.count))
                 fields.writeInteger(tableOffset)
                 try file.write(at: 24, Array(fields.readableBytesView))
-                try file.sync()
+                // Written, the header may name the new table: every later table write goes there.
                 l1 = table
                 l1Offset = tableOffset
                 guestSize.store(newSize, ordering: .releasing)
+                try file.sync()
                 guard !oldTable.isEmpty else { return }
                 for host in try dropReferences(oldTable) { file.punchHole(at: host, length: cluster) }
                 try file.sync()
