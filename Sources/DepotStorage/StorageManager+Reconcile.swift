@@ -67,31 +67,27 @@ extension StorageManager {
                     try await catalog.updateVolume(volume)
                 }
                 let path2 = pool.path + "/" + volume.fileName
-                if let pending = volume.pendingSizeBytes, volume.volumeFormat == .qcow2 {
-                    // A qcow2 grow commits with its header write: done, or never happened.
-                    if VolumeFile.status(path: path2, format: .qcow2)?.sizeBytes == UInt64(pending) {
-                        volume.sizeBytes = pending
-                        report.repairedIntents.append("\(pool.name)/\(volume.name): resize to \(pending) finished")
-                    } else {
-                        report.repairedIntents.append("\(pool.name)/\(volume.name): resize to \(pending) rolled back")
-                    }
-                    volume.pendingSizeBytes = nil
-                    try await catalog.updateVolume(volume)
-                } else if let pending = volume.pendingSizeBytes {
-                    let actual = VolumeFile.status(path: path2)?.sizeBytes
-                    if actual != UInt64(volume.sizeBytes), actual != nil {
+                if let pending = volume.pendingSizeBytes {
+                    let finished: Bool
+                    if volume.volumeFormat == .qcow2 {
+                        // A qcow2 grow commits with its header write: done, or never happened.
+                        finished = VolumeFile.status(path: path2, format: .qcow2)?.sizeBytes == UInt64(pending)
+                    } else if let actual = VolumeFile.status(path: path2)?.sizeBytes, actual != UInt64(volume.sizeBytes)
+                    {
                         // The file moved (or started to): finish what was asked.
-                        let from = actual!
                         let kind = volume.provisioningKind
                         try await runIO {
                             try VolumeFile.resize(
-                                path: path2, from: min(from, UInt64(pending)), to: UInt64(pending), provisioning: kind)
+                                path: path2, from: min(actual, UInt64(pending)), to: UInt64(pending), provisioning: kind
+                            )
                         }
-                        volume.sizeBytes = pending
-                        report.repairedIntents.append("\(pool.name)/\(volume.name): resize to \(pending) finished")
+                        finished = true
                     } else {
-                        report.repairedIntents.append("\(pool.name)/\(volume.name): resize to \(pending) rolled back")
+                        finished = false
                     }
+                    if finished { volume.sizeBytes = pending }
+                    report.repairedIntents.append(
+                        "\(pool.name)/\(volume.name): resize to \(pending) \(finished ? "finished" : "rolled back")")
                     volume.pendingSizeBytes = nil
                     try await catalog.updateVolume(volume)
                 }

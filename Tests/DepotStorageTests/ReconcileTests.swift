@@ -1,3 +1,4 @@
+import DepotBackstores
 import DepotCatalog
 import DepotCore
 import DepotStorage
@@ -57,6 +58,10 @@ import Testing
         _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "r2", sizeBytes: 1 << 20))
         _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "g1", sizeBytes: 1 << 20))
         _ = try await f.storage.createVolume(pool: "p", CreateVolumeRequest(name: "g2", sizeBytes: 1 << 20))
+        for name in ["q1", "q2"] {
+            _ = try await f.storage.createVolume(
+                pool: "p", CreateVolumeRequest(name: name, sizeBytes: 1 << 20, format: .qcow2))
+        }
         // r1: intent written and file renamed, then crash. r2: intent only.
         _ = try await f.catalog.beginRename(
             volumeId: try f.catalog.volume(poolId: pool.id!, name: "r1")!.id!, poolId: pool.id!, poolName: "p",
@@ -73,12 +78,27 @@ import Testing
         var g2 = try await #require(try f.catalog.volume(poolId: pool.id!, name: "g2"))
         g2.pendingSizeBytes = 2 << 20
         try await f.catalog.updateVolume(g2)
+        // q1: intent and image grown (its header), then crash. q2: intent only.
+        for name in ["q1", "q2"] {
+            var q = try await #require(try f.catalog.volume(poolId: pool.id!, name: name))
+            q.pendingSizeBytes = 2 << 20
+            try await f.catalog.updateVolume(q)
+        }
+        let image = try QCOW2BlockDevice(path: pool.path + "/q1.qcow2", blockSize: 512, readOnly: false)
+        try await image.grow(to: 2 << 20)
+        try await image.close()
 
         let report = try await f.storage.reconcile()
-        #expect(report.repairedIntents.count == 4)
+        #expect(report.repairedIntents.count == 6, "\(report.repairedIntents)")
+        #expect(report.repairedIntents.contains("p/q1: resize to \(2 << 20) finished"), "\(report.repairedIntents)")
+        #expect(report.repairedIntents.contains("p/q2: resize to \(2 << 20) rolled back"), "\(report.repairedIntents)")
         let names = try await f.storage.listVolumes(pool: "p").map { "\($0.name):\($0.sizeBytes)" }.sorted()
-        #expect(names == ["g1:\(2 << 20)", "g2:\(1 << 20)", "r1-new:\(1 << 20)", "r2:\(1 << 20)"])
-        #expect(f.files(in: "p") == ["g1.img", "g2.img", "r1-new.img", "r2.img"])
+        #expect(
+            names == [
+                "g1:\(2 << 20)", "g2:\(1 << 20)", "q1:\(2 << 20)", "q2:\(1 << 20)", "r1-new:\(1 << 20)",
+                "r2:\(1 << 20)",
+            ])
+        #expect(f.files(in: "p") == ["g1.img", "g2.img", "q1.qcow2", "q2.qcow2", "r1-new.img", "r2.img"])
         await #expect(try f.catalog.volumes().allSatisfy { $0.pendingName == nil && $0.pendingSizeBytes == nil })
         #expect(try await f.storage.reconcile().isClean)
     }
