@@ -44,9 +44,11 @@ import Testing
             "volume", "create", "default/eager", "--size", "16M", "--format", "qcow2", "--provisioning", "eager-zeroed",
         ])
         #expect(r.status != 0 && r.stderr.contains("eager-zeroed qcow2"), "\(r.stderr)")
-        // Resizing is refused, naming why.
-        r = try daemon.depot(["volume", "resize", "default/vm", "--size", "+1G"])
-        #expect(r.status != 0 && r.stderr.contains("qcow2"), "\(r.stderr)")
+        // A preallocated thick qcow2 volume does not grow, and no qcow2 volume shrinks: refused, naming why.
+        r = try daemon.depot(["volume", "resize", "default/thick", "--size", "+1G"])
+        #expect(r.status != 0 && r.stderr.contains("thick qcow2"), "\(r.stderr)")
+        r = try daemon.depot(["volume", "resize", "default/vm", "--size", "64M", "--force"])
+        #expect(r.status != 0 && r.stderr.contains("can grow, not shrink"), "\(r.stderr)")
 
         #expect(try daemon.depot(["target", "create", Self.iqn, "--allow-any"]).status == 0)
         #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/vm"]).status == 0)
