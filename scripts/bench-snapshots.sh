@@ -4,10 +4,12 @@
 #  1. qcow2 LUN vs raw LUN in one depotd (QEMU's block layer over iSCSI),
 #     beside QEMU's own qcow2/raw ratio on copies of the same files
 #     (qemu-img bench, local): 4K strided reads and writes QD32 to allocated
-#     clusters, 4K first writes (one per 64 KiB cluster), 128K sequential reads.
+#     clusters, 4K first writes (one per 64 KiB cluster, each run on volumes
+#     and files never written), 128K sequential reads; the better of two runs.
 #  2. A 32-layer chain against a single qcow2 layer (the same reads).
 #  3. A full clone of a 4 GiB volume with 1 GiB allocated: bytes written and
-#     time against qemu-img convert of the same file; on an XFS reflink=1
+#     time against qemu-img convert of the same file (the better of two each,
+#     alternating, caches dropped); on an XFS reflink=1
 #     pool (a loop-mounted image) when the machine allows it.
 #  4. depot-bench snapshots: snapshot and linked-clone latency on 1 TiB
 #     volumes under QD32 writes, and the initiator's worst latency meanwhile.
@@ -49,7 +51,10 @@ vol() { # name size format
   url[$1]="iscsi://$portal/$iqn/$lun"
   lun=$((lun + 1))
 }
-vol raw 1G raw; vol q 1G qcow2; vol rawfresh 1G raw; vol qfresh 1G qcow2; vol deep 1G qcow2
+vol raw 1G raw; vol q 1G qcow2; vol deep 1G qcow2
+# First writes allocate: each run needs volumes (and files) never written (a
+# second run on the same ones would measure overwrites). 4 GiB: 65,536 writes.
+for r in 1 2; do vol rawfresh$r 4G raw; vol qfresh$r 4G qcow2; done
 fill() { qemu-img bench -f raw -c 1024 -d 8 -s 1048576 -w --pattern=0x11 "$1" >/dev/null; }
 for v in raw q deep; do fill "${url[$v]}"; done
 # 31 snapshots of deep, 1 MiB rewritten after each: a 32-layer chain.
@@ -69,8 +74,10 @@ step=$((1048576 + 4096))
 sleep 1
 cp --sparse=always "$dir/pool/raw.img" "$dir/local.img"
 cp --sparse=always "$dir/pool/q.qcow2" "$dir/local.qcow2"
-qemu-img create -q -f raw "$dir/localfresh.img" 1G
-qemu-img create -q -f qcow2 "$dir/localfresh.qcow2" 1G
+for r in 1 2; do
+  qemu-img create -q -f raw "$dir/localfresh$r.img" 4G
+  qemu-img create -q -f qcow2 "$dir/localfresh$r.qcow2" 4G
+done
 
 printf '%-36s %12s %12s %7s   %s\n' "workload" "depot qcow2" "depot raw" "ratio" "QEMU local qcow2/raw"
 row() { # name unit count qemu-img-bench-args (without -f and the file) -- iscsi names, local names
@@ -86,14 +93,25 @@ row() { # name unit count qemu-img-bench-args (without -f and the file) -- iscsi
   else fa="$a IOPS"; fb="$b IOPS"; fi
   printf '%-36s %12s %12s %7s   %s\n' "$name" "$fa" "$fb" "$(ratio "$a" "$b")" "$(ratio "$la" "$lb")"
 }
-row "4K strided read QD32 (allocated)" IOPS 50000 "-d 32 -s 4096 -S $step" q raw "$dir/local.qcow2" "$dir/local.img"
-row "4K strided write QD32 (allocated)" IOPS 50000 "-d 32 -s 4096 -S $step -w" q raw "$dir/local.qcow2" "$dir/local.img"
-row "4K first writes QD32 (1 per 64K)" IOPS 16384 "-d 32 -s 4096 -S 65536 -w" qfresh rawfresh "$dir/localfresh.qcow2" "$dir/localfresh.img"
-row "128K seq read QD16" MB/s 8000 "-d 16 -s 131072" q raw "$dir/local.qcow2" "$dir/local.img"
+row "4K strided read QD32 (allocated)" IOPS 200000 "-d 32 -s 4096 -S $step" q raw "$dir/local.qcow2" "$dir/local.img"
+row "4K strided write QD32 (allocated)" IOPS 200000 "-d 32 -s 4096 -S $step -w" q raw "$dir/local.qcow2" "$dir/local.img"
+# The better of two runs, each on volumes and files of its own.
+first() { # first-file second-file "qemu-img bench options": the better run's ops/s
+  local a b
+  # shellcheck disable=SC2086
+  a=$(rate 65536 $3 -d 32 -s 4096 -S 65536 -w "$1"); b=$(rate 65536 $3 -d 32 -s 4096 -S 65536 -w "$2")
+  echo $(( a > b ? a : b ))
+}
+fa=$(first "${url[qfresh1]}" "${url[qfresh2]}" "-f raw")
+fb=$(first "${url[rawfresh1]}" "${url[rawfresh2]}" "-f raw")
+la=$(first "$dir/localfresh1.qcow2" "$dir/localfresh2.qcow2" "-f qcow2 -t writeback")
+lb=$(first "$dir/localfresh1.img" "$dir/localfresh2.img" "-f raw -t writeback")
+printf '%-36s %12s %12s %7s   %s\n' "4K first writes QD32 (1 per 64K)" "$fa IOPS" "$fb IOPS" "$(ratio "$fa" "$fb")" "$(ratio "$la" "$lb")"
+row "128K seq read QD16" MB/s 32000 "-d 16 -s 131072" q raw "$dir/local.qcow2" "$dir/local.img"
 
 echo
 echo "32-layer chain against one qcow2 layer (the same data read; goal >= 0.80):"
-for w in "4K strided read QD32|50000|-d 32 -s 4096 -S $step" "128K seq read QD16|8000|-d 16 -s 131072"; do
+for w in "4K strided read QD32|200000|-d 32 -s 4096 -S $step" "128K seq read QD16|32000|-d 16 -s 131072"; do
   IFS='|' read -r name count args <<<"$w"
   # shellcheck disable=SC2086
   a=$(best rate "$count" -f raw $args "${url[deep]}"); b=$(best rate "$count" -f raw $args "${url[q]}")
@@ -109,16 +127,25 @@ qemu-img bench -f raw -c 1024 -d 8 -s 1048576 -S 4194304 -w --pattern=0x33 "$src
 d snapshot create b/src@base
 layer=$("$depot" snapshot show b/src@base --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
 allocated=$(du -B1 "$layer" | cut -f1)
-sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
-t0=$(date +%s.%N); d volume clone b/src@base b/copy --full --wait --quiet; t1=$(date +%s.%N)
-written=$(du -B1 "$dir/pool/copy.img" | cut -f1)
-sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
-q0=$(date +%s.%N); qemu-img convert -t writeback -f raw -O raw "$layer" "$dir/converted.img"; q1=$(date +%s.%N)
-python3 - "$allocated" "$written" "$t0" "$t1" "$q0" "$q1" <<'PY'
+# Twice each, alternating, caches dropped before each: the better of two on both sides.
+times=()
+for r in 1 2; do
+  sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+  t0=$(date +%s.%N); d volume clone b/src@base "b/copy$r" --full --wait --quiet; t1=$(date +%s.%N)
+  sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+  q0=$(date +%s.%N); qemu-img convert -t writeback -f raw -O raw "$layer" "$dir/converted$r.img"; q1=$(date +%s.%N)
+  times+=("$t0" "$t1" "$q0" "$q1")
+done
+written=$(du -B1 "$dir/pool/copy1.img" | cut -f1)
+python3 - "$allocated" "$written" "${times[@]}" <<'PY'
 import sys
-alloc, written, t0, t1, q0, q1 = map(float, sys.argv[1:])
-depot, qemu = t1 - t0, q1 - q0
-print(f"  ext4 pool: {depot:.2f} s (qemu-img convert -t writeback, which flushes as a durable clone must, {qemu:.2f} s, ratio {qemu/depot:.2f}, goal >= 1.0); "
+alloc, written = map(float, sys.argv[1:3])
+t = list(map(float, sys.argv[3:]))
+depots = [t[1] - t[0], t[5] - t[4]]
+qemus = [t[3] - t[2], t[7] - t[6]]
+depot, qemu = min(depots), min(qemus)
+print(f"  ext4 pool: {depot:.2f} s, better of {depots[0]:.2f} / {depots[1]:.2f} (qemu-img convert -t writeback, which flushes as a "
+      f"durable clone must, {qemu:.2f} s, better of {qemus[0]:.2f} / {qemus[1]:.2f}; ratio {qemu/depot:.2f}, goal >= 1.0); "
       f"bytes written {written/2**20:.0f} MiB for {alloc/2**20:.0f} MiB allocated ({written/alloc:.3f}x, goal <= 1.05)")
 PY
 if command -v mkfs.xfs >/dev/null && truncate -s 8G "$dir/xfs.img" && loop=$(losetup -f --show "$dir/xfs.img" 2>/dev/null) \

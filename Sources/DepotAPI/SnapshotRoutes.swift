@@ -75,8 +75,14 @@ struct JobRoutes {
 
     func register(on group: RouterGroup<DepotRequestContext>) {
         group.get("jobs") { _, _ -> JobList in JobList(jobs: try await storage.jobs.list()) }
-        group.get("jobs/:id") { _, context -> JobInfo in
-            try await storage.jobs.show(try context.parameters.require("id"))
+        group.get("jobs/:id") { request, context -> JobInfo in
+            let id = try context.parameters.require("id")
+            // `?wait=SECONDS` (0–60): answer when the job ends, or after that long.
+            guard let text = request.uri.queryParameters.get("wait") else { return try await storage.jobs.show(id) }
+            guard let seconds = Double(String(text)), seconds.isFinite, (0...60).contains(seconds) else {
+                throw APIError(.invalidArgument("wait must be a number of seconds from 0 to 60, not '\(text)'"))
+            }
+            return try await storage.jobs.wait(id, atMost: .milliseconds(Int64(seconds * 1000)))
         }
         group.delete("jobs/:id") { _, context -> JobInfo in
             try await storage.jobs.cancel(try context.parameters.require("id"))

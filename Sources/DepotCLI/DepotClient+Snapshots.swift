@@ -59,9 +59,12 @@ extension DepotClient {
             poll: { (try? await self.job(id)).map { $0.percent / 100 } }
         ) {
             while true {
-                let now = try await self.job(id)
+                // A long poll: the daemon answers as the job ends (or after 10 s).
+                let asked = ContinuousClock.now
+                let now = try await self.get("/v1/jobs/\(id)?wait=10", as: JobInfo.self)
                 if now.state.isFinished { return now }
-                try await Task.sleep(for: .milliseconds(200))
+                // An answer at once that is not the end (a daemon without long polls): not a busy loop.
+                if ContinuousClock.now - asked < .seconds(1) { try await Task.sleep(for: .milliseconds(200)) }
             }
         }
         guard ended.state == .succeeded else {

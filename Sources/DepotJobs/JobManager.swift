@@ -153,6 +153,17 @@ public actor JobManager {
         return try await show(id)
     }
 
+    /// Waits until the job ends or `limit` passes, whichever is first (a
+    /// long poll: `GET /v1/jobs/ID?wait=SECONDS`); returns the job as it is then.
+    public func wait(_ id: String, atMost limit: Duration) async throws(DepotError) -> JobInfo {
+        let deadline = ContinuousClock.now + limit
+        // Checked every 10 ms on the actor (a job ends in `finish`, here too).
+        while running[id] != nil, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return try await show(id)
+    }
+
     /// Whether a job is running on `object` now.
     public func isRunning(object: String) async -> Bool {
         guard let records = try? await catalog.jobs() else { return false }

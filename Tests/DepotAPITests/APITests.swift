@@ -194,6 +194,46 @@ import Testing
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: env.root + "/pools/p")) ?? []).isEmpty)
     }
 
+    /// `GET /v1/jobs/ID?wait=S` answers when the job ends (not after a
+    /// client's polling interval), or after S seconds with the job running.
+    @Test func aJobIsAwaitedWithALongPoll() async throws {
+        let env = try makeEnv()
+        defer { try? FileManager.default.removeItem(atPath: env.root) }
+        let gate = CancelFlag()
+        let job = try await env.storage.jobs.start(
+            kind: "test", object: "p/v", bytesTotal: 0, limit: nil, parameters: ""
+        ) { _ in
+            while !gate.isSet { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        try await env.app.test(.router) { client in
+            // Bounded: the job is still held, so the answer after 0.2 s says running.
+            try await client.execute(uri: "/v1/jobs/\(job.id)?wait=0.2", method: .get, headers: auth) { r throws in
+                #expect(r.status == .ok)
+                #expect(try decode(JobInfo.self, r.body).state == .running)
+            }
+            for bad in ["abc", "61", "-1", "nan"] {
+                try await client.execute(uri: "/v1/jobs/\(job.id)?wait=\(bad)", method: .get, headers: auth) {
+                    r throws in
+                    #expect(r.status == .badRequest, "wait=\(bad)")
+                    #expect(try errorCode(r.body) == "invalid_argument")
+                }
+            }
+            // Released while the call waits: the answer is the end, not a snapshot of the job running.
+            let releaser = Task {
+                try await Task.sleep(for: .milliseconds(300))
+                gate.cancel()
+            }
+            try await client.execute(uri: "/v1/jobs/\(job.id)?wait=30", method: .get, headers: auth) { r throws in
+                #expect(r.status == .ok)
+                #expect(try decode(JobInfo.self, r.body).state == .succeeded)
+            }
+            try await releaser.value
+            try await client.execute(uri: "/v1/jobs/nope?wait=1", method: .get, headers: auth) { r throws in
+                #expect(r.status == .notFound)
+            }
+        }
+    }
+
     @Test func metricsAndAuditLog() async throws {
         let env = try makeEnv()
         defer { try? FileManager.default.removeItem(atPath: env.root) }
