@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // Shared value types: sizes, names, errors. No I/O.
@@ -80,6 +81,7 @@ let package = Package(
             dependencies: [
                 "DepotSCSI",
                 "CDepotPosix",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -104,8 +106,9 @@ let package = Package(
         .target(
             name: "DepotAPI",
             dependencies: [
-                "DepotCore", "DepotStorage", "DepotExports", "DepotTargets",
+                "DepotCore", "DepotCatalog", "DepotStorage", "DepotExports", "DepotTargets",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

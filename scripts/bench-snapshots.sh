@@ -25,8 +25,19 @@ mkdir -p "$dir"
 pids=()
 loop=""
 cleanup() {
+  # A daemon that is gone before it is stopped crashed: say so, with its log.
+  for p in "${pids[@]}"; do
+    kill -0 "$p" 2>/dev/null || { echo "depotd $p died during the run; its log:" >&2; tail -50 "$dir/depotd.log" >&2 || true; }
+  done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.1; done; done
+  # depotd stops cleanly on SIGTERM (exit 0): anything else is a crash in its shutdown.
+  for p in "${pids[@]}"; do
+    status=0; wait "$p" 2>/dev/null || status=$?
+    if [ "$status" -ne 0 ]; then
+      echo "depotd $p exited $status when stopped (a crash at shutdown); its log:" >&2
+      tail -40 "$dir/depotd.log" >&2 || true
+    fi
+  done
   if [ -n "$loop" ]; then umount "$dir/xfs" 2>/dev/null || true; losetup -d "$loop" 2>/dev/null || true; fi
   # Many GiB of volumes and copies: gone with the run (a full disk fails the tests' thick volumes).
   rm -rf "$dir"

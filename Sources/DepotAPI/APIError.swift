@@ -7,6 +7,8 @@ struct APIError: HTTPResponseError {
     let status: HTTPResponse.Status
     let code: String
     let message: String
+    /// More headers for the answer (Retry-After on a 429).
+    var headers = HTTPFields()
 
     init(_ error: DepotError) {
         self.status = HTTPResponse.Status(code: error.httpStatus)
@@ -24,7 +26,7 @@ struct APIError: HTTPResponseError {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(ErrorBody(code: code, message: message))
-        var headers = HTTPFields()
+        var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"depot\"" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -40,21 +42,29 @@ struct ErrorMiddleware: RouterMiddleware {
     {
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            throw error
-        } catch let error as DepotError {
-            throw APIError(error)
-        } catch let error as HTTPError {
-            throw APIError(
-                status: error.status, code: Self.code(for: error.status),
-                message: error.body ?? error.status.reasonPhrase)
-        } catch is DecodingError {
-            throw APIError(
+        } catch {
+            let answer = Self.apiError(for: error)
+            if answer.status == .internalServerError, !(error is APIError), !(error is DepotError) {
+                context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+            }
+            throw answer
+        }
+    }
+
+    /// The JSON error an error is answered with.
+    static func apiError(for error: any Error) -> APIError {
+        switch error {
+        case let error as APIError: return error
+        case let error as DepotError: return APIError(error)
+        case let error as HTTPError:
+            return APIError(
+                status: error.status, code: code(for: error.status), message: error.body ?? error.status.reasonPhrase)
+        case is DecodingError:
+            return APIError(
                 status: .badRequest, code: DepotError.Code.invalidArgument.rawValue,
                 message: "request body is not valid JSON for this call")
-        } catch {
-            context.logger.error("unhandled error", metadata: ["error": "\(error)"])
-            throw APIError(
+        default:
+            return APIError(
                 status: .internalServerError, code: DepotError.Code.internalError.rawValue, message: "\(error)")
         }
     }
@@ -63,10 +73,12 @@ struct ErrorMiddleware: RouterMiddleware {
         switch status.code {
         case 400: DepotError.Code.invalidArgument.rawValue
         case 401: DepotError.Code.unauthorized.rawValue
+        case 403: DepotError.Code.forbidden.rawValue
         case 404: DepotError.Code.notFound.rawValue
         case 409: DepotError.Code.conflict.rawValue
         case 413: "payload_too_large"
         case 422: DepotError.Code.unprocessable.rawValue
+        case 429: DepotError.Code.tooManyRequests.rawValue
         case 507: DepotError.Code.insufficientSpace.rawValue
         default: "http_\(status.code)"
         }

@@ -12,6 +12,8 @@ public actor AuditLog {
         public var object: String
         public var outcome: String
         public var status: Int
+        /// The name of the token the call authenticated with (nil: it did not).
+        public var token: String?
     }
 
     private let path: String?
@@ -39,7 +41,9 @@ public actor AuditLog {
     }
 }
 
-/// Records every POST, PUT, PATCH and DELETE with its outcome.
+/// Records every authenticated POST, PUT, PATCH and DELETE with its outcome
+/// and the token's name (failed authentications are written by
+/// `BearerAuthMiddleware`).
 struct AuditMiddleware: RouterMiddleware {
     typealias Context = DepotRequestContext
     let log: AuditLog
@@ -58,24 +62,20 @@ struct AuditMiddleware: RouterMiddleware {
             if let body = try? await request.collectBody(upTo: 1 << 20) { object = Self.created(object, body: body) }
         }
         let time = Timestamp.now()
+        let token = context.token?.name
         do {
             let response = try await next(request, context)
             await log.append(
                 .init(
                     time: time, client: context.client, action: action, object: object, outcome: "ok",
-                    status: Int(response.status.code)))
+                    status: Int(response.status.code), token: token))
             return response
-        } catch let error as APIError {
+        } catch {
+            let answer = ErrorMiddleware.apiError(for: error)
             await log.append(
                 .init(
                     time: time, client: context.client, action: action, object: object,
-                    outcome: "\(error.code): \(error.message)", status: Int(error.status.code)))
-            throw error
-        } catch {
-            await log.append(
-                .init(
-                    time: time, client: context.client, action: action, object: object, outcome: "error: \(error)",
-                    status: 500))
+                    outcome: "\(answer.code): \(answer.message)", status: Int(answer.status.code), token: token))
             throw error
         }
     }

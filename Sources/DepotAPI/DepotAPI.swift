@@ -6,20 +6,21 @@ import Hummingbird
 import Logging
 import Prometheus
 
-/// Builds the REST API: `/health` open, everything else behind the bearer token.
+/// Builds the REST API: `/health` open, everything else behind a bearer
+/// token whose role allows the call (reads: any token; volumes, snapshots,
+/// clones, LUN maps, exports, jobs: operator; the rest: admin).
 public enum DepotAPI {
     /// Where the daemon runs, for `GET /v1/status` (set by the server as its listeners bind).
     public typealias Whereabouts = @Sendable () -> (dataDirectory: String, api: String, portals: [String])
 
     public static func router(
-        storage: StorageManager, exports: ExportManager, targets: TargetManager, token: String, audit: AuditLog,
-        registry: PrometheusCollectorRegistry,
+        storage: StorageManager, exports: ExportManager, targets: TargetManager, tokens: TokenStore,
+        audit: AuditLog, registry: PrometheusCollectorRegistry, throttle: AuthThrottle = AuthThrottle(),
         whereabouts: @escaping Whereabouts = { ("", "", []) }
     ) -> Router<DepotRequestContext> {
         let started = ContinuousClock.now
         let startedAt = Timestamp.now()
         let router = Router(context: DepotRequestContext.self)
-        router.add(middleware: AuditMiddleware(log: audit))
         router.add(middleware: ErrorMiddleware())
         router.get("health") { _, _ -> Response in
             var headers = HTTPFields()
@@ -27,15 +28,21 @@ public enum DepotAPI {
             return Response(
                 status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
-        let secured = router.group().add(middleware: BearerAuthMiddleware(token: token))
+        let secured = router.group()
+            .add(middleware: BearerAuthMiddleware(tokens: tokens, throttle: throttle, audit: audit))
+            .add(middleware: AuditMiddleware(log: audit))
         MetricsRoute(storage: storage, metrics: PoolMetrics(registry: registry)).register(on: secured)
-        let v1 = secured.group("v1")
+        // The same /v1 prefix in three groups, one rule each.
+        let operated = secured.group("v1").add(middleware: RoleMiddleware(reads: .readonly, changes: .operator))
+        let v1 = secured.group("v1").add(middleware: RoleMiddleware(reads: .readonly, changes: .admin))
+        let adminOnly = secured.group("v1").add(middleware: RoleMiddleware(reads: .admin, changes: .admin))
         PoolRoutes(storage: storage, exports: exports).register(on: v1)
-        ExportRoutes(exports: exports).register(on: v1)
-        TargetRoutes(targets: targets).register(on: v1)
-        VolumeRoutes(storage: storage, targets: targets, exports: exports).register(on: v1)
-        SnapshotRoutes(storage: storage, targets: targets).register(on: v1)
-        JobRoutes(storage: storage).register(on: v1)
+        ExportRoutes(exports: exports).register(on: operated)
+        TargetRoutes(targets: targets).register(on: v1, luns: operated)
+        VolumeRoutes(storage: storage, targets: targets, exports: exports).register(on: operated)
+        SnapshotRoutes(storage: storage, targets: targets).register(on: operated)
+        JobRoutes(storage: storage).register(on: operated)
+        TokenRoutes(tokens: tokens).register(on: adminOnly)
         v1.get("reconcile") { _, _ -> ReconcileReportResponse in
             ReconcileReportResponse(report: await storage.lastReconcile)
         }

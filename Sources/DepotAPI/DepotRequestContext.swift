@@ -7,6 +7,8 @@ import NIOCore
 public struct DepotRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The token the request authenticated with (set by `BearerAuthMiddleware`).
+    public var token: TokenStore.Identity?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -17,6 +19,12 @@ public struct DepotRequestContext: RequestContext, RemoteAddressRequestContext {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return encoder
+    }
+
+    /// The peer's address without its port: what failed logins are counted by.
+    var address: String {
+        guard let remoteAddress else { return "unknown" }
+        return remoteAddress.ipAddress ?? "\(remoteAddress)"
     }
 
     /// The peer as the audit log names it.

@@ -7,11 +7,12 @@ extension PortalGroupList: ResponseEncodable {}
 extension TargetList: ResponseEncodable {}
 extension SessionList: ResponseEncodable {}
 
-/// `/v1/targets`: iSCSI targets, their LUNs and ACLs.
+/// `/v1/targets`: iSCSI targets, their LUNs and ACLs. LUN maps are
+/// registered on `luns` (an operator's group), the rest on `group`.
 struct TargetRoutes {
     let targets: TargetManager
 
-    func register(on group: RouterGroup<DepotRequestContext>) {
+    func register(on group: RouterGroup<DepotRequestContext>, luns: RouterGroup<DepotRequestContext>) {
         group.get("targets") { _, _ -> TargetList in TargetList(targets: try await targets.list()) }
         group.post("targets") { request, context -> EditedResponse<TargetInfo> in
             let body = try await request.decode(as: CreateTargetRequest.self, context: context)
@@ -26,12 +27,12 @@ struct TargetRoutes {
                 try context.parameters.require("iqn"), force: try QueryFlag.parse(request, "force"))
             return Response(status: .noContent)
         }
-        group.post("targets/:iqn/luns") { request, context -> EditedResponse<TargetInfo> in
+        luns.post("targets/:iqn/luns") { request, context -> EditedResponse<TargetInfo> in
             let body = try await request.decode(as: MapLUNRequest.self, context: context)
             return EditedResponse(
                 status: .created, response: try await targets.map(try context.parameters.require("iqn"), body))
         }
-        group.delete("targets/:iqn/luns/:lun") { _, context -> TargetInfo in
+        luns.delete("targets/:iqn/luns/:lun") { _, context -> TargetInfo in
             guard let lun = Int(try context.parameters.require("lun")) else {
                 throw DepotError.invalidArgument("LUN must be a number")
             }

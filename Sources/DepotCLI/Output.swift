@@ -200,6 +200,14 @@ enum Output {
             }, rightAligned: [4, 5, 6])
     }
 
+    static func tokenTable(_ tokens: [TokenInfo]) -> String {
+        table(
+            ["NAME", "ROLE", "STATE", "CREATED", "EXPIRES", "LAST USED"],
+            tokens.map {
+                [$0.name, $0.role.rawValue, $0.state, $0.createdAt, $0.expiresAt ?? "never", $0.lastUsedAt ?? "never"]
+            })
+    }
+
     static func jobDetail(_ j: JobInfo) -> String {
         var rows: [[String]] = [
             ["job", j.id], ["kind", j.kind], ["object", j.object], ["state", j.state.rawValue],

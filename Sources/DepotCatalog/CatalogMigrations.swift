@@ -145,6 +145,18 @@ enum CatalogMigrations {
                 t.column("finishedAt", .text)
             }
         }
+        migrator.registerMigration("2026-12-04-api-tokens") { db in
+            // Named API tokens with roles: a salted SHA-256 of the secret, never the secret.
+            try db.create(table: "api_token") { t in
+                t.primaryKey("name", .text)
+                t.column("role", .text).notNull()
+                t.column("salt", .blob).notNull()
+                t.column("hash", .blob).notNull()
+                t.column("createdAt", .text).notNull()
+                t.column("expiresAt", .text)
+                t.column("lastUsedAt", .text)
+            }
+        }
         return migrator
     }
 }

@@ -7,6 +7,8 @@ public struct DepotError: Error, Hashable, Sendable, CustomStringConvertible {
     fileprivate enum Base: String, Hashable, Sendable {
         case invalidArgument = "invalid_argument"
         case unauthorized = "unauthorized"
+        case forbidden = "forbidden"
+        case tooManyRequests = "too_many_requests"
         case notFound = "not_found"
         case conflict = "conflict"
         case unprocessable = "unprocessable"
@@ -22,6 +24,8 @@ public struct DepotError: Error, Hashable, Sendable, CustomStringConvertible {
 
         public static let invalidArgument = Code(base: .invalidArgument)
         public static let unauthorized = Code(base: .unauthorized)
+        public static let forbidden = Code(base: .forbidden)
+        public static let tooManyRequests = Code(base: .tooManyRequests)
         public static let notFound = Code(base: .notFound)
         public static let conflict = Code(base: .conflict)
         public static let unprocessable = Code(base: .unprocessable)
@@ -44,6 +48,8 @@ public struct DepotError: Error, Hashable, Sendable, CustomStringConvertible {
         switch code.base {
         case .invalidArgument: 400
         case .unauthorized: 401
+        case .forbidden: 403
+        case .tooManyRequests: 429
         case .notFound: 404
         case .conflict: 409
         case .unprocessable: 422
@@ -54,6 +60,8 @@ public struct DepotError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public static func invalidArgument(_ message: String) -> DepotError { .init(.invalidArgument, message) }
     public static func unauthorized(_ message: String) -> DepotError { .init(.unauthorized, message) }
+    public static func forbidden(_ message: String) -> DepotError { .init(.forbidden, message) }
+    public static func tooManyRequests(_ message: String) -> DepotError { .init(.tooManyRequests, message) }
     public static func notFound(_ message: String) -> DepotError { .init(.notFound, message) }
     public static func conflict(_ message: String) -> DepotError { .init(.conflict, message) }
     public static func unprocessable(_ message: String) -> DepotError { .init(.unprocessable, message) }

@@ -1,3 +1,5 @@
+import Crypto
+
 /// CHAP credentials of a target (RFC 7143 §12.1.3). The initiator proves it
 /// knows `secret`; with mutual CHAP the target proves it knows `mutualSecret`.
 public struct CHAPCredentials: Sendable, Equatable {
@@ -15,9 +17,9 @@ public struct CHAPCredentials: Sendable, Equatable {
 }
 
 enum CHAP {
-    /// MD5(identifier || secret || challenge) (RFC 1994 §4.1).
+    /// MD5(identifier || secret || challenge) (RFC 1994 §4.1; CHAP_A=5), by swift-crypto.
     static func response(id: UInt8, secret: String, challenge: [UInt8]) -> [UInt8] {
-        MD5.digest([id] + Array(secret.utf8) + challenge)
+        Array(Insecure.MD5.hash(data: [id] + Array(secret.utf8) + challenge))
     }
 
     /// `0x` hex or `0b` base64 (RFC 7143 §6.1: binary-value).

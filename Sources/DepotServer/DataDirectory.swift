@@ -1,3 +1,4 @@
+import DepotAPI
 import DepotCore
 import Foundation
 #if canImport(Glibc)
@@ -48,23 +49,28 @@ public struct DataDirectory: Sendable {
         return fd
     }
 
-    /// Reads the API token, creating a random one (mode 0600) on first start.
+    /// Reads the API token file, creating a random token (mode 0600) when there is none.
     func loadOrCreateToken() throws(DepotError) -> String {
         if let existing = try? String(contentsOfFile: tokenPath, encoding: .utf8) {
             let token = existing.trimmingCharacters(in: .whitespacesAndNewlines)
             if !token.isEmpty { return token }
         }
-        var rng = SystemRandomNumberGenerator()
-        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+        let token = TokenStore.newSecret()
+        try writeToken(token)
+        return token
+    }
+
+    /// Replaces the token file (mode 0600, written and synced, then renamed).
+    func writeToken(_ token: String) throws(DepotError) {
         let tmp = tokenPath + ".tmp"
         let fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .internalError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
+        fchmod(fd, 0o600)
         let line = token + "\n"
         _ = line.withCString { write(fd, $0, strlen($0)) }
         fsync(fd)
         close(fd)
         guard rename(tmp, tokenPath) == 0 else { throw .internalError("cannot create \(tokenPath)") }
-        return token
     }
 
     /// Written once the iSCSI portals listen: one `HOST:PORT` a line.

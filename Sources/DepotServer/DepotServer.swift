@@ -17,6 +17,31 @@ import ServiceLifecycle
 /// Wires depotd: data directory, catalog, storage, API and background
 /// services, run as one `ServiceGroup` that SIGTERM and SIGINT stop gracefully.
 public enum DepotServer {
+    /// The bootstrap admin token, `DATA/api-token` (0600): on the first start
+    /// with named tokens, the file's token (kept from an earlier version, or
+    /// made now) becomes the admin token `bootstrap`, stored as a salted
+    /// hash. After that the file is read no more, except that a start which
+    /// finds no admin token that still works (all expired) makes a new one
+    /// and rewrites the file, so the daemon never becomes unmanageable.
+    static func bootstrapAdmin(_ tokens: TokenStore, catalog: Catalog, data: DataDirectory, logger: Logger)
+        async throws
+    {
+        let key = "api-tokens-initialised"
+        if try await catalog.setting(key) == nil {
+            let secret = try data.loadOrCreateToken()
+            try await tokens.install(name: "bootstrap", role: .admin, secret: secret, replacing: true)
+            try await catalog.setSetting(key, Timestamp.now())
+            logger.info("bootstrap admin token installed", metadata: ["file": "\(data.tokenPath)"])
+        } else if !tokens.hasActiveAdmin() {
+            let secret = TokenStore.newSecret()
+            try data.writeToken(secret)
+            try await tokens.install(name: "bootstrap", role: .admin, secret: secret, replacing: true)
+            logger.warning(
+                "no admin token was valid: a new bootstrap admin token is in the token file",
+                metadata: ["file": "\(data.tokenPath)"])
+        }
+    }
+
     public static func run(_ config: DepotConfiguration, logger: Logger) async throws {
         // A taken address is named by its option before anything opens or listens.
         try ListenerProbe.check(config.api, option: "--api")
@@ -25,7 +50,6 @@ public enum DepotServer {
         try data.create()
         let lockFD = try data.lock()
         defer { close(lockFD) }
-        let token = try data.loadOrCreateToken()
         let catalog = try Catalog.open(path: data.catalogPath)
         let journal = try await catalog.journalMode
         let migrations = try await catalog.appliedMigrations
@@ -34,6 +58,9 @@ public enum DepotServer {
             metadata: [
                 "path": "\(data.catalogPath)", "journal": "\(journal)", "migrations": "\(migrations)",
             ])
+
+        let tokens = try await TokenStore.open(catalog: catalog)
+        try await bootstrapAdmin(tokens, catalog: catalog, data: data, logger: logger)
 
         let storage = StorageManager(
             catalog: catalog, poolsDirectory: data.poolsPath, logger: logger,
@@ -80,7 +107,8 @@ public enum DepotServer {
 
         let root = data.root
         let router = DepotAPI.router(
-            storage: storage, exports: exports, targets: targets, token: token, audit: AuditLog(path: data.auditPath),
+            storage: storage, exports: exports, targets: targets, tokens: tokens,
+            audit: AuditLog(path: data.auditPath),
             registry: registry,
             whereabouts: { (root, data.apiURL ?? "", targets.directory.portals) })
         let api = DepotAPI.application(router: router, host: config.api.host, port: config.api.port, logger: logger) {

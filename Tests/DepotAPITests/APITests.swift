@@ -22,15 +22,19 @@ import Testing
         let storage: StorageManager
         let app: any ApplicationProtocol
         let auditPath: String
+        let tokens: TokenStore
+        let catalog: Catalog
     }
 
-    func makeEnv() throws -> Env {
+    func makeEnv(throttle: AuthThrottle = AuthThrottle(), catalogOnDisk: Bool = false) async throws -> Env {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("depot-api-\(UUID())").path
         try FileManager.default.createDirectory(atPath: root + "/pools", withIntermediateDirectories: true)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let catalog = try Catalog.inMemory()
+        let catalog = try catalogOnDisk ? Catalog.open(path: root + "/catalog.db") : Catalog.inMemory()
         let storage = StorageManager(catalog: catalog, poolsDirectory: root + "/pools", logger: logger)
+        let tokens = try await TokenStore.open(catalog: catalog)
+        try await tokens.install(name: "bootstrap", role: .admin, secret: Self.token)
         let publisher = ExportPublisher(
             configuration: ExportPublisherConfiguration(
                 exportsDirectory: root + "/exports.d", ganeshaConfig: root + "/ganesha/depot-exports.conf",
@@ -39,9 +43,11 @@ import Testing
         let router = DepotAPI.router(
             storage: storage, exports: ExportManager(catalog: catalog, publisher: publisher, logger: logger),
             targets: TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger),
-            token: Self.token, audit: AuditLog(path: root + "/audit.log"), registry: PrometheusCollectorRegistry())
+            tokens: tokens, audit: AuditLog(path: root + "/audit.log"), registry: PrometheusCollectorRegistry(),
+            throttle: throttle)
         let app = DepotAPI.application(router: router, host: "127.0.0.1", port: 0, logger: logger)
-        return Env(root: root, storage: storage, app: app, auditPath: root + "/audit.log")
+        return Env(
+            root: root, storage: storage, app: app, auditPath: root + "/audit.log", tokens: tokens, catalog: catalog)
     }
 
     var auth: HTTPFields { [.authorization: "Bearer \(Self.token)", .contentType: "application/json"] }
@@ -55,7 +61,8 @@ import Testing
     func errorCode(_ buffer: ByteBuffer) throws -> String { try decode(ErrorBody.self, buffer).error.code }
 
     @Test func healthIsOpenEverythingElseNeedsTheToken() async throws {
-        let env = try makeEnv()
+        // Many refusals from one address: the throttle (tested on its own) must not answer them first.
+        let env = try await makeEnv(throttle: AuthThrottle(limit: 1000))
         defer { try? FileManager.default.removeItem(atPath: env.root) }
         try await env.app.test(.router) { client in
             try await client.execute(uri: "/health", method: .get) { r throws in #expect(r.status == .ok) }
@@ -83,7 +90,7 @@ import Testing
     }
 
     @Test func poolAndVolumeLifecycle() async throws {
-        let env = try makeEnv()
+        let env = try await makeEnv()
         defer { try? FileManager.default.removeItem(atPath: env.root) }
         try await env.app.test(.router) { client in
             try await client.execute(
@@ -149,7 +156,7 @@ import Testing
     }
 
     @Test func badInputGetsTheRightStatusAndChangesNothing() async throws {
-        let env = try makeEnv()
+        let env = try await makeEnv()
         defer { try? FileManager.default.removeItem(atPath: env.root) }
         _ = try await env.storage.createPool(CreatePoolRequest(name: "p", capacityBytes: 1 << 20))
         let cases: [(HTTPRequest.Method, String, String?, HTTPResponse.Status, String)] = [
@@ -197,7 +204,7 @@ import Testing
     /// `GET /v1/jobs/ID?wait=S` answers when the job ends (not after a
     /// client's polling interval), or after S seconds with the job running.
     @Test func aJobIsAwaitedWithALongPoll() async throws {
-        let env = try makeEnv()
+        let env = try await makeEnv()
         defer { try? FileManager.default.removeItem(atPath: env.root) }
         let gate = CancelFlag()
         let job = try await env.storage.jobs.start(
@@ -235,7 +242,7 @@ import Testing
     }
 
     @Test func metricsAndAuditLog() async throws {
-        let env = try makeEnv()
+        let env = try await makeEnv()
         defer { try? FileManager.default.removeItem(atPath: env.root) }
         try await env.app.test(.router) { client in
             try await client.execute(

@@ -6,7 +6,7 @@ import Testing
 
 extension APITests {
     @Test func exportLifecyclePublishesFiles() async throws {
-        let env = try makeEnv()
+        let env = try await makeEnv()
         defer { try? FileManager.default.removeItem(atPath: env.root) }
         _ = try await env.storage.createPool(CreatePoolRequest(name: "nfs1"))
         let body =
@@ -53,7 +53,7 @@ extension APITests {
     }
 
     @Test func badExportsAreRefused() async throws {
-        let env = try makeEnv()
+        let env = try await makeEnv()
         defer { try? FileManager.default.removeItem(atPath: env.root) }
         _ = try await env.storage.createPool(CreatePoolRequest(name: "nfs2"))
         let cases: [(String, HTTPResponse.Status)] = [

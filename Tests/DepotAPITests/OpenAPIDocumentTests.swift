@@ -98,6 +98,23 @@ import Yams
         #expect(Set(try #require(try schema("Target")["properties"] as? [String: Any]).keys) == (try keys(target)))
     }
 
+    @Test func tokenFieldsMatchTheDocument() throws {
+        let token = TokenInfo(
+            name: "n", role: .operator, createdAt: "t", expiresAt: "t", lastUsedAt: "t", state: "active")
+        let tokenSchema = try schema("Token")
+        #expect(Set(try #require(tokenSchema["properties"] as? [String: Any]).keys) == (try keys(token)))
+        #expect(
+            Set(try #require(tokenSchema["required"] as? [String]))
+                == (try keys(token)).subtracting(["expiresAt", "lastUsedAt"]))
+        let created = CreatedToken(token: token, secret: "s")
+        #expect(
+            Set(try #require(try schema("CreatedToken")["properties"] as? [String: Any]).keys) == (try keys(created)))
+        let request = CreateTokenRequest(name: "n", role: .readonly, expiresInSeconds: 1)
+        #expect(
+            Set(try #require(try schema("CreateTokenRequest")["properties"] as? [String: Any]).keys)
+                == (try keys(request)))
+    }
+
     @Test func everyIssueRouteIsDocumented() throws {
         let paths = try #require(try Self.document["paths"] as? [String: Any])
         for path in [
@@ -109,6 +126,7 @@ import Yams
             "/v1/pools/{pool}/volumes/{name}/snapshots", "/v1/pools/{pool}/volumes/{name}/snapshots/{snap}",
             "/v1/pools/{pool}/volumes/{name}/rollback", "/v1/pools/{pool}/volumes/{name}/clone",
             "/v1/pools/{pool}/volumes/{name}/flatten", "/v1/snapshots", "/v1/jobs", "/v1/jobs/{id}",
+            "/v1/tokens", "/v1/tokens/{name}",
         ] {
             #expect(paths[path] != nil, "\(path) is not in Docs/openapi.yaml")
         }

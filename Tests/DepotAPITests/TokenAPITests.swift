@@ -1,0 +1,172 @@
+import DepotAPI
+import DepotCatalog
+import DepotCore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// Named tokens and roles (issue 13): least privilege, hashes at rest,
+/// expiry, revocation, and the throttling of failed authentications.
+extension APITests {
+    func bearer(_ secret: String) -> HTTPFields {
+        [.authorization: "Bearer \(secret)", .contentType: "application/json"]
+    }
+
+    /// Makes a token through the API (as the bootstrap admin) and returns its secret.
+    func makeToken(_ client: some TestClientProtocol, _ name: String, _ role: TokenRole) async throws -> String {
+        try await client.execute(
+            uri: "/v1/tokens", method: .post, headers: auth, body: json(#"{"name":"\#(name)","role":"\#(role)"}"#)
+        ) { r throws -> String in
+            #expect(r.status == .created)
+            let created = try decode(CreatedToken.self, r.body)
+            #expect(created.token.name == name && created.token.role == role && created.token.state == "active")
+            return created.secret
+        }
+    }
+
+    @Test func eachRoleMayDoWhatItIsForAndIsToldWhatItLacks() async throws {
+        let env = try await makeEnv()
+        defer { try? FileManager.default.removeItem(atPath: env.root) }
+        _ = try await env.storage.createPool(CreatePoolRequest(name: "p", capacityBytes: 1 << 30))
+        try await env.app.test(.router) { client in
+            let op = try await makeToken(client, "ops", .operator)
+            let ro = try await makeToken(client, "viewer", .readonly)
+            try await client.execute(
+                uri: "/v1/targets", method: .post, headers: auth, body: json(#"{"iqn":"iqn.2026-12.t:one"}"#)
+            ) { r throws in #expect(r.status == .created) }
+
+            // (method, path, body, least role that may)
+            let calls: [(HTTPRequest.Method, String, String?, TokenRole)] = [
+                (.get, "/v1/pools", nil, .readonly),
+                (.get, "/metrics", nil, .readonly),
+                (.get, "/v1/targets/iqn.2026-12.t:one", nil, .readonly),
+                (.post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":1048576}"#, .operator),
+                (.post, "/v1/targets/iqn.2026-12.t:one/luns", #"{"volume":"p/v"}"#, .operator),
+                (.post, "/v1/pools/p/volumes/v/snapshots", #"{"name":"s"}"#, .operator),
+                (.post, "/v1/pools", #"{"name":"q"}"#, .admin),
+                (.post, "/v1/targets", #"{"iqn":"iqn.2026-12.t:two"}"#, .admin),
+                (.put, "/v1/targets/iqn.2026-12.t:one/chap", #"{"user":"u","secret":"0123456789ab"}"#, .admin),
+                (.post, "/v1/targets/iqn.2026-12.t:one/acls", #"{"initiator":"iqn.2026-12.i:x"}"#, .admin),
+                (.put, "/v1/targets/iqn.2026-12.t:one/portal-groups/1", #"{"state":"active-non-optimized"}"#, .admin),
+                (.get, "/v1/tokens", nil, .admin),
+                (.post, "/v1/tokens", #"{"name":"x","role":"admin"}"#, .admin),
+            ]
+            for (method, uri, body, least) in calls {
+                for (secret, role) in [(ro, TokenRole.readonly), (op, .operator)] where !role.allows(least) {
+                    try await client.execute(uri: uri, method: method, headers: bearer(secret), body: body.map(json)) {
+                        r throws in
+                        #expect(r.status == .forbidden, "\(role) \(method) \(uri)")
+                        let error = try decode(ErrorBody.self, r.body).error
+                        #expect(error.code == "forbidden" && error.message.contains("needs the \(least.rawValue) role"))
+                    }
+                }
+                // The least role it needs gets through (the first that may; admin for admin calls):
+                // done, or refused by the call itself (portal group 1: this test daemon has no portals).
+                let secret = least == .readonly ? ro : least == .operator ? op : Self.token
+                try await client.execute(uri: uri, method: method, headers: bearer(secret), body: body.map(json)) {
+                    r throws in
+                    if uri.hasSuffix("portal-groups/1") {
+                        #expect(r.status == .badRequest && String(buffer: r.body).contains("does not exist"))
+                    } else {
+                        #expect((200..<300).contains(Int(r.status.code)), "\(least) \(method) \(uri): \(r.status)")
+                    }
+                }
+            }
+        }
+        // Only the allowed create made a pool.
+        #expect(try await env.storage.listPools().map(\.name) == ["p", "q"])
+    }
+
+    @Test func secretsAreNeverStoredOrListedAndRevocationAndExpiryEndThem() async throws {
+        let env = try await makeEnv(catalogOnDisk: true)
+        defer { try? FileManager.default.removeItem(atPath: env.root) }
+        let temp = try await env.app.test(.router) { client -> String in
+            let temp = try await makeToken(client, "temp", .readonly)
+            let secrets = [Self.token, temp]
+            try await client.execute(uri: "/v1/pools", method: .get, headers: bearer(temp)) { r throws in
+                #expect(r.status == .ok)
+            }
+            try await client.execute(uri: "/v1/tokens", method: .get, headers: auth) { r throws in
+                #expect(r.status == .ok)
+                let text = String(buffer: r.body)
+                #expect(!secrets.contains { text.contains($0) })
+                let list = try decode(TokenList.self, r.body).tokens
+                #expect(list.map(\.name) == ["bootstrap", "temp"])
+                #expect(list.last?.lastUsedAt != nil)
+            }
+            try await client.execute(uri: "/v1/tokens/temp", method: .delete, headers: auth) { r throws in
+                #expect(r.status == .noContent)
+            }
+            try await client.execute(uri: "/v1/pools", method: .get, headers: bearer(temp)) { r throws in
+                #expect(r.status == .unauthorized)
+            }
+            // The last admin token stays: the daemon must stay manageable.
+            try await client.execute(uri: "/v1/tokens/bootstrap", method: .delete, headers: auth) { r throws in
+                #expect(r.status == .conflict)
+            }
+            try await client.execute(uri: "/v1/tokens/nope", method: .delete, headers: auth) { r throws in
+                #expect(r.status == .notFound)
+            }
+            for bad in [
+                #"{"name":"Bad Name","role":"admin"}"#, #"{"name":"x","role":"root"}"#,
+                #"{"name":"x","role":"admin","expiresInSeconds":0}"#,
+            ] {
+                try await client.execute(uri: "/v1/tokens", method: .post, headers: auth, body: json(bad)) { r throws in
+                    #expect(r.status == .badRequest, "\(bad)")
+                }
+            }
+            return temp
+        }
+        var secrets = [Self.token, temp]
+        // Expiry, at the store (a clock, not a sleep): valid before, 401-worthy after.
+        let made = try await env.tokens.create(CreateTokenRequest(name: "soon", role: .operator, expiresInSeconds: 60))
+        secrets.append(made.secret)
+        #expect(env.tokens.verify(made.secret) == .valid(.init(name: "soon", role: .operator)))
+        #expect(env.tokens.verify(made.secret, now: Date().addingTimeInterval(61)) == .expired("soon"))
+        #expect(env.tokens.verify(made.secret + "x") == .unknown)
+        // Only salted hashes reach the catalog's files (the database and its WAL).
+        let rows = try await env.catalog.apiTokens()
+        #expect(Set(rows.map(\.salt)).count == rows.count && rows.allSatisfy { $0.hash.count == 32 })
+        for file in ["catalog.db", "catalog.db-wal", "catalog.db-shm"] {
+            guard let bytes = FileManager.default.contents(atPath: env.root + "/" + file) else { continue }
+            for secret in secrets {
+                #expect(bytes.range(of: Data(secret.utf8)) == nil, "a secret is in \(file)")
+            }
+        }
+    }
+
+    @Test func repeatedFailuresAreAnswered429UntilTheWindowPasses() async throws {
+        let env = try await makeEnv(throttle: AuthThrottle(limit: 5, window: 60))
+        defer { try? FileManager.default.removeItem(atPath: env.root) }
+        try await env.app.test(.router) { client in
+            for _ in 0..<5 {
+                try await client.execute(uri: "/v1/pools", method: .get, headers: bearer("wrong")) { r throws in
+                    #expect(r.status == .unauthorized)
+                }
+            }
+            // Now even the right token is not looked at from this address.
+            try await client.execute(uri: "/v1/pools", method: .get, headers: auth) { r throws in
+                #expect(r.status == .tooManyRequests)
+                #expect(Int(r.headers[.retryAfter] ?? "") ?? 0 >= 1)
+                #expect(try errorCode(r.body) == "too_many_requests")
+            }
+        }
+        let audit = try String(contentsOfFile: env.auditPath, encoding: .utf8).split(separator: "\n")
+        let entries = try audit.map { try JSONDecoder().decode(AuditLog.Entry.self, from: Data($0.utf8)) }
+        #expect(entries.map(\.status) == [401, 401, 401, 401, 401, 429])
+        #expect(entries.allSatisfy { $0.action == "GET /v1/pools" && $0.token == nil })
+    }
+
+    @Test func theThrottleCountsPerAddressAndForgets() {
+        let throttle = AuthThrottle(limit: 5, window: 60)
+        let start = Date()
+        for i in 0..<4 { throttle.fail("192.0.2.1", now: start.addingTimeInterval(Double(i))) }
+        #expect(throttle.retryAfter("192.0.2.1", now: start.addingTimeInterval(4)) == nil)
+        throttle.fail("192.0.2.1", now: start.addingTimeInterval(4))
+        #expect(throttle.retryAfter("192.0.2.1", now: start.addingTimeInterval(5)) == 55)
+        #expect(throttle.retryAfter("192.0.2.2", now: start.addingTimeInterval(5)) == nil)
+        // The oldest failure leaves the window: one more try is allowed.
+        #expect(throttle.retryAfter("192.0.2.1", now: start.addingTimeInterval(60.5)) == nil)
+    }
+}
