@@ -2,48 +2,94 @@ import DepotCore
 import Foundation
 import Hummingbird
 
-/// Appends one JSON line per mutating call to `DATA/audit.log`:
-/// time, client, action, object, outcome.
+/// Appends one JSON line per mutating call, refused authentication and
+/// refused iSCSI login to `DATA/audit.log` (mode 0600). Past `maxBytes` the
+/// file is renamed `audit.log.1` (older ones shift to `.2` … `.N`, the oldest
+/// dropped) before the next line is written: appends are serialized by the
+/// actor, so a rotation never loses or splits a line.
 public actor AuditLog {
-    public struct Entry: Codable, Sendable {
-        public var time: String
-        public var client: String
-        public var action: String
-        public var object: String
-        public var outcome: String
-        public var status: Int
-        /// The name of the token the call authenticated with (nil: it did not).
-        public var token: String?
-    }
+    public typealias Entry = AuditEntry
 
     private let path: String?
+    private let maxBytes: UInt64
+    private let keep: Int
     private var handle: FileHandle?
+    private var size: UInt64 = 0
 
     /// `path` nil keeps no log (tests that do not look at it).
-    public init(path: String?) {
+    public init(path: String?, maxBytes: UInt64 = 16 << 20, keep: Int = 4) {
         self.path = path
+        self.maxBytes = maxBytes
+        self.keep = max(1, keep)
     }
 
     public func append(_ entry: Entry) {
         guard let path else { return }
-        if handle == nil {
-            if !FileManager.default.fileExists(atPath: path) {
-                FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-            }
-            handle = FileHandle(forWritingAtPath: path)
-            _ = try? handle?.seekToEnd()
-        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard var data = try? encoder.encode(entry) else { return }
         data.append(0x0A)
-        try? handle?.write(contentsOf: data)
+        if handle == nil { open(path) }
+        if size > 0, size + UInt64(data.count) > maxBytes { rotate(path) }
+        do {
+            try handle?.write(contentsOf: data)
+            size += UInt64(data.count)
+        } catch {
+            // A failed write (disk full) is retried on a fresh handle next time.
+            try? handle?.close()
+            handle = nil
+        }
+    }
+
+    private func open(_ path: String) {
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
+        handle = FileHandle(forWritingAtPath: path)
+        size = (try? handle?.seekToEnd()) ?? 0
+    }
+
+    private func rotate(_ path: String) {
+        try? handle?.synchronize()
+        try? handle?.close()
+        handle = nil
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: "\(path).\(keep)")
+        for n in stride(from: keep - 1, through: 1, by: -1) where fm.fileExists(atPath: "\(path).\(n)") {
+            try? fm.moveItem(atPath: "\(path).\(n)", toPath: "\(path).\(n + 1)")
+        }
+        try? fm.moveItem(atPath: path, toPath: "\(path).1")
+        open(path)
+    }
+
+    /// The entries of every kept file, oldest first, that match: written at
+    /// or after `since`, an action containing `action`, an outcome that is
+    /// (`failures` true) or is not (false) a failure; the last `limit`.
+    public func read(since: Date?, action: String?, failures: Bool?, limit: Int) -> [Entry] {
+        guard let path else { return [] }
+        try? handle?.synchronize()
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let decoder = JSONDecoder()
+        var found: [Entry] = []
+        let files = stride(from: keep, through: 1, by: -1).map { "\(path).\($0)" } + [path]
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: file) else { continue }
+            for line in data.split(separator: 0x0A) {
+                guard let entry = try? decoder.decode(Entry.self, from: line) else { continue }
+                if let since, let time = formatter.date(from: entry.time), time < since { continue }
+                if let action, !entry.action.contains(action) { continue }
+                if let failures, entry.succeeded == failures { continue }
+                found.append(entry)
+            }
+        }
+        return Array(found.suffix(max(0, limit)))
     }
 }
 
 /// Records every authenticated POST, PUT, PATCH and DELETE with its outcome
-/// and the token's name (failed authentications are written by
-/// `BearerAuthMiddleware`).
+/// and the token's name, and every read a token's role refused (403).
+/// Failed authentications are written by `BearerAuthMiddleware`.
 struct AuditMiddleware: RouterMiddleware {
     typealias Context = DepotRequestContext
     let log: AuditLog
@@ -52,8 +98,21 @@ struct AuditMiddleware: RouterMiddleware {
         -> Response
     {
         let mutating: Set<HTTPRequest.Method> = [.post, .put, .patch, .delete]
-        guard mutating.contains(request.method) else { return try await next(request, context) }
         let action = "\(request.method.rawValue) \(request.uri.path)"
+        guard mutating.contains(request.method) else {
+            // Reads are not recorded, except one a token's role refused.
+            do { return try await next(request, context) } catch {
+                let answer = ErrorMiddleware.apiError(for: error)
+                if answer.status == .forbidden {
+                    await log.append(
+                        .init(
+                            time: Timestamp.now(), client: context.client, action: action,
+                            object: Self.object(from: request.uri.path), outcome: "\(answer.code): \(answer.message)",
+                            status: 403, token: context.token?.name))
+                }
+                throw error
+            }
+        }
         var object = Self.object(from: request.uri.path)
         var request = request
         if request.method == .post, object.hasSuffix("*") {

@@ -43,6 +43,7 @@ public enum DepotAPI {
         SnapshotRoutes(storage: storage, targets: targets).register(on: operated)
         JobRoutes(storage: storage).register(on: operated)
         TokenRoutes(tokens: tokens).register(on: adminOnly)
+        AuditRoutes(log: audit).register(on: adminOnly)
         v1.get("reconcile") { _, _ -> ReconcileReportResponse in
             ReconcileReportResponse(report: await storage.lastReconcile)
         }

@@ -1,4 +1,5 @@
 import DepotCore
+import Foundation
 
 extension DepotClient {
     public func tokens() async throws -> [TokenInfo] { try await get("/v1/tokens", as: TokenList.self).tokens }
@@ -8,4 +9,11 @@ extension DepotClient {
     }
 
     public func revokeToken(_ name: String) async throws { try await delete("/v1/tokens/\(name)") }
+
+    public func audit(_ query: [URLQueryItem]) async throws -> [AuditEntry] {
+        var components = URLComponents()
+        components.path = "/v1/audit"
+        components.queryItems = query.isEmpty ? nil : query
+        return try await get(components.string ?? "/v1/audit", as: AuditList.self).entries
+    }
 }

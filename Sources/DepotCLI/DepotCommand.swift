@@ -10,7 +10,7 @@ public struct DepotCommand: AsyncParsableCommand {
         version: DepotVersion.current,
         subcommands: [
             PoolCommand.self, VolumeCommand.self, SnapshotCommand.self, JobCommand.self, TargetCommand.self,
-            SessionCommand.self, ExportCommand.self, TokenCommand.self,
+            SessionCommand.self, ExportCommand.self, TokenCommand.self, AuditCommand.self,
             CapacityCommand.self, ApplyCommand.self,
             StatusCommand.self, VersionCommand.self, HelpAllCommand.self,
         ])

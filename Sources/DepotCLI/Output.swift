@@ -208,6 +208,17 @@ enum Output {
             })
     }
 
+    static func auditTable(_ entries: [AuditEntry]) -> String {
+        table(
+            ["TIME", "CLIENT", "TOKEN", "ACTION", "OBJECT", "STATUS", "OUTCOME"],
+            entries.map {
+                [
+                    $0.time, $0.client, $0.token ?? "-", $0.action, $0.object, $0.status == 0 ? "-" : "\($0.status)",
+                    $0.outcome,
+                ]
+            })
+    }
+
     static func jobDetail(_ j: JobInfo) -> String {
         var rows: [[String]] = [
             ["job", j.id], ["kind", j.kind], ["object", j.object], ["state", j.state.rawValue],

@@ -17,6 +17,10 @@ public struct CHAPCredentials: Sendable, Equatable {
 }
 
 enum CHAP {
+    /// The longest CHAP_C or CHAP_N accepted from an initiator, in bytes
+    /// (binary values are sent as hex or base64, so texts are at most about twice it).
+    static let maxValueBytes = 1024
+
     /// MD5(identifier || secret || challenge) (RFC 1994 §4.1; CHAP_A=5), by swift-crypto.
     static func response(id: UInt8, secret: String, challenge: [UInt8]) -> [UInt8] {
         Array(Insecure.MD5.hash(data: [id] + Array(secret.utf8) + challenge))

@@ -50,10 +50,27 @@ extension ISCSIConnection {
         }
         var answers: [(String, String)] = []
 
-        func fail(_ detail: UInt8, _ why: String) async throws -> Never {
+        /// Refuses the login with status 02/`detail`. Authentication (01) and
+        /// authorization (02) failures count towards the pair's lockout.
+        func fail(_ detail: UInt8, _ why: String, lockedOut: Bool = false) async throws -> Never {
+            let target = targetName ?? requestedTarget ?? "-"
             logger.info(
-                "login refused",
-                metadata: ["initiator": "\(initiatorName)", "target": "\(targetName ?? "-")", "why": "\(why)"])
+                "login refused", metadata: ["initiator": "\(initiatorName)", "target": "\(target)", "why": "\(why)"])
+            if detail == 0x01 || detail == 0x02 {
+                let reason = lockedOut ? "locked-out" : detail == 0x01 ? "authentication" : "authorization"
+                ISCSIMetrics.loginFailure(target: target, reason: reason)
+                if !lockedOut, directory.logins.fail(initiator: initiatorName, address: peerHost) {
+                    logger.warning(
+                        "login lockout",
+                        metadata: [
+                            "initiator": "\(initiatorName)", "address": "\(peerHost)",
+                            "seconds": "\(Int(directory.logins.lockout))",
+                        ])
+                }
+                directory.reportLoginFailure(
+                    LoginFailure(
+                        initiator: initiatorName, address: peerHost, target: target, reason: reason, detail: why))
+            }
             var r = LoginResponse(answering: request, transit: false, nextStage: 0)
             r.statusClass = 0x02
             r.statusDetail = detail
@@ -67,6 +84,12 @@ extension ISCSIConnection {
                 try await fail(0x07, "InitiatorName missing")
             }
             initiatorName = name
+            // A pair locked out after repeated failures is refused before anything is checked.
+            requestedTarget = keys.first(where: { $0.0 == "TargetName" })?.1
+            if let wait = directory.logins.lockedFor(initiator: name, address: peerHost) {
+                try await fail(
+                    0x01, "too many failed logins from \(peerHost); locked out for \(wait) s", lockedOut: true)
+            }
             // One connection per session (MaxConnections=1): a login naming an existing
             // session by TSIH would add a connection, which is refused (RFC 7143 §11.13.5:
             // 02/0A session does not exist; ErrorRecoveryLevel 0 reinstates sessions instead).
@@ -112,8 +135,14 @@ extension ISCSIConnection {
                     answers += [("CHAP_A", "5"), ("CHAP_I", "\(chapIdentifier)"), ("CHAP_C", CHAP.hex(challenge))]
                 }
                 if let name = key("CHAP_N"), let responseText = key("CHAP_R") {
-                    guard let challenge = chapChallenge, let response = CHAP.decode(responseText) else {
+                    guard let challenge = chapChallenge else {
                         try await fail(0x01, "CHAP response before a challenge")
+                    }
+                    // An MD5 response is 16 bytes; anything else (or over CHAP.maxValueBytes) is refused unread.
+                    guard responseText.utf8.count <= CHAP.maxValueBytes * 2 + 2, name.utf8.count <= CHAP.maxValueBytes,
+                        let response = CHAP.decode(responseText), response.count == 16
+                    else {
+                        try await fail(0x01, "CHAP_R is not an MD5 response")
                     }
                     let expected = CHAP.response(id: chapIdentifier, secret: chap.secret, challenge: challenge)
                     let nameOK = CHAP.constantTimeEqual(Array(name.utf8), Array(chap.user.utf8))
@@ -125,7 +154,10 @@ extension ISCSIConnection {
                         guard let mutualUser = chap.mutualUser, let mutualSecret = chap.mutualSecret else {
                             try await fail(0x01, "initiator asked for mutual CHAP, none is configured")
                         }
-                        guard let id = UInt8(idText), let theirs = CHAP.decode(challengeText), !theirs.isEmpty,
+                        // RFC 7143 §12.1.3: a challenge equal to the one the target sent is a
+                        // reflection attack; lengths are bounded (CHAP.maxValueBytes).
+                        guard challengeText.utf8.count <= CHAP.maxValueBytes * 2 + 2, let id = UInt8(idText),
+                            let theirs = CHAP.decode(challengeText), (1...CHAP.maxValueBytes).contains(theirs.count),
                             theirs != challenge
                         else {
                             try await fail(0x01, "bad mutual CHAP challenge")

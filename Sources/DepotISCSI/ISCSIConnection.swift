@@ -40,6 +40,8 @@ final class ISCSIConnection {
     var discovery = false
     var initiatorName = ""
     var targetName: String?
+    /// The TargetName a login asked for (named in a refusal before `targetName` is set).
+    var requestedTarget: String?
     var sentOperationalDeclarations = false
     /// Security stage: done once AuthMethod=None was agreed or CHAP verified.
     var authenticated = false
@@ -124,6 +126,11 @@ final class ISCSIConnection {
     /// The target portal group of the portal this connection came in on.
     let portalGroup: UInt16
     let peerAddress: String
+    /// The peer's address without its port (what failed logins are counted by).
+    var peerHost: String {
+        guard let colon = peerAddress.lastIndex(of: ":") else { return peerAddress }
+        return String(peerAddress[..<colon])
+    }
     let channel: any Channel
     let digests: DigestSettings
     // The inbound side (ISCSIConnection+Inbound.swift): separate stored

@@ -7,4 +7,12 @@ import Metrics
 enum ISCSIMetrics {
     static let fastLaneCommands = Counter(label: "depot_iscsi_commands_total", dimensions: [("path", "fast")])
     static let generalCommands = Counter(label: "depot_iscsi_commands_total", dimensions: [("path", "general")])
+
+    /// `depot_iscsi_login_failures_total{target,reason}`: refused logins
+    /// (`authentication`, `authorization`, `locked-out`). Rare, so the
+    /// counter is looked up (the factory caches it) at each failure.
+    static func loginFailure(target: String, reason: String) {
+        Counter(label: "depot_iscsi_login_failures_total", dimensions: [("target", target), ("reason", reason)])
+            .increment()
+    }
 }

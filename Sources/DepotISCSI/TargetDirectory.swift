@@ -46,7 +46,24 @@ public final class TargetDirectory: Sendable {
     private let poweredOnNexuses = NIOLockedValueBox<[UUID: (seen: Set<ITNexus>, order: [ITNexus])]>([:])
     static let contactsKept = 4096
 
-    public init() {}
+    /// Failed logins per initiator and address (`--auth-failures`, `--auth-lockout`).
+    public let logins: LoginThrottle
+
+    public init(logins: LoginThrottle = LoginThrottle()) {
+        self.logins = logins
+    }
+
+    public typealias LoginFailureReporter = @Sendable (LoginFailure) -> Void
+    private let loginFailureReporter = NIOLockedValueBox<LoginFailureReporter?>(nil)
+
+    /// Called for every refused login (authentication, authorization, lockout): the audit log.
+    public func onLoginFailure(_ reporter: @escaping LoginFailureReporter) {
+        loginFailureReporter.withLockedValue { $0 = reporter }
+    }
+
+    func reportLoginFailure(_ failure: LoginFailure) {
+        loginFailureReporter.withLockedValue { $0 }?(failure)
+    }
 
     public func replace(_ definitions: [TargetDefinition]) {
         let byName = Dictionary(uniqueKeysWithValues: definitions.map { ($0.iqn, $0) })

@@ -11,6 +11,10 @@ public struct DepotConfiguration: Sendable {
     /// and how long an unanswered ping may wait before the peer counts as dead.
     public var nopInterval: Duration? = .seconds(5)
     public var nopTimeout: Duration = .seconds(90)
+    /// Failed iSCSI logins of one initiator from one address within 60 s that
+    /// lock the pair out (0: never), and for how many seconds.
+    public var authFailures = 5
+    public var authLockoutSeconds = 60
     /// Write rate of a SANITIZE overwrite, so wiping one volume does not
     /// starve the others in its pool (0: no limit).
     public var sanitizeBytesPerSecond = 128 << 20

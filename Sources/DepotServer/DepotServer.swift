@@ -87,7 +87,20 @@ public enum DepotServer {
 
         Sanitize.bytesPerSecond.store(config.sanitizeBytesPerSecond, ordering: .relaxed)
         InlineWrites.limit.store(config.inlineWriteBytes, ordering: .relaxed)
-        let targets = TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger)
+        let directory = TargetDirectory(
+            logins: LoginThrottle(
+                limit: config.authFailures, lockout: TimeInterval(config.authLockoutSeconds)))
+        let audit = AuditLog(path: data.auditPath)
+        directory.onLoginFailure { failure in
+            Task {
+                await audit.append(
+                    .init(
+                        time: Timestamp.now(), client: failure.address, action: "iscsi.login",
+                        object: "target \(failure.target) initiator \(failure.initiator)",
+                        outcome: "\(failure.reason): \(failure.detail)", status: 0))
+            }
+        }
+        let targets = TargetManager(catalog: catalog, storage: storage, directory: directory, logger: logger)
         try await targets.rebuild()
         // After the LUs exist, so a merge or flatten resumes on the live image.
         await storage.resumeJobs()
@@ -108,7 +121,7 @@ public enum DepotServer {
         let root = data.root
         let router = DepotAPI.router(
             storage: storage, exports: exports, targets: targets, tokens: tokens,
-            audit: AuditLog(path: data.auditPath),
+            audit: audit,
             registry: registry,
             whereabouts: { (root, data.apiURL ?? "", targets.directory.portals) })
         let api = DepotAPI.application(router: router, host: config.api.host, port: config.api.port, logger: logger) {

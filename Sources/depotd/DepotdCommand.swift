@@ -64,6 +64,18 @@ struct DepotdCommand: AsyncParsableCommand {
     var nopTimeout: Double = 90
 
     @Option(
+        name: .customLong("auth-failures"),
+        help:
+            "Failed iSCSI logins (authentication or ACL) of one initiator from one address within 60 s after which that pair is locked out; 0: never."
+    )
+    var authFailures: Int = 5
+
+    @Option(
+        name: .customLong("auth-lockout"),
+        help: "Seconds a locked-out initiator and address are refused (02/01) without their secret being checked.")
+    var authLockout: Int = 60
+
+    @Option(
         name: .customLong("sanitize-rate"),
         help: "MiB/s a SANITIZE overwrite may write, sparing the pool's other volumes; 0: no limit.")
     var sanitizeRate: Int = 128
@@ -99,6 +111,12 @@ struct DepotdCommand: AsyncParsableCommand {
         }
         guard nopInterval >= 0 else { throw ValidationError("--nop-interval must be 0 (off) or positive") }
         guard nopTimeout > 0 else { throw ValidationError("--nop-timeout must be positive") }
+        guard (0...1000).contains(authFailures) else {
+            throw ValidationError("--auth-failures must be 0 (off) to 1000")
+        }
+        guard (1...86_400).contains(authLockout) else {
+            throw ValidationError("--auth-lockout must be 1 to 86400 seconds")
+        }
         guard sanitizeRate >= 0 else { throw ValidationError("--sanitize-rate must be 0 (no limit) or positive") }
         guard (0...1024).contains(inlineWriteMax) else {
             throw ValidationError("--inline-write-max must be 0 (off) to 1024 KiB")
@@ -123,6 +141,8 @@ struct DepotdCommand: AsyncParsableCommand {
         config.nopInterval = nopInterval == 0 ? nil : .milliseconds(Int(nopInterval * 1000))
         config.nopTimeout = .milliseconds(Int(nopTimeout * 1000))
         config.sanitizeBytesPerSecond = sanitizeRate << 20
+        config.authFailures = authFailures
+        config.authLockoutSeconds = authLockout
         config.inlineWriteBytes = inlineWriteMax << 10
         config.exportsDirectory = exportsDir
         config.ganeshaConfig = ganeshaConfig

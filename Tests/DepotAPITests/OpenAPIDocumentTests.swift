@@ -115,6 +115,14 @@ import Yams
                 == (try keys(request)))
     }
 
+    @Test func auditFieldsMatchTheDocument() throws {
+        let entry = AuditEntry(
+            time: "t", client: "c", action: "a", object: "o", outcome: "ok", status: 200, token: "n")
+        let entrySchema = try schema("AuditEntry")
+        #expect(Set(try #require(entrySchema["properties"] as? [String: Any]).keys) == (try keys(entry)))
+        #expect(Set(try #require(entrySchema["required"] as? [String])) == (try keys(entry)).subtracting(["token"]))
+    }
+
     @Test func everyIssueRouteIsDocumented() throws {
         let paths = try #require(try Self.document["paths"] as? [String: Any])
         for path in [
@@ -126,7 +134,7 @@ import Yams
             "/v1/pools/{pool}/volumes/{name}/snapshots", "/v1/pools/{pool}/volumes/{name}/snapshots/{snap}",
             "/v1/pools/{pool}/volumes/{name}/rollback", "/v1/pools/{pool}/volumes/{name}/clone",
             "/v1/pools/{pool}/volumes/{name}/flatten", "/v1/snapshots", "/v1/jobs", "/v1/jobs/{id}",
-            "/v1/tokens", "/v1/tokens/{name}",
+            "/v1/tokens", "/v1/tokens/{name}", "/v1/audit",
         ] {
             #expect(paths[path] != nil, "\(path) is not in Docs/openapi.yaml")
         }

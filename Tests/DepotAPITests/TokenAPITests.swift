@@ -169,4 +169,76 @@ extension APITests {
         // The oldest failure leaves the window: one more try is allowed.
         #expect(throttle.retryAfter("192.0.2.1", now: start.addingTimeInterval(60.5)) == nil)
     }
+
+    @Test func theAuditLogRotatesWithoutLosingALineAndIsReadFiltered() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("depot-audit-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let log = AuditLog(path: root + "/audit.log", maxBytes: 1000, keep: 50)
+        for i in 0..<40 {
+            await log.append(
+                .init(
+                    time: Timestamp.now(), client: "192.0.2.\(i)",
+                    action: i % 4 == 0 ? "iscsi.login" : "POST /v1/pools",
+                    object: "pool p\(i)", outcome: i % 2 == 0 ? "ok" : "conflict: no", status: i % 2 == 0 ? 201 : 409))
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: root).filter { $0.hasPrefix("audit.log") }
+        #expect(files.count > 3, "\(files)")
+        for file in files {
+            let data = try #require(FileManager.default.contents(atPath: root + "/" + file))
+            #expect(data.count <= 1000 && data.last == 0x0A, "\(file)")
+            let mode = try FileManager.default.attributesOfItem(atPath: root + "/" + file)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+        }
+        let all = await log.read(since: nil, action: nil, failures: nil, limit: 1000)
+        #expect(all.map(\.object) == (0..<40).map { "pool p\($0)" })
+        #expect(await log.read(since: nil, action: "iscsi.login", failures: nil, limit: 1000).count == 10)
+        #expect(await log.read(since: nil, action: nil, failures: true, limit: 1000).allSatisfy { $0.status == 409 })
+        #expect(
+            await log.read(since: nil, action: nil, failures: nil, limit: 3).map(\.object) == [
+                "pool p37", "pool p38", "pool p39",
+            ])
+        #expect(await log.read(since: Date().addingTimeInterval(60), action: nil, failures: nil, limit: 1000).isEmpty)
+        // Kept files are bounded: past `keep` the oldest go.
+        let small = AuditLog(path: root + "/small.log", maxBytes: 300, keep: 2)
+        for i in 0..<30 {
+            await small.append(
+                .init(time: Timestamp.now(), client: "c", action: "a", object: "o\(i)", outcome: "ok", status: 200))
+        }
+        let kept = await small.read(since: nil, action: nil, failures: nil, limit: 1000).map(\.object)
+        #expect(!kept.isEmpty && kept.last == "o29" && kept.count < 30)
+        #expect(!FileManager.default.fileExists(atPath: root + "/small.log.3"))
+    }
+
+    @Test func onlyAnAdminReadsTheAuditLogThroughTheAPI() async throws {
+        let env = try await makeEnv()
+        defer { try? FileManager.default.removeItem(atPath: env.root) }
+        try await env.app.test(.router) { client in
+            let op = try await makeToken(client, "ops", .operator)
+            try await client.execute(uri: "/v1/pools", method: .post, headers: bearer(op), body: json(#"{"name":"z"}"#))
+            {
+                r throws in #expect(r.status == .forbidden)
+            }
+            try await client.execute(uri: "/v1/audit?outcome=failure", method: .get, headers: bearer(op)) { r throws in
+                #expect(r.status == .forbidden)
+            }
+            try await client.execute(uri: "/v1/audit?outcome=failure&since=3600", method: .get, headers: auth) {
+                r throws in
+                #expect(r.status == .ok)
+                let entries = try decode(AuditList.self, r.body).entries
+                // The refused change and the refused read, each with the token's name.
+                #expect(entries.map(\.action) == ["POST /v1/pools", "GET /v1/audit"])
+                #expect(entries.allSatisfy { $0.status == 403 && $0.token == "ops" })
+            }
+            try await client.execute(uri: "/v1/audit?action=tokens", method: .get, headers: auth) { r throws in
+                let entries = try decode(AuditList.self, r.body).entries
+                #expect(entries.count == 1 && entries[0].token == "bootstrap" && entries[0].succeeded)
+            }
+            for bad in ["since=0", "since=x", "outcome=maybe", "limit=0"] {
+                try await client.execute(uri: "/v1/audit?\(bad)", method: .get, headers: auth) { r throws in
+                    #expect(r.status == .badRequest, "\(bad)")
+                }
+            }
+        }
+    }
 }

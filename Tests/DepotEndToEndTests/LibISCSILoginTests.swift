@@ -126,4 +126,55 @@ import Testing
         #expect(try await daemon.client.sessions().isEmpty)
         #expect(client.read(lba: 0, length: 512) == nil, "the forced-out session no longer reads")
     }
+
+    /// Login throttling (issue 13): after `--auth-failures` failed logins of
+    /// one initiator from one address within 60 s, that pair is refused for
+    /// `--auth-lockout` seconds even with the right secret; another
+    /// initiator is not; the refusals are counted and audited.
+    @Test func repeatedLoginFailuresLockThePairOutForAWhile() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start(extra: ["--auth-failures", "3", "--auth-lockout", "3"])
+        let other = "iqn.2026-11.dev.depot:other-initiator"
+        #expect(try daemon.depot(["volume", "create", "default/c", "--size", "16M"]).status == 0)
+        #expect(try daemon.depot(["target", "create", Self.iqn, "--allow-any"]).status == 0)
+        #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/c"]).status == 0)
+        let set = try daemon.depot(["target", "chap", "set", Self.iqn, "--user", "alice", "--secret", "alice-secret-1"])
+        #expect(set.status == 0, "\(set.stderr)")
+        let right = LibISCSIClient.Credentials(user: "alice", secret: "alice-secret-1")
+        let wrong = LibISCSIClient.Credentials(user: "alice", secret: "wrong-secret-12")
+        for _ in 0..<3 {
+            #expect(
+                !(try LibISCSIClient(initiator: Self.initiator)).login(
+                    portal: daemon.portal, target: Self.iqn, chap: wrong))
+        }
+        // Locked out: the right secret is not even looked at.
+        let locked = try LibISCSIClient(initiator: Self.initiator)
+        #expect(
+            !locked.login(portal: daemon.portal, target: Self.iqn, chap: right), "a locked-out pair must be refused")
+        // Another initiator from the same address is not affected.
+        let bystander = try LibISCSIClient(initiator: other)
+        #expect(bystander.login(portal: daemon.portal, target: Self.iqn, chap: right), "\(bystander.lastError)")
+        bystander.logout()
+        // The lockout ends by itself.
+        try await Task.sleep(for: .seconds(3.5))
+        let after = try LibISCSIClient(initiator: Self.initiator)
+        #expect(after.login(portal: daemon.portal, target: Self.iqn, chap: right), "\(after.lastError)")
+        after.logout()
+
+        let metrics = try Daemon.run(
+            "/usr/bin/curl", ["-sf", "-H", "Authorization: Bearer \(daemon.token)", daemon.url + "/metrics"]
+        ).stdout
+        func count(_ reason: String) -> String? {
+            metrics.split(separator: "\n").first {
+                $0.hasPrefix("depot_iscsi_login_failures_total{") && $0.contains(#"reason="\#(reason)""#)
+                    && $0.contains(#"target="\#(Self.iqn)""#)
+            }?.split(separator: " ").last.map(String.init)
+        }
+        #expect(count("authentication") == "3" && count("locked-out") == "1", "\(metrics)")
+        let audit = try String(contentsOfFile: daemon.data + "/audit.log", encoding: .utf8)
+        let logins = audit.split(separator: "\n").filter { $0.contains(#""action":"iscsi.login""#) }
+        #expect(logins.count == 4 && logins.allSatisfy { $0.contains(Self.initiator) && $0.contains("127.0.0.1") })
+        #expect(logins.filter { $0.contains("locked-out") }.count == 1)
+    }
 }

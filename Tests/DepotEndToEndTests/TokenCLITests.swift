@@ -54,5 +54,15 @@ import Testing
         let audit = try String(contentsOfFile: daemon.data + "/audit.log", encoding: .utf8)
         #expect(audit.contains(#""status":403"#) && audit.contains(#""token":"viewer""#))
         #expect(audit.contains(#""status":401"#) && audit.contains(#""token":"bootstrap""#))
+        // The same through `depot audit` (admin only).
+        try await daemon.start()
+        r = try daemon.depot(["audit", "--outcome", "failure", "--since", "1h", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let failures = try JSONDecoder().decode(AuditList.self, from: Data(r.stdout.utf8)).entries
+        #expect(!failures.isEmpty && failures.allSatisfy { !$0.succeeded })
+        #expect(failures.contains { $0.status == 403 && $0.token == "viewer" })
+        r = try daemon.depot(["audit", "--action", "tokens"])
+        #expect(r.status == 0 && r.stdout.contains("POST /v1/tokens") && r.stdout.contains("bootstrap"), "\(r.stdout)")
+        #expect(try daemon.depot(["audit", "--since", "soon"]).status != 0)
     }
 }
