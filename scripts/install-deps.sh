@@ -7,7 +7,9 @@ set -euo pipefail
 PACKAGES=(
   pkg-config
   libsqlite3-dev      # GRDB's SQLite
-  libcurl4            # FoundationNetworking (the depot CLI's HTTP client)
+  libcurl4            # FoundationNetworking (Foundation's URL loading, linked by tests)
+  curl                # tests: /metrics and /health over http and https
+  openssl             # tests: the API certificate's fingerprint (openssl x509)
   libiscsi-dev        # CLibISCSI: initiator library for integration tests
   libiscsi-bin        # iscsi-ls, iscsi-inq, iscsi-test-cu
   libaio-dev          # CLibAIO: O_DIRECT I/O engine

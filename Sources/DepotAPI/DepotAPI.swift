@@ -3,6 +3,7 @@ import DepotExports
 import DepotStorage
 import DepotTargets
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import Prometheus
 
@@ -67,10 +68,13 @@ public enum DepotAPI {
     /// (the real port when 0 was asked for).
     public static func application(
         router: Router<DepotRequestContext>, host: String, port: Int, logger: Logger,
+        tls: TLSConfiguration? = nil,
         onRunning: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
+        // With TLS the listener speaks only TLS: a plain HTTP request fails its handshake.
         Application(
             router: router,
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: .init(address: .hostname(host, port: port), serverName: "depotd"),
             onServerRunning: { channel in
                 await onRunning(channel.localAddress?.ipAddress ?? host, channel.localAddress?.port ?? port)

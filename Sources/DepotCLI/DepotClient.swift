@@ -1,8 +1,10 @@
+import AsyncHTTPClient
 import DepotCore
 import Foundation
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Synchronization
 
 /// The CLI's side of the REST API. Subcommands call it; tests can drive it.
 public struct DepotClient: Sendable {
@@ -11,11 +13,15 @@ public struct DepotClient: Sendable {
     /// Where the token came from and where else the CLI looked, for the
     /// message when depotd refuses it.
     public var tokenOrigin: String?
+    /// A PEM file of certificates to trust for an https API (`--ca`,
+    /// `$DEPOT_CA`): depotd's self-signed `DATA/tls/cert.pem`, or a private CA.
+    public var caFile: String?
 
-    public init(baseURL: URL, token: String?, tokenOrigin: String? = nil) {
+    public init(baseURL: URL, token: String?, tokenOrigin: String? = nil, caFile: String? = nil) {
         self.baseURL = baseURL
         self.token = token
         self.tokenOrigin = tokenOrigin
+        self.caFile = caFile
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -25,12 +31,22 @@ public struct DepotClient: Sendable {
         public var description: String { message }
     }
 
-    static let session: URLSession = {
-        let config = URLSessionConfiguration.ephemeral
-        config.timeoutIntervalForRequest = 3600
-        config.timeoutIntervalForResource = 3600
-        return URLSession(configuration: config)
-    }()
+    /// One HTTP client (AsyncHTTPClient over swift-nio-ssl) per trust
+    /// setting, for the life of the process.
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    static func client(trusting caFile: String?) -> HTTPClient {
+        clients.withLock { clients in
+            if let known = clients[caFile ?? ""] { return known }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let caFile { tls.additionalTrustRoots = [.file(caFile)] }
+            var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+            configuration.timeout = .init(connect: .seconds(10), read: .hours(1))
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[caFile ?? ""] = client
+            return client
+        }
+    }
 
     /// Sends one request; any non-2xx answer becomes a `Failure` carrying the
     /// API's error code and message.
@@ -40,24 +56,30 @@ public struct DepotClient: Sendable {
         guard let url = URL(string: path, relativeTo: baseURL) else {
             throw Failure(status: nil, code: "invalid_argument", message: "bad API path \(path)")
         }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.timeoutInterval = 3600
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw Failure(status: nil, code: "invalid_argument", message: "cannot read the CA file \(caFile)")
+        }
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = HTTPMethod(rawValue: method)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
-            request.httpBody = try JSONEncoder().encode(body)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+            request.headers.add(name: "Content-Type", value: "application/json")
         }
         let data: Data
-        let response: URLResponse
+        let status: Int
         do {
-            (data, response) = try await Self.session.data(for: request)
+            let response = try await Self.client(trusting: caFile).execute(request, timeout: .hours(1))
+            status = Int(response.status.code)
+            data = Data(try await response.body.collect(upTo: 1 << 30).readableBytesView)
         } catch {
+            let hint =
+                url.scheme == "https" && caFile == nil
+                ? " (a self-signed depotd certificate needs --ca DATA/tls/cert.pem or $DEPOT_CA)" : ""
             throw Failure(
                 status: nil, code: "unreachable",
-                message: "cannot reach depotd at \(baseURL.absoluteString): \(error.localizedDescription)")
+                message: "cannot reach depotd at \(baseURL.absoluteString): \(error)\(hint)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
             if let body = try? JSONDecoder().decode(ErrorBody.self, from: data) {
                 let hint = status == 401 ? tokenOrigin.map { "; \($0)" } ?? "" : ""

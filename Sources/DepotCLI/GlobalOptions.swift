@@ -10,6 +10,11 @@ public struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "API token (default: $DEPOT_TOKEN, else ./depot-data/api-token).")
     var token: String?
 
+    @Option(
+        name: .long,
+        help: "PEM certificates to trust for an https API (default: $DEPOT_CA), e.g. depotd's DATA/tls/cert.pem.")
+    var ca: String?
+
     @Flag(name: .long, help: "Print the API's JSON objects instead of tables.")
     var json = false
 
@@ -44,7 +49,7 @@ public struct GlobalOptions: ParsableArguments {
             (used.map { "the token sent was from \($0)" } ?? "no token was found")
             + "; the CLI looks at \(looked). The daemon's token is DATA/api-token (DATA is depotd's --data): "
             + "pass --token, set DEPOT_TOKEN, or run depot where depot-data/ is"
-        return DepotClient(baseURL: url, token: resolved, tokenOrigin: origin)
+        return DepotClient(baseURL: url, token: resolved, tokenOrigin: origin, caFile: ca ?? env["DEPOT_CA"])
     }
 }
 

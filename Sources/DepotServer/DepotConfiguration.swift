@@ -4,6 +4,11 @@ import Logging
 public struct DepotConfiguration: Sendable {
     public var dataDirectory: String = "./depot-data"
     public var api = HostPort(host: "127.0.0.1", port: 8640)
+    /// TLS on the API (nil: on unless `api` is a loopback address), with the
+    /// operator's certificate and key, or a self-signed pair in `DATA/tls/`.
+    public var apiTLS: Bool?
+    public var tlsCertificate: String?
+    public var tlsKey: String?
     /// iSCSI portals (the target issue listens on them).
     public var portals = [HostPort(host: "127.0.0.1", port: 3260)]
     public var logLevel: Logger.Level = .info

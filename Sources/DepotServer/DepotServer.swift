@@ -124,9 +124,23 @@ public enum DepotServer {
             audit: audit,
             registry: registry,
             whereabouts: { (root, data.apiURL ?? "", targets.directory.portals) })
-        let api = DepotAPI.application(router: router, host: config.api.host, port: config.api.port, logger: logger) {
-            host, port in
-            let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        // TLS by default off loopback (an API token must not cross a network in clear).
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(config.api.host) || config.api.host.hasPrefix("127.")
+        var tls: APITLS.Material?
+        if config.apiTLS ?? !loopback {
+            let material = try APITLS.material(
+                certificate: config.tlsCertificate, key: config.tlsKey, directory: data.root + "/tls",
+                hosts: [config.api.host, ProcessInfo.processInfo.hostName])
+            logger.notice(
+                "API TLS certificate",
+                metadata: ["certificate": "\(material.certificatePath)", "sha256": "\(material.fingerprint)"])
+            tls = material
+        }
+        let scheme = tls == nil ? "http" : "https"
+        let api = try DepotAPI.application(
+            router: router, host: config.api.host, port: config.api.port, logger: logger, tls: tls?.configuration
+        ) { host, port in
+            let url = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
             data.writeAPIURL(url)
             logger.info("API listening", metadata: ["url": "\(url)"])
         }

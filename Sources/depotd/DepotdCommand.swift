@@ -64,6 +64,19 @@ struct DepotdCommand: AsyncParsableCommand {
     var nopTimeout: Double = 90
 
     @Option(
+        name: .customLong("api-tls"),
+        help: "TLS on the API: on or off (default: on unless --api is a loopback address).")
+    var apiTLS: String?
+
+    @Option(
+        name: .customLong("tls-cert"),
+        help: "PEM certificate (chain) for the API's TLS; without it, a self-signed one in DATA/tls/.")
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(
         name: .customLong("auth-failures"),
         help:
             "Failed iSCSI logins (authentication or ACL) of one initiator from one address within 60 s after which that pair is locked out; 0: never."
@@ -111,6 +124,11 @@ struct DepotdCommand: AsyncParsableCommand {
         }
         guard nopInterval >= 0 else { throw ValidationError("--nop-interval must be 0 (off) or positive") }
         guard nopTimeout > 0 else { throw ValidationError("--nop-timeout must be positive") }
+        if let apiTLS, apiTLS != "on", apiTLS != "off" { throw ValidationError("--api-tls must be on or off") }
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("give both --tls-cert and --tls-key, or neither (a self-signed pair is made)")
+        }
+        if tlsCert != nil, apiTLS == "off" { throw ValidationError("--tls-cert needs --api-tls on") }
         guard (0...1000).contains(authFailures) else {
             throw ValidationError("--auth-failures must be 0 (off) to 1000")
         }
@@ -142,6 +160,9 @@ struct DepotdCommand: AsyncParsableCommand {
         config.nopTimeout = .milliseconds(Int(nopTimeout * 1000))
         config.sanitizeBytesPerSecond = sanitizeRate << 20
         config.authFailures = authFailures
+        config.apiTLS = apiTLS.map { $0 == "on" } ?? (tlsCert != nil ? true : nil)
+        config.tlsCertificate = tlsCert
+        config.tlsKey = tlsKey
         config.authLockoutSeconds = authLockout
         config.inlineWriteBytes = inlineWriteMax << 10
         config.exportsDirectory = exportsDir

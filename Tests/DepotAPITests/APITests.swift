@@ -45,7 +45,7 @@ import Testing
             targets: TargetManager(catalog: catalog, storage: storage, directory: TargetDirectory(), logger: logger),
             tokens: tokens, audit: AuditLog(path: root + "/audit.log"), registry: PrometheusCollectorRegistry(),
             throttle: throttle)
-        let app = DepotAPI.application(router: router, host: "127.0.0.1", port: 0, logger: logger)
+        let app = try DepotAPI.application(router: router, host: "127.0.0.1", port: 0, logger: logger)
         return Env(
             root: root, storage: storage, app: app, auditPath: root + "/audit.log", tokens: tokens, catalog: catalog)
     }
