@@ -11,6 +11,10 @@ public final class AuthThrottle: Sendable {
     /// Addresses tracked at most (a flood from many addresses forgets the stalest, never grows without bound).
     static let capacity = 10_000
     private let failures = Mutex<[String: [Date]]>([:])
+    /// Per address, the oldest failure of the window whose 429s were already
+    /// written to the audit log: one line per lockout, so a client hammering
+    /// while refused cannot rotate the log's history away.
+    private let recorded = Mutex<[String: Date]>([:])
 
     public init(limit: Int = 5, window: TimeInterval = 60) {
         self.limit = limit
@@ -25,6 +29,22 @@ public final class AuthThrottle: Sendable {
             all[address] = recent.isEmpty ? nil : recent
             guard recent.count >= limit, let oldest = recent.first else { return nil }
             return max(1, Int((window - now.timeIntervalSince(oldest)).rounded(.up)))
+        }
+    }
+
+    /// Whether the 429 answered to `address` now is the first of its lockout (to be audited).
+    public func firstRefusal(_ address: String, now: Date = Date()) -> Bool {
+        let oldest = failures.withLock { all in
+            all[address]?.first { now.timeIntervalSince($0) < window }
+        }
+        guard let oldest else { return false }
+        return recorded.withLock { recorded in
+            if recorded[address] == oldest { return false }
+            recorded[address] = oldest
+            if recorded.count > Self.capacity {
+                recorded = recorded.filter { now.timeIntervalSince($0.value) < window }
+            }
+            return true
         }
     }
 

@@ -19,7 +19,11 @@ struct BearerAuthMiddleware: RouterMiddleware {
     {
         let address = context.address
         if let wait = throttle.retryAfter(address) {
-            await record(request, context, "too many failed authentications from \(address); retry in \(wait) s", 429)
+            // Once per lockout in the audit log (the failures that caused it are each there).
+            if throttle.firstRefusal(address) {
+                await record(
+                    request, context, "too many failed authentications from \(address); refused for \(wait) s", 429)
+            }
             var error = APIError(
                 DepotError.tooManyRequests(
                     "too many failed authentications from \(address); retry in \(wait) seconds"))

@@ -67,9 +67,12 @@ extension ISCSIConnection {
                             "seconds": "\(Int(directory.logins.lockout))",
                         ])
                 }
-                directory.reportLoginFailure(
-                    LoginFailure(
-                        initiator: initiatorName, address: peerHost, target: target, reason: reason, detail: why))
+                // Every failure is audited; refusals while locked out once per lockout.
+                if !lockedOut || directory.logins.firstRefusal(initiator: initiatorName, address: peerHost) {
+                    directory.reportLoginFailure(
+                        LoginFailure(
+                            initiator: initiatorName, address: peerHost, target: target, reason: reason, detail: why))
+                }
             }
             var r = LoginResponse(answering: request, transit: false, nextStage: 0)
             r.statusClass = 0x02

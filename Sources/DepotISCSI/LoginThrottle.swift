@@ -18,6 +18,8 @@ public final class LoginThrottle: Sendable {
         var failures: [Date]
         var lockedUntil: Date?
         var last: Date
+        /// Whether a refusal of the current lockout has been reported (one audit line per lockout).
+        var refusalReported = false
     }
 
     private let records = NIOLockedValueBox<[String: Record]>([:])
@@ -39,6 +41,18 @@ public final class LoginThrottle: Sendable {
         }
     }
 
+    /// Whether a refusal during the pair's lockout is the first (to be
+    /// audited): a client retrying while locked out cannot flood the log.
+    public func firstRefusal(initiator: String, address: String) -> Bool {
+        records.withLockedValue { all -> Bool in
+            let key = Self.key(initiator, address)
+            guard var record = all[key], !record.refusalReported else { return false }
+            record.refusalReported = true
+            all[key] = record
+            return true
+        }
+    }
+
     /// Counts a failure; true when it starts a lockout.
     @discardableResult
     public func fail(initiator: String, address: String, now: Date = Date()) -> Bool {
@@ -53,6 +67,7 @@ public final class LoginThrottle: Sendable {
             if record.failures.count >= limit, (record.lockedUntil ?? .distantPast) <= now {
                 record.lockedUntil = now.addingTimeInterval(lockout)
                 record.failures = []
+                record.refusalReported = false
                 locked = true
             }
             all[key] = record
