@@ -127,17 +127,23 @@ public final class TokenStore: Sendable {
     /// has not expired is kept: without it nobody could manage the daemon
     /// until a restart made a new bootstrap token.
     public func revoke(_ name: String, now: Date = Date()) async throws(DepotError) {
+        // Checked and taken out in one step: two revokes at once cannot both pass the last-admin rule.
         let (found, lastAdmin) = entries.withLock { entries -> (Entry?, Bool) in
             guard let entry = entries[name] else { return (nil, false) }
             let admins = entries.values.filter { $0.role == .admin && !Self.isExpired($0, now: now) }
-            return (entry, entry.role == .admin && !Self.isExpired(entry, now: now) && admins.count == 1)
+            let last = entry.role == .admin && !Self.isExpired(entry, now: now) && admins.count == 1
+            if !last { entries[name] = nil }
+            return (entry, last)
         }
-        guard found != nil else { throw .notFound("token '\(name)' not found") }
+        guard let found else { throw .notFound("token '\(name)' not found") }
         if lastAdmin {
             throw .conflict("token '\(name)' is the last admin token; create another admin token before revoking it")
         }
-        _ = try await catalog.deleteAPIToken(name: name)
-        entries.withLock { $0[name] = nil }
+        do { _ = try await catalog.deleteAPIToken(name: name) } catch {
+            // Not revoked after all: it works again, as the catalog still says.
+            entries.withLock { $0[name] = found }
+            throw error
+        }
     }
 
     public func hasActiveAdmin(now: Date = Date()) -> Bool {

@@ -65,7 +65,12 @@ enum APITLS {
             CommonName("depotd")
         }
         var names: [GeneralName] = []
-        for host in Set(hosts + ["localhost", "127.0.0.1", "::1"]).sorted() {
+        // A wildcard listener is reached by the machine's own addresses: name them all.
+        let wildcard = hosts.contains("0.0.0.0") || hosts.contains("::")
+        let all =
+            hosts.filter { $0 != "0.0.0.0" && $0 != "::" } + ["localhost", "127.0.0.1", "::1"]
+            + (wildcard ? interfaceAddresses() : [])
+        for host in Set(all).sorted() {
             if let bytes = addressBytes(host) {
                 names.append(.ipAddress(ASN1OctetString(contentBytes: ArraySlice(bytes))))
             } else if !host.isEmpty {
@@ -86,6 +91,30 @@ enum APITLS {
             issuerPrivateKey: .init(privateKey))
         try write(privateKey.pemRepresentation + "\n", to: key, mode: 0o600)
         try write(try cert.serializeAsPEM().pemString + "\n", to: certificate, mode: 0o644)
+    }
+
+    /// The machine's IPv4 and IPv6 interface addresses (getifaddrs(3)).
+    static func interfaceAddresses() -> [String] {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return [] }
+        defer { freeifaddrs(list) }
+        var found: [String] = []
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard let address = entry.pointee.ifa_addr else { continue }
+            let family = Int32(address.pointee.sa_family)
+            guard family == AF_INET || family == AF_INET6 else { continue }
+            var text = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            let length = socklen_t(family == AF_INET ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size)
+            guard getnameinfo(address, length, &text, socklen_t(text.count), nil, 0, NI_NUMERICHOST) == 0 else {
+                continue
+            }
+            let name = String(cString: text)
+            // Link-local IPv6 addresses carry a zone (fe80::1%eth0): not a certificate name.
+            if !name.contains("%") { found.append(name) }
+        }
+        return found
     }
 
     static func addressBytes(_ host: String) -> [UInt8]? {
