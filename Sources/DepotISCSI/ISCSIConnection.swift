@@ -100,7 +100,8 @@ final class ISCSIConnection {
         let sessions = directory.sessions
         let logger = self.logger
         scsi = SCSINexus(
-            nexus: nexus, portalGroup: portalGroup, copyTargets: { directory.copyTarget($0, for: initiator) },
+            nexus: nexus, portalGroup: portalGroup,
+            copyTargets: { directory.copyTarget($0, for: initiator, from: target) },
             abortTasks: { lu, chosen in await sessions.abortTasks(on: lu, where: chosen) },
             storePortalGroups: { states in
                 guard let target else { throw TargetDirectory.PortalGroupError.notStored }

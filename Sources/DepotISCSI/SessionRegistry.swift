@@ -77,6 +77,17 @@ public final class SessionRegistry: Sendable {
         }
     }
 
+    /// The targets (lowercased IQNs) this initiator has sessions logged in to.
+    func targets(of initiator: String) -> Set<String> {
+        let name = initiator.lowercased()
+        return entries.withLockedValue { entries in
+            Set(
+                entries.values.filter { $0.snapshot.initiator.lowercased() == name }.compactMap {
+                    $0.snapshot.target?.lowercased()
+                })
+        }
+    }
+
     func remove(_ id: Int) {
         _ = entries.withLockedValue { $0.removeValue(forKey: id) }
     }

@@ -141,10 +141,23 @@ public final class TargetDirectory: Sendable {
     /// The LU with NAA designator `designator` among the targets `initiator`
     /// may log into: what a copy command of that initiator may name as a
     /// copy target (EXTENDED COPY, WRITE USING TOKEN across LUNs).
-    func copyTarget(_ designator: [UInt8], for initiator: String) -> LogicalUnit? {
-        let targets = targets.withLockedValue { Array($0.byName.values) }
-        for target in targets where target.admits(initiator) {
-            if let lu = target.luns.values.first(where: { $0.naaDesignator == designator }) { return lu }
+    /// The LU a copy descriptor (EXTENDED COPY, WRITE USING TOKEN) names by
+    /// its NAA designator, among the LUs the requesting nexus may reach: those
+    /// of its own target, and of other targets that admit the initiator and to
+    /// which it is logged in now — so a target's CHAP and ACL hold for copies
+    /// too (CVE-2020-28374: LIO resolved any LU of the system). nil otherwise.
+    func copyTarget(_ designator: [UInt8], for initiator: String, from own: String?) -> LogicalUnit? {
+        let byName = targets.withLockedValue { $0.byName }
+        func find(_ target: TargetDefinition) -> LogicalUnit? {
+            target.luns.values.first { $0.naaDesignator == designator }
+        }
+        if let own, let target = byName[own.lowercased()], let lu = find(target) { return lu }
+        let loggedIn = sessions.targets(of: initiator)
+        for target in byName.values
+        where target.iqn.lowercased() != own?.lowercased() && target.admits(initiator)
+            && loggedIn.contains(target.iqn.lowercased())
+        {
+            if let lu = find(target) { return lu }
         }
         return nil
     }

@@ -186,6 +186,11 @@ enum Offload {
                 }
             } else {
                 let (source, ranges) = try redeem(tokenBytes)
+                // A token is redeemed only by a nexus that may reach its source LU (the
+                // copy scope of EXTENDED COPY): to any other it is unknown (23h/04h).
+                guard LogicalUnit.context.copyTargets(source.naaDesignator) === source else {
+                    throw ExtendedCopy.Failure(sense: SCSISense(key: SCSISense.illegalRequest, asc: 0x23, ascq: 0x04))
+                }
                 guard source.device.blockSize == lu.device.blockSize else {
                     throw ExtendedCopy.Failure(sense: SCSISense(key: SCSISense.illegalRequest, asc: 0x23, ascq: 0x00))
                 }

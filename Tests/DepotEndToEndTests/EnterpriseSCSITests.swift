@@ -307,6 +307,68 @@ import Testing
         other.logout()
     }
 
+    /// Copy scope (issue 13; CVE-2020-28374's lesson): an EXTENDED COPY
+    /// descriptor or a ROD token resolves only LUs the requesting nexus may
+    /// reach — its own target's, and those of targets it is logged in to.
+    /// Host A (on t0) names host B's LUN on t1 by its NAA identity: COPY
+    /// ABORTED, COPY TARGET DEVICE NOT REACHABLE, either way, and B's token is
+    /// unknown to A; neither LUN's data is read or changed.
+    @Test func copiesReachOnlyTheLUsTheNexusMayReach() async throws {
+        let daemon = try await daemon(volumes: [["a"], ["b"]])
+        defer { daemon.cleanup() }
+        let a = try login(daemon, Self.hostA)
+        let b = try login(daemon, Self.hostB, target: 1)
+        let secret = try Self.random(1 << 20)
+        let mine = try Self.random(1 << 20)
+        #expect(write10(b, lba: 0, secret)?.good == true)
+        #expect(write10(a, lba: 0, mine)?.good == true)
+        let theirs = try naa(b)
+        let own = try naa(a)
+        func xcopy(from source: [UInt8], to destination: [UInt8]) -> LibISCSIClient.Outcome? {
+            let targets = Self.identificationDescriptor(source) + Self.identificationDescriptor(destination)
+            let segment: [UInt8] =
+                [0x02, 0, 0, 0x18, 0, 0, 0, 1, 0, 0] + Self.be(2048, 2) + Self.be(0, 8) + Self.be(0, 8)
+            var header = [UInt8](repeating: 0, count: 16)
+            header[0] = 9
+            header[3] = UInt8(targets.count)
+            header[11] = UInt8(segment.count)
+            let list = header + targets + segment
+            return a.command(
+                [0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0] + Self.be(UInt64(list.count), 4) + [0, 0], dataOut: list)
+        }
+        // Reading B's LUN into A's, and writing A's over B's: both unreachable.
+        for (source, destination) in [(theirs, own), (own, theirs)] {
+            let refused = xcopy(from: source, to: destination)
+            #expect(
+                refused?.status == 2 && refused?.key == 0x0A && refused?.ascq == 0x0D02,
+                "\(refused?.senseText ?? a.lastError)")
+        }
+        // B's ROD token (POPULATE TOKEN on t1) redeemed by A on t0: unknown.
+        let populate: [UInt8] =
+            Self.be(30, 2) + [0, 0] + [0, 0, 0, 0] + [0, 0, 0, 0] + [0, 0, 0, 16] + Self.be(0, 8) + Self.be(2048, 4)
+            + [0, 0, 0, 0]
+        #expect(
+            b.command([0x83, 0x10, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, UInt8(populate.count), 0, 0], dataOut: populate)?
+                .good == true)
+        let info = try #require(b.command([0x84, 0x07, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024))
+        let tokenAt = 32 + Int(info.data[13]) + 6
+        try #require(info.good && info.data.count >= tokenAt + 512, "RRTI: \(info.senseText)")
+        let token = Array(info.data[tokenAt..<(tokenAt + 512)])
+        let params: [UInt8] =
+            Self.be(550, 2) + [UInt8](repeating: 0, count: 14) + token + [UInt8](repeating: 0, count: 6) + [0, 16]
+            + Self.be(0, 8) + Self.be(2048, 4) + [0, 0, 0, 0]
+        let wut = a.command(
+            [0x83, 0x11, 0, 0, 0, 0, 0, 0, 0, 11] + Self.be(UInt64(params.count), 4) + [0, 0], dataOut: params)
+        #expect(wut?.status == 2 && wut?.key == 5 && wut?.ascq == 0x2304, "\(wut?.senseText ?? a.lastError)")
+        // Nothing moved.
+        let aUnchanged = read10(a, lba: 0, blocks: 2048)?.data == mine
+        let bUnchanged = read10(b, lba: 0, blocks: 2048)?.data == secret
+        #expect(aUnchanged, "A's LUN changed")
+        #expect(bUnchanged, "B's LUN changed")
+        a.logout()
+        b.logout()
+    }
+
     /// #21 item 18: every bit and page ESXi (VAAI: ATS, Clone, Zero, Delete) and
     /// Windows (ODX, thin provisioning) read before they use an offload, as the
     /// standards place them — one failing line names what a host would turn off.
