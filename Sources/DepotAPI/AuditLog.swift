@@ -68,8 +68,6 @@ public actor AuditLog {
     public func read(since: Date?, action: String?, failures: Bool?, limit: Int) -> [Entry] {
         guard let path else { return [] }
         try? handle?.synchronize()
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         let decoder = JSONDecoder()
         var found: [Entry] = []
         let files = stride(from: keep, through: 1, by: -1).map { "\(path).\($0)" } + [path]
@@ -77,7 +75,7 @@ public actor AuditLog {
             guard let data = FileManager.default.contents(atPath: file) else { continue }
             for line in data.split(separator: 0x0A) {
                 guard let entry = try? decoder.decode(Entry.self, from: line) else { continue }
-                if let since, let time = formatter.date(from: entry.time), time < since { continue }
+                if let since, let time = Timestamp.date(entry.time), time < since { continue }
                 if let action, !entry.action.contains(action) { continue }
                 if let failures, entry.succeeded == failures { continue }
                 found.append(entry)
@@ -97,25 +95,11 @@ struct AuditMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        let mutating: Set<HTTPRequest.Method> = [.post, .put, .patch, .delete]
+        let mutating = [.post, .put, .patch, .delete].contains(request.method)
         let action = "\(request.method.rawValue) \(request.uri.path)"
-        guard mutating.contains(request.method) else {
-            // Reads are not recorded, except one a token's role refused.
-            do { return try await next(request, context) } catch {
-                let answer = ErrorMiddleware.apiError(for: error)
-                if answer.status == .forbidden {
-                    await log.append(
-                        .init(
-                            time: Timestamp.now(), client: context.client, action: action,
-                            object: Self.object(from: request.uri.path), outcome: "\(answer.code): \(answer.message)",
-                            status: 403, token: context.token?.name))
-                }
-                throw error
-            }
-        }
         var object = Self.object(from: request.uri.path)
         var request = request
-        if request.method == .post, object.hasSuffix("*") {
+        if mutating, request.method == .post, object.hasSuffix("*") {
             // A create names its object in the body: the entry says `pool silver`,
             // not `pool *`. The body is small JSON, read once and kept for the route.
             if let body = try? await request.collectBody(upTo: 1 << 20) { object = Self.created(object, body: body) }
@@ -124,17 +108,22 @@ struct AuditMiddleware: RouterMiddleware {
         let token = context.token?.name
         do {
             let response = try await next(request, context)
-            await log.append(
-                .init(
-                    time: time, client: context.client, action: action, object: object, outcome: "ok",
-                    status: Int(response.status.code), token: token))
+            if mutating {
+                await log.append(
+                    .init(
+                        time: time, client: context.client, action: action, object: object, outcome: "ok",
+                        status: Int(response.status.code), token: token))
+            }
             return response
         } catch {
+            // Reads are not recorded, except one a token's role refused.
             let answer = ErrorMiddleware.apiError(for: error)
-            await log.append(
-                .init(
-                    time: time, client: context.client, action: action, object: object,
-                    outcome: "\(answer.code): \(answer.message)", status: Int(answer.status.code), token: token))
+            if mutating || answer.status == .forbidden {
+                await log.append(
+                    .init(
+                        time: time, client: context.client, action: action, object: object,
+                        outcome: "\(answer.code): \(answer.message)", status: Int(answer.status.code), token: token))
+            }
             throw error
         }
     }

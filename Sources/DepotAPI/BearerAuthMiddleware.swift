@@ -63,15 +63,6 @@ struct BearerAuthMiddleware: RouterMiddleware {
                 time: Timestamp.now(), client: context.client, action: "\(request.method.rawValue) \(request.uri.path)",
                 object: AuditMiddleware.object(from: request.uri.path), outcome: outcome, status: status))
     }
-
-    /// Compares without an early exit, so timing does not leak the token.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        for i in 0..<max(a.count, b.count) {
-            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
-        }
-        return diff == 0
-    }
 }
 
 /// A route group's rule: reads need `reads`, everything else `changes`; a

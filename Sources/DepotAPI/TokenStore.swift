@@ -54,7 +54,7 @@ public final class TokenStore: Sendable {
             // A row with a role this daemon does not know grants nothing.
             guard let role = TokenRole(rawValue: record.role) else { continue }
             entries[record.name] = Entry(
-                record: record, role: role, expires: record.expiresAt.flatMap(Self.date), savedUse: nil)
+                record: record, role: role, expires: record.expiresAt.flatMap(Timestamp.date), savedUse: nil)
         }
         return TokenStore(catalog: catalog, entries: entries)
     }
@@ -78,7 +78,7 @@ public final class TokenStore: Sendable {
 
     /// In memory at once; in the catalog at most once a minute per token.
     private func noteUse(_ name: String, now: Date) {
-        let time = Self.format(now)
+        let time = Timestamp.string(now)
         let save = entries.withLock { entries -> Bool in
             guard var entry = entries[name] else { return false }
             entry.record.lastUsedAt = time
@@ -116,7 +116,7 @@ public final class TokenStore: Sendable {
         let salt = Self.randomBytes(16)
         let record = APITokenRecord(
             name: name, role: role.rawValue, salt: salt, hash: Self.hash(Array(secret.utf8), salt: salt),
-            createdAt: Self.format(now), expiresAt: expires.map(Self.format))
+            createdAt: Timestamp.string(now), expiresAt: expires.map(Timestamp.string))
         if replacing { try await catalog.replaceAPIToken(record) } else { try await catalog.insertAPIToken(record) }
         let entry = Entry(record: record, role: role, expires: expires, savedUse: nil)
         entries.withLock { $0[name] = entry }
@@ -168,8 +168,13 @@ public final class TokenStore: Sendable {
         return Data(hasher.finalize())
     }
 
+    /// Compares without an early exit, so timing does not leak how much of a hash agreed.
     static func constantTimeEqual(_ a: Data, _ b: Data) -> Bool {
-        BearerAuthMiddleware.constantTimeEqual(Array(a), Array(b))
+        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for i in 0..<max(a.count, b.count) {
+            diff |= (i < a.count ? a[a.startIndex + i] : 0) ^ (i < b.count ? b[b.startIndex + i] : 0)
+        }
+        return diff == 0
     }
 
     /// 32 random bytes as 64 hex digits (the form of the bootstrap token).
@@ -180,17 +185,5 @@ public final class TokenStore: Sendable {
     static func randomBytes(_ count: Int) -> Data {
         var rng = SystemRandomNumberGenerator()
         return Data((0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) })
-    }
-
-    static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
-
-    static func date(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
     }
 }

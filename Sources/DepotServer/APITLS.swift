@@ -89,8 +89,8 @@ enum APITLS {
                 SubjectAlternativeNames(names)
             },
             issuerPrivateKey: .init(privateKey))
-        try write(privateKey.pemRepresentation + "\n", to: key, mode: 0o600)
-        try write(try cert.serializeAsPEM().pemString + "\n", to: certificate, mode: 0o644)
+        try DataDirectory.writeDurably(privateKey.pemRepresentation + "\n", to: key, mode: 0o600)
+        try DataDirectory.writeDurably(try cert.serializeAsPEM().pemString + "\n", to: certificate, mode: 0o644)
     }
 
     /// The machine's IPv4 and IPv6 interface addresses (getifaddrs(3)).
@@ -125,16 +125,4 @@ enum APITLS {
         return nil
     }
 
-    private static func write(_ text: String, to path: String, mode: mode_t) throws {
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, mode)
-        guard fd >= 0 else {
-            throw DepotError.internalError("cannot write \(tmp): \(String(cString: strerror(errno)))")
-        }
-        fchmod(fd, mode)
-        let ok = text.withCString { Glibc.write(fd, $0, strlen($0)) } == text.utf8.count
-        fsync(fd)
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else { throw DepotError.internalError("cannot write \(path)") }
-    }
 }

@@ -60,17 +60,22 @@ public struct DataDirectory: Sendable {
         return token
     }
 
-    /// Replaces the token file (mode 0600, written and synced, then renamed).
+    /// Replaces the token file (mode 0600).
     func writeToken(_ token: String) throws(DepotError) {
-        let tmp = tokenPath + ".tmp"
-        let fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0o600)
+        try Self.writeDurably(token + "\n", to: tokenPath, mode: 0o600)
+    }
+
+    /// Replaces `path` with `text`: written to a temporary file of that mode,
+    /// synced, then renamed over it (a crash leaves the old file or the new).
+    static func writeDurably(_ text: String, to path: String, mode: mode_t) throws(DepotError) {
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, mode)
         guard fd >= 0 else { throw .internalError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
-        fchmod(fd, 0o600)
-        let line = token + "\n"
-        _ = line.withCString { write(fd, $0, strlen($0)) }
+        fchmod(fd, mode)
+        let ok = text.withCString { write(fd, $0, strlen($0)) } == text.utf8.count
         fsync(fd)
         close(fd)
-        guard rename(tmp, tokenPath) == 0 else { throw .internalError("cannot create \(tokenPath)") }
+        guard ok, rename(tmp, path) == 0 else { throw .internalError("cannot write \(path)") }
     }
 
     /// Written once the iSCSI portals listen: one `HOST:PORT` a line.
