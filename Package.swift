@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "DepotISCSI",
             dependencies: [
-                "DepotSCSI",
+                "DepotSCSI", "DepotCore",
                 "CDepotPosix",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -57,11 +57,16 @@ struct TargetRoutes {
                 portalGroups: try await targets.setPortalGroupState(
                     try context.parameters.require("iqn"), group: group, state: body.state, force: body.force ?? false))
         }
+        group.put("targets/:iqn/portals") { request, context -> TargetInfo in
+            let body = try await request.decode(as: SetPortalsRequest.self, context: context)
+            return try await targets.setPortals(try context.parameters.require("iqn"), body.portals)
+        }
         group.post("targets/:iqn/acls") { request, context -> EditedResponse<TargetInfo> in
             let body = try await request.decode(as: ACLRequest.self, context: context)
             return EditedResponse(
                 status: .created,
-                response: try await targets.addACL(try context.parameters.require("iqn"), initiator: body.initiator))
+                response: try await targets.addACL(
+                    try context.parameters.require("iqn"), initiator: body.initiator, networks: body.networks ?? []))
         }
         group.delete("targets/:iqn/acls/:initiator") { _, context -> TargetInfo in
             try await targets.removeACL(

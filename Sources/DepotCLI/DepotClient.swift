@@ -180,8 +180,16 @@ public struct DepotClient: Sendable {
     public func unmapLUN(_ iqn: String, lun: Int) async throws -> TargetInfo {
         try decode(TargetInfo.self, try await send("DELETE", "/v1/targets/\(iqn)/luns/\(lun)"))
     }
-    public func addACL(_ iqn: String, initiator: String) async throws -> TargetInfo {
-        try await post("/v1/targets/\(iqn)/acls", ACLRequest(initiator: initiator), as: TargetInfo.self)
+    public func addACL(_ iqn: String, initiator: String, networks: [String] = []) async throws -> TargetInfo {
+        try await post(
+            "/v1/targets/\(iqn)/acls", ACLRequest(initiator: initiator, networks: networks.isEmpty ? nil : networks),
+            as: TargetInfo.self)
+    }
+    /// The portals the target is served on; nil: all of the daemon's.
+    public func setPortals(_ iqn: String, _ portals: [String]?) async throws -> TargetInfo {
+        try decode(
+            TargetInfo.self,
+            try await send("PUT", "/v1/targets/\(iqn)/portals", body: SetPortalsRequest(portals: portals)))
     }
     public func removeACL(_ iqn: String, initiator: String) async throws -> TargetInfo {
         try decode(TargetInfo.self, try await send("DELETE", "/v1/targets/\(iqn)/acls/\(initiator)"))

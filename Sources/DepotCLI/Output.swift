@@ -86,8 +86,13 @@ enum Output {
                     "access",
                     t.allowAnyInitiator
                         ? "any initiator"
-                        : (t.initiators.isEmpty ? "nobody (add an ACL)" : t.initiators.joined(separator: ", ")),
+                        : (t.initiators.isEmpty
+                            ? "nobody (add an ACL)"
+                            : t.initiators.map { name in
+                                t.networks?[name].map { "\(name) from \($0.joined(separator: " "))" } ?? name
+                            }.joined(separator: ", ")),
                 ],
+                ["portals", t.portals?.joined(separator: ", ") ?? "all"],
                 ["chap", t.chapUser.map { "user \($0)" + (t.mutualChap ? ", mutual" : "") } ?? "none"],
                 ["created", t.createdAt],
             ])

@@ -157,6 +157,12 @@ enum CatalogMigrations {
                 t.column("lastUsedAt", .text)
             }
         }
+        migrator.registerMigration("2026-12-05-portal-network-scope") { db in
+            // The portals (HOST:PORT, comma-separated) a target is served on; NULL: all of them.
+            try db.alter(table: "target") { t in t.add(column: "portals", .text) }
+            // The networks (CIDR, comma-separated) an ACL entry admits its initiator from; NULL: any.
+            try db.alter(table: "target_acl") { t in t.add(column: "networks", .text) }
+        }
         return migrator
     }
 }

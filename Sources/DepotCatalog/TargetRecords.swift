@@ -13,6 +13,8 @@ public struct TargetRecord: Codable, Sendable, Equatable, FetchableRecord, Mutab
     public var chapSecret: String?
     public var mutualUser: String?
     public var mutualSecret: String?
+    /// The daemon portals (HOST:PORT, comma-separated) the target is served on; nil: every portal.
+    public var portals: String?
 
     public init(iqn: String, alias: String?, allowAny: Bool, createdAt: String) {
         self.iqn = iqn
@@ -47,10 +49,13 @@ public struct TargetACLRecord: Codable, Sendable, Equatable, FetchableRecord, Mu
     public var id: Int64?
     public var targetId: Int64
     public var initiator: String
+    /// The networks (CIDR, comma-separated) the initiator is admitted from; nil: any address.
+    public var networks: String?
 
-    public init(targetId: Int64, initiator: String) {
+    public init(targetId: Int64, initiator: String, networks: String? = nil) {
         self.targetId = targetId
         self.initiator = initiator
+        self.networks = networks
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
@@ -162,15 +167,17 @@ extension Catalog {
         } > 0
     }
 
-    /// Allows an initiator on a target; it must not be there yet.
-    public func addACL(targetId: Int64, initiator: String, targetIQN: String) async throws(DepotError) {
+    /// Allows an initiator on a target (from `networks` only, when given); it must not be there yet.
+    public func addACL(targetId: Int64, initiator: String, networks: String? = nil, targetIQN: String)
+        async throws(DepotError)
+    {
         try await writing { db in
             if try TargetACLRecord.filter(Column("targetId") == targetId && Column("initiator") == initiator)
                 .fetchCount(db) > 0
             {
                 throw DepotError.conflict("\(initiator) is already allowed on \(targetIQN)")
             }
-            var row = TargetACLRecord(targetId: targetId, initiator: initiator)
+            var row = TargetACLRecord(targetId: targetId, initiator: initiator, networks: networks)
             try row.insert(db)
         }
     }

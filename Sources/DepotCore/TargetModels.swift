@@ -22,10 +22,17 @@ public struct TargetInfo: Codable, Sendable, Equatable {
     /// The CHAP user when CHAP is required (secrets are never returned).
     public var chapUser: String?
     public var mutualChap: Bool
+    /// The daemon portals (HOST:PORT) the target is served on; nil: all of them.
+    public var portals: [String]?
+    /// The networks (CIDR) an initiator is admitted from, for the initiators
+    /// scoped by network; the others are admitted from any address.
+    public var networks: [String: [String]]?
     public init(
         iqn: String, alias: String?, allowAnyInitiator: Bool, initiators: [String], luns: [LUNInfo], createdAt: String,
-        chapUser: String? = nil, mutualChap: Bool = false
+        chapUser: String? = nil, mutualChap: Bool = false, portals: [String]? = nil, networks: [String: [String]]? = nil
     ) {
+        self.portals = portals
+        self.networks = networks
         self.chapUser = chapUser
         self.mutualChap = mutualChap
         self.iqn = iqn
@@ -67,7 +74,27 @@ public struct MapLUNRequest: Codable, Sendable {
 
 public struct ACLRequest: Codable, Sendable {
     public var initiator: String
-    public init(initiator: String) { self.initiator = initiator }
+    /// The networks (CIDR, IPv4 or IPv6; a bare address is one host) the
+    /// initiator is admitted from; absent or empty: any address.
+    public var networks: [String]?
+    public init(initiator: String, networks: [String]? = nil) {
+        self.initiator = initiator
+        self.networks = networks
+    }
+}
+
+/// PUT /v1/targets/{iqn}/portals: the daemon portals (HOST:PORT, as
+/// `depotd --portal` listens on them) the target is served on; null: all.
+public struct SetPortalsRequest: Codable, Sendable {
+    public var portals: [String]?
+    public init(portals: [String]?) { self.portals = portals }
+
+    enum CodingKeys: CodingKey { case portals }
+    /// `null` is written, not left out: all portals is said, not implied.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(portals, forKey: .portals)
+    }
 }
 
 /// PUT /v1/targets/{iqn}/chap. Secrets are 12-16 characters (the Windows

@@ -1,7 +1,4 @@
 import DepotCore
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// A parsed export client: the forms exports(5) and Ganesha's `Clients`
 /// both accept. Anything else (netgroups, wildcards, quotes, spaces,
@@ -10,29 +7,17 @@ public enum ClientSpec: Equatable, Sendable {
     case anyone
     case host(String)
     /// An address network; a single address is a full-length prefix.
-    case network(family: Int32, address: [UInt8], prefix: Int)
+    case network(NetworkPrefix)
 
     public static func parse(_ text: String) throws(DepotError) -> ClientSpec {
         if text == "*" { return .anyone }
         guard !text.isEmpty, text.utf8.count <= 253 else {
             throw .invalidArgument("export client is empty or too long")
         }
-        var addressPart = Substring(text)
-        var prefix: Int?
-        if let slash = text.firstIndex(of: "/") {
-            addressPart = text[..<slash]
-            guard let p = Int(text[text.index(after: slash)...]) else {
-                throw .invalidArgument("export client '\(text)': bad prefix length")
-            }
-            prefix = p
+        if text.contains("/") || NetworkPrefix.address(text) != nil {
+            return .network(try NetworkPrefix(parsing: text, hostBits: true))
         }
-        if let bytes = parseAddress(String(addressPart), family: AF_INET) {
-            return try network(AF_INET, bytes, prefix ?? 32, text)
-        }
-        if let bytes = parseAddress(String(addressPart), family: AF_INET6) {
-            return try network(AF_INET6, bytes, prefix ?? 128, text)
-        }
-        guard prefix == nil, isHostName(text) else {
+        guard isHostName(text) else {
             throw .invalidArgument(
                 "export client '\(text)' is not a host name, an IPv4/IPv6 address, a CIDR network, or '*'")
         }
@@ -46,37 +31,8 @@ public enum ClientSpec: Equatable, Sendable {
         case (.anyone, _), (_, .anyone): return true
         case (.host(let a), .host(let b)): return a == b
         case (.host, .network), (.network, .host): return false
-        case (.network(let fa, let a, let pa), .network(let fb, let b, let pb)):
-            guard fa == fb else { return false }
-            return Self.sameNetwork(a, b, min(pa, pb))
+        case (.network(let a), .network(let b)): return a.overlaps(b)
         }
-    }
-
-    private static func network(_ family: Int32, _ bytes: [UInt8], _ prefix: Int, _ text: String) throws(DepotError)
-        -> ClientSpec
-    {
-        guard prefix >= 0, prefix <= bytes.count * 8 else {
-            throw .invalidArgument("export client '\(text)': prefix length must be 0-\(bytes.count * 8)")
-        }
-        return .network(family: family, address: bytes, prefix: prefix)
-    }
-
-    private static func sameNetwork(_ a: [UInt8], _ b: [UInt8], _ bits: Int) -> Bool {
-        var remaining = bits
-        for i in 0..<a.count where remaining > 0 {
-            let take = min(8, remaining)
-            let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - take))
-            if a[i] & mask != b[i] & mask { return false }
-            remaining -= take
-        }
-        return true
-    }
-
-    static func parseAddress(_ text: String, family: Int32) -> [UInt8]? {
-        var buffer = [UInt8](repeating: 0, count: 16)
-        let ok = text.withCString { inet_pton(family, $0, &buffer) } == 1
-        guard ok else { return nil }
-        return Array(buffer.prefix(family == AF_INET ? 4 : 16))
     }
 
     /// RFC 1123 host names: dot-separated labels of letters, digits and '-'.

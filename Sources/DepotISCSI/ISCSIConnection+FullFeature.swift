@@ -140,18 +140,21 @@ extension ISCSIConnection {
     }
 
     /// SendTargets (RFC 7143 §12.3; Appendix C): the targets this initiator may
-    /// log into, each with every portal.
+    /// log into from its address through this portal, each with the portals
+    /// it is served on.
     func text(_ request: TextRequest) {
         var answers: [(String, String)] = []
         let portals = directory.portals
+        let here = directory.portal(group: portalGroup)
         for (key, value) in TextKeys.parse(request.data) where key == "SendTargets" {
             let wanted = value == "All" ? nil : value.lowercased()
-            for target in directory.all where target.admits(initiatorName) {
+            for target in directory.all
+            where target.served(at: here) && target.admits(initiatorName, from: peerHost) {
                 if let wanted, wanted != target.iqn { continue }
                 if value.isEmpty, !discovery, target.iqn != targetName { continue }
                 answers.append(("TargetName", target.iqn))
                 // Each portal is a target portal group of its own, numbered from 1.
-                for (index, portal) in portals.enumerated() {
+                for (index, portal) in portals.enumerated() where target.served(at: portal) {
                     answers.append(("TargetAddress", "\(portal),\(index + 1)"))
                 }
             }

@@ -106,8 +106,14 @@ extension ISCSIConnection {
                     try await fail(0x07, "TargetName missing")
                 }
                 // 02/03: target not found; 02/02: authorization failure (RFC 7143 §11.13.5).
-                guard let target = directory.target(wanted) else { try await fail(0x03, "no target \(wanted)") }
-                guard target.admits(initiatorName) else { try await fail(0x02, "initiator not in the ACL") }
+                // A target bound to other portals is not found through this one (storage VLANs).
+                guard let target = directory.target(wanted), target.served(at: directory.portal(group: portalGroup))
+                else {
+                    try await fail(0x03, "no target \(wanted) at this portal")
+                }
+                guard target.admits(initiatorName, from: peerHost) else {
+                    try await fail(0x02, "initiator not in the ACL from \(peerHost)")
+                }
                 targetName = target.iqn
                 answers.append(("TargetPortalGroupTag", "\(portalGroup)"))
                 if let alias = target.alias { answers.append(("TargetAlias", alias)) }

@@ -97,11 +97,12 @@ final class ISCSIConnection {
         let directory = self.directory
         let initiator = initiatorName
         let target = targetName
+        let address = peerHost
         let sessions = directory.sessions
         let logger = self.logger
         scsi = SCSINexus(
             nexus: nexus, portalGroup: portalGroup,
-            copyTargets: { directory.copyTarget($0, for: initiator, from: target) },
+            copyTargets: { directory.copyTarget($0, for: initiator, at: address, from: target) },
             abortTasks: { lu, chosen in await sessions.abortTasks(on: lu, where: chosen) },
             storePortalGroups: { states in
                 guard let target else { throw TargetDirectory.PortalGroupError.notStored }

@@ -1,5 +1,6 @@
-import Foundation
+import DepotCore
 import DepotSCSI
+import Foundation
 import NIOConcurrencyHelpers
 
 /// What one target offers: its LUNs and who may log in.
@@ -13,12 +14,22 @@ public struct TargetDefinition: Sendable {
     public var chap: CHAPCredentials?
     /// ALUA access state codes by portal group (SPC-4 §5.16); absent: active/optimized.
     public var portalGroupStates: [UInt16: UInt8]
+    /// The networks an ACL entry admits its initiator from (storage VLANs);
+    /// an initiator without an entry here is admitted from any address.
+    public var networks: [String: [NetworkPrefix]]
+    /// The daemon portals (HOST:PORT, as `TargetDirectory.portals` names
+    /// them) the target is served on; nil: all. Login and discovery through
+    /// any other neither admit nor list it.
+    public var portals: Set<String>?
 
     public init(
         iqn: String, alias: String?, allowAnyInitiator: Bool, initiators: Set<String>, luns: [UInt16: LogicalUnit],
-        chap: CHAPCredentials? = nil, portalGroupStates: [UInt16: UInt8] = [:]
+        chap: CHAPCredentials? = nil, portalGroupStates: [UInt16: UInt8] = [:],
+        networks: [String: [NetworkPrefix]] = [:], portals: Set<String>? = nil
     ) {
         self.portalGroupStates = portalGroupStates
+        self.networks = networks
+        self.portals = portals
         self.chap = chap
         self.iqn = iqn
         self.alias = alias
@@ -27,8 +38,20 @@ public struct TargetDefinition: Sendable {
         self.luns = luns
     }
 
-    public func admits(_ initiator: String) -> Bool {
-        allowAnyInitiator || initiators.contains(initiator.lowercased())
+    /// Whether `initiator` may log in from `address` (the peer's host, as the socket reports it).
+    public func admits(_ initiator: String, from address: String) -> Bool {
+        if allowAnyInitiator { return true }
+        let name = initiator.lowercased()
+        guard initiators.contains(name) else { return false }
+        guard let allowed = networks[name] else { return true }
+        return allowed.contains { $0.contains(address) }
+    }
+
+    /// Whether the target is served on `portal` (nil: a portal the directory
+    /// does not know, which only an unbound target is served on).
+    public func served(at portal: String?) -> Bool {
+        guard let portals else { return true }
+        return portal.map { portals.contains($0) } ?? false
     }
 }
 
@@ -85,6 +108,13 @@ public final class TargetDirectory: Sendable {
 
     public func setPortals(_ portals: [String]) { portalList.withLockedValue { $0 = portals } }
 
+    /// The portal of portal group `group` (numbered from 1); nil when there is none.
+    public func portal(group: UInt16) -> String? {
+        let list = portals
+        let index = Int(group) - 1
+        return list.indices.contains(index) ? list[index] : nil
+    }
+
     /// Stores access states SET TARGET PORT GROUPS asked for (the target
     /// manager puts them in the catalog and rebuilds).
     public typealias PortalGroupWriter = @Sendable (_ iqn: String, _ states: [UInt16: UInt8]) async throws -> Void
@@ -138,15 +168,14 @@ public final class TargetDirectory: Sendable {
         _ = poweredOnNexuses.withLockedValue { $0.removeValue(forKey: volume) }
     }
 
-    /// The LU with NAA designator `designator` among the targets `initiator`
-    /// may log into: what a copy command of that initiator may name as a
-    /// copy target (EXTENDED COPY, WRITE USING TOKEN across LUNs).
     /// The LU a copy descriptor (EXTENDED COPY, WRITE USING TOKEN) names by
     /// its NAA designator, among the LUs the requesting nexus may reach: those
     /// of its own target, and of other targets that admit the initiator and to
     /// which it is logged in now — so a target's CHAP and ACL hold for copies
     /// too (CVE-2020-28374: LIO resolved any LU of the system). nil otherwise.
-    func copyTarget(_ designator: [UInt8], for initiator: String, from own: String?) -> LogicalUnit? {
+    func copyTarget(_ designator: [UInt8], for initiator: String, at address: String, from own: String?)
+        -> LogicalUnit?
+    {
         let byName = targets.withLockedValue { $0.byName }
         func find(_ target: TargetDefinition) -> LogicalUnit? {
             target.luns.values.first { $0.naaDesignator == designator }
@@ -154,7 +183,7 @@ public final class TargetDirectory: Sendable {
         if let own, let target = byName[own.lowercased()], let lu = find(target) { return lu }
         let loggedIn = sessions.targets(of: initiator)
         for target in byName.values
-        where target.iqn.lowercased() != own?.lowercased() && target.admits(initiator)
+        where target.iqn.lowercased() != own?.lowercased() && target.admits(initiator, from: address)
             && loggedIn.contains(target.iqn.lowercased())
         {
             if let lu = find(target) { return lu }

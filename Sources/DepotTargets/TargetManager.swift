@@ -161,11 +161,23 @@ public actor TargetManager {
         }
     }
 
-    public func addACL(_ iqn: String, initiator: String) async throws(DepotError) -> TargetInfo {
+    /// Allows an initiator on the target; from `networks` only (CIDR, IPv4
+    /// or IPv6) when any are given.
+    public func addACL(_ iqn: String, initiator: String, networks: [String] = []) async throws(DepotError)
+        -> TargetInfo
+    {
         try await changes.run { () async throws(DepotError) -> TargetInfo in
             let t = try await requireTarget(iqn)
             let name = try ISCSIName.validate(initiator)
-            try await catalog.addACL(targetId: t.id!, initiator: name, targetIQN: t.iqn)
+            guard networks.count <= 64 else { throw .invalidArgument("at most 64 networks per initiator") }
+            var prefixes: [String] = []
+            for text in networks {
+                let prefix = try NetworkPrefix(parsing: text).description
+                if !prefixes.contains(prefix) { prefixes.append(prefix) }
+            }
+            try await catalog.addACL(
+                targetId: t.id!, initiator: name, networks: prefixes.isEmpty ? nil : prefixes.joined(separator: ","),
+                targetIQN: t.iqn)
             try await reload()
             return try await show(iqn)
         }
@@ -181,6 +193,51 @@ public actor TargetManager {
             try await reload()
             return try await show(iqn)
         }
+    }
+
+    /// Serves the target on some of the daemon's portals only (nil: on all);
+    /// each must be one the daemon listens on. Applies to new logins and
+    /// discovery; sessions logged in through another portal stay.
+    public func setPortals(_ iqn: String, _ portals: [String]?) async throws(DepotError) -> TargetInfo {
+        try await changes.run { () async throws(DepotError) -> TargetInfo in
+            var t = try await requireTarget(iqn)
+            if let portals {
+                let known = directory.portals
+                guard !portals.isEmpty else {
+                    throw .invalidArgument("give at least one portal, or all of them (null / --all)")
+                }
+                var chosen: [String] = []
+                for portal in portals {
+                    guard let match = known.first(where: { Self.samePortal($0, portal) }) else {
+                        throw .invalidArgument(
+                            "\(portal) is not a portal of this daemon; its portals are \(known.joined(separator: ", "))"
+                        )
+                    }
+                    if !chosen.contains(match) { chosen.append(match) }
+                }
+                t.portals = chosen.joined(separator: ",")
+            } else {
+                t.portals = nil
+            }
+            try await catalog.updateTarget(t)
+            try await reload()
+            logger.info("target portals set", metadata: ["iqn": "\(t.iqn)", "portals": "\(t.portals ?? "all")"])
+            return try await show(iqn)
+        }
+    }
+
+    /// Whether two HOST:PORT texts name one portal (the host compared as an
+    /// address where it is one, so `[::1]:3260` and `[0:0::1]:3260` match).
+    static func samePortal(_ a: String, _ b: String) -> Bool {
+        func split(_ text: String) -> (host: String, port: Substring)? {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            var host = text[..<colon]
+            if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+            return (String(host), text[text.index(after: colon)...])
+        }
+        guard let x = split(a), let y = split(b), x.port == y.port else { return false }
+        if let p = NetworkPrefix.address(x.host), let q = NetworkPrefix.address(y.host) { return p == q }
+        return x.host.lowercased() == y.host.lowercased()
     }
 
     /// Requires CHAP for logins to the target (applies to new logins).
@@ -268,11 +325,21 @@ public actor TargetManager {
                     states[number] = state.code
                 }
             }
+            // Stored networks were validated when added; one that no longer parses
+            // admits nothing rather than everything.
+            var networks: [String: [NetworkPrefix]] = [:]
+            for acl in acls[t.id!] ?? [] {
+                guard let list = acl.networks else { continue }
+                networks[acl.initiator.lowercased()] = list.split(separator: ",").compactMap {
+                    try? NetworkPrefix(parsing: String($0))
+                }
+            }
             definitions.append(
                 TargetDefinition(
                     iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny,
                     initiators: Set((acls[t.id!] ?? []).map(\.initiator)), luns: luns,
-                    chap: chap, portalGroupStates: states))
+                    chap: chap, portalGroupStates: states, networks: networks,
+                    portals: t.portals.map { Set($0.split(separator: ",").map(String.init)) }))
         }
         for key in units.keys where !used.contains(key) { units[key] = nil }
         directory.replace(definitions)
@@ -417,7 +484,18 @@ public actor TargetManager {
             iqn: t.iqn, alias: t.alias, allowAnyInitiator: t.allowAny, initiators: acls.map(\.initiator),
             luns: luns.map { LUNInfo(lun: Int($0.lun), volume: volumes[$0.volumeId] ?? "?", readOnly: $0.readOnly) },
             createdAt: t.createdAt,
-            chapUser: t.chapSecret == nil ? nil : t.chapUser, mutualChap: t.mutualSecret != nil)
+            chapUser: t.chapSecret == nil ? nil : t.chapUser, mutualChap: t.mutualSecret != nil,
+            portals: t.portals.map { $0.split(separator: ",").map(String.init) },
+            networks: Self.networks(acls))
+    }
+
+    /// The networks of the initiators scoped by network; nil when none is.
+    static func networks(_ acls: [TargetACLRecord]) -> [String: [String]]? {
+        var out: [String: [String]] = [:]
+        for acl in acls {
+            if let list = acl.networks { out[acl.initiator] = list.split(separator: ",").map(String.init) }
+        }
+        return out.isEmpty ? nil : out
     }
 
     func volumeNames() async throws(DepotError) -> [Int64: String] {

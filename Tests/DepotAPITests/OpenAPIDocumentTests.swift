@@ -94,7 +94,8 @@ import Yams
     @Test func targetFieldsMatchTheDocument() throws {
         let target = TargetInfo(
             iqn: "iqn.2026-11.x:y", alias: "a", allowAnyInitiator: false, initiators: [], luns: [],
-            createdAt: "t", chapUser: "u", mutualChap: false)
+            createdAt: "t", chapUser: "u", mutualChap: false, portals: ["127.0.0.1:3260"],
+            networks: ["iqn.x": ["10.0.0.0/24"]])
         #expect(Set(try #require(try schema("Target")["properties"] as? [String: Any]).keys) == (try keys(target)))
     }
 

@@ -5,7 +5,7 @@ struct TargetCommand: AsyncParsableCommand {
         commandName: "target", abstract: "iSCSI targets: create, list, show, delete; LUN maps and ACLs.",
         subcommands: [
             TargetCreate.self, TargetListCommand.self, TargetShow.self, TargetDelete.self, TargetLUNCommand.self,
-            TargetACLCommand.self, TargetCHAPCommand.self, TargetPortalGroupCommand.self,
+            TargetACLCommand.self, TargetCHAPCommand.self, TargetPortalCommand.self, TargetPortalGroupCommand.self,
         ])
 }
 
@@ -31,4 +31,10 @@ struct TargetPortalGroupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portal-group", abstract: "ALUA portal groups (one per portal) and their access states.",
         subcommands: [TargetPortalGroupList.self, TargetPortalGroupSetState.self])
+}
+
+struct TargetPortalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "portal", abstract: "The daemon portals a target is served on.",
+        subcommands: [TargetPortalSet.self])
 }

@@ -1,0 +1,107 @@
+import DepotCore
+import Foundation
+import Testing
+
+/// Storage VLANs: a target bound to some of the daemon's portals is neither
+/// admitted nor listed through the others, and an ACL entry scoped by
+/// network admits its initiator only from those addresses — with libiscsi
+/// logging in and discovering over IPv4 and IPv6 loopback.
+@Suite(.serialized) struct PortalScopeTests {
+    static let iqn = "iqn.2026-12.dev.depot:scoped"
+    static let initiator = "iqn.2026-12.dev.depot:vlan-host"
+
+    func inquiry(_ portal: String) throws -> CommandResult {
+        try Daemon.run(
+            try NFSGaneshaTests.tool("iscsi-inq"), ["-i", Self.initiator, "iscsi://\(portal)/\(Self.iqn)/0"])
+    }
+
+    func discovery(_ portal: String) throws -> String {
+        try Daemon.run(try NFSGaneshaTests.tool("iscsi-ls"), ["-i", Self.initiator, "iscsi://\(portal)"]).stdout
+    }
+
+    func shown(_ daemon: Daemon) throws -> TargetInfo {
+        let r = try daemon.depot(["target", "show", Self.iqn, "--json"])
+        return try JSONDecoder().decode(TargetInfo.self, from: Data(r.stdout.utf8))
+    }
+
+    @Test func portalBindingAndNetworkScopedACLs() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start(extra: ["--portal", "[::1]:0"])
+        let portals = try String(contentsOfFile: daemon.data + "/iscsi.portals", encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        try #require(portals.count == 2, "\(portals)")
+        let (v4, v6) = (portals[0], portals[1])
+        #expect(v4.hasPrefix("127.0.0.1:") && v6.hasPrefix("[::1]:"), "\(portals)")
+        #expect(try daemon.depot(["volume", "create", "default/s", "--size", "16M"]).status == 0)
+        #expect(try daemon.depot(["target", "create", Self.iqn]).status == 0)
+        #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/s"]).status == 0)
+        #expect(try daemon.depot(["target", "acl", "add", Self.iqn, Self.initiator]).status == 0)
+        for portal in [v4, v6] {
+            let r = try inquiry(portal)
+            #expect(r.status == 0, "login via \(portal) before any binding: \(r.stderr)")
+        }
+
+        // Bound to the IPv6 portal: the IPv4 one neither admits nor lists it.
+        var r = try daemon.depot(["target", "portal", "set", Self.iqn, "--portal", v6])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try shown(daemon).portals == [v6])
+        #expect(try inquiry(v4).status != 0, "a target bound elsewhere must not admit a login through \(v4)")
+        r = try inquiry(v6)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!(try discovery(v4)).contains(Self.iqn), "discovery through \(v4) must not list the target")
+        let listed = try discovery(v6)
+        #expect(listed.contains("Target:\(Self.iqn) Portal:\(v6),2"), "\(listed)")
+        #expect(!listed.contains(v4), "only the portals the target is served on are offered: \(listed)")
+
+        // A portal the daemon does not listen on, and neither or both options: refused, nothing changed.
+        r = try daemon.depot(["target", "portal", "set", Self.iqn, "--portal", "127.0.0.1:1"])
+        #expect(
+            r.status != 0 && r.stderr.contains("not a portal of this daemon") && r.stderr.contains(v4), "\(r.stderr)")
+        #expect(try daemon.depot(["target", "portal", "set", Self.iqn]).status != 0)
+        #expect(try daemon.depot(["target", "portal", "set", Self.iqn, "--all", "--portal", v4]).status != 0)
+        #expect(try shown(daemon).portals == [v6])
+        r = try daemon.depot(["target", "portal", "set", Self.iqn, "--all"])
+        #expect(r.status == 0 && r.stdout.contains("every portal"), "\(r.stdout)\(r.stderr)")
+        #expect(try shown(daemon).portals == nil)
+        #expect(try inquiry(v4).status == 0)
+
+        // An ACL entry scoped to a network the initiator is not on: refused on both portals, and hidden.
+        #expect(try daemon.depot(["target", "acl", "remove", Self.iqn, Self.initiator]).status == 0)
+        r = try daemon.depot(["target", "acl", "add", Self.iqn, Self.initiator, "--network", "10.0.0.0/8"])
+        #expect(r.status == 0 && r.stdout.contains("from 10.0.0.0/8"), "\(r.stdout)\(r.stderr)")
+        for portal in [v4, v6] {
+            #expect(try inquiry(portal).status != 0, "an initiator outside its networks must be refused via \(portal)")
+            #expect(!(try discovery(portal)).contains(Self.iqn))
+        }
+        // Scoped to the IPv4 loopback network: admitted from 127.0.0.1, not from ::1.
+        #expect(try daemon.depot(["target", "acl", "remove", Self.iqn, Self.initiator]).status == 0)
+        r = try daemon.depot(["target", "acl", "add", Self.iqn, Self.initiator, "--network", "127.0.0.0/8"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try inquiry(v4).status == 0)
+        #expect(try inquiry(v6).status != 0, "::1 is not in 127.0.0.0/8")
+        // Both families; an IPv6 host given as a bare address is its /128.
+        #expect(try daemon.depot(["target", "acl", "remove", Self.iqn, Self.initiator]).status == 0)
+        r = try daemon.depot([
+            "target", "acl", "add", Self.iqn, Self.initiator, "--network", "127.0.0.0/8", "--network", "::1",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try shown(daemon).networks == [Self.initiator: ["127.0.0.0/8", "::1/128"]])
+        for portal in [v4, v6] { #expect(try inquiry(portal).status == 0, "via \(portal)") }
+        r = try daemon.depot(["target", "show", Self.iqn])
+        #expect(r.stdout.contains("\(Self.initiator) from 127.0.0.0/8 ::1/128"), "\(r.stdout)")
+
+        // Bad networks are refused with the reason, and the entry stays as it was.
+        for (bad, reason) in [("10.0.0.1/8", "host bits"), ("10.0.0.0/33", "prefix length"), ("vlan7", "not an IPv4")] {
+            r = try daemon.depot(["target", "acl", "add", Self.iqn, "iqn.2026-12.dev.depot:other", "--network", bad])
+            #expect(r.status != 0 && r.stderr.contains(reason), "\(bad): \(r.stderr)")
+        }
+        #expect(try shown(daemon).initiators == [Self.initiator])
+        // Through the API with an operator token: portals and ACLs are the admin's.
+        r = try daemon.depot(["token", "create", "ops", "--role", "operator"])
+        let secret = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(r.status == 0 && secret.count == 64, "\(r.stderr)")
+        r = try daemon.depot(["target", "portal", "set", Self.iqn, "--all"], env: ["DEPOT_TOKEN": secret])
+        #expect(r.status != 0 && r.stderr.contains("admin"), "\(r.stderr)")
+    }
+}
