@@ -47,6 +47,10 @@ struct VolumeRoutes {
             }
             return info
         }
+        // After a failed flush the operator has checked: flushes reach the file again.
+        group.post("pools/:pool/volumes/:name/clear-error") { _, context -> VolumeInfo in
+            try await storage.clearError(try ref(context))
+        }
         group.delete("pools/:pool/volumes/:name") { request, context -> Response in
             try await storage.deleteVolume(try ref(context), force: try QueryFlag.parse(request, "force"))
             return Response(status: .noContent)

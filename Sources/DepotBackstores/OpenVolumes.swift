@@ -21,16 +21,17 @@ public final class OpenVolumes: Sendable {
 
     /// The volume's device, opened on first use. A volume whose size changed
     /// (a resize) gets a new device; the old one serves its LU until it goes.
-    public func device(id: Int64, path: String, format: Format, blockSize: Int, sizeBytes: UInt64, thin: Bool)
-        throws -> VolumeDevice
-    {
-        if let known = open.withLockedValue({ $0[id] }),
-            known.sizeBytes == sizeBytes / UInt64(blockSize) * UInt64(blockSize)
-        {
-            return known
-        }
+    /// `latched`: the flush failure the catalog holds for it; `onLatch`: told
+    /// when a flush fails (VolumeDevice's latch). A new device for a resized
+    /// volume stays latched as the old one was.
+    public func device(
+        id: Int64, path: String, format: Format, blockSize: Int, sizeBytes: UInt64, thin: Bool,
+        latched: String? = nil, onLatch: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws -> VolumeDevice {
+        let known = open.withLockedValue { $0[id] }
+        if let known, known.sizeBytes == sizeBytes / UInt64(blockSize) * UInt64(blockSize) { return known }
         let backstore = try backstore(path: path, format: format, blockSize: blockSize, thin: thin)
-        let device = VolumeDevice(backstore)
+        let device = VolumeDevice(backstore, latched: known?.latchedFailure ?? latched, onLatch: onLatch)
         open.withLockedValue { $0[id] = device }
         return device
     }

@@ -44,8 +44,19 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
     private let laterFlushes = NIOLockedValueBox<(running: [Task<Void, Never>], failure: String?)>(([], nil))
     /// One swap at a time, in order.
     private let swaps = ChangeQueue()
+    /// The flush-error latch: the first failed flush, after which every flush
+    /// fails without asking the backstore again, until `clearLatch`.
+    private let latch: NIOLockedValueBox<String?>
+    /// Told once each time the latch trips (the catalog records it).
+    private let onLatch: @Sendable (String) -> Void
 
-    public init(_ device: any BlockDevice) {
+    /// `latched`: a failure recorded before (the catalog's, after a restart)
+    /// the device starts latched on.
+    public init(
+        _ device: any BlockDevice, latched: String? = nil, onLatch: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        latch = NIOLockedValueBox(latched)
+        self.onLatch = onLatch
         blockSize = device.blockSize
         size = Synchronization.Atomic(device.sizeBytes)
         canUnmap = device.canUnmap
@@ -243,9 +254,38 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
         return device.writeNow(offset: offset, from: from)
     }
 
+    /// A failed flush is never retried as if nothing happened (PostgreSQL's
+    /// fsync lesson, 2018: after a failed fsync Linux may mark the dirty
+    /// pages clean and report the next fsync as a success, though the data
+    /// never reached the disk). The flush that saw the failure throws; the
+    /// device latches, and every later flush — SYNCHRONIZE CACHE, a FUA
+    /// write — throws the same without asking the backstore, until an
+    /// operator who has checked the volume clears it (`clearLatch`).
     public func flush() async throws {
-        try await awaitLaterFlushes()
-        try await serve { try await $0.flush() }
+        if let reason = latch.withLockedValue({ $0 }) { throw BlockDeviceError.io("flush failed earlier: \(reason)") }
+        do {
+            try await awaitLaterFlushes()
+            try await serve { try await $0.flush() }
+        } catch {
+            let reason = "\(error)"
+            let tripped = latch.withLockedValue { latch -> Bool in
+                guard latch == nil else { return false }
+                latch = reason
+                return true
+            }
+            if tripped { onLatch(reason) }
+            throw error
+        }
+    }
+
+    /// The failure the device is latched on; nil while flushes work.
+    public var latchedFailure: String? { latch.withLockedValue { $0 } }
+
+    /// Lets flushes reach the backstore again (`depot volume clear-error`),
+    /// forgetting a failed flush of a layer a snapshot froze as well.
+    public func clearLatch() {
+        latch.withLockedValue { $0 = nil }
+        laterFlushes.withLockedValue { $0.failure = nil }
     }
 
     public func unmap(offset: UInt64, length: UInt64) async throws {

@@ -38,6 +38,11 @@ extension DepotClient {
             as: JobStarted.self)
     }
 
+    /// After a failed flush: lets SYNCHRONIZE CACHE and FUA writes reach the volume again.
+    public func clearError(_ ref: VolumeRef) async throws -> VolumeInfo {
+        try decode(VolumeInfo.self, try await send("POST", Self.path(ref) + "/clear-error"))
+    }
+
     public func flatten(_ ref: VolumeRef, rateMiB: Int?) async throws -> JobInfo {
         try await post(Self.path(ref) + "/flatten", FlattenRequest(rateMiB: rateMiB), as: JobInfo.self)
     }

@@ -144,7 +144,7 @@ enum Output {
             ["volume", "\(v.pool)/\(v.name)"], ["size", "\(ByteSize.describe(v.sizeBytes))"],
             ["allocated", "\(ByteSize.describe(v.allocatedBytes))"],
             ["provisioning", v.provisioning.rawValue], ["format", v.format.rawValue], ["block size", "\(v.blockSize)"],
-            ["state", v.state.rawValue],
+            ["state", v.state.rawValue + (v.error.map { " (\($0); after checking: depot volume clear-error)" } ?? "")],
             ["uuid", v.uuid], ["path", v.path], ["created", v.createdAt],
         ]
         if let progress = v.progress, progress.isFinite {

@@ -140,6 +140,13 @@ public final class Catalog: Sendable {
         try await writing { db in try record.update(db) }
     }
 
+    /// Records (or, with nil, clears) the flush failure a volume is latched on.
+    public func setVolumeFlushError(id: Int64, _ reason: String?) async throws(DepotError) {
+        try await writing { db in
+            try db.execute(sql: "UPDATE volume SET flushError = ? WHERE id = ?", arguments: [reason, id])
+        }
+    }
+
     /// Writes a rename intent; refused when the new name is taken in the pool.
     public func beginRename(volumeId: Int64, poolId: Int64, poolName: String, newName: String) async throws(DepotError)
         -> VolumeRecord

@@ -163,6 +163,10 @@ enum CatalogMigrations {
             // The networks (CIDR, comma-separated) an ACL entry admits its initiator from; NULL: any.
             try db.alter(table: "target_acl") { t in t.add(column: "networks", .text) }
         }
+        migrator.registerMigration("2026-12-06-volume-flush-error") { db in
+            // The flush failure a volume is latched on (NULL: none), kept until an operator clears it.
+            try db.alter(table: "volume") { t in t.add(column: "flushError", .text) }
+        }
         return migrator
     }
 }

@@ -26,6 +26,9 @@ public struct VolumeRecord: Codable, Sendable, Equatable, FetchableRecord, Mutab
     public var format: String = VolumeFormat.raw.rawValue
     /// The snapshot whose layer the active file is an overlay on, if any.
     public var baseSnapshotId: Int64?
+    /// The failed flush the volume is latched on (SYNCHRONIZE CACHE and FUA
+    /// writes fail until `depot volume clear-error`); nil: none.
+    public var flushError: String?
 
     public init(
         id: Int64? = nil, poolId: Int64, name: String, uuid: String, fileName: String, sizeBytes: Int64,

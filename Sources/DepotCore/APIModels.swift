@@ -67,6 +67,9 @@ public enum VolumeState: String, Codable, Sendable {
     case missing
     /// Being removed; finished on restart.
     case deleting
+    /// A flush failed: SYNCHRONIZE CACHE and FUA writes fail until an
+    /// operator has checked the volume and cleared it (`error` says why).
+    case error
 }
 
 public struct VolumeInfo: Codable, Sendable, Equatable {
@@ -94,6 +97,8 @@ public struct VolumeInfo: Codable, Sendable, Equatable {
     /// Allocated bytes of the volume's own snapshots (every layer counts in the pool's used bytes).
     public var snapshotBytes: UInt64?
     public var snapshotCount: Int?
+    /// Why the volume is in `error`: the flush that failed.
+    public var error: String?
 
     public init(
         pool: String, name: String, sizeBytes: UInt64, allocatedBytes: UInt64, provisioning: Provisioning,
@@ -132,6 +137,7 @@ public struct VolumeInfo: Codable, Sendable, Equatable {
         base = try c.decodeIfPresent(String.self, forKey: .base)
         snapshotBytes = try c.decodeIfPresent(UInt64.self, forKey: .snapshotBytes)
         snapshotCount = try c.decodeIfPresent(Int.self, forKey: .snapshotCount)
+        error = try c.decodeIfPresent(String.self, forKey: .error)
     }
 }
 

@@ -50,7 +50,7 @@ extension StorageManager {
                     try await catalog.deleteVolume(id: volume.id!)
                     report.finishedDeletes.append(label)
                     continue
-                case .ready, .missing:
+                case .ready, .missing, .error:
                     break
                 }
                 if let newName = volume.pendingName {

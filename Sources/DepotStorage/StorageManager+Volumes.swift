@@ -36,6 +36,11 @@ extension StorageManager {
             path: pool.path + "/" + v.fileName, createdAt: v.createdAt)
         result.format = v.volumeFormat
         result.progress = progress[v.id!]
+        // The open device's latch trips first; the catalog keeps it across restarts.
+        if let reason = openVolumes.existing(v.id!)?.latchedFailure ?? v.flushError, result.state == .ready {
+            result.state = .error
+            result.error = reason
+        }
         return result
     }
 

@@ -352,9 +352,12 @@ public actor TargetManager {
     /// the backstore of its active layer's format. A refused or corrupt
     /// qcow2 image throws, and the LUN stays offline.
     func device(path: String, volume v: VolumeRecord, readOnly: Bool) throws -> any BlockDevice {
-        try storage.openVolumes.device(
-            id: v.id!, path: path, format: v.volumeFormat == .qcow2 ? .qcow2 : .raw, blockSize: Int(v.blockSize),
-            sizeBytes: UInt64(v.sizeBytes), thin: v.provisioningKind == .thin)
+        let storage = self.storage
+        let id = v.id!
+        return try storage.openVolumes.device(
+            id: id, path: path, format: v.volumeFormat == .qcow2 ? .qcow2 : .raw, blockSize: Int(v.blockSize),
+            sizeBytes: UInt64(v.sizeBytes), thin: v.provisioningKind == .thin, latched: v.flushError,
+            onLatch: { reason in Task { await storage.recordFlushFailure(volumeId: id, reason) } })
     }
 
     /// At shutdown: every open qcow2 image flushed (its tables written) and

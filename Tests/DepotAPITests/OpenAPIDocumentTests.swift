@@ -57,6 +57,7 @@ import Yams
         volume.base = "p/v@s"
         volume.snapshotBytes = 1
         volume.snapshotCount = 1
+        volume.error = "fdatasync: EIO"
         #expect(Set(try #require(volumeSchema["properties"] as? [String: Any]).keys) == (try keys(volume)))
     }
 

@@ -15,7 +15,7 @@ import Testing
                 "2026-11-25-pools-volumes", "2026-11-25-exports", "2026-11-25-iscsi-targets", "2026-11-25-target-chap",
                 "2026-11-25-persistent-reservations", "2026-11-26-portal-groups", "2026-12-01-pool-created-directory",
                 "2026-12-02-volume-format", "2026-12-03-snapshots-jobs", "2026-12-04-api-tokens",
-                "2026-12-05-portal-network-scope",
+                "2026-12-05-portal-network-scope", "2026-12-06-volume-flush-error",
             ])
     }
 
