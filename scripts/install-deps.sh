@@ -27,6 +27,8 @@ PACKAGES=(
   man-db              # man -l: the man pages in Docs/man render without warnings
   groff-base          # its roff formatter
   xfsprogs            # mkfs.xfs -m reflink=1: reflink full clones (bench, XFS pool test)
+  python3-fusepy      # scripts/faultfs.py: a FUSE file system failing fsync (flush-error test)
+  fuse3               # fusermount3 and /etc/fuse.conf for it
 )
 
 missing=()

@@ -1,0 +1,150 @@
+import DepotCore
+import Foundation
+import Testing
+
+/// The flush-error latch with a real file system failing fsync: a pool on
+/// faultfs (scripts/faultfs.py, a FUSE passthrough that fails fsync and
+/// fdatasync with EIO while a control file exists), libiscsi as initiator.
+/// The SYNCHRONIZE CACHE that meets the failure gets MEDIUM ERROR / WRITE
+/// ERROR; once the file system would answer success again the LU stays
+/// latched — SYNCHRONIZE CACHE and FUA writes fail the same way, across a
+/// restart — the volume shows `state: error`, another volume keeps working,
+/// and `depot volume clear-error` ends it.
+@Suite(.serialized) struct FlushErrorTests {
+    static let iqn = "iqn.2026-12.dev.depot:latch"
+
+    /// A faultfs mount over a fresh directory; `stop()` unmounts it.
+    final class FaultFS {
+        let mountpoint: String
+        let control: String
+        let process: Process
+
+        init(under dir: String) async throws {
+            let root = dir + "/faultfs-root"
+            mountpoint = dir + "/faultfs"
+            control = dir + "/faultfs-control"
+            for d in [root, mountpoint, control] {
+                try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+            }
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("scripts/faultfs.py").path
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = [script, root, mountpoint, control]
+            let log = Pipe()
+            process.standardError = log
+            process.standardOutput = log
+            try process.run()
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
+                if mounts.contains(" \(mountpoint) fuse") { return }
+                guard process.isRunning else {
+                    let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                    throw HarnessError("faultfs exited: \(text) (needs python3-fusepy and /dev/fuse)")
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw HarnessError("faultfs did not mount \(mountpoint) within 10 s")
+        }
+
+        func failFsync(_ on: Bool) {
+            let flag = control + "/fail-fsync"
+            if on {
+                FileManager.default.createFile(atPath: flag, contents: nil)
+            } else {
+                try? FileManager.default.removeItem(atPath: flag)
+            }
+        }
+
+        func stop() {
+            _ = try? Daemon.run("/bin/umount", ["-l", mountpoint])
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+        }
+    }
+
+    static let syncCache: [UInt8] = [0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    static func fuaWrite(lba: UInt8) -> [UInt8] { [0x2A, 0x08, 0, 0, 0, lba, 0, 0, 8, 0] }
+    static let block = [UInt8](repeating: 0xC3, count: 4096)
+
+    func isWriteError(_ o: LibISCSIClient.Outcome?) -> Bool { o?.status == 2 && o?.key == 3 && o?.ascq == 0x0C00 }
+
+    func login(_ daemon: Daemon) throws -> LibISCSIClient {
+        let client = try LibISCSIClient(initiator: "iqn.2026-12.dev.depot:db-host")
+        try #require(client.login(portal: daemon.portal, target: Self.iqn), "\(client.lastError)")
+        return client
+    }
+
+    func volume(_ daemon: Daemon, _ name: String) throws -> VolumeInfo {
+        let r = try daemon.depot(["volume", "show", name, "--json"])
+        return try JSONDecoder().decode(VolumeInfo.self, from: Data(r.stdout.utf8))
+    }
+
+    @Test func aFailedFsyncLatchesTheVolumeUntilTheOperatorClearsIt() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        let fs = try await FaultFS(under: (daemon.data as NSString).deletingLastPathComponent)
+        defer {
+            daemon.kill9()
+            fs.stop()
+            daemon.cleanup()
+        }
+        try await daemon.start()
+        var r = try daemon.depot(["pool", "create", "faulty", "--path", fs.mountpoint + "/pool"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for (volume, lun) in [("faulty/db", "0"), ("default/other", "1")] {
+            #expect(try daemon.depot(["volume", "create", volume, "--size", "16M"]).status == 0)
+            #expect(try daemon.depot(["target", "create", Self.iqn, "--allow-any"]).status == (lun == "0" ? 0 : 1))
+            #expect(try daemon.depot(["target", "lun", "map", Self.iqn, volume, "--lun", lun]).status == 0)
+        }
+        var client = try login(daemon)
+        #expect(client.command(Self.fuaWrite(lba: 0), dataOut: Self.block)?.good == true, "\(client.lastError)")
+        #expect(client.command(Self.syncCache)?.good == true)
+
+        // The disk loses written data: the flush that sees it fails.
+        #expect(client.write(lba: 8, Self.block), "a plain write is not a flush: \(client.lastError)")
+        fs.failFsync(true)
+        var outcome = client.command(Self.syncCache)
+        #expect(isWriteError(outcome), "\(outcome?.senseText ?? client.lastError)")
+        // The file system would now say success (as Linux does once it dropped the pages): still latched.
+        fs.failFsync(false)
+        outcome = client.command(Self.syncCache)
+        #expect(isWriteError(outcome), "latched SYNCHRONIZE CACHE: \(outcome?.senseText ?? client.lastError)")
+        outcome = client.command(Self.fuaWrite(lba: 16), dataOut: Self.block)
+        #expect(isWriteError(outcome), "latched FUA write: \(outcome?.senseText ?? client.lastError)")
+        // Reads and the other volume go on.
+        #expect(client.read(lba: 0, length: 4096) == Self.block)
+        // LUN 1's first command reports its power-on unit attention (SAM-5 §5.14), as it should.
+        outcome = client.command(lun: 1, [0, 0, 0, 0, 0, 0])
+        #expect(outcome?.key == 6 && (outcome?.ascq ?? 0) >> 8 == 0x29, "\(outcome?.senseText ?? client.lastError)")
+        outcome = client.command(lun: 1, Self.fuaWrite(lba: 0), dataOut: Self.block)
+        #expect(outcome?.good == true, "the other volume: \(outcome?.senseText ?? client.lastError)")
+        #expect(client.command(lun: 1, Self.syncCache)?.good == true)
+        client.logout()
+
+        var info = try volume(daemon, "faulty/db")
+        #expect(info.state == .error && info.error?.contains("Input/output error") == true, "\(info)")
+        #expect(try volume(daemon, "default/other").state == .ready)
+        r = try daemon.depot(["volume", "show", "faulty/db"])
+        #expect(r.stdout.contains("error (") && r.stdout.contains("depot volume clear-error"), "\(r.stdout)")
+
+        // The latch is in the catalog: a restart does not clear it.
+        #expect(try await daemon.terminate() == 0)
+        try await daemon.start()
+        #expect(try volume(daemon, "faulty/db").state == .error)
+        client = try login(daemon)
+        outcome = client.command(Self.syncCache)
+        #expect(isWriteError(outcome), "latched after a restart: \(outcome?.senseText ?? client.lastError)")
+
+        // Cleared after checking (operator role suffices): flushes reach the file again.
+        r = try daemon.depot(["volume", "clear-error", "faulty/db"])
+        #expect(r.status == 0 && r.stdout.contains("ready"), "\(r.stdout)\(r.stderr)")
+        info = try volume(daemon, "faulty/db")
+        #expect(info.state == .ready && info.error == nil)
+        #expect(client.command(Self.syncCache)?.good == true)
+        #expect(client.command(Self.fuaWrite(lba: 16), dataOut: Self.block)?.good == true)
+        r = try daemon.depot(["volume", "clear-error", "faulty/db"])
+        #expect(r.status != 0 && r.stderr.contains("not in error"), "\(r.stderr)")
+        client.logout()
+    }
+}
