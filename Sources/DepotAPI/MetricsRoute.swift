@@ -18,7 +18,9 @@ final class PoolMetrics: Sendable {
         self.registry = registry
     }
 
-    func refresh(_ pools: [PoolInfo], snapshots: [String: (count: Int, bytes: UInt64)] = [:]) {
+    func refresh(
+        _ pools: [PoolInfo], snapshots: [String: (count: Int, bytes: UInt64)] = [:], inError: [String: Int] = [:]
+    ) {
         known.withLockedValue { known in
             let names = Set(pools.map(\.name))
             for (name, gauges) in known where !names.contains(name) {
@@ -49,6 +51,10 @@ final class PoolMetrics: Sendable {
                         pool.overprovisioned ? 1 : 0),
                     gauge("depot_pool_volumes", "Number of volumes in the pool", Double(pool.volumeCount)),
                     gauge(
+                        "depot_pool_volumes_in_error",
+                        "Volumes whose flush failed (state error) until depot volume clear-error",
+                        Double(inError[pool.name] ?? 0)),
+                    gauge(
                         "depot_pool_snapshots", "Number of snapshots in the pool",
                         Double(snapshots[pool.name]?.count ?? 0)),
                     gauge(
@@ -73,7 +79,9 @@ struct MetricsRoute {
 
     func register(on group: RouterGroup<DepotRequestContext>) {
         group.get("metrics") { _, _ -> Response in
-            metrics.refresh(try await storage.listPools(), snapshots: try await storage.snapshotUsage())
+            metrics.refresh(
+                try await storage.listPools(), snapshots: try await storage.snapshotUsage(),
+                inError: try await storage.volumesInError())
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(

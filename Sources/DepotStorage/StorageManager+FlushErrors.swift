@@ -17,6 +17,18 @@ extension StorageManager {
         }
     }
 
+    /// Volumes in error per pool name (`depot_pool_volumes_in_error`).
+    public func volumesInError() async throws(DepotError) -> [String: Int] {
+        let pools = Dictionary(uniqueKeysWithValues: try await catalog.pools().map { ($0.id!, $0.name) })
+        var result: [String: Int] = [:]
+        for v in try await catalog.volumes()
+        where v.flushError != nil || openVolumes.existing(v.id!)?.latchedFailure != nil {
+            guard let name = pools[v.poolId] else { continue }
+            result[name, default: 0] += 1
+        }
+        return result
+    }
+
     /// `depot volume clear-error`: flushes reach the volume's file again.
     /// Refused when the volume is not in error. The first flush after it
     /// asks the file system afresh; a failure latches the volume again.

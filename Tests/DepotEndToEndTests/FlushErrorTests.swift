@@ -48,8 +48,11 @@ import Testing
             throw HarnessError("faultfs did not mount \(mountpoint) within 10 s")
         }
 
-        func failFsync(_ on: Bool) {
-            let flag = control + "/fail-fsync"
+        func failFsync(_ on: Bool) { fail("fsync", on) }
+        func failWrite(_ on: Bool) { fail("write", on) }
+
+        func fail(_ what: String, _ on: Bool) {
+            let flag = control + "/fail-" + what
             if on {
                 FileManager.default.createFile(atPath: flag, contents: nil)
             } else {
@@ -79,6 +82,12 @@ import Testing
     func volume(_ daemon: Daemon, _ name: String) throws -> VolumeInfo {
         let r = try daemon.depot(["volume", "show", name, "--json"])
         return try JSONDecoder().decode(VolumeInfo.self, from: Data(r.stdout.utf8))
+    }
+
+    func metrics(_ daemon: Daemon) throws -> String {
+        try Daemon.run(
+            "/usr/bin/curl", ["-sf", "-H", "Authorization: Bearer \(daemon.token)", daemon.url + "/metrics"]
+        ).stdout
     }
 
     @Test func aFailedFsyncLatchesTheVolumeUntilTheOperatorClearsIt() async throws {
@@ -128,6 +137,9 @@ import Testing
         r = try daemon.depot(["volume", "show", "faulty/db"])
         #expect(r.stdout.contains("error (") && r.stdout.contains("depot volume clear-error"), "\(r.stdout)")
 
+        #expect(try metrics(daemon).contains(#"depot_pool_volumes_in_error{pool="faulty"} 1"#))
+        #expect(try metrics(daemon).contains(#"depot_pool_volumes_in_error{pool="default"} 0"#))
+
         // The latch is in the catalog: a restart does not clear it.
         #expect(try await daemon.terminate() == 0)
         try await daemon.start()
@@ -141,10 +153,20 @@ import Testing
         #expect(r.status == 0 && r.stdout.contains("ready"), "\(r.stdout)\(r.stderr)")
         info = try volume(daemon, "faulty/db")
         #expect(info.state == .ready && info.error == nil)
+        #expect(try metrics(daemon).contains(#"depot_pool_volumes_in_error{pool="faulty"} 0"#))
         #expect(client.command(Self.syncCache)?.good == true)
         #expect(client.command(Self.fuaWrite(lba: 16), dataOut: Self.block)?.good == true)
         r = try daemon.depot(["volume", "clear-error", "faulty/db"])
         #expect(r.status != 0 && r.stderr.contains("not in error"), "\(r.stderr)")
+
+        // A write the file system refuses (EIO) is a WRITE ERROR, never GOOD; it does not latch.
+        fs.failWrite(true)
+        outcome = client.command([0x2A, 0, 0, 0, 0, 24, 0, 0, 8, 0], dataOut: Self.block)
+        #expect(isWriteError(outcome), "EIO on write: \(outcome?.senseText ?? client.lastError)")
+        fs.failWrite(false)
+        #expect(client.write(lba: 24, Self.block), "\(client.lastError)")
+        #expect(client.command(Self.syncCache)?.good == true)
+        #expect(client.read(lba: 24, length: 4096) == Self.block)
         client.logout()
     }
 }
