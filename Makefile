@@ -3,7 +3,7 @@ SWIFT ?= swift
 DATA ?= ./depot-data
 API ?= 127.0.0.1:8640
 
-.PHONY: all deps build release run test format man bench bench-before bench-control bench-scale bench-snapshots fuzz-net clean
+.PHONY: all deps build release run test format man bench bench-before bench-control bench-scale bench-snapshots fuzz-net powercut clean
 
 all: build
 
@@ -52,6 +52,16 @@ fuzz-net: deps
 	$(SWIFT) build -c release --product depotd
 	$(SWIFT) build -c release --product depot-bench
 	.build/release/depot-bench fuzz-net --depotd .build/release/depotd --seconds $(SECONDS) --seed $(SEED)
+
+# Power-cut simulation at scale (`make test` runs it with 120 cuts): a
+# random workload on a raw and a qcow2 LUN recorded by scripts/faultfs.py,
+# then CUTS rebuilt disks checked by scripts/powercut.py. POWERCUT_SEED=N
+# replays a run; the seed is printed.
+CUTS ?= 3000
+COMMANDS ?= 600
+powercut: deps
+	$(SWIFT) build --build-tests
+	POWERCUT_CUTS=$(CUTS) POWERCUT_COMMANDS=$(COMMANDS) $(SWIFT) test --skip-build --filter PowerCutTests
 
 # Control-plane benchmark (not a test): 1,000 thin volumes through the API.
 bench-control: deps

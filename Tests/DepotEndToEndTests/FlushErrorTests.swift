@@ -13,60 +13,6 @@ import Testing
 @Suite(.serialized) struct FlushErrorTests {
     static let iqn = "iqn.2026-12.dev.depot:latch"
 
-    /// A faultfs mount over a fresh directory; `stop()` unmounts it.
-    final class FaultFS {
-        let mountpoint: String
-        let control: String
-        let process: Process
-
-        init(under dir: String) async throws {
-            let root = dir + "/faultfs-root"
-            mountpoint = dir + "/faultfs"
-            control = dir + "/faultfs-control"
-            for d in [root, mountpoint, control] {
-                try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-            }
-            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().appendingPathComponent("scripts/faultfs.py").path
-            process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            process.arguments = [script, root, mountpoint, control]
-            let log = Pipe()
-            process.standardError = log
-            process.standardOutput = log
-            try process.run()
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline {
-                let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
-                if mounts.contains(" \(mountpoint) fuse") { return }
-                guard process.isRunning else {
-                    let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                    throw HarnessError("faultfs exited: \(text) (needs python3-fusepy and /dev/fuse)")
-                }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            throw HarnessError("faultfs did not mount \(mountpoint) within 10 s")
-        }
-
-        func failFsync(_ on: Bool) { fail("fsync", on) }
-        func failWrite(_ on: Bool) { fail("write", on) }
-
-        func fail(_ what: String, _ on: Bool) {
-            let flag = control + "/fail-" + what
-            if on {
-                FileManager.default.createFile(atPath: flag, contents: nil)
-            } else {
-                try? FileManager.default.removeItem(atPath: flag)
-            }
-        }
-
-        func stop() {
-            _ = try? Daemon.run("/bin/umount", ["-l", mountpoint])
-            if process.isRunning { process.terminate() }
-            process.waitUntilExit()
-        }
-    }
-
     static let syncCache: [UInt8] = [0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     static func fuaWrite(lba: UInt8) -> [UInt8] { [0x2A, 0x08, 0, 0, 0, lba, 0, 0, 8, 0] }
     static let block = [UInt8](repeating: 0xC3, count: 4096)
