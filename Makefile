@@ -3,7 +3,7 @@ SWIFT ?= swift
 DATA ?= ./depot-data
 API ?= 127.0.0.1:8640
 
-.PHONY: all deps build release run test format man bench bench-before bench-control bench-scale bench-snapshots fuzz-net powercut clean
+.PHONY: all deps build release run test format man bench bench-before bench-control bench-scale bench-snapshots fuzz-net fuzz powercut clean
 
 all: build
 
@@ -30,6 +30,8 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip DepotEndToEndTests
 	$(SWIFT) test --skip-build --filter DepotEndToEndTests --no-parallel
+	@echo "in-process fuzz corpora (Fuzz/corpus): every input through its target"
+	.build/debug/depot-fuzz replay Fuzz/corpus
 	@echo "fuzz-net smoke: 60 s with the fixed seed, then 60 s with a random one"
 	.build/debug/depot-bench fuzz-net --depotd .build/debug/depotd --seconds 60 --seed 1
 	.build/debug/depot-bench fuzz-net --depotd .build/debug/depotd --seconds 60 --seed random
@@ -52,6 +54,17 @@ fuzz-net: deps
 	$(SWIFT) build -c release --product depotd
 	$(SWIFT) build -c release --product depot-bench
 	.build/release/depot-bench fuzz-net --depotd .build/release/depotd --seconds $(SECONDS) --seed $(SEED)
+
+# In-process coverage-guided fuzzing (not part of `make test`, which
+# replays the corpora): each libFuzzer target of Sources/depot-fuzz for
+# FUZZ_SECONDS under AddressSanitizer and LeakSanitizer; FUZZ_TARGETS picks
+# some (names: .build/debug/depot-fuzz list). Crashes land in Fuzz/crashes/.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+fuzz: deps
+	$(SWIFT) build --product depot-fuzz
+	$(SWIFT) build --build-path .build-fuzz --sanitize=fuzzer --sanitize=address -Xswiftc -DDEPOT_FUZZ --product depot-fuzz
+	scripts/fuzz.sh .build-fuzz/debug/depot-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Power-cut simulation at scale (`make test` runs it with 120 cuts): a
 # random workload on a raw and a qcow2 LUN recorded by scripts/faultfs.py,

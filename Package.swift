@@ -171,6 +171,11 @@ let package = Package(
             dependencies: ["DepotISCSI", "DepotSCSI", .product(name: "NIOCore", package: "swift-nio")]),
         // Benchmarks (`make bench-control`, `make bench-scale`); not part of `make test`.
         .executableTarget(name: "depot-bench", dependencies: ["DepotCLI", "DepotCore", "DepotInitiator"]),
+        // In-process fuzz targets: `make fuzz` builds them for libFuzzer
+        // (-sanitize=fuzzer,address, -DDEPOT_FUZZ); the plain build replays corpora.
+        .executableTarget(
+            name: "depot-fuzz",
+            dependencies: ["DepotISCSI", "DepotSCSI", "DepotBackstores", "DepotBlock", "DepotCore"]),
         // C libraries enter through one system-library module each (DESIGN.md).
         .systemLibrary(
             name: "CLibISCSI", pkgConfig: "libiscsi",

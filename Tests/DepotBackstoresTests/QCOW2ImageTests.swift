@@ -479,4 +479,24 @@ import Testing
         let compare = try QemuImg.run("qemu-img", ["compare", "-f", "qcow2", "-F", "raw", image, dir + "/model.raw"])
         #expect(compare.status == 0, "\(compare.output)")
     }
+
+    /// Found by `make fuzz` (qcow2 target): a header whose L1 or refcount
+    /// table offset is past the largest file offset trapped converting it to
+    /// off_t. Tables (and the backing name) must lie inside the file.
+    @Test(arguments: [(40, UInt64(0xFFFF_FFFF_FFFF_0000)), (40, 1 << 40), (48, 1 << 62), (8, UInt64.max - 3)])
+    func aHostileTableOffsetIsRefusedNotATrap(field: Int, value: UInt64) throws {
+        let dir = try QemuImg.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/hostile.qcow2"
+        try QemuImg.must("qemu-img", ["create", "-q", "-f", "qcow2", path, "1M"])
+        if field == 8 {  // a backing file name at a hostile offset
+            try QemuImg.must("qemu-img", ["create", "-q", "-f", "qcow2", dir + "/base.qcow2", "1M"])
+            try QemuImg.must("qemu-img", ["create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", path])
+        }
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        for i in 0..<8 { bytes[field + i] = UInt8(truncatingIfNeeded: value >> (56 - 8 * i)) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(throws: QCOW2Error.self) { _ = try QCOW2Image(path: path, writable: true) }
+        #expect(throws: QCOW2Error.self) { _ = try QCOW2Image(path: path, writable: false) }
+    }
 }

@@ -68,7 +68,15 @@ final class ImageFile: @unchecked Sendable {
     }
 
     /// Fills `into` from `offset`; what lies past the end of the file is zeros.
+    /// A range a file can hold (off_t is signed): else an I/O error, not a trap.
+    private func check(_ offset: UInt64, _ count: Int) throws {
+        guard offset <= UInt64(Int64.max) - UInt64(count) else {
+            throw BlockDeviceError.io("\(path): offset \(offset) is past the largest file offset")
+        }
+    }
+
     func read(at offset: UInt64, into: UnsafeMutableRawBufferPointer) throws {
+        try check(offset, into.count)
         var done = 0
         while done < into.count {
             let n = pread(fd, into.baseAddress! + done, into.count - done, off_t(offset) + off_t(done))
@@ -91,6 +99,7 @@ final class ImageFile: @unchecked Sendable {
     }
 
     func write(at offset: UInt64, _ bytes: UnsafeRawBufferPointer) throws {
+        try check(offset, bytes.count)
         var done = 0
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))

@@ -145,6 +145,24 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
         refcountsPerBlock = clusterSize * 8 / header.refcountBits
         reservationBatch = max(4, (32 << 20) / clusterSize)
         self.l2CacheBytes = max(l2CacheBytes, 4 * clusterSize)
+        // The tables and the backing file's name lie inside the file, the
+        // tables cluster-aligned (qcow2.rst; QEMU's qcow2_validate_table): a
+        // hostile header cannot make Depot read past it or without bound.
+        func inside(_ offset: UInt64, bytes: UInt64, aligned: Bool, _ what: String) throws {
+            guard !aligned || offset % UInt64(header.clusterSize) == 0, offset <= file.size, bytes <= file.size - offset
+            else {
+                throw QCOW2Error.corrupt(
+                    path: path, why: "\(what) at offset \(offset) (\(bytes) bytes) does not lie inside the file")
+            }
+        }
+        try inside(header.l1TableOffset, bytes: UInt64(header.l1Size) * 8, aligned: true, "the L1 table")
+        try inside(
+            header.refcountTableOffset, bytes: UInt64(header.refcountTableClusters) * UInt64(header.clusterSize),
+            aligned: true, "the refcount table")
+        if header.backingFileOffset != 0 {
+            try inside(
+                header.backingFileOffset, bytes: UInt64(header.backingFileSize), aligned: false, "the backing name")
+        }
         l1 = try Self.readTable(file, at: header.l1TableOffset, entries: Int(header.l1Size))
         l1Offset = header.l1TableOffset
         guestSize = Synchronization.Atomic(header.size)
