@@ -61,9 +61,12 @@ fuzz-net: deps
 # some (names: .build/debug/depot-fuzz list). Crashes land in Fuzz/crashes/.
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
+# swiftc keeps only its last -sanitize= flag and SwiftPM passes address last,
+# which drops the fuzzer's coverage instrumentation: the last flag names both.
+FUZZ_FLAGS = --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address -Xswiftc -DDEPOT_FUZZ
 fuzz: deps
 	$(SWIFT) build --product depot-fuzz
-	$(SWIFT) build --build-path .build-fuzz --sanitize=fuzzer --sanitize=address -Xswiftc -DDEPOT_FUZZ --product depot-fuzz
+	$(SWIFT) build --build-path .build-fuzz $(FUZZ_FLAGS) --product depot-fuzz
 	scripts/fuzz.sh .build-fuzz/debug/depot-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Power-cut simulation at scale (`make test` runs it with 120 cuts): a
