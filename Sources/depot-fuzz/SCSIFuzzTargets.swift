@@ -83,7 +83,7 @@ enum SCSIFuzzTargets {
         let done = DispatchSemaphore(value: 0)
         Task {
             defer { done.signal() }
-            FileManager.default.createFile(atPath: scratch, contents: nil)
+            _ = FileManager.default.createFile(atPath: scratch, contents: nil)
             guard let handle = FileHandle(forWritingAtPath: scratch) else { return }
             try? handle.truncate(atOffset: 4 << 20)
             try? handle.close()
