@@ -29,7 +29,7 @@ enum APIFuzzTargets {
         // Every string in the body through every field parser.
         let strings = (try? JSONSerialization.jsonObject(with: json, options: [.fragmentsAllowed])).map(strings(in:))
         for text in (strings ?? []) + [String(decoding: data, as: UTF8.self)] {
-            if let size = try? ByteSize.parse(text) { precondition(size >= 0) }
+            _ = try? ByteSize.parse(text)
             _ = try? ByteSize.parseChange(text)
             _ = try? ISCSIName.validate(text)
             _ = try? ObjectName.validate(text, kind: "volume")
