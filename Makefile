@@ -3,7 +3,7 @@ SWIFT ?= swift
 DATA ?= ./depot-data
 API ?= 127.0.0.1:8640
 
-.PHONY: all deps build release run test format man bench bench-before bench-control bench-scale bench-snapshots fuzz-net fuzz powercut clean
+.PHONY: all deps build release run test format man bench bench-before bench-control bench-scale bench-snapshots fuzz-net fuzz powercut test-sanitizers clean
 
 all: build
 
@@ -68,6 +68,16 @@ fuzz: deps
 	$(SWIFT) build --product depot-fuzz
 	$(SWIFT) build --build-path .build-fuzz $(FUZZ_FLAGS) --product depot-fuzz
 	scripts/fuzz.sh .build-fuzz/debug/depot-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The unit, SCSI, iSCSI and backstore tests under ThreadSanitizer, then
+# AddressSanitizer (each its own build path; about 7 min to build here).
+# Any report fails the run (halt_on_error). Not part of `make test`.
+SANITIZED_TESTS = DepotSCSITests|DepotISCSITests|DepotCoreTests|DepotBackstoresTests
+test-sanitizers: deps
+	$(SWIFT) build --build-tests --build-path .build-tsan --sanitize=thread
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --skip-build --build-path .build-tsan --sanitize=thread --filter "$(SANITIZED_TESTS)"
+	$(SWIFT) build --build-tests --build-path .build-asan --sanitize=address
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --skip-build --build-path .build-asan --sanitize=address --filter "$(SANITIZED_TESTS)"
 
 # Power-cut simulation at scale (`make test` runs it with 120 cuts): a
 # random workload on a raw and a qcow2 LUN recorded by scripts/faultfs.py,
