@@ -42,6 +42,10 @@ public struct DepotClient: Sendable {
             if let caFile { tls.additionalTrustRoots = [.file(caFile)] }
             var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
             configuration.timeout = .init(connect: .seconds(10), read: .hours(1))
+            // A refused connection is answered at once: by default the pool retries
+            // with back-off for the whole connect timeout (10 s for each command
+            // run while depotd is down).
+            configuration.connectionPool.retryConnectionEstablishment = false
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             clients[caFile ?? ""] = client
             return client
@@ -78,7 +82,7 @@ public struct DepotClient: Sendable {
                 ? " (a self-signed depotd certificate needs --ca DATA/tls/cert.pem or $DEPOT_CA)" : ""
             throw Failure(
                 status: nil, code: "unreachable",
-                message: "cannot reach depotd at \(baseURL.absoluteString): \(error)\(hint)")
+                message: "cannot reach depotd at \(baseURL.absoluteString): \(Self.reason(error))\(hint)")
         }
         guard (200..<300).contains(status) else {
             if let body = try? JSONDecoder().decode(ErrorBody.self, from: data) {
@@ -90,6 +94,14 @@ public struct DepotClient: Sendable {
                 message: "depotd answered HTTP \(status): \(String(decoding: data, as: UTF8.self))")
         }
         return data
+    }
+
+    /// Why a connection failed, in an operator's words where the cause is plain.
+    static func reason(_ error: any Error) -> String {
+        if let io = error as? IOError, io.errnoCode == ECONNREFUSED {
+            return "connection refused: is depotd running and listening there? (--api or $DEPOT_API names it)"
+        }
+        return "\(error)"
     }
 
     public func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {

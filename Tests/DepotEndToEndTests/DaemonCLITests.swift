@@ -94,12 +94,16 @@ import Testing
             (["pool", "delete", "gold"], "--force"),
             (["pool", "create", "../etc"], "invalid pool name"),
             (["capacity", "--token", "wrong"], "invalid bearer token"),
-            (["capacity", "--api", "http://127.0.0.1:1"], "cannot reach depotd"),
+            (["capacity", "--api", "http://127.0.0.1:1"], "cannot reach depotd at http://127.0.0.1:1: connection refused"),
         ]
         for (args, message) in bad {
+            let start = ContinuousClock.now
             let result = try daemon.depot(args)
             #expect(result.status != 0, "\(args) exited 0")
             #expect(result.stderr.contains(message), "\(args): \(result.stderr)")
+            // A refused connection is said at once, not after the 10 s connect
+            // timeout of retries with back-off (the HTTP client's default).
+            #expect(ContinuousClock.now - start < .seconds(5), "\(args) took \(ContinuousClock.now - start)")
         }
         #expect(try await daemon.client.volumes(pool: "gold").map(\.name).sorted() == ["ez", "thin2"])
         #expect(

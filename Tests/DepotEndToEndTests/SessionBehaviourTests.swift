@@ -365,12 +365,21 @@ import Testing
         }
         #expect(try inFlight() == 0)
         let fastBefore = try commandCounts(daemon).fast
-        // 24 reads of 256 KiB (6 MiB of answers), sent at once and not read.
+        // 24 reads of 256 KiB (6 MiB of answers), not read, sent 8 at a time: the
+        // lane queues a read batch's answers before flushing them, so 24 that
+        // arrive in one batch would reach the 4 MiB high-water mark after 16 and
+        // leave the rest to the general path. Each group waits for the last.
         var tags: [UInt32] = []
-        for k in 0..<24 {
-            tags.append(try raw.command(RawInitiator.read10(lba: UInt32(k * 512), blocks: 512), read: 262_144))
+        for group in 0..<3 {
+            for k in (group * 8)..<(group * 8 + 8) {
+                tags.append(try raw.command(RawInitiator.read10(lba: UInt32(k * 512), blocks: 512), read: 262_144))
+            }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while try commandCounts(daemon).fast - fastBefore < group * 8 + 8, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
         }
-        try await Task.sleep(for: .milliseconds(500))
+        try await Task.sleep(for: .milliseconds(300))
         #expect(try commandCounts(daemon).fast - fastBefore == 24, "all 24 reads took the fast lane")
         let held = try inFlight()
         // ≥ 6 MiB − 4 MiB − 32 KiB still in the target: at least 7 answers.
