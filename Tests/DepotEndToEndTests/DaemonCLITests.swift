@@ -94,7 +94,10 @@ import Testing
             (["pool", "delete", "gold"], "--force"),
             (["pool", "create", "../etc"], "invalid pool name"),
             (["capacity", "--token", "wrong"], "invalid bearer token"),
-            (["capacity", "--api", "http://127.0.0.1:1"], "cannot reach depotd at http://127.0.0.1:1: connection refused"),
+            (
+                ["capacity", "--api", "http://127.0.0.1:1"],
+                "cannot reach depotd at http://127.0.0.1:1: connection refused"
+            ),
         ]
         for (args, message) in bad {
             let start = ContinuousClock.now
