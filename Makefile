@@ -3,7 +3,7 @@ SWIFT ?= swift
 DATA ?= ./depot-data
 API ?= 127.0.0.1:8640
 
-.PHONY: all deps build release run test format man bench bench-before bench-control bench-scale bench-snapshots fuzz-net fuzz powercut test-sanitizers clean
+.PHONY: all deps build release run test format man bench bench-before bench-control bench-scale bench-snapshots fuzz-net fuzz powercut test-sanitizers schemathesis clean
 
 all: build
 
@@ -35,6 +35,13 @@ test: deps
 	@echo "fuzz-net smoke: 60 s with the fixed seed, then 60 s with a random one"
 	.build/debug/depot-bench fuzz-net --depotd .build/debug/depotd --seconds 60 --seed 1
 	.build/debug/depot-bench fuzz-net --depotd .build/debug/depotd --seconds 60 --seed random
+
+# Schemathesis against Docs/openapi.yaml and a fresh debug depotd (not part
+# of `make test` yet: it still reports documentation gaps, see Security.md).
+EXAMPLES ?= 20
+schemathesis: deps
+	$(SWIFT) build --product depotd
+	./scripts/schemathesis.sh $(EXAMPLES)
 
 # Formats the tree as `make test` checks it (swift-format from the toolchain).
 format:

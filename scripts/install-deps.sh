@@ -28,6 +28,7 @@ PACKAGES=(
   groff-base          # its roff formatter
   xfsprogs            # mkfs.xfs -m reflink=1: reflink full clones (bench, XFS pool test)
   python3-fusepy      # scripts/faultfs.py: a FUSE file system failing fsync (flush-error test)
+  python3-venv        # .build-venv: schemathesis from PyPI (SchemathesisTests)
   fuse3               # fusermount3 and /etc/fuse.conf for it
 )
 
@@ -35,15 +36,26 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+    exit 0
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y --no-install-recommends "${missing[@]}"; then
+    apt-get update
+    apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-get install -y --no-install-recommends "${missing[@]}"; then
-  apt-get update
-  apt-get install -y --no-install-recommends "${missing[@]}"
+
+# Schemathesis (PyPI; Debian has none): property-based tests of the API
+# against Docs/openapi.yaml (SchemathesisTests), in .build-venv beside the tree.
+SCHEMATHESIS=4.32.5
+venv="$(cd "$(dirname "$0")/.." && pwd)/.build-venv"
+if ! "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS"; then
+  echo "install-deps: schemathesis $SCHEMATHESIS into $venv"
+  # Not fatal: only `make schemathesis` needs it.
+  { /usr/bin/python3 -m venv "$venv" && "$venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS"; } ||
+    echo "install-deps: schemathesis not installed; make schemathesis needs it" >&2
 fi

@@ -23,7 +23,8 @@ public final class AuthThrottle: Sendable {
 
     /// Seconds the address must wait, or nil when it may try now.
     public func retryAfter(_ address: String, now: Date = Date()) -> Int? {
-        failures.withLock { all -> Int? in
+        guard limit > 0 else { return nil }  // 0: never
+        return failures.withLock { all -> Int? in
             guard let times = all[address] else { return nil }
             let recent = times.filter { now.timeIntervalSince($0) < window }
             all[address] = recent.isEmpty ? nil : recent
@@ -49,6 +50,7 @@ public final class AuthThrottle: Sendable {
     }
 
     public func fail(_ address: String, now: Date = Date()) {
+        guard limit > 0 else { return }
         failures.withLock { all in
             var recent = (all[address] ?? []).filter { now.timeIntervalSince($0) < window }
             recent.append(now)

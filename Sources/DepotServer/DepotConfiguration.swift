@@ -20,6 +20,9 @@ public struct DepotConfiguration: Sendable {
     /// lock the pair out (0: never), and for how many seconds.
     public var authFailures = 5
     public var authLockoutSeconds = 60
+    /// Failed API authentications from one client address within 60 s after
+    /// which it is answered 429 (0: never).
+    public var apiAuthFailures = 5
     /// Write rate of a SANITIZE overwrite, so wiping one volume does not
     /// starve the others in its pool (0: no limit).
     public var sanitizeBytesPerSecond = 128 << 20

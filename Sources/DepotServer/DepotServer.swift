@@ -122,7 +122,7 @@ public enum DepotServer {
         let router = DepotAPI.router(
             storage: storage, exports: exports, targets: targets, tokens: tokens,
             audit: audit,
-            registry: registry,
+            registry: registry, throttle: AuthThrottle(limit: config.apiAuthFailures),
             whereabouts: { (root, data.apiURL ?? "", targets.directory.portals) })
         // TLS by default off loopback (an API token must not cross a network in clear).
         let loopback = ["127.0.0.1", "::1", "localhost"].contains(config.api.host) || config.api.host.hasPrefix("127.")

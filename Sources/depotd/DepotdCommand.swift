@@ -84,6 +84,13 @@ struct DepotdCommand: AsyncParsableCommand {
     var authFailures: Int = 5
 
     @Option(
+        name: .customLong("api-auth-failures"),
+        help:
+            "Failed API authentications from one client address within 60 s after which it is answered 429 until the oldest is 60 s old; 0: never."
+    )
+    var apiAuthFailures: Int = 5
+
+    @Option(
         name: .customLong("auth-lockout"),
         help: "Seconds a locked-out initiator and address are refused (02/01) without their secret being checked.")
     var authLockout: Int = 60
@@ -132,6 +139,9 @@ struct DepotdCommand: AsyncParsableCommand {
         guard (0...1000).contains(authFailures) else {
             throw ValidationError("--auth-failures must be 0 (off) to 1000")
         }
+        guard (0...1000).contains(apiAuthFailures) else {
+            throw ValidationError("--api-auth-failures must be 0 (off) to 1000")
+        }
         guard (1...86_400).contains(authLockout) else {
             throw ValidationError("--auth-lockout must be 1 to 86400 seconds")
         }
@@ -160,6 +170,7 @@ struct DepotdCommand: AsyncParsableCommand {
         config.nopTimeout = .milliseconds(Int(nopTimeout * 1000))
         config.sanitizeBytesPerSecond = sanitizeRate << 20
         config.authFailures = authFailures
+        config.apiAuthFailures = apiAuthFailures
         config.apiTLS = apiTLS.map { $0 == "on" } ?? (tlsCert != nil ? true : nil)
         config.tlsCertificate = tlsCert
         config.tlsKey = tlsKey

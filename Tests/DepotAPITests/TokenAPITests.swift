@@ -172,6 +172,15 @@ extension APITests {
         #expect(throttle.retryAfter("192.0.2.1", now: start.addingTimeInterval(60.5)) == nil)
     }
 
+    /// `depotd --api-auth-failures 0`: the API throttle never refuses.
+    @Test func aThrottleWithLimitZeroNeverRefuses() {
+        let throttle = AuthThrottle(limit: 0, window: 60)
+        let start = Date()
+        for i in 0..<100 { throttle.fail("192.0.2.1", now: start.addingTimeInterval(Double(i) / 100)) }
+        #expect(throttle.retryAfter("192.0.2.1", now: start.addingTimeInterval(1)) == nil)
+        #expect(!throttle.firstRefusal("192.0.2.1", now: start.addingTimeInterval(1)))
+    }
+
     @Test func theAuditLogRotatesWithoutLosingALineAndIsReadFiltered() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("depot-audit-\(UUID())").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
