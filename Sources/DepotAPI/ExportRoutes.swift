@@ -23,11 +23,11 @@ struct ExportRoutes {
             try await exports.publishAll()
         }
         group.get("exports/:pool") { _, context -> ExportInfo in
-            try await exports.show(try context.parameters.require("pool"))
+            try await exports.show(try context.parameters.decoded("pool"))
         }
         group.put("exports/:pool") { request, context -> ExportInfo in
             var body = try await request.decode(as: CreateExportRequest.self, context: context)
-            let pool = try context.parameters.require("pool")
+            let pool = try context.parameters.decoded("pool")
             guard body.pool.isEmpty || body.pool == pool else {
                 throw DepotError.invalidArgument("the body names pool '\(body.pool)', the path '\(pool)'")
             }
@@ -35,7 +35,7 @@ struct ExportRoutes {
             return try await exports.update(body)
         }
         group.delete("exports/:pool") { _, context -> Response in
-            try await exports.delete(try context.parameters.require("pool"))
+            try await exports.delete(try context.parameters.decoded("pool"))
             return Response(status: .noContent)
         }
         group.get("exports/:pool/render") { request, context -> Response in
@@ -43,7 +43,7 @@ struct ExportRoutes {
             guard let format = ExportManager.Format(rawValue: formatText) else {
                 throw DepotError.invalidArgument("format must be exports or ganesha, got '\(formatText)'")
             }
-            let text = try await exports.render(try context.parameters.require("pool"), format: format)
+            let text = try await exports.render(try context.parameters.decoded("pool"), format: format)
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -17,15 +17,15 @@ struct PoolRoutes {
             return EditedResponse(status: .created, response: try await storage.createPool(body))
         }
         group.get("pools/:pool") { _, context -> PoolInfo in
-            try await storage.pool(try context.parameters.require("pool"))
+            try await storage.pool(try context.parameters.decoded("pool"))
         }
         group.patch("pools/:pool") { request, context -> PoolInfo in
             let body = try await request.decode(as: UpdatePoolRequest.self, context: context)
-            return try await storage.updatePool(try context.parameters.require("pool"), body)
+            return try await storage.updatePool(try context.parameters.decoded("pool"), body)
         }
         group.delete("pools/:pool") { request, context -> Response in
             let force = try QueryFlag.parse(request, "force")
-            let name = try context.parameters.require("pool")
+            let name = try context.parameters.decoded("pool")
             try await exports.deletePool(name, force: force) { () async throws(DepotError) in
                 try await storage.deletePool(name, force: force)
             }

@@ -63,7 +63,7 @@ struct SnapshotRoutes {
     private func volumeRef(_ context: DepotRequestContext) throws -> VolumeRef { try context.volumeRef() }
 
     private func snapshotRef(_ context: DepotRequestContext) throws -> SnapshotRef {
-        let snap = try context.parameters.require("snap")
+        let snap = try context.parameters.decoded("snap")
         try ObjectName.validate(snap, kind: "snapshot")
         return SnapshotRef(volume: try volumeRef(context), name: snap)
     }
@@ -76,7 +76,7 @@ struct JobRoutes {
     func register(on group: RouterGroup<DepotRequestContext>) {
         group.get("jobs") { _, _ -> JobList in JobList(jobs: try await storage.jobs.list()) }
         group.get("jobs/:id") { request, context -> JobInfo in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.decoded("id")
             // `?wait=SECONDS` (0–60): answer when the job ends, or after that long.
             guard let text = request.uri.queryParameters.get("wait") else { return try await storage.jobs.show(id) }
             guard let seconds = Double(String(text)), seconds.isFinite, (0...60).contains(seconds) else {
@@ -85,7 +85,7 @@ struct JobRoutes {
             return try await storage.jobs.wait(id, atMost: .milliseconds(Int64(seconds * 1000)))
         }
         group.delete("jobs/:id") { _, context -> JobInfo in
-            try await storage.jobs.cancel(try context.parameters.require("id"))
+            try await storage.jobs.cancel(try context.parameters.decoded("id"))
         }
     }
 }

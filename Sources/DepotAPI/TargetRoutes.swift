@@ -19,58 +19,58 @@ struct TargetRoutes {
             return EditedResponse(status: .created, response: try await targets.create(body))
         }
         group.get("targets/:iqn") { _, context -> TargetInfo in
-            try await targets.show(try context.parameters.require("iqn"))
+            try await targets.show(try context.parameters.decoded("iqn"))
         }
         group.get("sessions") { _, _ -> SessionList in SessionList(sessions: targets.sessions()) }
         group.delete("targets/:iqn") { request, context -> Response in
             try await targets.delete(
-                try context.parameters.require("iqn"), force: try QueryFlag.parse(request, "force"))
+                try context.parameters.decoded("iqn"), force: try QueryFlag.parse(request, "force"))
             return Response(status: .noContent)
         }
         luns.post("targets/:iqn/luns") { request, context -> EditedResponse<TargetInfo> in
             let body = try await request.decode(as: MapLUNRequest.self, context: context)
             return EditedResponse(
-                status: .created, response: try await targets.map(try context.parameters.require("iqn"), body))
+                status: .created, response: try await targets.map(try context.parameters.decoded("iqn"), body))
         }
         luns.delete("targets/:iqn/luns/:lun") { _, context -> TargetInfo in
-            guard let lun = Int(try context.parameters.require("lun")) else {
+            guard let lun = Int(try context.parameters.decoded("lun")) else {
                 throw DepotError.invalidArgument("LUN must be a number")
             }
-            return try await targets.unmap(try context.parameters.require("iqn"), lun: lun)
+            return try await targets.unmap(try context.parameters.decoded("iqn"), lun: lun)
         }
         group.put("targets/:iqn/chap") { request, context -> TargetInfo in
             let body = try await request.decode(as: CHAPRequest.self, context: context)
-            return try await targets.setCHAP(try context.parameters.require("iqn"), body)
+            return try await targets.setCHAP(try context.parameters.decoded("iqn"), body)
         }
         group.delete("targets/:iqn/chap") { _, context -> TargetInfo in
-            try await targets.clearCHAP(try context.parameters.require("iqn"))
+            try await targets.clearCHAP(try context.parameters.decoded("iqn"))
         }
         group.get("targets/:iqn/portal-groups") { _, context -> PortalGroupList in
-            PortalGroupList(portalGroups: try await targets.portalGroups(try context.parameters.require("iqn")))
+            PortalGroupList(portalGroups: try await targets.portalGroups(try context.parameters.decoded("iqn")))
         }
         group.put("targets/:iqn/portal-groups/:group") { request, context -> PortalGroupList in
             let body = try await request.decode(as: SetPortalGroupStateRequest.self, context: context)
-            guard let group = Int(try context.parameters.require("group")) else {
+            guard let group = Int(try context.parameters.decoded("group")) else {
                 throw DepotError.invalidArgument("portal group must be a number")
             }
             return PortalGroupList(
                 portalGroups: try await targets.setPortalGroupState(
-                    try context.parameters.require("iqn"), group: group, state: body.state, force: body.force ?? false))
+                    try context.parameters.decoded("iqn"), group: group, state: body.state, force: body.force ?? false))
         }
         group.put("targets/:iqn/portals") { request, context -> TargetInfo in
             let body = try await request.decode(as: SetPortalsRequest.self, context: context)
-            return try await targets.setPortals(try context.parameters.require("iqn"), body.portals)
+            return try await targets.setPortals(try context.parameters.decoded("iqn"), body.portals)
         }
         group.post("targets/:iqn/acls") { request, context -> EditedResponse<TargetInfo> in
             let body = try await request.decode(as: ACLRequest.self, context: context)
             return EditedResponse(
                 status: .created,
                 response: try await targets.addACL(
-                    try context.parameters.require("iqn"), initiator: body.initiator, networks: body.networks ?? []))
+                    try context.parameters.decoded("iqn"), initiator: body.initiator, networks: body.networks ?? []))
         }
         group.delete("targets/:iqn/acls/:initiator") { _, context -> TargetInfo in
             try await targets.removeACL(
-                try context.parameters.require("iqn"), initiator: try context.parameters.require("initiator"))
+                try context.parameters.decoded("iqn"), initiator: try context.parameters.decoded("initiator"))
         }
     }
 }

@@ -15,7 +15,7 @@ struct TokenRoutes {
             return EditedResponse(status: .created, response: try await tokens.create(body))
         }
         group.delete("tokens/:name") { _, context -> Response in
-            try await tokens.revoke(try context.parameters.require("name"))
+            try await tokens.revoke(try context.parameters.decoded("name"))
             return Response(status: .noContent)
         }
     }

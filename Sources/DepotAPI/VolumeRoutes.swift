@@ -17,11 +17,11 @@ struct VolumeRoutes {
             )
         }
         group.get("pools/:pool/volumes") { _, context -> VolumeList in
-            VolumeList(volumes: try await storage.listVolumes(pool: try context.parameters.require("pool")))
+            VolumeList(volumes: try await storage.listVolumes(pool: try context.parameters.decoded("pool")))
         }
         group.post("pools/:pool/volumes") { request, context -> EditedResponse<VolumeInfo> in
             let body = try await request.decode(as: CreateVolumeRequest.self, context: context)
-            let info = try await storage.createVolume(pool: try context.parameters.require("pool"), body)
+            let info = try await storage.createVolume(pool: try context.parameters.decoded("pool"), body)
             return EditedResponse(status: .created, response: info)
         }
         group.get("pools/:pool/volumes/:name") { _, context -> VolumeInfo in

@@ -89,6 +89,28 @@ import Testing
         #expect(try await env.storage.listPools().isEmpty)
     }
 
+    /// Path parameters are percent-decoded (RFC 3986 §2.1): a client that
+    /// escapes an IQN's ':' reaches the same target (Schemathesis found it).
+    @Test func percentEncodedPathParametersAreDecoded() async throws {
+        let env = try await makeEnv()
+        defer { try? FileManager.default.removeItem(atPath: env.root) }
+        try await env.app.test(.router) { client in
+            try await client.execute(
+                uri: "/v1/targets", method: .post, headers: auth, body: json(#"{"iqn":"iqn.2026-12.t:one"}"#)
+            ) { r throws in #expect(r.status == .created) }
+            for uri in [
+                "/v1/targets/iqn.2026-12.t:one", "/v1/targets/iqn.2026-12.t%3Aone", "/v1/targets/iqn.2026-12.t%3aone",
+            ] {
+                try await client.execute(uri: uri, method: .get, headers: auth) { r throws in
+                    #expect(r.status == .ok, "\(uri): \(String(buffer: r.body))")
+                }
+            }
+            try await client.execute(uri: "/v1/targets/iqn.2026-12.t%ZZone", method: .get, headers: auth) { r throws in
+                #expect(r.status == .badRequest && String(buffer: r.body).contains("percent-encoding"))
+            }
+        }
+    }
+
     @Test func poolAndVolumeLifecycle() async throws {
         let env = try await makeEnv()
         defer { try? FileManager.default.removeItem(atPath: env.root) }
