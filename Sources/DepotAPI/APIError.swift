@@ -36,12 +36,16 @@ struct APIError: HTTPResponseError {
 /// Turns every error into the JSON error body, so clients parse one shape.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = DepotRequestContext
+    /// What tells 404 from 405 when no route matched.
+    var routes: RouteTable? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            throw methodNotAllowed(request) ?? Self.apiError(for: error)
         } catch {
             let answer = Self.apiError(for: error)
             if answer.status == .internalServerError, !(error is APIError), !(error is DepotError) {
@@ -49,6 +53,21 @@ struct ErrorMiddleware: RouterMiddleware {
             }
             throw answer
         }
+    }
+
+    /// 405 with `Allow` when routes serve the path under other methods
+    /// (the router's own 404 says only that no route matched).
+    func methodNotAllowed(_ request: Request) -> APIError? {
+        guard let routes else { return nil }
+        let allowed = routes.methods(at: request.uri.path)
+        guard !allowed.isEmpty, !allowed.contains(request.method.rawValue) else { return nil }
+        var answer = APIError(
+            status: .methodNotAllowed, code: Self.code(for: .methodNotAllowed),
+            message:
+                "\(request.method.rawValue) is not served at \(request.uri.path); it takes \(allowed.joined(separator: ", "))"
+        )
+        answer.headers[.allow] = allowed.joined(separator: ", ")
+        return answer
     }
 
     /// The JSON error an error is answered with.
@@ -79,7 +98,6 @@ struct ErrorMiddleware: RouterMiddleware {
         case 413: "payload_too_large"
         case 422: DepotError.Code.unprocessable.rawValue
         case 429: DepotError.Code.tooManyRequests.rawValue
-        case 507: DepotError.Code.insufficientSpace.rawValue
         default: "http_\(status.code)"
         }
     }

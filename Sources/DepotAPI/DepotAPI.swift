@@ -22,7 +22,8 @@ public enum DepotAPI {
         let started = ContinuousClock.now
         let startedAt = Timestamp.now()
         let router = Router(context: DepotRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
+        let routes = RouteTable()
+        router.add(middleware: ErrorMiddleware(routes: routes))
         router.get("health") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
@@ -61,6 +62,7 @@ public enum DepotAPI {
                 sessions: targets.sessions().count,
                 reconcileFindings: findings)
         }
+        routes.fill(from: router)
         return router
     }
 

@@ -15,6 +15,8 @@ public struct DepotRequestContext: RequestContext, RemoteAddressRequestContext {
         self.remoteAddress = source.channel.remoteAddress
     }
 
+    public var requestDecoder: StrictJSONDecoder { StrictJSONDecoder() }
+
     public var responseEncoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -26,13 +26,13 @@ struct ExportRoutes {
             try await exports.show(try context.parameters.decoded("pool"))
         }
         group.put("exports/:pool") { request, context -> ExportInfo in
-            var body = try await request.decode(as: CreateExportRequest.self, context: context)
+            let body = try await request.decode(as: UpdateExportRequest.self, context: context)
             let pool = try context.parameters.decoded("pool")
-            guard body.pool.isEmpty || body.pool == pool else {
-                throw DepotError.invalidArgument("the body names pool '\(body.pool)', the path '\(pool)'")
+            if let named = body.pool, named != pool {
+                // Body against path, which no schema can say: 422.
+                throw DepotError.unprocessable("the body names pool '\(named)', the path '\(pool)'")
             }
-            body.pool = pool
-            return try await exports.update(body)
+            return try await exports.update(CreateExportRequest(pool: pool, rules: body.rules, force: body.force))
         }
         group.delete("exports/:pool") { _, context -> Response in
             try await exports.delete(try context.parameters.decoded("pool"))

@@ -29,8 +29,14 @@ struct TargetRoutes {
         }
         luns.post("targets/:iqn/luns") { request, context -> EditedResponse<TargetInfo> in
             let body = try await request.decode(as: MapLUNRequest.self, context: context)
-            return EditedResponse(
-                status: .created, response: try await targets.map(try context.parameters.decoded("iqn"), body))
+            let iqn = try context.parameters.decoded("iqn")
+            _ = try await targets.show(iqn)  // 404 is for the target the URL names...
+            do {
+                return EditedResponse(status: .created, response: try await targets.map(iqn, body))
+            } catch let error as DepotError where error.code == .notFound {
+                // ...a volume the body names that is not there is 422 (RFC 9110 §15.5.21).
+                throw DepotError.unprocessable(error.message)
+            }
         }
         luns.delete("targets/:iqn/luns/:lun") { _, context -> TargetInfo in
             guard let lun = Int(try context.parameters.decoded("lun")) else {

@@ -116,8 +116,9 @@ public struct CapacityThresholds: Sendable, Equatable, Codable {
                 throw .invalidArgument("\(label) percent must be between 0 and 100, got \(value)")
             }
         }
+        // Across fields (and, for an update, against the pool's settings): 422.
         guard warnPercent <= criticalPercent else {
-            throw .invalidArgument(
+            throw .unprocessable(
                 "warn percent (\(warnPercent)) must not exceed critical percent (\(criticalPercent))")
         }
     }

@@ -43,7 +43,11 @@ public struct DepotError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 
-    /// HTTP status the API answers with (RFC 9110 §15; 507 is RFC 4918 §11.5).
+    /// HTTP status the API answers with (RFC 9110 §15). Too little space is
+    /// 409 Conflict (§15.5.10: the request conflicts with the pool's state
+    /// and may succeed once space is freed), its code `insufficient_space`:
+    /// a client's request that would overfill a pool is not a server error,
+    /// as RFC 4918's 507 would say.
     public var httpStatus: Int {
         switch code.base {
         case .invalidArgument: 400
@@ -53,7 +57,7 @@ public struct DepotError: Error, Hashable, Sendable, CustomStringConvertible {
         case .notFound: 404
         case .conflict: 409
         case .unprocessable: 422
-        case .insufficientSpace: 507
+        case .insufficientSpace: 409
         case .internalError: 500
         }
     }

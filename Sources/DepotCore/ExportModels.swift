@@ -79,6 +79,20 @@ public struct CreateExportRequest: Codable, Sendable {
     }
 }
 
+/// PUT /v1/exports/{pool}: the path names the pool; the body may repeat it
+/// (what `depot export update` sends) but not name another.
+public struct UpdateExportRequest: Codable, Sendable {
+    public var pool: String?
+    public var rules: [ExportRule]
+    public var force: Bool?
+
+    public init(pool: String? = nil, rules: [ExportRule], force: Bool? = nil) {
+        self.pool = pool
+        self.rules = rules
+        self.force = force
+    }
+}
+
 /// What one publish wrote and how the NFS servers were told.
 public struct PublishReport: Codable, Sendable, Equatable {
     public var files: [String] = []

@@ -15,14 +15,19 @@ public struct NetworkPrefix: Hashable, Sendable, CustomStringConvertible {
     /// Parses `ADDRESS[/LENGTH]`. Host bits set below the prefix are refused
     /// (`10.0.0.1/24` is a typo for either the host or the network) unless
     /// `hostBits` allows them, as exports(5) does; they are then cleared.
+    /// A malformed text is invalidArgument (400); a well-formed network with
+    /// host bits set is unprocessable (422), the syntax being right.
     public init(parsing text: String, hostBits: Bool = false) throws(DepotError) {
+        // inet_pton reads a C string: "10.0.0.1\0anything" would pass as 10.0.0.1.
+        guard !text.utf8.contains(0) else { throw .invalidArgument("network contains a NUL byte") }
         var addressPart = Substring(text)
         var length: Int?
         if let slash = text.firstIndex(of: "/") {
             addressPart = text[..<slash]
             let digits = text[text.index(after: slash)...]
+            // Decimal without leading zeros, as Docs/openapi.yaml's Network pattern says.
             guard !digits.isEmpty, digits.count <= 3, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-                let p = Int(digits)
+                digits == "0" || digits.first != "0", let p = Int(digits)
             else {
                 throw .invalidArgument("network '\(text)': bad prefix length")
             }
@@ -36,7 +41,7 @@ public struct NetworkPrefix: Hashable, Sendable, CustomStringConvertible {
             throw .invalidArgument("network '\(text)': prefix length must be 0-\(bytes.count * 8)")
         }
         guard hostBits || Self.masked(bytes, bits) == bytes else {
-            throw .invalidArgument(
+            throw .unprocessable(
                 "network '\(text)' has host bits set; the network is \(Self.text(Self.masked(bytes, bits)))/\(bits)")
         }
         self.address = Self.masked(bytes, bits)

@@ -90,6 +90,18 @@ public struct SetPortalsRequest: Codable, Sendable {
     public init(portals: [String]?) { self.portals = portals }
 
     enum CodingKeys: CodingKey { case portals }
+
+    /// `portals` must be there, a list or `null`: an empty body `{}` is not
+    /// taken for "every portal" (Docs/openapi.yaml: required).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard container.contains(.portals) else {
+            throw DecodingError.keyNotFound(
+                CodingKeys.portals,
+                .init(codingPath: [], debugDescription: "give portals: a list, or null for every portal"))
+        }
+        portals = try container.decode([String]?.self, forKey: .portals)
+    }
     /// `null` is written, not left out: all portals is said, not implied.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -125,7 +137,8 @@ public struct CHAPRequest: Codable, Sendable {
         case (nil, nil): break
         case (let u?, let s?):
             try check(u, s, "mutual CHAP")
-            if s == secret { throw .invalidArgument("the mutual CHAP secret must differ from the CHAP secret") }
+            // A rule across fields, which a schema cannot say: 422, not 400.
+            if s == secret { throw .unprocessable("the mutual CHAP secret must differ from the CHAP secret") }
         default: throw .invalidArgument("give both the mutual CHAP user and secret, or neither")
         }
     }

@@ -42,8 +42,9 @@ public actor JobManager {
     {
         let id = String(UUID().uuidString.lowercased().prefix(8))
         let record = JobRecord(
-            id: id, kind: kind, object: object, state: JobState.running.rawValue, bytesTotal: Int64(bytesTotal),
-            rateBytes: Int64(limit ?? defaultLimit), parameters: parameters, createdAt: Timestamp.now())
+            id: id, kind: kind, object: object, state: JobState.running.rawValue,
+            bytesTotal: Int64(clamping: bytesTotal),
+            rateBytes: Int64(clamping: limit ?? defaultLimit), parameters: parameters, createdAt: Timestamp.now())
         try await catalog.saveJob(record)
         run(record, body: body)
         logger.info("job started", metadata: ["job": "\(id)", "kind": "\(kind)", "object": "\(object)"])

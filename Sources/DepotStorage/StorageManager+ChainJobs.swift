@@ -192,6 +192,7 @@ extension StorageManager {
     /// data of the layers below it, then makes it stand alone (no backing
     /// file), as a job.
     public func flatten(_ ref: VolumeRef, rateMiB: Int? = nil) async throws(DepotError) -> JobInfo {
+        let limit = try Self.limit(rateMiB)
         let volume = try await changes.run { () async throws(DepotError) -> VolumeRecord in
             let (_, volume) = try await requireVolume(ref)
             try requireIdle(volume, ref)
@@ -204,7 +205,7 @@ extension StorageManager {
         }
         do {
             return try await jobs.start(
-                kind: "flatten", object: "\(ref)", bytesTotal: UInt64(volume.sizeBytes), limit: Self.limit(rateMiB),
+                kind: "flatten", object: "\(ref)", bytesTotal: UInt64(volume.sizeBytes), limit: limit,
                 parameters: Self.encode(FlattenParameters(volumeId: volume.id!))
             ) { [self] context in try await runFlatten(volume.id!, context) }
         } catch {
@@ -213,8 +214,17 @@ extension StorageManager {
         }
     }
 
-    static func limit(_ rateMiB: Int?) -> UInt64? {
-        guard let rateMiB, rateMiB > 0 else { return nil }
+    /// The most a job may be throttled to: 1 TiB/s, more than any disk here.
+    public static let largestRateMiB = 1 << 20
+
+    /// A job's throttle in bytes per second (nil: the daemon's default). The
+    /// client's MiB/s is bounded first: `rateMiB << 20` of a huge value lost
+    /// its high bits, and the catalog's `Int64(…)` of the rest trapped.
+    static func limit(_ rateMiB: Int?) throws(DepotError) -> UInt64? {
+        guard let rateMiB, rateMiB != 0 else { return nil }
+        guard (1...largestRateMiB).contains(rateMiB) else {
+            throw .invalidArgument("rateMiB must be 0 (the default) to \(largestRateMiB) MiB/s, got \(rateMiB)")
+        }
         return UInt64(rateMiB) << 20
     }
 
@@ -252,6 +262,7 @@ extension StorageManager {
     public func fullClone(_ ref: SnapshotRef, as target: VolumeRef, rateMiB: Int? = nil) async throws(DepotError)
         -> JobStarted
     {
+        let limit = try Self.limit(rateMiB)
         let (snapshot, record, targetPool) = try await changes.run {
             () async throws(DepotError) -> (SnapshotRecord, VolumeRecord, PoolRecord) in
             let (_, source, snapshot) = try await requireSnapshot(ref)
@@ -279,7 +290,7 @@ extension StorageManager {
         do {
             let job = try await jobs.start(
                 kind: "full-clone", object: "\(ref) -> \(target)", bytesTotal: UInt64(snapshot.sizeBytes),
-                limit: Self.limit(rateMiB),
+                limit: limit,
                 parameters: Self.encode(FullCloneParameters(snapshotId: snapshot.id!, volumeId: record.id!))
             ) { [self] context in try await runFullClone(snapshot.id!, record.id!, context) }
             return JobStarted(job: job, volume: info(record, pool: targetPool))

@@ -156,7 +156,7 @@ extension StorageManager {
             () async throws(DepotError) -> (PoolRecord, VolumeRecord, UInt64)? in
             let (pool, record) = try await requireVolume(ref)
             try requireIdle(record, ref)
-            try Self.validateSize(newSize, blockSize: UInt32(record.blockSize))
+            try Self.validateSize(newSize, blockSize: UInt32(record.blockSize), existing: true)
             let oldSize = UInt64(record.sizeBytes)
             if newSize == oldSize { return nil }
             if record.volumeFormat == .qcow2 {
@@ -379,14 +379,17 @@ extension StorageManager {
         }
     }
 
-    static func validateSize(_ size: UInt64, blockSize: UInt32) throws(DepotError) {
+    /// For a resize (`existing`), a size that is whole 512-byte sectors but
+    /// not whole blocks of a 4096-byte volume is 422: well formed, wrong for
+    /// this volume (Docs/openapi.yaml documents sizes in 512-byte multiples).
+    static func validateSize(_ size: UInt64, blockSize: UInt32, existing: Bool = false) throws(DepotError) {
         guard size > 0 else { throw .invalidArgument("size must be greater than zero") }
         guard size <= UInt64(Int64.max) else {
             throw .invalidArgument("size too large: \(ByteSize.describe(size)); at most 8 EiB")
         }
         guard size % UInt64(blockSize) == 0 else {
-            throw .invalidArgument(
-                "size \(ByteSize.describe(size)) is not a multiple of the block size \(blockSize) bytes")
+            let message = "size \(ByteSize.describe(size)) is not a multiple of the block size \(blockSize) bytes"
+            throw existing && size % 512 == 0 ? .unprocessable(message) : .invalidArgument(message)
         }
     }
 }

@@ -209,7 +209,7 @@ public actor TargetManager {
                 var chosen: [String] = []
                 for portal in portals {
                     guard let match = known.first(where: { Self.samePortal($0, portal) }) else {
-                        throw .invalidArgument(
+                        throw .unprocessable(
                             "\(portal) is not a portal of this daemon; its portals are \(known.joined(separator: ", "))"
                         )
                     }
@@ -401,7 +401,7 @@ public actor TargetManager {
             let t = try await requireTarget(iqn)
             let count = directory.portals.count
             guard group >= 1, group <= count else {
-                throw .invalidArgument(
+                throw .notFound(
                     "portal group \(group) does not exist (this daemon has \(count) portal\(count == 1 ? "" : "s"), groups 1...\(count))"
                 )
             }

@@ -198,11 +198,11 @@ import Testing
             ),
             (
                 .post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":2097152,"provisioning":"thick"}"#,
-                HTTPResponse.Status(code: 507), "insufficient_space"
+                .conflict, "insufficient_space"
             ),
             (
                 .post, "/v1/pools/p/volumes", #"{"name":"v","sizeBytes":1099511627776}"#,
-                HTTPResponse.Status(code: 507), "insufficient_space"
+                .conflict, "insufficient_space"
             ),
             (.post, "/v1/pools/nope/volumes", #"{"name":"v","sizeBytes":4096}"#, .notFound, "not_found"),
             (.get, "/v1/pools/p/volumes/nope", nil, .notFound, "not_found"),

@@ -67,7 +67,7 @@ extension APITests {
                 try await client.execute(uri: uri, method: method, headers: bearer(secret), body: body.map(json)) {
                     r throws in
                     if uri.hasSuffix("portal-groups/1") {
-                        #expect(r.status == .badRequest && String(buffer: r.body).contains("does not exist"))
+                        #expect(r.status == .notFound && String(buffer: r.body).contains("does not exist"))
                     } else {
                         #expect((200..<300).contains(Int(r.status.code)), "\(least) \(method) \(uri): \(r.status)")
                     }

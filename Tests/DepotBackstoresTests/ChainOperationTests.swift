@@ -112,11 +112,11 @@ import Testing
         holder.standardError = FileHandle.nullDevice
         try holder.run()
         defer { if holder.isRunning { holder.terminate() } }
-        // Until qemu-io holds its locks (taking ours meanwhile would make it fail instead).
-        for _ in 0..<100
-        where !((try? String(contentsOfFile: "/proc/locks", encoding: .utf8)) ?? "").contains(" 201 201") {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        // Until qemu-io holds its locks (taking ours meanwhile would make it fail instead);
+        // a loaded machine may take seconds to start it.
+        func held() -> Bool { ((try? String(contentsOfFile: "/proc/locks", encoding: .utf8)) ?? "").contains(" 201 201") }
+        for _ in 0..<1000 where !held() { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(held(), "qemu-io never took its locks on \(path)")
         var refusal = ""
         do {
             let device = try QCOW2BlockDevice(path: path, blockSize: 512, readOnly: false)

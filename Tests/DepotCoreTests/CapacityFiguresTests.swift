@@ -96,7 +96,7 @@ import Testing
         #expect(DepotError.notFound("x").httpStatus == 404)
         #expect(DepotError.conflict("x").httpStatus == 409)
         #expect(DepotError.unprocessable("x").httpStatus == 422)
-        #expect(DepotError.insufficientSpace("x").httpStatus == 507)
+        #expect(DepotError.insufficientSpace("x").httpStatus == 409)
     }
 
     /// Figures an API caller chooses (a 1-byte pool, an exabyte volume, a huge

@@ -120,7 +120,7 @@ import Testing
         // Every mutating call is in the audit log, failures too.
         let audit = try String(contentsOfFile: daemon.data + "/audit.log", encoding: .utf8)
         #expect(audit.contains(#""action":"DELETE \/v1\/pools\/gold""#))
-        #expect(audit.contains(#""status":507"#) && audit.contains(#""status":409"#))
+        #expect(audit.contains(#""outcome":"insufficient_space: "#) && audit.contains(#""status":409"#))
     }
 
     @Test func tokenComesFromTheDataDirectoryByDefault() async throws {
