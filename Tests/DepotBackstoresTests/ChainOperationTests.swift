@@ -114,7 +114,9 @@ import Testing
         defer { if holder.isRunning { holder.terminate() } }
         // Until qemu-io holds its locks (taking ours meanwhile would make it fail instead);
         // a loaded machine may take seconds to start it.
-        func held() -> Bool { ((try? String(contentsOfFile: "/proc/locks", encoding: .utf8)) ?? "").contains(" 201 201") }
+        func held() -> Bool {
+            ((try? String(contentsOfFile: "/proc/locks", encoding: .utf8)) ?? "").contains(" 201 201")
+        }
         for _ in 0..<1000 where !held() { try await Task.sleep(for: .milliseconds(20)) }
         try #require(held(), "qemu-io never took its locks on \(path)")
         var refusal = ""
