@@ -40,9 +40,11 @@ public struct StrictJSONDecoder: RequestDecoder {
             for key in sent.keys.sorted() {
                 let inner = path.isEmpty ? key : "\(path).\(key)"
                 guard let kept = read[key] else {
+                    // The key is the client's: at most 100 characters of it go into the answer and the audit log.
+                    let said = inner.count > 100 ? inner.prefix(100) + "…" : Substring(inner)
                     return sent[key] is NSNull
-                        ? "'\(inner)' is null: leave the field out or give it a value"
-                        : "'\(inner)' is not a field of this request"
+                        ? "'\(said)' is null: leave the field out or give it a value"
+                        : "'\(said)' is not a field of this request"
                 }
                 if let problem = unread(sent[key] as Any, read: kept, at: inner) { return problem }
             }

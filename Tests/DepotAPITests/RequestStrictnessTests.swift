@@ -113,3 +113,19 @@ extension APITests {
         }
     }
 }
+
+extension APITests {
+    @Test func anUnknownKeyIsQuotedShort() async throws {
+        let env = try await makeEnv()
+        defer { try? FileManager.default.removeItem(atPath: env.root) }
+        try await env.app.test(.router) { client in
+            let key = String(repeating: "k", count: 100_000)
+            try await client.execute(
+                uri: "/v1/pools", method: .post, headers: auth, body: json(#"{"name":"p","\#(key)":1}"#)
+            ) { r throws in
+                #expect(r.status == .badRequest)
+                #expect(r.body.readableBytes < 400, "the answer quotes at most 100 characters of the key")
+            }
+        }
+    }
+}
