@@ -9,12 +9,21 @@ enum APIFuzzTargets {
     static func requestBodies(_ data: [UInt8]) {
         let json = Data(data)
         let decoder = JSONDecoder()
-        func decode<T: Decodable>(_ type: T.Type) { _ = try? decoder.decode(type, from: json) }
+        let sent = try? JSONSerialization.jsonObject(with: json, options: [.fragmentsAllowed])
+        // Decoded, then held to its keys as the API's StrictJSONDecoder does.
+        func decode<T: Codable>(_ type: T.Type) {
+            guard let value = try? decoder.decode(type, from: json), let sent,
+                let again = try? JSONEncoder().encode(value),
+                let read = try? JSONSerialization.jsonObject(with: again, options: [.fragmentsAllowed])
+            else { return }
+            _ = BodyKeys.unread(sent, read: read)
+        }
         decode(CreatePoolRequest.self)
         decode(UpdatePoolRequest.self)
         decode(CreateVolumeRequest.self)
         decode(UpdateVolumeRequest.self)
         decode(CreateExportRequest.self)
+        decode(UpdateExportRequest.self)
         decode(CreateSnapshotRequest.self)
         decode(RollbackRequest.self)
         decode(CloneRequest.self)
@@ -27,7 +36,7 @@ enum APIFuzzTargets {
         decode(SetPortalGroupStateRequest.self)
         decode(CreateTokenRequest.self)
         // Every string in the body through every field parser.
-        let strings = (try? JSONSerialization.jsonObject(with: json, options: [.fragmentsAllowed])).map(strings(in:))
+        let strings = sent.map(strings(in:))
         for text in (strings ?? []) + [String(decoding: data, as: UTF8.self)] {
             _ = try? ByteSize.parse(text)
             _ = try? ByteSize.parseChange(text)
