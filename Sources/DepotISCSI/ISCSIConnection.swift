@@ -195,7 +195,8 @@ final class ISCSIConnection {
             close: { channel.close(promise: nil) },
             requestLogout: { seconds in channel.eventLoop.execute { connection.value.requestLogout(within: seconds) } },
             commandsInFlight: { gauge.value.load(ordering: .relaxed) },
-            nexus: nexus, abortTasks: { lu in await Self.abortTasks(of: connection, on: lu) })
+            nexus: nexus, abortTasks: { lu in await Self.abortTasks(of: connection, on: lu) },
+            access: .init(portal: directory.portal(group: portalGroup), host: peerHost))
     }
 
     /// Commands held now, for the session list on other threads.

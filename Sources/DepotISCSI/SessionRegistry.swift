@@ -26,6 +26,9 @@ public final class SessionRegistry: Sendable {
         /// The session's I_T nexus, and a way to abort its tasks on one LU.
         let nexus: ITNexus
         let abortTasks: @Sendable (LogicalUnit) async -> Void
+        /// Where the session logged in, as login checked it: the directory's
+        /// portal of its group and the peer's host.
+        let access: Access
     }
 
     private let entries = NIOLockedValueBox<[Int: Entry]>([:])
@@ -45,11 +48,12 @@ public final class SessionRegistry: Sendable {
         _ snapshot: SessionSnapshot, close: @escaping @Sendable () -> Void,
         requestLogout: @escaping @Sendable (Int) -> Void = { _ in },
         commandsInFlight: @escaping @Sendable () -> Int = { 0 }, nexus: ITNexus = .none,
-        abortTasks: @escaping @Sendable (LogicalUnit) async -> Void = { _ in }
+        abortTasks: @escaping @Sendable (LogicalUnit) async -> Void = { _ in },
+        access: Access = Access(portal: nil, host: "")
     ) {
         let entry = Entry(
             snapshot: snapshot, close: close, requestLogout: requestLogout, commandsInFlight: commandsInFlight,
-            nexus: nexus, abortTasks: abortTasks)
+            nexus: nexus, abortTasks: abortTasks, access: access)
         entries.withLockedValue { $0[snapshot.id] = entry }
     }
 
@@ -119,6 +123,32 @@ public final class SessionRegistry: Sendable {
     func abortTasks(on lu: LogicalUnit, where chosen: @Sendable (ITNexus) -> Bool) async {
         let aborters = entries.withLockedValue { $0.values.filter { chosen($0.nexus) }.map(\.abortTasks) }
         for abort in aborters { await abort(lu) }
+    }
+
+    /// What a login was admitted by: the portal (nil: one the directory does
+    /// not know) and the initiator's host.
+    public struct Access: Sendable {
+        public var portal: String?
+        public var host: String
+    }
+
+    /// Closes the sessions logged into a target that `stillAdmitted` no
+    /// longer lets in (an ACL entry removed or narrowed, the target bound to
+    /// other portals) and returns them. Access is checked at login; without
+    /// this a revoked initiator would keep its LUNs until it logged out (LIO
+    /// shuts down the sessions of a deleted node ACL the same way).
+    @discardableResult
+    func closeSessions(
+        notAdmittedBy stillAdmitted: (_ target: String, _ initiator: String, _ access: Access) -> Bool
+    ) -> [SessionSnapshot] {
+        let chosen = entries.withLockedValue { entries in
+            entries.values.filter { entry in
+                guard let target = entry.snapshot.target else { return false }  // discovery
+                return !stillAdmitted(target, entry.snapshot.initiator, entry.access)
+            }
+        }
+        chosen.forEach { $0.close() }
+        return chosen.map(\.snapshot)
     }
 
     /// Closes every connection of sessions logged into `target`; returns how many.

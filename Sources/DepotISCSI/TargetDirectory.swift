@@ -88,11 +88,19 @@ public final class TargetDirectory: Sendable {
         loginFailureReporter.withLockedValue { $0 }?(failure)
     }
 
-    public func replace(_ definitions: [TargetDefinition]) {
+    /// Swaps the targets in; returns the sessions it closed because the new
+    /// definitions no longer admit them (see `SessionRegistry.closeSessions(notAdmittedBy:)`).
+    @discardableResult
+    public func replace(_ definitions: [TargetDefinition]) -> [SessionSnapshot] {
         let byName = Dictionary(uniqueKeysWithValues: definitions.map { ($0.iqn, $0) })
         let before = targets.withLockedValue { state in
             defer { state = (state.generation + 1, byName) }
             return state.byName
+        }
+        // A deleted target's sessions are the deletion's business (refused, or closed with force).
+        let closed = sessions.closeSessions { target, initiator, access in
+            guard let now = byName[target] else { return true }
+            return now.served(at: access.portal) && now.admits(initiator, from: access.host)
         }
         // A changed access state is told to every nexus of the target's LUs
         // (SPC-4 §5.16.2.6: ASYMMETRIC ACCESS STATE CHANGED).
@@ -100,6 +108,7 @@ public final class TargetDirectory: Sendable {
         where before[target.iqn].map({ $0.portalGroupStates != target.portalGroupStates }) ?? false {
             for lu in target.luns.values { lu.announce(.asymmetricAccessStateChanged, except: nil) }
         }
+        return closed
     }
 
     /// The portals the service listens on; portal group N is the Nth (from 1).

@@ -342,7 +342,13 @@ public actor TargetManager {
                     portals: t.portals.map { Set($0.split(separator: ",").map(String.init)) }))
         }
         for key in units.keys where !used.contains(key) { units[key] = nil }
-        directory.replace(definitions)
+        for session in directory.replace(definitions) {
+            logger.notice(
+                "session closed: its access was withdrawn",
+                metadata: [
+                    "initiator": "\(session.initiator)", "target": "\(session.target ?? "")", "peer": "\(session.peer)",
+                ])
+        }
         // A volume no LU serves any more is closed (its image flushed, reservations given back).
         await storage.openVolumes.keep(only: Set(units.values.map { ObjectIdentifier($0.device as AnyObject) }))
     }

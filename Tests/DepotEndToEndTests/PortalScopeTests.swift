@@ -104,4 +104,51 @@ import Testing
         r = try daemon.depot(["target", "portal", "set", Self.iqn, "--all"], env: ["DEPOT_TOKEN": secret])
         #expect(r.status != 0 && r.stderr.contains("admin"), "\(r.stderr)")
     }
+
+    /// Access is checked at login; withdrawing it must reach the sessions
+    /// already in: binding the target elsewhere or removing the ACL entry
+    /// closes them, and a change that still admits them leaves them be.
+    @Test func withdrawnAccessClosesSessionsAlreadyLoggedIn() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start(extra: ["--portal", "[::1]:0"])
+        let portals = try String(contentsOfFile: daemon.data + "/iscsi.portals", encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        try #require(portals.count == 2, "\(portals)")
+        let (v4, v6) = (portals[0], portals[1])
+        for args in [
+            ["volume", "create", "default/w", "--size", "8M"], ["target", "create", Self.iqn],
+            ["target", "lun", "map", Self.iqn, "default/w"], ["target", "acl", "add", Self.iqn, Self.initiator],
+        ] {
+            let r = try daemon.depot(args)
+            #expect(r.status == 0, "\(args): \(r.stderr)")
+        }
+        func sessions() async throws -> Int {
+            try await daemon.client.sessions().filter { $0.target == Self.iqn }.count
+        }
+        func gone(_ session: LibISCSIClient) async throws -> Bool {
+            for _ in 0..<100 where try await sessions() > 0 { try await Task.sleep(for: .milliseconds(50)) }
+            return try await sessions() == 0 && session.probe()?.status != 0
+        }
+
+        // Bound to the IPv6 portal: a session in through IPv4 is closed.
+        var session = try LibISCSIClient(initiator: Self.initiator)
+        #expect(session.login(portal: v4, target: Self.iqn), "\(session.lastError)")
+        #expect(session.probe()?.status == 0)
+        #expect(try daemon.depot(["target", "portal", "set", Self.iqn, "--portal", v4, "--portal", v6]).status == 0)
+        #expect(session.probe()?.status == 0, "a binding that still serves its portal keeps the session")
+        #expect(try daemon.depot(["target", "portal", "set", Self.iqn, "--portal", v6]).status == 0)
+        #expect(try await gone(session), "the session through \(v4) outlived the binding to \(v6)")
+        #expect(daemon.log.contains("session closed: its access was withdrawn"), "depotd says why")
+        #expect(try daemon.depot(["target", "portal", "set", Self.iqn, "--all"]).status == 0)
+
+        // The ACL entry narrowed to another network, then removed: closed, and no new login.
+        session = try LibISCSIClient(initiator: Self.initiator)
+        #expect(session.login(portal: v4, target: Self.iqn), "\(session.lastError)")
+        #expect(try daemon.depot(["target", "acl", "add", Self.iqn, "iqn.2026-12.dev.depot:someone-else"]).status == 0)
+        #expect(session.probe()?.status == 0, "another initiator's entry leaves this session be")
+        #expect(try daemon.depot(["target", "acl", "remove", Self.iqn, Self.initiator]).status == 0)
+        #expect(try await gone(session), "the session outlived the removal of its ACL entry")
+        #expect(!(try LibISCSIClient(initiator: Self.initiator).login(portal: v4, target: Self.iqn)))
+    }
 }
