@@ -146,7 +146,7 @@ extension ISCSIConnection {
         {
             lunsGeneration = generation
             scsi.update(
-                luns: luns, portalGroupStates: states, portalGroups: directory.portals.count,
+                luns: luns, portalGroupStates: states, portalGroups: directory.servedGroups(of: targetName),
                 reportChanges: machine.isFullFeature)
         }
         return scsi.luns

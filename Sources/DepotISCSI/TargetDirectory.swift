@@ -140,6 +140,17 @@ public final class TargetDirectory: Sendable {
 
     enum PortalGroupError: Error { case notStored }
 
+    /// The portal groups `iqn` is served on: those of the portals it is bound
+    /// to, or every group of the daemon when it is not bound.
+    func servedGroups(of iqn: String) -> [UInt16] {
+        let all = portals
+        let target = target(iqn)
+        return all.indices.compactMap { index in
+            let group = UInt16(clamping: index + 1)
+            return target?.served(at: all[index]) ?? true ? group : nil
+        }
+    }
+
     public func target(_ iqn: String) -> TargetDefinition? {
         targets.withLockedValue { $0.byName[iqn.lowercased()] }
     }

@@ -20,12 +20,15 @@ extension SCSINexus {
         }
     }
 
-    /// REPORT TARGET PORT GROUPS (SPC-4 §6.36): one descriptor per group.
+    /// REPORT TARGET PORT GROUPS (SPC-4 §6.36): one descriptor per group the
+    /// target is served on. A group of a portal the target is bound away from
+    /// has no port of this LU, and listing it would offer a path whose login
+    /// is refused.
     func reportTargetPortGroups(_ bytes: [UInt8]) -> SCSIResult {
         let cdb = CDB(bytes)
         let extended = (cdb[1] >> 5) == 0x01
         var body: [UInt8] = []
-        for group in 1...UInt16(clamping: portalGroupCount) {
+        for group in portalGroups {
             let state = portalGroupStates[group] ?? 0
             // PREF 0; supports active/optimized, active/non-optimized, standby, unavailable.
             body += [state & 0x0F, 0x0F, UInt8(group >> 8), UInt8(group & 0xFF), 0, 0, 0, 1]
@@ -48,9 +51,9 @@ extension SCSINexus {
         for at in stride(from: 4, to: length, by: 4) {
             let state = dataOut[at] & 0x0F
             let group = dataOut.u16(at: at + 2)
-            // Only the four states an initiator may ask for, of groups that exist.
+            // Only the four states an initiator may ask for, of groups it is reported.
             guard state <= 0x3 else { return .check(.invalidParameter(byte: at)) }
-            guard group >= 1, Int(group) <= portalGroupCount else { return .check(.invalidParameter(byte: at + 2)) }
+            guard portalGroups.contains(group) else { return .check(.invalidParameter(byte: at + 2)) }
             states[group] = state
         }
         do {

@@ -21,7 +21,8 @@ public final class SCSINexus {
     /// The target's LUN map as last given, and the portal groups' access states.
     public private(set) var luns: [UInt16: LogicalUnit] = [:]
     var portalGroupStates: [UInt16: UInt8] = [:]
-    var portalGroupCount = 1
+    /// The portal groups the target is served on, ascending (its target ports).
+    var portalGroups: [UInt16] = [1]
     /// The map as this nexus last saw it (LU identity and size).
     private var seen: [UInt16: (ObjectIdentifier, UInt64)] = [:]
     private var attentions: [UInt16: [SCSISense]] = [:]
@@ -34,6 +35,7 @@ public final class SCSINexus {
     ) {
         self.nexus = nexus
         self.portalGroup = portalGroup
+        self.portalGroups = [portalGroup]
         self.copyTargets = copyTargets
         self.abortTasks = abortTasks
         self.storePortalGroups = storePortalGroups
@@ -46,11 +48,11 @@ public final class SCSINexus {
     /// now a different LU of the same size) and CAPACITY DATA HAS CHANGED (a
     /// LUN's size). The first map, given at login, is no change.
     public func update(
-        luns: [UInt16: LogicalUnit], portalGroupStates: [UInt16: UInt8], portalGroups: Int, reportChanges: Bool
+        luns: [UInt16: LogicalUnit], portalGroupStates: [UInt16: UInt8], portalGroups: [UInt16], reportChanges: Bool
     ) {
         self.luns = luns
         self.portalGroupStates = portalGroupStates
-        portalGroupCount = max(1, portalGroups)
+        self.portalGroups = portalGroups.isEmpty ? [portalGroup] : portalGroups.sorted()
         let now = luns.mapValues { (ObjectIdentifier($0), $0.device.sizeBytes) }
         if reportChanges, !seen.isEmpty || !now.isEmpty {
             let replaced = now.contains { lun, value in seen[lun].map { $0.0 != value.0 && $0.1 == value.1 } ?? false }

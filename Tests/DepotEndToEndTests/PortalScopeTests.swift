@@ -140,7 +140,25 @@ import Testing
         #expect(try daemon.depot(["target", "portal", "set", Self.iqn, "--portal", v6]).status == 0)
         #expect(try await gone(session), "the session through \(v4) outlived the binding to \(v6)")
         #expect(daemon.log.contains("session closed: its access was withdrawn"), "depotd says why")
+        // Through IPv6, REPORT TARGET PORT GROUPS lists group 2 only: group 1 has no port of this LU now.
+        let through6 = try LibISCSIClient(initiator: Self.initiator)
+        #expect(through6.login(portal: v6, target: Self.iqn), "\(through6.lastError)")
+        _ = through6.probe()
+        func groups() -> [Int] {
+            guard let r = through6.command([0xA3, 0x0A, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0], dataIn: 1024), r.good else {
+                return []
+            }
+            return stride(from: 4, to: r.data.count - 11, by: 12).map { Int(r.data[$0 + 2]) << 8 | Int(r.data[$0 + 3]) }
+        }
+        #expect(groups() == [2])
+        // SET TARGET PORT GROUPS naming the unlisted group: INVALID FIELD IN PARAMETER LIST (SPC-4 §6.42).
+        let stpg = through6.command(
+            [0xA4, 0x0A, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0], dataOut: [0, 0, 0, 0, 0x02, 0, 0, 1])
+        #expect(stpg?.key == 5 && stpg?.ascq == 0x2600, "\(stpg?.senseText ?? "")")
         #expect(try daemon.depot(["target", "portal", "set", Self.iqn, "--all"]).status == 0)
+        _ = through6.probe()
+        #expect(groups() == [1, 2], "served everywhere again, both groups are listed")
+        through6.logout()
 
         // The ACL entry narrowed to another network, then removed: closed, and no new login.
         session = try LibISCSIClient(initiator: Self.initiator)
