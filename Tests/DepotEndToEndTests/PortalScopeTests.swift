@@ -19,6 +19,15 @@ import Testing
         try Daemon.run(try NFSGaneshaTests.tool("iscsi-ls"), ["-i", Self.initiator, "iscsi://\(portal)"]).stdout
     }
 
+    /// Starts depotd on 127.0.0.1 and [::1]; returns the two portals as bound.
+    func startOnBothLoopbacks(_ daemon: Daemon) async throws -> (v4: String, v6: String) {
+        try await daemon.start(extra: ["--portal", "[::1]:0"])
+        let portals = try String(contentsOfFile: daemon.data + "/iscsi.portals", encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        try #require(portals.count == 2, "\(portals)")
+        return (portals[0], portals[1])
+    }
+
     func shown(_ daemon: Daemon) throws -> TargetInfo {
         let r = try daemon.depot(["target", "show", Self.iqn, "--json"])
         return try JSONDecoder().decode(TargetInfo.self, from: Data(r.stdout.utf8))
@@ -27,12 +36,8 @@ import Testing
     @Test func portalBindingAndNetworkScopedACLs() async throws {
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
-        try await daemon.start(extra: ["--portal", "[::1]:0"])
-        let portals = try String(contentsOfFile: daemon.data + "/iscsi.portals", encoding: .utf8)
-            .split(separator: "\n").map(String.init)
-        try #require(portals.count == 2, "\(portals)")
-        let (v4, v6) = (portals[0], portals[1])
-        #expect(v4.hasPrefix("127.0.0.1:") && v6.hasPrefix("[::1]:"), "\(portals)")
+        let (v4, v6) = try await startOnBothLoopbacks(daemon)
+        #expect(v4.hasPrefix("127.0.0.1:") && v6.hasPrefix("[::1]:"), "\(v4) \(v6)")
         #expect(try daemon.depot(["volume", "create", "default/s", "--size", "16M"]).status == 0)
         #expect(try daemon.depot(["target", "create", Self.iqn]).status == 0)
         #expect(try daemon.depot(["target", "lun", "map", Self.iqn, "default/s"]).status == 0)
@@ -111,11 +116,7 @@ import Testing
     @Test func withdrawnAccessClosesSessionsAlreadyLoggedIn() async throws {
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
-        try await daemon.start(extra: ["--portal", "[::1]:0"])
-        let portals = try String(contentsOfFile: daemon.data + "/iscsi.portals", encoding: .utf8)
-            .split(separator: "\n").map(String.init)
-        try #require(portals.count == 2, "\(portals)")
-        let (v4, v6) = (portals[0], portals[1])
+        let (v4, v6) = try await startOnBothLoopbacks(daemon)
         for args in [
             ["volume", "create", "default/w", "--size", "8M"], ["target", "create", Self.iqn],
             ["target", "lun", "map", Self.iqn, "default/w"], ["target", "acl", "add", Self.iqn, Self.initiator],
