@@ -13,4 +13,17 @@ extension Parameters {
         }
         return value
     }
+
+    /// An integer path parameter. JSON Schema's integer is a number whose
+    /// fraction is zero, so `1650.0` and `1e3` are integers as a client
+    /// library may print them; anything else is 400.
+    func integer(_ name: String, saying what: String) throws -> Int {
+        let text = try decoded(name)
+        if let value = Int(text) { return value }
+        if let value = Double(text), value.isFinite, value.rounded() == value, abs(value) < 0x1p53 {
+            return Int(value)
+        }
+        throw APIError(
+            status: .badRequest, code: "invalid_argument", message: "\(what) must be a whole number, got '\(text)'")
+    }
 }

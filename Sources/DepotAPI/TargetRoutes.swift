@@ -39,9 +39,7 @@ struct TargetRoutes {
             }
         }
         luns.delete("targets/:iqn/luns/:lun") { _, context -> TargetInfo in
-            guard let lun = Int(try context.parameters.decoded("lun")) else {
-                throw DepotError.invalidArgument("LUN must be a number")
-            }
+            let lun = try context.parameters.integer("lun", saying: "LUN")
             return try await targets.unmap(try context.parameters.decoded("iqn"), lun: lun)
         }
         group.put("targets/:iqn/chap") { request, context -> TargetInfo in
@@ -56,9 +54,7 @@ struct TargetRoutes {
         }
         group.put("targets/:iqn/portal-groups/:group") { request, context -> PortalGroupList in
             let body = try await request.decode(as: SetPortalGroupStateRequest.self, context: context)
-            guard let group = Int(try context.parameters.decoded("group")) else {
-                throw DepotError.invalidArgument("portal group must be a number")
-            }
+            let group = try context.parameters.integer("group", saying: "portal group")
             return PortalGroupList(
                 portalGroups: try await targets.setPortalGroupState(
                     try context.parameters.decoded("iqn"), group: group, state: body.state, force: body.force ?? false))

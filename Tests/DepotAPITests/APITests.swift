@@ -108,6 +108,16 @@ import Testing
             try await client.execute(uri: "/v1/targets/iqn.2026-12.t%ZZone", method: .get, headers: auth) { r throws in
                 #expect(r.status == .badRequest && String(buffer: r.body).contains("percent-encoding"))
             }
+            // An integer as JSON Schema counts one (1650.0 is 1650); a fraction or a word is 400.
+            for (lun, status) in [
+                ("5", HTTPResponse.Status.notFound), ("5.0", .notFound), ("5.5", .badRequest), ("x", .badRequest),
+            ] {
+                try await client.execute(
+                    uri: "/v1/targets/iqn.2026-12.t:one/luns/\(lun)", method: .delete, headers: auth
+                ) {
+                    r throws in #expect(r.status == status, "LUN \(lun): \(String(buffer: r.body))")
+                }
+            }
         }
     }
 
