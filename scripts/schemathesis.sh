@@ -3,8 +3,9 @@
 # free loopback ports with its API throttle off (--api-auth-failures 0, or
 # the missing-token checks lock the address out and every answer is 429),
 # every check (unsupported_method included: 405 with Allow),
-# N examples per operation. Exit status: schemathesis's (0: no failure).
-# Usage: scripts/schemathesis.sh [EXAMPLES] [SEED]
+# N examples per operation, against fixtures made first (below). Exit status:
+# schemathesis's (0: no failure), or 1 when depotd trapped or died.
+# Usage: scripts/schemathesis.sh [EXAMPLES] [SEED]   (SEED: a number, or random; default 1)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 examples="${1:-20}"
