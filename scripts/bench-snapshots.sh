@@ -5,7 +5,8 @@
 #     beside QEMU's own qcow2/raw ratio on copies of the same files
 #     (qemu-img bench, local): 4K strided reads and writes QD32 to allocated
 #     clusters, 4K first writes (one per 64 KiB cluster, each run on volumes
-#     and files never written), 128K sequential reads; the better of two runs.
+#     and files never written; the better of two runs), 128K sequential
+#     reads; the strided and 128K rows in ROUNDS (5) rounds, medians.
 #  2. A 32-layer chain against a single qcow2 layer (the same reads).
 #  3. A full clone of a 4 GiB volume with 1 GiB allocated: bytes written and
 #     time against qemu-img convert of the same file (the better of two each,
@@ -13,7 +14,7 @@
 #     pool (a loop-mounted image) when the machine allows it.
 #  4. depot-bench snapshots: snapshot and linked-clone latency on 1 TiB
 #     volumes under QD32 writes, and the initiator's worst latency meanwhile.
-# Env: BENCH_DIR (default /var/tmp/depot-bench-snapshots).
+# Env: BENCH_DIR (default /var/tmp/depot-bench-snapshots), ROUNDS (5).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 dir=${BENCH_DIR:-/var/tmp/depot-bench-snapshots}
@@ -91,18 +92,27 @@ for r in 1 2; do
 done
 
 printf '%-36s %12s %12s %7s   %s\n' "workload" "depot qcow2" "depot raw" "ratio" "QEMU local qcow2/raw"
+# Rounds of each row, the four runs of a round back to back: each side's
+# figure is its median over the rounds, each ratio the median of the rounds'
+# ratios (a pair run a moment apart shares the machine's mood of that moment;
+# a row's runs spread over minutes do not).
+rounds=${ROUNDS:-5}
+median() { python3 -c "import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))" "$@"; }
 row() { # name unit count qemu-img-bench-args (without -f and the file) -- iscsi names, local names
   local name=$1 unit=$2 count=$3 args=$4 qv=$5 rv=$6 ql=$7 rl=$8
-  # shellcheck disable=SC2086
-  local a b la lb
-  a=$(best rate "$count" -f raw $args "${url[$qv]}")
-  b=$(best rate "$count" -f raw $args "${url[$rv]}")
-  la=$(best rate "$count" -f qcow2 -t writeback $args "$ql")
-  lb=$(best rate "$count" -f raw -t writeback $args "$rl")
+  local as=() bs=() rs=() ls=() a b la lb i
+  for i in $(seq "$rounds"); do
+    # shellcheck disable=SC2086
+    a=$(rate "$count" -f raw $args "${url[$qv]}"); b=$(rate "$count" -f raw $args "${url[$rv]}")
+    # shellcheck disable=SC2086
+    la=$(rate "$count" -f qcow2 -t writeback $args "$ql"); lb=$(rate "$count" -f raw -t writeback $args "$rl")
+    as+=("$a"); bs+=("$b"); rs+=("$(ratio "$a" "$b")"); ls+=("$(ratio "$la" "$lb")")
+  done
+  a=$(median "${as[@]}"); b=$(median "${bs[@]}")
   local fa fb
   if [ "$unit" = MB/s ]; then fa="$(python3 -c "print(f'{$a*131072/1e6:.0f} MB/s')")"; fb="$(python3 -c "print(f'{$b*131072/1e6:.0f} MB/s')")"
-  else fa="$a IOPS"; fb="$b IOPS"; fi
-  printf '%-36s %12s %12s %7s   %s\n' "$name" "$fa" "$fb" "$(ratio "$a" "$b")" "$(ratio "$la" "$lb")"
+  else fa="${a%.*} IOPS"; fb="${b%.*} IOPS"; fi
+  printf '%-36s %12s %12s %7s   %s   (rounds: %s | QEMU %s)\n' "$name" "$fa" "$fb" "$(median "${rs[@]}")" "$(median "${ls[@]}")" "${rs[*]}" "${ls[*]}"
 }
 row "4K strided read QD32 (allocated)" IOPS 200000 "-d 32 -s 4096 -S $step" q raw "$dir/local.qcow2" "$dir/local.img"
 row "4K strided write QD32 (allocated)" IOPS 200000 "-d 32 -s 4096 -S $step -w" q raw "$dir/local.qcow2" "$dir/local.img"

@@ -37,25 +37,39 @@ public final class OpenVolumes: Sendable {
     }
 
     /// A backstore for `path` (what a swap opens after a snapshot or rollback).
-    public func backstore(path: String, format: Format, blockSize: Int, thin: Bool) throws -> any BlockDevice {
+    /// `on`: the open qcow2 image `path` names as its backing file, read from
+    /// memory rather than opened again (`QCOW2BlockDevice.init`).
+    public func backstore(
+        path: String, format: Format, blockSize: Int, thin: Bool, on below: QCOW2BlockDevice? = nil
+    ) throws -> any BlockDevice {
         switch format {
         case .raw: try FileBlockDevice(path: path, blockSize: blockSize, readOnly: false, thin: thin)
-        case .qcow2: try QCOW2BlockDevice(path: path, blockSize: blockSize, readOnly: false, l2CacheBytes: l2CacheBytes)
+        case .qcow2:
+            try QCOW2BlockDevice(
+                path: path, blockSize: blockSize, readOnly: false, l2CacheBytes: l2CacheBytes, on: below)
         }
     }
+
+    /// Waits until every layer a snapshot froze has its tables in its file
+    /// (`VolumeDevice.settle`): before anything opens a layer file afresh —
+    /// a clone, a rollback, a merge, a job, a figure read from the file.
+    public func settle(_ id: Int64) async throws { try await existing(id)?.settle() }
 
     /// The open device of a volume, if an LU serves it.
     public func existing(_ id: Int64) -> VolumeDevice? { open.withLockedValue { $0[id] } }
 
     /// Forgets the devices not in `served`, closing their qcow2 images
-    /// (tables written, reservations given back).
+    /// (tables written, reservations given back). The layers their
+    /// snapshots froze are written back before they are forgotten, so a
+    /// layer file is never opened afresh while its tables are in memory only
+    /// (callers serialize this with `device`: TargetManager's changes).
     public func keep(only served: Set<ObjectIdentifier>) async {
-        let gone = open.withLockedValue { open -> [VolumeDevice] in
-            let gone = open.values.filter { !served.contains(ObjectIdentifier($0)) }
-            open = open.filter { served.contains(ObjectIdentifier($0.value)) }
-            return gone
+        let gone = open.withLockedValue { open in open.filter { !served.contains(ObjectIdentifier($0.value)) } }
+        for device in gone.values { try? await device.settle() }
+        open.withLockedValue { open in
+            for (id, device) in gone where open[id] === device { open[id] = nil }
         }
-        for device in gone { try? await (device.current as? QCOW2BlockDevice)?.close() }
+        for device in gone.values { try? await (device.current as? QCOW2BlockDevice)?.close() }
     }
 
     /// Closes and forgets one volume's device (its LUs are gone).

@@ -16,11 +16,14 @@ public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
     private let pool: NIOThreadPool
 
     /// Opens `path`; `readOnly` opens the top layer read-only too. A refused
-    /// or corrupt image throws `QCOW2Error` naming the reason.
+    /// or corrupt image throws `QCOW2Error` naming the reason. `on`: the
+    /// open image `path` names as its backing file, read from memory (a
+    /// snapshot's new overlay on the layer it froze; `QCOW2Image.init`).
     public init(
-        path: String, blockSize: Int, readOnly: Bool, l2CacheBytes: Int = 32 << 20, pool: NIOThreadPool = .singleton
+        path: String, blockSize: Int, readOnly: Bool, l2CacheBytes: Int = 32 << 20, pool: NIOThreadPool = .singleton,
+        on below: QCOW2BlockDevice? = nil
     ) throws {
-        image = try QCOW2Image(path: path, writable: !readOnly, l2CacheBytes: l2CacheBytes)
+        image = try QCOW2Image(path: path, writable: !readOnly, l2CacheBytes: l2CacheBytes, below: below?.image)
         self.blockSize = blockSize
         canUnmap = !readOnly
         self.pool = pool
@@ -78,14 +81,6 @@ public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
     public func flush() async throws {
         let image = self.image
         try await pool.runIfActive { try image.flush() }
-    }
-
-    /// The first half of a flush (`QCOW2Image.writeBack`): data and refcounts
-    /// durable, tables written to the file but not yet synced — enough for a
-    /// reader of the file, and safe across a crash; `flush` or `close` finishes it.
-    public func writeBack() async throws {
-        let image = self.image
-        try await pool.runIfActive { try image.writeBack() }
     }
 
     /// Grows the image to `newSize` bytes (`QCOW2Image.grow`); no I/O may run meanwhile.

@@ -13,7 +13,7 @@ import Synchronization
 /// QEMU drains the node a blockdev-snapshot freezes), and the old backstore
 /// is flushed before the new one takes over.
 ///
-/// A swap may leave the old backstore's flush for later (`.later`: a raw
+/// A swap may leave the old backstore's flush for later (`.later`: the
 /// layer a snapshot freezes, whose dirty data would otherwise hold the
 /// snapshot for as long as it takes to write back): it starts at once in
 /// the background, and every flush of this device from then on waits for
@@ -74,7 +74,9 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
         case first
         /// After the swap, in the background; flushes of this device wait for
         /// it. A qcow2 backstore is closed there (flushed, reservations given
-        /// back); `body` must leave its file readable (`writeBack`).
+        /// back): until then its file lacks its newest tables, so `body`
+        /// opens the new backstore on it in memory, and whatever opens its
+        /// file first waits (`settle`).
         case later
     }
 
@@ -163,8 +165,10 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
         laterFlushes.withLockedValue { $0.running.append(task) }
     }
 
-    /// Waits for the old backstores a swap left to flush and close later
-    /// (a job about to write a layer file must not race a close of it).
+    /// Waits for the old backstores a swap left to flush and close later: a
+    /// job about to write a layer file must not race a close of it, and a
+    /// qcow2 layer's file lacks its newest tables until its flush wrote them
+    /// (they are in memory, where the overlay above reads them).
     public func settle() async throws { try await awaitLaterFlushes() }
 
     /// Waits for the flushes swaps left for later; throws if one failed.

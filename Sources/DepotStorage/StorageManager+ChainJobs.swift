@@ -307,6 +307,7 @@ extension StorageManager {
         guard let snapshot = view.snapshots[snapshotId], let sourcePool = view.pools[snapshot.poolId],
             var record = view.volumes[volumeId], let pool = view.pools[record.poolId]
         else { throw DepotError.notFound("the snapshot or the new volume of this clone is gone") }
+        try await settleLayers(of: snapshot.volumeId)
         let source = sourcePool.path + "/" + snapshot.fileName
         let destination = pool.path + "/" + record.fileName
         let size = UInt64(snapshot.sizeBytes)

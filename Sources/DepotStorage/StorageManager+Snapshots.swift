@@ -124,6 +124,7 @@ extension StorageManager {
             unique = allocatedBytes
         } else if snaps.count + vols.count == 1, !fresh {
             // A merge streams what the layer above lacks into it: what it already shadows is freed.
+            try await settleLayers(of: s.volumeId)
             let above = snaps.first.map { pool.path + "/" + $0.fileName } ?? (pool.path + "/" + vols[0].fileName)
             unique =
                 (try? await runIO {
@@ -146,12 +147,13 @@ extension StorageManager {
     /// active layer. Costs the same whatever the volume's size. On a LUN in
     /// use the switch drains the writes in flight (`VolumeDevice.replace`),
     /// so the snapshot holds every write acknowledged before this returns and
-    /// none begun after. A qcow2 layer is flushed and closed in the switch (its
-    /// tables must be on disk before it is opened as a backing file); a raw
-    /// layer's dirty data is written back after it, in the background — how
+    /// none begun after. The frozen layer's dirty data (and a qcow2 layer's
+    /// tables) are written back after the switch, in the background — how
     /// long that takes depends on what the guest left dirty, not on this
     /// call — and the volume's next flush waits for it, so a guest's
     /// SYNCHRONIZE CACHE after the snapshot still covers its earlier writes.
+    /// The overlay reads a qcow2 layer from its tables in memory meanwhile;
+    /// what opens the layer's file waits for them (`OpenVolumes.settle`).
     ///
     /// Crash safety: the row is written `creating` first; then the overlay is
     /// made under a temporary name, the active file renamed to the layer's
@@ -254,9 +256,12 @@ extension StorageManager {
     static func pendingOverlayName(_ uuid: String) -> String { ".pending-\(uuid).qcow2" }
 
     /// Runs `switchFiles` with the volume's LUs (if any serve it) drained and
-    /// their backstore flushed and closed (`.first`), or readable as it is on
-    /// disk and flushed and closed after the swap (`.later`); the file it
-    /// returns then serves them. Without a live device it just runs.
+    /// their backstore flushed and closed (`.first`), or as it is and flushed
+    /// and closed after the swap (`.later`: the file `switchFiles` returns
+    /// must then be an overlay naming the old file as its backing, which a
+    /// qcow2 backstore serves from memory); the file it returns then serves
+    /// them. Without a live device it just runs. Layer files opened afresh
+    /// here: settled first.
     func swapLive(
         _ volume: VolumeRecord, flushOld: VolumeDevice.OldFlush = .first,
         _ switchFiles: @escaping @Sendable ((any BlockDevice)?) throws(DepotError) -> (String, VolumeFormat)
@@ -268,18 +273,15 @@ extension StorageManager {
         let blockSize = Int(volume.blockSize)
         let thin = volume.provisioningKind == .thin
         do {
-            // A qcow2 layer left to flush later: its tables are written (not
-            // synced) while I/O runs, and again in the pause — the overlay
-            // opens it as its backing file from what the file holds; its
-            // final sync and close run after the swap.
-            if flushOld == .later, let image = live.current as? QCOW2BlockDevice { try await image.writeBack() }
+            // A new chain read from its files: the layers frozen before are written back first.
+            if flushOld == .first { try await live.settle() }
             try await live.replace(flush: flushOld) { old in
-                if let image = old as? QCOW2BlockDevice {
-                    if flushOld == .later { try await image.writeBack() } else { try await image.close() }
-                }
+                let image = old as? QCOW2BlockDevice
+                if let image, flushOld == .first { try await image.close() }
                 let (path, format) = try await self.runIO { try switchFiles(old) }
                 return try self.openVolumes.backstore(
-                    path: path, format: format == .qcow2 ? .qcow2 : .raw, blockSize: blockSize, thin: thin)
+                    path: path, format: format == .qcow2 ? .qcow2 : .raw, blockSize: blockSize, thin: thin,
+                    on: flushOld == .later ? image : nil)
             }
         } catch let error as DepotError { throw error } catch {
             throw .internalError("switching the backstore of '\(volume.name)': \(error)")
@@ -379,9 +381,11 @@ extension StorageManager {
         var record = inserted
         defer { busy.remove(record.id!) }
         let path = pool.path + "/" + fileName
+        // The clone's LUN opens the snapshot's layer file: its tables must be in it.
         let size = UInt64(snapshot.sizeBytes)
         let backing = QCOW2Layout.Backing(name: snapshot.fileName, format: snapshot.format)
         do {
+            try await settleLayers(of: snapshot.volumeId)
             try await runIO { try VolumeFile.createQCOW2(path: path, size: size, backing: backing) }
             record.state = VolumeState.ready.rawValue
             try await catalog.updateVolume(record)

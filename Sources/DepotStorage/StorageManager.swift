@@ -192,6 +192,16 @@ public actor StorageManager {
         return (pool, volume)
     }
 
+    /// Waits until the layers snapshots of the volume froze while it was
+    /// served have their tables in their files (`OpenVolumes.settle`): before
+    /// a clone, a copy or a figure opens one of its layer files afresh.
+    /// A layer whose write-back failed is an error (its file may lack data).
+    func settleLayers(of volumeId: Int64) async throws(DepotError) {
+        do { try await openVolumes.settle(volumeId) } catch {
+            throw .internalError("a layer of the volume could not be written back: \(error)")
+        }
+    }
+
     func runIO<T: Sendable>(_ body: @Sendable @escaping () throws -> T) async throws(DepotError) -> T {
         do { return try await io.run(body) } catch let error as DepotError { throw error } catch {
             throw .internalError("I/O engine: \(error)")

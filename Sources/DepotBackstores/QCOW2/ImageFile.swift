@@ -1,5 +1,6 @@
 import CDepotPosix
 import DepotBlock
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
     import Glibc
@@ -9,7 +10,10 @@ import DepotBlock
 /// past the end reads zeros), fdatasync, hole punching. Blocking: callers run
 /// it on the I/O threads.
 final class ImageFile: @unchecked Sendable {
-    let path: String
+    /// The file's name (for messages): `renamed` follows a rename of the
+    /// file while it is open (a snapshot renames the active layer's file).
+    var path: String { name.withLockedValue { $0 } }
+    private let name: NIOLockedValueBox<String>
     let fd: Int32
     let writable: Bool
 
@@ -17,7 +21,7 @@ final class ImageFile: @unchecked Sendable {
     init(path: String, writable: Bool, locking: Bool = true) throws {
         let fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)
         guard fd >= 0 else { throw BlockDeviceError.io("open \(path): \(String(cString: strerror(errno)))") }
-        self.path = path
+        name = NIOLockedValueBox(path)
         self.fd = fd
         self.writable = writable
         if writable, locking {
@@ -29,6 +33,17 @@ final class ImageFile: @unchecked Sendable {
     }
 
     deinit { close(fd) }
+
+    /// The file now has `path` as its name (the descriptor is the same file).
+    func renamed(to path: String) { name.withLockedValue { $0 = path } }
+
+    /// Whether `path` names this open file (the same device and inode).
+    func isFile(at path: String) -> Bool {
+        var mine = stat()
+        var other = stat()
+        return fstat(fd, &mine) == 0 && stat(path, &other) == 0 && mine.st_dev == other.st_dev
+            && mine.st_ino == other.st_ino
+    }
 
     // QEMU's image locking (block/file-posix.c): an opener holds a shared OFD
     // lock on byte 100 + n for each permission n it has (0 consistent read,

@@ -113,7 +113,12 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
     /// The deepest chain opened (qcow2.rst sets none; QEMU's is its stack).
     static let maxDepth = 64
 
-    init(path: String, writable: Bool, l2CacheBytes: Int = 32 << 20, depth: Int = 0) throws {
+    /// `below`: the open image of the layer this one names as its backing
+    /// file, read from its tables in memory instead of opening the file
+    /// again — the overlay a snapshot puts on a qcow2 layer whose tables
+    /// are still being written back (`VolumeDevice.OldFlush.later`). It
+    /// must be that file (same inode), and is only read from here on.
+    init(path: String, writable: Bool, l2CacheBytes: Int = 32 << 20, depth: Int = 0, below: QCOW2Image? = nil) throws {
         guard depth < Self.maxDepth else {
             throw QCOW2Error.refused(path: path, why: "the backing chain is deeper than \(Self.maxDepth) layers")
         }
@@ -178,6 +183,16 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
             let name = String(decoding: nameBytes, as: UTF8.self)
             let resolved =
                 name.hasPrefix("/") ? name : (URL(fileURLWithPath: path).deletingLastPathComponent().path + "/" + name)
+            if let below {
+                guard header.backingFormat ?? "qcow2" == "qcow2", below.file.isFile(at: resolved) else {
+                    throw QCOW2Error.refused(
+                        path: path, why: "its backing file \(name) is not the open layer \(below.file.path)")
+                }
+                below.file.renamed(to: resolved)
+                backing = below
+                if writable { try reclaimLeaks() }
+                return
+            }
             let format = try header.backingFormat ?? Self.probe(resolved)
             switch format {
             case "qcow2":
@@ -186,6 +201,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
             default: throw QCOW2Error.refused(path: path, why: "backing file \(name) has format \(format)")
             }
         } else {
+            guard below == nil else { throw QCOW2Error.refused(path: path, why: "it names no backing file") }
             backing = nil
         }
         if writable { try reclaimLeaks() }
@@ -706,37 +722,20 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
 
     /// `flush` for a caller already holding `flushing`.
     func flushUnderFlushing() throws {
-        let frees = try writeTables(durably: true)
+        let frees = try writeTables()
         guard !frees.isEmpty else { return }
         let freed = try lock.withLock { try dropReferences(frees) }
         for host in freed { file.punchHole(at: host, length: UInt64(clusterSize)) }
         try file.sync()
     }
 
-    /// The first half of a flush: data and refcounts made durable (one
-    /// fdatasync), then every changed table written to the file but not
-    /// synced. A reader opening the file now (the overlay a snapshot puts
-    /// on this image) sees consistent tables, and a crash leaves each table
-    /// as it was or as written — either way referencing only clusters whose
-    /// data and refcounts are durable: leaks at worst. The clusters to free
-    /// wait for a flush (they must not be freed before the tables that
-    /// dropped them are durable). A snapshot runs this while I/O runs and
-    /// again in its pause, and leaves the final sync (`close`) for later.
-    func writeBack() throws {
-        guard writable else { return }
-        try flushing.withLock {
-            let frees = try writeTables(durably: false)
-            if !frees.isEmpty { lock.withLock { pendingFrees = frees + pendingFrees } }
-        }
-    }
-
-    /// Writes the refcounts, syncs, writes the dirty tables (and syncs again
-    /// if `durably`); returns the clusters to free once the tables are durable.
+    /// Writes the refcounts, syncs, writes the dirty tables and syncs again;
+    /// returns the clusters to free now that the tables are durable.
     /// Under `flushing`. A table is marked clean when taken and stays in the
     /// cache until written (`tablesInFlight`): evicted and read back from the
     /// file before the write landed, it would come back without the entries
     /// being written, and a later flush would write that older table over them.
-    func writeTables(durably: Bool) throws -> [UInt64] {
+    func writeTables() throws -> [UInt64] {
         let (tables, l1Copy, frees) = try lock.withLock { () throws -> ([(UInt64, [UInt64])], [UInt64]?, [UInt64]) in
             // The refcounts of every cluster the tables below reference.
             try writeDirtyRefblocks()
@@ -754,7 +753,7 @@ final class QCOW2Image: ChainLayer, @unchecked Sendable {
             try file.sync()
             for (offset, entries) in tables { try file.write(at: offset, Self.encode(entries)) }
             if let l1Copy { try file.write(at: l1Offset, Self.encode(l1Copy)) }
-            if durably, !tables.isEmpty || l1Copy != nil { try file.sync() }
+            if !tables.isEmpty || l1Copy != nil { try file.sync() }
         } catch {
             // Not written (or not known durable): they stay dirty for the next flush.
             lock.withLock {
