@@ -50,7 +50,8 @@ import Testing
         try QemuImg.must("qemu-io", ["-f", "qcow2", "-c", "read -P 0x5a 1M 1M", "-c", "read -P 0 0 1M", layerPath])
         try QemuImg.must("qemu-img", ["check", "-U", activePath])
         try QemuImg.must(
-            "qemu-io", ["-r", "-U", "-f", "qcow2", "-c", "read -P 0x66 1052672 512", "-c", "read -P 0x5a 1M 4K", activePath])
+            "qemu-io",
+            ["-r", "-U", "-f", "qcow2", "-c", "read -P 0x66 1052672 512", "-c", "read -P 0x5a 1M 4K", activePath])
     }
 
     /// An overlay is put on an open layer only if it names that very file.
