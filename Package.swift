@@ -155,7 +155,7 @@ let package = Package(
         .executableTarget(
             name: "depotd",
             dependencies: [
-                "DepotServer", "DepotCore",
+                "DepotServer", "DepotCore", "CDepotPosix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

@@ -5,6 +5,7 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <malloc.h>
 #include "CDepotPosix.h"
 
 int depot_fallocate(int fd, int mode, off_t offset, off_t length) { return fallocate(fd, mode, offset, length); }
@@ -12,6 +13,10 @@ off_t depot_seek_data(int fd, off_t offset) { return lseek(fd, offset, SEEK_DATA
 off_t depot_seek_hole(int fd, off_t offset) { return lseek(fd, offset, SEEK_HOLE); }
 int depot_punch_hole(int fd, off_t offset, off_t length) {
     return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+}
+
+int depot_tune_malloc(int mmap_threshold, int trim_threshold) {
+    return mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1 && mallopt(M_TRIM_THRESHOLD, trim_threshold) == 1;
 }
 
 ssize_t depot_pread_nowait(int fd, void *buffer, size_t length, off_t offset) {

@@ -1,3 +1,4 @@
+import CDepotPosix
 import DepotCore
 import Foundation
 
@@ -5,6 +6,9 @@ import Foundation
 @main
 enum DepotdMain {
     static func main() async {
+        // Per-PDU buffers from the heap, and the heap's top kept (depot_tune_malloc):
+        // before the event loops allocate their first.
+        _ = depot_tune_malloc(4 << 20, 32 << 20)
         // `depotd --manual`: its man page (depotd.8) from its own help; `make man` writes it to Docs/man/.
         if Array(CommandLine.arguments.dropFirst()) == ["--manual"] {
             print(
