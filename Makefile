@@ -116,12 +116,14 @@ bench-control: deps
 clean:
 	rm -rf .build
 
-# Data-path benchmark (not a test): Depot beside Linux tgt with real
-# initiators (../shared/bin/iscsi-bench); prints the table and depotd's peak RSS.
+# Data-path benchmark (not a test): Depot beside Linux tgt and istgt with real
+# initiators (qemu-img bench, iscsi-perf), each row beside its ceiling (the same
+# command on a local file); CPU per operation, depotd's peak RSS (scripts/bench.sh).
 bench: deps
 	$(SWIFT) build -c release --product depotd
 	$(SWIFT) build -c release --product depot
 	@command -v tgtd >/dev/null || apt-get install -y tgt
+	@command -v istgt >/dev/null || apt-get install -y istgt
 	./scripts/bench.sh
 
 # This tree's depotd beside an earlier commit's (BEFORE=ref, default HEAD~1),

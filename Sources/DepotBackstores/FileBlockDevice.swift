@@ -39,6 +39,7 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
         self.sizeBytes = UInt64(st.st_size) / UInt64(blockSize) * UInt64(blockSize)
         self.pool = pool
         self.canUnmap = thin && !readOnly
+        flushes = Self.flushes(fd: fd, pool: pool)
     }
 
     deinit { close(fd) }
@@ -166,17 +167,22 @@ public final class FileBlockDevice: BlockDevice, @unchecked Sendable {
         }
     }
 
-    /// Concurrent flushes share an fdatasync (group commit, `FlushGroup`).
-    private let flushes = FlushGroup()
+    /// Concurrent flushes share an fdatasync (group commit, `FlushGroup`),
+    /// on a thread of the pool.
+    private let flushes: FlushGroup
 
-    public func flush() async throws {
-        let fd = self.fd
-        try await flushes.flush {
-            try await self.pool.runIfActive {
+    public func flush() async throws { try await flushes.flush() }
+
+    /// Reported from the pool's thread as the fdatasync ends.
+    public func flush(then done: @escaping @Sendable ((any Error)?) -> Void) { flushes.request(done) }
+
+    static func flushes(fd: Int32, pool: NIOThreadPool) -> FlushGroup {
+        FlushGroup(
+            start: { work in pool.submit { work($0 == .active) } },
+            sync: {
                 guard fdatasync(fd) == 0 else {
                     throw BlockDeviceError.io("fdatasync: \(String(cString: strerror(errno)))")
                 }
-            }
-        }
+            })
     }
 }

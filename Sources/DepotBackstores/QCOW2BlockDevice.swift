@@ -83,6 +83,20 @@ public final class QCOW2BlockDevice: BlockDevice, @unchecked Sendable {
         try await pool.runIfActive { try image.flush() }
     }
 
+    /// Reported from the pool's thread as the image's flush ends.
+    public func flush(then done: @escaping @Sendable ((any Error)?) -> Void) {
+        let image = self.image
+        pool.submit { state in
+            guard state == .active else { return done(BlockDeviceError.io("the I/O threads are shut down")) }
+            do {
+                try image.flush()
+                done(nil)
+            } catch {
+                done(error)
+            }
+        }
+    }
+
     /// Grows the image to `newSize` bytes (`QCOW2Image.grow`); no I/O may run meanwhile.
     public func grow(to newSize: UInt64) async throws {
         let image = self.image

@@ -268,18 +268,56 @@ public final class VolumeDevice: BlockDevice, @unchecked Sendable {
     public func flush() async throws {
         if let reason = latch.withLockedValue({ $0 }) { throw BlockDeviceError.io("flush failed earlier: \(reason)") }
         do {
-            try await awaitLaterFlushes()
-            try await serve { try await $0.flush() }
-        } catch {
-            let reason = "\(error)"
-            let tripped = latch.withLockedValue { latch -> Bool in
-                guard latch == nil else { return false }
-                latch = reason
-                return true
+            // Entered first (as `flush(then:)`): the later flushes of every swap that ended are seen.
+            try await serve { device in
+                try await awaitLaterFlushes()
+                try await device.flush()
             }
-            if tripped { onLatch(reason) }
+        } catch {
+            trip("\(error)")
             throw error
         }
+    }
+
+    /// `flush`, reported to `done` from the thread that ended it: straight
+    /// from the backstore's flush when no swap is pending and no layer a
+    /// snapshot froze is still being written back (the fast lane's FUA
+    /// writes); else from a task around `flush`. The latch as in `flush`.
+    public func flush(then done: @escaping @Sendable ((any Error)?) -> Void) {
+        if let reason = latch.withLockedValue({ $0 }) {
+            return done(BlockDeviceError.io("flush failed earlier: \(reason)"))
+        }
+        // Entered first: a swap that ended before registered its later flush
+        // before it let commands in, and none can end while this is in.
+        let device = tryEnter()
+        let settled = laterFlushes.withLockedValue { $0.running.isEmpty && $0.failure == nil }
+        guard let device, settled else {
+            if device != nil { leave() }
+            Task {
+                do {
+                    try await flush()
+                    done(nil)
+                } catch {
+                    done(error)
+                }
+            }
+            return
+        }
+        device.flush { failure in
+            self.leave()
+            if let failure { self.trip("\(failure)") }
+            done(failure)
+        }
+    }
+
+    /// Latches on the first failed flush (and tells `onLatch` once).
+    private func trip(_ reason: String) {
+        let tripped = latch.withLockedValue { latch -> Bool in
+            guard latch == nil else { return false }
+            latch = reason
+            return true
+        }
+        if tripped { onLatch(reason) }
     }
 
     /// The failure the device is latched on; nil while flushes work.

@@ -15,6 +15,10 @@ public protocol BlockDevice: Sendable {
     func writeNow(offset: UInt64, from: UnsafeRawBufferPointer) -> Bool
     /// Makes every acknowledged write durable (SYNCHRONIZE CACHE, FUA).
     func flush() async throws
+    /// The same, reported to `done` (nil, or the error) on whatever thread
+    /// finished it, for a caller that answers from the completion itself
+    /// rather than from a task (a FUA write the fast lane took).
+    func flush(then done: @escaping @Sendable ((any Error)?) -> Void)
     /// Whether unmapped ranges can be given back (thin provisioning).
     var canUnmap: Bool { get }
     /// Deallocates a range; it reads back as zeros afterwards.
@@ -41,6 +45,18 @@ extension BlockDevice {
 
     public func readBuffer(offset: UInt64, length: Int) async throws -> ByteBuffer {
         ByteBuffer(bytes: try await read(offset: offset, length: length))
+    }
+
+    /// A task around `flush()`.
+    public func flush(then done: @escaping @Sendable ((any Error)?) -> Void) {
+        Task {
+            do {
+                try await flush()
+                done(nil)
+            } catch {
+                done(error)
+            }
+        }
     }
 }
 

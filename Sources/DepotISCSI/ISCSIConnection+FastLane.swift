@@ -107,7 +107,10 @@ extension ISCSIConnection {
     /// (in the command window, reachable by task management and by the end of
     /// the connection) and is answered GOOD once a flush that started after
     /// the write has returned (group commit, `FlushGroup`); a failed flush
-    /// answers WRITE ERROR.
+    /// answers WRITE ERROR (SBC-3 §5.40: FUA, the data on the medium before
+    /// GOOD). The answer is made on this event loop straight from the
+    /// flush's completion (`BlockDevice.flush(then:)`): no Swift task, no
+    /// continuation between the fdatasync and the SCSI Response.
     private func answerWhenStable(_ lu: LogicalUnit, header: [UInt8], cmdSN: UInt32) {
         let task = ISCSITask(
             command: SCSICommand(ISCSIFrame(bhs: header)), eventLoop: channel.eventLoop, dataOutFollows: false)
@@ -115,12 +118,23 @@ extension ISCSIConnection {
         tasks[task.tag] = task
         machine.windowedTaskStarted()
         publishInFlight()
-        launch(task) {
-            var result = SCSIResult.ok()
-            do { try await lu.device.flush() } catch { result = lu.check(.writeError) }
-            let length = Int(task.command.expectedLength)
-            try? await self.respond(task, result: result, expected: length, isWrite: true, needed: length)
+        let eventLoop = channel.eventLoop
+        let bound = NIOLoopBound((self, task, lu), eventLoop: eventLoop)
+        lu.device.flush { failure in
+            eventLoop.execute {
+                let (connection, task, lu) = bound.value
+                connection.answerStable(task, result: failure == nil ? .ok() : lu.check(.writeError))
+            }
         }
+    }
+
+    /// Answers a durable write once its flush has ended, and ends its task.
+    private func answerStable(_ task: ISCSITask, result: SCSIResult) {
+        let length = Int(task.command.expectedLength)
+        let (pdus, _) = responsePDUs(task, result: result, expected: length, isWrite: true, needed: length)
+        retire(task)
+        if !task.aborted { post(pdus) }
+        task.ended.succeed()
     }
 
     /// The LU a fast-lane command may run on: the command is the next in

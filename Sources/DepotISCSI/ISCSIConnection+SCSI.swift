@@ -188,6 +188,24 @@ extension ISCSIConnection {
     /// command window reopens in the MaxCmdSN this very response carries, and
     /// an abort either happened before (nothing is sent) or finds no task.
     func respond(_ task: ISCSITask, result: SCSIResult, expected: Int, isWrite: Bool, needed: Int?) async throws {
+        let (pdus, large) = responsePDUs(task, result: result, expected: expected, isWrite: isWrite, needed: needed)
+        let written = confined { () -> EventLoopFuture<Void>? in
+            retire(task)
+            if task.aborted { return nil }
+            if large { return write(pdus) }
+            post(pdus)
+            return nil
+        }
+        try await written?.get()
+    }
+
+    /// The PDUs answering `task`: Data-In carrying the read data and the
+    /// status in the last, or a SCSI Response; and whether they carry enough
+    /// data that the caller should wait until they are written (back-pressure
+    /// on a slow reader; small ones are only queued).
+    func responsePDUs(
+        _ task: ISCSITask, result: SCSIResult, expected: Int, isWrite: Bool, needed: Int?
+    ) -> (pdus: [(ISCSIFrame, Stamp)], large: Bool) {
         let command = task.command
         if result.status != SCSIResult.good {
             logger.debug(
@@ -247,16 +265,6 @@ extension ISCSIConnection {
             r.sense = result.senseBytes ?? []
             pdus.append((r.frame, .status))
         }
-        // Large answers wait until written (back-pressure on a slow reader);
-        // small ones are only queued, sparing the task a suspension.
-        let large = data.readableBytes > 65_536
-        let written = confined { () -> EventLoopFuture<Void>? in
-            retire(task)
-            if task.aborted { return nil }
-            if large { return write(pdus) }
-            post(pdus)
-            return nil
-        }
-        try await written?.get()
+        return (pdus, data.readableBytes > 65_536)
     }
 }

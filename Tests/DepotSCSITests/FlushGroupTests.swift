@@ -1,5 +1,7 @@
 @testable import DepotBackstores
 import DepotBlock
+import Dispatch
+import Foundation
 @testable import DepotSCSI
 import NIOConcurrencyHelpers
 import Testing
@@ -9,19 +11,21 @@ import Testing
     /// Group commit: 64 concurrent flushes share a few syncs, and each caller
     /// returns only after a sync that started after it asked has ended.
     @Test func concurrentFlushesShareSyncsThatStartAfterTheyAsk() async throws {
-        let group = FlushGroup()
         let clock = Clock()
         let syncs = NIOLockedValueBox<[(start: Int, end: Int)]>([])
+        let group = FlushGroup(
+            start: { work in DispatchQueue.global().async { work(true) } },
+            sync: {
+                let start = clock.tick()
+                usleep(5000)
+                let end = clock.tick()
+                syncs.withLockedValue { $0.append((start, end)) }
+            })
         let waits = try await withThrowingTaskGroup(of: (asked: Int, returned: Int).self) { tasks in
             for _ in 0..<64 {
                 tasks.addTask {
                     let asked = clock.tick()
-                    try await group.flush {
-                        let start = clock.tick()
-                        try await Task.sleep(for: .milliseconds(5))
-                        let end = clock.tick()
-                        syncs.withLockedValue { $0.append((start, end)) }
-                    }
+                    try await group.flush()
                     return (asked, clock.tick())
                 }
             }
@@ -34,9 +38,24 @@ import Testing
                 ran.contains { $0.start > wait.asked && $0.end < wait.returned },
                 "a caller returned without a sync that started after it asked")
         }
-        // A failed sync fails every caller it covered.
+        // Syncs never overlap (one thread at a time).
+        let ordered = ran.sorted { $0.start < $1.start }
+        for (a, b) in zip(ordered, ordered.dropFirst()) { #expect(a.end < b.start, "two syncs overlapped") }
+    }
+
+    /// A failed sync fails every caller it covered, through `request` too;
+    /// a group whose threads are gone fails its callers instead of losing them.
+    @Test func aFailedSyncFailsItsCallers() async throws {
         struct Failed: Error {}
-        await #expect(throws: Failed.self) { try await group.flush { throw Failed() } }
+        let failing = FlushGroup(
+            start: { work in DispatchQueue.global().async { work(true) } }, sync: { throw Failed() })
+        await #expect(throws: Failed.self) { try await failing.flush() }
+        let reported = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            failing.request { c.resume(returning: $0 is Failed) }
+        }
+        #expect(reported)
+        let shut = FlushGroup(start: { work in work(false) }, sync: {})
+        await #expect(throws: BlockDeviceError.self) { try await shut.flush() }
     }
 }
 
