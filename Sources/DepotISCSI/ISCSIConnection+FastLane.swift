@@ -34,6 +34,17 @@ extension ISCSIConnection {
             case 0xA0:  // F, W, with all the data as immediate data
                 guard dataLength == expected else { return 0 }
                 isWrite = true
+            case 0x80:  // F, no data: SYNCHRONIZE CACHE, answered after a flush
+                guard dataLength == 0, expected == 0, raw[32] == 0x35 || raw[32] == 0x91 else { return 0 }
+                let tag = raw.loadUnaligned(fromByteOffset: 16, as: UInt32.self).bigEndian
+                let cmdSN = raw.loadUnaligned(fromByteOffset: 24, as: UInt32.self).bigEndian
+                guard let lun = ReportLUNs.number(raw[8], raw[9]),
+                    headerDigest == 0 || Self.digestMatches(raw, 0..<48),
+                    let lu = fastLaneUnit(lun: lun, tag: tag, cmdSN: cmdSN),
+                    lu.plainSync(UnsafeRawBufferPointer(rebasing: raw[32..<48]))
+                else { return 0 }
+                answerWhenStable(lu, header: Array(raw[0..<48]), cmdSN: cmdSN)
+                return 48 + headerDigest
             default:
                 return 0
             }

@@ -65,4 +65,26 @@ extension LogicalUnit {
         defer { writeGate.leaveShared() }
         return device.writeNow(offset: transfer.offset, from: from)
     }
+
+    /// Whether a CDB is a SYNCHRONIZE CACHE (10) or (16) the fast lane may
+    /// answer after a flush (SBC-3 §5.22, §5.23): IMMED clear (with it set the
+    /// general path answers first and flushes after), the range inside the
+    /// medium (else LBA OUT OF RANGE is the general path's), no NACA/LINK, no
+    /// SANITIZE, no reservation of either kind. The whole device is flushed
+    /// whatever the range: more than asked, never less.
+    public func plainSync(_ cdb: UnsafeRawBufferPointer) -> Bool {
+        func be(_ at: Int, _ count: Int) -> UInt64 { (0..<count).reduce(0) { $0 << 8 | UInt64(cdb[at + $1]) } }
+        let lba: UInt64
+        let count: UInt64
+        let control: UInt8
+        switch cdb[0] {
+        case 0x35: (lba, count, control) = (be(2, 4), be(7, 2), cdb[9])
+        case 0x91: (lba, count, control) = (be(2, 8), be(10, 4), cdb[15])
+        default: return false
+        }
+        guard cdb[1] & 0x02 == 0, control & 0x05 == 0 else { return false }
+        let (end, overflow) = lba.addingReportingOverflow(count)
+        guard !overflow, end <= blockCount else { return false }
+        return !sanitizeActive && !reservationHeld && !persistentReservations.inForce
+    }
 }

@@ -230,7 +230,8 @@ import Testing
     }
 
     /// What was answered GOOD survives kill -9 of depotd: plain and FUA writes
-    /// the fast lane made, and a write the general path made after an R2T.
+    /// the fast lane made, a SYNCHRONIZE CACHE it answered from the flush's
+    /// completion, and a write the general path made after an R2T.
     @Test func acknowledgedWritesSurviveAKilledDaemon() async throws {
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
@@ -247,12 +248,19 @@ import Testing
         let (answer, _) = try raw.receive(until: { $0.initiatorTaskTag == tag })
         #expect(answer.opcodeByte == 0x21 && answer.bhs[3] == 0, "FUA write answered GOOD")
         #expect(try raw.writeBlocks(lba: 300, solicited, immediate: 512) == 0)
+        // SYNCHRONIZE CACHE (10) over the whole medium: the fast lane's, answered GOOD after the flush.
+        let before = try commandCounts(daemon)
+        let sync = try raw.command([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        let (synced, _) = try raw.receive(until: { $0.initiatorTaskTag == sync })
+        #expect(synced.opcodeByte == 0x21 && synced.bhs[3] == 0, "SYNCHRONIZE CACHE answered GOOD")
+        let after = try commandCounts(daemon)
+        #expect(after.fast == before.fast + 1 && after.general == before.general, "\(before) -> \(after)")
         daemon.kill9()
         try await daemon.start()
-        let after = try loggedIn(daemon, isid: [0x80, 9, 9, 9, 9, 9])
-        #expect(try after.readBlocks(lba: 100, length: 4096) == plain)
-        #expect(try after.readBlocks(lba: 200, length: 4096) == fua)
-        #expect(try after.readBlocks(lba: 300, length: 8192) == solicited)
+        let again = try loggedIn(daemon, isid: [0x80, 9, 9, 9, 9, 9])
+        #expect(try again.readBlocks(lba: 100, length: 4096) == plain)
+        #expect(try again.readBlocks(lba: 200, length: 4096) == fua)
+        #expect(try again.readBlocks(lba: 300, length: 8192) == solicited)
     }
 
     @Test func commandsAheadOfACmdSNGapWaitForIt() async throws {

@@ -50,6 +50,28 @@ import Testing
         #expect(transfer([0xA8, 0, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0]) == nil, "READ(12)")
     }
 
+    func sync(_ cdb: [UInt8]) -> Bool {
+        (cdb + [UInt8](repeating: 0, count: 16 - cdb.count)).withUnsafeBytes { lu.plainSync($0) }
+    }
+
+    /// SYNCHRONIZE CACHE (10) and (16) qualify to be answered after a flush,
+    /// unless IMMED, a range past the medium, NACA, or a reservation says otherwise.
+    @Test func synchronizeCacheQualifiesUnlessItsFieldsOrAReservationSayOtherwise() async throws {
+        defer { volume.remove() }
+        #expect(sync([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]), "the whole medium (0 blocks from LBA 0)")
+        #expect(sync([0x35, 0, 0, 0, 0x07, 0xFF, 0, 0, 1, 0]), "the last block")
+        #expect(sync([0x91, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 8, 0, 0]))
+        #expect(!sync([0x35, 0x02, 0, 0, 0, 0, 0, 0, 0, 0]), "IMMED")
+        #expect(!sync([0x35, 0, 0, 0, 0x07, 0xFF, 0, 0, 2, 0]), "past the last block")
+        #expect(!sync([0x91, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 2, 0, 0]), "LBA overflow")
+        #expect(!sync([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0x04]), "NACA")
+        #expect(!sync([0x2A, 0, 0, 0, 0, 8, 0, 0, 8, 0]), "a WRITE is not a SYNCHRONIZE CACHE")
+        #expect(await lu.execute(cdb: [0x16, 0, 0, 0, 0, 0], dataOut: [], nexus: "a").status == 0)
+        #expect(!sync([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]), "an SPC-2 reservation")
+        #expect(await lu.execute(cdb: [0x17, 0, 0, 0, 0, 0], dataOut: [], nexus: "a").status == 0)
+        #expect(sync([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
+    }
+
     @Test func reservationsAndWriteThroughDecline() async throws {
         defer { volume.remove() }
         // SPC-2 RESERVE by one nexus: even its own commands take the general path.
