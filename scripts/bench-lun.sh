@@ -8,7 +8,7 @@ BENCH_PIDS=()
 start_bench_lun() {
   local dir=$1 depotd=$2 depot=$3 data=$1/data iqn=iqn.2026-11.dev.depot:bench
   mkdir -p "$dir"
-  "$depotd" --data "$data" --api 127.0.0.1:0 --portal 127.0.0.1:0 --log-level warning >"$dir/depotd.log" 2>&1 &
+  "$depotd" --data "$data" --api 127.0.0.1:0 --portal 127.0.0.1:0 --log-level warning ${BENCH_EXTRA:-} >"$dir/depotd.log" 2>&1 &
   BENCH_PID=$!
   BENCH_PIDS+=("$BENCH_PID")
   for _ in $(seq 100); do [ -s "$data/iscsi.portals" ] && [ -s "$data/api.url" ] && break; sleep 0.1; done

@@ -15,7 +15,7 @@ import Synchronization
 public final class InlineWrites: Sendable {
     /// The largest buffered write made in place; 0 sends every write that
     /// could wait to the pool. Set once from `--inline-write-max`.
-    public static let limit = Atomic<Int>(64 << 10)
+    public static let limit = Atomic<Int>(256 << 10)
     static let stall: UInt64 = 2_000_000
     static let backoff: UInt64 = 1_000_000_000
 

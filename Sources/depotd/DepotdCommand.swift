@@ -103,9 +103,9 @@ struct DepotdCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("inline-write-max"),
         help:
-            "KiB: buffered writes up to this size are made on the iSCSI event loop, not the I/O thread pool; 0: every write on the pool."
+            "KiB: buffered writes up to this size are made where the command is served (the iSCSI event loop, or the task's thread after R2T), not on the I/O thread pool; 0: every write on the pool."
     )
-    var inlineWriteMax: Int = 64
+    var inlineWriteMax: Int = 256
 
     @Option(
         name: .customLong("exports-dir"),
