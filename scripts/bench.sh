@@ -9,7 +9,8 @@
 # (utime+stime from /proc, µs/op) at QD1, depotd's peak RSS, the machine.
 # Not part of `make test`.
 # Env: BENCH_DIR (scratch, default /var/tmp/depot-bench), BENCH_SCALE (1: request
-# counts), BENCH_SECS (5: iscsi-perf seconds), DEPOTD, DEPOT (binaries).
+# counts), BENCH_SECS (5: iscsi-perf seconds), DEPOTD, DEPOT (binaries), BENCH_EXTRA
+# (more depotd options, e.g. "--inline-write-max 64" to measure a setting).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$here/../shared/bin" && pwd)
