@@ -47,6 +47,12 @@ struct VolumeRoutes {
             }
             return info
         }
+        // A disk image on the daemon's machine becomes the new volume NAME: 202 and the job.
+        group.post("pools/:pool/volumes/:name/import") { request, context -> EditedResponse<JobStarted> in
+            let body = try await request.decode(as: ImportVolumeRequest.self, context: context)
+            let started = try await storage.importVolume(try ref(context), body)
+            return EditedResponse(status: .accepted, response: started)
+        }
         // After a failed flush the operator has checked: flushes reach the file again.
         group.post("pools/:pool/volumes/:name/clear-error") { _, context -> VolumeInfo in
             try await storage.clearError(try ref(context))

@@ -38,6 +38,10 @@ extension DepotClient {
             as: JobStarted.self)
     }
 
+    public func importVolume(_ ref: VolumeRef, _ request: ImportVolumeRequest) async throws -> JobStarted {
+        try await post(Self.path(ref) + "/import", request, as: JobStarted.self)
+    }
+
     /// After a failed flush: lets SYNCHRONIZE CACHE and FUA writes reach the volume again.
     public func clearError(_ ref: VolumeRef) async throws -> VolumeInfo {
         try decode(VolumeInfo.self, try await send("POST", Self.path(ref) + "/clear-error"))

@@ -9,7 +9,7 @@ public enum JobState: String, Codable, Sendable {
 
 public struct JobInfo: Codable, Sendable, Equatable {
     public var id: String
-    /// `full-clone`, `flatten`, `merge`.
+    /// `full-clone`, `flatten`, `merge`, `import`.
     public var kind: String
     public var object: String
     public var state: JobState

@@ -127,3 +127,30 @@ public struct JobStarted: Codable, Sendable {
         self.volume = volume
     }
 }
+
+/// POST /v1/pools/{pool}/volumes/{name}/import: a disk image on the daemon's
+/// machine becomes a new volume, as a job.
+public struct ImportVolumeRequest: Codable, Sendable {
+    /// The image: an absolute path inside one of the daemon's import
+    /// directories (`--import-dir`) or pool directories.
+    public var from: String
+    /// What the file must be: `auto` (the default: told by its content), `raw` or `qcow2`.
+    public var format: String?
+    /// The new volume's format: raw (the default) or qcow2.
+    public var `as`: VolumeFormat?
+    /// thin (the default) or thick (a raw volume's file fully allocated).
+    public var provisioning: Provisioning?
+    /// Throttle in MiB/s (0 or absent: the daemon's default).
+    public var rateMiB: Int?
+
+    public init(
+        from: String, format: String? = nil, as: VolumeFormat? = nil, provisioning: Provisioning? = nil,
+        rateMiB: Int? = nil
+    ) {
+        self.from = from
+        self.format = format
+        self.as = `as`
+        self.provisioning = provisioning
+        self.rateMiB = rateMiB
+    }
+}

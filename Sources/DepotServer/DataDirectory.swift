@@ -18,6 +18,8 @@ public struct DataDirectory: Sendable {
     public var tokenPath: String { root + "/api-token" }
     public var auditPath: String { root + "/audit.log" }
     public var poolsPath: String { root + "/pools" }
+    /// Where `volume import` reads images from unless `--import-dir` says otherwise.
+    public var importPath: String { root + "/import" }
     public var lockPath: String { root + "/depotd.lock" }
     public var exportsPath: String { root + "/exports.d" }
     public var ganeshaConfigPath: String { root + "/ganesha/depot-exports.conf" }
@@ -29,6 +31,8 @@ public struct DataDirectory: Sendable {
             try FileManager.default.createDirectory(
                 atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try FileManager.default.createDirectory(atPath: poolsPath, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: importPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw .invalidArgument("cannot create data directory '\(root)': \(error.localizedDescription)")
         }

@@ -28,11 +28,14 @@ public struct DepotConfiguration: Sendable {
     public var sanitizeBytesPerSecond = 128 << 20
     /// Buffered writes up to this many bytes are made on the event loop (the
     /// iSCSI fast lane) instead of the I/O thread pool; 0: all on the pool.
-    public var inlineWriteBytes = 64 << 10
+    public var inlineWriteBytes = 256 << 10
     /// How often every volume file's allocation is re-read.
     public var rescanInterval: Duration = .seconds(30)
     /// Throttle of jobs started without `--rate` (MiB/s; 0: none).
     public var jobRateMiB = 0
+    /// Directories `volume import` may read images from, besides the pools'
+    /// (empty: `DATA/import`).
+    public var importDirectories: [String] = []
     /// L2 table cache per open qcow2 image, MiB.
     public var l2CacheMiB = 32
     /// Per-pool exports(5) files; default `DATA/exports.d`.

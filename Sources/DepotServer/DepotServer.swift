@@ -65,7 +65,8 @@ public enum DepotServer {
         let storage = StorageManager(
             catalog: catalog, poolsDirectory: data.poolsPath, logger: logger,
             openVolumes: OpenVolumes(l2CacheBytes: config.l2CacheMiB << 20),
-            jobRateLimit: UInt64(config.jobRateMiB) << 20)
+            jobRateLimit: UInt64(config.jobRateMiB) << 20,
+            importDirectories: config.importDirectories.isEmpty ? [data.importPath] : config.importDirectories)
         try await storage.reconcile()
         try await storage.ensureDefaultPool()
 

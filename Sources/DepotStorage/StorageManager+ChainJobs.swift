@@ -355,8 +355,8 @@ extension StorageManager {
     // MARK: After a restart
 
     /// Jobs a crash or stop cut: merges and flattens run again from the state
-    /// their files are in; full clones were rolled back by reconcile (their
-    /// volume was still `creating`) and end as failed, saying so.
+    /// their files are in; full clones and imports were rolled back by
+    /// reconcile (their volume was still `creating`) and end as failed, saying so.
     public func resumeJobs() async {
         guard let interrupted = try? await jobs.interrupted() else { return }
         var merging = Set<Int64>()
@@ -370,7 +370,9 @@ extension StorageManager {
             } else {
                 await jobs.abandon(
                     record,
-                    reason: "interrupted by a restart; the half-made copy was removed (start the clone again)")
+                    reason: record.kind == "import"
+                        ? "interrupted by a restart; the half-made volume was removed (start the import again)"
+                        : "interrupted by a restart; the half-made copy was removed (start the clone again)")
             }
         }
         // A snapshot marked merging whose job never got its row (a crash between the two) is ready again.

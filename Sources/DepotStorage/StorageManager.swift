@@ -47,10 +47,14 @@ public actor StorageManager {
     var layerAllocated: [Int64: UInt64] = [:]
     /// The deepest chain a snapshot or clone may make (layers, the active one included).
     public nonisolated let maxChainDepth: Int
+    /// Directories `volume import` reads images from, besides the pools' own
+    /// (`--import-dir`; StorageManager+Import).
+    public nonisolated let importDirectories: [String]
 
     public init(
         catalog: Catalog, poolsDirectory: String, io: IOEngine = IOEngine(), logger: Logger,
-        openVolumes: OpenVolumes = OpenVolumes(), jobRateLimit: UInt64 = 0, maxChainDepth: Int = 64
+        openVolumes: OpenVolumes = OpenVolumes(), jobRateLimit: UInt64 = 0, maxChainDepth: Int = 64,
+        importDirectories: [String] = []
     ) {
         self.catalog = catalog
         self.io = io
@@ -59,6 +63,7 @@ public actor StorageManager {
         self.openVolumes = openVolumes
         self.jobs = JobManager(catalog: catalog, logger: logger, defaultLimit: jobRateLimit)
         self.maxChainDepth = maxChainDepth
+        self.importDirectories = importDirectories
     }
 
     // MARK: Capacity

@@ -108,6 +108,13 @@ struct DepotdCommand: AsyncParsableCommand {
     var inlineWriteMax: Int = 256
 
     @Option(
+        name: .customLong("import-dir"),
+        help:
+            "A directory `depot volume import` may read images from, besides the pools' (repeatable; default DATA/import). Anyone with an operator token can copy any file in it into a volume."
+    )
+    var importDirs: [String] = []
+
+    @Option(
         name: .customLong("exports-dir"),
         help: "Directory for per-pool exports(5) files (default DATA/exports.d; e.g. /etc/exports.d).")
     var exportsDir: String?
@@ -149,6 +156,9 @@ struct DepotdCommand: AsyncParsableCommand {
         guard (0...1024).contains(inlineWriteMax) else {
             throw ValidationError("--inline-write-max must be 0 (off) to 1024 KiB")
         }
+        for dir in importDirs where !dir.hasPrefix("/") {
+            throw ValidationError("--import-dir must be an absolute path, got '\(dir)'")
+        }
         do {
             _ = try HostPort(parsing: api)
             for p in portal { _ = try HostPort(parsing: p) }
@@ -166,6 +176,7 @@ struct DepotdCommand: AsyncParsableCommand {
         config.rescanInterval = .milliseconds(Int(rescanInterval * 1000))
         config.jobRateMiB = jobRate
         config.l2CacheMiB = l2Cache
+        config.importDirectories = importDirs
         config.nopInterval = nopInterval == 0 ? nil : .milliseconds(Int(nopInterval * 1000))
         config.nopTimeout = .milliseconds(Int(nopTimeout * 1000))
         config.sanitizeBytesPerSecond = sanitizeRate << 20
