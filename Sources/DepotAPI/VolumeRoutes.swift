@@ -53,6 +53,25 @@ struct VolumeRoutes {
             let started = try await storage.importVolume(try ref(context), body)
             return EditedResponse(status: .accepted, response: started)
         }
+        // The image as the request body, streamed (`?format=&as=&provisioning=&rateMiB=`): 202 and the job.
+        group.put("pools/:pool/volumes/:name/content") { request, context -> EditedResponse<JobStarted> in
+            let query = request.uri.queryParameters
+            let rate = try query.get("rateMiB").map { text throws(DepotError) -> Int in
+                guard let value = Int(text) else { throw .invalidArgument("rateMiB must be an integer, got '\(text)'") }
+                return value
+            }
+            let options = ImportVolumeRequest(
+                from: "-", format: query.get("format").map { String($0) },
+                as: try query.get("as").map { text throws(DepotError) in try VolumeFormat(parsing: String(text)) },
+                provisioning: try query.get("provisioning").map { text throws(DepotError) -> Provisioning in
+                    guard let value = Provisioning(rawValue: String(text)) else {
+                        throw .invalidArgument("unknown provisioning '\(text)' (use thin or thick)")
+                    }
+                    return value
+                }, rateMiB: rate)
+            let started = try await storage.importUpload(try ref(context), options, body: request.body)
+            return EditedResponse(status: .accepted, response: started)
+        }
         // After a failed flush the operator has checked: flushes reach the file again.
         group.post("pools/:pool/volumes/:name/clear-error") { _, context -> VolumeInfo in
             try await storage.clearError(try ref(context))

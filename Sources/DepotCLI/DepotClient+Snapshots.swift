@@ -1,5 +1,7 @@
 import DepotCore
 import Foundation
+import NIOCore
+import AsyncHTTPClient
 
 extension DepotClient {
     static func path(_ ref: VolumeRef) -> String { "/v1/pools/\(ref.pool)/volumes/\(ref.name)" }
@@ -40,6 +42,22 @@ extension DepotClient {
 
     public func importVolume(_ ref: VolumeRef, _ request: ImportVolumeRequest) async throws -> JobStarted {
         try await post(Self.path(ref) + "/import", request, as: JobStarted.self)
+    }
+
+    /// The image read from `input` (standard input) streamed as the body of
+    /// `PUT …/content`, 1 MiB at a time.
+    public func uploadVolume(_ ref: VolumeRef, _ request: ImportVolumeRequest, from input: FileHandle) async throws
+        -> JobStarted
+    {
+        var query = ["format=\(request.format ?? "auto")"]
+        if let format = request.as { query.append("as=\(format.rawValue)") }
+        if let provisioning = request.provisioning { query.append("provisioning=\(provisioning.rawValue)") }
+        if let rate = request.rateMiB { query.append("rateMiB=\(rate)") }
+        let chunks = FileChunks(handle: input)
+        let data = try await send(
+            "PUT", Self.path(ref) + "/content?" + query.joined(separator: "&"),
+            raw: .stream(chunks, length: .unknown), contentType: "application/octet-stream")
+        return try decode(JobStarted.self, data)
     }
 
     /// After a failed flush: lets SYNCHRONIZE CACHE and FUA writes reach the volume again.
@@ -84,4 +102,21 @@ extension DepotClient {
         }
         return ended
     }
+}
+
+/// A file read 1 MiB at a time as it is asked for: an upload's body that
+/// reads no further ahead than the connection takes (no unbounded buffer).
+struct FileChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let handle: FileHandle
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let handle: FileHandle
+        mutating func next() async throws -> ByteBuffer? {
+            let data = try handle.read(upToCount: 1 << 20) ?? Data()
+            return data.isEmpty ? nil : ByteBuffer(bytes: data)
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(handle: handle) }
 }

@@ -57,6 +57,16 @@ public struct DepotClient: Sendable {
     public func send(_ method: String, _ path: String, body: (some Encodable)? = Optional<String>.none) async throws
         -> Data
     {
+        guard let body else { return try await send(method, path, raw: nil, contentType: nil) }
+        return try await send(
+            method, path, raw: .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body))),
+            contentType: "application/json")
+    }
+
+    /// `send` with a body of any kind (an upload's stream).
+    public func send(_ method: String, _ path: String, raw body: HTTPClientRequest.Body?, contentType: String?)
+        async throws -> Data
+    {
         guard let url = URL(string: path, relativeTo: baseURL) else {
             throw Failure(status: nil, code: "invalid_argument", message: "bad API path \(path)")
         }
@@ -67,8 +77,8 @@ public struct DepotClient: Sendable {
         request.method = HTTPMethod(rawValue: method)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
-            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
-            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = body
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         }
         let data: Data
         let status: Int

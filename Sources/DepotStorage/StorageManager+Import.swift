@@ -29,19 +29,41 @@ extension StorageManager {
         var size: UInt64
     }
 
-    public func importVolume(_ ref: VolumeRef, _ request: ImportVolumeRequest) async throws(DepotError) -> JobStarted {
-        let limit = try Self.limit(request.rateMiB)
+    /// `spool`: a file the import owns (an upload's), removed when the job
+    /// ends or the request is refused.
+    public func importVolume(_ ref: VolumeRef, _ request: ImportVolumeRequest, spool: String? = nil)
+        async throws(DepotError) -> JobStarted
+    {
+        do {
+            return try await startImport(ref, request, spool: spool)
+        } catch {
+            if let spool { _ = try? await runIO { try VolumeFile.remove(path: spool) } }
+            throw error
+        }
+    }
+
+    /// The options of an import, checked before any byte is read.
+    static func checkImportOptions(_ ref: VolumeRef, _ request: ImportVolumeRequest) throws(DepotError) {
+        _ = try limit(request.rateMiB)
         try ObjectName.validate(ref.name, kind: "volume")
-        let wanted = try Self.importFormat(request.format)
-        let format = request.as ?? .raw
-        let provisioning = request.provisioning ?? .thin
-        if provisioning == .eagerZeroed {
+        _ = try importFormat(request.format)
+        if request.provisioning == .eagerZeroed {
             throw .unprocessable("an imported volume is thin or thick; eager-zeroed is not supported for imports")
         }
-        if format == .qcow2, provisioning == .thick {
+        if request.as == .qcow2, request.provisioning == .thick {
             throw .unprocessable(
                 "a thick qcow2 import is not supported yet: import as raw with provisioning thick, or as a thin qcow2")
         }
+    }
+
+    private func startImport(_ ref: VolumeRef, _ request: ImportVolumeRequest, spool: String?)
+        async throws(DepotError) -> JobStarted
+    {
+        try Self.checkImportOptions(ref, request)
+        let limit = try Self.limit(request.rateMiB)
+        let wanted = try Self.importFormat(request.format)
+        let format = request.as ?? .raw
+        let provisioning = request.provisioning ?? .thin
         let roots = importDirectories + (try await catalog.pools()).map(\.path)
         let from = request.from
         let source = try await runIO { () throws -> ImportSource in
@@ -66,10 +88,14 @@ extension StorageManager {
         }
         do {
             let job = try await jobs.start(
-                kind: "import", object: "\(source.path) -> \(ref)", bytesTotal: source.size, limit: limit,
+                kind: "import", object: "\(spool == nil ? source.path : "upload") -> \(ref)", bytesTotal: source.size,
+                limit: limit,
                 parameters: Self.encode(
                     ImportParameters(volumeId: record.id!, source: source.path, format: source.format.rawValue))
-            ) { [self] context in try await runImport(record.id!, source, context) }
+            ) { [self] context in
+                defer { if let spool { try? VolumeFile.remove(path: spool) } }
+                try await runImport(record.id!, source, context)
+            }
             logger.info(
                 "import started",
                 metadata: ["volume": "\(ref)", "source": "\(source.path)", "format": "\(source.format.rawValue)"])

@@ -116,7 +116,13 @@ extension StorageManager {
             }
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: pool.path)) ?? []
             for entry in entries.sorted() where !known.contains(entry) {
-                report.unknownFiles.append(pool.path + "/" + entry)
+                let path = pool.path + "/" + entry
+                if entry.hasPrefix(Self.uploadPrefix) {
+                    try await runIO { try VolumeFile.remove(path: path) }
+                    report.repairedIntents.append("\(path): the spool of an interrupted upload removed")
+                    continue
+                }
+                report.unknownFiles.append(path)
             }
         }
         lastReconcile = report
