@@ -42,6 +42,8 @@ public enum DepotAPI {
         ExportRoutes(exports: exports).register(on: operated)
         TargetRoutes(targets: targets).register(on: v1, luns: operated)
         VolumeRoutes(storage: storage, targets: targets, exports: exports).register(on: operated)
+        let exporting = secured.group("v1").add(middleware: RoleMiddleware(reads: .operator, changes: .operator))
+        VolumeRoutes(storage: storage, targets: targets, exports: exports).registerStreamedExport(on: exporting)
         SnapshotRoutes(storage: storage, targets: targets).register(on: operated)
         JobRoutes(storage: storage).register(on: operated)
         TokenRoutes(tokens: tokens).register(on: adminOnly)

@@ -72,6 +72,12 @@ struct VolumeRoutes {
             let started = try await storage.importUpload(try ref(context), options, body: request.body)
             return EditedResponse(status: .accepted, response: started)
         }
+        // The volume (or `snapshot`) written as an image file in an image directory: 202 and the job.
+        group.post("pools/:pool/volumes/:name/export") { request, context -> EditedResponse<JobInfo> in
+            let body = try await request.decode(as: ImageExportRequest.self, context: context)
+            let job = try await storage.exportImage(try ref(context), body)
+            return EditedResponse(status: .accepted, response: job)
+        }
         // After a failed flush the operator has checked: flushes reach the file again.
         group.post("pools/:pool/volumes/:name/clear-error") { _, context -> VolumeInfo in
             try await storage.clearError(try ref(context))
@@ -79,6 +85,50 @@ struct VolumeRoutes {
         group.delete("pools/:pool/volumes/:name") { request, context -> Response in
             try await storage.deleteVolume(try ref(context), force: try QueryFlag.parse(request, "force"))
             return Response(status: .noContent)
+        }
+    }
+
+    /// `GET …/export?format=raw&snapshot=S`: the content streamed raw as the
+    /// answer (operator: a live volume's export takes an implicit snapshot).
+    func registerStreamedExport(on group: RouterGroup<DepotRequestContext>) {
+        group.get("pools/:pool/volumes/:name/export") { request, context -> Response in
+            let query = request.uri.queryParameters
+            let format = try query.get("format").map { text throws(DepotError) in
+                try VolumeFormat(parsing: String(text))
+            }
+            guard format ?? .raw == .raw else {
+                throw DepotError.unprocessable(
+                    "a streamed export is raw for now; write qcow2 to a file (POST …/export with 'to', depot volume export --to PATH)"
+                )
+            }
+            let source = try await storage.exportSource(
+                try ref(context), snapshot: query.get("snapshot").map { String($0) })
+            let reader: any ExportReader
+            do { reader = try storage.exportReader(source) } catch {
+                await storage.endExport(source)
+                throw DepotError.internalError("opening the export's layer: \(error)")
+            }
+            let size = storage.exportSize(source)
+            let storage = self.storage
+            return Response(
+                status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: "\(size)"],
+                body: ResponseBody { writer in
+                    do {
+                        var offset: UInt64 = 0
+                        while offset < size {
+                            let count = Int(min(1 << 20, size - offset))
+                            try await writer.write(try await reader.read(offset: offset, count: count))
+                            offset += UInt64(count)
+                        }
+                        try await writer.finish(nil)
+                    } catch {
+                        reader.close()
+                        await storage.endExport(source)
+                        throw error
+                    }
+                    reader.close()
+                    await storage.endExport(source)
+                })
         }
     }
 

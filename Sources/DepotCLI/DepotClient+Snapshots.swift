@@ -44,6 +44,17 @@ extension DepotClient {
         try await post(Self.path(ref) + "/import", request, as: JobStarted.self)
     }
 
+    public func exportVolume(_ ref: VolumeRef, _ request: ImageExportRequest) async throws -> JobInfo {
+        try await post(Self.path(ref) + "/export", request, as: JobInfo.self)
+    }
+
+    /// `GET …/export`: the raw image streamed into `output` as it arrives.
+    public func downloadExport(_ ref: VolumeRef, snapshot: String?, to output: FileHandle) async throws {
+        var path = Self.path(ref) + "/export?format=raw"
+        if let snapshot { path += "&snapshot=\(snapshot)" }
+        try await receive(path) { chunk in try output.write(contentsOf: Data(chunk.readableBytesView)) }
+    }
+
     /// The image read from `input` (standard input) streamed as the body of
     /// `PUT …/content`, 1 MiB at a time.
     public func uploadVolume(_ ref: VolumeRef, _ request: ImportVolumeRequest, from input: FileHandle) async throws

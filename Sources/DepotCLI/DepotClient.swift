@@ -106,6 +106,42 @@ public struct DepotClient: Sendable {
         return data
     }
 
+    /// A GET whose 2xx answer body is handed to `each` as it arrives (an
+    /// export's stream), never collected whole; other answers as `send`'s.
+    public func receive(_ path: String, each: (ByteBuffer) throws -> Void) async throws {
+        guard let url = URL(string: path, relativeTo: baseURL) else {
+            throw Failure(status: nil, code: "invalid_argument", message: "bad API path \(path)")
+        }
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .GET
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let response: HTTPClientResponse
+        do { response = try await Self.client(trusting: caFile).execute(request, timeout: .hours(24)) } catch {
+            throw Failure(
+                status: nil, code: "unreachable",
+                message: "cannot reach depotd at \(baseURL.absoluteString): \(Self.reason(error))")
+        }
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
+            let data = Data(try await response.body.collect(upTo: 1 << 20).readableBytesView)
+            if let body = try? JSONDecoder().decode(ErrorBody.self, from: data) {
+                throw Failure(status: status, code: body.error.code, message: body.error.message)
+            }
+            throw Failure(status: status, code: "http_\(status)", message: "depotd answered HTTP \(status)")
+        }
+        let expected = response.headers.first(name: "content-length").flatMap { UInt64($0) }
+        var received: UInt64 = 0
+        for try await chunk in response.body {
+            received += UInt64(chunk.readableBytes)
+            try each(chunk)
+        }
+        if let expected, received != expected {
+            throw Failure(
+                status: status, code: "truncated",
+                message: "the stream ended after \(received) of \(expected) bytes; the output is incomplete")
+        }
+    }
+
     /// Why a connection failed, in an operator's words where the cause is plain.
     static func reason(_ error: any Error) -> String {
         if let io = error as? IOError, io.errnoCode == ECONNREFUSED {

@@ -132,7 +132,7 @@ public struct JobStarted: Codable, Sendable {
 /// machine becomes a new volume, as a job.
 public struct ImportVolumeRequest: Codable, Sendable {
     /// The image: an absolute path inside one of the daemon's import
-    /// directories (`--import-dir`) or pool directories.
+    /// directories (`--image-dir`) or pool directories.
     public var from: String
     /// What the file must be: `auto` (the default: told by its content), `raw` or `qcow2`.
     public var format: String?
@@ -151,6 +151,28 @@ public struct ImportVolumeRequest: Codable, Sendable {
         self.format = format
         self.as = `as`
         self.provisioning = provisioning
+        self.rateMiB = rateMiB
+    }
+}
+
+/// POST /v1/pools/{pool}/volumes/{name}/export: the volume (or one of its
+/// snapshots) written as a disk image file on the daemon's machine, as a job.
+public struct ImageExportRequest: Codable, Sendable {
+    /// The new file: an absolute path inside one of the daemon's image
+    /// directories (`--image-dir`); it must not exist.
+    public var to: String
+    /// raw (the default) or qcow2.
+    public var format: VolumeFormat?
+    /// A snapshot of the volume, by name; absent: the volume as it is now
+    /// (an implicit snapshot, removed afterwards).
+    public var snapshot: String?
+    /// Throttle in MiB/s (0 or absent: the daemon's default).
+    public var rateMiB: Int?
+
+    public init(to: String, format: VolumeFormat? = nil, snapshot: String? = nil, rateMiB: Int? = nil) {
+        self.to = to
+        self.format = format
+        self.snapshot = snapshot
         self.rateMiB = rateMiB
     }
 }

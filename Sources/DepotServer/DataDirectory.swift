@@ -18,8 +18,8 @@ public struct DataDirectory: Sendable {
     public var tokenPath: String { root + "/api-token" }
     public var auditPath: String { root + "/audit.log" }
     public var poolsPath: String { root + "/pools" }
-    /// Where `volume import` reads images from unless `--import-dir` says otherwise.
-    public var importPath: String { root + "/import" }
+    /// Where `volume import` reads images from unless `--image-dir` says otherwise.
+    public var imagesPath: String { root + "/images" }
     public var lockPath: String { root + "/depotd.lock" }
     public var exportsPath: String { root + "/exports.d" }
     public var ganeshaConfigPath: String { root + "/ganesha/depot-exports.conf" }
@@ -32,7 +32,7 @@ public struct DataDirectory: Sendable {
                 atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try FileManager.default.createDirectory(atPath: poolsPath, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(
-                atPath: importPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                atPath: imagesPath, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw .invalidArgument("cannot create data directory '\(root)': \(error.localizedDescription)")
         }

@@ -34,8 +34,8 @@ public struct DepotConfiguration: Sendable {
     /// Throttle of jobs started without `--rate` (MiB/s; 0: none).
     public var jobRateMiB = 0
     /// Directories `volume import` may read images from, besides the pools'
-    /// (empty: `DATA/import`).
-    public var importDirectories: [String] = []
+    /// (empty: `DATA/images`).
+    public var imageDirectories: [String] = []
     /// L2 table cache per open qcow2 image, MiB.
     public var l2CacheMiB = 32
     /// Per-pool exports(5) files; default `DATA/exports.d`.

@@ -66,7 +66,7 @@ public enum DepotServer {
             catalog: catalog, poolsDirectory: data.poolsPath, logger: logger,
             openVolumes: OpenVolumes(l2CacheBytes: config.l2CacheMiB << 20),
             jobRateLimit: UInt64(config.jobRateMiB) << 20,
-            importDirectories: config.importDirectories.isEmpty ? [data.importPath] : config.importDirectories)
+            imageDirectories: config.imageDirectories.isEmpty ? [data.imagesPath] : config.imageDirectories)
         try await storage.reconcile()
         try await storage.ensureDefaultPool()
 

@@ -64,7 +64,7 @@ extension StorageManager {
         let wanted = try Self.importFormat(request.format)
         let format = request.as ?? .raw
         let provisioning = request.provisioning ?? .thin
-        let roots = importDirectories + (try await catalog.pools()).map(\.path)
+        let roots = imageDirectories + (try await catalog.pools()).map(\.path)
         let from = request.from
         let source = try await runIO { () throws -> ImportSource in
             try Self.inspectImport(from, wanted: wanted, roots: roots)
@@ -121,47 +121,9 @@ extension StorageManager {
         }
         defer { endImport(record, pool: pool) }
         let destination = pool.path + "/" + record.fileName
-        let size = source.size
         let thick = record.provisioningKind == .thick
         do {
-            switch (record.volumeFormat, source.format) {
-            case (.raw, .raw):
-                // Reflinked where the filesystem shares extents, else its data extents.
-                context.setTotal(try await runIO { try FileCopy.dataBytes(source.path) })
-                let method = try await jobs.runBlocking {
-                    try FileCopy.copy(source.path, to: destination) { bytes in try context.advance(bytes) }
-                }
-                try await runIO { try Self.finishRaw(destination, size: size, thick: thick) }
-                logger.info("import copied", metadata: ["method": "\(method.rawValue)"])
-            case (.raw, _):
-                context.setTotal(size)
-                try await jobs.runBlocking {
-                    try VolumeFile.createExclusively(path: destination) { fd throws(DepotError) in
-                        guard ftruncate(fd, off_t(size)) == 0 else {
-                            throw VolumeFile.posixError("size \(destination)")
-                        }
-                        do {
-                            let chain = try QCOW2BlockDevice(path: source.path, blockSize: 512, readOnly: true)
-                            defer { try? chain.closeNow() }
-                            try chain.copyData(to: fd) { offset, written in
-                                try context.advance(to: offset, moved: UInt64(written))
-                            }
-                        } catch let error as DepotError { throw error } catch is JobCancelled {
-                            throw .conflict("cancelled")
-                        } catch {
-                            throw .internalError("copying \(source.path): \(error)")
-                        }
-                    }
-                }
-                try await runIO { try Self.finishRaw(destination, size: size, thick: thick) }
-            case (.qcow2, _):
-                // An overlay on the source, filled from it (a flatten), then cut loose from it.
-                let backing = QCOW2Layout.Backing(name: source.path, format: source.format.rawValue)
-                try await runIO { try VolumeFile.createQCOW2(path: destination, size: size, backing: backing) }
-                try await pull(into: destination, live: nil, layers: nil, size: size, context)
-                try context.checkCancelled()
-                try await runIO { try Self.rebase(destination, nil) }
-            }
+            try await copyImage(source, to: destination, as: record.volumeFormat, thick: thick, context)
             try context.checkCancelled()
             record.state = VolumeState.ready.rawValue
             try await catalog.updateVolume(record)
@@ -172,6 +134,54 @@ extension StorageManager {
         }
         allocated[volumeId] = VolumeFile.status(path: destination, format: record.volumeFormat)?.allocatedBytes ?? 0
         logger.info("volume imported", metadata: ["volume": "\(view.label(record))", "source": "\(source.path)"])
+    }
+
+    /// Writes the guest data of `source` (a raw file, or a qcow2 image and its
+    /// chain) into the new file `destination` in `format`, thin: a raw source
+    /// by its data extents (reflinked where the filesystem shares them), a
+    /// qcow2 one by its data, all-zero clusters left out; a raw destination
+    /// fully allocated when `thick`. On failure the caller removes `destination`.
+    func copyImage(
+        _ source: ImportSource, to destination: String, as format: VolumeFormat, thick: Bool, _ context: JobContext
+    ) async throws {
+        let size = source.size
+        switch (format, source.format) {
+        case (.raw, .raw):
+            context.setTotal(try await runIO { try FileCopy.dataBytes(source.path) })
+            let method = try await jobs.runBlocking {
+                try FileCopy.copy(source.path, to: destination) { bytes in try context.advance(bytes) }
+            }
+            try await runIO { try Self.finishRaw(destination, size: size, thick: thick) }
+            logger.debug("image copied", metadata: ["method": "\(method.rawValue)"])
+        case (.raw, _):
+            context.setTotal(size)
+            try await jobs.runBlocking {
+                try VolumeFile.createExclusively(path: destination) { fd throws(DepotError) in
+                    guard ftruncate(fd, off_t(size)) == 0 else {
+                        throw VolumeFile.posixError("size \(destination)")
+                    }
+                    do {
+                        let chain = try QCOW2BlockDevice(path: source.path, blockSize: 512, readOnly: true)
+                        defer { try? chain.closeNow() }
+                        try chain.copyData(to: fd) { offset, written in
+                            try context.advance(to: offset, moved: UInt64(written))
+                        }
+                    } catch let error as DepotError { throw error } catch is JobCancelled {
+                        throw .conflict("cancelled")
+                    } catch {
+                        throw .internalError("copying \(source.path): \(error)")
+                    }
+                }
+            }
+            try await runIO { try Self.finishRaw(destination, size: size, thick: thick) }
+        case (.qcow2, _):
+            // An overlay on the source, filled from it (a flatten), then cut loose from it.
+            let backing = QCOW2Layout.Backing(name: source.path, format: source.format.rawValue)
+            try await runIO { try VolumeFile.createQCOW2(path: destination, size: size, backing: backing) }
+            try await pull(into: destination, live: nil, layers: nil, size: size, context)
+            try context.checkCancelled()
+            try await runIO { try Self.rebase(destination, nil) }
+        }
     }
 
     /// A raw import's file at its volume's size (a source not a multiple of
@@ -210,8 +220,8 @@ extension StorageManager {
         let allowed = roots.compactMap(realPath)
         guard inside(path, allowed) else {
             throw .unprocessable(
-                "\(from) is outside the directories images are imported from (\(allowed.joined(separator: ", "))); "
-                    + "move it into one, or start depotd with --import-dir for its directory")
+                "\(from) is outside the directories images are imported from and exported to (\(allowed.joined(separator: ", "))); "
+                    + "move it into one, or start depotd with --image-dir for its directory")
         }
         var st = stat()
         guard stat(path, &st) == 0 else { throw VolumeFile.posixError("stat \(from)") }
@@ -293,7 +303,7 @@ extension StorageManager {
             }
             guard inside(real, roots) else {
                 throw .unprocessable(
-                    "\(current) names the backing file '\(backing.name)' (\(real)), outside the directories images are imported from"
+                    "\(current) names the backing file '\(backing.name)' (\(real)), outside the directories images are imported from and exported to"
                 )
             }
             guard seen.insert(real).inserted else {

@@ -48,13 +48,13 @@ public actor StorageManager {
     /// The deepest chain a snapshot or clone may make (layers, the active one included).
     public nonisolated let maxChainDepth: Int
     /// Directories `volume import` reads images from, besides the pools' own
-    /// (`--import-dir`; StorageManager+Import).
-    public nonisolated let importDirectories: [String]
+    /// (`--image-dir`; StorageManager+Import).
+    public nonisolated let imageDirectories: [String]
 
     public init(
         catalog: Catalog, poolsDirectory: String, io: IOEngine = IOEngine(), logger: Logger,
         openVolumes: OpenVolumes = OpenVolumes(), jobRateLimit: UInt64 = 0, maxChainDepth: Int = 64,
-        importDirectories: [String] = []
+        imageDirectories: [String] = []
     ) {
         self.catalog = catalog
         self.io = io
@@ -63,7 +63,7 @@ public actor StorageManager {
         self.openVolumes = openVolumes
         self.jobs = JobManager(catalog: catalog, logger: logger, defaultLimit: jobRateLimit)
         self.maxChainDepth = maxChainDepth
-        self.importDirectories = importDirectories
+        self.imageDirectories = imageDirectories
     }
 
     // MARK: Capacity

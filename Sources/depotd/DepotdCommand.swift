@@ -108,11 +108,11 @@ struct DepotdCommand: AsyncParsableCommand {
     var inlineWriteMax: Int = 256
 
     @Option(
-        name: .customLong("import-dir"),
+        name: .customLong("image-dir"),
         help:
-            "A directory `depot volume import` may read images from, besides the pools' (repeatable; default DATA/import). Anyone with an operator token can copy any file in it into a volume."
+            "A directory disk images are imported from and exported to and exported to, besides the pools' (repeatable; default DATA/images). Anyone with an operator token can copy any file in it into a volume, and write images there."
     )
-    var importDirs: [String] = []
+    var imageDirs: [String] = []
 
     @Option(
         name: .customLong("exports-dir"),
@@ -156,8 +156,8 @@ struct DepotdCommand: AsyncParsableCommand {
         guard (0...1024).contains(inlineWriteMax) else {
             throw ValidationError("--inline-write-max must be 0 (off) to 1024 KiB")
         }
-        for dir in importDirs where !dir.hasPrefix("/") {
-            throw ValidationError("--import-dir must be an absolute path, got '\(dir)'")
+        for dir in imageDirs where !dir.hasPrefix("/") {
+            throw ValidationError("--image-dir must be an absolute path, got '\(dir)'")
         }
         do {
             _ = try HostPort(parsing: api)
@@ -176,7 +176,7 @@ struct DepotdCommand: AsyncParsableCommand {
         config.rescanInterval = .milliseconds(Int(rescanInterval * 1000))
         config.jobRateMiB = jobRate
         config.l2CacheMiB = l2Cache
-        config.importDirectories = importDirs
+        config.imageDirectories = imageDirs
         config.nopInterval = nopInterval == 0 ? nil : .milliseconds(Int(nopInterval * 1000))
         config.nopTimeout = .milliseconds(Int(nopTimeout * 1000))
         config.sanitizeBytesPerSecond = sanitizeRate << 20

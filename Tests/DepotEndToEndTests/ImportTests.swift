@@ -40,7 +40,7 @@ import Testing
         try await daemon.start()
         let qemuImg = try NFSGaneshaTests.tool("qemu-img")
         let qemuIO = try NFSGaneshaTests.tool("qemu-io")
-        let dir = daemon.data + "/import"
+        let dir = daemon.data + "/images"
         // 64 MiB, 6 MiB of it random data in three runs, the rest holes.
         try Self.sparseRaw(dir + "/disk.raw", size: 64 * Self.mib, data: [1..<3, 20..<22, 62..<64])
         let rawData = try Self.allocated(dir + "/disk.raw")
@@ -160,7 +160,7 @@ import Testing
         defer { daemon.cleanup() }
         try await daemon.start()
         let qemuImg = try NFSGaneshaTests.tool("qemu-img")
-        let dir = daemon.data + "/import"
+        let dir = daemon.data + "/images"
         let outside = (daemon.data as NSString).deletingLastPathComponent + "/outside"
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
         try Self.sparseRaw(dir + "/disk.raw", size: 8 * Self.mib, data: [0..<4])
@@ -171,7 +171,7 @@ import Testing
         // Truncated: its L1 and refcount tables and data gone.
         try FileManager.default.copyItem(atPath: dir + "/good.qcow2", toPath: dir + "/cut.qcow2")
         try #require(FileHandle(forWritingAtPath: dir + "/cut.qcow2")).truncate(atOffset: 100_000)
-        // A backing file outside the import directories, named absolutely and through "..".
+        // A backing file outside the image directories, named absolutely and through "..".
         r = try Daemon.run(
             qemuImg, ["create", "-f", "qcow2", "-b", outside + "/secret.raw", "-F", "raw", dir + "/steal.qcow2"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -197,16 +197,16 @@ import Testing
             atPath: dir + "/link.raw", withDestinationPath: outside + "/secret.raw")
 
         let refused: [(args: [String], says: String)] = [
-            (["--from", outside + "/secret.raw"], "outside the directories images are imported from"),
-            (["--from", dir + "/link.raw"], "outside the directories images are imported from"),
+            (["--from", outside + "/secret.raw"], "outside the directories images are imported from and exported to"),
+            (["--from", dir + "/link.raw"], "outside the directories images are imported from and exported to"),
             (["--from", dir + "/missing.raw"], "No such file"),
             (["--from", dir + "/sub"], "not a regular file"),
             (["--from", dir + "/empty.raw"], "is empty"),
             (["--from", dir + "/good.qcow2", "--format", "raw"], "is a qcow2 image by its content, not raw"),
             (["--from", dir + "/disk.raw", "--format", "qcow2"], "is a raw image by its content, not qcow2"),
             (["--from", dir + "/cut.qcow2"], "does not lie inside the file"),
-            (["--from", dir + "/steal.qcow2"], "outside the directories images are imported from"),
-            (["--from", dir + "/steal2.qcow2"], "outside the directories images are imported from"),
+            (["--from", dir + "/steal.qcow2"], "outside the directories images are imported from and exported to"),
+            (["--from", dir + "/steal2.qcow2"], "outside the directories images are imported from and exported to"),
             (["--from", dir + "/a.qcow2"], "loops"),
             (["--from", dir + "/d.vmdk"], "is a vmdk image; importing vmdk is not supported yet"),
             (["--from", dir + "/d.vhdx"], "is a vhdx image"),
@@ -284,7 +284,7 @@ import Testing
         let daemon = Daemon(data: try Daemon.makeDataDirectory())
         defer { daemon.cleanup() }
         try await daemon.start()
-        let dir = daemon.data + "/import"
+        let dir = daemon.data + "/images"
         try Self.sparseRaw(dir + "/big.raw", size: 32 * Self.mib, data: [0..<32])
         let qemuImg = try NFSGaneshaTests.tool("qemu-img")
         var r = try Daemon.run(qemuImg, ["convert", "-f", "raw", "-O", "qcow2", dir + "/big.raw", dir + "/big.qcow2"])

@@ -7,6 +7,6 @@ struct VolumeCommand: AsyncParsableCommand {
         subcommands: [
             VolumeCreate.self, VolumeListCommand.self, VolumeShow.self, VolumeResize.self, VolumeRename.self,
             VolumeDelete.self, VolumeClone.self, VolumeRollback.self, VolumeFlatten.self,
-            VolumeImport.self, VolumeClearError.self,
+            VolumeImport.self, VolumeExport.self, VolumeClearError.self,
         ])
 }

@@ -6,8 +6,8 @@ struct VolumeImport: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import", abstract: "Make a new volume from a disk image file (raw or qcow2), as a job.",
         discussion: """
-            FILE is a path on the daemon's machine, inside one of its import directories (depotd \
-            --import-dir, default DATA/import) or pool directories, or - to stream the image from \
+            FILE is a path on the daemon's machine, inside one of its image directories (depotd \
+            --image-dir, default DATA/images) or pool directories, or - to stream the image from \
             standard input (spooled sparse into the pool's directory, then imported). Its format is told by its \
             content: raw, or qcow2 (v2 or v3, compressed clusters, zero clusters, a backing chain \
             inside those directories, which is flattened into the volume). VMDK, VHDX and VHD \
