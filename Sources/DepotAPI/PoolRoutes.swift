@@ -19,6 +19,13 @@ struct PoolRoutes {
         group.get("pools/:pool") { _, context -> PoolInfo in
             try await storage.pool(try context.parameters.decoded("pool"))
         }
+        // Disk images in the pool's directory that Depot does not manage, as the last rescan found them.
+        group.get("pools/:pool/files") { _, context -> ForeignDiskList in
+            ForeignDiskList(files: try await storage.foreignDisks(pool: try context.parameters.decoded("pool")))
+        }
+        group.post("pools/:pool/rescan") { _, context -> PoolInfo in
+            try await storage.rescanPool(try context.parameters.decoded("pool"))
+        }
         group.patch("pools/:pool") { request, context -> PoolInfo in
             let body = try await request.decode(as: UpdatePoolRequest.self, context: context)
             return try await storage.updatePool(try context.parameters.decoded("pool"), body)

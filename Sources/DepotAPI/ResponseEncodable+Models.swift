@@ -13,3 +13,4 @@ extension SnapshotList: ResponseEncodable {}
 extension JobInfo: ResponseEncodable {}
 extension JobList: ResponseEncodable {}
 extension JobStarted: ResponseEncodable {}
+extension ForeignDiskList: ResponseEncodable {}

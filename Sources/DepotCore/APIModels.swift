@@ -272,3 +272,42 @@ public struct ErrorBody: Codable, Sendable {
 
     public init(code: String, message: String) { self.error = Detail(code: code, message: message) }
 }
+
+/// A disk image in a pool's directory that Depot does not manage (one a
+/// hypervisor made on an NFS datastore): `GET /v1/pools/{pool}/files`.
+public struct ForeignDiskInfo: Codable, Sendable, Equatable {
+    /// Relative to the pool's directory.
+    public var path: String
+    /// raw, qcow2, vmdk, vhd or vhdx (by content).
+    public var format: String
+    /// What the guest sees; nil when the file could not be read.
+    public var virtualSizeBytes: UInt64?
+    /// Blocks the file holds (a VMDK descriptor's extents are listed on their own).
+    public var allocatedBytes: UInt64
+    /// The file it reads through (a qcow2 backing file, a VMDK parent), as named.
+    public var backing: String?
+    /// Part of another disk's chain: its size is counted once, with the top's.
+    public var backs: Bool
+    public var modifiedAt: String
+    /// Why its size is not counted (unreadable, half-written…).
+    public var problem: String?
+
+    public init(
+        path: String, format: String, virtualSizeBytes: UInt64?, allocatedBytes: UInt64, backing: String?,
+        backs: Bool, modifiedAt: String, problem: String?
+    ) {
+        self.path = path
+        self.format = format
+        self.virtualSizeBytes = virtualSizeBytes
+        self.allocatedBytes = allocatedBytes
+        self.backing = backing
+        self.backs = backs
+        self.modifiedAt = modifiedAt
+        self.problem = problem
+    }
+}
+
+public struct ForeignDiskList: Codable, Sendable {
+    public var files: [ForeignDiskInfo]
+    public init(files: [ForeignDiskInfo]) { self.files = files }
+}

@@ -82,8 +82,12 @@ public actor StorageManager {
             used += allocated[volume.id] ?? 0
             provisioned += UInt64(volume.provisionedBytes)
         }
-        // Every snapshot layer's allocation counts too.
+        // Every snapshot layer's allocation counts too, and the disks others put there.
         used += layerBytes[pool.id!] ?? 0
+        if let foreign = foreign[pool.id!] {
+            used += foreign.usedBytes
+            provisioned += foreign.provisionedBytes
+        }
         return CapacityFigures(
             capacityBytes: capacity, usedBytes: used, provisionedBytes: provisioned,
             filesystemAvailableBytes: fs?.availableBytes ?? 0, thresholds: pool.thresholds)
@@ -151,8 +155,39 @@ public actor StorageManager {
         }
         for id in allocated.keys where !known.contains(id) { allocated[id] = nil }
         try await rescanLayers()
+        try await rescanForeign()
         lastRescan = .now
         return changed
+    }
+
+    /// The disks in each pool's directory Depot does not manage (`ForeignDisks`), by pool id.
+    var foreign: [Int64: ForeignDisks] = [:]
+
+    func rescanForeign() async throws(DepotError) {
+        let pools = try await catalog.pools()
+        var managed: [Int64: Set<String>] = [:]
+        for volume in try await catalog.volumes() { managed[volume.poolId, default: []].insert(volume.fileName) }
+        for snapshot in try await catalog.snapshots() {
+            managed[snapshot.poolId, default: []].insert(snapshot.fileName)
+        }
+        let names = managed
+        let scans = try await runIO {
+            pools.map { pool in (pool.id!, ForeignDisks.scan(root: pool.path, managed: names[pool.id!] ?? [])) }
+        }
+        foreign = Dictionary(uniqueKeysWithValues: scans)
+    }
+
+    /// `depot pool files`: the foreign disks of a pool as the last rescan found them.
+    public func foreignDisks(pool name: String) async throws(DepotError) -> [ForeignDiskInfo] {
+        let pool = try await requirePool(name)
+        return foreign[pool.id!]?.files ?? []
+    }
+
+    /// `depot pool rescan`: every file re-read now.
+    public func rescanPool(_ name: String) async throws(DepotError) -> PoolInfo {
+        let pool = try await requirePool(name)
+        try await rescan()
+        return try await poolInfo(pool)
     }
 
     /// Snapshot layer bytes per pool id (from `layerAllocated`).

@@ -12,6 +12,7 @@ enum FuzzTargets {
         ("mode-select", SCSIFuzzTargets.modeSelect),
         ("api-json", APIFuzzTargets.requestBodies),
         ("qcow2", ImageFuzzTargets.qcow2),
+        ("disk-geometry", ImageFuzzTargets.diskGeometry),
     ]
 
     static func named(_ name: String) -> (@Sendable ([UInt8]) -> Void)? {

@@ -1,4 +1,5 @@
 @testable import DepotBackstores
+import DepotImage
 import Foundation
 
 /// A hostile qcow2 file (qcow2.rst): the header, its extensions, L1/L2
@@ -26,5 +27,23 @@ enum ImageFuzzTargets {
         let length = Int(min(4096, size - at))
         _ = try? bytes.withUnsafeBytes { try image.write(at: at, .init(rebasing: $0[0..<length])) }
         _ = try? image.flush()
+    }
+
+    /// A hostile file in a pool's directory as the foreign-disk scan reads it:
+    /// probed by its content, then its geometry read (qcow2, VMDK sparse or
+    /// descriptor, VHD footer, VHDX region and metadata tables) through a
+    /// reader bounded by the input. It must answer a size or a `Problem`.
+    static func diskGeometry(_ data: [UInt8]) {
+        let size = UInt64(data.count)
+        let reader: DiskImageGeometry.Reader = { offset, count in
+            guard offset <= size else { return nil }
+            let start = Int(offset)
+            return Array(data[start..<min(data.count, start + max(count, 0))])
+        }
+        let tail = data.count >= 512 ? Array(data.suffix(512)) : []
+        let probed = DiskImageFormat.probe(head: Array(data.prefix(DiskImageFormat.headBytes)), tail: tail)
+        for format in Set([probed] + DiskImageFormat.allCases) {
+            _ = try? DiskImageGeometry.read(format, size: size, reader: reader)
+        }
     }
 }
