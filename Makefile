@@ -3,7 +3,7 @@ SWIFT ?= swift
 DATA ?= ./depot-data
 API ?= 127.0.0.1:8640
 
-.PHONY: all deps build release run test format man bench bench-before bench-control bench-scale bench-snapshots fuzz-net fuzz powercut test-sanitizers schemathesis clean
+.PHONY: all deps build release run test format man bench bench-before bench-control bench-images bench-scale bench-snapshots fuzz-net fuzz powercut test-sanitizers schemathesis clean
 
 all: build
 
@@ -143,6 +143,13 @@ bench-snapshots: deps
 	$(SWIFT) build -c release --product depot
 	$(SWIFT) build -c release --product depot-bench
 	./scripts/bench-snapshots.sh
+
+# Image benchmark (not a test): depot volume import/export beside qemu-img
+# convert of the same image in the same directory; a 1 GiB stream's peak RSS.
+bench-images: deps
+	$(SWIFT) build -c release --product depotd
+	$(SWIFT) build -c release --product depot
+	./scripts/bench-images.sh
 
 # Scale benchmark (not a test): 64 idle sessions (RSS), 256 sessions to 256
 # targets logging in at once, then a verified 64-session QD32 soak.
