@@ -117,6 +117,7 @@ extension StorageManager {
     func runImport(_ volumeId: Int64, _ source: ImportSource, _ context: JobContext) async throws {
         let view = try await chainView()
         guard var record = view.volumes[volumeId], let pool = view.pools[record.poolId] else {
+            busy.remove(volumeId)
             throw DepotError.notFound("the new volume of this import is gone")
         }
         defer { endImport(record, pool: pool) }

@@ -24,6 +24,10 @@ extension StorageManager {
         if try await catalog.volume(poolId: pool.id!, name: ref.name) != nil {
             throw .conflict("volume '\(ref)' already exists")
         }
+        // What the spool may take: the pool's free space less its reserve, so an
+        // endless upload cannot fill the filesystem under the other volumes.
+        let figures = try await figures(for: pool)
+        let room = figures.freeBytes > figures.reservedBytes ? figures.freeBytes - figures.reservedBytes : 0
         let spool = pool.path + "/" + Self.uploadPrefix + UUID().uuidString.lowercased()
         let fd = open(spool, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw VolumeFile.posixError("create \(spool)") }
@@ -35,12 +39,16 @@ extension StorageManager {
                 for try await chunk in body {
                     var chunk = chunk
                     pending.writeBuffer(&chunk)
+                    if offset + UInt64(pending.readableBytes) > UInt64(Int64.max) {
+                        throw DepotError.invalidArgument("the upload is larger than a volume can be")
+                    }
                     if pending.readableBytes >= 1 << 20 {
                         let batch = pending
                         pending = ByteBuffer()
                         let at = offset
                         offset += UInt64(batch.readableBytes)
                         try await runIO { try Self.spoolWrite(fd, batch, at: at, path: spool) }
+                        try Self.checkRoom(fd, room: room, pool: pool.name)
                     }
                 }
             } catch let error as DepotError {
@@ -56,6 +64,7 @@ extension StorageManager {
                 try Self.spoolWrite(fd, batch, at: at, path: spool)
                 guard ftruncate(fd, off_t(total)) == 0 else { throw VolumeFile.posixError("size \(spool)") }
             }
+            try Self.checkRoom(fd, room: room, pool: pool.name)
             close(fd)
             closed = true
             guard total > 0 else { throw DepotError.unprocessable("the upload is empty") }
@@ -67,6 +76,18 @@ extension StorageManager {
         var request = request
         request.from = spool
         return try await importVolume(ref, request, spool: spool)
+    }
+
+    /// The spool's blocks within `room`, else 409 insufficient_space.
+    static func checkRoom(_ fd: Int32, room: UInt64, pool: String) throws(DepotError) {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw VolumeFile.posixError("stat the upload's spool") }
+        let used = UInt64(max(st.st_blocks, 0)) * 512
+        guard used <= room else {
+            throw .insufficientSpace(
+                "the upload holds \(ByteSize.describe(used)) of data, more than pool '\(pool)' has free "
+                    + "(\(ByteSize.describe(room)) after its reserve); nothing was imported")
+        }
     }
 
     /// Writes `bytes` at `offset` of the spool, skipping the all-zero

@@ -232,6 +232,20 @@ import Testing
                 env: ["DEPOT_API": daemon.url, "DEPOT_TOKEN": daemon.token])
             #expect(r.status != 0 && r.stderr.contains(says), "\(file) streamed: \(r.stderr)")
         }
+        // A stream larger than the pool has room for stops there, leaving nothing.
+        let small = (daemon.data as NSString).deletingLastPathComponent + "/small"
+        r = try daemon.depot(["pool", "create", "small", "--path", small, "--capacity", "8M"])
+        #expect(r.status == 0, "\(r.stderr)")
+        try Self.sparseRaw(outside + "/big.raw", size: 16 * Self.mib, data: [0..<16])
+        r = try Daemon.run(
+            "/bin/sh",
+            [
+                "-c", "\"$0\" volume import small/big --from - < \"$1\"", try Binaries.path("depot"),
+                outside + "/big.raw",
+            ],
+            env: ["DEPOT_API": daemon.url, "DEPOT_TOKEN": daemon.token])
+        #expect(r.status != 0 && r.stderr.contains("more than pool 'small' has free"), "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: small).isEmpty, "no spool left in the small pool")
         // Through the API: the status the error names.
         var status = try Daemon.run(
             "/usr/bin/curl",
