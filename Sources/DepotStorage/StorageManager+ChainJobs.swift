@@ -367,6 +367,11 @@ extension StorageManager {
                 await jobs.resume(record) { [self] context in try await runMerge(p.snapshotId, context) }
             } else if record.kind == "flatten", let p = try? JSONDecoder().decode(FlattenParameters.self, from: data) {
                 await jobs.resume(record) { [self] context in try await runFlatten(p.volumeId, context) }
+            } else if record.kind == "export", let p = try? JSONDecoder().decode(ExportParameters.self, from: data) {
+                await abandonExport(p)
+                await jobs.abandon(
+                    record,
+                    reason: "interrupted by a restart; the partial file was removed (start the export again)")
             } else {
                 await jobs.abandon(
                     record,

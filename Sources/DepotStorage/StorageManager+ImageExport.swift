@@ -26,6 +26,20 @@ extension StorageManager {
         var label: String
     }
 
+    struct ExportParameters: Codable {
+        var to: String
+        /// `POOL/VOL@SNAP` of the implicit snapshot, to delete if a restart cuts the job.
+        var implicit: String?
+    }
+
+    /// An export a restart cut: its partial file removed, its implicit snapshot deleted.
+    func abandonExport(_ parameters: ExportParameters) async {
+        _ = try? await runIO { try VolumeFile.remove(path: parameters.to) }
+        if let text = parameters.implicit, let ref = try? SnapshotRef(parsing: text) {
+            _ = try? await deleteSnapshot(ref)
+        }
+    }
+
     public func exportImage(_ ref: VolumeRef, _ request: ImageExportRequest) async throws(DepotError) -> JobInfo {
         let limit = try Self.limit(request.rateMiB)
         let format = request.format ?? .raw
@@ -36,7 +50,8 @@ extension StorageManager {
         do {
             return try await jobs.start(
                 kind: "export", object: "\(source.label) -> \(destination)", bytesTotal: source.image.size,
-                limit: limit, parameters: Self.encode(["to": destination])
+                limit: limit,
+                parameters: Self.encode(ExportParameters(to: destination, implicit: source.implicit?.description))
             ) { [self] context in
                 do {
                     try await copyImage(source.image, to: destination, as: format, thick: false, context)

@@ -127,4 +127,47 @@ import Testing
             ])
         #expect(r.stdout == "403", "readonly: \(r.stdout)")
     }
+
+    @Test func anExportCutByKill9LeavesNoFileAndNoSnapshot() async throws {
+        let daemon = Daemon(data: try Daemon.makeDataDirectory())
+        defer { daemon.cleanup() }
+        try await daemon.start()
+        let images = daemon.data + "/images"
+        try ImportTests.sparseRaw(images + "/src.raw", size: 32 * Self.mib, data: [0..<32])
+        var r = try daemon.depot(["volume", "import", "default/vm", "--from", images + "/src.raw", "--wait"])
+        #expect(r.status == 0, "\(r.stderr)")
+        // 1 MiB/s over 32 MiB: cut after 2 s, the live volume's implicit snapshot still there.
+        r = try daemon.depot([
+            "volume", "export", "default/vm", "--to", images + "/out.qcow2", "--format", "qcow2", "--rate", "1",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        try await Task.sleep(for: .seconds(2))
+        let vm = VolumeRef(pool: "default", name: "vm")
+        let during = try await daemon.client.snapshots(volume: vm).map(\.name)
+        #expect(during.count == 1 && during[0].hasPrefix("export-"), "\(during)")
+        daemon.kill9()
+        #expect(FileManager.default.fileExists(atPath: images + "/out.qcow2"), "the partial file was there")
+        try await daemon.start()
+        var jobs: [JobInfo] = []
+        var snapshots: [String] = during
+        for _ in 0..<100 {
+            jobs = try await daemon.client.jobs()
+            snapshots = try await daemon.client.snapshots(volume: vm).map(\.name)
+            if snapshots.isEmpty, jobs.allSatisfy({ $0.state != .running }) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let export = try #require(jobs.first { $0.kind == "export" })
+        #expect(export.state == .failed && (export.error ?? "").contains("start the export again"), "\(export)")
+        #expect(!FileManager.default.fileExists(atPath: images + "/out.qcow2"), "the partial file is removed")
+        #expect(snapshots.isEmpty, "the implicit snapshot is deleted: \(snapshots)")
+        let info = try await daemon.client.volume(vm)
+        let qemuImg = try NFSGaneshaTests.tool("qemu-img")
+        r = try Daemon.run(
+            qemuImg,
+            [
+                "compare", "-U", "-f", "raw", "-F", info.format == .qcow2 ? "qcow2" : "raw", images + "/src.raw",
+                info.path,
+            ])
+        #expect(r.status == 0, "the volume is unchanged: \(r.stdout) \(r.stderr)")
+    }
 }
