@@ -3,7 +3,9 @@
 # doing the same conversion in the same directory, same run. The source: a
 # 1 GiB image with 256 MiB of random data in 64 runs of 4 MiB (the rest
 # holes), as raw and as qcow2 (qemu-img convert of the raw). Each row times
-# Depot (the CLI with --wait, i.e. the job to its end) and qemu-img, three
+# Depot (the CLI with --wait, i.e. the job to its end, its result made
+# durable) and qemu-img convert -t writeback (which flushes too; its default,
+# unsafe, does not), three
 # rounds alternating, page cache dropped before each; the table gives the
 # medians, qemu/Depot (>= 1.0: Depot as fast or faster), and the bytes each
 # result holds. Then a 1 GiB image streamed through the API (--from -, a
@@ -56,7 +58,7 @@ row() {
       dbytes=$(alloc "$images/e$n.$fout") ;;
     esac
     drop
-    q+=("$(secs qemu-img convert -f "$fin" -O "$fout" "$src" "$dir/q$n.$fout")")
+    q+=("$(secs qemu-img convert -t writeback -f "$fin" -O "$fout" "$src" "$dir/q$n.$fout")")
     qbytes=$(alloc "$dir/q$n.$fout")
     rm -f "$dir/q$n.$fout"
   done
