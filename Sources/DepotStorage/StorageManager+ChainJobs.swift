@@ -305,13 +305,13 @@ extension StorageManager {
         defer { busy.remove(volumeId) }
         let view = try await chainView()
         guard let snapshot = view.snapshots[snapshotId], let sourcePool = view.pools[snapshot.poolId],
-            var record = view.volumes[volumeId], let pool = view.pools[record.poolId]
+            let record = view.volumes[volumeId], let pool = view.pools[record.poolId]
         else { throw DepotError.notFound("the snapshot or the new volume of this clone is gone") }
         try await settleLayers(of: snapshot.volumeId)
         let source = sourcePool.path + "/" + snapshot.fileName
         let destination = pool.path + "/" + record.fileName
         let size = UInt64(snapshot.sizeBytes)
-        do {
+        try await fillNewVolume(record, at: destination, context) {
             if snapshot.parentId == nil {
                 let data = try await runIO { try FileCopy.dataBytes(source) }
                 context.setTotal(data)
@@ -320,32 +320,10 @@ extension StorageManager {
                 }
                 logger.info("full clone copied", metadata: ["method": "\(method.rawValue)", "bytes": "\(data)"])
             } else {
-                context.setTotal(size)
-                try await jobs.runBlocking {
-                    try VolumeFile.createExclusively(path: destination) { fd throws(DepotError) in
-                        guard ftruncate(fd, off_t(size)) == 0 else {
-                            throw VolumeFile.posixError("size \(destination)")
-                        }
-                        do {
-                            let chain = try QCOW2BlockDevice(path: source, blockSize: 512, readOnly: true)
-                            try chain.copyData(to: fd) { offset, written in
-                                try context.advance(to: offset, moved: UInt64(written))
-                            }
-                        } catch let error as DepotError { throw error } catch is JobCancelled {
-                            throw .conflict("cancelled")
-                        } catch {
-                            throw .internalError("copying \(source): \(error)")
-                        }
-                    }
-                }
+                // The data the chain reads, into a sparse raw file.
+                let chain = ImportSource(path: source, format: .qcow2, size: size)
+                try await copyImage(chain, to: destination, as: .raw, thick: false, context)
             }
-            try context.checkCancelled()
-            record.state = VolumeState.ready.rawValue
-            try await catalog.updateVolume(record)
-        } catch {
-            _ = try? await runIO { try VolumeFile.remove(path: destination) }
-            try? await catalog.deleteVolume(id: volumeId)
-            throw context.isCancelled ? JobCancelled() : error
         }
         allocated[volumeId] = VolumeFile.status(path: destination)?.allocatedBytes ?? 0
         logger.info(

@@ -116,25 +116,36 @@ extension StorageManager {
 
     func runImport(_ volumeId: Int64, _ source: ImportSource, _ context: JobContext) async throws {
         let view = try await chainView()
-        guard var record = view.volumes[volumeId], let pool = view.pools[record.poolId] else {
+        guard let record = view.volumes[volumeId], let pool = view.pools[record.poolId] else {
             busy.remove(volumeId)
             throw DepotError.notFound("the new volume of this import is gone")
         }
         defer { endImport(record, pool: pool) }
         let destination = pool.path + "/" + record.fileName
         let thick = record.provisioningKind == .thick
-        do {
+        try await fillNewVolume(record, at: destination, context) {
             try await copyImage(source, to: destination, as: record.volumeFormat, thick: thick, context)
+        }
+        allocated[volumeId] = VolumeFile.status(path: destination, format: record.volumeFormat)?.allocatedBytes ?? 0
+        logger.info("volume imported", metadata: ["volume": "\(view.label(record))", "source": "\(source.path)"])
+    }
+
+    /// Runs `copy` into a new volume's file, then makes the volume ready; on
+    /// any failure or a cancel the file and the row go (nothing half-made).
+    func fillNewVolume(
+        _ record: VolumeRecord, at destination: String, _ context: JobContext, _ copy: () async throws -> Void
+    ) async throws {
+        var record = record
+        do {
+            try await copy()
             try context.checkCancelled()
             record.state = VolumeState.ready.rawValue
             try await catalog.updateVolume(record)
         } catch {
             _ = try? await runIO { try VolumeFile.remove(path: destination) }
-            try? await catalog.deleteVolume(id: volumeId)
+            try? await catalog.deleteVolume(id: record.id!)
             throw context.isCancelled ? JobCancelled() : error
         }
-        allocated[volumeId] = VolumeFile.status(path: destination, format: record.volumeFormat)?.allocatedBytes ?? 0
-        logger.info("volume imported", metadata: ["volume": "\(view.label(record))", "source": "\(source.path)"])
     }
 
     /// Writes the guest data of `source` (a raw file, or a qcow2 image and its

@@ -30,6 +30,13 @@ import Testing
         return UInt64(st.st_blocks) * 512
     }
 
+    /// `depot ARGS < FILE`: the CLI's standard input a file.
+    static func depot(_ daemon: Daemon, _ args: String, stdin file: String) throws -> CommandResult {
+        try Daemon.run(
+            "/bin/sh", ["-c", "\"$0\" \(args) < \"$1\"", try Binaries.path("depot"), file],
+            env: ["DEPOT_API": daemon.url, "DEPOT_TOKEN": daemon.token])
+    }
+
     func importing(_ daemon: Daemon, _ name: String, _ from: String, _ extra: [String] = []) throws -> CommandResult {
         try daemon.depot(["volume", "import", "default/" + name, "--from", from, "--wait"] + extra)
     }
@@ -223,13 +230,7 @@ import Testing
         for (name, file, says) in [
             ("cutpipe", "cut.qcow2", "does not lie inside the file"), ("top", "steal2.qcow2", "cannot be read"),
         ] {
-            r = try Daemon.run(
-                "/bin/sh",
-                [
-                    "-c", "\"$0\" volume import default/\(name) --from - < \"$1\"", try Binaries.path("depot"),
-                    dir + "/" + file,
-                ],
-                env: ["DEPOT_API": daemon.url, "DEPOT_TOKEN": daemon.token])
+            r = try Self.depot(daemon, "volume import default/\(name) --from -", stdin: dir + "/" + file)
             #expect(r.status != 0 && r.stderr.contains(says), "\(file) streamed: \(r.stderr)")
         }
         // A stream larger than the pool has room for stops there, leaving nothing.
@@ -237,43 +238,25 @@ import Testing
         r = try daemon.depot(["pool", "create", "small", "--path", small, "--capacity", "8M"])
         #expect(r.status == 0, "\(r.stderr)")
         try Self.sparseRaw(outside + "/big.raw", size: 16 * Self.mib, data: [0..<16])
-        r = try Daemon.run(
-            "/bin/sh",
-            [
-                "-c", "\"$0\" volume import small/big --from - < \"$1\"", try Binaries.path("depot"),
-                outside + "/big.raw",
-            ],
-            env: ["DEPOT_API": daemon.url, "DEPOT_TOKEN": daemon.token])
+        r = try Self.depot(daemon, "volume import small/big --from -", stdin: outside + "/big.raw")
         #expect(r.status != 0 && r.stderr.contains("more than pool 'small' has free"), "\(r.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: small).isEmpty, "no spool left in the small pool")
         // Through the API: the status the error names.
-        var status = try Daemon.run(
-            "/usr/bin/curl",
-            [
-                "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H",
-                "authorization: Bearer \(daemon.token)",
-                "-H", "content-type: application/json", "-d", "{\"from\": \"\(outside)/secret.raw\"}",
-                "\(daemon.url)/v1/pools/default/volumes/x/import",
-            ])
-        #expect(status.stdout == "422", "outside the roots: \(status.stdout)")
-        status = try Daemon.run(
-            "/usr/bin/curl",
-            [
-                "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H",
-                "authorization: Bearer \(daemon.token)",
-                "-H", "content-type: application/json", "-d", "{\"from\": \"\(dir)/disk.raw\", \"fromm\": 1}",
-                "\(daemon.url)/v1/pools/default/volumes/x/import",
-            ])
-        #expect(status.stdout == "400", "an unknown key: \(status.stdout)")
-        status = try Daemon.run(
-            "/usr/bin/curl",
-            [
-                "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H",
-                "authorization: Bearer \(daemon.token)",
-                "-H", "content-type: application/json", "-d", "{\"from\": \"\(dir)/disk.raw\"}",
-                "\(daemon.url)/v1/pools/nope/volumes/x/import",
-            ])
-        #expect(status.stdout == "404", "an unknown pool: \(status.stdout)")
+        let answers: [(pool: String, body: String, status: String)] = [
+            ("default", "{\"from\": \"\(outside)/secret.raw\"}", "422"),  // outside the roots
+            ("default", "{\"from\": \"\(dir)/disk.raw\", \"fromm\": 1}", "400"),  // an unknown key
+            ("nope", "{\"from\": \"\(dir)/disk.raw\"}", "404"),  // an unknown pool
+        ]
+        for a in answers {
+            let status = try Daemon.run(
+                "/usr/bin/curl",
+                [
+                    "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H",
+                    "authorization: Bearer \(daemon.token)", "-H", "content-type: application/json", "-d", a.body,
+                    "\(daemon.url)/v1/pools/\(a.pool)/volumes/x/import",
+                ])
+            #expect(status.stdout == a.status, "\(a.body) to pool \(a.pool): \(status.stdout)")
+        }
 
         // A name taken is refused; a good import still works beside all this.
         r = try importing(daemon, "good", dir + "/good.qcow2")
@@ -282,13 +265,7 @@ import Testing
         #expect(r.status != 0 && r.stderr.contains("already exists"), "\(r.stderr)")
         let volumes = try await daemon.client.volumes(pool: "default").map(\.name)
         #expect(volumes == ["good"], "nothing else was made: \(volumes)")
-        r = try Daemon.run(
-            "/bin/sh",
-            [
-                "-c", "\"$0\" volume import default/good --from - < \"$1\"", try Binaries.path("depot"),
-                dir + "/disk.raw",
-            ],
-            env: ["DEPOT_API": daemon.url, "DEPOT_TOKEN": daemon.token])
+        r = try Self.depot(daemon, "volume import default/good --from -", stdin: dir + "/disk.raw")
         #expect(r.status != 0 && r.stderr.contains("already exists"), "a taken name, streamed: \(r.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: daemon.data + "/pools/default")
         #expect(files == ["good.img"], "no file (no spool) was left behind: \(files)")
