@@ -63,11 +63,8 @@ struct VolumeRoutes {
             let options = ImportVolumeRequest(
                 from: "-", format: query.get("format").map { String($0) },
                 as: try query.get("as").map { text throws(DepotError) in try VolumeFormat(parsing: String(text)) },
-                provisioning: try query.get("provisioning").map { text throws(DepotError) -> Provisioning in
-                    guard let value = Provisioning(rawValue: String(text)) else {
-                        throw .invalidArgument("unknown provisioning '\(text)' (use thin or thick)")
-                    }
-                    return value
+                provisioning: try query.get("provisioning").map { text throws(DepotError) in
+                    try Provisioning(parsing: String(text))
                 }, rateMiB: rate)
             let started = try await storage.importUpload(try ref(context), options, body: request.body)
             return EditedResponse(status: .accepted, response: started)

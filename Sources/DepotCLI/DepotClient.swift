@@ -94,16 +94,19 @@ public struct DepotClient: Sendable {
                 status: nil, code: "unreachable",
                 message: "cannot reach depotd at \(baseURL.absoluteString): \(Self.reason(error))\(hint)")
         }
-        guard (200..<300).contains(status) else {
-            if let body = try? JSONDecoder().decode(ErrorBody.self, from: data) {
-                let hint = status == 401 ? tokenOrigin.map { "; \($0)" } ?? "" : ""
-                throw Failure(status: status, code: body.error.code, message: body.error.message + hint)
-            }
-            throw Failure(
-                status: status, code: "http_\(status)",
-                message: "depotd answered HTTP \(status): \(String(decoding: data, as: UTF8.self))")
-        }
+        guard (200..<300).contains(status) else { throw failure(status: status, body: data) }
         return data
+    }
+
+    /// A non-2xx answer as a `Failure`: the API's error code and message.
+    func failure(status: Int, body data: Data) -> Failure {
+        if let body = try? JSONDecoder().decode(ErrorBody.self, from: data) {
+            let hint = status == 401 ? tokenOrigin.map { "; \($0)" } ?? "" : ""
+            return Failure(status: status, code: body.error.code, message: body.error.message + hint)
+        }
+        return Failure(
+            status: status, code: "http_\(status)",
+            message: "depotd answered HTTP \(status): \(String(decoding: data, as: UTF8.self))")
     }
 
     /// A GET whose 2xx answer body is handed to `each` as it arrives (an
@@ -123,11 +126,7 @@ public struct DepotClient: Sendable {
         }
         let status = Int(response.status.code)
         guard (200..<300).contains(status) else {
-            let data = Data(try await response.body.collect(upTo: 1 << 20).readableBytesView)
-            if let body = try? JSONDecoder().decode(ErrorBody.self, from: data) {
-                throw Failure(status: status, code: body.error.code, message: body.error.message)
-            }
-            throw Failure(status: status, code: "http_\(status)", message: "depotd answered HTTP \(status)")
+            throw failure(status: status, body: Data(try await response.body.collect(upTo: 1 << 20).readableBytesView))
         }
         let expected = response.headers.first(name: "content-length").flatMap { UInt64($0) }
         var received: UInt64 = 0

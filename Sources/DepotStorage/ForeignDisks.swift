@@ -31,8 +31,9 @@ struct ForeignDisks: Sendable {
             else { return }
             for entry in entries.sorted() where found.count < maxFiles {
                 let name = relative.isEmpty ? entry : relative + "/" + entry
+                // Depot's own, and its files in the making (snapshot overlays, upload spools).
                 if relative.isEmpty,
-                    managed.contains(entry) || entry.hasPrefix(".pending-")
+                    managed.contains(entry) || entry.hasPrefix(StorageManager.pendingPrefix)
                         || entry.hasPrefix(StorageManager.uploadPrefix)
                 {
                     continue
@@ -51,28 +52,17 @@ struct ForeignDisks: Sendable {
         var disks: [String: (info: ForeignDiskInfo, geometry: DiskImageGeometry?)] = [:]
         for (relative, st) in found {
             let path = root + "/" + relative
-            let size = UInt64(max(st.st_size, 0))
             let allocated = UInt64(max(st.st_blocks, 0)) * 512
             let modified = Timestamp.string(Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec)))
             var format = DiskImageFormat.raw
             var geometry: DiskImageGeometry?
             var problem: String?
-            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-            if fd < 0 {
-                problem = "cannot open: \(String(cString: strerror(errno)))"
-            } else {
-                defer { close(fd) }
-                let reader: DiskImageGeometry.Reader = { offset, count in
-                    guard count >= 0, count <= 1 << 20, offset <= UInt64(Int64.max) else { return nil }
-                    var bytes = [UInt8](repeating: 0, count: count)
-                    let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, count, off_t(offset)) }
-                    return n < 0 ? nil : Array(bytes.prefix(n))
-                }
-                let tail = size >= 512 ? reader(size - 512, 512) ?? [] : []
-                format = DiskImageFormat.probe(head: reader(0, DiskImageFormat.headBytes) ?? [], tail: tail)
-                do { geometry = try DiskImageGeometry.read(format, size: size, reader: reader) } catch {
-                    problem = error.description
-                }
+            do {
+                let file = try ImageFileReader(path)
+                format = file.format
+                do { geometry = try file.geometry(format) } catch { problem = error.description }
+            } catch {
+                problem = error.message
             }
             let info = ForeignDiskInfo(
                 path: relative, format: format.rawValue, virtualSizeBytes: geometry?.virtualSize,

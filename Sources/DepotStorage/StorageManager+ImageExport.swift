@@ -181,37 +181,26 @@ struct QCOW2ExportReader: ExportReader {
     func close() { try? device.closeNow() }
 }
 
-final class RawExportReader: ExportReader {
-    let fd: Int32
-    let size: UInt64
+/// A raw layer's bytes, zeros past its end (a layer smaller than the
+/// volume reads zeros there), read on the I/O threads.
+struct RawExportReader: ExportReader {
+    let file: ImageFileReader
 
-    init(path: String) throws {
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw VolumeFile.posixError("open \(path)") }
-        var st = stat()
-        fstat(fd, &st)
-        size = UInt64(max(st.st_size, 0))
-    }
+    init(path: String) throws { file = try ImageFileReader(path) }
 
-    /// The file's bytes, zeros past its end (a layer smaller than the volume reads zeros there).
     func read(offset: UInt64, count: Int) async throws -> ByteBuffer {
-        let fd = self.fd
-        let size = self.size
+        let file = self.file
         return try await NIOThreadPool.singleton.runIfActive {
             var buffer = ByteBuffer(repeating: 0, count: count)
-            let wanted = offset >= size ? 0 : Int(min(UInt64(count), size - offset))
-            var done = 0
-            try buffer.withUnsafeMutableReadableBytes { raw in
-                while done < wanted {
-                    let n = pread(fd, raw.baseAddress! + done, wanted - done, off_t(offset) + off_t(done))
-                    if n < 0 { throw VolumeFile.posixError("read") }
-                    if n == 0 { break }
-                    done += n
-                }
+            guard offset < file.size else { return buffer }
+            guard let bytes = file.read(offset, Int(min(UInt64(count), file.size - offset))) else {
+                throw VolumeFile.posixError("read the exported layer")
             }
+            buffer.setBytes(bytes, at: 0)
             return buffer
         }
     }
 
-    func close() { Glibc.close(fd) }
+    /// The file closes with its last reference.
+    func close() {}
 }

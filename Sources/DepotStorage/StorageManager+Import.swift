@@ -4,7 +4,6 @@ import DepotCore
 import DepotImage
 import DepotJobs
 import Foundation
-import NIOCore
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -239,16 +238,20 @@ extension StorageManager {
         guard stat(path, &st) == 0 else { throw VolumeFile.posixError("stat \(from)") }
         guard st.st_mode & S_IFMT == S_IFREG else { throw .unprocessable("\(from) is not a regular file") }
         guard st.st_size > 0 else { throw .unprocessable("\(from) is empty") }
-        let format = try probe(path, size: UInt64(st.st_size))
+        let file = try ImageFileReader(path)
+        let format = file.format
         if let wanted, wanted != format {
             throw .unprocessable("\(from) is a \(format.rawValue) image by its content, not \(wanted.rawValue)")
         }
         switch format {
         case .raw:
-            return ImportSource(path: path, format: .raw, size: roundUp(UInt64(st.st_size)))
+            return ImportSource(path: path, format: .raw, size: roundUp(file.size))
         case .qcow2:
             try checkBackingChain(path, roots: allowed)
-            let size = try qcow2Size(path)
+            let size: UInt64
+            do { size = try file.geometry(.qcow2).virtualSize } catch {
+                throw .unprocessable("cannot import \(from): \(error)")
+            }
             guard size > 0 else { throw .unprocessable("\(from) is a qcow2 image of size 0") }
             guard size <= UInt64(Int64.max) - 511 else {
                 throw .unprocessable("\(from) claims a size of \(size) bytes, more than a volume can have")
@@ -268,32 +271,6 @@ extension StorageManager {
     }
 
     static func roundUp(_ size: UInt64) -> UInt64 { (size + 511) / 512 * 512 }
-
-    static func probe(_ path: String, size: UInt64) throws(DepotError) -> DiskImageFormat {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw VolumeFile.posixError("open \(path)") }
-        defer { close(fd) }
-        func read(_ count: Int, at offset: UInt64) -> [UInt8] {
-            var bytes = [UInt8](repeating: 0, count: count)
-            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, count, off_t(offset)) }
-            return Array(bytes.prefix(max(n, 0)))
-        }
-        let tailBytes = UInt64(DiskImageFormat.tailBytes)
-        let tail = size >= tailBytes ? read(Int(tailBytes), at: size - tailBytes) : []
-        return DiskImageFormat.probe(head: read(DiskImageFormat.headBytes, at: 0), tail: tail)
-    }
-
-    static func qcow2Size(_ path: String) throws(DepotError) -> UInt64 {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw VolumeFile.posixError("open \(path)") }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, 4096, 0) }
-        var buffer = ByteBuffer(bytes: bytes.prefix(max(n, 0)))
-        do { return try buffer.readQCOW2Header().size } catch {
-            throw .unprocessable("cannot import \(path): \(error)")
-        }
-    }
 
     /// Every backing file of the qcow2 image at `top`, as the image resolves
     /// it (relative to the directory of the file naming it), must be a
@@ -322,7 +299,8 @@ extension StorageManager {
                 throw .unprocessable("the backing chain of \(top) loops: \(real) appears twice")
             }
             let format =
-                backing.format.isEmpty ? (try? probe(real, size: 4)) == .qcow2 ? "qcow2" : "raw" : backing.format
+                backing.format.isEmpty
+                ? (try? ImageFileReader(real))?.format == .qcow2 ? "qcow2" : "raw" : backing.format
             switch format {
             case "raw": return
             case "qcow2": current = real

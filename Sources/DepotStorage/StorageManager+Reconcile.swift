@@ -176,7 +176,7 @@ extension StorageManager {
             pendingKept.insert(Self.pendingOverlayName(snapshot.uuid))
         }
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: pool.path)) ?? []
-        for entry in entries where entry.hasPrefix(".pending-") && !pendingKept.contains(entry) {
+        for entry in entries where entry.hasPrefix(Self.pendingPrefix) && !pendingKept.contains(entry) {
             let path = pool.path + "/" + entry
             try await runIO { try VolumeFile.remove(path: path) }
             report.repairedIntents.append("\(path): unused overlay of an interrupted rollback removed")

@@ -253,7 +253,8 @@ extension StorageManager {
         return try await snapshotInfo(committed, view: try await chainView(), fresh: true)
     }
 
-    static func pendingOverlayName(_ uuid: String) -> String { ".pending-\(uuid).qcow2" }
+    static let pendingPrefix = ".pending-"
+    static func pendingOverlayName(_ uuid: String) -> String { pendingPrefix + "\(uuid).qcow2" }
 
     /// Runs `switchFiles` with the volume's LUs (if any serve it) drained and
     /// their backstore flushed and closed (`.first`), or as it is and flushed

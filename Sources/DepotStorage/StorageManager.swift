@@ -155,7 +155,7 @@ public actor StorageManager {
         }
         for id in allocated.keys where !known.contains(id) { allocated[id] = nil }
         try await rescanLayers()
-        try await rescanForeign()
+        try await rescanForeign(pools: Array(pools.values), volumes: records)
         lastRescan = .now
         return changed
     }
@@ -163,10 +163,10 @@ public actor StorageManager {
     /// The disks in each pool's directory Depot does not manage (`ForeignDisks`), by pool id.
     var foreign: [Int64: ForeignDisks] = [:]
 
-    func rescanForeign() async throws(DepotError) {
-        let pools = try await catalog.pools()
+    /// `pools` and `volumes` as `rescan` just read them from the catalog.
+    func rescanForeign(pools: [PoolRecord], volumes: [VolumeRecord]) async throws(DepotError) {
         var managed: [Int64: Set<String>] = [:]
-        for volume in try await catalog.volumes() { managed[volume.poolId, default: []].insert(volume.fileName) }
+        for volume in volumes { managed[volume.poolId, default: []].insert(volume.fileName) }
         for snapshot in try await catalog.snapshots() {
             managed[snapshot.poolId, default: []].insert(snapshot.fileName)
         }
