@@ -13,10 +13,22 @@ import Testing
     @Test func concurrentFlushesShareSyncsThatStartAfterTheyAsk() async throws {
         let clock = Clock()
         let syncs = NIOLockedValueBox<[(start: Int, end: Int)]>([])
+        // The first sync lasts until every caller has asked (at most 30 s), so
+        // the callers overlap it however the machine schedules their tasks: on
+        // a loaded 2-core machine they could otherwise run one after another.
+        let asking = NIOLockedValueBox(0)
+        let allAsked = DispatchSemaphore(value: 0)
+        let first = NIOLockedValueBox(true)
         let group = FlushGroup(
             start: { work in DispatchQueue.global().async { work(true) } },
             sync: {
                 let start = clock.tick()
+                if first.withLockedValue({ f in
+                    defer { f = false }
+                    return f
+                }) {
+                    _ = allAsked.wait(timeout: .now() + 30)
+                }
                 usleep(5000)
                 let end = clock.tick()
                 syncs.withLockedValue { $0.append((start, end)) }
@@ -25,6 +37,12 @@ import Testing
             for _ in 0..<64 {
                 tasks.addTask {
                     let asked = clock.tick()
+                    if asking.withLockedValue({ n in
+                        n += 1
+                        return n
+                    }) == 64 {
+                        allAsked.signal()
+                    }
                     try await group.flush()
                     return (asked, clock.tick())
                 }
